@@ -1,0 +1,41 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Vigil",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "VigilStore", targets: ["VigilStore"]),
+        .executable(name: "vigil", targets: ["vigil"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // The versioned, content-addressed store. Knows nothing of images, pipelines or HTTP.
+        .target(
+            name: "VigilStore",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The thin command-line front end.
+        .executableTarget(
+            name: "vigil",
+            dependencies: [
+                "VigilStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "VigilStoreTests", dependencies: ["VigilStore"]),
+        // Drives the built `vigil` binary as a user would (exit codes, messages, kill -9 crash safety).
+        .testTarget(name: "VigilCLITests", dependencies: ["vigil", "VigilStore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,76 @@
+import Foundation
+
+/// What a `BlobStore` holds about one blob when listing.
+public struct BlobInfo: Sendable, Hashable {
+    public var hash: BlobHash
+    public var size: Int64
+    /// When the blob was last written or freshened; gc keeps anything newer than its cut-off.
+    public var modified: Date
+
+    public init(hash: BlobHash, size: Int64, modified: Date) {
+        self.hash = hash
+        self.size = size
+        self.modified = modified
+    }
+}
+
+/// The result of putting bytes into a `BlobStore`.
+public struct BlobWrite: Sendable, Hashable {
+    public var hash: BlobHash
+    public var size: Int64
+    /// False when the store already had these bytes, so nothing new was stored (dedup).
+    public var stored: Bool
+
+    public init(hash: BlobHash, size: Int64, stored: Bool) {
+        self.hash = hash
+        self.size = size
+        self.stored = stored
+    }
+}
+
+/// Immutable bytes addressed by their SHA-256. Implementations: `FileSystemBlobStore`, `InMemoryBlobStore`
+/// (and, behind the same protocol, object storage). Every implementation passes the shared conformance suite.
+///
+/// The contract that makes gc safe without locks, as in git: putting bytes that already exist *freshens* the
+/// blob (its `modified` time moves to now), and `delete(_:ifNotModifiedSince:)` deletes only a blob nobody
+/// freshened since the cut-off. A writer that reuses an old blob therefore protects it from a concurrent gc.
+public protocol BlobStore: Sendable {
+    /// Stores `data` under its hash. Atomic: readers see the whole blob or none of it.
+    func put(_ data: Data) async throws -> BlobWrite
+    /// Stores a local file's bytes under their hash, streaming it rather than loading it whole.
+    func put(contentsOf file: URL) async throws -> BlobWrite
+    /// The blob's bytes; `VigilError.blobNotFound` if absent.
+    func get(_ hash: BlobHash) async throws -> Data
+    /// Whether the blob exists.
+    func contains(_ hash: BlobHash) async throws -> Bool
+    /// Every blob; order unspecified. Used by gc and fsck.
+    func list() -> AsyncThrowingStream<BlobInfo, any Error>
+    /// Deletes the blob unless it was written or freshened at or after `cutoff`. Returns whether it was deleted.
+    func delete(_ hash: BlobHash, ifNotModifiedSince cutoff: Date) async throws -> Bool
+    /// Makes every blob put so far durable. Called once before a commit that references them is published,
+    /// which gives the same guarantee as syncing each blob at a fraction of the cost.
+    func flush() async throws
+    /// Removes the leftovers of writes that never finished (a writer killed mid-blob), older than `cutoff`.
+    /// Returns how many were removed.
+    func removeAbandonedWrites(olderThan cutoff: Date) async throws -> Int
+}
+
+extension BlobStore {
+    /// Default for stores whose writes cannot be left half done.
+    public func removeAbandonedWrites(olderThan cutoff: Date) async throws -> Int { 0 }
+
+    /// Default: read the file whole. Stores with a streaming path override this.
+    public func put(contentsOf file: URL) async throws -> BlobWrite {
+        let data: Data
+        do {
+            data = try Data(contentsOf: file, options: .mappedIfSafe)
+        } catch {
+            throw VigilError(.io, "cannot read '\(file.path)': \(error.localizedDescription)", value: file.path)
+        }
+        return try await put(data)
+    }
+
+    static func notFound(_ hash: BlobHash) -> VigilError {
+        VigilError(.blobNotFound, "blob \(hash.hex) is missing from the blob store; run `vigil fsck`", value: hash.hex)
+    }
+}

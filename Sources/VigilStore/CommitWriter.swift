@@ -1,0 +1,167 @@
+import Foundation
+
+/// An open commit: stage puts, deletes and copies, then `finish()` publishes them as one commit, atomically,
+/// or `abandon()` drops them. Nothing is visible to readers before `finish()`.
+///
+/// Blob writes run outside the actor, so many `put`s can proceed in parallel; only staging is serialised.
+/// `finish()` applies the staged changes to the branch's current head and moves the head by compare-and-swap;
+/// if another writer got there first, it replays the changes onto the new head, so no commit is ever lost.
+public actor CommitWriter {
+    public nonisolated let repo: String
+    public nonisolated let branch: String
+    private let store: VersionedStore
+    private let author: String
+    private let started: Date
+    private let lease: WriterLease
+    private let baseRoot: TreeRoot
+    private var lastHeartbeat: Date
+    private var changes = ChangeSet()
+    private var closed = false
+
+    /// How often a long-running writer tells gc it is still alive.
+    static let heartbeatInterval: TimeInterval = 30
+
+    init(store: VersionedStore, repo: String, branch: String, author: String, baseRoot: TreeRoot, lease: WriterLease) {
+        self.store = store
+        self.repo = repo
+        self.branch = branch
+        self.author = author
+        self.baseRoot = baseRoot
+        self.lease = lease
+        started = lease.started
+        lastHeartbeat = lease.started
+    }
+
+    /// Stores `data` and stages it at `path`.
+    @discardableResult
+    public nonisolated func put(_ path: String, data: Data) async throws -> BlobWrite {
+        let components = try Self.fileComponents(path)
+        let written = try await store.blobs.put(data)
+        try await stage(.set(.file(written.hash, size: written.size)), at: components, path: path)
+        return written
+    }
+
+    /// Stores a local file's bytes (streamed) and stages them at `path`.
+    @discardableResult
+    public nonisolated func put(_ path: String, contentsOf file: URL) async throws -> BlobWrite {
+        let components = try Self.fileComponents(path)
+        let written = try await store.blobs.put(contentsOf: file)
+        try await stage(.set(.file(written.hash, size: written.size)), at: components, path: path)
+        return written
+    }
+
+    /// Stages an existing file or directory (from any commit of any repo) at `path`: a copy that stores no
+    /// bytes. At `/`, a directory replaces the whole tree.
+    public func set(_ path: String, to value: TreeValue) async throws {
+        let components = try StorePath.components(path)
+        if components.isEmpty {
+            guard value.kind == .directory else {
+                throw VigilError(.pathConflict, "cannot put a file at '/'; give it a name", value: path)
+            }
+            try checkOpen()
+            changes.replaceRoot(with: TreeRoot(hash: value.hash, size: value.size, files: value.files))
+            return
+        }
+        try await stage(.set(value), at: components, path: path)
+    }
+
+    /// Stages the removal of the file or directory at `path` (`/`: everything).
+    public func delete(_ path: String) async throws {
+        try checkOpen()
+        let components = try StorePath.components(path)
+        let staged = changes.putsSomething(under: components[...])
+        let existing = try await store.trees.lookup(path, in: changes.root ?? baseRoot)
+        guard staged || existing != nil || components.isEmpty else {
+            throw VigilError.pathNotFound(path, in: "\(repo)@\(branch)")
+        }
+        if components.isEmpty {
+            changes.replaceRoot(with: TreeStore.emptyRoot)
+        } else {
+            try changes.stage(.remove, at: components[...], fullPath: path)
+        }
+    }
+
+    /// How many paths are staged.
+    public var stagedCount: Int { changes.count }
+
+    /// Publishes the staged changes as one commit on the branch and returns it.
+    public func finish(message: String = "", provenance: Provenance = Provenance()) async throws -> CommitInfo {
+        try checkOpen()
+        closed = true
+        do {
+            let commit = try await publish(message: message, provenance: provenance)
+            await releaseLease()
+            return commit
+        } catch {
+            await releaseLease()
+            throw error
+        }
+    }
+
+    private func publish(message: String, provenance: Provenance) async throws -> CommitInfo {
+        for _ in 0..<1000 {
+            let head = try await store.metadata.branch(branch, in: repo)?.head
+            var headRoot = TreeStore.emptyRoot
+            if let head { headRoot = try await store.requireCommit(head, in: repo).tree }
+            let root = try await store.trees.apply(changes, to: headRoot)
+            // One barrier makes every blob and node of this commit durable before the head points at them.
+            try await store.blobs.flush()
+            let commit = CommitInfo(
+                id: VersionedStore.newCommitID(), repo: repo, branch: branch, parent: head, tree: root,
+                author: author, message: message, provenance: provenance, started: started,
+                finished: store.clock())
+            if try await store.metadata.appendCommit(commit, expectedHead: head) {
+                store.logger.debug(
+                    "commit finished",
+                    metadata: ["repo": "\(repo)", "commit": "\(commit.id)", "files": "\(root.files)"])
+                return commit
+            }
+            // Another writer moved the head: replay our changes onto theirs.
+        }
+        throw VigilError(
+            .io, "gave up finishing a commit on \(repo)@\(branch) after 1000 concurrent updates", value: branch)
+    }
+
+    /// Drops everything staged. Blobs already written are collected by gc if nothing else refers to them.
+    public func abandon() async {
+        guard !closed else { return }
+        closed = true
+        await releaseLease()
+    }
+
+    private func releaseLease() async {
+        // Best effort: a lease left behind only delays gc until it expires.
+        try? await store.metadata.releaseLease(lease.id)
+    }
+
+    private func stage(_ change: TreeChange, at components: [String], path: String) async throws {
+        try checkOpen()
+        try changes.stage(change, at: components[...], fullPath: path)
+        let now = store.clock()
+        if now.timeIntervalSince(lastHeartbeat) > Self.heartbeatInterval {
+            lastHeartbeat = now
+            try await store.metadata.renewLease(lease.id, now: now)
+        }
+    }
+
+    private func checkOpen() throws {
+        guard !closed else {
+            throw VigilError(.commitClosed, "this commit on \(repo)@\(branch) is already finished or abandoned")
+        }
+    }
+
+    private static func fileComponents(_ path: String) throws -> [String] {
+        let components = try StorePath.components(path)
+        guard !components.isEmpty else {
+            throw VigilError(.badPath, "a file needs a path below '/', such as /name.jpg", value: path)
+        }
+        return components
+    }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
+    }
+}

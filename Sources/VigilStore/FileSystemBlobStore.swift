@@ -1,0 +1,256 @@
+import Crypto
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A `BlobStore` in a local folder: `<root>/<first two hex digits>/<other 62>`, files read-only once written.
+///
+/// Writes go to `<root>/.tmp/` and are renamed into place, so a blob is whole or absent, even after `kill -9`.
+/// Instead of an fsync per blob, `flush()` syncs the filesystem once before a commit that references the
+/// blobs is published: measured here, per-file fsync capped ingest near 2,500 files/s, one barrier does not.
+///
+/// The calls are plain POSIX on the calling task: for local files they take microseconds, less than a hop to
+/// a thread pool would cost.
+public final class FileSystemBlobStore: BlobStore {
+    public let root: URL
+    private let rootPath: String
+    private let tempPath: String
+    /// Files up to this size are read whole and hashed before writing; larger ones stream through a temp file.
+    private let wholeFileLimit = 8 << 20
+
+    /// Opens (creating if needed) a blob store in `root`.
+    public init(root: URL) throws {
+        self.root = root
+        rootPath = root.path
+        tempPath = rootPath + "/.tmp"
+        for path in [rootPath, tempPath] where mkdir(path, 0o755) != 0 && errno != EEXIST {
+            throw VigilError.io("create folder", path, errno: errno)
+        }
+    }
+
+    private func directory(of hash: BlobHash) -> String {
+        rootPath + "/" + hash.hex.prefix(2)
+    }
+
+    func path(of hash: BlobHash) -> String {
+        let hex = hash.hex
+        return rootPath + "/" + hex.prefix(2) + "/" + hex.dropFirst(2)
+    }
+
+    public func put(_ data: Data) async throws -> BlobWrite {
+        let hash = BlobHash(of: data)
+        let size = Int64(data.count)
+        let target = path(of: hash)
+        if freshen(target) { return BlobWrite(hash: hash, size: size, stored: false) }
+        let temp = temporaryPath(for: hash)
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
+        guard fd >= 0 else { throw VigilError.io("create", temp, errno: errno) }
+        do {
+            try data.withUnsafeBytes { try writeAll(fd, $0, path: temp) }
+            close(fd)
+        } catch {
+            close(fd)
+            unlink(temp)
+            throw error
+        }
+        try install(temp, as: hash)
+        return BlobWrite(hash: hash, size: size, stored: true)
+    }
+
+    public func put(contentsOf file: URL) async throws -> BlobWrite {
+        let source = open(file.path, O_RDONLY | O_CLOEXEC)
+        guard source >= 0 else { throw VigilError.io("open", file.path, errno: errno) }
+        defer { close(source) }
+        var info = stat()
+        guard fstat(source, &info) == 0 else { throw VigilError.io("stat", file.path, errno: errno) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw VigilError(.notAFile, "'\(file.path)' is not a regular file", value: file.path)
+        }
+        if Int(info.st_size) <= wholeFileLimit {
+            return try await put(readAll(source, sizeHint: Int(info.st_size), path: file.path))
+        }
+        return try streamLargeFile(source, path: file.path)
+    }
+
+    /// Hashes and copies in one pass, then renames into place (or drops the copy if the blob already exists).
+    private func streamLargeFile(_ source: Int32, path sourcePath: String) throws -> BlobWrite {
+        let temp = rootPath + "/.tmp/stream." + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
+        guard fd >= 0 else { throw VigilError.io("create", temp, errno: errno) }
+        var hasher = SHA256()
+        var size: Int64 = 0
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { chunk.deallocate() }
+        do {
+            while true {
+                let count = read(source, chunk.baseAddress, chunk.count)
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    throw VigilError.io("read", sourcePath, errno: errno)
+                }
+                if count == 0 { break }
+                let filled = UnsafeRawBufferPointer(rebasing: chunk[0..<count])
+                hasher.update(bufferPointer: filled)
+                try writeAll(fd, filled, path: temp)
+                size += Int64(count)
+            }
+            close(fd)
+        } catch {
+            close(fd)
+            unlink(temp)
+            throw error
+        }
+        let hash = BlobHash(digest: hasher.finalize())
+        if freshen(path(of: hash)) {
+            unlink(temp)
+            return BlobWrite(hash: hash, size: size, stored: false)
+        }
+        try install(temp, as: hash)
+        return BlobWrite(hash: hash, size: size, stored: true)
+    }
+
+    public func get(_ hash: BlobHash) async throws -> Data {
+        let target = path(of: hash)
+        let fd = open(target, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw Self.notFound(hash) }
+            throw VigilError.io("open", target, errno: errno)
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw VigilError.io("stat", target, errno: errno) }
+        return try readAll(fd, sizeHint: Int(info.st_size), path: target)
+    }
+
+    public func contains(_ hash: BlobHash) async throws -> Bool {
+        access(path(of: hash), F_OK) == 0
+    }
+
+    public func list() -> AsyncThrowingStream<BlobInfo, any Error> {
+        let walker = BlobDirectoryWalker(root: rootPath)
+        return AsyncThrowingStream(unfolding: { try walker.next() })
+    }
+
+    public func delete(_ hash: BlobHash, ifNotModifiedSince cutoff: Date) async throws -> Bool {
+        // Move the blob aside first, then look at its time: a writer that freshened it before the move is seen
+        // (and the blob put back); one that comes after the move finds it absent and writes it again.
+        let target = path(of: hash)
+        let trash = rootPath + "/.tmp/gc." + hash.hex + "." + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        guard rename(target, trash) == 0 else {
+            if errno == ENOENT { return false }
+            throw VigilError.io("move aside", target, errno: errno)
+        }
+        var info = stat()
+        guard stat(trash, &info) == 0 else { throw VigilError.io("stat", trash, errno: errno) }
+        if Self.modified(info) >= cutoff {
+            guard rename(trash, target) == 0 else { throw VigilError.io("restore", target, errno: errno) }
+            return false
+        }
+        unlink(trash)
+        return true
+    }
+
+    public func flush() async throws {
+        let fd = open(rootPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw VigilError.io("open", rootPath, errno: errno) }
+        defer { close(fd) }
+        #if os(Linux)
+            guard linuxSyncfs(fd) == 0 else { throw VigilError.io("sync", rootPath, errno: errno) }
+        #else
+            guard fsync(fd) == 0 else { throw VigilError.io("sync", rootPath, errno: errno) }
+        #endif
+    }
+
+    /// Removes temporary files left by writers that died, once they are older than `cutoff`.
+    public func removeAbandonedWrites(olderThan cutoff: Date) async throws -> Int {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: tempPath) else { return 0 }
+        var removed = 0
+        for name in names {
+            var info = stat()
+            let path = tempPath + "/" + name
+            if stat(path, &info) == 0, Self.modified(info) < cutoff, unlink(path) == 0 { removed += 1 }
+        }
+        return removed
+    }
+
+    // MARK: - Helpers
+
+    /// Touches an existing blob so a concurrent gc keeps it; false if the blob is absent.
+    private func freshen(_ target: String) -> Bool {
+        utimes(target, nil) == 0
+    }
+
+    private func temporaryPath(for hash: BlobHash) -> String {
+        tempPath + "/" + hash.hex + "." + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+    }
+
+    private func install(_ temp: String, as hash: BlobHash) throws {
+        let target = path(of: hash)
+        if rename(temp, target) == 0 { return }
+        guard errno == ENOENT else {
+            let code = errno
+            unlink(temp)
+            throw VigilError.io("rename into", target, errno: code)
+        }
+        let folder = directory(of: hash)
+        guard mkdir(folder, 0o755) == 0 || errno == EEXIST else {
+            let code = errno
+            unlink(temp)
+            throw VigilError.io("create folder", folder, errno: code)
+        }
+        guard rename(temp, target) == 0 else {
+            let code = errno
+            unlink(temp)
+            throw VigilError.io("rename into", target, errno: code)
+        }
+    }
+
+    static func modified(_ info: stat) -> Date {
+        #if os(Linux)
+            let spec = info.st_mtim
+        #else
+            let spec = info.st_mtimespec
+        #endif
+        return Date(timeIntervalSince1970: Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9)
+    }
+}
+
+#if os(Linux)
+    /// glibc declares `syncfs` only under `_GNU_SOURCE`, which the Glibc module is not built with.
+    @_silgen_name("syncfs")
+    private func linuxSyncfs(_ fd: Int32) -> Int32
+#endif
+
+private func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+    var offset = 0
+    while offset < bytes.count {
+        let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+        if written < 0 {
+            if errno == EINTR { continue }
+            throw VigilError.io("write", path, errno: errno)
+        }
+        offset += written
+    }
+}
+
+private func readAll(_ fd: Int32, sizeHint: Int, path: String) throws -> Data {
+    var data = Data(count: sizeHint)
+    var filled = 0
+    try data.withUnsafeMutableBytes { buffer in
+        while filled < sizeHint {
+            let count = read(fd, buffer.baseAddress! + filled, sizeHint - filled)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw VigilError.io("read", path, errno: errno)
+            }
+            if count == 0 { break }
+            filled += count
+        }
+    }
+    if filled < sizeHint { data.count = filled }
+    return data
+}

@@ -1,0 +1,299 @@
+import Foundation
+import GRDB
+
+/// `MetadataStore` on SQLite through GRDB: a WAL database file shared safely by several processes (the CLI and
+/// a server at once), or an in-memory database for tests.
+public final class SQLiteMetadataStore: MetadataStore {
+    private let database: any DatabaseWriter
+
+    /// Opens (creating and migrating if needed) the database at `path`.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        do {
+            database = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(database)
+        } catch {
+            throw VigilError(.io, "cannot open metadata database '\(path)': \(error)", value: path)
+        }
+    }
+
+    /// An in-memory database, gone with the object.
+    public init() throws {
+        database = try DatabaseQueue()
+        try Self.migrator.migrate(database)
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE repos(
+                        name TEXT PRIMARY KEY, description TEXT NOT NULL, created REAL NOT NULL);
+                    CREATE TABLE branches(
+                        repo TEXT NOT NULL REFERENCES repos(name) ON DELETE CASCADE,
+                        name TEXT NOT NULL, head TEXT, PRIMARY KEY(repo, name));
+                    CREATE TABLE commits(
+                        id TEXT PRIMARY KEY,
+                        repo TEXT NOT NULL REFERENCES repos(name) ON DELETE CASCADE,
+                        branch TEXT NOT NULL, parent TEXT,
+                        tree TEXT NOT NULL, size INTEGER NOT NULL, files INTEGER NOT NULL,
+                        author TEXT NOT NULL, message TEXT NOT NULL, origin TEXT,
+                        started REAL NOT NULL, finished REAL NOT NULL);
+                    CREATE INDEX commits_by_repo ON commits(repo, finished);
+                    CREATE TABLE commit_inputs(
+                        commit_id TEXT NOT NULL REFERENCES commits(id) ON DELETE CASCADE,
+                        position INTEGER NOT NULL, repo TEXT NOT NULL, input TEXT NOT NULL,
+                        PRIMARY KEY(commit_id, position));
+                    CREATE INDEX commit_inputs_by_input ON commit_inputs(input, repo);
+                    CREATE TABLE leases(
+                        id TEXT PRIMARY KEY, holder TEXT NOT NULL, started REAL NOT NULL, heartbeat REAL NOT NULL);
+                    """)
+        }
+        return migrator
+    }
+
+    // MARK: Repos
+
+    public func createRepo(_ repo: RepoInfo, defaultBranch: String) async throws {
+        try await database.write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM repos WHERE name = ?", arguments: [repo.name]) != nil {
+                throw VigilError(
+                    .repoExists, "a repo named '\(repo.name)' already exists; pick another name or delete it first",
+                    value: repo.name)
+            }
+            try db.execute(
+                sql: "INSERT INTO repos(name, description, created) VALUES (?, ?, ?)",
+                arguments: [repo.name, repo.description, repo.created.timeIntervalSince1970])
+            try db.execute(
+                sql: "INSERT INTO branches(repo, name, head) VALUES (?, ?, NULL)", arguments: [repo.name, defaultBranch])
+        }
+    }
+
+    public func repo(named name: String) async throws -> RepoInfo? {
+        try await database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM repos WHERE name = ?", arguments: [name]).map(Self.repo)
+        }
+    }
+
+    public func repos() async throws -> [RepoInfo] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM repos ORDER BY name").map(Self.repo)
+        }
+    }
+
+    public func deleteRepo(named name: String) async throws {
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM repos WHERE name = ?", arguments: [name])
+            if db.changesCount == 0 { throw VigilError.repoNotFound(name) }
+        }
+    }
+
+    // MARK: Branches
+
+    public func branch(_ name: String, in repo: String) async throws -> BranchInfo? {
+        try await database.read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM branches WHERE repo = ? AND name = ?", arguments: [repo, name]
+            ).map(Self.branch)
+        }
+    }
+
+    public func branches(in repo: String) async throws -> [BranchInfo] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM branches WHERE repo = ? ORDER BY name", arguments: [repo])
+                .map(Self.branch)
+        }
+    }
+
+    public func setBranch(_ name: String, in repo: String, head: String?, expected: BranchExpectation) async throws
+        -> Bool
+    {
+        try await database.write { db in
+            try Self.requireRepo(repo, db)
+            if let head, try Bool.fetchOne(
+                db, sql: "SELECT 1 FROM commits WHERE id = ? AND repo = ?", arguments: [head, repo]) == nil
+            {
+                throw VigilError(.commitNotFound, "no commit \(head) in repo '\(repo)'", value: head)
+            }
+            switch expected {
+            case .any:
+                try db.execute(
+                    sql: "INSERT INTO branches(repo, name, head) VALUES (?, ?, ?) "
+                        + "ON CONFLICT(repo, name) DO UPDATE SET head = excluded.head",
+                    arguments: [repo, name, head])
+            case .absent:
+                try db.execute(
+                    sql: "INSERT INTO branches(repo, name, head) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    arguments: [repo, name, head])
+            case .head(let current):
+                try db.execute(
+                    sql: "UPDATE branches SET head = ? WHERE repo = ? AND name = ? AND head IS ?",
+                    arguments: [head, repo, name, current])
+            }
+            return db.changesCount == 1
+        }
+    }
+
+    public func deleteBranch(_ name: String, in repo: String) async throws {
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM branches WHERE repo = ? AND name = ?", arguments: [repo, name])
+            if db.changesCount == 0 {
+                throw VigilError(.branchNotFound, "no branch '\(name)' in repo '\(repo)'", value: name)
+            }
+        }
+    }
+
+    // MARK: Commits
+
+    public func appendCommit(_ commit: CommitInfo, expectedHead: String?) async throws -> Bool {
+        try await database.write { db in
+            try Self.requireRepo(commit.repo, db)
+            // The compare-and-swap first: if it moves nothing, nothing else is written.
+            try db.execute(
+                sql: "UPDATE branches SET head = ? WHERE repo = ? AND name = ? AND head IS ?",
+                arguments: [commit.id, commit.repo, commit.branch, expectedHead])
+            guard db.changesCount == 1 else {
+                if try Bool.fetchOne(
+                    db, sql: "SELECT 1 FROM branches WHERE repo = ? AND name = ?", arguments: [commit.repo, commit.branch])
+                    == nil
+                {
+                    throw VigilError(
+                        .branchNotFound, "no branch '\(commit.branch)' in repo '\(commit.repo)'", value: commit.branch)
+                }
+                return false
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO commits(id, repo, branch, parent, tree, size, files, author, message, origin,
+                                        started, finished)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    commit.id, commit.repo, commit.branch, commit.parent, commit.tree.hash.hex, commit.tree.size,
+                    commit.tree.files, commit.author, commit.message, commit.provenance.origin,
+                    commit.started.timeIntervalSince1970, commit.finished.timeIntervalSince1970,
+                ])
+            for (position, input) in commit.provenance.inputs.enumerated() {
+                try db.execute(
+                    sql: "INSERT INTO commit_inputs(commit_id, position, repo, input) VALUES (?, ?, ?, ?)",
+                    arguments: [commit.id, position, input.repo, input.commit])
+            }
+            return true
+        }
+    }
+
+    public func commit(id: String) async throws -> CommitInfo? {
+        try await database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM commits WHERE id = ?", arguments: [id]).map {
+                try Self.commit($0, db)
+            }
+        }
+    }
+
+    public func commits(withPrefix prefix: String, in repo: String, limit: Int) async throws -> [CommitInfo] {
+        try await database.read { db in
+            // Ids are lowercase hex, so a range scan on the primary key finds the prefix without LIKE's escaping.
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM commits WHERE id >= ? AND id < ? AND repo = ? LIMIT ?",
+                arguments: [prefix, prefix + "g", repo, limit]
+            ).map { try Self.commit($0, db) }
+        }
+    }
+
+    public func allCommits(in repo: String?) async throws -> [CommitInfo] {
+        try await database.read { db in
+            let rows =
+                if let repo {
+                    try Row.fetchAll(
+                        db, sql: "SELECT * FROM commits WHERE repo = ? ORDER BY finished", arguments: [repo])
+                } else {
+                    try Row.fetchAll(db, sql: "SELECT * FROM commits ORDER BY finished")
+                }
+            return try rows.map { try Self.commit($0, db) }
+        }
+    }
+
+    public func subvenance(of commit: CommitReference) async throws -> [CommitReference] {
+        try await database.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT c.repo, c.id FROM commit_inputs i JOIN commits c ON c.id = i.commit_id
+                    WHERE i.input = ? AND i.repo = ? ORDER BY c.finished
+                    """,
+                arguments: [commit.commit, commit.repo]
+            ).map { CommitReference(repo: $0[0], commit: $0[1]) }
+        }
+    }
+
+    // MARK: Leases
+
+    public func acquireLease(holder: String, now: Date) async throws -> WriterLease {
+        let lease = WriterLease(id: UUID().uuidString, holder: holder, started: now, heartbeat: now)
+        try await database.write { db in
+            try db.execute(
+                sql: "INSERT INTO leases(id, holder, started, heartbeat) VALUES (?, ?, ?, ?)",
+                arguments: [lease.id, holder, now.timeIntervalSince1970, now.timeIntervalSince1970])
+        }
+        return lease
+    }
+
+    public func renewLease(_ id: String, now: Date) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: "UPDATE leases SET heartbeat = ? WHERE id = ?", arguments: [now.timeIntervalSince1970, id])
+        }
+    }
+
+    public func releaseLease(_ id: String) async throws {
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM leases WHERE id = ?", arguments: [id])
+        }
+    }
+
+    public func leases() async throws -> [WriterLease] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM leases ORDER BY started").map { row in
+                WriterLease(
+                    id: row["id"], holder: row["holder"],
+                    started: Date(timeIntervalSince1970: row["started"]),
+                    heartbeat: Date(timeIntervalSince1970: row["heartbeat"]))
+            }
+        }
+    }
+
+    // MARK: Row mapping
+
+    private static func requireRepo(_ name: String, _ db: Database) throws {
+        if try Bool.fetchOne(db, sql: "SELECT 1 FROM repos WHERE name = ?", arguments: [name]) == nil {
+            throw VigilError.repoNotFound(name)
+        }
+    }
+
+    private static func repo(_ row: Row) -> RepoInfo {
+        RepoInfo(name: row["name"], description: row["description"], created: Date(timeIntervalSince1970: row["created"]))
+    }
+
+    private static func branch(_ row: Row) -> BranchInfo {
+        BranchInfo(repo: row["repo"], name: row["name"], head: row["head"])
+    }
+
+    private static func commit(_ row: Row, _ db: Database) throws -> CommitInfo {
+        let id: String = row["id"]
+        let treeHex: String = row["tree"]
+        guard let tree = BlobHash(hex: treeHex) else {
+            throw VigilError(.corruptData, "commit \(id) names a malformed tree hash", value: treeHex)
+        }
+        let inputs = try Row.fetchAll(
+            db, sql: "SELECT repo, input FROM commit_inputs WHERE commit_id = ? ORDER BY position", arguments: [id]
+        ).map { CommitReference(repo: $0[0], commit: $0[1]) }
+        return CommitInfo(
+            id: id, repo: row["repo"], branch: row["branch"], parent: row["parent"],
+            tree: TreeRoot(hash: tree, size: row["size"], files: row["files"]),
+            author: row["author"], message: row["message"],
+            provenance: Provenance(inputs: inputs, origin: row["origin"]),
+            started: Date(timeIntervalSince1970: row["started"]), finished: Date(timeIntervalSince1970: row["finished"]))
+    }
+}

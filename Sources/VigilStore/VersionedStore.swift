@@ -1,0 +1,306 @@
+import Foundation
+import Logging
+
+/// The versioned, content-addressed store: repos of commits over Merkle trees, blobs in a `BlobStore`,
+/// everything else in a `MetadataStore`. Knows nothing of images or pipelines.
+public final class VersionedStore: Sendable {
+    public let blobs: any BlobStore
+    public let metadata: any MetadataStore
+    public let trees: TreeStore
+    public let defaultBranch: String
+    let logger: Logger
+    let clock: @Sendable () -> Date
+
+    public init(
+        blobs: any BlobStore, metadata: any MetadataStore, defaultBranch: String = "master", logger: Logger,
+        clock: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.blobs = blobs
+        self.metadata = metadata
+        self.trees = TreeStore(blobs: blobs)
+        self.defaultBranch = defaultBranch
+        self.logger = logger
+        self.clock = clock
+    }
+
+    /// The embedded default: blobs under `<home>/blobs`, metadata in `<home>/metadata.sqlite`.
+    /// With `create`, makes the folder; without, a missing folder is a `not-initialized` error.
+    public static func open(home: URL, create: Bool = false, logger: Logger) async throws -> VersionedStore {
+        let databasePath = home.appendingPathComponent("metadata.sqlite").path
+        if !create, !FileManager.default.fileExists(atPath: databasePath) {
+            throw VigilError(
+                .notInitialized,
+                "no Vigil data folder at '\(home.path)'; run `vigil init` there, or pass --home or set VIGIL_HOME",
+                value: home.path)
+        }
+        do {
+            try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        } catch {
+            throw VigilError(.io, "cannot create '\(home.path)': \(error.localizedDescription)", value: home.path)
+        }
+        let store = VersionedStore(
+            blobs: try FileSystemBlobStore(root: home.appendingPathComponent("blobs")),
+            metadata: try SQLiteMetadataStore(path: databasePath), logger: logger)
+        if create { try await store.trees.writeEmptyRoot() }
+        return store
+    }
+
+    static func newCommitID() -> String {
+        UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+    }
+
+    // MARK: Repos
+
+    @discardableResult
+    public func createRepo(_ name: String, description: String = "") async throws -> RepoInfo {
+        try Names.validateRepo(name)
+        try await trees.writeEmptyRoot()
+        let repo = RepoInfo(name: name, description: description, created: clock())
+        try await metadata.createRepo(repo, defaultBranch: defaultBranch)
+        logger.info("repo created", metadata: ["repo": "\(name)"])
+        return repo
+    }
+
+    public func repos() async throws -> [RepoInfo] {
+        try await metadata.repos()
+    }
+
+    public func repo(_ name: String) async throws -> RepoInfo {
+        guard let repo = try await metadata.repo(named: name) else { throw VigilError.repoNotFound(name) }
+        return repo
+    }
+
+    public func deleteRepo(_ name: String) async throws {
+        try await metadata.deleteRepo(named: name)
+        logger.info("repo deleted", metadata: ["repo": "\(name)"])
+    }
+
+    // MARK: Branches
+
+    public func branches(of repo: String) async throws -> [BranchInfo] {
+        _ = try await self.repo(repo)
+        return try await metadata.branches(in: repo)
+    }
+
+    /// Creates branch `name` at `ref` (a branch, commit or ancestor spec), or empty when `ref` is nil.
+    @discardableResult
+    public func createBranch(_ name: String, in repo: String, at ref: String? = nil) async throws -> BranchInfo {
+        try Names.validateBranch(name)
+        let head = try await ref.asyncMap { try await resolveCommit(repo, ref: $0)?.id }
+        guard try await metadata.setBranch(name, in: repo, head: head ?? nil, expected: .absent) else {
+            throw VigilError(.branchExists, "branch '\(name)' already exists in repo '\(repo)'", value: name)
+        }
+        return BranchInfo(repo: repo, name: name, head: head ?? nil)
+    }
+
+    public func deleteBranch(_ name: String, in repo: String) async throws {
+        _ = try await self.repo(repo)
+        try await metadata.deleteBranch(name, in: repo)
+    }
+
+    // MARK: Writing
+
+    /// Opens a commit on `branch` (the default branch if nil). The branch must exist.
+    public func openCommit(repo: String, branch: String? = nil, author: String = "vigil") async throws
+        -> CommitWriter
+    {
+        let branch = branch ?? defaultBranch
+        _ = try await self.repo(repo)
+        guard let info = try await metadata.branch(branch, in: repo) else {
+            throw VigilError(
+                .branchNotFound,
+                "no branch '\(branch)' in repo '\(repo)'; create it with `vigil branch create \(repo) \(branch)`",
+                value: branch)
+        }
+        let root = try await info.head.asyncMap { try await requireCommit($0, in: repo).tree } ?? TreeStore.emptyRoot
+        let lease = try await metadata.acquireLease(holder: "commit \(repo)@\(branch)", now: clock())
+        return CommitWriter(store: self, repo: repo, branch: branch, author: author, baseRoot: root, lease: lease)
+    }
+
+    /// Copies the file or directory at `source` to `destination` (a branch, not a commit) as a new commit.
+    /// Stores no bytes: the destination names the same blobs and tree nodes.
+    public func copy(from source: Address, to destination: Address, author: String = "vigil", message: String? = nil)
+        async throws -> CommitInfo
+    {
+        let (commit, entry) = try await entry(at: source)
+        if let ref = destination.ref, try RefSpec.parse(ref, address: destination.description).ancestors > 0 {
+            throw VigilError(.badAddress, "copy into a branch, not into '\(ref)'", value: destination.description)
+        }
+        let writer = try await openCommit(repo: destination.repo, branch: destination.ref, author: author)
+        do {
+            try await writer.set(destination.path, to: entry.value)
+            var provenance = Provenance()
+            if let commit, commit.repo != destination.repo { provenance.inputs = [commit.reference] }
+            return try await writer.finish(message: message ?? "copy \(source) to \(destination)", provenance: provenance)
+        } catch {
+            await writer.abandon()
+            throw error
+        }
+    }
+
+    // MARK: Reading
+
+    /// The commit `ref` names in `repo` (nil ref: the default branch); nil when the branch has no commit yet.
+    public func resolveCommit(_ repo: String, ref: String?) async throws -> CommitInfo? {
+        _ = try await self.repo(repo)
+        let spec = try RefSpec.parse(ref ?? defaultBranch, address: "\(repo)@\(ref ?? defaultBranch)")
+        var commit: CommitInfo?
+        if let branch = try await metadata.branch(spec.base, in: repo) {
+            guard let head = branch.head else {
+                if spec.ancestors == 0 { return nil }
+                throw VigilError(.commitNotFound, "branch '\(spec.base)' of '\(repo)' has no commits yet", value: ref)
+            }
+            commit = try await requireCommit(head, in: repo)
+        } else if spec.base.count >= 4, spec.base.allSatisfy(\.isHexDigit) {
+            let matches = try await metadata.commits(withPrefix: spec.base.lowercased(), in: repo, limit: 2)
+            guard matches.count < 2 else {
+                throw VigilError(
+                    .ambiguousCommit, "'\(spec.base)' matches several commits of '\(repo)'; give more digits",
+                    value: spec.base)
+            }
+            guard let match = matches.first else {
+                throw VigilError(
+                    .commitNotFound, "no branch or commit '\(spec.base)' in repo '\(repo)'", value: spec.base)
+            }
+            commit = match
+        } else {
+            throw VigilError(
+                .branchNotFound, "no branch '\(spec.base)' in repo '\(repo)'; `vigil branch list \(repo)` shows them",
+                value: spec.base)
+        }
+        for step in 0..<spec.ancestors {
+            guard let parent = commit?.parent else {
+                throw VigilError(
+                    .commitNotFound, "'\(ref ?? "")' goes back \(spec.ancestors) commits but history ends after \(step)",
+                    value: ref)
+            }
+            commit = try await requireCommit(parent, in: repo)
+        }
+        return commit
+    }
+
+    func requireCommit(_ id: String, in repo: String) async throws -> CommitInfo {
+        guard let commit = try await metadata.commit(id: id), commit.repo == repo else {
+            throw VigilError(.commitNotFound, "no commit \(id) in repo '\(repo)'", value: id)
+        }
+        return commit
+    }
+
+    /// The commit an address names and the entry at its path.
+    public func entry(at address: Address) async throws -> (commit: CommitInfo?, entry: TreeEntry) {
+        let commit = try await resolveCommit(address.repo, ref: address.ref)
+        let root = commit?.tree ?? TreeStore.emptyRoot
+        guard let entry = try await trees.lookup(address.path, in: root) else {
+            throw VigilError.pathNotFound(address.path, in: commit.map { "\(address.repo)@\($0.id)" } ?? "\(address)")
+        }
+        return (commit, entry)
+    }
+
+    /// `ls`: the entries of the directory at the address, or the file itself.
+    public func list(_ address: Address) async throws -> [TreeEntry] {
+        let (_, entry) = try await entry(at: address)
+        guard entry.kind == .directory else { return [entry] }
+        return try await trees.entries(ofDirectory: entry.hash)
+    }
+
+    /// `cat`: the bytes of the file at the address.
+    public func read(_ address: Address) async throws -> Data {
+        let (_, entry) = try await entry(at: address)
+        guard entry.kind == .file else {
+            throw VigilError(.notAFile, "'\(address)' is a directory; `vigil ls` lists it", value: address.description)
+        }
+        return try await blobs.get(entry.hash)
+    }
+
+    /// Commits reachable from `ref` by parent links, newest first.
+    public func log(_ repo: String, ref: String? = nil, limit: Int = .max) async throws -> [CommitInfo] {
+        var out: [CommitInfo] = []
+        var next = try await resolveCommit(repo, ref: ref)
+        while let commit = next, out.count < limit {
+            out.append(commit)
+            next = try await commit.parent.asyncMap { try await requireCommit($0, in: repo) }
+        }
+        return out
+    }
+
+    /// The files that differ between two addresses (their paths must name directories or files).
+    public func diff(from old: Address, to new: Address) async throws -> [DiffEntry] {
+        let oldEntry = try await optionalEntry(at: old)
+        let newEntry = try await optionalEntry(at: new)
+        return try await diff(oldEntry, newEntry, path: new.path)
+    }
+
+    /// The files a commit changed relative to its parent.
+    public func diff(commit address: Address) async throws -> [DiffEntry] {
+        guard let commit = try await resolveCommit(address.repo, ref: address.ref) else { return [] }
+        let parentRoot = try await commit.parent.asyncMap { try await requireCommit($0, in: address.repo).tree }
+        let old = try await trees.lookup(address.path, in: parentRoot ?? TreeStore.emptyRoot)
+        let new = try await trees.lookup(address.path, in: commit.tree)
+        return try await diff(old, new, path: address.path)
+    }
+
+    private func diff(_ old: TreeEntry?, _ new: TreeEntry?, path: String) async throws -> [DiffEntry] {
+        func directoryHash(_ entry: TreeEntry?) -> BlobHash? {
+            guard let entry else { return TreeStore.emptyHash }
+            return entry.kind == .directory ? entry.hash : nil
+        }
+        if let oldDirectory = directoryHash(old), let newDirectory = directoryHash(new) {
+            return try await trees.diff(from: oldDirectory, to: newDirectory, path: path)
+        }
+        switch (old, new) {
+        case (let old?, let new?) where old.kind == .file && new.kind == .file:
+            return old.hash == new.hash ? [] : [DiffEntry(path: path, change: .modified, old: old.value, new: new.value)]
+        default:
+            // A file on one side and a directory (or nothing) on the other: compare as directories holding them.
+            let wrap: (TreeEntry?) async throws -> BlobHash = { entry in
+                guard let entry else { return TreeStore.emptyHash }
+                var changes = ChangeSet()
+                try changes.stage(.set(entry.value), at: ["_"], fullPath: path)
+                return try await self.trees.apply(changes, to: TreeStore.emptyRoot).hash
+            }
+            let parent = String(path.split(separator: "/").dropLast().joined(separator: "/"))
+            return try await trees.diff(from: try await wrap(old), to: try await wrap(new), path: "/" + parent)
+                .map { entry in
+                    var entry = entry
+                    entry.path = path
+                    return entry
+                }
+        }
+    }
+
+    private func optionalEntry(at address: Address) async throws -> TreeEntry? {
+        let commit = try await resolveCommit(address.repo, ref: address.ref)
+        return try await trees.lookup(address.path, in: commit?.tree ?? TreeStore.emptyRoot)
+    }
+
+    // MARK: Provenance
+
+    /// The commits `commit` was computed from; with `transitive`, their inputs too, back to the data put in.
+    public func provenance(of commit: CommitReference, transitive: Bool = false) async throws -> [CommitReference] {
+        try await closure(from: commit, transitive: transitive) { reference in
+            try await self.requireCommit(reference.commit, in: reference.repo).provenance.inputs
+        }
+    }
+
+    /// The commits computed from `commit`; with `transitive`, everything downstream.
+    public func subvenance(of commit: CommitReference, transitive: Bool = false) async throws -> [CommitReference] {
+        _ = try await requireCommit(commit.commit, in: commit.repo)
+        return try await closure(from: commit, transitive: transitive) { try await self.metadata.subvenance(of: $0) }
+    }
+
+    private func closure(
+        from start: CommitReference, transitive: Bool, next: (CommitReference) async throws -> [CommitReference]
+    ) async throws -> [CommitReference] {
+        var seen: Set<CommitReference> = [start]
+        var out: [CommitReference] = []
+        var queue = [start]
+        while !queue.isEmpty {
+            let current = queue.removeFirst()
+            for reference in try await next(current) where seen.insert(reference).inserted {
+                out.append(reference)
+                if transitive { queue.append(reference) }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,57 @@
+/// Every failure the store reports: a stable machine-readable code, a sentence for people that says what was
+/// wrong and how to fix it, and the offending value, so the CLI and the HTTP API can print it without stack noise.
+public struct VigilError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: String, Sendable, Codable {
+        case badAddress = "bad-address"
+        case badName = "bad-name"
+        case badPath = "bad-path"
+        case repoNotFound = "repo-not-found"
+        case repoExists = "repo-exists"
+        case branchNotFound = "branch-not-found"
+        case branchExists = "branch-exists"
+        case commitNotFound = "commit-not-found"
+        case ambiguousCommit = "ambiguous-commit"
+        case pathNotFound = "path-not-found"
+        case pathConflict = "path-conflict"
+        case notAFile = "not-a-file"
+        case blobNotFound = "blob-not-found"
+        case corruptData = "corrupt-data"
+        case io = "io"
+        case notInitialized = "not-initialized"
+        case badArgument = "bad-argument"
+        case commitClosed = "commit-closed"
+    }
+
+    public var code: Code
+    public var message: String
+    /// The value that was wrong (a name, a path, an address), when there is one.
+    public var value: String?
+
+    public init(_ code: Code, _ message: String, value: String? = nil) {
+        self.code = code
+        self.message = message
+        self.value = value
+    }
+
+    public var description: String { "\(message) [\(code.rawValue)]" }
+}
+
+extension VigilError {
+    static func repoNotFound(_ name: String) -> VigilError {
+        VigilError(.repoNotFound, "no repo named '\(name)'; `vigil repo list` shows the repos there are", value: name)
+    }
+
+    static func pathNotFound(_ path: String, in place: String) -> VigilError {
+        VigilError(.pathNotFound, "no file or directory '\(path)' in \(place)", value: path)
+    }
+
+    static func io(_ operation: String, _ path: String, errno code: Int32) -> VigilError {
+        VigilError(.io, "\(operation) '\(path)' failed: \(String(cString: strerror(code)))", value: path)
+    }
+}
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif

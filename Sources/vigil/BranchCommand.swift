@@ -1,0 +1,64 @@
+import ArgumentParser
+import VigilStore
+
+struct BranchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "branch", abstract: "Create, list and delete branches.",
+        subcommands: [Create.self, List.self, Delete.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a branch, empty or at a ref.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "Repo name.") var repo: String
+        @Argument(help: "Branch name.") var name: String
+        @Option(name: .long, help: "Start at this branch or commit (e.g. master^1).") var head: String?
+
+        func run() async throws {
+            let branch = try await store.openStore().createBranch(name, in: repo, at: head)
+            print("created branch \(repo)@\(branch.name) at \(branch.head ?? "(no commits)")")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a repo's branches and their heads.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "Repo name.") var repo: String
+
+        func run() async throws {
+            let branches = try await store.openStore().branches(of: repo)
+            if output.json { return try Terminal.json(branches) }
+            Terminal.table(["BRANCH", "HEAD"], branches.map { [$0.name, $0.head ?? "-"] })
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a branch (its commits stay).")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "Repo name.") var repo: String
+        @Argument(help: "Branch name.") var name: String
+
+        func run() async throws {
+            try await store.openStore().deleteBranch(name, in: repo)
+            print("deleted branch \(repo)@\(name)")
+        }
+    }
+}
+
+struct CopyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "copy",
+        abstract: "Copy a file, folder or whole commit to a branch of any repo, storing no bytes.",
+        discussion: "Example: vigil copy images@master:/cam1 archive@master:/2026/cam1")
+
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "repo[@ref][:/path]") var source: String
+    @Argument(help: "repo[@branch][:/path]") var destination: String
+    @Option(name: [.short, .long], help: "Commit message.") var message: String?
+
+    func run() async throws {
+        let commit = try await store.openStore().copy(
+            from: try Address.parse(source), to: try Address.parse(destination), message: message)
+        print("committed \(commit.id) to \(commit.repo)@\(commit.branch): \(commit.tree.files) files")
+    }
+}

@@ -1,0 +1,45 @@
+import ArgumentParser
+import VigilStore
+
+struct ListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ls", abstract: "List a directory (or show a file) at an address, e.g. images@master:/cam1.")
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: OutputOptions
+    @Argument(help: "repo[@ref][:/path]") var address: String
+
+    func run() async throws {
+        let entries = try await store.openStore().list(try Address.parse(address))
+        if output.json { return try Terminal.json(entries) }
+        Terminal.table(
+            ["NAME", "TYPE", "SIZE", "FILES"],
+            entries.map {
+                [
+                    $0.kind == .directory ? $0.name + "/" : $0.name, $0.kind == .directory ? "dir" : "file",
+                    Terminal.bytes($0.size), "\($0.files)",
+                ]
+            })
+    }
+}
+
+struct CatCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cat", abstract: "Write a file's bytes to standard output.")
+
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "repo[@ref]:/path") var address: String
+
+    func run() async throws {
+        let data = try await store.openStore().read(try Address.parse(address))
+        FileHandleOutput.write(data)
+    }
+}
+
+import Foundation
+
+enum FileHandleOutput {
+    static func write(_ data: Data) {
+        FileHandle.standardOutput.write(data)
+    }
+}

@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import VigilStore
+
+struct CheckCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fsck",
+        abstract: "Verify every commit: all tree nodes and files present, and each hashing to its address.")
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        let report = try await store.openStore().check()
+        if output.json {
+            try Terminal.json(report)
+        } else {
+            print(
+                "checked \(report.commits) commits, \(report.nodes) tree nodes, \(report.files) files, "
+                    + "\(Terminal.bytes(report.bytes))")
+            for problem in report.problems { print("problem: \(problem)") }
+            print(report.isClean ? "fsck: clean" : "fsck: \(report.problems.count) problems")
+        }
+        if !report.isClean { throw ExitCode(1) }
+    }
+}
+
+struct CollectCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc",
+        abstract: "Delete blobs no commit reaches. Safe while writers run: what they write is kept.")
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: OutputOptions
+    @Option(name: .long, help: "Keep unreachable blobs younger than this many seconds.") var grace: Double = 300
+    @Flag(name: .long, help: "Report what would be deleted, delete nothing.") var dryRun = false
+
+    func validate() throws {
+        guard grace >= 0 else { throw ValidationError("--grace must be zero or more seconds") }
+    }
+
+    func run() async throws {
+        let report = try await store.openStore().collectGarbage(grace: grace, dryRun: dryRun)
+        if output.json { return try Terminal.json(report) }
+        print(
+            "\(dryRun ? "would delete" : "deleted") \(report.deleted) blobs (\(Terminal.bytes(report.deletedBytes))); "
+                + "\(report.reachable) reachable, \(report.keptRecent) recent kept, "
+                + "\(report.abandonedWrites) abandoned writes removed")
+    }
+}

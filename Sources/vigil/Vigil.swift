@@ -1,0 +1,37 @@
+import ArgumentParser
+import Foundation
+import Logging
+import VigilStore
+
+@main
+struct Vigil: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vigil",
+        abstract: "Vigil: versioned data pipelines that turn camera images into trustworthy alerts.",
+        discussion: """
+            Data lives in a folder (--home, $VIGIL_HOME, or ./.vigil). Addresses read like Pachyderm's: \
+            repo@branch-or-commit:/path, e.g. images@master:/cam1-1700000000.jpg or images@master^2.
+            """,
+        subcommands: [
+            InitCommand.self, RepoCommand.self, PutCommand.self, ListCommand.self, CatCommand.self, LogCommand.self,
+            DiffCommand.self, InspectCommand.self, BranchCommand.self, CopyCommand.self, CheckCommand.self,
+            CollectCommand.self,
+        ])
+
+    /// Runs the command; a `VigilError` is printed as one line, without a stack, and exits 1.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as VigilError {
+            Terminal.standardError("vigil: error: \(error.description)")
+            Foundation.exit(1)
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
