@@ -40,7 +40,9 @@ public struct ChangeSet: Sendable {
                 .pathConflict, "cannot put '\(fullPath)': '\(name)' is a file in this commit", value: fullPath)
         }
         var nested = edit.nested ?? ChangeSet()
-        edits[name] = nil  // drop our reference so `nested` stays uniquely owned while it is mutated
+        // Drop the other references so `nested` is uniquely owned and mutated in place, not copied whole.
+        edit.nested = nil
+        edits[name] = nil
         try nested.stage(change, at: components.dropFirst(), fullPath: fullPath)
         edit.nested = nested
         edits[name] = edit

@@ -85,6 +85,7 @@ public actor CommitWriter {
     public var stagedCount: Int { changes.count }
 
     /// Publishes the staged changes as one commit on the branch and returns it.
+    @discardableResult
     public func finish(message: String = "", provenance: Provenance = Provenance()) async throws -> CommitInfo {
         try checkOpen()
         closed = true

@@ -1,0 +1,88 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Runs the built `vigil` executable as a user would, with its own data folder.
+struct VigilProcess {
+    let home: URL
+
+    /// The `vigil` binary built beside this test bundle (or `$VIGIL_BIN`).
+    static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["VIGIL_BIN"] { return URL(fileURLWithPath: path) }
+        let bundleFolder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let beside = bundleFolder.appendingPathComponent("vigil")
+        if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
+        // `swift test` may run the bundle from inside an .xctest folder.
+        return bundleFolder.deletingLastPathComponent().appendingPathComponent("vigil")
+    }
+
+    struct Result {
+        var status: Int32
+        var output: String
+        var error: String
+    }
+
+    /// Starts `vigil arguments…` without waiting.
+    func start(_ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments + ["--home", home.path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// Runs `vigil arguments…` to the end and returns what it printed.
+    @discardableResult
+    func run(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments + ["--home", home.path]
+        let output = Pipe()
+        let error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        // Read before waiting, so a large output cannot fill the pipe and stall the child.
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
+            error: String(decoding: errorData, as: UTF8.self))
+    }
+
+    /// Runs and decodes the JSON it prints.
+    func json<T: Decodable>(_ type: T.Type, _ arguments: [String]) throws -> T {
+        let result = try run(arguments + ["--json"])
+        guard result.status == 0 else { throw CLIFailure(arguments: arguments, result: result) }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode(T.self, from: Data(result.output.utf8))
+    }
+}
+
+struct CLIFailure: Error, CustomStringConvertible {
+    var arguments: [String]
+    var result: VigilProcess.Result
+    var description: String { "vigil \(arguments.joined(separator: " ")) exited \(result.status): \(result.error)" }
+}
+
+/// A folder of `count` small distinct files named like camera frames.
+func makeFrames(in folder: URL, count: Int, tag: String, size: Int = 1_024) throws {
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    for index in 0..<count {
+        var bytes = Data("\(tag) frame \(index) ".utf8)
+        bytes.append(Data(repeating: UInt8(index % 251), count: max(0, size - bytes.count)))
+        try bytes.write(to: folder.appendingPathComponent("cam\(index % 5)-\(1_700_000_000 + index).jpg"))
+    }
+}
+
+func temporaryFolder() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-cli-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}

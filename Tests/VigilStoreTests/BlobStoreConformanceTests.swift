@@ -1,0 +1,147 @@
+import Foundation
+import Testing
+import VigilStore
+
+/// One suite, run against every `BlobStore` implementation: a new implementation joins `BlobStoreKind`.
+enum BlobStoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case fileSystem
+    case memory
+
+    var testDescription: String { rawValue }
+
+    /// A fresh empty store, and what to call when the test is done.
+    func make() throws -> (any BlobStore, @Sendable () -> Void) {
+        switch self {
+        case .fileSystem:
+            let folder = try TemporaryFolder()
+            return (try FileSystemBlobStore(root: folder.url.appendingPathComponent("blobs")), { folder.remove() })
+        case .memory:
+            return (InMemoryBlobStore(), {})
+        }
+    }
+}
+
+@Suite("BlobStore conformance")
+struct BlobStoreConformanceTests {
+    @Test(arguments: BlobStoreKind.allCases)
+    func putThenGetReturnsTheSameBytesUnderTheirSHA256(kind: BlobStoreKind) async throws {
+        let (store, cleanup) = try kind.make()
+        defer { cleanup() }
+        let bytes = Data("a camera frame")
+        let written = try await store.put(bytes)
+        #expect(written.hash == BlobHash(of: bytes))
+        #expect(written.hash.hex == "be271649530a5666770884d5c87ef045ca73557b08e0889e6131b0e490e0991e")
+        #expect(written.size == Int64(bytes.count))
+        #expect(written.stored)
+        #expect(try await store.get(written.hash) == bytes)
+        #expect(try await store.contains(written.hash))
+    }
+
+    @Test(arguments: BlobStoreKind.allCases)
+    func puttingExistingBytesStoresNothingNew(kind: BlobStoreKind) async throws {
+        let (store, cleanup) = try kind.make()
+        defer { cleanup() }
+        let first = try await store.put(Data("same"))
+        let second = try await store.put(Data("same"))
+        #expect(first.stored)
+        #expect(!second.stored)
+        #expect(first.hash == second.hash)
+        var listed: [BlobInfo] = []
+        for try await info in store.list() { listed.append(info) }
+        #expect(listed.map(\.hash) == [first.hash])
+    }
+
+    @Test(arguments: BlobStoreKind.allCases)
+    func concurrentPutsOfTheSameBytesLeaveOneWholeBlob(kind: BlobStoreKind) async throws {
+        let (store, cleanup) = try kind.make()
+        defer { cleanup() }
+        let bytes = Data((0..<100_000).map { UInt8($0 % 251) })
+        let results = try await withThrowingTaskGroup(of: BlobWrite.self) { group in
+            for _ in 0..<16 { group.addTask { try await store.put(bytes) } }
+            return try await group.reduce(into: [BlobWrite]()) { $0.append($1) }
+        }
+        #expect(Set(results.map(\.hash)).count == 1)
+        #expect(try await store.get(results[0].hash) == bytes)
+        var count = 0
+        for try await _ in store.list() { count += 1 }
+        #expect(count == 1)
+    }
+
+    @Test(arguments: BlobStoreKind.allCases)
+    func gettingAMissingBlobIsABlobNotFoundError(kind: BlobStoreKind) async throws {
+        let (store, cleanup) = try kind.make()
+        defer { cleanup() }
+        let absent = BlobHash(of: Data("never stored"))
+        #expect(try await !store.contains(absent))
+        let error = await #expect(throws: VigilError.self) { try await store.get(absent) }
+        #expect(error?.code == .blobNotFound)
+        #expect(error?.value == absent.hex)
+    }
+
+    @Test(arguments: BlobStoreKind.allCases)
+    func emptyAndLargeBlobsRoundTrip(kind: BlobStoreKind) async throws {
+        let (store, cleanup) = try kind.make()
+        defer { cleanup() }
+        let empty = try await store.put(Data())
+        #expect(try await store.get(empty.hash) == Data())
+        var generator = SeededGenerator(seed: 7)
+        let large = Data((0..<(9 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        let written = try await store.put(large)
+        #expect(try await store.get(written.hash) == large)
+    }
+
+    @Test(arguments: BlobStoreKind.allCases)
+    func puttingAFileMatchesPuttingItsBytes(kind: BlobStoreKind) async throws {
+        let (store, cleanup) = try kind.make()
+        defer { cleanup() }
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        var generator = SeededGenerator(seed: 11)
+        // Small files are read whole; files over 8 MiB stream through a temporary file.
+        for size in [0, 50_000, (8 << 20) + 12_345] {
+            let bytes = Data((0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            let file = folder.url.appendingPathComponent("f\(size)")
+            try bytes.write(to: file)
+            let fromFile = try await store.put(contentsOf: file)
+            #expect(fromFile.hash == BlobHash(of: bytes))
+            #expect(fromFile.size == Int64(size))
+            #expect(fromFile.stored)
+            #expect(try await !store.put(contentsOf: file).stored)
+            #expect(try await store.get(fromFile.hash) == bytes)
+        }
+    }
+
+    @Test(arguments: BlobStoreKind.allCases)
+    func deleteRemovesOnlyBlobsNotFreshenedSinceTheCutoff(kind: BlobStoreKind) async throws {
+        let (store, cleanup) = try kind.make()
+        defer { cleanup() }
+        let old = try await store.put(Data("old"))
+        let cutoff = Date().addingTimeInterval(60)
+        #expect(try await store.delete(old.hash, ifNotModifiedSince: cutoff))
+        #expect(try await !store.contains(old.hash))
+        #expect(try await !store.delete(old.hash, ifNotModifiedSince: cutoff))
+
+        // Re-putting existing bytes freshens them: a gc whose cut-off is before that keeps the blob.
+        let reused = try await store.put(Data("reused"))
+        let gcCutoff = Date()
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(try await !store.put(Data("reused")).stored)
+        #expect(try await !store.delete(reused.hash, ifNotModifiedSince: gcCutoff))
+        #expect(try await store.get(reused.hash) == Data("reused"))
+    }
+
+    @Test(arguments: BlobStoreKind.allCases)
+    func listReportsEveryBlobWithItsSize(kind: BlobStoreKind) async throws {
+        let (store, cleanup) = try kind.make()
+        defer { cleanup() }
+        var expected: [BlobHash: Int64] = [:]
+        for index in 0..<600 {
+            let written = try await store.put(Data("blob \(index) " + String(repeating: "x", count: index)))
+            expected[written.hash] = written.size
+        }
+        try await store.flush()
+        var listed: [BlobHash: Int64] = [:]
+        for try await info in store.list() { listed[info.hash] = info.size }
+        #expect(listed == expected)
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+import VigilStore
+
+/// The tree checked against a plain dictionary: random puts and deletes (of files and whole folders), with
+/// folders big enough to cross the 256-entry sharding threshold in both directions.
+@Suite("Merkle tree against a dictionary model")
+struct TreeModelTests {
+    static let folders = ["", "/a", "/a/b", "/c"]
+
+    @Test(arguments: [1, 2, 3, 4] as [UInt64])
+    func randomEditSequencesMatchTheModel(seed: UInt64) async throws {
+        var random = SeededGenerator(seed: seed)
+        let store = try makeMemoryStore()
+        try await store.createRepo("model")
+        try await store.createRepo("rebuilt")
+        var model: [String: BlobHash] = [:]
+        var previous: CommitInfo?
+        let contents = (0..<40).map { Data("content \($0)") }
+
+        for step in 0..<24 {
+            let before = model
+            let writer = try await store.openCommit(repo: "model")
+            for _ in 0..<Int.random(in: 1...400, using: &random) {
+                let roll = Int.random(in: 0..<100, using: &random)
+                if roll < 60 || model.isEmpty {
+                    let folder = Self.folders.randomElement(using: &random)!
+                    let path = "\(folder)/f\(Int.random(in: 0..<700, using: &random))"
+                    let data = contents.randomElement(using: &random)!
+                    try await writer.put(path, data: data)
+                    model[path] = BlobHash(of: data)
+                } else if roll < 97 {
+                    let path = model.keys.sorted().randomElement(using: &random)!
+                    try await writer.delete(path)
+                    model[path] = nil
+                } else {
+                    let folder = Self.folders.dropFirst().randomElement(using: &random)!
+                    guard model.keys.contains(where: { $0.hasPrefix(folder + "/") }) else { continue }
+                    try await writer.delete(folder)
+                    model = model.filter { !$0.key.hasPrefix(folder + "/") }
+                }
+            }
+            let commit = try await writer.finish(message: "step \(step)")
+
+            #expect(try await snapshot(store, commit.tree) == model, "seed \(seed) step \(step)")
+            #expect(commit.tree.files == Int64(model.count))
+            let expectedSize = try await model.values.asyncReduce(0) { $0 + Int64(try await store.blobs.get($1).count) }
+            #expect(commit.tree.size == expectedSize)
+
+            // Diff against the previous commit reports exactly the model's changes.
+            let diff = try await store.diff(
+                from: Address(repo: "model", ref: previous?.id ?? commit.id), to: Address(repo: "model", ref: commit.id))
+            var expected: [String: DiffEntry.Change] = [:]
+            for path in Set(before.keys).union(model.keys) {
+                switch (before[path], model[path]) {
+                case (nil, _?): expected[path] = .added
+                case (_?, nil): expected[path] = .removed
+                case (let old?, let new?) where old != new: expected[path] = .modified
+                default: break
+                }
+            }
+            if previous != nil {
+                #expect(Dictionary(uniqueKeysWithValues: diff.map { ($0.path, $0.change) }) == expected)
+                #expect(diff.map(\.path) == diff.map(\.path).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
+            }
+
+            // Lookups agree for present and absent paths.
+            for path in model.keys.sorted().prefix(5) {
+                #expect(try await store.trees.lookup(path, in: commit.tree)?.hash == model[path])
+            }
+            #expect(try await store.trees.lookup("/a/nothing-here", in: commit.tree) == nil)
+
+            // The shape depends only on the content: rebuilding the same files in one go gives the same root.
+            let rebuild = try await store.openCommit(repo: "rebuilt")
+            try await rebuild.delete("/")
+            for (path, hash) in model {
+                try await rebuild.set(path, to: .file(hash, size: Int64(try await store.blobs.get(hash).count)))
+            }
+            let rebuilt = try await rebuild.finish()
+            #expect(rebuilt.tree == commit.tree, "history-independent shape, seed \(seed) step \(step)")
+            previous = commit
+        }
+    }
+
+    @Test func aFolderOfSeventyThousandFilesChangesByRewritingAFewNodes() async throws {
+        let blobs = InMemoryBlobStore()
+        let store = VersionedStore(blobs: blobs, metadata: try SQLiteMetadataStore(), logger: .test)
+        try await store.createRepo("big")
+        let shared = try await blobs.put(Data("frame"))
+        let writer = try await store.openCommit(repo: "big")
+        for index in 0..<70_000 {
+            try await writer.set("/valid/cam-\(index).jpg", to: .file(shared.hash, size: shared.size))
+        }
+        let big = try await writer.finish()
+        #expect(big.tree.files == 70_000)
+
+        func blobCount() async throws -> Int {
+            var count = 0
+            for try await _ in blobs.list() { count += 1 }
+            return count
+        }
+        let before = try await blobCount()
+        let one = try await store.openCommit(repo: "big")
+        try await one.put("/valid/cam-new.jpg", data: Data("new frame"))
+        let after = try await one.finish()
+        // One new file blob, plus the nodes on its path: the root, /valid's two shard levels and a leaf.
+        let written = try await blobCount() - before
+        #expect(written >= 2 && written <= 5, "wrote \(written) blobs")
+        #expect(after.tree.files == 70_001)
+
+        let diff = try await store.diff(commit: Address(repo: "big"))
+        #expect(diff.map(\.path) == ["/valid/cam-new.jpg"])
+        #expect(try await store.trees.lookup("/valid/cam-69999.jpg", in: after.tree)?.hash == shared.hash)
+        let listing = try await store.list(Address(repo: "big", path: "/valid"))
+        #expect(listing.count == 70_001)
+        #expect(listing.map(\.name) == listing.map(\.name).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
+    }
+}
+
+extension Sequence {
+    func asyncReduce<Result>(_ initial: Result, _ next: (Result, Element) async throws -> Result) async rethrows
+        -> Result
+    {
+        var result = initial
+        for element in self { result = try await next(result, element) }
+        return result
+    }
+}
