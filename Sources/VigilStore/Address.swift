@@ -115,7 +115,8 @@ public enum Names {
     private static func isValid(_ name: String, extra: String) -> Bool {
         guard let first = name.unicodeScalars.first, name.unicodeScalars.count <= 63 else { return false }
         func plain(_ scalar: Unicode.Scalar) -> Bool {
-            scalar.isASCII && (("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar))
+            scalar.isASCII
+                && (("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar))
         }
         return plain(first) && name.unicodeScalars.allSatisfy { plain($0) || extra.unicodeScalars.contains($0) }
     }

@@ -19,7 +19,9 @@ extension VersionedStore {
     /// - a writer that reuses an existing blob freshens it (see `BlobStore`), and gc deletes only blobs not
     ///   freshened since the cut-off, checked at the moment of deletion.
     /// A lease whose heartbeat is older than `leaseTimeout` belongs to a dead writer and is ignored.
-    public func collectGarbage(grace: TimeInterval = 300, leaseTimeout: TimeInterval = 600, dryRun: Bool = false)
+    public func collectGarbage(
+        grace: TimeInterval = 300, leaseTimeout: TimeInterval = 600, dryRun: Bool = false
+    )
         async throws -> CollectionReport
     {
         let start = clock()

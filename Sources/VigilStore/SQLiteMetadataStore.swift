@@ -67,7 +67,8 @@ public final class SQLiteMetadataStore: MetadataStore {
                 sql: "INSERT INTO repos(name, description, created) VALUES (?, ?, ?)",
                 arguments: [repo.name, repo.description, repo.created.timeIntervalSince1970])
             try db.execute(
-                sql: "INSERT INTO branches(repo, name, head) VALUES (?, ?, NULL)", arguments: [repo.name, defaultBranch])
+                sql: "INSERT INTO branches(repo, name, head) VALUES (?, ?, NULL)",
+                arguments: [repo.name, defaultBranch])
         }
     }
 
@@ -107,13 +108,16 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
-    public func setBranch(_ name: String, in repo: String, head: String?, expected: BranchExpectation) async throws
+    public func setBranch(
+        _ name: String, in repo: String, head: String?, expected: BranchExpectation
+    ) async throws
         -> Bool
     {
         try await database.write { db in
             try Self.requireRepo(repo, db)
-            if let head, try Bool.fetchOne(
-                db, sql: "SELECT 1 FROM commits WHERE id = ? AND repo = ?", arguments: [head, repo]) == nil
+            if let head,
+                try Bool.fetchOne(
+                    db, sql: "SELECT 1 FROM commits WHERE id = ? AND repo = ?", arguments: [head, repo]) == nil
             {
                 throw VigilError(.commitNotFound, "no commit \(head) in repo '\(repo)'", value: head)
             }
@@ -156,7 +160,8 @@ public final class SQLiteMetadataStore: MetadataStore {
                 arguments: [commit.id, commit.repo, commit.branch, expectedHead])
             guard db.changesCount == 1 else {
                 if try Bool.fetchOne(
-                    db, sql: "SELECT 1 FROM branches WHERE repo = ? AND name = ?", arguments: [commit.repo, commit.branch])
+                    db, sql: "SELECT 1 FROM branches WHERE repo = ? AND name = ?",
+                    arguments: [commit.repo, commit.branch])
                     == nil
                 {
                     throw VigilError(
@@ -273,7 +278,8 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     private static func repo(_ row: Row) -> RepoInfo {
-        RepoInfo(name: row["name"], description: row["description"], created: Date(timeIntervalSince1970: row["created"]))
+        RepoInfo(
+            name: row["name"], description: row["description"], created: Date(timeIntervalSince1970: row["created"]))
     }
 
     private static func branch(_ row: Row) -> BranchInfo {
@@ -294,6 +300,7 @@ public final class SQLiteMetadataStore: MetadataStore {
             tree: TreeRoot(hash: tree, size: row["size"], files: row["files"]),
             author: row["author"], message: row["message"],
             provenance: Provenance(inputs: inputs, origin: row["origin"]),
-            started: Date(timeIntervalSince1970: row["started"]), finished: Date(timeIntervalSince1970: row["finished"]))
+            started: Date(timeIntervalSince1970: row["started"]), finished: Date(timeIntervalSince1970: row["finished"])
+        )
     }
 }

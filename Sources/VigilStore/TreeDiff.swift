@@ -19,7 +19,9 @@ extension TreeStore {
         return out
     }
 
-    private func diffDirectories(_ old: BlobHash, _ new: BlobHash, path: String, into out: inout [DiffEntry])
+    private func diffDirectories(
+        _ old: BlobHash, _ new: BlobHash, path: String, into out: inout [DiffEntry]
+    )
         async throws
     {
         if old == new { return }
@@ -76,7 +78,9 @@ extension TreeStore {
     }
 
     /// Reports a file, or every file under a directory, as added or removed.
-    private func report(_ entry: TreeEntry, _ change: DiffEntry.Change, path: String, into out: inout [DiffEntry])
+    private func report(
+        _ entry: TreeEntry, _ change: DiffEntry.Change, path: String, into out: inout [DiffEntry]
+    )
         async throws
     {
         guard entry.kind == .directory else {

@@ -138,7 +138,9 @@ public final class TreeStore: Sendable {
     }
 
     /// The new value of a directory after `changes`, or nil when it ends up empty.
-    private func applyDirectory(_ directory: BlobHash?, _ changes: ChangeSet, path: String) async throws
+    private func applyDirectory(
+        _ directory: BlobHash?, _ changes: ChangeSet, path: String
+    ) async throws
         -> TreeValue?
     {
         let edits = changes.edits.sorted { $0.key.precedesBytewise($1.key) }
@@ -226,7 +228,8 @@ public final class TreeStore: Sendable {
         for bucket in groups.keys.sorted() {
             let child = try await build(groups[bucket]![...], depth: depth + 1)!
             refs.append(
-                ShardRef(bucket: bucket, hash: child.hash, entries: child.entries, size: child.size, files: child.files))
+                ShardRef(bucket: bucket, hash: child.hash, entries: child.entries, size: child.size, files: child.files)
+            )
         }
         let node = TreeNode.sharded(depth: depth, refs)
         let totals = node.totals

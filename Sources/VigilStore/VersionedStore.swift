@@ -101,7 +101,9 @@ public final class VersionedStore: Sendable {
     // MARK: Writing
 
     /// Opens a commit on `branch` (the default branch if nil). The branch must exist.
-    public func openCommit(repo: String, branch: String? = nil, author: String = "vigil") async throws
+    public func openCommit(
+        repo: String, branch: String? = nil, author: String = "vigil"
+    ) async throws
         -> CommitWriter
     {
         let branch = branch ?? defaultBranch
@@ -119,7 +121,9 @@ public final class VersionedStore: Sendable {
 
     /// Copies the file or directory at `source` to `destination` (a branch, not a commit) as a new commit.
     /// Stores no bytes: the destination names the same blobs and tree nodes.
-    public func copy(from source: Address, to destination: Address, author: String = "vigil", message: String? = nil)
+    public func copy(
+        from source: Address, to destination: Address, author: String = "vigil", message: String? = nil
+    )
         async throws -> CommitInfo
     {
         let (commit, entry) = try await entry(at: source)
@@ -131,7 +135,8 @@ public final class VersionedStore: Sendable {
             try await writer.set(destination.path, to: entry.value)
             var provenance = Provenance()
             if let commit, commit.repo != destination.repo { provenance.inputs = [commit.reference] }
-            return try await writer.finish(message: message ?? "copy \(source) to \(destination)", provenance: provenance)
+            return try await writer.finish(
+                message: message ?? "copy \(source) to \(destination)", provenance: provenance)
         } catch {
             await writer.abandon()
             throw error
@@ -171,7 +176,8 @@ public final class VersionedStore: Sendable {
         for step in 0..<spec.ancestors {
             guard let parent = commit?.parent else {
                 throw VigilError(
-                    .commitNotFound, "'\(ref ?? "")' goes back \(spec.ancestors) commits but history ends after \(step)",
+                    .commitNotFound,
+                    "'\(ref ?? "")' goes back \(spec.ancestors) commits but history ends after \(step)",
                     value: ref)
             }
             commit = try await requireCommit(parent, in: repo)
@@ -249,7 +255,8 @@ public final class VersionedStore: Sendable {
         }
         switch (old, new) {
         case (let old?, let new?) where old.kind == .file && new.kind == .file:
-            return old.hash == new.hash ? [] : [DiffEntry(path: path, change: .modified, old: old.value, new: new.value)]
+            return old.hash == new.hash
+                ? [] : [DiffEntry(path: path, change: .modified, old: old.value, new: new.value)]
         default:
             // A file on one side and a directory (or nothing) on the other: compare as directories holding them.
             let wrap: (TreeEntry?) async throws -> BlobHash = { entry in

@@ -49,7 +49,9 @@ struct InspectCommand: AsyncParsableCommand {
         print("Files:      \(commit.tree.files), \(Terminal.bytes(commit.tree.size))")
         print("Message:    \(commit.message)")
         print("Origin:     \(commit.provenance.origin ?? "-")")
-        print("Provenance: \(view.provenance.isEmpty ? "-" : view.provenance.map(\.description).joined(separator: ", "))")
-        print("Subvenance: \(view.subvenance.isEmpty ? "-" : view.subvenance.map(\.description).joined(separator: ", "))")
+        print(
+            "Provenance: \(view.provenance.isEmpty ? "-" : view.provenance.map(\.description).joined(separator: ", "))")
+        print(
+            "Subvenance: \(view.subvenance.isEmpty ? "-" : view.subvenance.map(\.description).joined(separator: ", "))")
     }
 }

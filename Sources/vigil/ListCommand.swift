@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import VigilStore
 
 struct ListCommand: AsyncParsableCommand {
@@ -32,14 +33,6 @@ struct CatCommand: AsyncParsableCommand {
 
     func run() async throws {
         let data = try await store.openStore().read(try Address.parse(address))
-        FileHandleOutput.write(data)
-    }
-}
-
-import Foundation
-
-enum FileHandleOutput {
-    static func write(_ data: Data) {
         FileHandle.standardOutput.write(data)
     }
 }

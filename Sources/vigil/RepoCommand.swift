@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import VigilStore
 
 struct RepoCommand: AsyncParsableCommand {
@@ -85,5 +86,3 @@ struct RepoSummary: Codable {
             branches: try await vigil.branches(of: repo.name), files: head?.tree.files ?? 0, size: head?.tree.size ?? 0)
     }
 }
-
-import struct Foundation.Date

@@ -7,7 +7,8 @@ struct GarbageCollectionTests {
     @Test func gcDeletesOnlyWhatNoCommitReaches() async throws {
         let clock = TestClock()
         let blobs = InMemoryBlobStore(clock: { clock.date })
-        let store = VersionedStore(blobs: blobs, metadata: try SQLiteMetadataStore(), logger: .test, clock: { clock.date })
+        let store = VersionedStore(
+            blobs: blobs, metadata: try SQLiteMetadataStore(), logger: .test, clock: { clock.date })
         try await store.createRepo("images")
         try await store.createRepo("scratch")
         let keep = try await store.openCommit(repo: "images")
@@ -39,7 +40,8 @@ struct GarbageCollectionTests {
     @Test func gcKeepsWhatALiveWriterHasWrittenOrReused() async throws {
         let clock = TestClock()
         let blobs = InMemoryBlobStore(clock: { clock.date })
-        let store = VersionedStore(blobs: blobs, metadata: try SQLiteMetadataStore(), logger: .test, clock: { clock.date })
+        let store = VersionedStore(
+            blobs: blobs, metadata: try SQLiteMetadataStore(), logger: .test, clock: { clock.date })
         try await store.createRepo("images")
         // An unreachable blob from long ago, which a writer is about to reuse.
         let old = try await blobs.put(Data("old frame"))
@@ -60,7 +62,8 @@ struct GarbageCollectionTests {
     @Test func gcIgnoresTheLeaseOfAWriterThatDied() async throws {
         let clock = TestClock()
         let blobs = InMemoryBlobStore(clock: { clock.date })
-        let store = VersionedStore(blobs: blobs, metadata: try SQLiteMetadataStore(), logger: .test, clock: { clock.date })
+        let store = VersionedStore(
+            blobs: blobs, metadata: try SQLiteMetadataStore(), logger: .test, clock: { clock.date })
         try await store.createRepo("images")
         let dead = try await store.openCommit(repo: "images")
         let leftover = try await dead.put("/x", data: Data("left behind"))
@@ -84,7 +87,8 @@ struct GarbageCollectionTests {
                     for round in 0..<15 {
                         let writer = try await store.openCommit(repo: "images")
                         for file in 0..<10 {
-                            let bytes = file % 2 == 0 ? "shared \((round + file) % 40)" : "w\(writerIndex) r\(round) f\(file)"
+                            let bytes =
+                                file % 2 == 0 ? "shared \((round + file) % 40)" : "w\(writerIndex) r\(round) f\(file)"
                             try await writer.put("/w\(writerIndex)/r\(round)/f\(file)", data: Data(bytes))
                         }
                         try await writer.finish()

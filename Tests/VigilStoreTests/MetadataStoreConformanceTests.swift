@@ -13,7 +13,9 @@ enum MetadataStoreKind: String, CaseIterable, CustomTestStringConvertible, Senda
         switch self {
         case .sqliteFile:
             let folder = try TemporaryFolder()
-            return (try SQLiteMetadataStore(path: folder.url.appendingPathComponent("m.sqlite").path), { folder.remove() })
+            return (
+                try SQLiteMetadataStore(path: folder.url.appendingPathComponent("m.sqlite").path), { folder.remove() }
+            )
         case .sqliteMemory:
             return (try SQLiteMetadataStore(), {})
         }
@@ -38,10 +40,13 @@ struct MetadataStoreConformanceTests {
         let (store, cleanup) = try kind.make()
         defer { cleanup() }
         let created = Date(timeIntervalSince1970: 1_700_000_000)
-        try await store.createRepo(RepoInfo(name: "images", description: "camera frames", created: created), defaultBranch: "master")
+        try await store.createRepo(
+            RepoInfo(name: "images", description: "camera frames", created: created), defaultBranch: "master")
         try await store.createRepo(RepoInfo(name: "detect", created: created), defaultBranch: "master")
         #expect(try await store.repos().map(\.name) == ["detect", "images"])
-        #expect(try await store.repo(named: "images") == RepoInfo(name: "images", description: "camera frames", created: created))
+        #expect(
+            try await store.repo(named: "images")
+                == RepoInfo(name: "images", description: "camera frames", created: created))
         #expect(try await store.branches(in: "images") == [BranchInfo(repo: "images", name: "master", head: nil)])
 
         let duplicate = await #expect(throws: VigilError.self) {
@@ -141,7 +146,9 @@ struct MetadataStoreConformanceTests {
         let inputs = [CommitReference(repo: "images", commit: "i1"), CommitReference(repo: "rules", commit: "r1")]
         let output = commit("t1", repo: "threats", parent: nil, inputs: inputs, origin: "pipeline:threats spec=abc")
         #expect(try await store.appendCommit(output, expectedHead: nil))
-        #expect(try await store.commit(id: "t1")?.provenance == Provenance(inputs: inputs, origin: "pipeline:threats spec=abc"))
+        #expect(
+            try await store.commit(id: "t1")?.provenance
+                == Provenance(inputs: inputs, origin: "pipeline:threats spec=abc"))
         #expect(try await store.subvenance(of: inputs[0]) == [CommitReference(repo: "threats", commit: "t1")])
         #expect(try await store.subvenance(of: CommitReference(repo: "threats", commit: "t1")).isEmpty)
     }

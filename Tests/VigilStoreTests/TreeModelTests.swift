@@ -49,7 +49,8 @@ struct TreeModelTests {
 
             // Diff against the previous commit reports exactly the model's changes.
             let diff = try await store.diff(
-                from: Address(repo: "model", ref: previous?.id ?? commit.id), to: Address(repo: "model", ref: commit.id))
+                from: Address(repo: "model", ref: previous?.id ?? commit.id), to: Address(repo: "model", ref: commit.id)
+            )
             var expected: [String: DiffEntry.Change] = [:]
             for path in Set(before.keys).union(model.keys) {
                 switch (before[path], model[path]) {
@@ -118,7 +119,9 @@ struct TreeModelTests {
 }
 
 extension Sequence {
-    func asyncReduce<Result>(_ initial: Result, _ next: (Result, Element) async throws -> Result) async rethrows
+    func asyncReduce<Result>(
+        _ initial: Result, _ next: (Result, Element) async throws -> Result
+    ) async rethrows
         -> Result
     {
         var result = initial

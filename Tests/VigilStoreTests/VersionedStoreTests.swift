@@ -31,7 +31,9 @@ struct VersionedStoreTests {
         #expect(try await store.log("images").map(\.id) == commits.reversed().map(\.id))
         #expect(try await store.log("images", ref: "master^1", limit: 2).map(\.id) == [commits[2].id, commits[1].id])
 
-        for (ref, code) in [("master^4", VigilError.Code.commitNotFound), ("dev", .branchNotFound), ("abcdef01", .commitNotFound)] {
+        for (ref, code) in [
+            ("master^4", VigilError.Code.commitNotFound), ("dev", .branchNotFound), ("abcdef01", .commitNotFound),
+        ] {
             let error = await #expect(throws: VigilError.self) { try await store.resolveCommit("images", ref: ref) }
             #expect(error?.code == code, "\(ref)")
         }
@@ -63,9 +65,13 @@ struct VersionedStoreTests {
         try await writer.finish()
         let closed = await #expect(throws: VigilError.self) { try await writer.put("/b", data: Data("x")) }
         #expect(closed?.code == .commitClosed)
-        let noBranch = await #expect(throws: VigilError.self) { try await store.openCommit(repo: "images", branch: "dev") }
+        let noBranch = await #expect(throws: VigilError.self) {
+            try await store.openCommit(repo: "images", branch: "dev")
+        }
         #expect(noBranch?.code == .branchNotFound)
-        let directory = await #expect(throws: VigilError.self) { try await store.read(Address(repo: "images", path: "/")) }
+        let directory = await #expect(throws: VigilError.self) {
+            try await store.read(Address(repo: "images", path: "/"))
+        }
         #expect(directory?.code == .notAFile)
 
         // Deleting a folder and then putting into it, in one commit, leaves only the new file there.
@@ -100,7 +106,8 @@ struct VersionedStoreTests {
                 group.addTask {
                     for commitIndex in 0..<10 {
                         let writer = try await store.openCommit(repo: "images", author: "writer\(writerIndex)")
-                        try await writer.put("/w\(writerIndex)/c\(commitIndex).jpg", data: Data("\(writerIndex)-\(commitIndex)"))
+                        try await writer.put(
+                            "/w\(writerIndex)/c\(commitIndex).jpg", data: Data("\(writerIndex)-\(commitIndex)"))
                         try await writer.finish(message: "w\(writerIndex) c\(commitIndex)")
                     }
                 }
@@ -115,7 +122,9 @@ struct VersionedStoreTests {
         let files = try await snapshot(store, head.tree)
         for writerIndex in 0..<8 {
             for commitIndex in 0..<10 {
-                #expect(files["/w\(writerIndex)/c\(commitIndex).jpg"] == BlobHash(of: Data("\(writerIndex)-\(commitIndex)")))
+                #expect(
+                    files["/w\(writerIndex)/c\(commitIndex).jpg"] == BlobHash(of: Data("\(writerIndex)-\(commitIndex)"))
+                )
             }
         }
         #expect(try await store.check().isClean)
@@ -128,7 +137,8 @@ struct VersionedStoreTests {
         try await store.createRepo("backup")
         let writer = try await store.openCommit(repo: "images")
         for index in 0..<2_000 {
-            try await writer.put("/cam\(index % 7)/\(index).jpg", data: Data(repeating: UInt8(index % 256), count: 1_000 + index))
+            try await writer.put(
+                "/cam\(index % 7)/\(index).jpg", data: Data(repeating: UInt8(index % 256), count: 1_000 + index))
         }
         let source = try await writer.finish()
 
@@ -139,13 +149,16 @@ struct VersionedStoreTests {
         }
         let before = try await storedBytes()
         let whole = try await store.copy(from: Address(repo: "images"), to: Address(repo: "backup"))
-        let folder = try await store.copy(from: Address(repo: "images", path: "/cam3"), to: Address(repo: "backup", path: "/archive/cam3"))
+        let folder = try await store.copy(
+            from: Address(repo: "images", path: "/cam3"), to: Address(repo: "backup", path: "/archive/cam3"))
         let extra = try await storedBytes() - before
         #expect(extra < before / 100, "copy stored \(extra) bytes of \(before)")
         #expect(whole.tree.files == 2_000)
         #expect(folder.tree.files == 2_000 + (0..<2_000).filter { $0 % 7 == 3 }.count)
         #expect(try await store.read(Address(repo: "backup", path: "/cam1/8.jpg")) == Data(repeating: 8, count: 1_008))
-        #expect(try await store.read(Address(repo: "backup", path: "/archive/cam3/3.jpg")) == Data(repeating: 3, count: 1_003))
+        #expect(
+            try await store.read(Address(repo: "backup", path: "/archive/cam3/3.jpg"))
+                == Data(repeating: 3, count: 1_003))
         #expect(whole.provenance.inputs == [source.reference])
     }
 
@@ -163,9 +176,13 @@ struct VersionedStoreTests {
             previous = commit
         }
         #expect(try await store.provenance(of: chain[3].reference) == [chain[2].reference])
-        #expect(try await store.provenance(of: chain[3].reference, transitive: true) == [chain[2], chain[1], chain[0]].map(\.reference))
+        #expect(
+            try await store.provenance(of: chain[3].reference, transitive: true)
+                == [chain[2], chain[1], chain[0]].map(\.reference))
         #expect(try await store.subvenance(of: chain[0].reference) == [chain[1].reference])
-        #expect(try await store.subvenance(of: chain[0].reference, transitive: true) == [chain[1], chain[2], chain[3]].map(\.reference))
+        #expect(
+            try await store.subvenance(of: chain[0].reference, transitive: true)
+                == [chain[1], chain[2], chain[3]].map(\.reference))
         #expect(chain[3].provenance.origin == "pipeline:threats")
     }
 
@@ -191,6 +208,8 @@ struct VersionedStoreTests {
         #expect(report.problems.contains { $0.kind == .missingBlob && $0.subject == good.hash.hex })
 
         _ = try await blobs.delete(subdirectory.hash, ifNotModifiedSince: .distantFuture)
-        #expect(try await store.check().problems.contains { $0.kind == .missingBlob && $0.subject == subdirectory.hash.hex })
+        #expect(
+            try await store.check().problems.contains { $0.kind == .missingBlob && $0.subject == subdirectory.hash.hex }
+        )
     }
 }

@@ -1,0 +1,49 @@
+# Vigil: the two commands are `make demo` and `make test`. Both install what they need first and are fast when
+# everything is already there. `make bench-store` runs the store benchmark (release build, DVC alongside).
+
+SHELL := /bin/bash
+SWIFT ?= swift
+# Debian packages the build and tests need (Swift itself comes with the machine, under /opt/swift).
+APT_PACKAGES := libsqlite3-dev sqlite3 python3 python3-venv
+VENV := .venv
+# DVC, pinned: the baseline the store benchmark compares against.
+BENCH_PIP := dvc==3.67.1
+
+.PHONY: demo test deps build build-tests lint bench-store bench-deps release clean
+
+demo: deps build
+	@scripts/demo.sh
+
+test: deps build-tests lint
+	$(SWIFT) test --skip-build
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@command -v $(SWIFT) >/dev/null || { echo "swift not found: Vigil needs Swift 6.1 or later on PATH"; exit 1; }
+
+build:
+	$(SWIFT) build --product vigil
+
+build-tests:
+	$(SWIFT) build --build-tests
+
+lint:
+	$(SWIFT) format lint --strict -r Sources Tests
+
+release:
+	$(SWIFT) build -c release --product vigil
+	$(SWIFT) build -c release --product vigil-bench
+
+bench-deps: deps
+	@[ -x $(VENV)/bin/dvc ] || { python3 -m venv $(VENV) && $(VENV)/bin/pip install -q $(BENCH_PIP); }
+
+bench-store: bench-deps release
+	$(VENV)/bin/python bench/store_bench.py --vigil .build/release/vigil --vigil-bench .build/release/vigil-bench \
+		--dvc $(VENV)/bin/dvc
+
+clean:
+	rm -rf .build .vigil .vigil-demo bench-out
