@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "VigilStore", targets: ["VigilStore"]),
         .executable(name: "vigil", targets: ["vigil"]),
+        .executable(name: "vigil-bench", targets: ["VigilBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -27,6 +28,15 @@ let package = Package(
         // The thin command-line front end.
         .executableTarget(
             name: "vigil",
+            dependencies: [
+                "VigilStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Benchmarks that time library operations in-process (the command-level ones live in bench/).
+        .executableTarget(
+            name: "VigilBench",
             dependencies: [
                 "VigilStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

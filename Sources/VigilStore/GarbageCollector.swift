@@ -19,17 +19,22 @@ extension VersionedStore {
     /// - a writer that reuses an existing blob freshens it (see `BlobStore`), and gc deletes only blobs not
     ///   freshened since the cut-off, checked at the moment of deletion.
     /// A lease whose heartbeat is older than `leaseTimeout` belongs to a dead writer and is ignored.
+    ///
+    /// `clockSlack` is always kept below the cut-off, whatever `grace` is: blob timestamps come from a coarser
+    /// clock than the leases' (ext4 stamps files with the kernel's tick-granular clock, S3's Last-Modified has
+    /// whole seconds), so a blob written just after its writer's lease began can look older than the lease.
+    /// A gc beside running writers deleted such blobs before this slack existed. Pass 0 only when no writer
+    /// can be running.
     public func collectGarbage(
-        grace: TimeInterval = 300, leaseTimeout: TimeInterval = 600, dryRun: Bool = false
-    )
-        async throws -> CollectionReport
-    {
+        grace: TimeInterval = 300, leaseTimeout: TimeInterval = 600, clockSlack: TimeInterval = 2,
+        dryRun: Bool = false
+    ) async throws -> CollectionReport {
         let start = clock()
         var report = CollectionReport()
         // Leases before commits: a writer that finishes in between is then seen by its commit.
         let live = try await metadata.leases().filter { start.timeIntervalSince($0.heartbeat) < leaseTimeout }
         let oldestWriter = live.map(\.started).min() ?? start
-        report.cutoff = min(start, oldestWriter).addingTimeInterval(-grace)
+        report.cutoff = min(start, oldestWriter).addingTimeInterval(-grace - clockSlack)
 
         // Nodes and files apart: a file whose bytes happen to equal a node's must not stop the walk below it.
         var nodes: Set<BlobHash> = [TreeStore.emptyHash]

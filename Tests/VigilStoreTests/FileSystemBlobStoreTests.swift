@@ -1,0 +1,44 @@
+import Foundation
+import Testing
+import VigilStore
+
+/// What only the filesystem store has: its folder layout and the leftovers of writers killed mid-write.
+@Suite("FileSystemBlobStore")
+struct FileSystemBlobStoreTests {
+    @Test func leftoversOfKilledWritersAreNeverListedAndGcRemovesThem() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let root = folder.url.appendingPathComponent("blobs")
+        let store = try FileSystemBlobStore(root: root)
+        let kept = try await store.put(Data("whole blob"))
+        // What `kill -9` leaves behind: a half-written temp file beside the blobs, and one from a large stream.
+        let halfWritten = root.appendingPathComponent(String(kept.hash.hex.prefix(2)) + "/.w1234abcd")
+        try Data("half a bl".utf8).write(to: halfWritten)
+        let halfStreamed = root.appendingPathComponent(".tmp/stream.99")
+        try Data("half a stream".utf8).write(to: halfStreamed)
+
+        var listed: [BlobHash] = []
+        for try await info in store.list() { listed.append(info.hash) }
+        #expect(listed == [kept.hash])
+
+        // Too recent: a live writer may still own them.
+        #expect(try await store.removeAbandonedWrites(olderThan: Date().addingTimeInterval(-3_600)) == 0)
+        #expect(try await store.removeAbandonedWrites(olderThan: Date().addingTimeInterval(60)) == 2)
+        #expect(!FileManager.default.fileExists(atPath: halfWritten.path))
+        #expect(!FileManager.default.fileExists(atPath: halfStreamed.path))
+        #expect(try await store.get(kept.hash) == Data("whole blob"))
+    }
+
+    @Test func blobsAreReadOnlyFilesNamedByTheirHash() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let root = folder.url.appendingPathComponent("blobs")
+        let store = try FileSystemBlobStore(root: root)
+        let written = try await store.put(Data("frame"))
+        let hex = written.hash.hex
+        let path = root.appendingPathComponent(String(hex.prefix(2))).appendingPathComponent(String(hex.dropFirst(2)))
+        #expect(try Data(contentsOf: path) == Data("frame"))
+        let permissions = try FileManager.default.attributesOfItem(atPath: path.path)[.posixPermissions] as? Int
+        #expect(permissions == 0o444)
+    }
+}
