@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import VigilStore
 
 struct ListCommand: AsyncParsableCommand {
@@ -21,18 +20,5 @@ struct ListCommand: AsyncParsableCommand {
                     Terminal.bytes($0.size), "\($0.files)",
                 ]
             })
-    }
-}
-
-struct CatCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "cat", abstract: "Write a file's bytes to standard output.")
-
-    @OptionGroup var store: StoreOptions
-    @Argument(help: "repo[@ref]:/path") var address: String
-
-    func run() async throws {
-        let data = try await store.openStore().read(try Address.parse(address))
-        FileHandle.standardOutput.write(data)
     }
 }

@@ -1,29 +1,5 @@
 import ArgumentParser
-import Foundation
 import VigilStore
-
-struct CheckCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "fsck",
-        abstract: "Verify every commit: all tree nodes and files present, and each hashing to its address.")
-
-    @OptionGroup var store: StoreOptions
-    @OptionGroup var output: OutputOptions
-
-    func run() async throws {
-        let report = try await store.openStore().check()
-        if output.json {
-            try Terminal.json(report)
-        } else {
-            print(
-                "checked \(report.commits) commits, \(report.nodes) tree nodes, \(report.files) files, "
-                    + "\(Terminal.bytes(report.bytes))")
-            for problem in report.problems { print("problem: \(problem)") }
-            print(report.isClean ? "fsck: clean" : "fsck: \(report.problems.count) problems")
-        }
-        if !report.isClean { throw ExitCode(1) }
-    }
-}
 
 struct CollectCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
