@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "VigilStore", targets: ["VigilStore"]),
+        .library(name: "VigilPipeline", targets: ["VigilPipeline"]),
         .executable(name: "vigil", targets: ["vigil"]),
         .executable(name: "vigil-bench", targets: ["VigilBench"]),
     ],
@@ -14,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // The versioned, content-addressed store. Knows nothing of images, pipelines or HTTP.
@@ -23,6 +25,16 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The pipeline engine: specs, globs, datums. Knows nothing of images or threats.
+        .target(
+            name: "VigilPipeline",
+            dependencies: [
+                "VigilStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         // The thin command-line front end.
@@ -44,6 +56,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "VigilStoreTests", dependencies: ["VigilStore"]),
+        .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilStore"]),
         // Drives the built `vigil` binary as a user would (exit codes, messages, kill -9 crash safety).
         .testTarget(name: "VigilCLITests", dependencies: ["vigil", "VigilStore"]),
     ],

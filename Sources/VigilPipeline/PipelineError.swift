@@ -1,0 +1,30 @@
+/// A pipeline failure with a stable code, a sentence saying what was wrong and how to fix it, and where: for a
+/// spec, the field path (`input.cross[1].pfs.glob`), so a user can go straight to the line.
+public struct PipelineError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: String, Sendable, Codable {
+        case badSpec = "bad-spec"
+        case badGlob = "bad-glob"
+    }
+
+    public var code: Code
+    public var message: String
+    /// The spec field at fault, when there is one.
+    public var field: String?
+    /// The value that was wrong, when there is one.
+    public var value: String?
+
+    public init(_ code: Code, _ message: String, field: String? = nil, value: String? = nil) {
+        self.code = code
+        self.message = message
+        self.field = field
+        self.value = value
+    }
+
+    public var description: String {
+        (field.map { "\($0): " } ?? "") + message + " [\(code.rawValue)]"
+    }
+
+    static func spec(_ field: String, _ message: String, value: String? = nil) -> PipelineError {
+        PipelineError(.badSpec, message, field: field, value: value)
+    }
+}

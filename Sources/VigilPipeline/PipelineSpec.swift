@@ -1,0 +1,97 @@
+import Crypto
+import Foundation
+
+/// A pipeline: which input data it reads (repos, branches, globs), what it runs on each datum, and how.
+/// Field names follow Pachyderm's where they mean the same thing. Parse one with `PipelineSpecParser`.
+public struct PipelineSpec: Sendable, Hashable, Codable {
+    public var name: String
+    public var description: String
+    public var input: PipelineInput
+    public var transform: Transform
+    /// Workers processing datums at once.
+    public var parallelism: Int
+    /// Attempts per datum before it is recorded as failed.
+    public var datumTries: Int
+    /// Seconds one attempt may take, or nil for no limit.
+    public var datumTimeout: Double?
+
+    public init(
+        name: String, description: String = "", input: PipelineInput, transform: Transform, parallelism: Int = 1,
+        datumTries: Int = 3, datumTimeout: Double? = nil
+    ) {
+        self.name = name
+        self.description = description
+        self.input = input
+        self.transform = transform
+        self.parallelism = parallelism
+        self.datumTries = datumTries
+        self.datumTimeout = datumTimeout
+    }
+
+    /// Identifies what the pipeline computes: its input structure and its transform. Worker count, tries,
+    /// time-out and description are left out, so changing them does not reprocess finished datums.
+    public var specHash: String {
+        struct Identity: Encodable {
+            var input: PipelineInput
+            var transform: Transform
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let bytes = (try? encoder.encode(Identity(input: input, transform: transform))) ?? Data()
+        return SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// Where datums come from: one repo's branch under a glob, or a cross product or union of inputs.
+public indirect enum PipelineInput: Sendable, Hashable, Codable {
+    case pfs(PFSInput)
+    case cross([PipelineInput])
+    case union([PipelineInput])
+
+    /// Every `pfs` input, depth first.
+    public var leaves: [PFSInput] {
+        switch self {
+        case .pfs(let input): [input]
+        case .cross(let inputs), .union(let inputs): inputs.flatMap(\.leaves)
+        }
+    }
+}
+
+/// One repo's branch, split into datums by a glob. `name` is where it appears to the code (`/pfs/<name>`).
+public struct PFSInput: Sendable, Hashable, Codable {
+    public var repo: String
+    public var branch: String
+    public var glob: String
+    public var name: String
+
+    public init(repo: String, branch: String = "master", glob: String, name: String? = nil) {
+        self.repo = repo
+        self.branch = branch
+        self.glob = glob
+        self.name = name ?? repo
+    }
+}
+
+/// What runs on each datum: a built-in stage with its options, or an external command.
+public struct Transform: Sendable, Hashable, Codable {
+    /// A built-in Swift stage, e.g. `validate`.
+    public var stage: String?
+    /// Options of the built-in stage, as written (the stage parses and checks them).
+    public var options: [String: String]
+    /// An external command and its arguments, run in Pachyderm's `/pfs` layout.
+    public var cmd: [String]
+    public var env: [String: String]
+    /// Lines written to the command's standard input.
+    public var stdin: [String]
+
+    public init(
+        stage: String? = nil, options: [String: String] = [:], cmd: [String] = [], env: [String: String] = [:],
+        stdin: [String] = []
+    ) {
+        self.stage = stage
+        self.options = options
+        self.cmd = cmd
+        self.env = env
+        self.stdin = stdin
+    }
+}
