@@ -63,7 +63,7 @@ public struct DatumLister: Sendable {
         try await parts(of: input, commits: commits).map { Datum(inputs: $0, specHash: specHash) }
     }
 
-    private func parts(of input: PipelineInput, commits: [String: CommitInfo]) async throws -> [[DatumInput]] {
+    func parts(of input: PipelineInput, commits: [String: CommitInfo]) async throws -> [[DatumInput]] {
         switch input {
         case .pfs(let pfs):
             guard let commit = commits[pfs.name] else { return [] }
@@ -88,6 +88,39 @@ public struct DatumLister: Sendable {
                 if product.isEmpty { return [] }
             }
             return product
+        }
+    }
+
+    /// Every datum of `input`, streamed: one `pfs` input (or the first of a `cross`, or each of a `union`) is
+    /// walked as the glob finds matches rather than listed first, so memory follows the other inputs only.
+    func forEachDatum(
+        of input: PipelineInput, commits: [String: CommitInfo], specHash: String, _ visit: (Datum) async throws -> Void
+    ) async throws {
+        try await forEachPart(of: input, commits: commits) { try await visit(Datum(inputs: $0, specHash: specHash)) }
+    }
+
+    private func forEachPart(
+        of input: PipelineInput, commits: [String: CommitInfo], _ visit: ([DatumInput]) async throws -> Void
+    ) async throws {
+        switch input {
+        case .pfs(let pfs):
+            guard let commit = commits[pfs.name] else { return }
+            try await Glob(pfs.glob).forEachMatch(in: commit.tree, trees: trees) { path, entry in
+                try await visit([DatumInput(pfs, commit, path, entry)])
+            }
+        case .union(let inputs):
+            for child in inputs { try await forEachPart(of: child, commits: commits, visit) }
+        case .cross(let inputs):
+            guard let first = inputs.first else { return }
+            var rest: [[DatumInput]] = [[]]
+            for child in inputs.dropFirst() {
+                let next = try await parts(of: child, commits: commits)
+                rest = rest.flatMap { prefix in next.map { prefix + $0 } }
+                if rest.isEmpty { return }
+            }
+            try await forEachPart(of: first, commits: commits) { part in
+                for combination in rest { try await visit(part + combination) }
+            }
         }
     }
 }

@@ -36,6 +36,11 @@ public struct Glob: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { pattern }
 
+    /// How deep every match lies (0 for `/`), or nil when a `**` lets matches lie at any depth.
+    public var fixedDepth: Int? {
+        components.contains(.anyDepth) ? nil : components.count
+    }
+
     /// Whether a path (absolute, normalised) is a match.
     public func matches(_ path: String) -> Bool {
         let parts = path.split(separator: "/").map(String.init)

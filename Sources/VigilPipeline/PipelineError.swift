@@ -4,6 +4,16 @@ public struct PipelineError: Error, Sendable, Equatable, CustomStringConvertible
     public enum Code: String, Sendable, Codable {
         case badSpec = "bad-spec"
         case badGlob = "bad-glob"
+        case pipelineExists = "pipeline-exists"
+        case pipelineNotFound = "pipeline-not-found"
+        case jobNotFound = "job-not-found"
+        case unknownStage = "unknown-stage"
+        case badStageOption = "bad-stage-option"
+        case conflict = "conflict"
+        case busy = "busy"
+        case stageFailed = "stage-failed"
+        case timeout = "timeout"
+        case io = "io"
     }
 
     public var code: Code
@@ -26,5 +36,10 @@ public struct PipelineError: Error, Sendable, Equatable, CustomStringConvertible
 
     static func spec(_ field: String, _ message: String, value: String? = nil) -> PipelineError {
         PipelineError(.badSpec, message, field: field, value: value)
+    }
+
+    static func pipelineNotFound(_ name: String) -> PipelineError {
+        PipelineError(
+            .pipelineNotFound, "no pipeline named '\(name)'; `vigil pipeline list` shows them", value: name)
     }
 }

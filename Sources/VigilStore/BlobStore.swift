@@ -53,11 +53,17 @@ public protocol BlobStore: Sendable {
     /// Removes the leftovers of writes that never finished (a writer killed mid-blob), older than `cutoff`.
     /// Returns how many were removed.
     func removeAbandonedWrites(olderThan cutoff: Date) async throws -> Int
+    /// The read-only local file holding the blob, for stores that keep blobs as files (so a command can be
+    /// handed a hard link instead of a copy); nil for the others.
+    func localPath(of hash: BlobHash) -> String?
 }
 
 extension BlobStore {
     /// Default for stores whose writes cannot be left half done.
     public func removeAbandonedWrites(olderThan cutoff: Date) async throws -> Int { 0 }
+
+    /// Default: blobs are not local files.
+    public func localPath(of hash: BlobHash) -> String? { nil }
 
     /// Default: read the file whole. Stores with a streaming path override this.
     public func put(contentsOf file: URL) async throws -> BlobWrite {

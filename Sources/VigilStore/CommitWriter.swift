@@ -16,6 +16,7 @@ public actor CommitWriter {
     private let baseRoot: TreeRoot
     private var lastHeartbeat: Date
     private var changes = ChangeSet()
+    private var metaChanges = ChangeSet()
     private var closed = false
 
     /// How often a long-running writer tells gc it is still alive.
@@ -65,6 +66,32 @@ public actor CommitWriter {
         try await stage(.set(value), at: components, path: path)
     }
 
+    /// Stores `data` at `path` of the commit's hidden meta tree (see `CommitInfo.meta`).
+    @discardableResult
+    public nonisolated func putMeta(_ path: String, data: Data) async throws -> BlobWrite {
+        let components = try Self.fileComponents(path)
+        let written = try await store.blobs.put(data)
+        try await stageMeta(.set(.file(written.hash, size: written.size)), at: components, path: path)
+        return written
+    }
+
+    /// Removes `path` (a file or folder; `/`: everything) from the meta tree. Removing what is absent is a no-op:
+    /// the caller's bookkeeping, not a user's path.
+    public func deleteMeta(_ path: String) throws {
+        try checkOpen()
+        let components = try StorePath.components(path)
+        if components.isEmpty {
+            metaChanges.replaceRoot(with: TreeStore.emptyRoot)
+        } else {
+            try metaChanges.stage(.remove, at: components[...], fullPath: path)
+        }
+    }
+
+    private func stageMeta(_ change: TreeChange, at components: [String], path: String) throws {
+        try checkOpen()
+        try metaChanges.stage(change, at: components[...], fullPath: path)
+    }
+
     /// Stages the removal of the file or directory at `path` (`/`: everything).
     public func delete(_ path: String) async throws {
         try checkOpen()
@@ -103,18 +130,29 @@ public actor CommitWriter {
         for _ in 0..<1000 {
             let head = try await store.metadata.branch(branch, in: repo)?.head
             var headRoot = TreeStore.emptyRoot
-            if let head { headRoot = try await store.requireCommit(head, in: repo).tree }
+            var headMeta: TreeRoot?
+            if let head {
+                let headCommit = try await store.requireCommit(head, in: repo)
+                headRoot = headCommit.tree
+                headMeta = headCommit.meta
+            }
             let root = try await store.trees.apply(changes, to: headRoot)
+            var meta = headMeta
+            if !metaChanges.isEmpty {
+                let applied = try await store.trees.apply(metaChanges, to: headMeta ?? TreeStore.emptyRoot)
+                meta = applied.files == 0 ? nil : applied
+            }
             // One barrier makes every blob and node of this commit durable before the head points at them.
             try await store.blobs.flush()
             let commit = CommitInfo(
                 id: VersionedStore.newCommitID(), repo: repo, branch: branch, parent: head, tree: root,
                 author: author, message: message, provenance: provenance, started: started,
-                finished: store.clock())
+                finished: store.clock(), meta: meta)
             if try await store.metadata.appendCommit(commit, expectedHead: head) {
                 store.logger.debug(
                     "commit finished",
                     metadata: ["repo": "\(repo)", "commit": "\(commit.id)", "files": "\(root.files)"])
+                store.commits.publish(commit)
                 return commit
             }
             // Another writer moved the head: replay our changes onto theirs.

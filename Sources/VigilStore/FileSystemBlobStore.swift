@@ -48,6 +48,8 @@ public final class FileSystemBlobStore: BlobStore {
         rootPath + "/" + hash.hex.prefix(2)
     }
 
+    public func localPath(of hash: BlobHash) -> String? { path(of: hash) }
+
     func path(of hash: BlobHash) -> String {
         let hex = hash.hex
         return rootPath + "/" + hex.prefix(2) + "/" + hex.dropFirst(2)

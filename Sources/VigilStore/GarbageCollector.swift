@@ -40,10 +40,12 @@ extension VersionedStore {
         var nodes: Set<BlobHash> = [TreeStore.emptyHash]
         var files: Set<BlobHash> = []
         for commit in try await metadata.allCommits(in: nil) {
-            try await trees.walkHashes(
-                from: commit.tree.hash,
-                shouldDescend: { nodes.insert($0).inserted },
-                file: { files.insert($0.hash) })
+            for root in [commit.tree] + (commit.meta.map { [$0] } ?? []) {
+                try await trees.walkHashes(
+                    from: root.hash,
+                    shouldDescend: { nodes.insert($0).inserted },
+                    file: { files.insert($0.hash) })
+            }
         }
         let reachable = nodes.union(files)
         report.reachable = reachable.count

@@ -81,10 +81,14 @@ public struct CommitInfo: Sendable, Hashable, Codable {
     /// When the commit was opened and when it was finished (published).
     public var started: Date
     public var finished: Date
+    /// A second, hidden tree published atomically with `tree`: bookkeeping of whoever wrote the commit (the
+    /// pipeline engine keeps its datum index here, as Pachyderm keeps meta commits). Not listed, not diffed,
+    /// not matched by globs; walked by gc and fsck like `tree`. Nil when the commit has none.
+    public var meta: TreeRoot?
 
     public init(
         id: String, repo: String, branch: String, parent: String?, tree: TreeRoot, author: String, message: String,
-        provenance: Provenance, started: Date, finished: Date
+        provenance: Provenance, started: Date, finished: Date, meta: TreeRoot? = nil
     ) {
         self.id = id
         self.repo = repo
@@ -96,6 +100,7 @@ public struct CommitInfo: Sendable, Hashable, Codable {
         self.provenance = provenance
         self.started = started
         self.finished = finished
+        self.meta = meta
     }
 
     public var reference: CommitReference { CommitReference(repo: repo, commit: id) }

@@ -51,6 +51,14 @@ public final class SQLiteMetadataStore: MetadataStore {
                         id TEXT PRIMARY KEY, holder TEXT NOT NULL, started REAL NOT NULL, heartbeat REAL NOT NULL);
                     """)
         }
+        migrator.registerMigration("v2-meta-tree") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE commits ADD COLUMN meta TEXT;
+                    ALTER TABLE commits ADD COLUMN meta_size INTEGER;
+                    ALTER TABLE commits ADD COLUMN meta_files INTEGER;
+                    """)
+        }
         return migrator
     }
 
@@ -172,13 +180,14 @@ public final class SQLiteMetadataStore: MetadataStore {
             try db.execute(
                 sql: """
                     INSERT INTO commits(id, repo, branch, parent, tree, size, files, author, message, origin,
-                                        started, finished)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                        started, finished, meta, meta_size, meta_files)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     commit.id, commit.repo, commit.branch, commit.parent, commit.tree.hash.hex, commit.tree.size,
                     commit.tree.files, commit.author, commit.message, commit.provenance.origin,
                     commit.started.timeIntervalSince1970, commit.finished.timeIntervalSince1970,
+                    commit.meta?.hash.hex, commit.meta?.size, commit.meta?.files,
                 ])
             for (position, input) in commit.provenance.inputs.enumerated() {
                 try db.execute(
@@ -295,12 +304,20 @@ public final class SQLiteMetadataStore: MetadataStore {
         let inputs = try Row.fetchAll(
             db, sql: "SELECT repo, input FROM commit_inputs WHERE commit_id = ? ORDER BY position", arguments: [id]
         ).map { CommitReference(repo: $0[0], commit: $0[1]) }
+        var meta: TreeRoot?
+        if let metaHex: String = row["meta"] {
+            guard let hash = BlobHash(hex: metaHex) else {
+                throw VigilError(.corruptData, "commit \(id) names a malformed meta tree hash", value: metaHex)
+            }
+            meta = TreeRoot(hash: hash, size: row["meta_size"], files: row["meta_files"])
+        }
         return CommitInfo(
             id: id, repo: row["repo"], branch: row["branch"], parent: row["parent"],
             tree: TreeRoot(hash: tree, size: row["size"], files: row["files"]),
             author: row["author"], message: row["message"],
             provenance: Provenance(inputs: inputs, origin: row["origin"]),
-            started: Date(timeIntervalSince1970: row["started"]), finished: Date(timeIntervalSince1970: row["finished"])
-        )
+            started: Date(timeIntervalSince1970: row["started"]),
+            finished: Date(timeIntervalSince1970: row["finished"]),
+            meta: meta)
     }
 }

@@ -120,10 +120,12 @@ extension VersionedStore {
             if let parent = commit.parent, !ids.contains(parent) {
                 report.problems.append(.init(kind: .missingCommit, subject: parent, commit: commit.id))
             }
-            if let totals = try await checkNode(commit.tree.hash, commit: commit.id, path: "/"),
-                totals != (commit.tree.size, commit.tree.files)
-            {
-                report.problems.append(.init(kind: .wrongTotals, subject: commit.tree.hash.hex, commit: commit.id))
+            for (root, path) in [(commit.tree, "/")] + (commit.meta.map { [($0, "(meta)")] } ?? []) {
+                if let totals = try await checkNode(root.hash, commit: commit.id, path: path),
+                    totals != (root.size, root.files)
+                {
+                    report.problems.append(.init(kind: .wrongTotals, subject: root.hash.hex, commit: commit.id))
+                }
             }
         }
         for repo in try await metadata.repos() {

@@ -8,6 +8,8 @@ public final class VersionedStore: Sendable {
     public let metadata: any MetadataStore
     public let trees: TreeStore
     public let defaultBranch: String
+    /// Every commit finished through this store object, as it happens.
+    public let commits = CommitFeed()
     let logger: Logger
     let clock: @Sendable () -> Date
 
@@ -309,5 +311,22 @@ public final class VersionedStore: Sendable {
             }
         }
         return out
+    }
+}
+
+extension VersionedStore {
+    /// A file of a commit's hidden meta tree, or nil when it has none there.
+    public func readMeta(_ commit: CommitInfo, _ path: String) async throws -> Data? {
+        guard let meta = commit.meta, let entry = try await trees.lookup(path, in: meta), entry.kind == .file else {
+            return nil
+        }
+        return try await blobs.get(entry.hash)
+    }
+
+    /// The entries of a folder of a commit's meta tree (empty when absent).
+    public func listMeta(_ commit: CommitInfo, _ path: String) async throws -> [TreeEntry] {
+        guard let meta = commit.meta, let entry = try await trees.lookup(path, in: meta), entry.kind == .directory
+        else { return [] }
+        return try await trees.entries(ofDirectory: entry.hash)
     }
 }

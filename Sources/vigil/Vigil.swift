@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import VigilPipeline
 import VigilStore
 
 @main
@@ -15,7 +16,8 @@ struct Vigil: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, RepoCommand.self, PutCommand.self, ListCommand.self, CatCommand.self, LogCommand.self,
             DiffCommand.self, InspectCommand.self, BranchCommand.self, CopyCommand.self, CheckCommand.self,
-            CollectCommand.self,
+            CollectCommand.self, PipelineCommand.self, JobCommand.self, DatumCommand.self, LogsCommand.self,
+            EngineCommand.self,
         ])
 
     /// Runs the command; a `VigilError` is printed as one line, without a stack, and exits 1.
@@ -28,6 +30,9 @@ struct Vigil: AsyncParsableCommand {
                 try command.run()
             }
         } catch let error as VigilError {
+            Terminal.standardError("vigil: error: \(error.description)")
+            Foundation.exit(1)
+        } catch let error as PipelineError {
             Terminal.standardError("vigil: error: \(error.description)")
             Foundation.exit(1)
         } catch {

@@ -123,13 +123,23 @@ struct CLITests {
         #expect(try vigil.run(["put", "images", base.path]).status == 0)
         var expectedFiles: Int64 = 500
         var head = try vigil.json([LogEntry].self, ["log", "images"])[0]
+        // Time one whole put of a batch's size, so the kills land inside a put however fast the machine is
+        // (a fixed window once outlasted every put and killed none).
+        let probe = root.appendingPathComponent("probe")
+        try makeFrames(in: probe, count: 3_000, tag: "probe", size: 512)
+        let probeStart = Date()
+        #expect(try vigil.run(["put", "images:/probe", probe.path]).status == 0)
+        let putMicroseconds = UInt32(Date().timeIntervalSince(probeStart) * 1_000_000)
+        try FileManager.default.removeItem(at: probe)
+        expectedFiles += 3_000
+        head = try vigil.json([LogEntry].self, ["log", "images"])[0]
         var random = SystemRandomNumberGenerator()
         var killed = 0
         for round in 0..<8 {
             let batch = root.appendingPathComponent("batch\(round)")
             try makeFrames(in: batch, count: 3_000, tag: "round \(round)", size: 512)
             let process = try vigil.start(["put", "images:/r\(round)", batch.path])
-            usleep(UInt32.random(in: 20_000...1_500_000, using: &random))
+            usleep(UInt32.random(in: (putMicroseconds / 20)...(putMicroseconds * 9 / 10), using: &random))
             if process.isRunning {
                 kill(process.processIdentifier, SIGKILL)
                 killed += 1

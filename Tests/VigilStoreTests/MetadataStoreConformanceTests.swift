@@ -74,8 +74,11 @@ struct MetadataStoreConformanceTests {
         #expect(try await store.commit(id: "c2") == nil)
         #expect(try await store.branch("master", in: "images")?.head == "c1")
 
-        #expect(try await store.appendCommit(commit("c2", parent: "c1"), expectedHead: "c1"))
-        #expect(try await store.commit(id: "c2") == commit("c2", parent: "c1"))
+        var withMeta = commit("c2", parent: "c1")
+        withMeta.meta = TreeRoot(hash: BlobHash(of: Data("meta")), size: 42, files: 3)
+        #expect(try await store.appendCommit(withMeta, expectedHead: "c1"))
+        #expect(try await store.commit(id: "c2") == withMeta)
+        #expect(try await store.commit(id: "c1")?.meta == nil)
         #expect(try await store.allCommits(in: "images").map(\.id).sorted() == ["c1", "c2"])
 
         let noBranch = await #expect(throws: VigilError.self) {

@@ -1,0 +1,72 @@
+import Foundation
+import VigilStore
+
+/// The pipeline's bookkeeping inside each output commit's hidden meta tree, published atomically with the
+/// outputs (as Pachyderm keeps meta commits): `/datums/<id>` for every datum done, with the outputs it wrote,
+/// and `/state.json` with the input commits and spec the commit was computed from. Because it lives in the
+/// commit, "already processed" and "what to remove" can never disagree with the outputs themselves.
+enum DatumIndex {
+    static let statePath = "/state.json"
+
+    static func path(of datum: String) -> String { "/datums/\(datum)" }
+
+    /// A done datum: what it read (to tell later whether it still exists) and what it wrote (to remove it).
+    struct Entry: Sendable, Hashable, Codable {
+        struct Input: Sendable, Hashable, Codable {
+            var name: String
+            var path: String
+            var hash: BlobHash
+        }
+
+        var datum: String
+        var job: String
+        var inputs: [Input]
+        var outputs: [OutputFile]
+    }
+
+    /// What an output commit was computed from.
+    struct State: Sendable, Hashable, Codable {
+        var job: String
+        var specHash: String
+        /// Input name → commit id (absent: the input's branch had no commit).
+        var inputs: [String: String]
+        /// What the job did: lets a job whose engine died right after its commit be recorded as it ended.
+        var counts: JobCounts
+    }
+
+    static func entry(_ datum: Datum, job: String, outputs: [OutputFile]) -> Entry {
+        Entry(
+            datum: datum.id, job: job,
+            inputs: datum.inputs.map { Entry.Input(name: $0.name, path: $0.path, hash: $0.hash) },
+            outputs: outputs)
+    }
+
+    static func encode(_ value: some Encodable) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(value)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ data: Data, at path: String) throws -> T {
+        do {
+            return try JSONDecoder().decode(type, from: data)
+        } catch {
+            throw PipelineError(.io, "the datum index entry \(path) cannot be read: \(error)", value: path)
+        }
+    }
+
+    static func state(of commit: CommitInfo?, in store: VersionedStore) async throws -> State? {
+        guard let commit, let data = try await store.readMeta(commit, statePath) else { return nil }
+        return try decode(State.self, data, at: statePath)
+    }
+
+    static func contains(_ datum: String, in commit: CommitInfo?, store: VersionedStore) async throws -> Bool {
+        guard let meta = commit?.meta else { return false }
+        return try await store.trees.lookup(path(of: datum), in: meta) != nil
+    }
+
+    static func entry(_ datum: String, in commit: CommitInfo?, store: VersionedStore) async throws -> Entry? {
+        guard let commit, let data = try await store.readMeta(commit, path(of: datum)) else { return nil }
+        return try decode(Entry.self, data, at: path(of: datum))
+    }
+}

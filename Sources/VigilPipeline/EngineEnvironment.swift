@@ -1,0 +1,68 @@
+import Foundation
+import Logging
+import VigilStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What every part of the engine shares: the data, the engine's own records, the stages it can run, a scratch
+/// folder for external commands, and who this engine is (for telling live jobs from crashed ones).
+public struct EngineEnvironment: Sendable {
+    public var store: VersionedStore
+    public var jobs: any JobStore
+    public var stages: StageRegistry
+    /// Where external commands get their `/pfs` folders; on the blobs' filesystem so inputs can be hard links.
+    public var scratch: URL
+    public var logger: Logger
+    /// `host:pid:instance` of this engine.
+    public let holder: String
+    /// How long a job's heartbeat may be silent before another host's engine takes the job over.
+    public var staleAfter: TimeInterval = 30
+    public var clock: @Sendable () -> Date = { Date() }
+    /// Called with a running job's counts about twice a second (a CLI draws progress with it).
+    public var progress: (@Sendable (JobInfo) -> Void)?
+
+    public init(
+        store: VersionedStore, jobs: any JobStore, stages: StageRegistry = .builtIn, scratch: URL, logger: Logger
+    ) {
+        self.store = store
+        self.jobs = jobs
+        self.stages = stages
+        self.scratch = scratch
+        self.logger = logger
+        holder = "\(Self.hostName):\(getpid()):\(UUID().uuidString.prefix(8))"
+    }
+
+    /// The embedded default beside a store opened with `VersionedStore.open(home:)`: the engine's database at
+    /// `<home>/pipelines.sqlite`, scratch at `<home>/scratch`.
+    public static func open(
+        home: URL, store: VersionedStore, stages: StageRegistry = .builtIn, logger: Logger
+    ) throws
+        -> EngineEnvironment
+    {
+        let jobs = try SQLiteJobStore(path: home.appendingPathComponent("pipelines.sqlite").path)
+        let scratch = home.appendingPathComponent("scratch")
+        try? FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        return EngineEnvironment(store: store, jobs: jobs, stages: stages, scratch: scratch, logger: logger)
+    }
+
+    static var hostName: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count - 1)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Whether the engine that holds `job` is still at work: a holder on this host is alive while its process
+    /// is (and, for this process, while it has not let the job go); elsewhere, while its heartbeat is fresh.
+    func isAlive(_ job: JobInfo) -> Bool {
+        if job.holder.isEmpty { return false }
+        if job.holder == holder { return true }
+        let parts = job.holder.split(separator: ":")
+        if parts.count == 3, String(parts[0]) == Self.hostName, let pid = Int32(parts[1]) {
+            if pid == getpid() { return EngineRegistry.shared.isRunning(job.holder) }
+            return kill(pid, 0) == 0 || errno == EPERM
+        }
+        return clock().timeIntervalSince(job.heartbeat) < staleAfter
+    }
+}

@@ -1,0 +1,368 @@
+import Foundation
+import Logging
+import Metrics
+import VigilStore
+
+/// Runs one job of a pipeline to its output commit: removes the outputs of datums whose inputs are gone, runs
+/// every new datum on the pipeline's workers (retrying, timing out), and publishes outputs and datum index as one
+/// commit whose provenance names the input commits and the spec. Datum records are written in batches as datums
+/// finish, so a job whose engine dies is resumed without running its finished datums again.
+struct JobRunner {
+    let environment: EngineEnvironment
+    let pipeline: PipelineRecord
+    let workers: [any Stage]
+    /// Asked before each datum is started: true once the engine is shutting down.
+    let shouldStop: @Sendable () -> Bool
+
+    /// How many finished datums, or how long, before their records are written.
+    static let recordBatch = 256
+    static let recordInterval: TimeInterval = 0.5
+    static let heartbeatInterval: TimeInterval = 5
+
+    private var store: VersionedStore { environment.store }
+    private var spec: PipelineSpec { pipeline.spec }
+
+    /// Runs `job` (new, or taken over after a crash with the datums it had finished). Returns the job as it
+    /// ended: finished (with or without failures), or still `running` with no holder when the engine stopped
+    /// first.
+    func run(_ job: JobInfo, resumed: [String: DatumRecord] = [:]) async throws -> JobInfo {
+        var job = job
+        var current: [String: CommitInfo] = [:]
+        for (name, id) in job.inputCommits {
+            guard let commit = try await store.metadata.commit(id: id) else {
+                throw PipelineError(
+                    .io, "job \(job.id): input commit \(id) of '\(name)' no longer exists (was its repo deleted?)",
+                    value: id)
+            }
+            current[name] = commit
+        }
+        var base: CommitInfo?
+        if let id = job.baseOutput { base = try await store.resolveCommit(spec.name, ref: id) }
+        let baseState = try await DatumIndex.state(of: base, in: store)
+        var previous: [String: CommitInfo] = [:]
+        var previousComplete = true
+        for (name, id) in baseState?.inputs ?? [String: String]() {
+            if let commit = try await store.metadata.commit(id: id) {
+                previous[name] = commit
+            } else {
+                previousComplete = false
+            }
+        }
+        let planner = JobPlanner(
+            store: store, spec: spec, specHash: job.specHash, current: current, base: base, baseState: baseState,
+            previous: previous)
+        var mode = planner.mode(forceFull: job.full || !previousComplete)
+        var delta: (removed: [[DatumInput]], added: [[DatumInput]])?
+        if mode == .delta {
+            delta = try await planner.delta()
+            if delta == nil { mode = .full }
+        }
+        job.full = mode != .delta
+
+        let writer = try await store.openCommit(repo: spec.name, author: "pipeline:\(spec.name)")
+        var execution = Execution(runner: self, job: job, writer: writer, base: base, resumed: resumed)
+        do {
+            try await execution.removeStale(mode: mode, delta: delta, planner: planner)
+            try await execution.processDatums(mode: mode, delta: delta, planner: planner)
+        } catch {
+            await writer.abandon()
+            try? await execution.flushRecords()
+            throw error
+        }
+        try await execution.flushRecords()
+        job = execution.job
+        if execution.stopped {
+            await writer.abandon()
+            job.holder = ""
+            try await environment.jobs.updateJob(job)
+            environment.logger.info(
+                "job stopped at a datum boundary; it resumes when the engine starts again",
+                metadata: ["pipeline": "\(spec.name)", "job": "\(job.id)"])
+            return job
+        }
+
+        let state = DatumIndex.State(
+            job: job.id, specHash: job.specHash, inputs: job.inputCommits, counts: job.counts)
+        try await writer.putMeta(DatumIndex.statePath, data: try DatumIndex.encode(state))
+        var origin = "pipeline:\(spec.name) spec=\(job.specHash)"
+        if let identity = workers.first?.identity { origin += " " + identity }
+        let commit = try await writer.finish(
+            message: "job \(job.id): \(job.counts.processed) datums processed, \(job.counts.failed) failed, "
+                + "\(job.counts.removed) removed", provenance: Provenance(inputs: job.inputs, origin: origin))
+        job.output = commit.id
+        job.state = job.counts.failed > 0 ? .finishedWithFailures : .finished
+        job.finished = environment.clock()
+        job.heartbeat = job.finished!
+        try await environment.jobs.updateJob(job)
+        Self.count(job)
+        environment.logger.info(
+            "job finished",
+            metadata: [
+                "pipeline": "\(spec.name)", "job": "\(job.id)", "state": "\(job.state.rawValue)",
+                "processed": "\(job.counts.processed)", "failed": "\(job.counts.failed)",
+                "removed": "\(job.counts.removed)", "output": "\(commit.id)",
+            ])
+        return job
+    }
+
+    private static func count(_ job: JobInfo) {
+        let dimensions = [("pipeline", job.pipeline)]
+        Counter(label: "vigil_pipeline_jobs_total", dimensions: dimensions + [("state", job.state.rawValue)])
+            .increment()
+        for (outcome, value) in [
+            ("processed", job.counts.processed), ("failed", job.counts.failed), ("skipped", job.counts.skipped),
+            ("removed", job.counts.removed), ("recovered", job.counts.recovered),
+        ] where value > 0 {
+            Counter(label: "vigil_pipeline_datums_total", dimensions: dimensions + [("outcome", outcome)])
+                .increment(by: Int64(value))
+        }
+    }
+
+    // MARK: One datum
+
+    /// What became of a datum on a worker.
+    enum Outcome: Sendable {
+        case success(Datum, DatumRecord)
+        case failure(Datum, DatumRecord)
+        /// The engine stopped while it ran: not done, not failed; the resumed job runs it again.
+        case interrupted
+    }
+
+    /// Runs a datum up to `datumTries` times, each attempt within `datumTimeout`. Never throws.
+    static func process(
+        _ datum: Datum, on stage: any Stage, job: String, spec: PipelineSpec, store: VersionedStore,
+        clock: @Sendable () -> Date
+    ) async -> Outcome {
+        let started = clock()
+        var failure: (message: String, exitCode: Int32?, log: String) = ("", nil, "")
+        for number in 1...spec.datumTries {
+            let context = DatumContext(datum: datum, job: job, attempt: number, store: store)
+            do {
+                try await attempt(stage, context, timeout: spec.datumTimeout)
+                return .success(
+                    datum,
+                    DatumRecord(
+                        job: job, datum: datum.id, state: .success, attempts: number, inputs: datum.inputs,
+                        outputs: context.outputs, log: context.logText, started: started, finished: clock()))
+            } catch {
+                if Task.isCancelled { return .interrupted }
+                switch error {
+                case let command as CommandFailure: failure = (command.message, command.exitCode, context.logText)
+                case let pipeline as PipelineError: failure = (pipeline.description, nil, context.logText)
+                case let store as VigilError: failure = (store.description, nil, context.logText)
+                default: failure = ("\(error)", nil, context.logText)
+                }
+            }
+        }
+        return .failure(
+            datum,
+            DatumRecord(
+                job: job, datum: datum.id, state: .failed, attempts: spec.datumTries, inputs: datum.inputs, outputs: [],
+                error: failure.message, exitCode: failure.exitCode, log: failure.log, started: started,
+                finished: clock()))
+    }
+
+    private static func attempt(_ stage: any Stage, _ context: DatumContext, timeout: Double?) async throws {
+        guard let timeout else { return try await stage.process(context) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await stage.process(context) }
+            group.addTask {
+                try await Task.sleep(for: .seconds(timeout))
+                throw PipelineError(.timeout, "the datum took longer than its datumTimeout of \(timeout) s")
+            }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
+    }
+}
+
+extension JobRunner {
+    /// The mutable part of a running job: counts, pending records, the output commit being built.
+    struct Execution {
+        let runner: JobRunner
+        var job: JobInfo
+        let writer: CommitWriter
+        let base: CommitInfo?
+        let resumed: [String: DatumRecord]
+        var pending: [DatumRecord] = []
+        var lastFlush = Date()
+        var lastHeartbeat = Date()
+        var stopped = false
+
+        init(runner: JobRunner, job: JobInfo, writer: CommitWriter, base: CommitInfo?, resumed: [String: DatumRecord]) {
+            self.runner = runner
+            self.job = job
+            self.writer = writer
+            self.base = base
+            self.resumed = resumed
+        }
+
+        private var store: VersionedStore { runner.environment.store }
+
+        // MARK: Removing
+
+        mutating func removeStale(
+            mode: JobPlanner.Mode, delta: (removed: [[DatumInput]], added: [[DatumInput]])?, planner: JobPlanner
+        ) async throws {
+            switch mode {
+            case .rebuild:
+                // A new spec (or no usable index): the output is recomputed from nothing.
+                if let base, base.tree.files > 0 || base.meta != nil {
+                    job.counts.removed = try await store.listMeta(base, "/datums").count
+                    try await writer.delete("/")
+                    try await writer.deleteMeta("/")
+                }
+            case .full:
+                var stale: [DatumIndex.Entry] = []
+                try await planner.staleEntries { stale.append($0) }
+                for entry in stale { try await remove(entry) }
+            case .delta:
+                for inputs in delta?.removed ?? [] {
+                    let id = Datum(inputs: inputs, specHash: job.specHash).id
+                    if let entry = try await DatumIndex.entry(id, in: base, store: store) { try await remove(entry) }
+                }
+            }
+        }
+
+        /// Removes a gone datum's outputs (where they still hold what it wrote) and its index entry.
+        private mutating func remove(_ entry: DatumIndex.Entry) async throws {
+            for output in entry.outputs {
+                if let found = try await store.trees.lookup(output.path, in: base?.tree ?? TreeStore.emptyRoot),
+                    found.hash == output.value.hash
+                {
+                    try await writer.delete(output.path)
+                }
+            }
+            try await writer.deleteMeta(DatumIndex.path(of: entry.datum))
+            job.counts.removed += 1
+        }
+
+        // MARK: Processing
+
+        mutating func processDatums(
+            mode: JobPlanner.Mode, delta: (removed: [[DatumInput]], added: [[DatumInput]])?, planner: JobPlanner
+        ) async throws {
+            let workers = runner.workers
+            let jobID = job.id
+            let spec = runner.spec
+            let store = self.store
+            let clock = runner.environment.clock
+            try await withThrowingTaskGroup(of: (Int, Outcome).self) { group in
+                var free = Array(workers.indices.reversed())
+
+                func collectOne() async throws {
+                    guard let (worker, outcome) = try await group.next() else { return }
+                    free.append(worker)
+                    try await handle(outcome)
+                }
+
+                func dispatch(_ datum: Datum) async throws {
+                    if runner.shouldStop() { throw StopRequested() }
+                    job.counts.total += 1
+                    if mode != .rebuild, try await DatumIndex.contains(datum.id, in: base, store: store) {
+                        job.counts.skipped += 1
+                        return
+                    }
+                    if let record = resumed[datum.id], try await outputsExist(record) {
+                        try await stage(datum, record)
+                        job.counts.recovered += 1
+                        return
+                    }
+                    while free.isEmpty { try await collectOne() }
+                    // Waiting for a worker can outlast a stop request: check again before starting.
+                    if runner.shouldStop() {
+                        job.counts.total -= 1
+                        throw StopRequested()
+                    }
+                    let worker = free.removeLast()
+                    let stage = workers[worker]
+                    group.addTask {
+                        (
+                            worker,
+                            await JobRunner.process(
+                                datum, on: stage, job: jobID, spec: spec, store: store, clock: clock)
+                        )
+                    }
+                }
+
+                do {
+                    if mode == .delta {
+                        for inputs in delta?.added ?? [] {
+                            try await dispatch(Datum(inputs: inputs, specHash: job.specHash))
+                        }
+                    } else {
+                        try await planner.forEachDatum(dispatch)
+                    }
+                } catch is StopRequested {
+                    stopped = true
+                }
+                while !group.isEmpty { try await collectOne() }
+            }
+        }
+
+        private mutating func handle(_ outcome: Outcome) async throws {
+            switch outcome {
+            case .success(let datum, var record):
+                do {
+                    try await stage(datum, record)
+                    job.counts.processed += 1
+                } catch let error as VigilError {
+                    // Outputs that cannot live together (a file where another datum made a folder).
+                    record.state = .failed
+                    record.error = "its outputs do not fit the output commit: \(error.description)"
+                    job.counts.failed += 1
+                }
+                pending.append(record)
+            case .failure(let datum, let record):
+                job.counts.failed += 1
+                pending.append(record)
+                runner.environment.logger.warning(
+                    "datum failed",
+                    metadata: [
+                        "pipeline": "\(job.pipeline)", "job": "\(job.id)", "datum": "\(datum.id)",
+                        "error": "\(record.error ?? "")",
+                    ])
+            case .interrupted:
+                stopped = true
+            }
+            try await flushIfDue()
+        }
+
+        /// Stages a finished datum's outputs and its index entry into the output commit.
+        private func stage(_ datum: Datum, _ record: DatumRecord) async throws {
+            for output in record.outputs { try await writer.set(output.path, to: output.value) }
+            let entry = DatumIndex.entry(datum, job: job.id, outputs: record.outputs)
+            try await writer.putMeta(DatumIndex.path(of: datum.id), data: try DatumIndex.encode(entry))
+        }
+
+        /// Whether a resumed datum's outputs survived (a gc after the crash may have taken them).
+        private func outputsExist(_ record: DatumRecord) async throws -> Bool {
+            for output in record.outputs where try await !store.blobs.contains(output.value.hash) { return false }
+            return true
+        }
+
+        // MARK: Records
+
+        private mutating func flushIfDue() async throws {
+            let now = Date()
+            if pending.count >= JobRunner.recordBatch || now.timeIntervalSince(lastFlush) >= JobRunner.recordInterval {
+                try await flushRecords()
+            }
+            if now.timeIntervalSince(lastHeartbeat) >= JobRunner.heartbeatInterval {
+                lastHeartbeat = now
+                job.heartbeat = runner.environment.clock()
+                try await runner.environment.jobs.updateJob(job)
+            }
+        }
+
+        mutating func flushRecords() async throws {
+            lastFlush = Date()
+            runner.environment.progress?(job)
+            guard !pending.isEmpty else { return }
+            try await runner.environment.jobs.recordDatums(pending)
+            pending.removeAll(keepingCapacity: true)
+        }
+    }
+
+    private struct StopRequested: Error {}
+}

@@ -1,0 +1,36 @@
+import Foundation
+
+/// Durable state of the pipeline engine: pipelines, jobs and datum records. Implementations: `SQLiteJobStore`
+/// (file or in memory). The output commits themselves live in the versioned store; this is what lets a killed
+/// engine resume a job and a user see what happened.
+public protocol JobStore: Sendable {
+    /// Creates (`expectedVersion` nil) or replaces (the stored version must equal it) a pipeline.
+    /// Throws `PipelineError.pipelineExists` / `.pipelineNotFound` / `.conflict` when that does not hold.
+    func putPipeline(_ record: PipelineRecord, expectedVersion: Int?) async throws
+    func pipeline(named name: String) async throws -> PipelineRecord?
+    func pipelines() async throws -> [PipelineRecord]
+    /// Deletes the pipeline with its jobs and datum records.
+    func deletePipeline(named name: String) async throws
+    /// Sets or clears the pipeline's run request; returns whether it was set before.
+    func setRunRequested(_ requested: Bool, pipeline name: String) async throws -> Bool
+
+    /// Records a new running job, unless another job of the pipeline is running under a live holder: then
+    /// returns that job and records nothing. A running job whose holder `isAlive` denies is returned too, for
+    /// the caller to resume. Returns nil when `job` was recorded.
+    func startJob(_ job: JobInfo, isAlive: @Sendable (JobInfo) -> Bool) async throws -> JobInfo?
+    /// Replaces a job's record (state, counts, output, heartbeat, holder).
+    func updateJob(_ job: JobInfo) async throws
+    func job(id: String) async throws -> JobInfo?
+    /// Jobs newest first, of one pipeline or all.
+    func jobs(pipeline: String?, limit: Int) async throws -> [JobInfo]
+    /// Jobs still `running` (alive or crashed), oldest first.
+    func runningJobs() async throws -> [JobInfo]
+
+    /// Inserts or replaces datum records, in one transaction.
+    func recordDatums(_ records: [DatumRecord]) async throws
+    func datum(job: String, id: String) async throws -> DatumRecord?
+    /// A job's datum records, in the order they finished; `state` filters.
+    func datums(job: String, state: DatumState?, limit: Int) async throws -> [DatumRecord]
+    /// The successful datums of a job, by id: what a resumed job takes over.
+    func successfulDatums(job: String) async throws -> [String: DatumRecord]
+}

@@ -1,0 +1,294 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import VigilStore
+
+/// Runs every pipeline's jobs as data arrives. A commit finished on an input branch starts the downstream job
+/// at once: commits made in this process arrive through the store's commit feed, commits of other processes
+/// (a `vigil put` beside a running service) through a watcher on the data folder. Commits that arrive while a
+/// job runs are batched into the next one. Each pipeline runs its own jobs with its own workers, so stages run
+/// in parallel with each other.
+///
+/// On graceful shutdown, running jobs stop at a datum boundary and are resumed, without redoing finished
+/// datums, when an engine starts again; so are the jobs of an engine that was killed.
+public final class PipelineEngine: Service, Sendable {
+    public let environment: EngineEnvironment
+    /// The data folder to watch for other processes' commits (nil: this process's commits only).
+    let watchFolder: URL?
+    private let stopping = Atomic<Bool>(false)
+    /// Where `run()` takes its events from, while it runs.
+    private let events = Mutex<AsyncStream<Event>.Continuation?>(nil)
+    private let workers: WorkerCache
+
+    public init(environment: EngineEnvironment, watching folder: URL? = nil) {
+        self.environment = environment
+        watchFolder = folder
+        workers = WorkerCache(environment: environment)
+    }
+
+    private enum Event: Sendable {
+        case commit(CommitInfo)
+        /// Something changed in another process: pipelines and heads may differ.
+        case external
+        case stop
+    }
+
+    // MARK: Service
+
+    /// Runs until cancelled or shut down gracefully.
+    public func run() async throws {
+        EngineRegistry.shared.add(environment.holder)
+        defer { EngineRegistry.shared.remove(environment.holder) }
+        let (events, sink) = AsyncStream.makeStream(of: Event.self)
+        self.events.withLock { $0 = sink }
+        defer { self.events.withLock { $0 = nil } }
+        if stopping.load(ordering: .relaxed) { return }
+        let feed = environment.store.commits.subscribe()
+        let changes =
+            watchFolder.map {
+                DirectoryWatcher.changes(in: $0, names: ["metadata.sqlite-wal", "pipelines.sqlite-wal"])
+            } ?? AsyncStream { $0.finish() }
+        environment.logger.info("pipeline engine started", metadata: ["holder": "\(environment.holder)"])
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { sources in
+                sources.addTask {
+                    for await commit in feed { sink.yield(.commit(commit)) }
+                }
+                sources.addTask {
+                    for await _ in changes { sink.yield(.external) }
+                }
+                try await self.dispatch(events)
+                sources.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.stopGracefully()
+        }
+        environment.logger.info("pipeline engine stopped")
+    }
+
+    /// Routes events to one controller task per pipeline; returns when told to stop and every controller has
+    /// reached a datum boundary.
+    private func dispatch(_ events: AsyncStream<Event>) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var triggers: [String: (inputs: Set<String>, trigger: AsyncStream<Void>.Continuation)] = [:]
+
+            func reconcile() async throws {
+                let records = try await environment.jobs.pipelines()
+                let names = Set(records.map(\.name))
+                for (name, controller) in triggers where !names.contains(name) {
+                    controller.trigger.finish()
+                    triggers[name] = nil
+                }
+                for record in records {
+                    let inputs = Set(record.spec.input.leaves.map { "\($0.repo)@\($0.branch)" })
+                    if let existing = triggers[record.name] {
+                        triggers[record.name]?.inputs = inputs
+                        existing.trigger.yield()
+                        continue
+                    }
+                    let (stream, trigger) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+                    triggers[record.name] = (inputs, trigger)
+                    trigger.yield()
+                    let name = record.name
+                    group.addTask { try await self.control(name, triggers: stream) }
+                }
+            }
+
+            try await reconcile()
+            loop: for await event in events {
+                switch event {
+                case .commit(let commit):
+                    let key = "\(commit.repo)@\(commit.branch)"
+                    for controller in triggers.values where controller.inputs.contains(key) {
+                        controller.trigger.yield()
+                    }
+                case .external:
+                    try await reconcile()
+                case .stop:
+                    break loop
+                }
+            }
+            for controller in triggers.values { controller.trigger.finish() }
+            try await group.waitForAll()
+        }
+    }
+
+    /// One pipeline's loop: on each trigger, run jobs until its inputs hold nothing new.
+    private func control(_ name: String, triggers: AsyncStream<Void>) async throws {
+        for await _ in triggers {
+            do {
+                while !stopping.load(ordering: .relaxed), let job = try await step(name), job.state.isDone {}
+            } catch let error as PipelineError where error.code == .pipelineNotFound {
+                return
+            } catch is CancellationError {
+                return
+            } catch {
+                // A broken step (the database unreachable) must not end the other pipelines; the next
+                // trigger tries again.
+                environment.logger.error(
+                    "pipeline step failed", metadata: ["pipeline": "\(name)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Asks running jobs to stop at their next datum boundary and `run()` to return once they have (what
+    /// graceful shutdown does).
+    public func stopGracefully() {
+        stopping.store(true, ordering: .relaxed)
+        _ = events.withLock { $0?.yield(.stop) }
+    }
+
+    // MARK: Running on demand
+
+    /// Runs every pending job, upstream pipelines first, until nothing is pending; returns the jobs run. What
+    /// `vigil pipeline run` and scripts use when no service is running.
+    @discardableResult
+    public func runUntilIdle(only names: Set<String>? = nil) async throws -> [JobInfo] {
+        EngineRegistry.shared.add(environment.holder)
+        defer { EngineRegistry.shared.remove(environment.holder) }
+        var ran: [JobInfo] = []
+        while true {
+            var progressed = false
+            for record in Self.upstreamFirst(try await environment.jobs.pipelines())
+            where names?.contains(record.name) ?? true {
+                while let job = try await step(record.name) {
+                    ran.append(job)
+                    progressed = true
+                    if !job.state.isDone { return ran }
+                }
+            }
+            if !progressed { return ran }
+        }
+    }
+
+    /// Pipelines ordered so that each comes after those whose output it reads.
+    static func upstreamFirst(_ records: [PipelineRecord]) -> [PipelineRecord] {
+        var ordered: [PipelineRecord] = []
+        var placed = Set<String>()
+        var remaining = records
+        while !remaining.isEmpty {
+            let names = Set(remaining.map(\.name))
+            let ready = remaining.filter { record in
+                record.spec.input.leaves.allSatisfy { !names.contains($0.repo) || $0.repo == record.name }
+            }
+            // A cycle cannot be created, but never loop forever on bad data.
+            let next = ready.isEmpty ? [remaining[0]] : ready
+            ordered += next
+            placed.formUnion(next.map(\.name))
+            remaining.removeAll { placed.contains($0.name) }
+        }
+        return ordered
+    }
+
+    // MARK: One step
+
+    /// Runs the pipeline's next job if its inputs have anything new (or a run was asked for, or a crashed job
+    /// waits to be resumed); nil when there is nothing to do or another live engine is at it.
+    func step(_ name: String) async throws -> JobInfo? {
+        let store = environment.store
+        guard let record = try await environment.jobs.pipeline(named: name) else {
+            throw PipelineError.pipelineNotFound(name)
+        }
+        let spec = record.spec
+        let specHash = spec.specHash
+        var inputCommits: [String: String] = [:]
+        var inputs: [CommitReference] = []
+        for leaf in spec.input.leaves {
+            guard let branch = try await store.metadata.branch(leaf.branch, in: leaf.repo) else {
+                environment.logger.warning(
+                    "pipeline input branch is missing",
+                    metadata: ["pipeline": "\(name)", "input": "\(leaf.repo)@\(leaf.branch)"])
+                return nil
+            }
+            guard let head = branch.head else { continue }
+            inputCommits[leaf.name] = head
+            let reference = CommitReference(repo: leaf.repo, commit: head)
+            if !inputs.contains(reference) { inputs.append(reference) }
+        }
+        let output = try await store.resolveCommit(name, ref: nil)
+        let state = try await DatumIndex.state(of: output, in: store)
+        let running = try await environment.jobs.runningJobs().filter { $0.pipeline == name }
+        let pending =
+            record.runRequested || !running.isEmpty
+            || (state == nil ? !inputCommits.isEmpty : state!.specHash != specHash || state!.inputs != inputCommits)
+        guard pending else { return nil }
+
+        var job = JobInfo(
+            id: UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(), pipeline: name,
+            specHash: specHash, inputs: inputs, inputCommits: inputCommits, baseOutput: output?.id,
+            full: record.runRequested, holder: environment.holder, started: environment.clock())
+        var resumed: [String: DatumRecord] = [:]
+        if let existing = try await environment.jobs.startJob(job, isAlive: { self.environment.isAlive($0) }) {
+            if environment.isAlive(existing) { return nil }
+            job = existing
+            job.holder = environment.holder
+            job.heartbeat = environment.clock()
+            if let state, state.job == job.id, let output {
+                // It had made its commit when its engine died: only the record is behind.
+                job.counts = state.counts
+                job.output = output.id
+                job.state = .finished
+                job.finished = job.heartbeat
+                try await environment.jobs.updateJob(job)
+                return job
+            }
+            // Counted afresh: what the earlier run finished shows as `recovered`.
+            job.counts = JobCounts()
+            try await environment.jobs.updateJob(job)
+            resumed = try await environment.jobs.successfulDatums(job: job.id)
+            environment.logger.info(
+                "resuming job", metadata: ["pipeline": "\(name)", "job": "\(job.id)", "done": "\(resumed.count)"])
+        } else if record.runRequested {
+            _ = try await environment.jobs.setRunRequested(false, pipeline: name)
+        }
+
+        do {
+            let stages = try await workers.stages(for: record)
+            let runner = JobRunner(
+                environment: environment, pipeline: record, workers: stages,
+                shouldStop: { self.stopping.load(ordering: .relaxed) })
+            return try await runner.run(job, resumed: resumed)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            job.state = .failed
+            job.error = "\(error)"
+            job.finished = environment.clock()
+            try await environment.jobs.updateJob(job)
+            environment.logger.error(
+                "job failed", metadata: ["pipeline": "\(name)", "job": "\(job.id)", "error": "\(error)"])
+            return job
+        }
+    }
+}
+
+/// Each pipeline's worker stages, made once per spec version and kept across jobs (a detector's model loads
+/// once per worker, not once per job).
+actor WorkerCache {
+    let environment: EngineEnvironment
+    private var cache: [String: (version: Int, stages: [any Stage])] = [:]
+
+    init(environment: EngineEnvironment) {
+        self.environment = environment
+    }
+
+    func stages(for record: PipelineRecord) async throws -> [any Stage] {
+        if let cached = cache[record.name], cached.version == record.version { return cached.stages }
+        var stages: [any Stage] = []
+        let transform = record.spec.transform
+        for _ in 0..<record.spec.parallelism {
+            if let name = transform.stage {
+                let configuration = StageConfiguration(
+                    pipeline: record.name, options: transform.options, store: environment.store,
+                    logger: environment.logger)
+                stages.append(try await environment.stages.make(name, configuration))
+            } else {
+                stages.append(
+                    ExternalCommandStage(transform: transform, store: environment.store, scratch: environment.scratch))
+            }
+        }
+        cache[record.name] = (record.version, stages)
+        return stages
+    }
+}

@@ -1,0 +1,257 @@
+import Foundation
+import GRDB
+import VigilStore
+
+/// `JobStore` on SQLite (WAL, shared safely by the CLI and a running engine), or in memory for tests.
+///
+/// `synchronous = NORMAL`: a transaction survives a killed process at once and a power cut once the WAL is
+/// checkpointed. That is enough here because the output commits are the truth: a job record lost to a power
+/// cut is a job run again, producing the same content-addressed outputs.
+public final class SQLiteJobStore: JobStore {
+    private let database: any DatabaseWriter
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+    private static let decoder = JSONDecoder()
+
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        do {
+            database = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(database)
+        } catch {
+            throw PipelineError(.io, "cannot open the pipeline database '\(path)': \(error)", value: path)
+        }
+    }
+
+    /// An in-memory database, gone with the object.
+    public init() throws {
+        database = try DatabaseQueue()
+        try Self.migrator.migrate(database)
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE pipelines(
+                        name TEXT PRIMARY KEY, spec TEXT NOT NULL, source TEXT NOT NULL, version INTEGER NOT NULL,
+                        created REAL NOT NULL, updated REAL NOT NULL, run_requested INTEGER NOT NULL);
+                    CREATE TABLE jobs(
+                        id TEXT PRIMARY KEY, pipeline TEXT NOT NULL, state TEXT NOT NULL, started REAL NOT NULL,
+                        body TEXT NOT NULL);
+                    CREATE INDEX jobs_by_pipeline ON jobs(pipeline, started);
+                    CREATE INDEX jobs_by_state ON jobs(state);
+                    CREATE TABLE datums(
+                        job TEXT NOT NULL, id TEXT NOT NULL, state TEXT NOT NULL, seq INTEGER NOT NULL,
+                        body TEXT NOT NULL, PRIMARY KEY(job, id));
+                    CREATE INDEX datums_by_job ON datums(job, seq);
+                    """)
+        }
+        return migrator
+    }
+
+    // MARK: Pipelines
+
+    public func putPipeline(_ record: PipelineRecord, expectedVersion: Int?) async throws {
+        let spec = try Self.encode(record.spec)
+        try await database.write { db in
+            let stored = try Int.fetchOne(
+                db, sql: "SELECT version FROM pipelines WHERE name = ?", arguments: [record.name])
+            switch (stored, expectedVersion) {
+            case (.some, nil):
+                throw PipelineError(
+                    .pipelineExists,
+                    "a pipeline named '\(record.name)' exists; change it with `vigil pipeline update`",
+                    value: record.name)
+            case (nil, .some):
+                throw PipelineError.pipelineNotFound(record.name)
+            case (let stored?, let expected?) where stored != expected:
+                throw PipelineError(
+                    .conflict, "pipeline '\(record.name)' was changed meanwhile (version \(stored)); try again",
+                    value: record.name)
+            default:
+                try db.execute(
+                    sql: """
+                        INSERT OR REPLACE INTO pipelines(name, spec, source, version, created, updated, run_requested)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        record.name, spec, record.source, record.version, record.created.timeIntervalSince1970,
+                        record.updated.timeIntervalSince1970, record.runRequested,
+                    ])
+            }
+        }
+    }
+
+    public func pipeline(named name: String) async throws -> PipelineRecord? {
+        try await database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM pipelines WHERE name = ?", arguments: [name]).map(Self.pipeline)
+        }
+    }
+
+    public func pipelines() async throws -> [PipelineRecord] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM pipelines ORDER BY name").map(Self.pipeline)
+        }
+    }
+
+    public func deletePipeline(named name: String) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: "DELETE FROM datums WHERE job IN (SELECT id FROM jobs WHERE pipeline = ?)", arguments: [name])
+            try db.execute(sql: "DELETE FROM jobs WHERE pipeline = ?", arguments: [name])
+            try db.execute(sql: "DELETE FROM pipelines WHERE name = ?", arguments: [name])
+            guard db.changesCount > 0 else { throw PipelineError.pipelineNotFound(name) }
+        }
+    }
+
+    public func setRunRequested(_ requested: Bool, pipeline name: String) async throws -> Bool {
+        try await database.write { db in
+            guard
+                let before = try Bool.fetchOne(
+                    db, sql: "SELECT run_requested FROM pipelines WHERE name = ?", arguments: [name])
+            else { throw PipelineError.pipelineNotFound(name) }
+            try db.execute(
+                sql: "UPDATE pipelines SET run_requested = ? WHERE name = ?", arguments: [requested, name])
+            return before
+        }
+    }
+
+    private static func pipeline(_ row: Row) throws -> PipelineRecord {
+        PipelineRecord(
+            spec: try decode(PipelineSpec.self, row["spec"]), source: row["source"], version: row["version"],
+            created: Date(timeIntervalSince1970: row["created"]), updated: Date(timeIntervalSince1970: row["updated"]),
+            runRequested: row["run_requested"])
+    }
+
+    // MARK: Jobs
+
+    public func startJob(_ job: JobInfo, isAlive: @Sendable (JobInfo) -> Bool) async throws -> JobInfo? {
+        let body = try Self.encode(job)
+        return try await database.write { db in
+            let running = try String.fetchAll(
+                db, sql: "SELECT body FROM jobs WHERE pipeline = ? AND state = 'running' ORDER BY started",
+                arguments: [job.pipeline]
+            ).map { try Self.decode(JobInfo.self, $0) }
+            if let existing = running.first(where: isAlive) ?? running.first { return existing }
+            try db.execute(
+                sql: "INSERT INTO jobs(id, pipeline, state, started, body) VALUES (?, ?, ?, ?, ?)",
+                arguments: [job.id, job.pipeline, job.state.rawValue, job.started.timeIntervalSince1970, body])
+            return nil
+        }
+    }
+
+    public func updateJob(_ job: JobInfo) async throws {
+        let body = try Self.encode(job)
+        try await database.write { db in
+            try db.execute(
+                sql: "UPDATE jobs SET state = ?, body = ? WHERE id = ?", arguments: [job.state.rawValue, body, job.id])
+            guard db.changesCount > 0 else {
+                throw PipelineError(.jobNotFound, "no job \(job.id) (was its pipeline deleted?)", value: job.id)
+            }
+        }
+    }
+
+    public func job(id: String) async throws -> JobInfo? {
+        try await database.read { db in
+            try String.fetchOne(db, sql: "SELECT body FROM jobs WHERE id = ?", arguments: [id]).map {
+                try Self.decode(JobInfo.self, $0)
+            }
+        }
+    }
+
+    public func jobs(pipeline: String?, limit: Int) async throws -> [JobInfo] {
+        try await database.read { db in
+            let bodies =
+                if let pipeline {
+                    try String.fetchAll(
+                        db, sql: "SELECT body FROM jobs WHERE pipeline = ? ORDER BY started DESC, rowid DESC LIMIT ?",
+                        arguments: [pipeline, limit])
+                } else {
+                    try String.fetchAll(
+                        db, sql: "SELECT body FROM jobs ORDER BY started DESC, rowid DESC LIMIT ?", arguments: [limit])
+                }
+            return try bodies.map { try Self.decode(JobInfo.self, $0) }
+        }
+    }
+
+    public func runningJobs() async throws -> [JobInfo] {
+        try await database.read { db in
+            try String.fetchAll(db, sql: "SELECT body FROM jobs WHERE state = 'running' ORDER BY started").map {
+                try Self.decode(JobInfo.self, $0)
+            }
+        }
+    }
+
+    // MARK: Datums
+
+    public func recordDatums(_ records: [DatumRecord]) async throws {
+        guard !records.isEmpty else { return }
+        let bodies = try records.map { try Self.encode($0) }
+        try await database.write { db in
+            var seq = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM datums") ?? 0
+            let statement = try db.cachedStatement(
+                sql: "INSERT OR REPLACE INTO datums(job, id, state, seq, body) VALUES (?, ?, ?, ?, ?)")
+            for (record, body) in zip(records, bodies) {
+                seq += 1
+                try statement.execute(arguments: [record.job, record.datum, record.state.rawValue, seq, body])
+            }
+        }
+    }
+
+    public func datum(job: String, id: String) async throws -> DatumRecord? {
+        try await database.read { db in
+            try String.fetchOne(db, sql: "SELECT body FROM datums WHERE job = ? AND id = ?", arguments: [job, id])
+                .map { try Self.decode(DatumRecord.self, $0) }
+        }
+    }
+
+    public func datums(job: String, state: DatumState?, limit: Int) async throws -> [DatumRecord] {
+        try await database.read { db in
+            let bodies =
+                if let state {
+                    try String.fetchAll(
+                        db, sql: "SELECT body FROM datums WHERE job = ? AND state = ? ORDER BY seq LIMIT ?",
+                        arguments: [job, state.rawValue, limit])
+                } else {
+                    try String.fetchAll(
+                        db, sql: "SELECT body FROM datums WHERE job = ? ORDER BY seq LIMIT ?", arguments: [job, limit])
+                }
+            return try bodies.map { try Self.decode(DatumRecord.self, $0) }
+        }
+    }
+
+    public func successfulDatums(job: String) async throws -> [String: DatumRecord] {
+        try await database.read { db in
+            var out: [String: DatumRecord] = [:]
+            let cursor = try String.fetchCursor(
+                db, sql: "SELECT body FROM datums WHERE job = ? AND state = 'success'", arguments: [job])
+            while let body = try cursor.next() {
+                let record = try Self.decode(DatumRecord.self, body)
+                out[record.datum] = record
+            }
+            return out
+        }
+    }
+
+    // MARK: Coding
+
+    private static func encode(_ value: some Encodable) throws -> String {
+        String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    private static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        do {
+            return try decoder.decode(type, from: Data(text.utf8))
+        } catch {
+            throw PipelineError(
+                .io, "a stored \(type) record cannot be read: \(error)", value: String(text.prefix(200)))
+        }
+    }
+}

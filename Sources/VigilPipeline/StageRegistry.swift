@@ -1,0 +1,54 @@
+/// The built-in stages by name: what a spec's `transform.stage` can say. The engine starts with `noop` and
+/// `copy`; other targets (the vision and alert stages) register theirs.
+public struct StageRegistry: Sendable {
+    public typealias Factory = @Sendable (StageConfiguration) async throws -> any Stage
+
+    private var factories: [String: Factory] = [:]
+
+    public init() {}
+
+    /// The engine's own stages: `noop` (writes nothing: measures the engine) and `copy` (passes every input
+    /// file through to the same path, storing no bytes).
+    public static let builtIn: StageRegistry = {
+        var registry = StageRegistry()
+        registry.register("noop") { configuration in
+            try configuration.allowOnly([])
+            return NoOpStage()
+        }
+        registry.register("copy") { configuration in
+            try configuration.allowOnly([])
+            return CopyStage()
+        }
+        return registry
+    }()
+
+    public mutating func register(_ name: String, _ factory: @escaping Factory) {
+        factories[name] = factory
+    }
+
+    public var names: [String] { factories.keys.sorted() }
+
+    func make(_ name: String, _ configuration: StageConfiguration) async throws -> any Stage {
+        guard let factory = factories[name] else {
+            throw PipelineError(
+                .unknownStage,
+                "pipeline '\(configuration.pipeline)': no built-in stage '\(name)'; there are: "
+                    + names.joined(separator: ", "), field: "transform.stage", value: name)
+        }
+        return try await factory(configuration)
+    }
+}
+
+/// Does nothing: a datum costs only what the engine spends on it.
+struct NoOpStage: Stage {
+    func process(_ datum: DatumContext) async throws {}
+}
+
+/// Every input file goes to the output at its own path, at no byte cost.
+struct CopyStage: Stage {
+    func process(_ datum: DatumContext) async throws {
+        for input in datum.datum.inputs {
+            for file in try await datum.files(of: input) { try datum.link(file.path, to: file.entry.value) }
+        }
+    }
+}

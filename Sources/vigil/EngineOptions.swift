@@ -1,0 +1,37 @@
+import Foundation
+import VigilPipeline
+import VigilStore
+
+extension StoreOptions {
+    /// The store and the pipeline engine's records in the data folder.
+    func openEngine(progress: Bool = false) async throws -> EngineEnvironment {
+        let vigil = try await openStore()
+        var environment = try EngineEnvironment.open(home: homeURL, store: vigil, logger: logger)
+        if progress, Terminal.standardErrorIsTerminal {
+            environment.progress = { job in
+                let counts = job.counts
+                Terminal.progressLine(
+                    "\(job.pipeline) job \(job.id.prefix(8)): \(counts.processed) processed, \(counts.skipped) skipped, "
+                        + "\(counts.failed) failed, \(counts.removed) removed")
+            }
+        }
+        return environment
+    }
+}
+
+extension JobInfo {
+    /// `12 processed, 3 skipped, …`, leaving out zeros.
+    var countsSummary: String {
+        let parts = [
+            ("processed", counts.processed), ("skipped", counts.skipped), ("recovered", counts.recovered),
+            ("failed", counts.failed), ("removed", counts.removed),
+        ].filter { $0.1 > 0 }.map { "\($0.1) \($0.0)" }
+        return parts.isEmpty ? "nothing to do" : parts.joined(separator: ", ")
+    }
+
+    var duration: String {
+        guard let finished else { return "-" }
+        let seconds = finished.timeIntervalSince(started)
+        return seconds < 1 ? String(format: "%.0f ms", seconds * 1000) : String(format: "%.1f s", seconds)
+    }
+}

@@ -1,0 +1,201 @@
+import ArgumentParser
+import Foundation
+import VigilPipeline
+import VigilStore
+
+struct PipelineCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pipeline",
+        abstract: "Create, change, inspect, delete and run pipelines.",
+        discussion: "A pipeline reads input repos and writes the repo of its own name; see docs/PIPELINES.md.",
+        subcommands: [Create.self, Update.self, List.self, Inspect.self, Delete.self, Run.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a pipeline (and its output repo) from a YAML or JSON spec file.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The spec file.") var file: String
+
+        func run() async throws {
+            let (spec, source) = try PipelineSpecFile.read(file)
+            let manager = PipelineManager(environment: try await store.openEngine())
+            let record = try await manager.create(spec, source: source)
+            print("created pipeline \(record.name) (output repo \(record.name)); `vigil engine` runs it")
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replace a pipeline's spec.",
+            discussion: """
+                A change to what the pipeline computes (inputs, globs, transform) recomputes its output; a \
+                change of parallelism, tries or time-out does not.
+                """)
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The spec file.") var file: String
+        @Flag(name: .long, help: "Also list every datum again at the next job, retrying failed ones.")
+        var reprocess = false
+
+        func run() async throws {
+            let (spec, source) = try PipelineSpecFile.read(file)
+            let manager = PipelineManager(environment: try await store.openEngine())
+            let record = try await manager.update(spec, source: source, reprocess: reprocess)
+            print("updated pipeline \(record.name) to version \(record.version)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List pipelines with their last job.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var output: OutputOptions
+
+        struct Row: Encodable {
+            var pipeline: PipelineRecord
+            var lastJob: JobInfo?
+        }
+
+        func run() async throws {
+            let environment = try await store.openEngine()
+            var rows: [Row] = []
+            for record in try await environment.jobs.pipelines() {
+                rows.append(
+                    Row(
+                        pipeline: record,
+                        lastJob: try await environment.jobs.jobs(pipeline: record.name, limit: 1).first))
+            }
+            if output.json { return try Terminal.json(rows) }
+            Terminal.table(
+                ["NAME", "INPUT", "TRANSFORM", "WORKERS", "VERSION", "LAST JOB"],
+                rows.map { row in
+                    let spec = row.pipeline.spec
+                    return [
+                        spec.name, spec.input.summary, spec.transform.summary, "\(spec.parallelism)",
+                        "\(row.pipeline.version)",
+                        row.lastJob.map { "\($0.state.rawValue) (\(Terminal.date($0.started)))" } ?? "-",
+                    ]
+                })
+        }
+    }
+
+    struct Inspect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a pipeline: its spec, state and recent jobs.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The pipeline.") var name: String
+
+        struct View: Encodable {
+            var pipeline: PipelineRecord
+            var specHash: String
+            var jobs: [JobInfo]
+        }
+
+        func run() async throws {
+            let environment = try await store.openEngine()
+            let record = try await PipelineManager(environment: environment).pipeline(name)
+            let jobs = try await environment.jobs.jobs(pipeline: name, limit: 5)
+            if output.json {
+                return try Terminal.json(View(pipeline: record, specHash: record.spec.specHash, jobs: jobs))
+            }
+            let spec = record.spec
+            print("Name:        \(spec.name)")
+            print("Description: \(spec.description.isEmpty ? "-" : spec.description)")
+            print("Input:       \(spec.input.summary)")
+            print("Transform:   \(spec.transform.summary)")
+            print("Workers:     \(spec.parallelism)")
+            print("Datum tries: \(spec.datumTries)")
+            print("Time-out:    \(spec.datumTimeout.map { "\($0) s" } ?? "none")")
+            print("Spec hash:   \(spec.specHash)")
+            print("Version:     \(record.version) (updated \(Terminal.date(record.updated)))")
+            print("Run asked:   \(record.runRequested ? "yes" : "no")")
+            print("Recent jobs:")
+            for job in jobs {
+                print(
+                    "  \(job.id.prefix(12))  \(job.state.rawValue)  \(Terminal.date(job.started))  \(job.countsSummary)"
+                )
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a pipeline with its jobs and, unless --keep-repo, its output repo.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The pipeline.") var name: String
+        @Flag(name: .long, help: "Keep the output repo and its commits.") var keepRepo = false
+
+        func run() async throws {
+            try await PipelineManager(environment: try await store.openEngine()).delete(name, keepOutput: keepRepo)
+            print("deleted pipeline \(name)" + (keepRepo ? " (its repo is kept)" : " and its repo"))
+        }
+    }
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Reprocess a pipeline: list every datum again, retrying failed ones, then run what follows.",
+            discussion: """
+                Runs the job here, then the jobs of the pipelines downstream, and prints them. If an engine \
+                (`vigil engine`) is running, it may take the job first; this command then leaves it to it.
+                """)
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The pipeline.") var name: String
+
+        func run() async throws {
+            let environment = try await store.openEngine(progress: !output.json)
+            try await PipelineManager(environment: environment).requestRun(name)
+            let jobs = try await PipelineEngine(environment: environment).runUntilIdle()
+            JobPrinter.finish(jobs, json: output.json, emptyNote: "an engine running elsewhere took the job")
+            if output.json { try Terminal.json(jobs) }
+        }
+    }
+}
+
+/// Reading a spec file, with the file named in errors.
+enum PipelineSpecFile {
+    static func read(_ path: String) throws -> (PipelineSpec, String) {
+        let url = URL(fileURLWithPath: path)
+        guard let source = try? String(contentsOf: url, encoding: .utf8) else {
+            throw PipelineError(.badSpec, "cannot read the spec file '\(path)'", value: path)
+        }
+        return (try PipelineSpecParser.parse(contentsOf: url), source)
+    }
+}
+
+/// Lines for finished jobs.
+enum JobPrinter {
+    static func finish(_ jobs: [JobInfo], json: Bool, emptyNote: String) {
+        if Terminal.standardErrorIsTerminal, !json { Terminal.progressLine("") }
+        guard !json else { return }
+        if jobs.isEmpty { print("no job ran: nothing new (or \(emptyNote))") }
+        for job in jobs {
+            let output = job.output.map { "\(job.pipeline)@\($0.prefix(12))" } ?? "-"
+            print(
+                "\(job.pipeline): job \(job.id.prefix(12)) \(job.state.rawValue) in \(job.duration): \(job.countsSummary) → \(output)"
+            )
+            if let error = job.error { print("  error: \(error)") }
+        }
+    }
+}
+
+extension PipelineInput {
+    var summary: String {
+        switch self {
+        case .pfs(let pfs):
+            (pfs.name == pfs.repo ? "" : "\(pfs.name)=") + "\(pfs.repo)@\(pfs.branch):\(pfs.glob)"
+        case .cross(let inputs): "cross(" + inputs.map(\.summary).joined(separator: ", ") + ")"
+        case .union(let inputs): "union(" + inputs.map(\.summary).joined(separator: ", ") + ")"
+        }
+    }
+}
+
+extension Transform {
+    var summary: String {
+        if let stage {
+            return "stage \(stage)"
+                + (options.isEmpty
+                    ? ""
+                    : " \(options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
+        }
+        return cmd.joined(separator: " ")
+    }
+}

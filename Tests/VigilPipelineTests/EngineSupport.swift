@@ -1,0 +1,91 @@
+import Foundation
+import Logging
+import Synchronization
+import VigilPipeline
+import VigilStore
+
+/// An engine over an in-memory store and job database (or a data folder, for external commands).
+struct EngineFixture {
+    let store: VersionedStore
+    let environment: EngineEnvironment
+    let folder: URL
+
+    init(stages: StageRegistry = .builtIn, onDisk: Bool = false) async throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-engine-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        if onDisk {
+            store = try await VersionedStore.open(home: folder, create: true, logger: logger)
+            environment = try EngineEnvironment.open(home: folder, store: store, stages: stages, logger: logger)
+        } else {
+            store = try makeStore()
+            environment = EngineEnvironment(
+                store: store, jobs: try SQLiteJobStore(), stages: stages,
+                scratch: folder.appendingPathComponent("scratch"), logger: logger)
+        }
+    }
+
+    var manager: PipelineManager { PipelineManager(environment: environment) }
+    var engine: PipelineEngine { PipelineEngine(environment: environment) }
+
+    @discardableResult
+    func create(_ yaml: String) async throws -> PipelineRecord {
+        try await manager.create(try PipelineSpecParser.parse(yaml), source: yaml)
+    }
+
+    /// The files of a repo's head: path → text.
+    func files(_ repo: String) async throws -> [String: String] {
+        guard let head = try await store.resolveCommit(repo, ref: nil) else { return [:] }
+        var out: [String: String] = [:]
+        try await store.trees.walkFiles(under: head.tree.hash) { path, entry in
+            out[path] = String(decoding: try await store.blobs.get(entry.hash), as: UTF8.self)
+        }
+        return out
+    }
+
+    func cleanUp() {
+        try? FileManager.default.removeItem(at: folder)
+    }
+}
+
+/// A stage for tests: writes `<input path>.out` holding the inputs' texts joined, and counts its runs; fails
+/// while `failures` says so for a path.
+final class RecordingStage: Stage, Sendable {
+    let runs = Mutex<[String: Int]>([:])
+    let failFirst: Int
+    let alwaysFail: Set<String>
+
+    init(failFirst: Int = 0, alwaysFail: Set<String> = []) {
+        self.failFirst = failFirst
+        self.alwaysFail = alwaysFail
+    }
+
+    func process(_ datum: DatumContext) async throws {
+        let key = datum.datum.inputs.map(\.path).joined(separator: "+")
+        let count = runs.withLock { runs in
+            runs[key, default: 0] += 1
+            return runs[key]!
+        }
+        if alwaysFail.contains(key) { throw PipelineError(.stageFailed, "refusing \(key)") }
+        if count <= failFirst { throw PipelineError(.stageFailed, "attempt \(count) of \(key) fails") }
+        var texts: [String] = []
+        for input in datum.datum.inputs {
+            for file in try await datum.files(of: input) {
+                texts.append(String(decoding: try await datum.read(file.entry), as: UTF8.self))
+            }
+        }
+        datum.log("processed \(key)")
+        let first = datum.datum.inputs[0].path
+        try await datum.write((first == "/" ? "/all" : first) + ".out", data: Data(texts.joined(separator: "|").utf8))
+    }
+
+    var totalRuns: Int { runs.withLock { $0.values.reduce(0, +) } }
+}
+
+extension StageRegistry {
+    static func with(_ name: String, _ stage: any Stage) -> StageRegistry {
+        var registry = StageRegistry.builtIn
+        registry.register(name) { _ in stage }
+        return registry
+    }
+}
