@@ -58,6 +58,7 @@ let package = Package(
             name: "VigilBench",
             dependencies: [
                 "VigilStore",
+                "VigilPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

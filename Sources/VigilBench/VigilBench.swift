@@ -7,8 +7,8 @@ import VigilStore
 struct VigilBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vigil-bench",
-        abstract: "In-process store benchmarks; bench/store_bench.py runs them beside the command-level ones.",
-        subcommands: [TreeBenchmark.self])
+        abstract: "In-process benchmarks of the store and the pipeline engine (see docs/benchmarks.md).",
+        subcommands: [TreeBenchmark.self, EngineBenchmark.self])
 }
 
 /// Commit one file into a repo of N files, and diff that change, for each N; medians of several runs.
@@ -89,15 +89,5 @@ struct TreeBenchmark: AsyncParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         print(String(decoding: try encoder.encode(results), as: UTF8.self))
-    }
-
-    private func milliseconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
-    }
-
-    private func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        return sorted.count % 2 == 1
-            ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 }

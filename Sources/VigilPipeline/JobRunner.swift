@@ -25,24 +25,27 @@ struct JobRunner {
     /// Runs `job` (new, or taken over after a crash with the datums it had finished). Returns the job as it
     /// ended: finished (with or without failures), or still `running` with no holder when the engine stopped
     /// first.
-    func run(_ job: JobInfo, resumed: [String: DatumRecord] = [:]) async throws -> JobInfo {
+    func run(
+        _ job: JobInfo, output: CommitInfo? = nil, resumed: [String: DatumRecord] = [:]
+    ) async throws -> JobInfo {
         var job = job
         var current: [String: CommitInfo] = [:]
         for (name, id) in job.inputCommits {
-            guard let commit = try await store.metadata.commit(id: id) else {
+            guard let commit = try await store.commit(id: id) else {
                 throw PipelineError(
                     .io, "job \(job.id): input commit \(id) of '\(name)' no longer exists (was its repo deleted?)",
                     value: id)
             }
             current[name] = commit
         }
-        var base: CommitInfo?
-        if let id = job.baseOutput { base = try await store.resolveCommit(spec.name, ref: id) }
+        // The output head the caller read is the job's base unless the job is an older one being resumed.
+        var base = output?.id == job.baseOutput ? output : nil
+        if base == nil, let id = job.baseOutput { base = try await store.resolveCommit(spec.name, ref: id) }
         let baseState = try await DatumIndex.state(of: base, in: store)
         var previous: [String: CommitInfo] = [:]
         var previousComplete = true
         for (name, id) in baseState?.inputs ?? [String: String]() {
-            if let commit = try await store.metadata.commit(id: id) {
+            if let commit = try await store.commit(id: id) {
                 previous[name] = commit
             } else {
                 previousComplete = false

@@ -117,9 +117,8 @@ public actor CommitWriter {
         try checkOpen()
         closed = true
         do {
-            let commit = try await publish(message: message, provenance: provenance)
-            await releaseLease()
-            return commit
+            // The lease is released with the commit, in its transaction.
+            return try await publish(message: message, provenance: provenance)
         } catch {
             await releaseLease()
             throw error
@@ -148,7 +147,8 @@ public actor CommitWriter {
                 id: VersionedStore.newCommitID(), repo: repo, branch: branch, parent: head, tree: root,
                 author: author, message: message, provenance: provenance, started: started,
                 finished: store.clock(), meta: meta)
-            if try await store.metadata.appendCommit(commit, expectedHead: head) {
+            if try await store.metadata.appendCommit(commit, expectedHead: head, releasingLease: lease.id) {
+                store.remember(commit)
                 store.logger.debug(
                     "commit finished",
                     metadata: ["repo": "\(repo)", "commit": "\(commit.id)", "files": "\(root.files)"])

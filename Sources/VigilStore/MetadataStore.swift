@@ -19,9 +19,10 @@ public protocol MetadataStore: Sendable {
     func setBranch(_ name: String, in repo: String, head: String?, expected: BranchExpectation) async throws -> Bool
     func deleteBranch(_ name: String, in repo: String) async throws
 
-    /// Records `commit` and moves its branch to it, atomically, only if the branch head is `expectedHead`.
-    /// Returns false (and records nothing) when another writer moved the head first.
-    func appendCommit(_ commit: CommitInfo, expectedHead: String?) async throws -> Bool
+    /// Records `commit` and moves its branch to it, atomically, only if the branch head is `expectedHead`; in
+    /// the same transaction releases the writer lease `releasingLease`, if given. Returns false (and records
+    /// and releases nothing) when another writer moved the head first.
+    func appendCommit(_ commit: CommitInfo, expectedHead: String?, releasingLease lease: String?) async throws -> Bool
     func commit(id: String) async throws -> CommitInfo?
     /// Commits of `repo` whose id starts with `prefix`, at most `limit`.
     func commits(withPrefix prefix: String, in repo: String, limit: Int) async throws -> [CommitInfo]
@@ -34,6 +35,12 @@ public protocol MetadataStore: Sendable {
     func renewLease(_ id: String, now: Date) async throws
     func releaseLease(_ id: String) async throws
     func leases() async throws -> [WriterLease]
+}
+
+extension MetadataStore {
+    public func appendCommit(_ commit: CommitInfo, expectedHead: String?) async throws -> Bool {
+        try await appendCommit(commit, expectedHead: expectedHead, releasingLease: nil)
+    }
 }
 
 /// What `MetadataStore.setBranch` requires of the branch before it changes it.

@@ -10,6 +10,7 @@ public final class VersionedStore: Sendable {
     public let defaultBranch: String
     /// Every commit finished through this store object, as it happens.
     public let commits = CommitFeed()
+    private let commitCache = CommitCache()
     let logger: Logger
     let clock: @Sendable () -> Date
 
@@ -74,6 +75,7 @@ public final class VersionedStore: Sendable {
 
     public func deleteRepo(_ name: String) async throws {
         try await metadata.deleteRepo(named: name)
+        commitCache.removeAll(in: name)
         logger.info("repo deleted", metadata: ["repo": "\(name)"])
     }
 
@@ -149,6 +151,10 @@ public final class VersionedStore: Sendable {
 
     /// The commit `ref` names in `repo` (nil ref: the default branch); nil when the branch has no commit yet.
     public func resolveCommit(_ repo: String, ref: String?) async throws -> CommitInfo? {
+        // A whole commit id needs no branch or prefix search.
+        if let ref, ref.utf8.count == 32, let commit = try await commit(id: ref), commit.repo == repo {
+            return commit
+        }
         _ = try await self.repo(repo)
         let spec = try RefSpec.parse(ref ?? defaultBranch, address: "\(repo)@\(ref ?? defaultBranch)")
         var commit: CommitInfo?
@@ -187,8 +193,20 @@ public final class VersionedStore: Sendable {
         return commit
     }
 
+    /// A commit by id (from a cache: commits never change), or nil.
+    public func commit(id: String) async throws -> CommitInfo? {
+        if let cached = commitCache.commit(id) { return cached }
+        guard let commit = try await metadata.commit(id: id) else { return nil }
+        commitCache.insert(commit)
+        return commit
+    }
+
+    func remember(_ commit: CommitInfo) {
+        commitCache.insert(commit)
+    }
+
     func requireCommit(_ id: String, in repo: String) async throws -> CommitInfo {
-        guard let commit = try await metadata.commit(id: id), commit.repo == repo else {
+        guard let commit = try await commit(id: id), commit.repo == repo else {
             throw VigilError(.commitNotFound, "no commit \(id) in repo '\(repo)'", value: id)
         }
         return commit

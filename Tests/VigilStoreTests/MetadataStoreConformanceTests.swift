@@ -88,6 +88,20 @@ struct MetadataStoreConformanceTests {
     }
 
     @Test(arguments: MetadataStoreKind.allCases)
+    func aCommitReleasesItsWritersLeaseOnlyWhenItLands(kind: MetadataStoreKind) async throws {
+        let (store, cleanup) = try kind.make()
+        defer { cleanup() }
+        try await store.createRepo(RepoInfo(name: "images", created: Date()), defaultBranch: "master")
+        #expect(try await store.appendCommit(commit("c1", parent: nil), expectedHead: nil))
+        let lease = try await store.acquireLease(holder: "writer", now: Date())
+        // A lost compare-and-swap keeps the lease: the writer retries and its blobs stay protected.
+        #expect(try await !store.appendCommit(commit("c2", parent: nil), expectedHead: nil, releasingLease: lease.id))
+        #expect(try await store.leases().map(\.id) == [lease.id])
+        #expect(try await store.appendCommit(commit("c2", parent: "c1"), expectedHead: "c1", releasingLease: lease.id))
+        #expect(try await store.leases().isEmpty)
+    }
+
+    @Test(arguments: MetadataStoreKind.allCases)
     func concurrentAppendsHaveExactlyOneWinnerPerHead(kind: MetadataStoreKind) async throws {
         let (store, cleanup) = try kind.make()
         defer { cleanup() }
