@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "VigilStoreTests", dependencies: ["VigilStore"]),
         .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilStore"]),
         // Drives the built `vigil` binary as a user would (exit codes, messages, kill -9 crash safety).
-        .testTarget(name: "VigilCLITests", dependencies: ["vigil", "VigilStore"]),
+        .testTarget(name: "VigilCLITests", dependencies: ["vigil", "VigilStore", "VigilPipeline"]),
     ],
     swiftLanguageModes: [.v6]
 )
