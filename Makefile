@@ -1,5 +1,6 @@
 # Vigil: the two commands are `make demo` and `make test`. Both install what they need first and are fast when
-# everything is already there. `make bench-store` runs the store benchmark (release build, DVC alongside).
+# everything is already there. `make bench-store` runs the store benchmark (release build, DVC alongside),
+# `make bench-engine` the pipeline engine's.
 
 SHELL := /bin/bash
 SWIFT ?= swift
@@ -9,7 +10,7 @@ VENV := .venv
 # DVC, pinned: the baseline the store benchmark compares against.
 BENCH_PIP := dvc==3.67.1
 
-.PHONY: demo test deps build build-tests lint bench-store bench-deps release clean
+.PHONY: demo test deps build build-tests lint bench-store bench-engine bench-deps release clean
 
 demo: deps build
 	@scripts/demo.sh
@@ -44,6 +45,11 @@ bench-deps: deps
 bench-store: bench-deps release
 	$(VENV)/bin/python bench/store_bench.py --vigil .build/release/vigil --vigil-bench .build/release/vigil-bench \
 		--dvc $(VENV)/bin/dvc
+
+# The engine's own cost: no-op datums/s against the store alone, and one file through three stages.
+bench-engine: deps release
+	@mkdir -p bench-out
+	.build/release/vigil-bench engine --home bench-out/engine-$$(date +%s) > bench-out/engine.json
 
 clean:
 	rm -rf .build .vigil .vigil-demo bench-out

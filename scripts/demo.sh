@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The end-to-end demo on the embedded default (local disk + SQLite). Until the image stages land, it walks
-# through the versioned store that every stage will read and write.
+# through the versioned store, then runs a two-stage pipeline (Python stages in Pachyderm's /pfs layout)
+# incrementally over it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VIGIL="$(swift build --product vigil --show-bin-path)/vigil"
@@ -43,7 +44,35 @@ step inspect archive@master
 step branch create images review --head master^1
 step ls images@review:/ --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)), "entries on review")'
 step cat images@master:/garage-1763856000.jpg | wc -c
+# Pipelines: a Pachyderm-style Python stage per frame, then a summary over everything it wrote.
+cat > "$WORK/frames.yaml" <<'YAML'
+name: frames
+description: one record per frame, from its name (the naming contract)
+input: {pfs: {repo: images, glob: /*}}
+transform:
+  cmd: [python3, -c, "import json,os,sys; p=os.environ['images']; n=os.path.basename(p); d,t=n.rsplit('.',1)[0].rsplit('-',1); os.makedirs('/pfs/out/'+d,exist_ok=True); json.dump({'device':d,'time':int(t),'bytes':os.path.getsize(p)},open('/pfs/out/'+d+'/'+n+'.json','w'))"]
+parallelism: 2
+YAML
+cat > "$WORK/per-device.yaml" <<'YAML'
+name: per-device
+description: frames per device, recomputed from all records
+input: {pfs: {repo: frames, glob: /}}
+transform:
+  cmd: [sh, -c, 'cd /pfs/frames && for d in */; do echo "${d%/},$(ls "$d" | wc -l)"; done > /pfs/out/counts.csv']
+YAML
+step pipeline create "$WORK/frames.yaml"
+step pipeline create "$WORK/per-device.yaml"
+step engine --until-idle
+step cat per-device@master:/counts.csv
+# One new frame: only its datum runs upstream; the summary (one datum over everything) is recomputed.
+mkdir -p "$WORK/late" && head -c 20000 /dev/urandom > "$WORK/late/frontdoor-1763857000.jpg"
+step put images "$WORK/late" -m "one more frame"
+step engine --until-idle
+step cat per-device@master:/counts.csv
+step job list
+step inspect per-device@master --transitive
 step fsck
 step gc --grace 0
 echo
-echo "Demo data is in $VIGIL_HOME (delete it freely). Try: VIGIL_HOME=$VIGIL_HOME $VIGIL ls archive:/2025-11-22"
+echo "Demo data is in $VIGIL_HOME (delete it freely). Try: VIGIL_HOME=$VIGIL_HOME $VIGIL ls frames:/garage"
+echo "or keep an engine running (VIGIL_HOME=$VIGIL_HOME $VIGIL engine) and put more frames from another shell."

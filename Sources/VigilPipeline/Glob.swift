@@ -47,8 +47,9 @@ public struct Glob: Sendable, Hashable, CustomStringConvertible {
         return Self.match(components[...], parts[...])
     }
 
-    /// Calls `visit` with every matching entry under `root`, in path order. Reads only the folders the glob
-    /// can reach: a literal component is one lookup, not a listing.
+    /// Calls `visit` with every matching entry under `root`: in path order within folders of up to 256 entries,
+    /// in name-hash order in larger ones, whose listings are streamed node by node. Reads only the folders the
+    /// glob can reach: a literal component is one lookup, not a listing.
     public func forEachMatch(
         in root: TreeRoot, trees: TreeStore, _ visit: (String, TreeEntry) async throws -> Void
     ) async throws {
@@ -79,9 +80,11 @@ public struct Glob: Sendable, Hashable, CustomStringConvertible {
                 try await walk(child, StorePath.join(path, name), rest.dropFirst(), trees, visit)
             }
         case .pattern(let characters):
-            for child in try await trees.entries(ofDirectory: entry.hash)
-            where Self.matchComponent(characters[...], Array(child.name)[...]) {
-                try await walk(child, StorePath.join(path, child.name), rest.dropFirst(), trees, visit)
+            // Streamed: a folder of a million images is never listed whole.
+            try await trees.forEachEntry(ofDirectory: entry.hash) { child in
+                if Self.matchComponent(characters[...], Array(child.name)[...]) {
+                    try await walk(child, StorePath.join(path, child.name), rest.dropFirst(), trees, visit)
+                }
             }
         case .anyDepth:
             try await walk(entry, path, rest.dropFirst(), trees, visit)

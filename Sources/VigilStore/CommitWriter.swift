@@ -6,6 +6,10 @@ import Foundation
 /// Blob writes run outside the actor, so many `put`s can proceed in parallel; only staging is serialised.
 /// `finish()` applies the staged changes to the branch's current head and moves the head by compare-and-swap;
 /// if another writer got there first, it replays the changes onto the new head, so no commit is ever lost.
+///
+/// A commit of any size keeps memory bounded: past `compactionThreshold` staged paths, the staged changes are
+/// applied to a working tree (its nodes go to the blob store) and forgotten. If the head has moved by the time
+/// such a commit finishes, what was compacted is replayed onto the new head as the diff it made.
 public actor CommitWriter {
     public nonisolated let repo: String
     public nonisolated let branch: String
@@ -13,7 +17,19 @@ public actor CommitWriter {
     private let author: String
     private let started: Date
     private let lease: WriterLease
+    /// The head when the commit was opened, and its trees.
+    private let baseHead: String?
     private let baseRoot: TreeRoot
+    private let baseMeta: TreeRoot?
+    /// The base with every compacted change applied (the base itself until the first compaction).
+    private var working: TreeRoot
+    private var workingMeta: TreeRoot?
+    private var compacted = false
+    /// How many times staged changes were applied early (tests check large commits do compact).
+    private(set) var compactions = 0
+    /// Changes being applied by a compaction in progress (still "staged" for `delete`'s existence check).
+    private var compacting: ChangeSet?
+    private var stagedSinceCompaction = 0
     private var lastHeartbeat: Date
     private var changes = ChangeSet()
     private var metaChanges = ChangeSet()
@@ -21,13 +37,19 @@ public actor CommitWriter {
 
     /// How often a long-running writer tells gc it is still alive.
     static let heartbeatInterval: TimeInterval = 30
+    /// Staged paths (data and meta) past which they are applied to the working tree and dropped from memory.
+    static let compactionThreshold = 16_384
 
-    init(store: VersionedStore, repo: String, branch: String, author: String, baseRoot: TreeRoot, lease: WriterLease) {
+    init(store: VersionedStore, repo: String, branch: String, author: String, base: CommitInfo?, lease: WriterLease) {
         self.store = store
         self.repo = repo
         self.branch = branch
         self.author = author
-        self.baseRoot = baseRoot
+        baseHead = base?.id
+        baseRoot = base?.tree ?? TreeStore.emptyRoot
+        baseMeta = base?.meta
+        working = baseRoot
+        workingMeta = baseMeta
         self.lease = lease
         started = lease.started
         lastHeartbeat = lease.started
@@ -77,27 +99,30 @@ public actor CommitWriter {
 
     /// Removes `path` (a file or folder; `/`: everything) from the meta tree. Removing what is absent is a no-op:
     /// the caller's bookkeeping, not a user's path.
-    public func deleteMeta(_ path: String) throws {
+    public func deleteMeta(_ path: String) async throws {
         try checkOpen()
         let components = try StorePath.components(path)
         if components.isEmpty {
             metaChanges.replaceRoot(with: TreeStore.emptyRoot)
         } else {
             try metaChanges.stage(.remove, at: components[...], fullPath: path)
+            try await compactIfLarge()
         }
     }
 
-    private func stageMeta(_ change: TreeChange, at components: [String], path: String) throws {
+    private func stageMeta(_ change: TreeChange, at components: [String], path: String) async throws {
         try checkOpen()
         try metaChanges.stage(change, at: components[...], fullPath: path)
+        try await compactIfLarge()
     }
 
     /// Stages the removal of the file or directory at `path` (`/`: everything).
     public func delete(_ path: String) async throws {
         try checkOpen()
         let components = try StorePath.components(path)
-        let staged = changes.putsSomething(under: components[...])
-        let existing = try await store.trees.lookup(path, in: changes.root ?? baseRoot)
+        let staged =
+            changes.putsSomething(under: components[...]) || compacting?.putsSomething(under: components[...]) == true
+        let existing = try await store.trees.lookup(path, in: changes.root ?? working)
         guard staged || existing != nil || components.isEmpty else {
             throw VigilError.pathNotFound(path, in: "\(repo)@\(branch)")
         }
@@ -105,6 +130,7 @@ public actor CommitWriter {
             changes.replaceRoot(with: TreeStore.emptyRoot)
         } else {
             try changes.stage(.remove, at: components[...], fullPath: path)
+            try await compactIfLarge()
         }
     }
 
@@ -115,6 +141,8 @@ public actor CommitWriter {
     @discardableResult
     public func finish(message: String = "", provenance: Provenance = Provenance()) async throws -> CommitInfo {
         try checkOpen()
+        // A compaction started by a put still in flight holds changes outside `changes` until it is done.
+        while compacting != nil { try await Task.sleep(for: .milliseconds(1)) }
         closed = true
         do {
             // The lease is released with the commit, in its transaction.
@@ -135,12 +163,24 @@ public actor CommitWriter {
                 headRoot = headCommit.tree
                 headMeta = headCommit.meta
             }
-            let root = try await store.trees.apply(changes, to: headRoot)
+            var root = headRoot
             var meta = headMeta
-            if !metaChanges.isEmpty {
-                let applied = try await store.trees.apply(metaChanges, to: headMeta ?? TreeStore.emptyRoot)
-                meta = applied.files == 0 ? nil : applied
+            if compacted {
+                if head == baseHead {
+                    (root, meta) = (working, workingMeta)
+                } else {
+                    // Another writer moved the head: what was compacted goes onto theirs as the diff it made.
+                    root = try await replay(from: baseRoot, to: working, onto: headRoot)
+                    meta = try await replay(
+                        from: baseMeta ?? TreeStore.emptyRoot, to: workingMeta ?? TreeStore.emptyRoot,
+                        onto: headMeta ?? TreeStore.emptyRoot)
+                }
             }
+            root = try await store.trees.apply(changes, to: root)
+            if !metaChanges.isEmpty {
+                meta = try await store.trees.apply(metaChanges, to: meta ?? TreeStore.emptyRoot)
+            }
+            if meta?.files == 0 { meta = nil }
             // One barrier makes every blob and node of this commit durable before the head points at them.
             try await store.blobs.flush()
             let commit = CommitInfo(
@@ -173,9 +213,41 @@ public actor CommitWriter {
         try? await store.metadata.releaseLease(lease.id)
     }
 
+    /// Applies staged changes to the working trees once there are many, so memory stays bounded.
+    private func compactIfLarge() async throws {
+        stagedSinceCompaction += 1
+        guard stagedSinceCompaction >= Self.compactionThreshold, compacting == nil else { return }
+        stagedSinceCompaction = 0
+        // Swapped out first: other calls may stage while this one awaits the tree writes.
+        let data = changes
+        let meta = metaChanges
+        changes = ChangeSet()
+        metaChanges = ChangeSet()
+        compacting = data
+        defer { compacting = nil }
+        working = try await store.trees.apply(data, to: working)
+        if !meta.isEmpty {
+            let applied = try await store.trees.apply(meta, to: workingMeta ?? TreeStore.emptyRoot)
+            workingMeta = applied.files == 0 ? nil : applied
+        }
+        compacted = true
+        compactions += 1
+    }
+
+    /// `onto` with the file changes that turned `old` into `new`.
+    private func replay(from old: TreeRoot, to new: TreeRoot, onto target: TreeRoot) async throws -> TreeRoot {
+        var replayed = ChangeSet()
+        for change in try await store.trees.diff(from: old.hash, to: new.hash) {
+            let components = try StorePath.components(change.path)
+            try replayed.stage(change.new.map { .set($0) } ?? .remove, at: components[...], fullPath: change.path)
+        }
+        return try await store.trees.apply(replayed, to: target)
+    }
+
     private func stage(_ change: TreeChange, at components: [String], path: String) async throws {
         try checkOpen()
         try changes.stage(change, at: components[...], fullPath: path)
+        try await compactIfLarge()
         let now = store.clock()
         if now.timeIntervalSince(lastHeartbeat) > Self.heartbeatInterval {
             lastHeartbeat = now

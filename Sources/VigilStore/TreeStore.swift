@@ -71,6 +71,17 @@ public final class TreeStore: Sendable {
         return entries
     }
 
+    /// Every entry of one directory, node by node, without holding the listing: by name within a folder of up
+    /// to 256 entries, by name-hash bucket beyond. What a walk over a million-entry folder uses.
+    public func forEachEntry(ofDirectory directory: BlobHash, _ visit: (TreeEntry) async throws -> Void) async throws {
+        switch try await node(directory) {
+        case .flat(let entries):
+            for entry in entries { try await visit(entry) }
+        case .sharded(_, let refs):
+            for ref in refs { try await forEachEntry(ofDirectory: ref.hash, visit) }
+        }
+    }
+
     private func collect(_ hash: BlobHash, into entries: inout [TreeEntry]) async throws {
         switch try await node(hash) {
         case .flat(let found): entries.append(contentsOf: found)

@@ -118,9 +118,9 @@ public final class VersionedStore: Sendable {
                 "no branch '\(branch)' in repo '\(repo)'; create it with `vigil branch create \(repo) \(branch)`",
                 value: branch)
         }
-        let root = try await info.head.asyncMap { try await requireCommit($0, in: repo).tree } ?? TreeStore.emptyRoot
+        let base = try await info.head.asyncMap { try await requireCommit($0, in: repo) }
         let lease = try await metadata.acquireLease(holder: "commit \(repo)@\(branch)", now: clock())
-        return CommitWriter(store: self, repo: repo, branch: branch, author: author, baseRoot: root, lease: lease)
+        return CommitWriter(store: self, repo: repo, branch: branch, author: author, base: base, lease: lease)
     }
 
     /// Copies the file or directory at `source` to `destination` (a branch, not a commit) as a new commit.
