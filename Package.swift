@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .library(name: "VigilStore", targets: ["VigilStore"]),
         .library(name: "VigilPipeline", targets: ["VigilPipeline"]),
+        .library(name: "VigilVision", targets: ["VigilVision"]),
+        .library(name: "VigilStages", targets: ["VigilStages"]),
         .executable(name: "vigil", targets: ["vigil"]),
         .executable(name: "vigil-bench", targets: ["VigilBench"]),
     ],
@@ -42,12 +44,28 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // Safe JPEG (libjpeg-turbo) and PNG (libpng) decoding: a C shim that turns every failure into a value.
+        .target(
+            name: "CVigilImage",
+            linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]
+        ),
+        // Pixels: decoding, colour statistics, resizing, the detector. Knows nothing of repos or pipelines.
+        .target(name: "VigilVision", dependencies: ["CVigilImage"]),
+        // Vigil's stages: the naming contract, validate (and detect, threats, analytics as they land).
+        .target(
+            name: "VigilStages",
+            dependencies: [
+                "VigilPipeline", "VigilStore", "VigilVision", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The thin command-line front end.
         .executableTarget(
             name: "vigil",
             dependencies: [
                 "VigilStore",
                 "VigilPipeline",
+                "VigilStages",
+                "VigilVision",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -65,6 +83,7 @@ let package = Package(
         ),
         .testTarget(name: "VigilStoreTests", dependencies: ["VigilStore"]),
         .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilStore"]),
+        .testTarget(name: "VigilStagesTests", dependencies: ["VigilStages", "VigilVision", "VigilPipeline", "VigilStore"]),
         // Drives the built `vigil` binary as a user would (exit codes, messages, kill -9 crash safety).
         .testTarget(name: "VigilCLITests", dependencies: ["vigil", "VigilStore", "VigilPipeline"]),
     ],

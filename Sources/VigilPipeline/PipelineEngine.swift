@@ -209,9 +209,17 @@ public final class PipelineEngine: Service, Sendable {
         let output = try await store.resolveCommit(name, ref: nil)
         let state = try await DatumIndex.state(of: output, in: store)
         let running = try await environment.jobs.runningJobs().filter { $0.pipeline == name }
-        let pending =
+        var pending =
             record.runRequested || !running.isEmpty
             || (state == nil ? !inputCommits.isEmpty : state!.specHash != specHash || state!.inputs != inputCommits)
+        if pending, !record.runRequested, running.isEmpty,
+            let last = try await environment.jobs.jobs(pipeline: name, limit: 1).first, last.state == .failed,
+            last.specHash == specHash, last.inputCommits == inputCommits
+        {
+            // The same job failed before it could run (a stage that cannot start): trying again changes
+            // nothing until the inputs or the spec do, or `vigil pipeline run` asks.
+            pending = false
+        }
         guard pending else { return nil }
 
         var job = JobInfo(

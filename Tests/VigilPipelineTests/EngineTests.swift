@@ -173,6 +173,26 @@ struct EngineTests {
         #expect(try await fixture.files("out") == ["/a.out": "a", "/b.out": "b"])
     }
 
+    @Test func aJobThatCannotStartIsNotRetriedUntilSomethingChanges() async throws {
+        var stages = StageRegistry.builtIn
+        stages.register("broken") { _ in throw PipelineError(.badStageOption, "the model file is missing") }
+        let fixture = try await EngineFixture(stages: stages)
+        defer { fixture.cleanUp() }
+        try await fixture.store.createRepo("images")
+        try await commit(["/a": "a"], to: "images", in: fixture.store)
+        try await fixture.create("{name: out, input: {pfs: {repo: images, glob: '/*'}}, transform: {stage: broken}}")
+        let first = try await fixture.engine.runUntilIdle()
+        #expect(first.map(\.state) == [.failed])
+        #expect(first.first?.error?.contains("the model file is missing") == true)
+        #expect(try await fixture.engine.runUntilIdle().isEmpty)
+        // New data, or an explicit run, tries again.
+        try await commit(["/b": "b"], to: "images", in: fixture.store)
+        #expect(try await fixture.engine.runUntilIdle().map(\.state) == [.failed])
+        try await fixture.manager.requestRun("out")
+        #expect(try await fixture.engine.runUntilIdle().map(\.state) == [.failed])
+        #expect(try await fixture.engine.runUntilIdle().isEmpty)
+    }
+
     @Test func badPipelinesAreRefusedWithTheReason() async throws {
         let fixture = try await EngineFixture()
         defer { fixture.cleanUp() }

@@ -1,0 +1,61 @@
+#ifndef VIGIL_IMAGE_H
+#define VIGIL_IMAGE_H
+
+/*
+ * Safe JPEG and PNG decoding for Vigil: every failure is a return code and a message, never a longjmp out
+ * of Swift frames or an exit(). Dimensions can be read without decoding pixels, so a hostile header
+ * (60,000 x 60,000) is refused before anything is allocated.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VIGIL_IMAGE_MESSAGE_SIZE 200
+
+typedef struct {
+    uint32_t width;
+    uint32_t height;
+    /* 1 (grey), 3 (colour) for JPEG; for PNG 1-4 after libpng's simplified format (grey, grey+alpha, RGB, RGBA). */
+    uint32_t components;
+    /* Non-zero when libjpeg warned (e.g. a truncated file it padded): the data is not intact. */
+    uint32_t warnings;
+    char message[VIGIL_IMAGE_MESSAGE_SIZE];
+} vigil_image_info;
+
+/* Reads a JPEG's header. Returns 0 on success, -1 on error (message set). */
+int vigil_jpeg_header(const uint8_t *data, size_t size, vigil_image_info *info);
+
+/*
+ * Decodes a JPEG to RGB8 at 1/scale_denom of its size (scale_denom 1, 2, 4 or 8). `output` must hold
+ * out_width * out_height * 3 bytes, where the output size is what vigil_jpeg_scaled_size reports.
+ * Greyscale JPEGs are expanded to RGB. Returns 0, or -1 with the message set. Warnings are counted.
+ */
+int vigil_jpeg_decode(
+    const uint8_t *data, size_t size, unsigned scale_denom, uint8_t *output, size_t output_size,
+    vigil_image_info *info);
+
+/* The output size of a JPEG decoded at 1/scale_denom. Returns 0, or -1 with the message set. */
+int vigil_jpeg_scaled_size(const uint8_t *data, size_t size, unsigned scale_denom, vigil_image_info *info);
+
+/* Reads a PNG's header. Returns 0 on success, -1 on error (message set). */
+int vigil_png_header(const uint8_t *data, size_t size, vigil_image_info *info);
+
+/* Decodes a PNG to RGB8 (alpha dropped, grey expanded). `output` holds width * height * 3 bytes. */
+int vigil_png_decode(const uint8_t *data, size_t size, uint8_t *output, size_t output_size, vigil_image_info *info);
+
+/*
+ * Encodes RGB8 (components 3) or grey (components 1) pixels as a JPEG of the given quality (1-100). On success
+ * returns 0 and sets *out / *out_size to a buffer the caller frees with vigil_image_free.
+ */
+int vigil_jpeg_encode(
+    const uint8_t *pixels, uint32_t width, uint32_t height, uint32_t components, int quality, uint8_t **out,
+    size_t *out_size, vigil_image_info *info);
+
+/* Encodes 8-bit pixels with 1-4 components (grey, grey+alpha, RGB, RGBA) as a PNG; free with vigil_image_free. */
+int vigil_png_encode(
+    const uint8_t *pixels, uint32_t width, uint32_t height, uint32_t components, uint8_t **out, size_t *out_size,
+    vigil_image_info *info);
+
+void vigil_image_free(uint8_t *buffer);
+
+#endif

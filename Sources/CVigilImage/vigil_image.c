@@ -1,0 +1,237 @@
+#include "vigil_image.h"
+
+/* jpeglib.h needs FILE and size_t declared first. */
+#include <stdio.h>
+#include <string.h>
+#include <setjmp.h>
+#include <jpeglib.h>
+#include <png.h>
+#include <stdlib.h>
+
+/* ---------- JPEG: an error manager that returns instead of exiting ---------- */
+
+typedef struct {
+    struct jpeg_error_mgr base;
+    jmp_buf escape;
+    vigil_image_info *info;
+} vigil_jpeg_error;
+
+static void vigil_jpeg_fail(j_common_ptr cinfo) {
+    vigil_jpeg_error *error = (vigil_jpeg_error *)cinfo->err;
+    char text[JMSG_LENGTH_MAX];
+    (*cinfo->err->format_message)(cinfo, text);
+    snprintf(error->info->message, VIGIL_IMAGE_MESSAGE_SIZE, "%s", text);
+    longjmp(error->escape, 1);
+}
+
+static void vigil_jpeg_message(j_common_ptr cinfo, int level) {
+    vigil_jpeg_error *error = (vigil_jpeg_error *)cinfo->err;
+    if (level >= 0) return; /* trace messages */
+    /* A warning (corrupt data, premature end): remember the first, keep decoding to the end. */
+    if (error->info->warnings++ == 0) {
+        char text[JMSG_LENGTH_MAX];
+        (*cinfo->err->format_message)(cinfo, text);
+        snprintf(error->info->message, VIGIL_IMAGE_MESSAGE_SIZE, "%s", text);
+    }
+}
+
+static void vigil_jpeg_silence(j_common_ptr cinfo) { (void)cinfo; }
+
+/* Everything from here to the end of a decode runs under one setjmp, in one C frame: a longjmp never crosses
+ * a Swift frame. */
+static int vigil_jpeg_run(
+    const uint8_t *data, size_t size, unsigned scale_denom, uint8_t *output, size_t output_size,
+    vigil_image_info *info, int header_only) {
+    struct jpeg_decompress_struct cinfo;
+    vigil_jpeg_error error;
+    memset(info, 0, sizeof(*info));
+    if (size == 0) {
+        snprintf(info->message, VIGIL_IMAGE_MESSAGE_SIZE, "the file is empty");
+        return -1;
+    }
+    cinfo.err = jpeg_std_error(&error.base);
+    error.base.error_exit = vigil_jpeg_fail;
+    error.base.emit_message = vigil_jpeg_message;
+    error.base.output_message = vigil_jpeg_silence;
+    error.info = info;
+    if (setjmp(error.escape)) {
+        jpeg_destroy_decompress(&cinfo);
+        return -1;
+    }
+    jpeg_create_decompress(&cinfo);
+    jpeg_mem_src(&cinfo, (const unsigned char *)data, (unsigned long)size);
+    jpeg_read_header(&cinfo, TRUE);
+    info->components = (uint32_t)cinfo.num_components;
+    if (header_only == 1) {
+        info->width = cinfo.image_width;
+        info->height = cinfo.image_height;
+        jpeg_destroy_decompress(&cinfo);
+        return 0;
+    }
+    cinfo.out_color_space = JCS_RGB;
+    cinfo.scale_num = 1;
+    cinfo.scale_denom = scale_denom;
+    /* Speed over the last bit of accuracy: what a detector and a colour check need. */
+    cinfo.dct_method = JDCT_IFAST;
+    cinfo.do_fancy_upsampling = FALSE;
+    jpeg_calc_output_dimensions(&cinfo);
+    info->width = cinfo.output_width;
+    info->height = cinfo.output_height;
+    if (header_only == 2) {
+        jpeg_destroy_decompress(&cinfo);
+        return 0;
+    }
+    size_t row = (size_t)cinfo.output_width * 3;
+    if (output_size < row * cinfo.output_height) {
+        snprintf(info->message, VIGIL_IMAGE_MESSAGE_SIZE, "the output buffer is too small");
+        jpeg_destroy_decompress(&cinfo);
+        return -1;
+    }
+    jpeg_start_decompress(&cinfo);
+    while (cinfo.output_scanline < cinfo.output_height) {
+        JSAMPROW line = output + row * cinfo.output_scanline;
+        jpeg_read_scanlines(&cinfo, &line, 1);
+    }
+    jpeg_finish_decompress(&cinfo);
+    jpeg_destroy_decompress(&cinfo);
+    return 0;
+}
+
+int vigil_jpeg_header(const uint8_t *data, size_t size, vigil_image_info *info) {
+    return vigil_jpeg_run(data, size, 1, NULL, 0, info, 1);
+}
+
+int vigil_jpeg_scaled_size(const uint8_t *data, size_t size, unsigned scale_denom, vigil_image_info *info) {
+    return vigil_jpeg_run(data, size, scale_denom, NULL, 0, info, 2);
+}
+
+int vigil_jpeg_decode(
+    const uint8_t *data, size_t size, unsigned scale_denom, uint8_t *output, size_t output_size,
+    vigil_image_info *info) {
+    return vigil_jpeg_run(data, size, scale_denom, output, output_size, info, 0);
+}
+
+/* ---------- PNG: libpng's simplified API reports errors in image.message, no longjmp reaches us ---------- */
+
+int vigil_png_header(const uint8_t *data, size_t size, vigil_image_info *info) {
+    png_image image;
+    memset(info, 0, sizeof(*info));
+    memset(&image, 0, sizeof(image));
+    image.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_memory(&image, data, size)) {
+        snprintf(info->message, VIGIL_IMAGE_MESSAGE_SIZE, "%s", image.message);
+        return -1;
+    }
+    info->width = image.width;
+    info->height = image.height;
+    info->components = PNG_IMAGE_SAMPLE_CHANNELS(image.format);
+    png_image_free(&image);
+    return 0;
+}
+
+int vigil_png_decode(const uint8_t *data, size_t size, uint8_t *output, size_t output_size, vigil_image_info *info) {
+    png_image image;
+    memset(info, 0, sizeof(*info));
+    memset(&image, 0, sizeof(image));
+    image.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_memory(&image, data, size)) {
+        snprintf(info->message, VIGIL_IMAGE_MESSAGE_SIZE, "%s", image.message);
+        return -1;
+    }
+    info->width = image.width;
+    info->height = image.height;
+    info->components = PNG_IMAGE_SAMPLE_CHANNELS(image.format);
+    image.format = PNG_FORMAT_RGB;
+    if (output_size < PNG_IMAGE_SIZE(image)) {
+        snprintf(info->message, VIGIL_IMAGE_MESSAGE_SIZE, "the output buffer is too small");
+        png_image_free(&image);
+        return -1;
+    }
+    /* A background of black for transparent pixels: alpha is dropped, as a camera frame has none. */
+    png_color background = {0, 0, 0};
+    if (!png_image_finish_read(&image, &background, output, 0, NULL)) {
+        snprintf(info->message, VIGIL_IMAGE_MESSAGE_SIZE, "%s", image.message);
+        png_image_free(&image);
+        return -1;
+    }
+    if (image.warning_or_error & PNG_IMAGE_WARNING) info->warnings = 1;
+    return 0;
+}
+
+/* ---------- Encoding (thumbnails, test images) ---------- */
+
+int vigil_jpeg_encode(
+    const uint8_t *pixels, uint32_t width, uint32_t height, uint32_t components, int quality, uint8_t **out,
+    size_t *out_size, vigil_image_info *info) {
+    struct jpeg_compress_struct cinfo;
+    vigil_jpeg_error error;
+    unsigned char *buffer = NULL;
+    unsigned long size = 0;
+    memset(info, 0, sizeof(*info));
+    cinfo.err = jpeg_std_error(&error.base);
+    error.base.error_exit = vigil_jpeg_fail;
+    error.base.emit_message = vigil_jpeg_message;
+    error.base.output_message = vigil_jpeg_silence;
+    error.info = info;
+    if (setjmp(error.escape)) {
+        jpeg_destroy_compress(&cinfo);
+        free(buffer);
+        return -1;
+    }
+    jpeg_create_compress(&cinfo);
+    jpeg_mem_dest(&cinfo, &buffer, &size);
+    cinfo.image_width = width;
+    cinfo.image_height = height;
+    cinfo.input_components = (int)components;
+    cinfo.in_color_space = components == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_set_defaults(&cinfo);
+    jpeg_set_quality(&cinfo, quality, TRUE);
+    jpeg_start_compress(&cinfo, TRUE);
+    size_t row = (size_t)width * components;
+    while (cinfo.next_scanline < cinfo.image_height) {
+        JSAMPROW line = (JSAMPROW)(pixels + row * cinfo.next_scanline);
+        jpeg_write_scanlines(&cinfo, &line, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+    jpeg_destroy_compress(&cinfo);
+    *out = buffer;
+    *out_size = size;
+    return 0;
+}
+
+int vigil_png_encode(
+    const uint8_t *pixels, uint32_t width, uint32_t height, uint32_t components, uint8_t **out, size_t *out_size,
+    vigil_image_info *info) {
+    png_image image;
+    static const png_uint_32 formats[] = {0, PNG_FORMAT_GRAY, PNG_FORMAT_GA, PNG_FORMAT_RGB, PNG_FORMAT_RGBA};
+    memset(info, 0, sizeof(*info));
+    memset(&image, 0, sizeof(image));
+    if (components < 1 || components > 4) {
+        snprintf(info->message, VIGIL_IMAGE_MESSAGE_SIZE, "components must be 1 to 4");
+        return -1;
+    }
+    image.version = PNG_IMAGE_VERSION;
+    image.width = width;
+    image.height = height;
+    image.format = formats[components];
+    png_alloc_size_t size = 0;
+    if (!png_image_write_to_memory(&image, NULL, &size, 0, pixels, 0, NULL)) {
+        snprintf(info->message, VIGIL_IMAGE_MESSAGE_SIZE, "%s", image.message);
+        return -1;
+    }
+    uint8_t *buffer = malloc(size);
+    if (buffer == NULL) {
+        snprintf(info->message, VIGIL_IMAGE_MESSAGE_SIZE, "out of memory");
+        return -1;
+    }
+    if (!png_image_write_to_memory(&image, buffer, &size, 0, pixels, 0, NULL)) {
+        snprintf(info->message, VIGIL_IMAGE_MESSAGE_SIZE, "%s", image.message);
+        free(buffer);
+        return -1;
+    }
+    *out = buffer;
+    *out_size = size;
+    return 0;
+}
+
+void vigil_image_free(uint8_t *buffer) { free(buffer); }

@@ -1,0 +1,97 @@
+import Foundation
+
+/// The naming contract of uploaded images: `<deviceId>-<unixSeconds>.<jpg|jpeg|png>` (docs/CONTRACT.md).
+/// The device id has no `-`, so the last `-` splits; the time is seconds since the epoch, UTC.
+public struct ImageName: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var device: String
+    public var seconds: Int64
+    public var fileExtension: String
+
+    public var time: Date { Date(timeIntervalSince1970: TimeInterval(seconds)) }
+    public var description: String { "\(device)-\(seconds).\(fileExtension)" }
+    /// The name without its extension: what records are named after.
+    public var stem: String { "\(device)-\(seconds)" }
+
+    static let extensions = ["jpg", "jpeg", "png"]
+    /// Seconds past this (the year 2286) are not a time a camera sends.
+    static let maxSeconds: Int64 = 9_999_999_999
+
+    /// Parses a file name (not a path). Every way it can be wrong has its own code.
+    public static func parse(_ name: String) throws(NameError) -> ImageName {
+        guard !name.isEmpty else { throw NameError(.emptyName, "the name is empty", name) }
+        if name.contains("/") || name.contains("\\") || name.contains("\0") {
+            let traversal = name.split(whereSeparator: { $0 == "/" || $0 == "\\" }).contains { $0 == ".." || $0 == "." }
+            throw NameError(
+                traversal ? .pathTraversal : .pathSeparator,
+                traversal
+                    ? "the name tries to leave its folder ('..'); send a plain file name such as cam1-1700000000.jpg"
+                    : "a name cannot contain '/', '\\' or NUL; send a plain file name such as cam1-1700000000.jpg",
+                name)
+        }
+        guard let dot = name.lastIndex(of: ".") else {
+            throw NameError(.unknownExtension, "the name has no extension; end it in .jpg, .jpeg or .png", name)
+        }
+        let fileExtension = String(name[name.index(after: dot)...])
+        guard extensions.contains(fileExtension) else {
+            let hint = extensions.contains(fileExtension.lowercased()) ? " (in lower case)" : ""
+            throw NameError(
+                .unknownExtension, "'.\(fileExtension)' is not an image extension here; use .jpg, .jpeg or .png\(hint)",
+                name)
+        }
+        let stem = name[..<dot]
+        guard let dash = stem.lastIndex(of: "-") else {
+            throw NameError(
+                .missingTimestamp, "the name has no '-<unixSeconds>'; name images <deviceId>-<unixSeconds>.jpg", name)
+        }
+        let device = String(stem[..<dash])
+        let digits = stem[stem.index(after: dash)...]
+        guard isValidDevice(device) else {
+            throw NameError(
+                .badDeviceID,
+                "'\(device)' is not a device id: 1-64 letters, digits, '_' or '.', starting with a letter or digit, "
+                    + "no '-'", name)
+        }
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), digits.count <= 10,
+            let seconds = Int64(digits), seconds <= maxSeconds
+        else {
+            throw NameError(
+                .badTimestamp, "'\(digits)' is not a time: give whole seconds since 1970-01-01 UTC, e.g. 1700000000",
+                name)
+        }
+        return ImageName(device: device, seconds: seconds, fileExtension: fileExtension)
+    }
+
+    static func isValidDevice(_ device: String) -> Bool {
+        guard let first = device.unicodeScalars.first, device.unicodeScalars.count <= 64 else { return false }
+        func plain(_ scalar: Unicode.Scalar) -> Bool {
+            scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar))
+        }
+        return plain(first) && device.unicodeScalars.allSatisfy { plain($0) || $0 == "_" || $0 == "." }
+    }
+}
+
+/// Why a name breaks the contract: a stable code, a sentence saying how to fix it, and the name.
+public struct NameError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Code: String, Sendable, Codable, CaseIterable {
+        case emptyName = "empty-name"
+        case pathSeparator = "path-separator"
+        case pathTraversal = "path-traversal"
+        case unknownExtension = "unknown-extension"
+        case missingTimestamp = "missing-timestamp"
+        case badDeviceID = "bad-device-id"
+        case badTimestamp = "bad-timestamp"
+        case futureTimestamp = "future-timestamp"
+    }
+
+    public var code: Code
+    public var message: String
+    public var name: String
+
+    public init(_ code: Code, _ message: String, _ name: String) {
+        self.code = code
+        self.message = message
+        self.name = name
+    }
+
+    public var description: String { "\(name): \(message) [\(code.rawValue)]" }
+}

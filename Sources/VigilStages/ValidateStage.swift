@@ -1,0 +1,60 @@
+import Foundation
+import VigilPipeline
+import VigilStore
+
+/// The `validate` stage: each uploaded image goes to `/valid/<name>` (the same bytes: a copy that stores
+/// nothing) or to `/invalid/<name>` with `/invalid/<name>.reason.json` saying why, so a drop in a chart can
+/// be traced to the frames that were turned away.
+public struct ValidateStage: Stage {
+    public let validator: ImageValidator
+
+    public init(validator: ImageValidator) {
+        self.validator = validator
+    }
+
+    /// The reason file written beside an invalid image.
+    public struct Reason: Sendable, Hashable, Codable {
+        public var image: String
+        public var code: String
+        public var message: String
+        public var rule: String?
+        public var threshold: String?
+        public var measured: ImageValidator.Measurements
+        public var device: String?
+        public var time: Date?
+    }
+
+    public func process(_ datum: DatumContext) async throws {
+        for input in datum.datum.inputs {
+            for file in try await datum.files(of: input) {
+                let name = file.entry.name
+                let verdict = validator.judge(name: name, data: try await datum.read(file.entry))
+                guard let rejection = verdict.rejection else {
+                    try datum.link("/valid/\(name)", to: file.entry.value)
+                    continue
+                }
+                // A name that breaks the contract may not be usable as a path either: keep it safe.
+                let safe = Self.safeFileName(name)
+                try datum.link("/invalid/\(safe)", to: file.entry.value)
+                let reason = Reason(
+                    image: name, code: rejection.code, message: rejection.message, rule: rejection.rule,
+                    threshold: rejection.threshold, measured: verdict.measured, device: verdict.name?.device,
+                    time: verdict.name?.time)
+                try await datum.write("/invalid/\(safe).reason.json", data: try Self.encoder.encode(reason))
+                datum.log("\(name): \(rejection.code): \(rejection.message)")
+            }
+        }
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }()
+
+    /// A store path component can hold any name but `.` and `..`; keep others as they are.
+    static func safeFileName(_ name: String) -> String {
+        name == "." || name == ".." || name.isEmpty ? "_\(name)" : name
+    }
+}

@@ -1,0 +1,88 @@
+import CVigilImage
+import Foundation
+
+/// Decodes JPEG (libjpeg-turbo) and PNG (libpng) safely: a corrupt, truncated or hostile file is an
+/// `ImageError`, never a crash; dimensions are checked before any pixel buffer is allocated; JPEGs are decoded
+/// at the smallest DCT scale (1/2, 1/4, 1/8) that still gives what the caller needs.
+public enum ImageDecoder {
+    /// The format and dimensions, from the header alone.
+    public static func header(_ data: Data) throws(ImageError) -> ImageHeader {
+        guard !data.isEmpty else { throw ImageError(.empty, "the file is empty") }
+        guard let format = ImageFormat.sniff(data) else {
+            throw ImageError(.unknownFormat, "the bytes are neither JPEG nor PNG")
+        }
+        var info = vigil_image_info()
+        let status = data.withUnsafeBytes { raw in
+            let bytes = raw.bindMemory(to: UInt8.self).baseAddress!
+            return format == .jpeg
+                ? vigil_jpeg_header(bytes, raw.count, &info) : vigil_png_header(bytes, raw.count, &info)
+        }
+        guard status == 0 else { throw ImageError(.corrupt, "unreadable \(format.rawValue) header: \(message(info))") }
+        return ImageHeader(
+            format: format, width: Int(info.width), height: Int(info.height), components: Int(info.components))
+    }
+
+    /// Decodes to RGB. A JPEG is decoded at the smallest scale whose size is at least `atLeast` in both
+    /// directions (nil: full size); a PNG always at full size. Refuses images over `maxPixels` before
+    /// allocating. A JPEG libjpeg had to patch up (truncated, corrupt data) is an error: the whole stream is
+    /// decoded, so damage anywhere is found.
+    public static func decode(
+        _ data: Data, atLeast minimum: (width: Int, height: Int)? = nil, maxPixels: Int = 50_000_000
+    ) throws(ImageError) -> (image: RGBImage, header: ImageHeader) {
+        let header = try header(data)
+        guard header.width > 0, header.height > 0 else {
+            throw ImageError(.corrupt, "the header says \(header.width)×\(header.height)")
+        }
+        guard header.pixels <= maxPixels else {
+            throw ImageError(
+                .tooLarge, "\(header.width)×\(header.height) is over the limit of \(maxPixels) pixels")
+        }
+        var info = vigil_image_info()
+        switch header.format {
+        case .jpeg:
+            var denominator: UInt32 = 1
+            if let minimum {
+                for candidate: UInt32 in [8, 4, 2]
+                where header.width / Int(candidate) >= minimum.width && header.height / Int(candidate) >= minimum.height
+                {
+                    denominator = candidate
+                    break
+                }
+            }
+            let sized = data.withUnsafeBytes { raw in
+                vigil_jpeg_scaled_size(raw.bindMemory(to: UInt8.self).baseAddress!, raw.count, denominator, &info)
+            }
+            guard sized == 0 else { throw ImageError(.corrupt, "unreadable JPEG: \(message(info))") }
+            let (width, height) = (Int(info.width), Int(info.height))
+            var pixels = [UInt8](repeating: 0, count: width * height * 3)
+            let status = data.withUnsafeBytes { raw in
+                pixels.withUnsafeMutableBufferPointer { out in
+                    vigil_jpeg_decode(
+                        raw.bindMemory(to: UInt8.self).baseAddress!, raw.count, denominator, out.baseAddress!,
+                        out.count, &info)
+                }
+            }
+            guard status == 0 else { throw ImageError(.corrupt, "corrupt JPEG: \(message(info))") }
+            guard info.warnings == 0 else {
+                throw ImageError(.corrupt, "damaged JPEG (\(message(info)))")
+            }
+            return (RGBImage(width: width, height: height, pixels: pixels), header)
+        case .png:
+            var pixels = [UInt8](repeating: 0, count: header.pixels * 3)
+            let status = data.withUnsafeBytes { raw in
+                pixels.withUnsafeMutableBufferPointer { out in
+                    vigil_png_decode(
+                        raw.bindMemory(to: UInt8.self).baseAddress!, raw.count, out.baseAddress!, out.count, &info)
+                }
+            }
+            guard status == 0 else { throw ImageError(.corrupt, "corrupt PNG: \(message(info))") }
+            return (RGBImage(width: header.width, height: header.height, pixels: pixels), header)
+        }
+    }
+
+    private static func message(_ info: vigil_image_info) -> String {
+        withUnsafeBytes(of: info.message) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+}
