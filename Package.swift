@@ -49,8 +49,13 @@ let package = Package(
             name: "CVigilImage",
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]
         ),
+        // The ONNX Runtime C API (a verified prefix of its function table) and a dlopen loader.
+        .target(name: "COnnxRuntime", linkerSettings: [.linkedLibrary("dl")]),
         // Pixels: decoding, colour statistics, resizing, the detector. Knows nothing of repos or pipelines.
-        .target(name: "VigilVision", dependencies: ["CVigilImage"]),
+        .target(
+            name: "VigilVision",
+            dependencies: ["CVigilImage", "COnnxRuntime", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         // Vigil's stages: the naming contract, validate (and detect, threats, analytics as they land).
         .target(
             name: "VigilStages",

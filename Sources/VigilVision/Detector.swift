@@ -1,0 +1,143 @@
+import Crypto
+import Foundation
+
+/// An object detector: an ONNX model (YOLOv4-tiny on COCO by default, or a customer's own), its labels, and
+/// the decoding of its outputs. One per worker: the session loads once (~100 ms) and serves every image.
+public final class Detector: Sendable {
+    public struct Configuration: Sendable, Hashable {
+        public var model: URL
+        public var labels: URL
+        public var inputSize = 416
+        public var scoreThreshold: Float = 0.25
+        public var nmsThreshold: Float = 0.45
+        public var intraOpThreads = 1
+        /// The ONNX Runtime library (nil: the default places, see `OnnxRuntime.defaultLibraryPaths`).
+        public var runtimeLibrary: String?
+
+        public init(model: URL, labels: URL) {
+            self.model = model
+            self.labels = labels
+        }
+
+        /// The project's default model, where `make setup` puts it: `.deps/model/yolov4-tiny.onnx` and
+        /// `coco.names` (or `$VIGIL_MODEL_DIR`).
+        public static func defaultModel() -> Configuration {
+            let folder = defaultModelFolder()
+            return Configuration(
+                model: folder.appendingPathComponent("yolov4-tiny.onnx"),
+                labels: folder.appendingPathComponent("coco.names"))
+        }
+
+        public static func defaultModelFolder() -> URL {
+            if let folder = ProcessInfo.processInfo.environment["VIGIL_MODEL_DIR"] {
+                return URL(fileURLWithPath: folder)
+            }
+            let candidates = ProjectFiles.depsFolders().map { $0.appendingPathComponent("model") }
+            return candidates.first {
+                FileManager.default.fileExists(atPath: $0.appendingPathComponent("coco.names").path)
+            }
+                ?? candidates[0]
+        }
+    }
+
+    /// Which model made a record: for provenance and for records readers.
+    public struct ModelIdentity: Sendable, Hashable, Codable {
+        public var name: String
+        public var sha256: String
+        public var labels: Int
+    }
+
+    /// What one image gave.
+    public struct Result: Sendable {
+        public var detections: [Detection]
+        public var width: Int
+        public var height: Int
+        public var decodeMilliseconds: Double
+        public var inferenceMilliseconds: Double
+    }
+
+    public let configuration: Configuration
+    public let model: ModelIdentity
+    public let labels: [String]
+    public let session: OnnxSession
+    let decoder: YoloDecoder
+
+    public init(_ configuration: Configuration) throws(DetectorError) {
+        self.configuration = configuration
+        let labelsText: String
+        do {
+            labelsText = try String(contentsOf: configuration.labels, encoding: .utf8)
+        } catch {
+            throw DetectorError(
+                .badLabels,
+                "cannot read the label file \(configuration.labels.path); run `make setup` or give --labels",
+                value: configuration.labels.path)
+        }
+        labels = labelsText.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+        guard !labels.isEmpty else {
+            throw DetectorError(.badLabels, "the label file has no labels", value: configuration.labels.path)
+        }
+        guard let modelBytes = FileManager.default.contents(atPath: configuration.model.path) else {
+            throw DetectorError(
+                .modelMissing,
+                "no model at \(configuration.model.path); run `make setup` to fetch and convert YOLOv4-tiny, or give "
+                    + "--model", value: configuration.model.path)
+        }
+        model = ModelIdentity(
+            name: configuration.model.deletingPathExtension().lastPathComponent,
+            sha256: SHA256.hash(data: modelBytes).map { String(format: "%02x", $0) }.joined(), labels: labels.count)
+        let runtime = try OnnxRuntime.load(path: configuration.runtimeLibrary)
+        session = try OnnxSession(
+            model: configuration.model, intraOpThreads: configuration.intraOpThreads, runtime: runtime)
+        var decoder = YoloDecoder.yolov4Tiny
+        decoder.inputSize = configuration.inputSize
+        decoder.scoreThreshold = configuration.scoreThreshold
+        decoder.nmsThreshold = configuration.nmsThreshold
+        self.decoder = decoder
+        if session.inputShape.count == 4, session.inputShape[2] > 0, session.inputShape[2] != configuration.inputSize {
+            throw DetectorError(
+                .badModel,
+                "the model takes \(session.inputShape[2])×\(session.inputShape[3]) input, not "
+                    + "\(configuration.inputSize); set inputSize", value: configuration.model.path)
+        }
+    }
+
+    /// The model's input for an image: decoded (JPEG at the smallest DCT scale still as large as the input),
+    /// resized to the input size, planar RGB in 0–1.
+    public func prepare(_ data: Data) throws(DetectorError) -> (input: [Float], width: Int, height: Int) {
+        let size = configuration.inputSize
+        let decoded: (image: RGBImage, header: ImageHeader)
+        do {
+            decoded = try ImageDecoder.decode(data, atLeast: (size, size))
+        } catch {
+            throw DetectorError(.badImage, "cannot decode the image: \(error.message)")
+        }
+        var input = [Float](repeating: 0, count: 3 * size * size)
+        ImageResizer.planarRGB(decoded.image, width: size, height: size, into: &input)
+        return (input, decoded.header.width, decoded.header.height)
+    }
+
+    /// Runs the model on a prepared input; boxes in the pixels of the original `width`×`height`.
+    public func infer(_ input: inout [Float], width: Int, height: Int) throws(DetectorError) -> [Detection] {
+        let size = configuration.inputSize
+        let outputs = try session.run(&input, shape: [1, 3, size, size])
+        return try decoder.decode(outputs, labels: labels, width: width, height: height)
+    }
+
+    public func detect(_ data: Data) throws(DetectorError) -> Result {
+        let start = ContinuousClock.now
+        var (input, width, height) = try prepare(data)
+        let decoded = ContinuousClock.now
+        let detections = try infer(&input, width: width, height: height)
+        let end = ContinuousClock.now
+        return Result(
+            detections: detections, width: width, height: height,
+            decodeMilliseconds: Self.milliseconds(decoded - start),
+            inferenceMilliseconds: Self.milliseconds(end - decoded))
+    }
+
+    static func milliseconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+    }
+}
