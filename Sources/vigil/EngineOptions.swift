@@ -1,12 +1,13 @@
 import Foundation
 import VigilPipeline
+import VigilStages
 import VigilStore
 
 extension StoreOptions {
     /// The store and the pipeline engine's records in the data folder.
     func openEngine(progress: Bool = false) async throws -> EngineEnvironment {
         let vigil = try await openStore()
-        var environment = try EngineEnvironment.open(home: homeURL, store: vigil, logger: logger)
+        var environment = try EngineEnvironment.open(home: homeURL, store: vigil, stages: .vigil, logger: logger)
         if progress, Terminal.standardErrorIsTerminal {
             environment.progress = { job in
                 let counts = job.counts

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import VigilPipeline
 import VigilStore
+import VigilVision
 
 @main
 struct Vigil: AsyncParsableCommand {
@@ -17,7 +18,7 @@ struct Vigil: AsyncParsableCommand {
             InitCommand.self, RepoCommand.self, PutCommand.self, ListCommand.self, CatCommand.self, LogCommand.self,
             DiffCommand.self, InspectCommand.self, BranchCommand.self, CopyCommand.self, CheckCommand.self,
             CollectCommand.self, PipelineCommand.self, JobCommand.self, DatumCommand.self, LogsCommand.self,
-            EngineCommand.self,
+            EngineCommand.self, DetectCommand.self,
         ])
 
     /// Runs the command; a `VigilError` is printed as one line, without a stack, and exits 1.
@@ -33,6 +34,9 @@ struct Vigil: AsyncParsableCommand {
             Terminal.standardError("vigil: error: \(error.description)")
             Foundation.exit(1)
         } catch let error as PipelineError {
+            Terminal.standardError("vigil: error: \(error.description)")
+            Foundation.exit(1)
+        } catch let error as DetectorError {
             Terminal.standardError("vigil: error: \(error.description)")
             Foundation.exit(1)
         } catch {

@@ -1,0 +1,63 @@
+import Dispatch
+import Foundation
+import VigilPipeline
+import VigilStore
+import VigilVision
+
+/// The `detect` stage: runs the object detector on each valid image and writes its `DetectionRecord` to
+/// `/<deviceId>/<stem>.json`. One detector (one ONNX session) per worker, loaded once and kept across jobs;
+/// inference runs on the worker's own thread so it never holds one of the few threads async code shares.
+public final class DetectStage: Stage {
+    public let detector: Detector
+    private let queue: DispatchQueue
+
+    public init(detector: Detector) {
+        self.detector = detector
+        queue = DispatchQueue(label: "vigil.detect", qos: .userInitiated)
+    }
+
+    public var identity: String? { "model=\(detector.model.name)@\(detector.model.sha256.prefix(16))" }
+
+    static let optionNames: Set<String> = [
+        "model", "labels", "inputSize", "scoreThreshold", "nmsThreshold", "intraOpThreads", "runtime",
+    ]
+
+    /// The detector a spec's options describe (defaults: YOLOv4-tiny from `make setup`).
+    public static func configuration(_ options: StageConfiguration) throws -> Detector.Configuration {
+        try options.allowOnly(optionNames)
+        var configuration = Detector.Configuration.defaultModel()
+        if let model = options.options["model"] { configuration.model = URL(fileURLWithPath: model) }
+        if let labels = options.options["labels"] { configuration.labels = URL(fileURLWithPath: labels) }
+        configuration.runtimeLibrary = options.options["runtime"]
+        configuration.inputSize = try options.option("inputSize", default: 416) {
+            Int($0).flatMap { $0 >= 32 ? $0 : nil }
+        }
+        let fraction: (String) -> Float? = { Float($0).flatMap { $0 > 0 && $0 < 1 ? $0 : nil } }
+        configuration.scoreThreshold = try options.option("scoreThreshold", default: 0.25, fraction)
+        configuration.nmsThreshold = try options.option("nmsThreshold", default: 0.45, fraction)
+        configuration.intraOpThreads = try options.option("intraOpThreads", default: 1) {
+            Int($0).flatMap { (1...64).contains($0) ? $0 : nil }
+        }
+        return configuration
+    }
+
+    public func process(_ datum: DatumContext) async throws {
+        for input in datum.datum.inputs {
+            for file in try await datum.files(of: input) {
+                let name = try ImageName.parse(file.entry.name)
+                let data = try await datum.read(file.entry)
+                let detector = self.detector
+                let result = try await withCheckedThrowingContinuation { continuation in
+                    queue.async { continuation.resume(with: Result { try detector.detect(data) }) }
+                }
+                let image = DetectionRecord.Image(
+                    name: file.entry.name, width: result.width, height: result.height, bytes: file.entry.size,
+                    sha256: file.entry.hash.hex, address: "\(input.repo)@\(input.commit):\(file.path)")
+                let record = DetectionRecord(name: name, image: image, model: detector.model, result: result)
+                try await datum.write("/\(name.device)/\(name.stem).json", data: try record.encoded())
+                datum.log(
+                    "\(file.entry.name): \(result.detections.count) objects in \(Int(result.inferenceMilliseconds)) ms")
+            }
+        }
+    }
+}
