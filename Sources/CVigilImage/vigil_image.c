@@ -40,7 +40,7 @@ static void vigil_jpeg_silence(j_common_ptr cinfo) { (void)cinfo; }
 /* Everything from here to the end of a decode runs under one setjmp, in one C frame: a longjmp never crosses
  * a Swift frame. */
 static int vigil_jpeg_run(
-    const uint8_t *data, size_t size, unsigned scale_denom, uint8_t *output, size_t output_size,
+    const uint8_t *data, size_t size, unsigned scale_num, uint8_t *output, size_t output_size,
     vigil_image_info *info, int header_only) {
     struct jpeg_decompress_struct cinfo;
     vigil_jpeg_error error;
@@ -69,8 +69,8 @@ static int vigil_jpeg_run(
         return 0;
     }
     cinfo.out_color_space = JCS_RGB;
-    cinfo.scale_num = 1;
-    cinfo.scale_denom = scale_denom;
+    cinfo.scale_num = scale_num;
+    cinfo.scale_denom = 8;
     /* Speed over the last bit of accuracy: what a detector and a colour check need. */
     cinfo.dct_method = JDCT_IFAST;
     cinfo.do_fancy_upsampling = FALSE;
@@ -98,17 +98,17 @@ static int vigil_jpeg_run(
 }
 
 int vigil_jpeg_header(const uint8_t *data, size_t size, vigil_image_info *info) {
-    return vigil_jpeg_run(data, size, 1, NULL, 0, info, 1);
+    return vigil_jpeg_run(data, size, 8, NULL, 0, info, 1);
 }
 
-int vigil_jpeg_scaled_size(const uint8_t *data, size_t size, unsigned scale_denom, vigil_image_info *info) {
-    return vigil_jpeg_run(data, size, scale_denom, NULL, 0, info, 2);
+int vigil_jpeg_scaled_size(const uint8_t *data, size_t size, unsigned scale_num, vigil_image_info *info) {
+    return vigil_jpeg_run(data, size, scale_num, NULL, 0, info, 2);
 }
 
 int vigil_jpeg_decode(
-    const uint8_t *data, size_t size, unsigned scale_denom, uint8_t *output, size_t output_size,
+    const uint8_t *data, size_t size, unsigned scale_num, uint8_t *output, size_t output_size,
     vigil_image_info *info) {
-    return vigil_jpeg_run(data, size, scale_denom, output, output_size, info, 0);
+    return vigil_jpeg_run(data, size, scale_num, output, output_size, info, 0);
 }
 
 /* ---------- PNG: libpng's simplified API reports errors in image.message, no longjmp reaches us ---------- */

@@ -1,19 +1,18 @@
-import Dispatch
 import Foundation
 import VigilPipeline
 import VigilStore
 import VigilVision
 
 /// The `detect` stage: runs the object detector on each valid image and writes its `DetectionRecord` to
-/// `/<deviceId>/<stem>.json`. One detector (one ONNX session) per worker, loaded once and kept across jobs;
-/// inference runs on the worker's own thread so it never holds one of the few threads async code shares.
+/// `/<deviceId>/<image name>.json`. One detector (one ONNX session) per worker, loaded once and kept across jobs;
+/// decoding and inference run on the worker's own thread (`WorkerThread`).
 public final class DetectStage: Stage {
     public let detector: Detector
-    private let queue: DispatchQueue
+    private let thread: WorkerThread
 
     public init(detector: Detector) {
         self.detector = detector
-        queue = DispatchQueue(label: "vigil.detect", qos: .userInitiated)
+        thread = WorkerThread(name: "vigil-detect")
     }
 
     public var identity: String? { "model=\(detector.model.name)@\(detector.model.sha256.prefix(16))" }
@@ -47,14 +46,13 @@ public final class DetectStage: Stage {
                 let name = try ImageName.parse(file.entry.name)
                 let data = try await datum.read(file.entry)
                 let detector = self.detector
-                let result = try await withCheckedThrowingContinuation { continuation in
-                    queue.async { continuation.resume(with: Result { try detector.detect(data) }) }
-                }
+                let result = try await thread.run { try detector.detect(data) }
                 let image = DetectionRecord.Image(
                     name: file.entry.name, width: result.width, height: result.height, bytes: file.entry.size,
                     sha256: file.entry.hash.hex, address: "\(input.repo)@\(input.commit):\(file.path)")
                 let record = DetectionRecord(name: name, image: image, model: detector.model, result: result)
-                try await datum.write("/\(name.device)/\(name.stem).json", data: try record.encoded())
+                // The whole name, extension included: cam1-1700000000.jpg and .png are two images.
+                try await datum.write("/\(name.device)/\(file.entry.name).json", data: try record.encoded())
                 datum.log(
                     "\(file.entry.name): \(result.detections.count) objects in \(Int(result.inferenceMilliseconds)) ms")
             }

@@ -1,7 +1,7 @@
 import Foundation
 import VigilVision
 
-/// What the `detect` stage writes per image, at `/<deviceId>/<name without extension>.json`: the shape
+/// What the `detect` stage writes per image, at `/<deviceId>/<image name>.json`: the shape
 /// DeepStack and CodeProject.AI users know (`label`, `confidence`, box in pixels), plus the device and time
 /// from the name, the image it came from, and which model saw it. Schema: docs/schemas/detection.schema.json.
 public struct DetectionRecord: Sendable, Hashable, Codable {

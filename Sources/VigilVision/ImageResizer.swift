@@ -5,31 +5,44 @@ public enum ImageResizer {
     public static func planarRGB(_ image: RGBImage, width: Int, height: Int, into output: inout [Float]) {
         precondition(output.count == 3 * width * height, "the output holds 3 planes of width × height")
         let plane = width * height
-        let scaleX = Double(image.width) / Double(width)
-        let scaleY = Double(image.height) / Double(height)
-        let maxX = image.width - 1, maxY = image.height - 1
+        // Per output column, the two source columns (as byte offsets) and the weight of the right one: computed
+        // once, not once per row.
+        let columns = samplePoints(count: width, source: image.width)
+        let rows = samplePoints(count: height, source: image.height)
         let stride = image.width * 3
+        let scale: Float = 1 / 255
         image.pixels.withUnsafeBufferPointer { pixels in
             output.withUnsafeMutableBufferPointer { out in
                 for y in 0..<height {
-                    let sourceY = max(0, (Double(y) + 0.5) * scaleY - 0.5)
-                    let y0 = min(Int(sourceY), maxY), y1 = min(y0 + 1, maxY)
-                    let fy = Float(sourceY - Double(y0))
+                    let (y0, y1, fy) = rows[y]
+                    let top = y0 * stride, bottom = y1 * stride
+                    let rowOut = y * width
                     for x in 0..<width {
-                        let sourceX = max(0, (Double(x) + 0.5) * scaleX - 0.5)
-                        let x0 = min(Int(sourceX), maxX), x1 = min(x0 + 1, maxX)
-                        let fx = Float(sourceX - Double(x0))
-                        let a = y0 * stride + x0 * 3, b = y0 * stride + x1 * 3
-                        let c = y1 * stride + x0 * 3, d = y1 * stride + x1 * 3
-                        let target = y * width + x
+                        let (x0, x1, fx) = columns[x]
+                        let a = top + x0 * 3, b = top + x1 * 3, c = bottom + x0 * 3, d = bottom + x1 * 3
                         for channel in 0..<3 {
-                            let top = Float(pixels[a + channel]) * (1 - fx) + Float(pixels[b + channel]) * fx
-                            let bottom = Float(pixels[c + channel]) * (1 - fx) + Float(pixels[d + channel]) * fx
-                            out[channel * plane + target] = (top * (1 - fy) + bottom * fy) / 255
+                            let upper =
+                                Float(pixels[a + channel]) + (Float(pixels[b + channel]) - Float(pixels[a + channel]))
+                                * fx
+                            let lower =
+                                Float(pixels[c + channel]) + (Float(pixels[d + channel]) - Float(pixels[c + channel]))
+                                * fx
+                            out[channel * plane + rowOut + x] = (upper + (lower - upper) * fy) * scale
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// For each of `count` output positions, the two source positions around its centre and the weight of
+    /// the second.
+    private static func samplePoints(count: Int, source: Int) -> [(Int, Int, Float)] {
+        let ratio = Double(source) / Double(count)
+        return (0..<count).map { index in
+            let position = max(0, (Double(index) + 0.5) * ratio - 0.5)
+            let low = min(Int(position), source - 1)
+            return (low, min(low + 1, source - 1), Float(position - Double(low)))
         }
     }
 }

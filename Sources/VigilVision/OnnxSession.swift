@@ -17,6 +17,11 @@ public final class OnnxSession: @unchecked Sendable {
     public struct Tensor: Sendable {
         public var shape: [Int]
         public var values: [Float]
+
+        public init(shape: [Int], values: [Float]) {
+            self.shape = shape
+            self.values = values
+        }
     }
 
     public init(model: URL, intraOpThreads: Int = 1, runtime: OnnxRuntime) throws(DetectorError) {

@@ -80,10 +80,14 @@ public struct YoloDecoder: Sendable {
                             (sigmoid(values[base + cells + cell]) * scaleXY - (scaleXY - 1) / 2 + y) / Float(grid)
                         let boxWidth = exp(values[base + 2 * cells + cell]) * anchors[anchor].0 / Float(inputSize)
                         let boxHeight = exp(values[base + 3 * cells + cell]) * anchors[anchor].1 / Float(inputSize)
+                        // Clamped on both edges: scale_x_y lets a centre stray just outside the image.
                         let box = (
-                            centreX - boxWidth / 2, centreY - boxHeight / 2, centreX + boxWidth / 2,
-                            centreY + boxHeight / 2
+                            clamp(centreX - boxWidth / 2), clamp(centreY - boxHeight / 2),
+                            clamp(centreX + boxWidth / 2), clamp(centreY + boxHeight / 2)
                         )
+                        guard box.0.isFinite, box.1.isFinite, box.2.isFinite, box.3.isFinite,
+                            box.0 < box.2, box.1 < box.3
+                        else { continue }
                         for label in 0..<classes {
                             let score = objectness * sigmoid(values[base + (5 + label) * cells + cell])
                             if score >= scoreThreshold { candidates.append((label, score, box)) }
@@ -104,8 +108,8 @@ public struct YoloDecoder: Sendable {
         return kept.map { item in
             Detection(
                 label: labels[item.label], confidence: (Double(item.score) * 10_000).rounded() / 10_000,
-                xMin: Int((max(0, item.box.0) * scaleX).rounded()), yMin: Int((max(0, item.box.1) * scaleY).rounded()),
-                xMax: Int((min(1, item.box.2) * scaleX).rounded()), yMax: Int((min(1, item.box.3) * scaleY).rounded()))
+                xMin: Int((item.box.0 * scaleX).rounded()), yMin: Int((item.box.1 * scaleY).rounded()),
+                xMax: Int((item.box.2 * scaleX).rounded()), yMax: Int((item.box.3 * scaleY).rounded()))
         }
     }
 
@@ -120,3 +124,6 @@ public struct YoloDecoder: Sendable {
 }
 
 @inline(__always) private func sigmoid(_ value: Float) -> Float { 1 / (1 + exp(-value)) }
+
+/// Into 0...1; NaN stays NaN (and the box is dropped).
+@inline(__always) private func clamp(_ value: Float) -> Float { value.isNaN ? value : min(1, max(0, value)) }

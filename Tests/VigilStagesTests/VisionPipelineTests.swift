@@ -34,7 +34,7 @@ struct VisionPipelineTests {
 
         let record = try JSONDecoder().decode(
             DetectionRecord.self,
-            from: try await store.read(Address(repo: "detect", path: "/frontdoor/frontdoor-1763769600.json")))
+            from: try await store.read(Address(repo: "detect", path: "/frontdoor/frontdoor-1763769600.jpg.json")))
         #expect(record.device == "frontdoor")
         #expect(record.time == 1_763_769_600)
         #expect(record.isoTime == "2025-11-22T00:00:00Z")
@@ -44,7 +44,8 @@ struct VisionPipelineTests {
         #expect(record.detections.contains { $0.label == "bus" && $0.confidence > 0.5 })
         #expect(record.image.address.hasPrefix("validate@"))
         #expect(
-            try await store.list(Address(repo: "detect", path: "/garage")).map(\.name) == ["garage-1763769700.json"])
+            try await store.list(Address(repo: "detect", path: "/garage")).map(\.name) == ["garage-1763769700.jpg.json"]
+        )
 
         // Provenance: the detection commit names the validate commit and the model; validate names the upload.
         let detection = try #require(try await store.resolveCommit("detect", ref: nil))

@@ -26,16 +26,17 @@ typedef struct {
 int vigil_jpeg_header(const uint8_t *data, size_t size, vigil_image_info *info);
 
 /*
- * Decodes a JPEG to RGB8 at 1/scale_denom of its size (scale_denom 1, 2, 4 or 8). `output` must hold
- * out_width * out_height * 3 bytes, where the output size is what vigil_jpeg_scaled_size reports.
- * Greyscale JPEGs are expanded to RGB. Returns 0, or -1 with the message set. Warnings are counted.
+ * Decodes a JPEG to RGB8 at scale_num/8 of its size (libjpeg-turbo scales by any N/8, N = 1..16, in the
+ * inverse DCT). `output` must hold out_width * out_height * 3 bytes, where the output size is what
+ * vigil_jpeg_scaled_size reports. Greyscale JPEGs are expanded to RGB. Returns 0, or -1 with the message set.
+ * Warnings are counted.
  */
 int vigil_jpeg_decode(
-    const uint8_t *data, size_t size, unsigned scale_denom, uint8_t *output, size_t output_size,
+    const uint8_t *data, size_t size, unsigned scale_num, uint8_t *output, size_t output_size,
     vigil_image_info *info);
 
-/* The output size of a JPEG decoded at 1/scale_denom. Returns 0, or -1 with the message set. */
-int vigil_jpeg_scaled_size(const uint8_t *data, size_t size, unsigned scale_denom, vigil_image_info *info);
+/* The output size of a JPEG decoded at scale_num/8. Returns 0, or -1 with the message set. */
+int vigil_jpeg_scaled_size(const uint8_t *data, size_t size, unsigned scale_num, vigil_image_info *info);
 
 /* Reads a PNG's header. Returns 0 on success, -1 on error (message set). */
 int vigil_png_header(const uint8_t *data, size_t size, vigil_image_info *info);

@@ -1,0 +1,196 @@
+import ArgumentParser
+import Foundation
+import Logging
+import VigilPipeline
+import VigilStages
+import VigilStore
+import VigilVision
+
+/// The vision stages' speed, in one process:
+/// - validate: 640×480 JPEGs through the `validate` stage (engine, store, 2 workers), and the validator alone;
+/// - detect: the sample photos through the `detect` stage, as 1 worker × 2 threads, 2 workers × 1 thread and
+///   1 × 1; and the raw runtime on the same decoded, resized inputs (no decoding, no store, no engine) in the
+///   same configurations. The stage's best over the raw runtime's best is the pipeline's overhead.
+struct VisionBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vision", abstract: "Time validate and detect against the validator and the raw runtime.")
+
+    @Option(help: "Data folder to create (must not exist).") var home: String
+    @Option(help: "640×480 JPEGs for validate.") var validateImages = 400
+    @Option(help: "Photos per detect run (the two samples, repeated under distinct names).") var detectImages = 60
+    @Option(help: "Runs per figure (the median is reported).") var runs = 3
+
+    struct Figure: Encodable {
+        var name: String
+        var perSecond: [Double]
+        var median: Double
+    }
+
+    func run() async throws {
+        let folder = URL(fileURLWithPath: home)
+        guard !FileManager.default.fileExists(atPath: folder.path) else {
+            throw ValidationError("--home \(home) exists; give a new folder")
+        }
+        let logger = Logger(label: "vigil-bench") { _ in SwiftLogNoOpLogHandler() }
+        let store = try await VersionedStore.open(home: folder, create: true, logger: logger)
+        let environment = try EngineEnvironment.open(home: folder, store: store, stages: .vigil, logger: logger)
+        let manager = PipelineManager(environment: environment)
+        var figures: [Figure] = []
+        func record(_ name: String, _ rates: [Double]) {
+            figures.append(Figure(name: name, perSecond: rates, median: median(rates)))
+            report(
+                String(
+                    format: "%@: %.1f images/s (runs: %@)", name, median(rates),
+                    rates.map { String(format: "%.1f", $0) }.joined(separator: ", ")))
+        }
+
+        // Validate.
+        let frames = (0..<validateImages).map { Self.frame(seed: $0) }
+        try await store.createRepo("frames")
+        let writer = try await store.openCommit(repo: "frames")
+        for (index, frame) in frames.enumerated() {
+            try await writer.put("/cam\(index % 8)-\(1_763_700_000 + index).jpg", data: frame)
+        }
+        try await writer.finish()
+        var stageRates: [Double] = []
+        for run in 0..<runs {
+            let yaml =
+                "{name: validate\(run), input: {pfs: {repo: frames, glob: '/*'}}, transform: {stage: validate}, parallelism: 2}"
+            stageRates.append(
+                try await Self.time(yaml, count: validateImages, manager: manager, environment: environment))
+        }
+        record("validate stage, 640×480 JPEG, 2 workers", stageRates)
+        let validator = ImageValidator()
+        var aloneRates: [Double] = []
+        for _ in 0..<runs {
+            let start = ContinuousClock.now
+            for (index, frame) in frames.enumerated() {
+                guard validator.judge(name: "cam1-\(1_763_700_000 + index).jpg", data: frame).isValid else {
+                    throw ValidationError("a benchmark frame was judged invalid")
+                }
+            }
+            aloneRates.append(Double(frames.count) / (milliseconds(ContinuousClock.now - start) / 1000))
+        }
+        record("validator alone, 1 thread", aloneRates)
+
+        // Detect.
+        let samples = Detector.Configuration.defaultModelFolder().appendingPathComponent("samples")
+        let photos = try ["bus.jpg", "zidane.jpg"].map { name in
+            guard let data = FileManager.default.contents(atPath: samples.appendingPathComponent(name).path) else {
+                throw ValidationError("no \(name) in \(samples.path); run `make setup`")
+            }
+            return data
+        }
+        for (name, photo) in zip(["bus.jpg", "zidane.jpg"], photos) {
+            var times: [Double] = []
+            for _ in 0..<20 {
+                let start = ContinuousClock.now
+                let decoded = try ImageDecoder.decode(photo, atLeast: (416, 416))
+                var input = [Float](repeating: 0, count: 3 * 416 * 416)
+                ImageResizer.planarRGB(decoded.image, width: 416, height: 416, into: &input)
+                times.append(milliseconds(ContinuousClock.now - start))
+            }
+            report(String(format: "decode + resize to 416×416, %@: %.2f ms", name, median(times)))
+        }
+        let configurations = [(workers: 1, threads: 2), (workers: 2, threads: 1), (workers: 1, threads: 1)]
+        var stageBest = 0.0
+        for (index, configuration) in configurations.enumerated() {
+            // One engine per configuration, kept across its jobs as the service keeps it: an untimed first job
+            // loads the workers' models; the timed jobs then process new photos on warm workers.
+            let repo = "uploads\(index)"
+            try await store.createRepo(repo)
+            let engine = PipelineEngine(environment: environment)
+            let yaml = """
+                {name: detect\(index), input: {pfs: {repo: \(repo), glob: '/valid/*'}}, \
+                transform: {stage: detect, options: {intraOpThreads: \(configuration.threads)}}, \
+                parallelism: \(configuration.workers)}
+                """
+            try await manager.create(try PipelineSpecParser.parse(yaml), source: yaml)
+            var rates: [Double] = []
+            for run in -1..<runs {
+                let batch = run < 0 ? 2 : detectImages
+                let uploads = try await store.openCommit(repo: repo)
+                for image in 0..<batch {
+                    let seconds = 1_763_700_000 + (run + 1) * 10_000 + image
+                    try await uploads.put("/valid/cam\(image % 4)-\(seconds).jpg", data: photos[image % 2])
+                }
+                try await uploads.finish()
+                let start = ContinuousClock.now
+                let jobs = try await engine.runUntilIdle(only: ["detect\(index)"])
+                let elapsed = milliseconds(ContinuousClock.now - start) / 1000
+                guard jobs.count == 1, jobs[0].counts.processed == batch, jobs[0].counts.failed == 0 else {
+                    throw ValidationError("detect\(index): expected one job of \(batch) datums, got \(jobs)")
+                }
+                if run >= 0 { rates.append(Double(batch) / elapsed) }
+            }
+            record("detect stage, \(configuration.workers) worker(s) × \(configuration.threads) thread(s)", rates)
+            stageBest = max(stageBest, median(rates))
+        }
+
+        var rawBest = 0.0
+        for configuration in configurations {
+            var detectors: [Detector] = []
+            for _ in 0..<configuration.workers {
+                var settings = Detector.Configuration.defaultModel()
+                settings.intraOpThreads = configuration.threads
+                detectors.append(try Detector(settings))
+            }
+            let prepared = try photos.map { try detectors[0].prepare($0) }
+            let sessions = detectors
+            let count = detectImages
+            var rates: [Double] = []
+            for _ in 0..<runs {
+                let start = ContinuousClock.now
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for (worker, detector) in sessions.enumerated() {
+                        group.addTask {
+                            for index in stride(from: worker, to: count, by: sessions.count) {
+                                var input = prepared[index % 2].input
+                                _ = try detector.infer(
+                                    &input, width: prepared[index % 2].width, height: prepared[index % 2].height)
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                rates.append(Double(detectImages) / (milliseconds(ContinuousClock.now - start) / 1000))
+            }
+            record("raw runtime, \(configuration.workers) session(s) × \(configuration.threads) thread(s)", rates)
+            rawBest = max(rawBest, median(rates))
+        }
+        report(String(format: "detect stage best / raw runtime best = %.2f", stageBest / rawBest))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        print(String(decoding: try encoder.encode(figures), as: UTF8.self))
+    }
+
+    /// Creates the pipeline and times its one job; images per second.
+    static func time(
+        _ yaml: String, count: Int, manager: PipelineManager, environment: EngineEnvironment
+    ) async throws -> Double {
+        let spec = try PipelineSpecParser.parse(yaml)
+        try await manager.create(spec, source: yaml)
+        let start = ContinuousClock.now
+        let jobs = try await PipelineEngine(environment: environment).runUntilIdle(only: [spec.name])
+        let seconds = milliseconds(ContinuousClock.now - start) / 1000
+        guard jobs.count == 1, jobs[0].counts.processed == count, jobs[0].counts.failed == 0 else {
+            throw ValidationError("\(spec.name): expected one job of \(count) datums, got \(jobs)")
+        }
+        return Double(count) / seconds
+    }
+
+    /// A distinct colourful 640×480 JPEG.
+    static func frame(seed: Int) -> Data {
+        let width = 640, height = 480
+        var pixels = [UInt8](repeating: 0, count: width * height * 3)
+        for y in 0..<height {
+            for x in 0..<width {
+                let index = (y * width + x) * 3
+                pixels[index] = UInt8((x + seed * 7) % 256)
+                pixels[index + 1] = UInt8((y * 2 + seed) % 256)
+                pixels[index + 2] = UInt8((x * y / 64 + seed * 3) % 256)
+            }
+        }
+        return try! ImageEncoder.jpeg(pixels, width: width, height: height, quality: 85)
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import Synchronization
+
+/// One long-lived thread that runs submitted work in order. A detector runs all its inferences here: always
+/// on the same thread (the runtime's per-thread buffers stay warm; a dispatch queue moves work between pool
+/// threads), and never on one of the few threads that async code shares.
+public final class WorkerThread: Sendable {
+    /// What the thread and its submitters share (the thread holds this, not the `WorkerThread`, so dropping
+    /// the last `WorkerThread` stops it).
+    private final class Queue: Sendable {
+        struct State {
+            var jobs: [@Sendable () -> Void] = []
+            var stopped = false
+        }
+
+        let state = Mutex(State())
+        let signal = DispatchSemaphore(value: 0)
+    }
+
+    private let queue = Queue()
+
+    public init(name: String) {
+        let thread = Thread { [queue] in
+            while true {
+                queue.signal.wait()
+                let job: (@Sendable () -> Void)? = queue.state.withLock { state in
+                    state.jobs.isEmpty ? nil : state.jobs.removeFirst()
+                }
+                guard let job else {
+                    if queue.state.withLock({ $0.stopped }) { return }
+                    continue
+                }
+                job()
+            }
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    deinit {
+        queue.state.withLock { $0.stopped = true }
+        queue.signal.signal()
+    }
+
+    /// Runs `body` on the thread and returns its result.
+    public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.state.withLock { $0.jobs.append { continuation.resume(with: Result { try body() }) } }
+            queue.signal.signal()
+        }
+    }
+}
