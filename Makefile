@@ -1,6 +1,6 @@
 # Vigil: the two commands are `make demo` and `make test`. Both install what they need first and are fast when
 # everything is already there. `make bench-store` runs the store benchmark (release build, DVC alongside),
-# `make bench-engine` the pipeline engine's.
+# `make bench-engine` the pipeline engine's, `make bench-vision` the vision stages'.
 
 SHELL := /bin/bash
 SWIFT ?= swift
@@ -10,7 +10,7 @@ VENV := .venv
 # DVC, pinned: the baseline the store benchmark compares against.
 BENCH_PIP := dvc==3.67.1
 
-.PHONY: demo test deps setup build build-tests lint bench-store bench-engine bench-deps release clean
+.PHONY: demo test deps setup build build-tests lint bench-store bench-engine bench-vision bench-deps release clean
 
 demo: setup build
 	@scripts/demo.sh
@@ -54,6 +54,11 @@ bench-store: bench-deps release
 bench-engine: deps release
 	@mkdir -p bench-out
 	.build/release/vigil-bench engine --home bench-out/engine-$$(date +%s) > bench-out/engine.json
+
+# validate images/s; detect images/s against the raw runtime on the same decoded inputs.
+bench-vision: setup release
+	@mkdir -p bench-out
+	.build/release/vigil-bench vision --home bench-out/vision-$$(date +%s) > bench-out/vision.json
 
 clean:
 	rm -rf .build .vigil .vigil-demo bench-out

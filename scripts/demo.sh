@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The end-to-end demo on the embedded default (local disk + SQLite). Until the image stages land, it walks
-# through the versioned store, then runs a two-stage pipeline (Python stages in Pachyderm's /pfs layout)
-# incrementally over it.
+# The end-to-end demo on the embedded default (local disk + SQLite): the versioned store, then the vision
+# pipeline (validate → detect with the real detector → a Python stage in Pachyderm's /pfs layout) on real
+# photos uploaded as camera frames, incrementally. Threats, alerts and the HTTP service come with issues 5-6.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VIGIL="$(swift build --product vigil --show-bin-path)/vigil"
@@ -44,35 +44,68 @@ step inspect archive@master
 step branch create images review --head master^1
 step ls images@review:/ --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)), "entries on review")'
 step cat images@master:/garage-1763856000.jpg | wc -c
-# Pipelines: a Pachyderm-style Python stage per frame, then a summary over everything it wrote.
-cat > "$WORK/frames.yaml" <<'YAML'
-name: frames
-description: one record per frame, from its name (the naming contract)
-input: {pfs: {repo: images, glob: /*}}
-transform:
-  cmd: [python3, -c, "import json,os,sys; p=os.environ['images']; n=os.path.basename(p); d,t=n.rsplit('.',1)[0].rsplit('-',1); os.makedirs('/pfs/out/'+d,exist_ok=True); json.dump({'device':d,'time':int(t),'bytes':os.path.getsize(p)},open('/pfs/out/'+d+'/'+n+'.json','w'))"]
+# The vision pipeline on real photos (the detector's sample photos), uploaded as frames by three cameras,
+# plus frames a broken camera or a bad client would send.
+SAMPLES="$PWD/.deps/model/samples"
+mkdir -p "$WORK/uploads"
+cp "$SAMPLES/bus.jpg" "$WORK/uploads/frontdoor-1763800000.jpg"
+cp "$SAMPLES/zidane.jpg" "$WORK/uploads/garage-1763800060.jpg"
+cp "$SAMPLES/bus.jpg" "$WORK/uploads/backyard-1763800120.jpg"
+: > "$WORK/uploads/garage-1763800180.jpg"                                  # an empty file
+echo "not a picture" > "$WORK/uploads/backyard-1763800240.jpg"           # not an image
+cp "$SAMPLES/zidane.jpg" "$WORK/uploads/front-door-1763800300.jpg"         # a device id with '-'
+cp "$SAMPLES/bus.jpg" "$WORK/uploads/frontdoor-1763800360.png"             # JPEG bytes named .png
+step repo create uploads --description "frames as the cameras sent them"
+step put uploads "$WORK/uploads" -m "first frames"
+
+cat > "$WORK/validate.yaml" <<'YAML'
+name: validate
+description: well-formed, colour, large enough (docs/CONTRACT.md)
+input: {pfs: {repo: uploads, glob: /*}}
+transform: {stage: validate}
 parallelism: 2
 YAML
+cat > "$WORK/detect.yaml" <<'YAML'
+name: detect
+description: YOLOv4-tiny on every valid frame (docs/MODEL.md)
+input: {pfs: {repo: validate, glob: /valid/*}}
+transform: {stage: detect}
+parallelism: 2
+YAML
+# A Pachyderm-style Python stage: one datum per device folder of detection records.
 cat > "$WORK/per-device.yaml" <<'YAML'
 name: per-device
-description: frames per device, recomputed from all records
-input: {pfs: {repo: frames, glob: /}}
+description: objects seen per device, from the detection records
+input: {pfs: {repo: detect, glob: /*}}
 transform:
-  cmd: [sh, -c, 'cd /pfs/frames && for d in */; do echo "${d%/},$(ls "$d" | wc -l)"; done > /pfs/out/counts.csv']
+  cmd: [python3, "-"]
+  stdin:
+    - "import collections, glob, json, os"
+    - "device = os.environ['detect']  # this datum: /pfs/detect/<device>"
+    - "counts = collections.Counter()"
+    - "for record in glob.glob(device + '/*.json'):"
+    - "    counts.update(json.load(open(record))['counts'])"
+    - "with open('/pfs/out/' + os.path.basename(device) + '.csv', 'w') as out:"
+    - "    out.writelines(f'{label},{n}\\n' for label, n in sorted(counts.items()))"
 YAML
-step pipeline create "$WORK/frames.yaml"
+step pipeline create "$WORK/validate.yaml"
+step pipeline create "$WORK/detect.yaml"
 step pipeline create "$WORK/per-device.yaml"
 step engine --until-idle
-step cat per-device@master:/counts.csv
-# One new frame: only its datum runs upstream; the summary (one datum over everything) is recomputed.
-mkdir -p "$WORK/late" && head -c 20000 /dev/urandom > "$WORK/late/frontdoor-1763857000.jpg"
-step put images "$WORK/late" -m "one more frame"
+step ls validate@master:/invalid
+step cat validate@master:/invalid/garage-1763800180.jpg.reason.json
+step cat detect@master:/frontdoor/frontdoor-1763800000.jpg.json | head -28
+step cat per-device@master:/frontdoor.csv
+# One more frame: only its datum runs in each stage; the other devices' summaries are not recomputed.
+mkdir -p "$WORK/late" && cp "$SAMPLES/zidane.jpg" "$WORK/late/frontdoor-1763800420.jpg"
+step put uploads "$WORK/late" -m "one more frame"
 step engine --until-idle
-step cat per-device@master:/counts.csv
+step cat per-device@master:/frontdoor.csv
 step job list
 step inspect per-device@master --transitive
+step detect "$SAMPLES/bus.jpg"
 step fsck
 step gc --grace 0
 echo
-echo "Demo data is in $VIGIL_HOME (delete it freely). Try: VIGIL_HOME=$VIGIL_HOME $VIGIL ls frames:/garage"
+echo "Demo data is in $VIGIL_HOME (delete it freely). Try: VIGIL_HOME=$VIGIL_HOME $VIGIL ls detect:/garage"
 echo "or keep an engine running (VIGIL_HOME=$VIGIL_HOME $VIGIL engine) and put more frames from another shell."

@@ -113,34 +113,31 @@ int vigil_jpeg_decode(
 
 /* ---------- PNG: libpng's simplified API reports errors in image.message, no longjmp reaches us ---------- */
 
-int vigil_png_header(const uint8_t *data, size_t size, vigil_image_info *info) {
-    png_image image;
+/* Reads the header into `image` and `info`; on failure sets the message. The caller frees `image`. */
+static int vigil_png_begin(const uint8_t *data, size_t size, png_image *image, vigil_image_info *info) {
     memset(info, 0, sizeof(*info));
-    memset(&image, 0, sizeof(image));
-    image.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&image, data, size)) {
-        snprintf(info->message, VIGIL_IMAGE_MESSAGE_SIZE, "%s", image.message);
+    memset(image, 0, sizeof(*image));
+    image->version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_memory(image, data, size)) {
+        snprintf(info->message, VIGIL_IMAGE_MESSAGE_SIZE, "%s", image->message);
         return -1;
     }
-    info->width = image.width;
-    info->height = image.height;
-    info->components = PNG_IMAGE_SAMPLE_CHANNELS(image.format);
+    info->width = image->width;
+    info->height = image->height;
+    info->components = PNG_IMAGE_SAMPLE_CHANNELS(image->format);
+    return 0;
+}
+
+int vigil_png_header(const uint8_t *data, size_t size, vigil_image_info *info) {
+    png_image image;
+    if (vigil_png_begin(data, size, &image, info) != 0) return -1;
     png_image_free(&image);
     return 0;
 }
 
 int vigil_png_decode(const uint8_t *data, size_t size, uint8_t *output, size_t output_size, vigil_image_info *info) {
     png_image image;
-    memset(info, 0, sizeof(*info));
-    memset(&image, 0, sizeof(image));
-    image.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&image, data, size)) {
-        snprintf(info->message, VIGIL_IMAGE_MESSAGE_SIZE, "%s", image.message);
-        return -1;
-    }
-    info->width = image.width;
-    info->height = image.height;
-    info->components = PNG_IMAGE_SAMPLE_CHANNELS(image.format);
+    if (vigil_png_begin(data, size, &image, info) != 0) return -1;
     image.format = PNG_FORMAT_RGB;
     if (output_size < PNG_IMAGE_SIZE(image)) {
         snprintf(info->message, VIGIL_IMAGE_MESSAGE_SIZE, "the output buffer is too small");

@@ -17,12 +17,8 @@ public final class SQLiteJobStore: JobStore {
     private static let decoder = JSONDecoder()
 
     public init(path: String) throws {
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(30)
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         do {
-            database = try DatabasePool(path: path, configuration: configuration)
-            try Self.migrator.migrate(database)
+            database = try SQLiteFiles.pool(path: path, synchronous: "NORMAL", migrator: Self.migrator)
         } catch {
             throw PipelineError(.io, "cannot open the pipeline database '\(path)': \(error)", value: path)
         }
@@ -30,8 +26,7 @@ public final class SQLiteJobStore: JobStore {
 
     /// An in-memory database, gone with the object.
     public init() throws {
-        database = try DatabaseQueue()
-        try Self.migrator.migrate(database)
+        database = try SQLiteFiles.memory(migrator: Self.migrator)
     }
 
     private static var migrator: DatabaseMigrator {

@@ -58,10 +58,7 @@ public actor CommitWriter {
     /// Stores `data` and stages it at `path`.
     @discardableResult
     public nonisolated func put(_ path: String, data: Data) async throws -> BlobWrite {
-        let components = try Self.fileComponents(path)
-        let written = try await store.blobs.put(data)
-        try await stage(.set(.file(written.hash, size: written.size)), at: components, path: path)
-        return written
+        try await putBlob(path, data: data, meta: false)
     }
 
     /// Stores a local file's bytes (streamed) and stages them at `path`.
@@ -91,9 +88,19 @@ public actor CommitWriter {
     /// Stores `data` at `path` of the commit's hidden meta tree (see `CommitInfo.meta`).
     @discardableResult
     public nonisolated func putMeta(_ path: String, data: Data) async throws -> BlobWrite {
+        try await putBlob(path, data: data, meta: true)
+    }
+
+    /// Stores `data`, then stages it in the data tree or the meta tree.
+    private nonisolated func putBlob(_ path: String, data: Data, meta: Bool) async throws -> BlobWrite {
         let components = try Self.fileComponents(path)
         let written = try await store.blobs.put(data)
-        try await stageMeta(.set(.file(written.hash, size: written.size)), at: components, path: path)
+        let change = TreeChange.set(.file(written.hash, size: written.size))
+        if meta {
+            try await stageMeta(change, at: components, path: path)
+        } else {
+            try await stage(change, at: components, path: path)
+        }
         return written
     }
 

@@ -8,11 +8,8 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     /// Opens (creating and migrating if needed) the database at `path`.
     public init(path: String) throws {
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(30)
         do {
-            database = try DatabasePool(path: path, configuration: configuration)
-            try Self.migrator.migrate(database)
+            database = try SQLiteFiles.pool(path: path, migrator: Self.migrator)
         } catch {
             throw VigilError(.io, "cannot open metadata database '\(path)': \(error)", value: path)
         }
@@ -20,8 +17,7 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     /// An in-memory database, gone with the object.
     public init() throws {
-        database = try DatabaseQueue()
-        try Self.migrator.migrate(database)
+        database = try SQLiteFiles.memory(migrator: Self.migrator)
     }
 
     private static var migrator: DatabaseMigrator {

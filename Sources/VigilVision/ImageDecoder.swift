@@ -1,4 +1,4 @@
-import CVigilImage
+internal import CVigilImage
 import Foundation
 
 /// Decodes JPEG (libjpeg-turbo) and PNG (libpng) safely: a corrupt, truncated or hostile file is an

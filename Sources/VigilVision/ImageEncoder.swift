@@ -1,4 +1,4 @@
-import CVigilImage
+internal import CVigilImage
 import Foundation
 
 /// Encodes pixels as JPEG or PNG: thumbnails for people, and images made by tests.

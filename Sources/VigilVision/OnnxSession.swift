@@ -1,4 +1,4 @@
-import COnnxRuntime
+internal import COnnxRuntime
 import Foundation
 
 /// One loaded model. Create one per worker and keep it (loading takes ~100 ms); `run` may be called from

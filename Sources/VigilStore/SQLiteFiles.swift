@@ -1,0 +1,28 @@
+import GRDB
+
+/// Opening Vigil's SQLite databases the one way they are meant to be opened: a WAL pool that several processes
+/// share (the CLI and a running engine), waiting up to 30 s for another process's write lock, migrated.
+public enum SQLiteFiles {
+    /// A pool on `path`, created and migrated if needed. `synchronous` is SQLite's setting for the database's
+    /// durability against power loss (`FULL` for the store's heads; `NORMAL` where the store's commits can
+    /// rebuild what a power cut loses).
+    public static func pool(
+        path: String, synchronous: String = "FULL", migrator: DatabaseMigrator
+    ) throws
+        -> DatabasePool
+    {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        try migrator.migrate(pool)
+        return pool
+    }
+
+    /// An in-memory database (gone with the object), migrated: for tests.
+    public static func memory(migrator: DatabaseMigrator) throws -> DatabaseQueue {
+        let queue = try DatabaseQueue()
+        try migrator.migrate(queue)
+        return queue
+    }
+}
