@@ -82,6 +82,8 @@ let package = Package(
             dependencies: [
                 "VigilStore",
                 "VigilPipeline",
+                "VigilStages",
+                "VigilVision",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
