@@ -61,6 +61,7 @@ let package = Package(
             name: "VigilStages",
             dependencies: [
                 "VigilPipeline", "VigilStore", "VigilVision", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         // The thin command-line front end.

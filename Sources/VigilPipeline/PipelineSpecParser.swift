@@ -166,25 +166,34 @@ public enum PipelineSpecParser {
 
     /// A positive duration: a number of seconds, or a number with a unit (`250ms`, `30s`, `5m`, `1h`).
     private static func duration(_ value: Any, at field: String) throws -> Double {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        var seconds: Double?
-        if let number = value as? Int {
-            seconds = Double(number)
-        } else if let number = value as? Double {
-            seconds = number
-        } else if let text = value as? String {
-            for (suffix, scale) in units where text.hasSuffix(suffix) {
-                if let number = Double(text.dropLast(suffix.count)) {
-                    seconds = number * scale
-                    break
-                }
-            }
-        }
-        guard let seconds, seconds > 0, seconds.isFinite else {
+        guard let seconds = Duration.seconds(value) else {
             throw PipelineError.spec(
                 field, "must be a positive duration such as 30s, 5m, 1h or 250ms", value: "\(value)")
         }
         return seconds
+    }
+
+    /// Durations as people write them in YAML.
+    public enum Duration {
+        /// A positive, finite number of seconds, or a number with a unit (`250ms`, `30s`, `5m`, `1h`); nil else.
+        public static func seconds(_ value: Any) -> Double? {
+            let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+            var seconds: Double?
+            if let number = value as? Int {
+                seconds = Double(number)
+            } else if let number = value as? Double {
+                seconds = number
+            } else if let text = value as? String {
+                for (suffix, scale) in units where text.hasSuffix(suffix) {
+                    if let number = Double(text.dropLast(suffix.count)) {
+                        seconds = number * scale
+                        break
+                    }
+                }
+            }
+            guard let seconds, seconds > 0, seconds.isFinite else { return nil }
+            return seconds
+        }
     }
 
     private static func stringList(_ value: Any, at field: String) throws -> [String] {
