@@ -34,11 +34,12 @@ public struct Datum: Sendable, Hashable, Codable {
     public var id: String
     public var inputs: [DatumInput]
 
-    public init(inputs: [DatumInput], specHash: String) {
+    /// `sideInputs` (input names) are read by the datum but not part of its identity.
+    public init(inputs: [DatumInput], specHash: String, sideInputs: Set<String> = []) {
         self.inputs = inputs
         var hasher = SHA256()
         hasher.update(data: Data("vigil-datum-1\n\(specHash)\n".utf8))
-        for input in inputs {
+        for input in inputs where !sideInputs.contains(input.name) {
             hasher.update(data: Data("\(input.name)\t\(input.path)\t\(input.hash.hex)\n".utf8))
         }
         id = hasher.finalize().map { String(format: "%02x", $0) }.joined()
@@ -60,7 +61,9 @@ public struct DatumLister: Sendable {
     ) async throws
         -> [Datum]
     {
-        try await parts(of: input, commits: commits).map { Datum(inputs: $0, specHash: specHash) }
+        try await parts(of: input, commits: commits).map {
+            Datum(inputs: $0, specHash: specHash, sideInputs: input.sideInputs)
+        }
     }
 
     func parts(of input: PipelineInput, commits: [String: CommitInfo]) async throws -> [[DatumInput]] {
@@ -96,7 +99,10 @@ public struct DatumLister: Sendable {
     func forEachDatum(
         of input: PipelineInput, commits: [String: CommitInfo], specHash: String, _ visit: (Datum) async throws -> Void
     ) async throws {
-        try await forEachPart(of: input, commits: commits) { try await visit(Datum(inputs: $0, specHash: specHash)) }
+        let sideInputs = input.sideInputs
+        try await forEachPart(of: input, commits: commits) {
+            try await visit(Datum(inputs: $0, specHash: specHash, sideInputs: sideInputs))
+        }
     }
 
     private func forEachPart(

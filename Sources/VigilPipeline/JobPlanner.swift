@@ -85,7 +85,8 @@ struct JobPlanner: Sendable {
     private func delta(of pfs: PFSInput) async throws -> (removed: [[DatumInput]], added: [[DatumInput]])? {
         let old = previous[pfs.name]
         let new = current[pfs.name]
-        if old?.id == new?.id { return ([], []) }
+        // A side input's change reprocesses nothing; new datums simply read its latest commit.
+        if old?.id == new?.id || !pfs.reprocess { return ([], []) }
         let glob = try Glob(pfs.glob)
         guard let depth = glob.fixedDepth else { return nil }
         let oldRoot = old?.tree ?? TreeStore.emptyRoot
@@ -129,7 +130,8 @@ struct JobPlanner: Sendable {
     }
 
     private func isLive(_ entry: DatumIndex.Entry) async throws -> Bool {
-        for input in entry.inputs {
+        let sideInputs = spec.input.sideInputs
+        for input in entry.inputs where !sideInputs.contains(input.name) {
             guard let commit = current[input.name],
                 let found = try await store.trees.lookup(input.path, in: commit.tree), found.hash == input.hash
             else { return false }

@@ -49,6 +49,9 @@ public struct JobInfo: Sendable, Hashable, Codable {
     public var output: String?
     /// Whether every datum is listed (a reprocess, a spec change) rather than only those the inputs' diff names.
     public var full: Bool
+    /// Whether the output is recomputed from nothing, every datum run again (`vigil pipeline run --recompute`).
+    /// Optional so that job records written before it existed still read.
+    public var recompute: Bool?
     public var counts = JobCounts()
     public var error: String?
     /// Which process runs it (`host:pid`), and when it last said it is alive: how a crashed job is recognised.
@@ -135,6 +138,8 @@ public struct PipelineRecord: Sendable, Hashable, Codable {
     public var updated: Date
     /// Set by `vigil pipeline run`: the next job lists every datum, retrying failed ones.
     public var runRequested: Bool
+    /// Set by `vigil pipeline run --recompute`: the next job runs every datum again from an empty output.
+    public var recomputeRequested = false
 
     public init(spec: PipelineSpec, source: String, version: Int, created: Date, updated: Date, runRequested: Bool) {
         self.spec = spec

@@ -54,7 +54,7 @@ struct JobRunner {
         let planner = JobPlanner(
             store: store, spec: spec, specHash: job.specHash, current: current, base: base, baseState: baseState,
             previous: previous)
-        var mode = planner.mode(forceFull: job.full || !previousComplete)
+        var mode = job.recompute == true ? .rebuild : planner.mode(forceFull: job.full || !previousComplete)
         var delta: (removed: [[DatumInput]], added: [[DatumInput]])?
         if mode == .delta {
             delta = try await planner.delta()
@@ -221,7 +221,7 @@ extension JobRunner {
                 for entry in stale { try await remove(entry) }
             case .delta:
                 for inputs in delta?.removed ?? [] {
-                    let id = Datum(inputs: inputs, specHash: job.specHash).id
+                    let id = Datum(inputs: inputs, specHash: job.specHash, sideInputs: runner.spec.input.sideInputs).id
                     if let entry = try await DatumIndex.entry(id, in: base, store: store) { try await remove(entry) }
                 }
             }
@@ -291,7 +291,8 @@ extension JobRunner {
                 do {
                     if mode == .delta {
                         for inputs in delta?.added ?? [] {
-                            try await dispatch(Datum(inputs: inputs, specHash: job.specHash))
+                            try await dispatch(
+                                Datum(inputs: inputs, specHash: job.specHash, sideInputs: spec.input.sideInputs))
                         }
                     } else {
                         try await planner.forEachDatum(dispatch)

@@ -11,8 +11,9 @@ public protocol JobStore: Sendable {
     func pipelines() async throws -> [PipelineRecord]
     /// Deletes the pipeline with its jobs and datum records.
     func deletePipeline(named name: String) async throws
-    /// Sets or clears the pipeline's run request; returns whether it was set before.
-    func setRunRequested(_ requested: Bool, pipeline name: String) async throws -> Bool
+    /// Sets (a full job, or with `recompute` a job from an empty output) or clears the pipeline's run request;
+    /// returns whether one was set before.
+    func setRunRequested(_ requested: Bool, recompute: Bool, pipeline name: String) async throws -> Bool
 
     /// Records a new running job, unless another job of the pipeline is running under a live holder: then
     /// returns that job and records nothing. A running job whose holder `isAlive` denies is returned too, for

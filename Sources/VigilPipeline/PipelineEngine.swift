@@ -209,12 +209,17 @@ public final class PipelineEngine: Service, Sendable {
         let output = try await store.resolveCommit(name, ref: nil)
         let state = try await DatumIndex.state(of: output, in: store)
         let running = try await environment.jobs.runningJobs().filter { $0.pipeline == name }
+        // Side inputs start no job: only the inputs that make datums count.
+        let sideInputs = spec.input.sideInputs
+        let counted = inputCommits.filter { !sideInputs.contains($0.key) }
         var pending =
             record.runRequested || !running.isEmpty
-            || (state == nil ? !inputCommits.isEmpty : state!.specHash != specHash || state!.inputs != inputCommits)
+            || (state == nil
+                ? !counted.isEmpty
+                : state!.specHash != specHash || state!.inputs.filter { !sideInputs.contains($0.key) } != counted)
         if pending, !record.runRequested, running.isEmpty,
             let last = try await environment.jobs.jobs(pipeline: name, limit: 1).first, last.state == .failed,
-            last.specHash == specHash, last.inputCommits == inputCommits
+            last.specHash == specHash, last.inputCommits.filter({ !sideInputs.contains($0.key) }) == counted
         {
             // The same job failed before it could run (a stage that cannot start): trying again changes
             // nothing until the inputs or the spec do, or `vigil pipeline run` asks.
@@ -226,6 +231,7 @@ public final class PipelineEngine: Service, Sendable {
             id: UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(), pipeline: name,
             specHash: specHash, inputs: inputs, inputCommits: inputCommits, baseOutput: output?.id,
             full: record.runRequested, holder: environment.holder, started: environment.clock())
+        job.recompute = record.recomputeRequested ? true : nil
         var resumed: [String: DatumRecord] = [:]
         if let existing = try await environment.jobs.startJob(job, isAlive: { self.environment.isAlive($0) }) {
             if environment.isAlive(existing) { return nil }
@@ -248,7 +254,7 @@ public final class PipelineEngine: Service, Sendable {
             environment.logger.info(
                 "resuming job", metadata: ["pipeline": "\(name)", "job": "\(job.id)", "done": "\(resumed.count)"])
         } else if record.runRequested {
-            _ = try await environment.jobs.setRunRequested(false, pipeline: name)
+            _ = try await environment.jobs.setRunRequested(false, recompute: false, pipeline: name)
         }
 
         do {

@@ -69,9 +69,10 @@ public struct PipelineManager: Sendable {
         if !keepOutput, try await store.metadata.repo(named: name) != nil { try await store.deleteRepo(name) }
     }
 
-    /// Asks for a full job: every datum listed, failed ones retried. A running engine takes it up at once.
-    public func requestRun(_ name: String) async throws {
-        _ = try await environment.jobs.setRunRequested(true, pipeline: name)
+    /// Asks for a full job: every datum listed, failed ones retried; with `recompute`, every datum run again
+    /// from an empty output (e.g. to re-judge history with new rules). A running engine takes it up at once.
+    public func requestRun(_ name: String, recompute: Bool = false) async throws {
+        _ = try await environment.jobs.setRunRequested(true, recompute: recompute, pipeline: name)
     }
 
     public func pipelines() async throws -> [PipelineRecord] {

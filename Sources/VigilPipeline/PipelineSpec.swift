@@ -48,6 +48,9 @@ public indirect enum PipelineInput: Sendable, Hashable, Codable {
     case cross([PipelineInput])
     case union([PipelineInput])
 
+    /// The names of side inputs (`reprocess: false`): left out of datum identity and of what starts a job.
+    public var sideInputs: Set<String> { Set(leaves.filter { !$0.reprocess }.map(\.name)) }
+
     /// Every `pfs` input, depth first.
     public var leaves: [PFSInput] {
         switch self {
@@ -63,12 +66,41 @@ public struct PFSInput: Sendable, Hashable, Codable {
     public var branch: String
     public var glob: String
     public var name: String
+    /// False for a *side input*: every new datum reads its latest commit, but a change to it does not
+    /// reprocess datums already done (nor start a job), and it is not part of a datum's identity. What lets a
+    /// rules change apply from now on without re-judging history.
+    public var reprocess: Bool
 
-    public init(repo: String, branch: String = "master", glob: String, name: String? = nil) {
+    public init(repo: String, branch: String = "master", glob: String, name: String? = nil, reprocess: Bool = true) {
         self.repo = repo
         self.branch = branch
         self.glob = glob
         self.name = name ?? repo
+        self.reprocess = reprocess
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case repo, branch, glob, name, reprocess
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        repo = try container.decode(String.self, forKey: .repo)
+        branch = try container.decode(String.self, forKey: .branch)
+        glob = try container.decode(String.self, forKey: .glob)
+        name = try container.decode(String.self, forKey: .name)
+        reprocess = try container.decodeIfPresent(Bool.self, forKey: .reprocess) ?? true
+    }
+
+    /// `reprocess` is written only when false, so the spec hash of every pipeline without side inputs stays
+    /// what it was before side inputs existed.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(repo, forKey: .repo)
+        try container.encode(branch, forKey: .branch)
+        try container.encode(glob, forKey: .glob)
+        try container.encode(name, forKey: .name)
+        if !reprocess { try container.encode(false, forKey: .reprocess) }
     }
 }
 

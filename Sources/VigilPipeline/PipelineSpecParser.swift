@@ -82,7 +82,7 @@ public enum PipelineSpecParser {
     }
 
     private static func parsePFS(_ value: Any?, at field: String) throws -> PFSInput {
-        let pfs = try object(value, at: field, allowed: ["repo", "branch", "glob", "name"])
+        let pfs = try object(value, at: field, allowed: ["repo", "branch", "glob", "name", "reprocess"])
         let repo = try string(pfs["repo"], at: field + ".repo")
         try check(field + ".repo", repo) { try Names.validateRepo($0) }
         let branch = try pfs["branch"].map { try string($0, at: field + ".branch") } ?? "master"
@@ -100,7 +100,14 @@ public enum PipelineSpecParser {
                 "'\(name)' cannot name an input: use letters, digits and '_' (it becomes /pfs/NAME "
                     + "and an environment variable)", value: name)
         }
-        return PFSInput(repo: repo, branch: branch, glob: glob, name: name)
+        var reprocess = true
+        if let value = pfs["reprocess"] {
+            guard let flag = value as? Bool else {
+                throw PipelineError.spec(field + ".reprocess", "must be true or false", value: "\(value)")
+            }
+            reprocess = flag
+        }
+        return PFSInput(repo: repo, branch: branch, glob: glob, name: name, reprocess: reprocess)
     }
 
     private static func parseTransform(_ value: Any?, at field: String) throws -> Transform {

@@ -48,6 +48,9 @@ public final class SQLiteJobStore: JobStore {
                     CREATE INDEX datums_by_job ON datums(job, state);
                     """)
         }
+        migrator.registerMigration("v2-recompute") { db in
+            try db.execute(sql: "ALTER TABLE pipelines ADD COLUMN recompute_requested INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
@@ -80,12 +83,13 @@ public final class SQLiteJobStore: JobStore {
             default:
                 try db.execute(
                     sql: """
-                        INSERT OR REPLACE INTO pipelines(name, spec, source, version, created, updated, run_requested)
-                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        INSERT OR REPLACE INTO pipelines(
+                            name, spec, source, version, created, updated, run_requested, recompute_requested)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
                         record.name, spec, record.source, record.version, record.created.timeIntervalSince1970,
-                        record.updated.timeIntervalSince1970, record.runRequested,
+                        record.updated.timeIntervalSince1970, record.runRequested, record.recomputeRequested,
                     ])
             }
         }
@@ -113,23 +117,26 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
-    public func setRunRequested(_ requested: Bool, pipeline name: String) async throws -> Bool {
+    public func setRunRequested(_ requested: Bool, recompute: Bool, pipeline name: String) async throws -> Bool {
         try await database.write { db in
             guard
                 let before = try Bool.fetchOne(
                     db, sql: "SELECT run_requested FROM pipelines WHERE name = ?", arguments: [name])
             else { throw PipelineError.pipelineNotFound(name) }
             try db.execute(
-                sql: "UPDATE pipelines SET run_requested = ? WHERE name = ?", arguments: [requested, name])
+                sql: "UPDATE pipelines SET run_requested = ?, recompute_requested = ? WHERE name = ?",
+                arguments: [requested, requested && recompute, name])
             return before
         }
     }
 
     private static func pipeline(_ row: Row) throws -> PipelineRecord {
-        PipelineRecord(
+        var record = PipelineRecord(
             spec: try decode(PipelineSpec.self, row["spec"]), source: row["source"], version: row["version"],
             created: Date(timeIntervalSince1970: row["created"]), updated: Date(timeIntervalSince1970: row["updated"]),
             runRequested: row["run_requested"])
+        record.recomputeRequested = row["recompute_requested"]
+        return record
     }
 
     // MARK: Jobs

@@ -106,7 +106,7 @@ struct PipelineCommand: AsyncParsableCommand {
             print("Time-out:    \(spec.datumTimeout.map { "\($0) s" } ?? "none")")
             print("Spec hash:   \(spec.specHash)")
             print("Version:     \(record.version) (updated \(Terminal.date(record.updated)))")
-            print("Run asked:   \(record.runRequested ? "yes" : "no")")
+            print("Run asked:   \(record.recomputeRequested ? "recompute" : record.runRequested ? "yes" : "no")")
             print("Recent jobs:")
             for job in jobs {
                 print(
@@ -134,15 +134,18 @@ struct PipelineCommand: AsyncParsableCommand {
             abstract: "Reprocess a pipeline: list every datum again, retrying failed ones, then run what follows.",
             discussion: """
                 Runs the job here, then the jobs of the pipelines downstream, and prints them. If an engine \
-                (`vigil engine`) is running, it may take the job first; this command then leaves it to it.
+                (`vigil engine`) is running, it may take the job first; this command then leaves it to it. \
+                With --recompute every datum runs again from an empty output: how history is re-judged with \
+                new rules (a side input's changes alone reprocess nothing).
                 """)
         @OptionGroup var store: StoreOptions
         @OptionGroup var output: OutputOptions
         @Argument(help: "The pipeline.") var name: String
+        @Flag(name: .long, help: "Run every datum again, from an empty output.") var recompute = false
 
         func run() async throws {
             let environment = try await store.openEngine(progress: !output.json)
-            try await PipelineManager(environment: environment).requestRun(name)
+            try await PipelineManager(environment: environment).requestRun(name, recompute: recompute)
             let jobs = try await PipelineEngine(environment: environment).runUntilIdle()
             JobPrinter.finish(jobs, json: output.json, emptyNote: "an engine running elsewhere took the job")
             if output.json { try Terminal.json(jobs) }

@@ -154,6 +154,51 @@ struct EngineTests {
         #expect(try await fixture.engine.runUntilIdle().isEmpty)
     }
 
+    @Test func aSideInputIsReadByNewDatumsButReprocessesNothingUnlessAskedTo() async throws {
+        let stage = RecordingStage()
+        let fixture = try await EngineFixture(stages: .with("record", stage))
+        defer { fixture.cleanUp() }
+        try await fixture.store.createRepo("detect")
+        try await fixture.store.createRepo("rules")
+        try await commit(["/cam1/a.json": "A", "/cam2/b.json": "B"], to: "detect", in: fixture.store)
+        let rules1 = try await commit(["/rules.yaml": "r1"], to: "rules", in: fixture.store)
+        let record = try await fixture.create(
+            """
+            name: threats
+            input: {cross: [{pfs: {repo: detect, glob: '/*/*'}}, {pfs: {repo: rules, glob: '/', reprocess: false}}]}
+            transform: {stage: record}
+            """)
+        #expect(record.spec.input.sideInputs == ["rules"])
+        _ = try await fixture.engine.runUntilIdle()
+        #expect(try await fixture.files("threats") == ["/cam1/a.json.out": "A|r1", "/cam2/b.json.out": "B|r1"])
+
+        // New rules alone: no job, nothing re-judged.
+        let rules2 = try await commit(["/rules.yaml": "r2"], to: "rules", in: fixture.store)
+        #expect(try await fixture.engine.runUntilIdle().isEmpty)
+        // A new detection is judged with the latest rules; the old ones keep theirs. Provenance names both.
+        try await commit(["/cam1/c.json": "C"], to: "detect", in: fixture.store)
+        let next = try #require(try await fixture.engine.runUntilIdle().first)
+        #expect(next.counts.processed == 1 && next.counts.removed == 0)
+        #expect(
+            try await fixture.files("threats") == [
+                "/cam1/a.json.out": "A|r1", "/cam1/c.json.out": "C|r2", "/cam2/b.json.out": "B|r1",
+            ])
+        let output = try #require(try await fixture.store.resolveCommit("threats", ref: nil))
+        #expect(output.provenance.inputs.contains(rules2.reference))
+        #expect(!output.provenance.inputs.contains(rules1.reference))
+        // A full run does not re-judge either (the datums are the same); a recompute does.
+        try await fixture.manager.requestRun("threats")
+        #expect(try await fixture.engine.runUntilIdle().first?.counts.skipped == 3)
+        try await fixture.manager.requestRun("threats", recompute: true)
+        let again = try #require(try await fixture.engine.runUntilIdle().first)
+        #expect(again.counts.processed == 3)
+        #expect(
+            try await fixture.files("threats") == [
+                "/cam1/a.json.out": "A|r2", "/cam1/c.json.out": "C|r2", "/cam2/b.json.out": "B|r2",
+            ])
+        #expect(try await fixture.engine.runUntilIdle().isEmpty)
+    }
+
     @Test func aChangedSpecRecomputesButMoreWorkersDoNot() async throws {
         let stage = RecordingStage()
         let fixture = try await EngineFixture(stages: .with("record", stage))
