@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The end-to-end demo on the embedded default (local disk + SQLite): the versioned store, then the vision
-# pipeline (validate → detect with the real detector → a Python stage in Pachyderm's /pfs layout) on real
-# photos uploaded as camera frames, incrementally. Threats, alerts and the HTTP service come with issues 5-6.
+# pipeline (validate → detect with the real detector → threats by customer rules, and a Python stage in
+# Pachyderm's /pfs layout) on real photos uploaded as camera frames, incrementally. Alert delivery, analytics
+# and the HTTP service come with issues 5-6.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VIGIL="$(swift build --product vigil --show-bin-path)/vigil"
@@ -88,21 +89,53 @@ transform:
     - "with open('/pfs/out/' + os.path.basename(device) + '.csv', 'w') as out:"
     - "    out.writelines(f'{label},{n}\\n' for label, n in sorted(counts.items()))"
 YAML
+# Customer rules in their own versioned repo (docs/RULES.md): who fears what, when, and who is told.
+mkdir -p "$WORK/rules" && cat > "$WORK/rules/customers.yaml" <<'YAML'
+customers:
+  - id: acme
+    name: Acme Storage Ltd
+    timezone: Europe/London
+    contacts:
+      - {name: Ana Lee, email: ana@acme.example}
+      - {name: Bo Chen, email: bo@acme.example, phone: "+44 20 7946 0000"}
+    devices: [frontdoor, backyard]
+    dangerous: {person: 0.6, car: 0.7}
+    escalation: {order: [Ana Lee, Bo Chen], acknowledgeWithin: 10m}
+  - id: smiths
+    name: The Smiths
+    contacts: [{name: Sam Smith, phone: "07700 900123"}]
+    devices: [garage]
+    dangerous: {bus: 0.5}
+YAML
+step repo create rules --description "customers' alerting rules"
+step put rules "$WORK/rules" -m "first rules"
+cat > "$WORK/threats.yaml" <<'YAML'
+name: threats
+description: detections that match a customer's rules, with the image
+input:
+  cross:
+    - pfs: {repo: detect, glob: /*/*}
+    - pfs: {repo: rules, glob: /, reprocess: false}   # a rules change judges new images only
+transform: {stage: threats}
+YAML
 step pipeline create "$WORK/validate.yaml"
 step pipeline create "$WORK/detect.yaml"
+step pipeline create "$WORK/threats.yaml"
 step pipeline create "$WORK/per-device.yaml"
 step engine --until-idle
 step ls validate@master:/invalid
 step cat validate@master:/invalid/garage-1763800180.jpg.reason.json
 step cat detect@master:/frontdoor/frontdoor-1763800000.jpg.json | head -28
 step cat per-device@master:/frontdoor.csv
+step ls threats@master:/frontdoor
+step cat threats@master:/frontdoor/frontdoor-1763800000.jpg.json | head -20
 # One more frame: only its datum runs in each stage; the other devices' summaries are not recomputed.
 mkdir -p "$WORK/late" && cp "$SAMPLES/zidane.jpg" "$WORK/late/frontdoor-1763800420.jpg"
 step put uploads "$WORK/late" -m "one more frame"
 step engine --until-idle
 step cat per-device@master:/frontdoor.csv
 step job list
-step inspect per-device@master --transitive
+step inspect threats@master --transitive
 step detect "$SAMPLES/bus.jpg"
 step fsck
 step gc --grace 0

@@ -83,6 +83,16 @@ public final class DatumContext: Sendable {
         state.withLock { $0.outputs[normalized] = value }
     }
 
+    /// Puts a stored blob (known by its hash, e.g. from a record) at `path`, storing no bytes; fails if the
+    /// store does not have it, so an output never names a missing blob.
+    public func link(_ path: String, toBlob hash: BlobHash, size: Int64) async throws {
+        guard try await store.blobs.contains(hash) else {
+            throw PipelineError(
+                .stageFailed, "cannot put \(path): the store has no blob \(hash.hex)", value: hash.hex)
+        }
+        try link(path, to: .file(hash, size: size))
+    }
+
     /// A line for this datum's log (`vigil logs`), kept up to the last 64 KiB.
     public func log(_ line: String) {
         state.withLock { $0.log.append(Data((line + "\n").utf8)) }

@@ -2,7 +2,7 @@ import VigilPipeline
 import VigilVision
 
 extension StageRegistry {
-    /// The engine's stages plus Vigil's own: `validate` and `detect` (and, as they land, `threats` and `analytics`).
+    /// The engine's stages plus Vigil's own: `validate`, `detect` and `threats` (and, as it lands, `analytics`).
     public static let vigil: StageRegistry = {
         var registry = StageRegistry.builtIn
         registry.register("validate") { configuration in
@@ -11,6 +11,7 @@ extension StageRegistry {
         registry.register("detect") { configuration in
             DetectStage(detector: try Detector(try DetectStage.configuration(configuration)))
         }
+        registry.register("threats") { configuration in try ThreatsStage(configuration) }
         return registry
     }()
 }
