@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 # Debian packages the build and tests need (Swift itself comes with the machine, under /opt/swift).
-APT_PACKAGES := libsqlite3-dev sqlite3 python3 python3-venv libjpeg62-turbo-dev libpng-dev
+APT_PACKAGES := libsqlite3-dev sqlite3 python3 python3-venv libjpeg62-turbo-dev libpng-dev librsvg2-bin
 VENV := .venv
 # DVC, pinned: the baseline the store benchmark compares against.
 BENCH_PIP := dvc==3.67.1

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The end-to-end demo on the embedded default (local disk + SQLite): the versioned store, then the vision
-# pipeline (validate → detect with the real detector → threats by customer rules, and a Python stage in
-# Pachyderm's /pfs layout) on real photos uploaded as camera frames, incrementally. Alert delivery, analytics
-# and the HTTP service come with issues 5-6.
+# pipeline (validate → detect with the real detector → threats by customer rules → analytics with bar charts,
+# and a Python stage in Pachyderm's /pfs layout) on real photos uploaded as camera frames, incrementally. Alert
+# delivery and the HTTP service come with issues 5-6.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VIGIL="$(swift build --product vigil --show-bin-path)/vigil"
@@ -122,6 +122,13 @@ step pipeline create "$WORK/validate.yaml"
 step pipeline create "$WORK/detect.yaml"
 step pipeline create "$WORK/threats.yaml"
 step pipeline create "$WORK/per-device.yaml"
+cat > "$WORK/stats.yaml" <<'YAML'
+name: stats
+description: alert counts and invalid images, as tables and bar charts
+input: {cross: [{pfs: {repo: threats, glob: /}}, {pfs: {repo: validate, glob: /}}]}
+transform: {stage: analytics}
+YAML
+step pipeline create "$WORK/stats.yaml"
 step engine --until-idle
 step ls validate@master:/invalid
 step cat validate@master:/invalid/garage-1763800180.jpg.reason.json
@@ -136,6 +143,13 @@ step engine --until-idle
 step cat per-device@master:/frontdoor.csv
 step job list
 step inspect threats@master --transitive
+step stats
+step ls stats@master:/
+mkdir -p "$VIGIL_HOME/charts"
+for chart in by-device by-day by-hour by-label invalid-by-device invalid-by-reason; do
+    "$VIGIL" cat "stats@master:/$chart.svg" > "$VIGIL_HOME/charts/$chart.svg"
+done
+echo "bar charts: $VIGIL_HOME/charts/*.svg (open in a browser)"
 step detect "$SAMPLES/bus.jpg"
 step fsck
 step gc --grace 0

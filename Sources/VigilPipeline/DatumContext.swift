@@ -47,6 +47,23 @@ public final class DatumContext: Sendable {
         return out
     }
 
+    /// The files under `subpath` of a folder input (e.g. `/invalid` of a whole repo), found by lookup rather than
+    /// by walking the rest; empty when there is no such folder.
+    public func files(of input: DatumInput, under subpath: String) async throws -> [(path: String, entry: TreeEntry)] {
+        guard input.kind == .directory,
+            let folder = try await store.trees.lookup(
+                subpath, in: TreeRoot(hash: input.hash, size: input.size, files: 0)),
+            folder.kind == .directory
+        else { return [] }
+        var out: [(path: String, entry: TreeEntry)] = []
+        try await store.trees.walkFiles(
+            under: folder.hash, path: StorePath.join(input.path, String(subpath.dropFirst()))
+        ) {
+            out.append(($0, $1))
+        }
+        return out
+    }
+
     /// The bytes of a file (of any input: a content hash names it).
     public func read(_ file: TreeEntry) async throws -> Data {
         try await store.blobs.get(file.hash)

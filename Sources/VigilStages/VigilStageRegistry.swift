@@ -2,7 +2,7 @@ import VigilPipeline
 import VigilVision
 
 extension StageRegistry {
-    /// The engine's stages plus Vigil's own: `validate`, `detect` and `threats` (and, as it lands, `analytics`).
+    /// The engine's stages plus Vigil's own: `validate`, `detect`, `threats` and `analytics`.
     public static let vigil: StageRegistry = {
         var registry = StageRegistry.builtIn
         registry.register("validate") { configuration in
@@ -12,6 +12,7 @@ extension StageRegistry {
             DetectStage(detector: try Detector(try DetectStage.configuration(configuration)))
         }
         registry.register("threats") { configuration in try ThreatsStage(configuration) }
+        registry.register("analytics") { configuration in try AnalyticsStage(configuration) }
         return registry
     }()
 }

@@ -18,7 +18,7 @@ struct Vigil: AsyncParsableCommand {
             InitCommand.self, RepoCommand.self, PutCommand.self, ListCommand.self, CatCommand.self, LogCommand.self,
             DiffCommand.self, InspectCommand.self, BranchCommand.self, CopyCommand.self, CheckCommand.self,
             CollectCommand.self, PipelineCommand.self, JobCommand.self, DatumCommand.self, LogsCommand.self,
-            EngineCommand.self, DetectCommand.self,
+            EngineCommand.self, DetectCommand.self, StatsCommand.self,
         ])
 
     /// Runs the command; a `VigilError` is printed as one line, without a stack, and exits 1.
