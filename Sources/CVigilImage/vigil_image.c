@@ -37,6 +37,16 @@ static void vigil_jpeg_message(j_common_ptr cinfo, int level) {
 
 static void vigil_jpeg_silence(j_common_ptr cinfo) { (void)cinfo; }
 
+/* The error manager that returns (through error->escape) instead of exiting, reporting into `info`. */
+static struct jpeg_error_mgr *vigil_jpeg_errors(vigil_jpeg_error *error, vigil_image_info *info) {
+    struct jpeg_error_mgr *base = jpeg_std_error(&error->base);
+    error->base.error_exit = vigil_jpeg_fail;
+    error->base.emit_message = vigil_jpeg_message;
+    error->base.output_message = vigil_jpeg_silence;
+    error->info = info;
+    return base;
+}
+
 /* Everything from here to the end of a decode runs under one setjmp, in one C frame: a longjmp never crosses
  * a Swift frame. */
 static int vigil_jpeg_run(
@@ -49,11 +59,7 @@ static int vigil_jpeg_run(
         snprintf(info->message, VIGIL_IMAGE_MESSAGE_SIZE, "the file is empty");
         return -1;
     }
-    cinfo.err = jpeg_std_error(&error.base);
-    error.base.error_exit = vigil_jpeg_fail;
-    error.base.emit_message = vigil_jpeg_message;
-    error.base.output_message = vigil_jpeg_silence;
-    error.info = info;
+    cinfo.err = vigil_jpeg_errors(&error, info);
     if (setjmp(error.escape)) {
         jpeg_destroy_decompress(&cinfo);
         return -1;
@@ -165,11 +171,7 @@ int vigil_jpeg_encode(
     unsigned char *buffer = NULL;
     unsigned long size = 0;
     memset(info, 0, sizeof(*info));
-    cinfo.err = jpeg_std_error(&error.base);
-    error.base.error_exit = vigil_jpeg_fail;
-    error.base.emit_message = vigil_jpeg_message;
-    error.base.output_message = vigil_jpeg_silence;
-    error.info = info;
+    cinfo.err = vigil_jpeg_errors(&error, info);
     if (setjmp(error.escape)) {
         jpeg_destroy_compress(&cinfo);
         free(buffer);

@@ -33,13 +33,7 @@ struct EngineBenchmark: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let folder = URL(fileURLWithPath: home)
-        guard !FileManager.default.fileExists(atPath: folder.path) else {
-            throw ValidationError("--home \(home) exists; give a new folder")
-        }
-        let logger = Logger(label: "vigil-bench") { _ in SwiftLogNoOpLogHandler() }
-        let store = try await VersionedStore.open(home: folder, create: true, logger: logger)
-        let environment = try EngineEnvironment.open(home: folder, store: store, logger: logger)
+        let (store, environment) = try await openBenchmarkHome(home, stages: .builtIn)
         let manager = PipelineManager(environment: environment)
 
         // Throughput.

@@ -1,4 +1,8 @@
+import ArgumentParser
 import Foundation
+import Logging
+import VigilPipeline
+import VigilStore
 
 func milliseconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
@@ -28,4 +32,16 @@ func peakMemoryMiB() -> Double {
         let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
     else { return 0 }
     return (Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
+}
+
+/// A new data folder for a benchmark run (refusing an existing one: a benchmark measures a fresh store), with
+/// the store and the engine's environment on it.
+func openBenchmarkHome(_ home: String, stages: StageRegistry) async throws -> (VersionedStore, EngineEnvironment) {
+    let folder = URL(fileURLWithPath: home)
+    guard !FileManager.default.fileExists(atPath: folder.path) else {
+        throw ValidationError("--home \(home) exists; give a new folder")
+    }
+    let logger = Logger(label: "vigil-bench") { _ in SwiftLogNoOpLogHandler() }
+    let store = try await VersionedStore.open(home: folder, create: true, logger: logger)
+    return (store, try EngineEnvironment.open(home: folder, store: store, stages: stages, logger: logger))
 }

@@ -27,13 +27,7 @@ struct VisionBenchmark: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let folder = URL(fileURLWithPath: home)
-        guard !FileManager.default.fileExists(atPath: folder.path) else {
-            throw ValidationError("--home \(home) exists; give a new folder")
-        }
-        let logger = Logger(label: "vigil-bench") { _ in SwiftLogNoOpLogHandler() }
-        let store = try await VersionedStore.open(home: folder, create: true, logger: logger)
-        let environment = try EngineEnvironment.open(home: folder, store: store, stages: .vigil, logger: logger)
+        let (store, environment) = try await openBenchmarkHome(home, stages: .vigil)
         let manager = PipelineManager(environment: environment)
         var figures: [Figure] = []
         func record(_ name: String, _ rates: [Double]) {
@@ -129,31 +123,11 @@ struct VisionBenchmark: AsyncParsableCommand {
 
         var rawBest = 0.0
         for configuration in configurations {
-            var detectors: [Detector] = []
-            for _ in 0..<configuration.workers {
-                var settings = Detector.Configuration.defaultModel()
-                settings.intraOpThreads = configuration.threads
-                detectors.append(try Detector(settings))
-            }
+            let detectors = try Self.detectors(configuration.workers, threads: configuration.threads)
             let prepared = try photos.map { try detectors[0].prepare($0) }
-            let sessions = detectors
-            let count = detectImages
-            var rates: [Double] = []
-            for _ in 0..<runs {
-                let start = ContinuousClock.now
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for (worker, detector) in sessions.enumerated() {
-                        group.addTask {
-                            for index in stride(from: worker, to: count, by: sessions.count) {
-                                var input = prepared[index % 2].input
-                                _ = try detector.infer(
-                                    &input, width: prepared[index % 2].width, height: prepared[index % 2].height)
-                            }
-                        }
-                    }
-                    try await group.waitForAll()
-                }
-                rates.append(Double(detectImages) / (milliseconds(ContinuousClock.now - start) / 1000))
+            let rates = try await Self.rates(detectors, images: detectImages, runs: runs) { detector, index in
+                var input = prepared[index % 2].input
+                _ = try detector.infer(&input, width: prepared[index % 2].width, height: prepared[index % 2].height)
             }
             record("raw runtime, \(configuration.workers) session(s) × \(configuration.threads) thread(s)", rates)
             rawBest = max(rawBest, median(rates))
@@ -162,28 +136,9 @@ struct VisionBenchmark: AsyncParsableCommand {
         // the gap splits into decoding on busy cores and the engine's own share.
         var decodingBest = 0.0
         for configuration in configurations where configuration.workers == 2 {
-            var detectors: [Detector] = []
-            for _ in 0..<configuration.workers {
-                var settings = Detector.Configuration.defaultModel()
-                settings.intraOpThreads = configuration.threads
-                detectors.append(try Detector(settings))
-            }
-            let sessions = detectors
-            let count = detectImages
-            var rates: [Double] = []
-            for _ in 0..<runs {
-                let start = ContinuousClock.now
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for (worker, detector) in sessions.enumerated() {
-                        group.addTask {
-                            for index in stride(from: worker, to: count, by: sessions.count) {
-                                _ = try detector.detect(photos[index % 2])
-                            }
-                        }
-                    }
-                    try await group.waitForAll()
-                }
-                rates.append(Double(detectImages) / (milliseconds(ContinuousClock.now - start) / 1000))
+            let detectors = try Self.detectors(configuration.workers, threads: configuration.threads)
+            let rates = try await Self.rates(detectors, images: detectImages, runs: runs) { detector, index in
+                _ = try detector.detect(photos[index % 2])
             }
             record(
                 "raw runtime with decoding, \(configuration.workers) sessions × \(configuration.threads) thread", rates)
@@ -196,6 +151,34 @@ struct VisionBenchmark: AsyncParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         print(String(decoding: try encoder.encode(figures), as: UTF8.self))
+    }
+
+    static func detectors(_ count: Int, threads: Int) throws -> [Detector] {
+        try (0..<count).map { _ in
+            var settings = Detector.Configuration.defaultModel()
+            settings.intraOpThreads = threads
+            return try Detector(settings)
+        }
+    }
+
+    /// Images per second of `runs` runs, the images shared out over the detectors running in parallel.
+    static func rates(
+        _ detectors: [Detector], images: Int, runs: Int, _ body: @escaping @Sendable (Detector, Int) throws -> Void
+    ) async throws -> [Double] {
+        var rates: [Double] = []
+        for _ in 0..<runs {
+            let start = ContinuousClock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (worker, detector) in detectors.enumerated() {
+                    group.addTask {
+                        for index in stride(from: worker, to: images, by: detectors.count) { try body(detector, index) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            rates.append(Double(images) / (milliseconds(ContinuousClock.now - start) / 1000))
+        }
+        return rates
     }
 
     /// Creates the pipeline and times its one job; images per second.

@@ -9,12 +9,17 @@ import VigilVision
 /// images → validate → detect, through the real engine and the real detector.
 @Suite("Vision pipeline", .serialized)
 struct VisionPipelineTests {
-    @Test func uploadsBecomeValidatedImagesAndDetectionRecords() async throws {
+    /// A new data folder on disk with Vigil's stages.
+    static func dataFolder() async throws -> (URL, VersionedStore, EngineEnvironment) {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-vision-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: folder) }
         let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
         let store = try await VersionedStore.open(home: folder, create: true, logger: logger)
-        let environment = try EngineEnvironment.open(home: folder, store: store, stages: .vigil, logger: logger)
+        return (folder, store, try EngineEnvironment.open(home: folder, store: store, stages: .vigil, logger: logger))
+    }
+
+    @Test func uploadsBecomeValidatedImagesAndDetectionRecords() async throws {
+        let (folder, store, environment) = try await Self.dataFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
         let manager = PipelineManager(environment: environment)
         try await store.createRepo("images")
         let writer = try await store.openCommit(repo: "images")
@@ -55,11 +60,8 @@ struct VisionPipelineTests {
     }
 
     @Test func detectionsThatMatchACustomersRulesBecomeThreatsWithTheImage() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-threats-\(UUID().uuidString)")
+        let (folder, store, environment) = try await Self.dataFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
-        let store = try await VersionedStore.open(home: folder, create: true, logger: logger)
-        let environment = try EngineEnvironment.open(home: folder, store: store, stages: .vigil, logger: logger)
         let manager = PipelineManager(environment: environment)
         try await store.createRepo("images")
         try await store.createRepo("rules")
