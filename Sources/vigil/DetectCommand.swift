@@ -11,6 +11,8 @@ struct DetectCommand: AsyncParsableCommand {
             model. Prints a table of what it found, or JSON with --json. See docs/MODEL.md.
             """)
 
+    /// Detection reads no repo; the shared options are accepted so every command takes them (README).
+    @OptionGroup var store: StoreOptions
     @Argument(help: "JPEG or PNG files.") var files: [String]
     @OptionGroup var output: OutputOptions
     @Option(help: "An ONNX model (default: .deps/model/yolov4-tiny.onnx).") var model: String?
