@@ -211,15 +211,15 @@ public final class PipelineEngine: Service, Sendable {
         let running = try await environment.jobs.runningJobs().filter { $0.pipeline == name }
         // Side inputs start no job: only the inputs that make datums count.
         let sideInputs = spec.input.sideInputs
-        let counted = inputCommits.filter { !sideInputs.contains($0.key) }
-        var pending =
-            record.runRequested || !running.isEmpty
-            || (state == nil
-                ? !counted.isEmpty
-                : state!.specHash != specHash || state!.inputs.filter { !sideInputs.contains($0.key) } != counted)
+        func counting(_ commits: [String: String]) -> [String: String] {
+            commits.filter { !sideInputs.contains($0.key) }
+        }
+        let counted = counting(inputCommits)
+        let changed = state.map { $0.specHash != specHash || counting($0.inputs) != counted } ?? !counted.isEmpty
+        var pending = record.runRequested || !running.isEmpty || changed
         if pending, !record.runRequested, running.isEmpty,
             let last = try await environment.jobs.jobs(pipeline: name, limit: 1).first, last.state == .failed,
-            last.specHash == specHash, last.inputCommits.filter({ !sideInputs.contains($0.key) }) == counted
+            last.specHash == specHash, counting(last.inputCommits) == counted
         {
             // The same job failed before it could run (a stage that cannot start): trying again changes
             // nothing until the inputs or the spec do, or `vigil pipeline run` asks.
@@ -228,7 +228,7 @@ public final class PipelineEngine: Service, Sendable {
         guard pending else { return nil }
 
         var job = JobInfo(
-            id: UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(), pipeline: name,
+            id: VersionedStore.newID(), pipeline: name,
             specHash: specHash, inputs: inputs, inputCommits: inputCommits, baseOutput: output?.id,
             full: record.runRequested, holder: environment.holder, started: environment.clock())
         job.recompute = record.recomputeRequested ? true : nil

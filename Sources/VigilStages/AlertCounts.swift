@@ -29,14 +29,19 @@ public struct AlertCounts: Sendable, Hashable, Codable {
 
     public init() {}
 
+    /// Made once, not per threat counted.
+    private static let utc: Calendar = {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = .gmt
+        return calendar
+    }()
+
     mutating func add(_ threat: ThreatRecord) {
         alerts.total += 1
         alerts.byDevice[threat.device, default: 0] += 1
         alerts.byCustomer[threat.customer, default: 0] += 1
         let time = Date(timeIntervalSince1970: TimeInterval(threat.time))
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = .gmt
-        let parts = calendar.dateComponents([.year, .month, .day, .hour], from: time)
+        let parts = Self.utc.dateComponents([.year, .month, .day, .hour], from: time)
         alerts.byDay[String(format: "%04d-%02d-%02d", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0), default: 0] +=
             1
         alerts.byHour[String(format: "%02d", parts.hour ?? 0), default: 0] += 1

@@ -33,8 +33,8 @@ public final class ThreatsStage: Stage {
         for file in try await datum.files(of: detectInput) where file.path.hasSuffix(".json") {
             let record = try decoder.decode(DetectionRecord.self, from: try await datum.read(file.entry))
             let time = Date(timeIntervalSince1970: TimeInterval(record.time))
-            guard let match = book.judge(device: record.device, time: time, detections: record.detections),
-                let customer = book.customers.first(where: { $0.id == match.customer })
+            guard let customer = book.customer(of: record.device),
+                let match = customer.judge(time: time, detections: record.detections)
             else { continue }
             let imagePath = "/\(record.device)/\(record.image.name)"
             guard let imageHash = BlobHash(hex: record.image.sha256) else {

@@ -191,7 +191,7 @@ public actor CommitWriter {
             // One barrier makes every blob and node of this commit durable before the head points at them.
             try await store.blobs.flush()
             let commit = CommitInfo(
-                id: VersionedStore.newCommitID(), repo: repo, branch: branch, parent: head, tree: root,
+                id: VersionedStore.newID(), repo: repo, branch: branch, parent: head, tree: root,
                 author: author, message: message, provenance: provenance, started: started,
                 finished: store.clock(), meta: meta)
             if try await store.metadata.appendCommit(commit, expectedHead: head, releasingLease: lease.id) {

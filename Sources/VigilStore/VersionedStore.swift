@@ -48,7 +48,8 @@ public final class VersionedStore: Sendable {
         return store
     }
 
-    static func newCommitID() -> String {
+    /// 128 random bits as 32 lower-case hex digits: the ids of commits (and of the engine's jobs).
+    public static func newID() -> String {
         UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import VigilPipeline
+import VigilStages
 import VigilStore
 import VigilVision
 
@@ -21,7 +22,7 @@ struct Vigil: AsyncParsableCommand {
             EngineCommand.self, DetectCommand.self, StatsCommand.self,
         ])
 
-    /// Runs the command; a `VigilError` is printed as one line, without a stack, and exits 1.
+    /// Runs the command; Vigil's own errors are printed as one line, without a stack, and exit 1.
     static func main() async {
         do {
             var command = try parseAsRoot()
@@ -30,13 +31,7 @@ struct Vigil: AsyncParsableCommand {
             } else {
                 try command.run()
             }
-        } catch let error as VigilError {
-            Terminal.standardError("vigil: error: \(error.description)")
-            Foundation.exit(1)
-        } catch let error as PipelineError {
-            Terminal.standardError("vigil: error: \(error.description)")
-            Foundation.exit(1)
-        } catch let error as DetectorError {
+        } catch let error as any UserFacingError {
             Terminal.standardError("vigil: error: \(error.description)")
             Foundation.exit(1)
         } catch {
@@ -44,3 +39,11 @@ struct Vigil: AsyncParsableCommand {
         }
     }
 }
+
+/// Errors that say what was wrong and how to fix it, with a code: printed as they are, one line.
+protocol UserFacingError: Error, CustomStringConvertible {}
+
+extension VigilError: UserFacingError {}
+extension PipelineError: UserFacingError {}
+extension DetectorError: UserFacingError {}
+extension RuleError: UserFacingError {}

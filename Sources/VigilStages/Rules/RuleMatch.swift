@@ -30,10 +30,18 @@ extension RuleBook {
     /// The match for a device's detections at `time`, or nil: no customer has the device, nothing dangerous
     /// was seen confidently enough, or the customer's schedule is not active then.
     public func judge(device: String, time: Date, detections: [Detection]) -> RuleMatch? {
-        guard let customer = customer(of: device), customer.isActive(at: time) else { return nil }
+        customer(of: device)?.judge(time: time, detections: detections)
+    }
+}
+
+extension Customer {
+    /// The match for this customer's detections at `time`, or nil: nothing dangerous was seen confidently
+    /// enough, or the schedule is not active then.
+    public func judge(time: Date, detections: [Detection]) -> RuleMatch? {
+        guard isActive(at: time) else { return nil }
         var labels: [String: RuleMatch.Label] = [:]
         for detection in detections {
-            guard let minimum = customer.dangerous[detection.label], detection.confidence >= minimum else { continue }
+            guard let minimum = dangerous[detection.label], detection.confidence >= minimum else { continue }
             var label =
                 labels[detection.label]
                 ?? .init(
@@ -43,17 +51,15 @@ extension RuleBook {
             labels[detection.label] = label
         }
         guard !labels.isEmpty else { return nil }
-        let zone = TimeZone(identifier: customer.timeZone) ?? .gmt
+        let zone = TimeZone(identifier: timeZone) ?? .gmt
         return RuleMatch(
-            customer: customer.id, customerName: customer.name,
+            customer: id, customerName: name,
             labels: labels.values.sorted {
                 $0.confidence > $1.confidence || ($0.confidence == $1.confidence && $0.label < $1.label)
             },
             localTime: time.formatted(Date.ISO8601FormatStyle(timeZone: zone)))
     }
-}
 
-extension Customer {
     /// Whether alerts are active at `time` (always, with no schedule).
     public func isActive(at time: Date) -> Bool {
         guard !schedule.isEmpty else { return true }
