@@ -18,6 +18,9 @@ struct JobPlanner: Sendable {
         case delta
     }
 
+    /// Datums that left and datums that arrived, as their inputs.
+    typealias Delta = (removed: [[DatumInput]], added: [[DatumInput]])
+
     let store: VersionedStore
     let spec: PipelineSpec
     let specHash: String
@@ -37,11 +40,11 @@ struct JobPlanner: Sendable {
     // MARK: Delta
 
     /// Datums that left and datums that arrived (as their inputs), or nil when only a full listing can tell.
-    func delta() async throws -> (removed: [[DatumInput]], added: [[DatumInput]])? {
+    func delta() async throws -> Delta? {
         try await delta(of: spec.input)
     }
 
-    private func delta(of input: PipelineInput) async throws -> (removed: [[DatumInput]], added: [[DatumInput]])? {
+    private func delta(of input: PipelineInput) async throws -> Delta? {
         switch input {
         case .pfs(let pfs):
             return try await delta(of: pfs)
@@ -55,7 +58,7 @@ struct JobPlanner: Sendable {
             }
             return (removed, added)
         case .cross(let inputs):
-            var deltas: [(removed: [[DatumInput]], added: [[DatumInput]])] = []
+            var deltas: [Delta] = []
             for child in inputs {
                 guard let part = try await delta(of: child) else { return nil }
                 deltas.append(part)
@@ -82,7 +85,7 @@ struct JobPlanner: Sendable {
         }
     }
 
-    private func delta(of pfs: PFSInput) async throws -> (removed: [[DatumInput]], added: [[DatumInput]])? {
+    private func delta(of pfs: PFSInput) async throws -> Delta? {
         let old = previous[pfs.name]
         let new = current[pfs.name]
         // A side input's change reprocesses nothing; new datums simply read its latest commit.

@@ -25,8 +25,10 @@ struct JobRunner {
     /// Runs `job` (new, or taken over after a crash with the datums it had finished). Returns the job as it
     /// ended: finished (with or without failures), or still `running` with no holder when the engine stopped
     /// first.
+    /// `output` and `outputState` are the output head and its state as the caller read them (not read again).
     func run(
-        _ job: JobInfo, output: CommitInfo? = nil, resumed: [String: DatumRecord] = [:]
+        _ job: JobInfo, output: CommitInfo? = nil, outputState: DatumIndex.State? = nil,
+        resumed: [String: DatumRecord] = [:]
     ) async throws -> JobInfo {
         var job = job
         var current: [String: CommitInfo] = [:]
@@ -39,9 +41,10 @@ struct JobRunner {
             current[name] = commit
         }
         // The output head the caller read is the job's base unless the job is an older one being resumed.
-        var base = output?.id == job.baseOutput ? output : nil
+        let reuse = output?.id == job.baseOutput
+        var base = reuse ? output : nil
         if base == nil, let id = job.baseOutput { base = try await store.resolveCommit(spec.name, ref: id) }
-        let baseState = try await DatumIndex.state(of: base, in: store)
+        let baseState = reuse ? outputState : try await DatumIndex.state(of: base, in: store)
         var previous: [String: CommitInfo] = [:]
         var previousComplete = true
         for (name, id) in baseState?.inputs ?? [String: String]() {
@@ -55,7 +58,7 @@ struct JobRunner {
             store: store, spec: spec, specHash: job.specHash, current: current, base: base, baseState: baseState,
             previous: previous)
         var mode = job.recompute == true ? .rebuild : planner.mode(forceFull: job.full || !previousComplete)
-        var delta: (removed: [[DatumInput]], added: [[DatumInput]])?
+        var delta: JobPlanner.Delta?
         if mode == .delta {
             delta = try await planner.delta()
             if delta == nil { mode = .full }
@@ -205,7 +208,7 @@ extension JobRunner {
         // MARK: Removing
 
         mutating func removeStale(
-            mode: JobPlanner.Mode, delta: (removed: [[DatumInput]], added: [[DatumInput]])?, planner: JobPlanner
+            mode: JobPlanner.Mode, delta: JobPlanner.Delta?, planner: JobPlanner
         ) async throws {
             switch mode {
             case .rebuild:
@@ -243,7 +246,7 @@ extension JobRunner {
         // MARK: Processing
 
         mutating func processDatums(
-            mode: JobPlanner.Mode, delta: (removed: [[DatumInput]], added: [[DatumInput]])?, planner: JobPlanner
+            mode: JobPlanner.Mode, delta: JobPlanner.Delta?, planner: JobPlanner
         ) async throws {
             let workers = runner.workers
             let jobID = job.id

@@ -262,7 +262,7 @@ public final class PipelineEngine: Service, Sendable {
             let runner = JobRunner(
                 environment: environment, pipeline: record, workers: stages,
                 shouldStop: { self.stopping.load(ordering: .relaxed) })
-            return try await runner.run(job, output: output, resumed: resumed)
+            return try await runner.run(job, output: output, outputState: state, resumed: resumed)
         } catch is CancellationError {
             throw CancellationError()
         } catch {

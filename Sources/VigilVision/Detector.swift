@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 
 /// An object detector: an ONNX model (YOLOv4-tiny on COCO by default, or a customer's own), its labels, and
 /// the decoding of its outputs. One per worker: the session loads once (~100 ms) and serves every image.
@@ -78,15 +79,9 @@ public final class Detector: Sendable {
         guard !labels.isEmpty else {
             throw DetectorError(.badLabels, "the label file has no labels", value: configuration.labels.path)
         }
-        guard let modelBytes = FileManager.default.contents(atPath: configuration.model.path) else {
-            throw DetectorError(
-                .modelMissing,
-                "no model at \(configuration.model.path); run `make setup` to fetch and convert YOLOv4-tiny, or give "
-                    + "--model", value: configuration.model.path)
-        }
         model = ModelIdentity(
             name: configuration.model.deletingPathExtension().lastPathComponent,
-            sha256: SHA256.hash(data: modelBytes).map { String(format: "%02x", $0) }.joined(), labels: labels.count)
+            sha256: try Self.sha256(of: configuration.model), labels: labels.count)
         let runtime = try OnnxRuntime.load(path: configuration.runtimeLibrary)
         session = try OnnxSession(
             model: configuration.model, intraOpThreads: configuration.intraOpThreads, runtime: runtime)
@@ -135,6 +130,28 @@ public final class Detector: Sendable {
             detections: detections, width: width, height: height,
             decodeMilliseconds: Self.milliseconds(decoded - start),
             inferenceMilliseconds: Self.milliseconds(end - decoded))
+    }
+
+    /// Model hashes by path, size and modification time: every worker of a pipeline loads the same model, and
+    /// hashing 24 MB once is enough.
+    private static let hashes = Mutex<[String: String]>([:])
+
+    static func sha256(of model: URL) throws(DetectorError) -> String {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: model.path)
+        guard let attributes else {
+            throw DetectorError(
+                .modelMissing,
+                "no model at \(model.path); run `make setup` to fetch and convert YOLOv4-tiny, or give --model",
+                value: model.path)
+        }
+        let key = "\(model.path)|\(attributes[.size] ?? 0)|\(attributes[.modificationDate] ?? 0)"
+        if let known = hashes.withLock({ $0[key] }) { return known }
+        guard let bytes = FileManager.default.contents(atPath: model.path) else {
+            throw DetectorError(.modelMissing, "cannot read the model at \(model.path)", value: model.path)
+        }
+        let hash = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        hashes.withLock { $0[key] = hash }
+        return hash
     }
 
     static func milliseconds(_ duration: Duration) -> Double {
