@@ -9,11 +9,17 @@ let package = Package(
         .library(name: "VigilPipeline", targets: ["VigilPipeline"]),
         .library(name: "VigilVision", targets: ["VigilVision"]),
         .library(name: "VigilStages", targets: ["VigilStages"]),
+        .library(name: "VigilAlerts", targets: ["VigilAlerts"]),
+        .library(name: "VigilAlertSink", targets: ["VigilAlertSink"]),
         .executable(name: "vigil", targets: ["vigil"]),
         .executable(name: "vigil-bench", targets: ["VigilBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -64,6 +70,33 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // The notifier: delivers each new threat to the alert API (signed, idempotent, retried, escalated), with
+        // its delivery state in SQLite. Knows nothing of HTTP servers.
+        .target(
+            name: "VigilAlerts",
+            dependencies: [
+                "VigilStore", "VigilStages",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // A small real alert API (the stand-in for the email service in the demo, tests and benchmarks).
+        .target(
+            name: "VigilAlertSink",
+            dependencies: [
+                "VigilAlerts",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The thin command-line front end.
         .executableTarget(
             name: "vigil",
@@ -72,6 +105,8 @@ let package = Package(
                 "VigilPipeline",
                 "VigilStages",
                 "VigilVision",
+                "VigilAlerts",
+                "VigilAlertSink",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -85,6 +120,8 @@ let package = Package(
                 "VigilPipeline",
                 "VigilStages",
                 "VigilVision",
+                "VigilAlerts",
+                "VigilAlertSink",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -92,6 +129,9 @@ let package = Package(
         .testTarget(name: "VigilStoreTests", dependencies: ["VigilStore"]),
         .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilStore"]),
         .testTarget(name: "VigilStagesTests", dependencies: ["VigilStages", "VigilVision", "VigilPipeline", "VigilStore"]),
+        .testTarget(
+            name: "VigilAlertsTests",
+            dependencies: ["VigilAlerts", "VigilAlertSink", "VigilStages", "VigilPipeline", "VigilStore"]),
         // Drives the built `vigil` binary as a user would (exit codes, messages, kill -9 crash safety).
         .testTarget(name: "VigilCLITests", dependencies: ["vigil", "VigilStore", "VigilPipeline"]),
     ],

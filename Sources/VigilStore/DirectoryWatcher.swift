@@ -4,12 +4,13 @@ import Foundation
     import Glibc
 #endif
 
-/// Wakes the engine when another process changes the data: inotify on the data folder, reporting writes to
-/// the named files (the databases' write-ahead logs). No polling: an idle engine sleeps in the kernel.
-enum DirectoryWatcher {
+/// Wakes a long-running service (the engine, the notifier) when another process changes the data: inotify on
+/// the data folder, reporting writes to the named files (the databases' write-ahead logs). No polling: an idle
+/// service sleeps in the kernel.
+public enum DirectoryWatcher {
     /// A stream that yields (coalesced) when any of `names` in `folder` is written, until it is dropped.
     /// Empty where inotify is not available.
-    static func changes(in folder: URL, names: Set<String>) -> AsyncStream<Void> {
+    public static func changes(in folder: URL, names: Set<String>) -> AsyncStream<Void> {
         let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         #if os(Linux)
             let watch = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))

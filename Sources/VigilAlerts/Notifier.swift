@@ -1,0 +1,318 @@
+import Foundation
+import Logging
+import Metrics
+import ServiceLifecycle
+import Synchronization
+import VigilStages
+import VigilStore
+
+/// Delivers every new threat record to the alert API, exactly once per contact as far as the receiver can
+/// tell: each delivery carries an idempotency key that stays the same across retries and restarts, so a
+/// resend after a crash is dropped by the receiver. Failed attempts are retried with backoff behind a circuit
+/// breaker; when nobody acknowledges in time, the next contact is told; exhausted deliveries go to the
+/// dead-letter list.
+///
+/// Event-driven like the engine: a commit to the threats repo in this process arrives through the store's
+/// commit feed, other processes' commits and `vigil alerts retry` through a watcher on the data folder, and
+/// retries and escalations wake a timer. Nothing polls.
+public final class Notifier: Service, Sendable {
+    public let store: VersionedStore
+    public let database: AlertDatabase
+    public let transport: any AlertTransport
+    public let configuration: NotifierConfiguration
+    public let breaker: CircuitBreaker
+    let clock: any AlertClock
+    let logger: Logger
+    /// The data folder to watch for other processes' commits and alert changes (nil: this process only).
+    let watchFolder: URL?
+    private let stopping = Atomic<Bool>(false)
+    private let events = Mutex<AsyncStream<Event>.Continuation?>(nil)
+    private let delivered = Counter(label: "vigil_alert_deliveries_total", dimensions: [("outcome", "delivered")])
+    private let failed = Counter(label: "vigil_alert_deliveries_total", dimensions: [("outcome", "failed")])
+    private let dead = Counter(label: "vigil_alert_deliveries_total", dimensions: [("outcome", "dead")])
+    private let ingested = Counter(label: "vigil_alerts_total")
+    private let latency = Timer(label: "vigil_alert_delivery_duration_seconds")
+
+    public init(
+        store: VersionedStore, database: AlertDatabase, transport: any AlertTransport,
+        configuration: NotifierConfiguration = NotifierConfiguration(), clock: any AlertClock = SystemAlertClock(),
+        watching folder: URL? = nil, logger: Logger
+    ) throws {
+        try configuration.validate()
+        self.store = store
+        self.database = database
+        self.transport = transport
+        self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+        watchFolder = folder
+        breaker = CircuitBreaker(threshold: configuration.breakerThreshold, coolDown: configuration.breakerCoolDown)
+    }
+
+    enum Event: Sendable {
+        /// The threats repo may have new commits.
+        case threats
+        /// Another process changed something: threats, or alerts (`vigil alerts retry`).
+        case external
+        /// A scheduled time came: a retry or an escalation may be due.
+        case tick
+        /// A delivery finished (its key).
+        case finished(String)
+        case stop
+    }
+
+    // MARK: Service
+
+    /// Runs until cancelled or shut down gracefully (deliveries in flight finish and are recorded).
+    public func run() async throws {
+        try await run(untilIdle: false)
+    }
+
+    /// Ingests what is new, delivers until no delivery is pending (retries included; dead letters and
+    /// escalations not yet due do not count), and returns.
+    public func runUntilIdle() async throws {
+        try await run(untilIdle: true)
+    }
+
+    /// Asks `run()` to return once the deliveries in flight are recorded.
+    public func stopGracefully() {
+        stopping.store(true, ordering: .relaxed)
+        _ = events.withLock { $0?.yield(.stop) }
+    }
+
+    private func run(untilIdle: Bool) async throws {
+        let (events, sink) = AsyncStream.makeStream(of: Event.self)
+        self.events.withLock { $0 = sink }
+        defer { self.events.withLock { $0 = nil } }
+        if stopping.load(ordering: .relaxed) { return }
+        let feed = store.commits.subscribe()
+        let changes =
+            watchFolder.map {
+                DirectoryWatcher.changes(in: $0, names: ["metadata.sqlite-wal", AlertDatabase.fileName + "-wal"])
+            } ?? AsyncStream { $0.finish() }
+        let (repo, branch) = (configuration.repo, configuration.branch)
+        logger.info(
+            "notifier started", metadata: ["repo": "\(repo)@\(branch)", "destination": "\(transport.destination)"])
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { sources in
+                sources.addTask {
+                    for await commit in feed where commit.repo == repo && commit.branch == branch {
+                        sink.yield(.threats)
+                    }
+                }
+                sources.addTask {
+                    for await _ in changes { sink.yield(.external) }
+                }
+                var timer = WakeTimer()
+                let clock = self.clock
+                await withDiscardingTaskGroup { deliveries in
+                    await self.loop(events, sink: sink, untilIdle: untilIdle, deliveries: &deliveries) { deadline in
+                        guard timer.wants(deadline, now: clock.now()) else { return }
+                        sources.addTask {
+                            do {
+                                try await clock.sleep(until: deadline)
+                                sink.yield(.tick)
+                            } catch {}
+                        }
+                    }
+                }
+                sources.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.stopGracefully()
+        }
+        logger.info("notifier stopped")
+    }
+
+    /// The notifier's one loop: on every event, ingest if threats may be new, escalate what is due, start the
+    /// deliveries that are due (as far as concurrency and the breaker allow), and set the timer for the next.
+    private func loop(
+        _ events: AsyncStream<Event>, sink: AsyncStream<Event>.Continuation, untilIdle: Bool,
+        deliveries: inout DiscardingTaskGroup, schedule: (Date) -> Void
+    ) async {
+        var inFlight: Set<String> = []
+        var ingestPending = true
+        var event: Event? = .threats
+        var iterator = events.makeAsyncIterator()
+        while let current = event {
+            switch current {
+            case .threats, .external: ingestPending = true
+            case .finished(let key): inFlight.remove(key)
+            case .tick: break
+            case .stop: return
+            }
+            if stopping.load(ordering: .relaxed) { return }
+            do {
+                if ingestPending {
+                    ingestPending = false
+                    try await ingest()
+                }
+                let now = clock.now()
+                for alert in try await database.escalate(at: now) {
+                    logger.info(
+                        "escalating: nobody acknowledged in time",
+                        metadata: ["alert": "\(alert.id)", "contact": "\(alert.record.contacts[alert.level].name)"])
+                }
+                for (delivery, alert) in try startable(now: now, inFlight: inFlight, schedule: schedule) {
+                    inFlight.insert(delivery.idempotencyKey)
+                    deliveries.addTask {
+                        await self.deliver(delivery, of: alert)
+                        sink.yield(.finished(delivery.idempotencyKey))
+                    }
+                }
+                if let next = try database.nextDue(after: now) { schedule(next) }
+                if untilIdle, inFlight.isEmpty, try database.pendingCount() == 0 { return }
+            } catch {
+                // The database or the store unreachable: say so and try again shortly; alerts stay where they are.
+                logger.error("notifier step failed; retrying in 1 s", metadata: ["error": "\(error)"])
+                ingestPending = true
+                schedule(clock.now().addingTimeInterval(1))
+            }
+            event = await iterator.next()
+        }
+    }
+
+    /// The due deliveries that may start now: as many as concurrency leaves room for, one probe while the
+    /// circuit is half-open, none while it is open (the timer is set for when it half-opens).
+    private func startable(now: Date, inFlight: Set<String>, schedule: (Date) -> Void) throws -> [(
+        DeliveryInfo, AlertInfo
+    )] {
+        let room = configuration.concurrency - inFlight.count
+        guard room > 0 else { return [] }
+        let due = try database.dueDeliveries(at: now, excluding: inFlight, limit: room)
+        guard !due.isEmpty else { return [] }
+        switch breaker.permit(at: now) {
+        case .send: return due
+        case .probe: return Array(due.prefix(1))
+        case .wait(let until):
+            schedule(until)
+            return []
+        }
+    }
+
+    // MARK: Ingest
+
+    /// Turns the threat records added since the cursor into alerts: the diff from the last ingested commit to
+    /// the branch head, so the cost follows what is new, not the repo's size.
+    func ingest() async throws {
+        let (repo, branch) = (configuration.repo, configuration.branch)
+        let head: CommitInfo?
+        do {
+            head = try await store.resolveCommit(repo, ref: branch)
+        } catch let error as VigilError where error.code == .repoNotFound || error.code == .branchNotFound {
+            logger.debug("no threats yet", metadata: ["repo": "\(repo)@\(branch)"])
+            return
+        }
+        guard let head else { return }
+        let cursor = try database.cursor(of: repo)
+        guard cursor != head.id else { return }
+        // A cursor whose commit is gone (the repo was made anew) reads everything again: ids dedup.
+        var base = TreeStore.emptyHash
+        if let cursor, let commit = try await store.commit(id: cursor) { base = commit.tree.hash }
+        let changes = try await store.trees.diff(from: base, to: head.tree.hash)
+        var threats: [(record: ThreatRecord, address: String)] = []
+        let decoder = JSONDecoder()
+        for change in changes where change.change != .removed && change.path.hasSuffix(".json") {
+            guard let value = change.new else { continue }
+            let address = "\(repo)@\(head.id):\(change.path)"
+            do {
+                threats.append((try decoder.decode(ThreatRecord.self, from: try await store.blobs.get(value.hash)), address))
+            } catch {
+                // One unreadable record must not hold back the others; it is reported, not alerted.
+                logger.error("not a threat record; skipped", metadata: ["record": "\(address)", "error": "\(error)"])
+            }
+        }
+        let added = try await database.ingest(threats, repo: repo, commit: head.id, now: clock.now())
+        ingested.increment(by: added.count)
+        if !added.isEmpty {
+            logger.info("new alerts", metadata: ["count": "\(added.count)", "commit": "\(repo)@\(head.id)"])
+        }
+    }
+
+    // MARK: Delivery
+
+    private func deliver(_ delivery: DeliveryInfo, of alert: AlertInfo) async {
+        let started = DispatchTime.now()
+        let outcome: DeliveryOutcome
+        do {
+            let payload = AlertPayload(alert: alert, level: delivery.level, image: try await image(of: alert))
+            outcome = await transport.send(
+                OutgoingAlert(
+                    idempotencyKey: delivery.idempotencyKey, body: try payload.encoded(),
+                    attempt: delivery.attempts + 1))
+        } catch {
+            outcome = .failed(status: nil, reason: "cannot build the alert: \(error)", retryAfter: nil)
+        }
+        let now = clock.now()
+        var metadata: Logger.Metadata = [
+            "alert": "\(alert.id)", "contact": "\(delivery.contact)", "attempt": "\(delivery.attempts + 1)",
+        ]
+        switch outcome {
+        case .delivered:
+            breaker.recordSuccess()
+            delivered.increment()
+            latency.recordInterval(since: started)
+            logger.info("alert delivered", metadata: metadata)
+        case .failed(_, let reason, _):
+            breaker.recordFailure(at: now)
+            metadata["reason"] = "\(reason)"
+            if delivery.attempts + 1 >= configuration.retry.maxAttempts {
+                dead.increment()
+                logger.error("alert delivery gave up: dead letter", metadata: metadata)
+            } else {
+                failed.increment()
+                logger.warning("alert delivery failed; will retry", metadata: metadata)
+            }
+        case .rejected(_, let reason):
+            // The API answered, so it is up: a refusal is about this alert, not the circuit.
+            breaker.recordSuccess()
+            dead.increment()
+            metadata["reason"] = "\(reason)"
+            logger.error("alert refused by the API: dead letter", metadata: metadata)
+        }
+        do {
+            try await database.record(outcome, for: delivery.idempotencyKey, at: now, retry: configuration.retry)
+        } catch {
+            // Unrecorded, it stays pending and goes again under the same key: the receiver drops the repeat.
+            logger.error(
+                "cannot record a delivery; it will be sent again", metadata: ["alert": "\(alert.id)", "error": "\(error)"])
+        }
+    }
+
+    /// The image as the payload shows it: its address in the threats repo, a link when configured, the bytes
+    /// when inline.
+    private func image(of alert: AlertInfo) async throws -> AlertPayload.Image {
+        let record = alert.record
+        let threat = try Address.parse(alert.threat)
+        let commit = threat.ref ?? configuration.branch
+        var image = AlertPayload.Image(
+            name: record.image.name, width: record.image.width, height: record.image.height, bytes: record.image.bytes,
+            sha256: record.image.sha256, address: "\(threat.repo)@\(commit):\(record.imagePath)")
+        image.url = configuration.imageURL.map {
+            $0.replacingOccurrences(of: "{repo}", with: threat.repo).replacingOccurrences(of: "{commit}", with: commit)
+                .replacingOccurrences(of: "{path}", with: record.imagePath)
+        }
+        if configuration.image == .inline {
+            guard let hash = BlobHash(hex: record.image.sha256) else {
+                throw AlertError(.badThreat, "the threat record names a malformed image hash", value: record.image.sha256)
+            }
+            image.base64 = try await store.blobs.get(hash).base64EncodedString()
+            image.contentType = record.image.name.lowercased().hasSuffix(".png") ? "image/png" : "image/jpeg"
+        }
+        return image
+    }
+}
+
+extension Notifier {
+    /// Which deadlines need a sleeping task to wake the loop: one that comes earlier than any set before (or
+    /// after that one passed), so setting the same or a later time again starts nothing.
+    struct WakeTimer {
+        private var earliest: Date?
+
+        mutating func wants(_ deadline: Date, now: Date) -> Bool {
+            if let earliest, earliest <= deadline, earliest > now { return false }
+            earliest = deadline
+            return true
+        }
+    }
+}
