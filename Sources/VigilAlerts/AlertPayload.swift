@@ -16,6 +16,12 @@ public struct AlertPayload: Sendable, Hashable, Codable {
         public var contacts: Int
         /// Seconds this contact has to acknowledge before the next one is told.
         public var acknowledgeWithin: Double
+
+        public init(level: Int, contacts: Int, acknowledgeWithin: Double) {
+            self.level = level
+            self.contacts = contacts
+            self.acknowledgeWithin = acknowledgeWithin
+        }
     }
 
     public struct Image: Sendable, Hashable, Codable {
@@ -31,6 +37,18 @@ public struct AlertPayload: Sendable, Hashable, Codable {
         /// The image itself (base64), when the notifier was told to send images inline.
         public var contentType: String?
         public var base64: String?
+
+        public init(
+            name: String, width: Int, height: Int, bytes: Int64, sha256: String, address: String, url: String? = nil
+        ) {
+            self.name = name
+            self.width = width
+            self.height = height
+            self.bytes = bytes
+            self.sha256 = sha256
+            self.address = address
+            self.url = url
+        }
     }
 
     public var alertId: String
@@ -73,7 +91,7 @@ public struct AlertPayload: Sendable, Hashable, Codable {
 
     /// "Person (99%) and car (81%) seen by camera frontdoor of Acme Storage Ltd at 08:26 on 2025-11-22
     /// (local time)."
-    static func sentence(_ record: ThreatRecord) -> String {
+    public static func sentence(_ record: ThreatRecord) -> String {
         let seen = record.labels.map { label in
             "\(label.label) (\(Int((label.confidence * 100).rounded()))%\(label.count > 1 ? ", ×\(label.count)" : ""))"
         }

@@ -32,6 +32,25 @@ public struct AlertInfo: Sendable, Hashable, Codable {
     public var acknowledged: Date?
     public var acknowledgedBy: String?
 
+    public init(
+        id: String, state: State, level: Int, customer: String, device: String, time: Int64, threat: String,
+        record: ThreatRecord, created: Date, escalateAt: Date? = nil, acknowledged: Date? = nil,
+        acknowledgedBy: String? = nil
+    ) {
+        self.id = id
+        self.state = state
+        self.level = level
+        self.customer = customer
+        self.device = device
+        self.time = time
+        self.threat = threat
+        self.record = record
+        self.created = created
+        self.escalateAt = escalateAt
+        self.acknowledged = acknowledged
+        self.acknowledgedBy = acknowledgedBy
+    }
+
     /// The id of the alert for `record`: a hash of customer, device, image name and image content.
     public static func id(for record: ThreatRecord) -> String {
         let text = [record.customer, record.device, record.image.name, record.image.sha256].joined(separator: "\n")

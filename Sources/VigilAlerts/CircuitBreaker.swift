@@ -23,25 +23,27 @@ public final class CircuitBreaker: Sendable {
 
     public let threshold: Int
     public let coolDown: Double
-    private let state = Mutex<State>(.closed(failures: 0))
+    private let state = Mutex<(state: State, openings: Int)>((.closed(failures: 0), 0))
 
     public init(threshold: Int = 5, coolDown: Double = 10) {
         self.threshold = max(1, threshold)
         self.coolDown = coolDown
     }
 
-    public var current: State { state.withLock { $0 } }
+    public var current: State { state.withLock { $0.state } }
+    /// How often it has opened (a figure for logs and tests).
+    public var openings: Int { state.withLock { $0.openings } }
 
     /// Whether a request may go out at `now`; a `.probe` permit is given to one caller at a time.
     public func permit(at now: Date) -> Permit {
-        state.withLock { state in
-            switch state {
+        state.withLock { breaker in
+            switch breaker.state {
             case .closed:
                 return .send
             case .open(let until) where now < until:
                 return .wait(until: until)
             case .open, .halfOpen(probing: false):
-                state = .halfOpen(probing: true)
+                breaker.state = .halfOpen(probing: true)
                 return .probe
             case .halfOpen(probing: true):
                 // Until the probe answers; its outcome moves the state on and wakes the caller.
@@ -51,19 +53,20 @@ public final class CircuitBreaker: Sendable {
     }
 
     public func recordSuccess() {
-        state.withLock { $0 = .closed(failures: 0) }
+        state.withLock { $0.state = .closed(failures: 0) }
     }
 
     /// A failure that says the API is unwell (a time-out, a refused connection, a 5xx).
     public func recordFailure(at now: Date) {
-        state.withLock { state in
-            switch state {
+        state.withLock { breaker in
+            switch breaker.state {
             case .closed(let failures) where failures + 1 < threshold:
-                state = .closed(failures: failures + 1)
+                breaker.state = .closed(failures: failures + 1)
             case .open:
                 break
             default:
-                state = .open(until: now.addingTimeInterval(coolDown))
+                breaker.state = .open(until: now.addingTimeInterval(coolDown))
+                breaker.openings += 1
             }
         }
     }

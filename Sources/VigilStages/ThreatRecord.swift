@@ -9,6 +9,11 @@ public struct ThreatRecord: Sendable, Hashable, Codable {
         /// The `rules` commit that judged it, and the tree hash of the rule files.
         public var commit: String
         public var tree: String
+
+        public init(commit: String, tree: String) {
+            self.commit = commit
+            self.tree = tree
+        }
     }
 
     public var customer: String

@@ -30,12 +30,7 @@ public final class VersionedStore: Sendable {
     /// With `create`, makes the folder; without, a missing folder is a `not-initialized` error.
     public static func open(home: URL, create: Bool = false, logger: Logger) async throws -> VersionedStore {
         let databasePath = home.appendingPathComponent("metadata.sqlite").path
-        if !create, !FileManager.default.fileExists(atPath: databasePath) {
-            throw VigilError(
-                .notInitialized,
-                "no Vigil data folder at '\(home.path)'; run `vigil init` there, or pass --home or set VIGIL_HOME",
-                value: home.path)
-        }
+        if !create { try requireInitialized(home: home) }
         do {
             try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
         } catch {
@@ -46,6 +41,16 @@ public final class VersionedStore: Sendable {
             metadata: try SQLiteMetadataStore(path: databasePath), logger: logger)
         if create { try await store.trees.writeEmptyRoot() }
         return store
+    }
+
+    /// Throws `not-initialized` unless `home` is a Vigil data folder (for parts that keep their own files there).
+    public static func requireInitialized(home: URL) throws {
+        guard FileManager.default.fileExists(atPath: home.appendingPathComponent("metadata.sqlite").path) else {
+            throw VigilError(
+                .notInitialized,
+                "no Vigil data folder at '\(home.path)'; run `vigil init` there, or pass --home or set VIGIL_HOME",
+                value: home.path)
+        }
     }
 
     /// 128 random bits as 32 lower-case hex digits: the ids of commits (and of the engine's jobs).

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
+import VigilAlerts
 import VigilPipeline
 import VigilStore
 
@@ -18,22 +19,38 @@ struct EngineCommand: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
     @Flag(name: .long, help: "Process what is pending (upstream first), print the jobs, and exit.")
     var untilIdle = false
+    @OptionGroup(title: "Alerts (with --alert-url, the notifier runs beside the pipelines)") var alerts: NotifierOptions
 
     func run() async throws {
         var environment = try await store.openEngine(progress: untilIdle)
         // A service says what it does (jobs started and finished) unless told to be quieter.
         if !untilIdle, !store.verbose { environment.logger.logLevel = .info }
         let engine = PipelineEngine(environment: environment, watching: store.homeURL)
+        guard alerts.isConfigured else { return try await run(engine, logger: environment.logger) }
+        try await alerts.withNotifier(store: environment.store, home: store.homeURL, logger: environment.logger) {
+            notifier in
+            try await run(engine, notifier: notifier, logger: environment.logger)
+        }
+    }
+
+    private func run(_ engine: PipelineEngine, notifier: Notifier? = nil, logger: Logger) async throws {
         if untilIdle {
             JobPrinter.finish(
                 try await engine.runUntilIdle(), json: false, emptyNote: "an engine running elsewhere has it")
+            if let notifier {
+                try await notifier.runUntilIdle()
+                AlertPrinter.summary(try notifier.database.counts())
+            }
             return
         }
+        let services: [any Service] = [engine] + (notifier.map { [$0] } ?? [])
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: engine)], gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: environment.logger))
-        Terminal.standardError("vigil engine: running pipelines in \(store.homeURL.path); Ctrl-C stops it")
+                services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        Terminal.standardError(
+            "vigil engine: running pipelines in \(store.homeURL.path)"
+                + (notifier.map { ", alerts to \($0.transport.destination)" } ?? "") + "; Ctrl-C stops it")
         try await group.run()
     }
 }

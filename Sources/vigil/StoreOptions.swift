@@ -22,6 +22,12 @@ struct StoreOptions: ParsableArguments {
         return logger
     }
 
+    /// The data folder, which must have been made by `vigil init`.
+    func existingHome() throws -> URL {
+        try VersionedStore.requireInitialized(home: homeURL)
+        return homeURL
+    }
+
     func openStore(create: Bool = false) async throws -> VersionedStore {
         try await VersionedStore.open(home: homeURL, create: create, logger: logger)
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import VigilAlerts
 import VigilPipeline
 import VigilStages
 import VigilStore
@@ -19,7 +20,8 @@ struct Vigil: AsyncParsableCommand {
             InitCommand.self, RepoCommand.self, PutCommand.self, ListCommand.self, CatCommand.self, LogCommand.self,
             DiffCommand.self, InspectCommand.self, BranchCommand.self, CopyCommand.self, CheckCommand.self,
             CollectCommand.self, PipelineCommand.self, JobCommand.self, DatumCommand.self, LogsCommand.self,
-            EngineCommand.self, DetectCommand.self, StatsCommand.self,
+            EngineCommand.self, DetectCommand.self, StatsCommand.self, NotifyCommand.self, AlertsCommand.self,
+            AlertSinkCommand.self,
         ])
 
     /// Runs the command; Vigil's own errors are printed as one line, without a stack, and exit 1.
@@ -47,3 +49,4 @@ extension VigilError: UserFacingError {}
 extension PipelineError: UserFacingError {}
 extension DetectorError: UserFacingError {}
 extension RuleError: UserFacingError {}
+extension AlertError: UserFacingError {}

@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import VigilAlerts
+
+struct AlertsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "alerts", abstract: "List, show, acknowledge and retry the alerts the notifier delivers.",
+        subcommands: [List.self, Show.self, Ack.self, Retry.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Alerts, newest image first.",
+            discussion: "States: open, acknowledged, unacknowledged (everyone told, nobody acknowledged), dead.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var output: OutputOptions
+        @Option(help: "Only alerts in this state (dead: the dead-letter list).") var state: String?
+        @Option(help: "Only this customer's alerts.") var customer: String?
+        @Option(help: "Only this device's alerts.") var device: String?
+        @Option(help: "Only images taken at or after this time (unix seconds or ISO 8601).") var since: String?
+        @Option(help: "Only images taken at or before this time (unix seconds or ISO 8601).") var until: String?
+        @Option(help: "At most this many.") var limit = 100
+
+        func run() async throws {
+            var filter = AlertDatabase.Filter(customer: customer, device: device, limit: limit)
+            if let state {
+                guard let parsed = AlertInfo.State(rawValue: state) else {
+                    throw ValidationError(
+                        "--state must be one of \(AlertInfo.State.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                filter.state = parsed
+            }
+            filter.from = try since.map { try Self.seconds($0, option: "--since") }
+            filter.to = try until.map { try Self.seconds($0, option: "--until") }
+            let alerts = try AlertDatabase.open(home: try store.existingHome()).alerts(filter)
+            if output.json { return try Terminal.json(alerts) }
+            Terminal.table(
+                ["ALERT", "STATE", "CUSTOMER", "DEVICE", "IMAGE TIME", "LABELS", "TOLD"],
+                alerts.map { alert in
+                    [
+                        String(alert.id.prefix(12)), alert.state.rawValue, alert.customer, alert.device,
+                        alert.record.isoTime, alert.record.labels.map(\.label).joined(separator: ","),
+                        "\(alert.level + 1)/\(alert.record.contacts.count)",
+                    ]
+                })
+        }
+
+        static func seconds(_ text: String, option: String) throws -> Int64 {
+            if let seconds = Int64(text) { return seconds }
+            if let date = try? Date(text, strategy: .iso8601) { return Int64(date.timeIntervalSince1970) }
+            throw ValidationError("\(option) takes unix seconds or an ISO 8601 time (2025-11-22T08:00:00Z), not '\(text)'")
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One alert: what was seen, who was told, every attempt.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The alert id, or a unique prefix (4+ digits).") var alert: String
+
+        struct Shown: Encodable {
+            var alert: AlertInfo
+            var deliveries: [DeliveryInfo]
+        }
+
+        func run() async throws {
+            let (alert, deliveries) = try AlertDatabase.open(home: try store.existingHome()).alert(self.alert)
+            if output.json { return try Terminal.json(Shown(alert: alert, deliveries: deliveries)) }
+            let record = alert.record
+            print("Alert:      \(alert.id)")
+            print("State:      \(alert.state.rawValue)")
+            print("Customer:   \(record.customerName) (\(record.customer))")
+            print("Device:     \(record.device)")
+            print("Image time: \(record.isoTime) (local \(record.localTime))")
+            print(
+                "Seen:       \(record.labels.map { "\($0.label) \(String(format: "%.2f", $0.confidence))" }.joined(separator: ", "))"
+            )
+            print("Threat:     \(alert.threat)")
+            print("Message:    \(AlertPayload.sentence(record))")
+            if let escalateAt = alert.escalateAt { print("Escalates:  \(Terminal.date(escalateAt)) unless acknowledged") }
+            if let acknowledged = alert.acknowledged {
+                print("Acknowledged: \(Terminal.date(acknowledged)) by \(alert.acknowledgedBy ?? "-")")
+            }
+            print("")
+            Terminal.table(
+                ["LEVEL", "CONTACT", "STATE", "ATTEMPTS", "DELIVERED", "LAST ERROR"],
+                deliveries.map { delivery in
+                    [
+                        String(delivery.level), delivery.contact, delivery.state.rawValue, String(delivery.attempts),
+                        delivery.delivered.map(Terminal.date) ?? "-", delivery.lastError ?? "-",
+                    ]
+                })
+        }
+    }
+
+    struct Ack: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Acknowledge an alert: nobody else is told about it.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The alert id, or a unique prefix (4+ digits).") var alert: String
+        @Option(help: "Who acknowledges (recorded with it).") var by = ProcessInfo.processInfo.environment["USER"] ?? "cli"
+
+        func run() async throws {
+            let alert = try await AlertDatabase.open(home: try store.existingHome()).acknowledge(
+                self.alert, by: by, at: Date())
+            print("acknowledged \(alert.id) by \(by): no further contacts are told")
+        }
+    }
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Take alerts off the dead-letter list: their failed deliveries are tried again, afresh.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "Alert ids or unique prefixes.") var alerts: [String] = []
+        @Flag(help: "Every alert on the dead-letter list.") var allDead = false
+
+        func run() async throws {
+            let database = try AlertDatabase.open(home: try store.existingHome())
+            var ids = alerts
+            if allDead { ids += try database.alerts(.init(state: .dead, limit: .max)).map(\.id) }
+            guard !ids.isEmpty else { throw ValidationError("name the alerts to retry, or pass --all-dead") }
+            for id in ids {
+                let alert = try await database.retry(id, at: Date())
+                print("retrying \(alert.id): a running notifier sends it now")
+            }
+        }
+    }
+}
+
+enum AlertPrinter {
+    /// `12 alerts: 10 open, 1 acknowledged, 1 dead`.
+    static func summary(_ counts: [AlertInfo.State: Int]) {
+        let total = counts.values.reduce(0, +)
+        let parts = AlertInfo.State.allCases.compactMap { state in counts[state].map { "\($0) \(state.rawValue)" } }
+        print("\(total) alert\(total == 1 ? "" : "s")\(parts.isEmpty ? "" : ": " + parts.joined(separator: ", "))")
+    }
+}

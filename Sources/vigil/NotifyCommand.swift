@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import ServiceLifecycle
+import VigilAlerts
+
+struct NotifyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "notify",
+        abstract: "Deliver each new threat to the alert API: signed, idempotent, retried, escalated.",
+        discussion: """
+            Runs until stopped (SIGINT or SIGTERM: deliveries in flight finish and are recorded). Each threat \
+            record in the threats repo becomes an alert to its customer's first contact, then to the next when \
+            nobody acknowledges in time (vigil alerts ack). Delivery state is in alerts.sqlite in the data folder, \
+            so a restarted notifier goes on where it stopped; a delivery it had sent but not recorded goes again \
+            under the same Idempotency-Key, which the receiver drops. With --until-idle it delivers what is \
+            pending (retries included) and exits.
+            """)
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var alerts: NotifierOptions
+    @Flag(name: .long, help: "Deliver what is pending and exit.") var untilIdle = false
+
+    func run() async throws {
+        let vigil = try await store.openStore()
+        var logger = store.logger
+        if !untilIdle, !store.verbose { logger.logLevel = .info }
+        try await alerts.withNotifier(store: vigil, home: store.homeURL, logger: logger) { notifier in
+            if untilIdle {
+                try await notifier.runUntilIdle()
+                AlertPrinter.summary(try notifier.database.counts())
+                return
+            }
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [.init(service: notifier)], gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger))
+            Terminal.standardError(
+                "vigil notify: delivering \(alerts.alertRepo) to \(notifier.transport.destination); Ctrl-C stops it")
+            try await group.run()
+        }
+    }
+}

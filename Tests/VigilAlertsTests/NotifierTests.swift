@@ -1,0 +1,218 @@
+import Foundation
+import Testing
+import VigilAlertSink
+import VigilAlerts
+import VigilStages
+import VigilStore
+
+@Suite("Notifier delivery")
+struct NotifierTests {
+    @Test func deliversEachThreatOnceToTheFirstContactSignedAndComplete() async throws {
+        let store = try makeStore()
+        let records = try [
+            threatRecord(device: "frontdoor", time: 1_763_800_000),
+            threatRecord(device: "garage", time: 1_763_800_060, contacts: ["Bo Chen", "Ana Lee"]),
+            threatRecord(device: "frontdoor", time: 1_763_800_120),
+        ]
+        let commit = try await commitThreats(records, to: store)
+        try await withSink { sink, url in
+            let database = try AlertDatabase()
+            let transport = try transport(url)
+            let notifier = try Notifier(
+                store: store, database: database, transport: transport, configuration: fastConfiguration(),
+                logger: quiet)
+            try await notifier.runUntilIdle()
+            await transport.shutdown()
+
+            let received = sink.received.sorted { $0.alert.time < $1.alert.time }
+            #expect(received.count == 3)
+            #expect(sink.stats.duplicates == 0 && sink.stats.badSignatures == 0)
+            #expect(Set(received.map(\.idempotencyKey)).count == 3)
+            let first = try #require(received.first).alert
+            #expect(first.idempotencyKey == AlertInfo.idempotencyKey(alert: AlertInfo.id(for: records[0]), level: 0))
+            #expect(first.contact.name == "Ana Lee" && first.contact.email == "ana@acme.example")
+            #expect(first.escalation == AlertPayload.Escalation(level: 0, contacts: 2, acknowledgeWithin: 600))
+            #expect(first.customer.id == "acme" && first.device == "frontdoor" && first.time == 1_763_800_000)
+            #expect(first.labels.map(\.label) == ["person"])
+            #expect(first.image.address == "threats@\(commit.id):/frontdoor/frontdoor-1763800000.jpg")
+            #expect(first.threat == "threats@\(commit.id):/frontdoor/frontdoor-1763800000.jpg.json")
+            #expect(
+                first.message
+                    == "Person (92%, ×2) seen by camera frontdoor of Acme Storage Ltd at 08:26 on 2025-11-22 (local time).")
+            #expect(received[1].alert.contact.name == "Bo Chen")
+
+            let alerts = try database.alerts()
+            #expect(alerts.count == 3 && alerts.allSatisfy { $0.state == .open && $0.escalateAt != nil })
+            let (_, deliveries) = try database.alert(alerts[0].id)
+            #expect(deliveries.map(\.state) == [.delivered])
+            #expect(deliveries[0].attempts == 1)
+            #expect(try database.cursor(of: "threats") == commit.id)
+        }
+    }
+
+    @Test func everyAlertArrivesOnceThroughFailuresTimeOutsAndAnOpenCircuit() async throws {
+        let store = try makeStore()
+        let first = try (0..<8).map { try threatRecord(device: "cam\($0)", time: 1_763_800_000 + Int64($0)) }
+        let second = try (0..<4).map { try threatRecord(device: "late\($0)", time: 1_763_900_000 + Int64($0)) }
+        try await withSink(behaviour: .init(failNext: 7, failStatus: 503)) { sink, url in
+            let database = try AlertDatabase()
+            let transport = try transport(url, timeout: 0.3)
+            let notifier = try Notifier(
+                store: store, database: database, transport: transport, configuration: fastConfiguration(),
+                logger: quiet)
+            // Phase 1: the API answers 503 seven times (the breaker, at 3 failures, opens in between).
+            try await commitThreats(first, to: store)
+            try await notifier.runUntilIdle()
+            #expect(sink.stats.injectedFailures == 7)
+            #expect(notifier.breaker.openings >= 1)
+            // Phase 2: the API is slow: two requests outlive the client's 0.3 s, yet the sink keeps them; the
+            // retries carry the same keys and are recognised.
+            sink.behaviour = .init(delayMs: 800, delayNext: 2)
+            try await commitThreats(second, to: store)
+            try await notifier.runUntilIdle()
+            // The two slow requests end on the server after the retries: wait for them before counting.
+            #expect(await eventually { sink.stats.received + sink.stats.duplicates == 14 })
+            await transport.shutdown()
+
+            let expected = Set((first + second).map { AlertInfo.idempotencyKey(alert: AlertInfo.id(for: $0), level: 0) })
+            #expect(sink.received.count == 12)
+            #expect(Set(sink.received.map(\.idempotencyKey)) == expected)
+            #expect(sink.stats.delayed == 2 && sink.stats.duplicates == 2)
+            let deliveries = try database.alerts().map { try database.alert($0.id).1[0] }
+            #expect(deliveries.allSatisfy { $0.state == .delivered })
+            // Every failure and every time-out cost one attempt; nothing else did.
+            let attempts = deliveries.map(\.attempts).reduce(0, +)
+            #expect(attempts == 12 + 7 + 2)
+            #expect(deliveries.contains { $0.attempts > 1 })
+        }
+    }
+
+    @Test func aRefusedAlertGoesToTheDeadLetterListAndARetryDeliversIt() async throws {
+        let store = try makeStore()
+        let record = try threatRecord()
+        try await commitThreats([record], to: store)
+        try await withSink(behaviour: .init(failNext: 1, failStatus: 422)) { sink, url in
+            let database = try AlertDatabase()
+            let transport = try transport(url)
+            let notifier = try Notifier(
+                store: store, database: database, transport: transport, configuration: fastConfiguration(),
+                logger: quiet)
+            try await notifier.runUntilIdle()
+            let id = AlertInfo.id(for: record)
+            var (alert, deliveries) = try database.alert(id)
+            #expect(alert.state == .dead)
+            #expect(deliveries[0].state == .dead && deliveries[0].attempts == 1 && deliveries[0].lastStatus == 422)
+            #expect(deliveries[0].lastError?.hasPrefix("refused: HTTP 422") == true)
+            #expect(try database.alerts(.init(state: .dead)).map(\.id) == [id])
+            #expect(sink.received.isEmpty)
+            // Retrying a live alert is refused; a dead one goes again, afresh.
+            _ = try await database.retry(String(id.prefix(6)), at: Date())
+            await #expect(throws: AlertError.self) { try await database.retry(id, at: Date()) }
+            try await notifier.runUntilIdle()
+            (alert, deliveries) = try database.alert(id)
+            #expect(alert.state == .open && deliveries[0].state == .delivered && deliveries[0].attempts == 1)
+            #expect(sink.received.map(\.idempotencyKey) == [AlertInfo.idempotencyKey(alert: id, level: 0)])
+            await transport.shutdown()
+        }
+    }
+
+    @Test func aDeliveryOutOfAttemptsIsDeadWithTheLastError() async throws {
+        let store = try makeStore()
+        try await commitThreats([try threatRecord()], to: store)
+        try await withSink(behaviour: .init(failNext: 3, failStatus: 500)) { sink, url in
+            let database = try AlertDatabase()
+            let transport = try transport(url)
+            let notifier = try Notifier(
+                store: store, database: database, transport: transport,
+                configuration: fastConfiguration(maxAttempts: 3), logger: quiet)
+            try await notifier.runUntilIdle()
+            await transport.shutdown()
+            let delivery = try database.alert(try #require(database.alerts().first).id).1[0]
+            #expect(delivery.state == .dead && delivery.attempts == 3 && delivery.lastStatus == 500)
+            #expect(delivery.lastError?.hasPrefix("gave up after 3 attempts: HTTP 500") == true)
+            #expect(sink.stats.injectedFailures == 3 && sink.received.isEmpty)
+        }
+    }
+
+    @Test func reJudgedThreatsAndNewCommitsAlertOnlyForNewImages() async throws {
+        let store = try makeStore()
+        let record = try threatRecord()
+        try await commitThreats([record], to: store)
+        try await withSink { sink, url in
+            let database = try AlertDatabase()
+            let transport = try transport(url)
+            let notifier = try Notifier(
+                store: store, database: database, transport: transport, configuration: fastConfiguration(),
+                logger: quiet)
+            try await notifier.runUntilIdle()
+            // The same image judged again under new rules (a changed record at the same path), plus a new image.
+            var rejudged = record
+            rejudged.rules = .init(commit: "newrules", tree: "newtree")
+            try await commitThreats([rejudged, try threatRecord(time: 1_763_800_500)], to: store)
+            try await notifier.runUntilIdle()
+            await transport.shutdown()
+            #expect(sink.received.count == 2)
+            #expect(sink.stats.duplicates == 0)
+            #expect(try database.alerts().count == 2)
+        }
+    }
+
+    @Test func aResendAfterACrashIsDroppedByTheReceiver() async throws {
+        // What a kill between sending and recording leaves: the receiver has the alert, the database says
+        // pending. The restarted notifier sends it again under the same key and the receiver keeps one copy.
+        let store = try makeStore()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-alerts-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let record = try threatRecord()
+        let commit = try await commitThreats([record], to: store)
+        try await withSink { sink, url in
+            let path = folder.appendingPathComponent("alerts.sqlite").path
+            let before = try AlertDatabase(path: path)
+            let alert = try #require(
+                try await before.ingest(
+                    [(record, "threats@\(commit.id):\(record.imagePath).json")], repo: "threats", commit: commit.id,
+                    now: Date()
+                ).first)
+            let transport = try transport(url)
+            let payload = AlertPayload(
+                alert: alert, level: 0,
+                image: .init(
+                    name: record.image.name, width: 640, height: 480, bytes: record.image.bytes,
+                    sha256: record.image.sha256, address: "threats@\(commit.id):\(record.imagePath)"))
+            let key = AlertInfo.idempotencyKey(alert: alert.id, level: 0)
+            #expect(
+                await transport.send(.init(idempotencyKey: key, body: try payload.encoded(), attempt: 1))
+                    == .delivered(status: 201))
+            // "Restart": a new notifier over the same database file.
+            let notifier = try Notifier(
+                store: store, database: try AlertDatabase(path: path), transport: transport,
+                configuration: fastConfiguration(), logger: quiet)
+            try await notifier.runUntilIdle()
+            await transport.shutdown()
+            #expect(sink.received.map(\.idempotencyKey) == [key])
+            #expect(sink.stats.duplicates == 1)
+            #expect(try AlertDatabase(path: path).alert(alert.id).1[0].state == .delivered)
+        }
+    }
+
+    @Test func aRunningNotifierDeliversACommitAsItLandsAndStopsGracefully() async throws {
+        let store = try makeStore()
+        try await withSink { sink, url in
+            let transport = try transport(url)
+            let notifier = try Notifier(
+                store: store, database: try AlertDatabase(), transport: transport, configuration: fastConfiguration(),
+                logger: quiet)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await notifier.run() }
+                try await commitThreats([try threatRecord()], to: store)
+                #expect(await eventually { sink.received.count == 1 })
+                try await commitThreats([try threatRecord(device: "garage")], to: store)
+                #expect(await eventually { sink.received.count == 2 })
+                notifier.stopGracefully()
+                try await group.waitForAll()
+            }
+            await transport.shutdown()
+        }
+    }
+}
