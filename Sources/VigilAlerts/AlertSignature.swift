@@ -14,14 +14,18 @@ public struct AlertSignature: Sendable {
         guard trimmed.utf8.count >= 16 else {
             throw AlertError(
                 .badConfiguration,
-                "the alert signing secret has \(trimmed.utf8.count) bytes; use at least 16 (e.g. `openssl rand -hex 32`)")
+                "the alert signing secret has \(trimmed.utf8.count) bytes; use at least 16 (e.g. `openssl rand -hex 32`)"
+            )
         }
         secret = Data(trimmed.utf8)
     }
 
     /// The header value for `body`.
     public func sign(_ body: Data) -> String {
-        "sha256=" + HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: secret)).map { String(format: "%02x", $0) }.joined()
+        "sha256="
+            + HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: secret)).map {
+                String(format: "%02x", $0)
+            }.joined()
     }
 
     /// Whether `header` is the signature of `body` (compared in constant time).

@@ -26,7 +26,9 @@ public final class Notifier: Service, Sendable {
     /// The data folder to watch for other processes' commits and alert changes (nil: this process only).
     let watchFolder: URL?
     private let stopping = Atomic<Bool>(false)
-    private let events = Mutex<AsyncStream<Event>.Continuation?>(nil)
+    /// What happened since the loop last looked, and the bell that tells it to look (see `Signals`).
+    private let signals = Mutex(Signals())
+    private let doorbell = Mutex<AsyncStream<Void>.Continuation?>(nil)
     private let delivered = Counter(label: "vigil_alert_deliveries_total", dimensions: [("outcome", "delivered")])
     private let failed = Counter(label: "vigil_alert_deliveries_total", dimensions: [("outcome", "failed")])
     private let dead = Counter(label: "vigil_alert_deliveries_total", dimensions: [("outcome", "dead")])
@@ -49,16 +51,20 @@ public final class Notifier: Service, Sendable {
         breaker = CircuitBreaker(threshold: configuration.breakerThreshold, coolDown: configuration.breakerCoolDown)
     }
 
-    enum Event: Sendable {
-        /// The threats repo may have new commits.
-        case threats
-        /// Another process changed something: threats, or alerts (`vigil alerts retry`).
-        case external
-        /// A scheduled time came: a retry or an escalation may be due.
-        case tick
-        /// A delivery finished (its key).
-        case finished(String)
-        case stop
+    /// Events since the loop last looked. Producers (the commit feed, the folder watcher, timers, finished
+    /// deliveries) add to it and ring a bell that holds at most one ring, so a burst of events (a hundred
+    /// deliveries finishing) costs the loop one pass, not a hundred.
+    struct Signals {
+        /// The threats repo may have new commits, or another process changed alerts.
+        var threats = true
+        /// Deliveries that finished (their keys).
+        var finished: [String] = []
+        var stop = false
+    }
+
+    private func signal(_ change: (inout Signals) -> Void) {
+        signals.withLock { change(&$0) }
+        _ = doorbell.withLock { $0?.yield() }
     }
 
     // MARK: Service
@@ -77,13 +83,14 @@ public final class Notifier: Service, Sendable {
     /// Asks `run()` to return once the deliveries in flight are recorded.
     public func stopGracefully() {
         stopping.store(true, ordering: .relaxed)
-        _ = events.withLock { $0?.yield(.stop) }
+        signal { $0.stop = true }
     }
 
     private func run(untilIdle: Bool) async throws {
-        let (events, sink) = AsyncStream.makeStream(of: Event.self)
-        self.events.withLock { $0 = sink }
-        defer { self.events.withLock { $0 = nil } }
+        let (bells, bell) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        doorbell.withLock { $0 = bell }
+        defer { doorbell.withLock { $0 = nil } }
+        signal { $0.threats = true }
         if stopping.load(ordering: .relaxed) { return }
         let feed = store.commits.subscribe()
         let changes =
@@ -97,21 +104,21 @@ public final class Notifier: Service, Sendable {
             await withDiscardingTaskGroup { sources in
                 sources.addTask {
                     for await commit in feed where commit.repo == repo && commit.branch == branch {
-                        sink.yield(.threats)
+                        self.signal { $0.threats = true }
                     }
                 }
                 sources.addTask {
-                    for await _ in changes { sink.yield(.external) }
+                    for await _ in changes { self.signal { $0.threats = true } }
                 }
                 var timer = WakeTimer()
                 let clock = self.clock
                 await withDiscardingTaskGroup { deliveries in
-                    await self.loop(events, sink: sink, untilIdle: untilIdle, deliveries: &deliveries) { deadline in
+                    await self.loop(bells, untilIdle: untilIdle, deliveries: &deliveries) { deadline in
                         guard timer.wants(deadline, now: clock.now()) else { return }
                         sources.addTask {
                             do {
                                 try await clock.sleep(until: deadline)
-                                sink.yield(.tick)
+                                self.signal { _ in }
                             } catch {}
                         }
                     }
@@ -124,24 +131,23 @@ public final class Notifier: Service, Sendable {
         logger.info("notifier stopped")
     }
 
-    /// The notifier's one loop: on every event, ingest if threats may be new, escalate what is due, start the
-    /// deliveries that are due (as far as concurrency and the breaker allow), and set the timer for the next.
+    /// The notifier's one loop: each time the bell rings, ingest if threats may be new, escalate what is due,
+    /// start the deliveries that are due (as far as concurrency and the breaker allow), and set the timer for
+    /// the next.
     private func loop(
-        _ events: AsyncStream<Event>, sink: AsyncStream<Event>.Continuation, untilIdle: Bool,
-        deliveries: inout DiscardingTaskGroup, schedule: (Date) -> Void
+        _ bells: AsyncStream<Void>, untilIdle: Bool, deliveries: inout DiscardingTaskGroup,
+        schedule: (Date) -> Void
     ) async {
         var inFlight: Set<String> = []
-        var ingestPending = true
-        var event: Event? = .threats
-        var iterator = events.makeAsyncIterator()
-        while let current = event {
-            switch current {
-            case .threats, .external: ingestPending = true
-            case .finished(let key): inFlight.remove(key)
-            case .tick: break
-            case .stop: return
+        var ingestPending = false
+        for await _ in bells {
+            let news = signals.withLock { signals in
+                defer { signals = Signals(threats: false) }
+                return signals
             }
-            if stopping.load(ordering: .relaxed) { return }
+            if news.stop || stopping.load(ordering: .relaxed) { return }
+            ingestPending = ingestPending || news.threats
+            inFlight.subtract(news.finished)
             do {
                 if ingestPending {
                     ingestPending = false
@@ -157,7 +163,7 @@ public final class Notifier: Service, Sendable {
                     inFlight.insert(delivery.idempotencyKey)
                     deliveries.addTask {
                         await self.deliver(delivery, of: alert)
-                        sink.yield(.finished(delivery.idempotencyKey))
+                        self.signal { $0.finished.append(delivery.idempotencyKey) }
                     }
                 }
                 if let next = try database.nextDue(after: now) { schedule(next) }
@@ -168,13 +174,14 @@ public final class Notifier: Service, Sendable {
                 ingestPending = true
                 schedule(clock.now().addingTimeInterval(1))
             }
-            event = await iterator.next()
         }
     }
 
     /// The due deliveries that may start now: as many as concurrency leaves room for, one probe while the
     /// circuit is half-open, none while it is open (the timer is set for when it half-opens).
-    private func startable(now: Date, inFlight: Set<String>, schedule: (Date) -> Void) throws -> [(
+    private func startable(
+        now: Date, inFlight: Set<String>, schedule: (Date) -> Void
+    ) throws -> [(
         DeliveryInfo, AlertInfo
     )] {
         let room = configuration.concurrency - inFlight.count
@@ -216,7 +223,8 @@ public final class Notifier: Service, Sendable {
             guard let value = change.new else { continue }
             let address = "\(repo)@\(head.id):\(change.path)"
             do {
-                threats.append((try decoder.decode(ThreatRecord.self, from: try await store.blobs.get(value.hash)), address))
+                threats.append(
+                    (try decoder.decode(ThreatRecord.self, from: try await store.blobs.get(value.hash)), address))
             } catch {
                 // One unreadable record must not hold back the others; it is reported, not alerted.
                 logger.error("not a threat record; skipped", metadata: ["record": "\(address)", "error": "\(error)"])
@@ -275,7 +283,8 @@ public final class Notifier: Service, Sendable {
         } catch {
             // Unrecorded, it stays pending and goes again under the same key: the receiver drops the repeat.
             logger.error(
-                "cannot record a delivery; it will be sent again", metadata: ["alert": "\(alert.id)", "error": "\(error)"])
+                "cannot record a delivery; it will be sent again",
+                metadata: ["alert": "\(alert.id)", "error": "\(error)"])
         }
     }
 
@@ -294,7 +303,8 @@ public final class Notifier: Service, Sendable {
         }
         if configuration.image == .inline {
             guard let hash = BlobHash(hex: record.image.sha256) else {
-                throw AlertError(.badThreat, "the threat record names a malformed image hash", value: record.image.sha256)
+                throw AlertError(
+                    .badThreat, "the threat record names a malformed image hash", value: record.image.sha256)
             }
             image.base64 = try await store.blobs.get(hash).base64EncodedString()
             image.contentType = record.image.name.lowercased().hasSuffix(".png") ? "image/png" : "image/jpeg"

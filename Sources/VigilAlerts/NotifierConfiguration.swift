@@ -31,7 +31,9 @@ public struct NotifierConfiguration: Sendable {
                 .badConfiguration,
                 "concurrency and the breaker's threshold must be at least 1 and its cool-down above 0 s")
         }
-        if let imageURL, URL(string: imageURL.replacingOccurrences(of: "{", with: "").replacingOccurrences(of: "}", with: "")) == nil {
+        if let imageURL,
+            URL(string: imageURL.replacingOccurrences(of: "{", with: "").replacingOccurrences(of: "}", with: "")) == nil
+        {
             throw AlertError(.badConfiguration, "the image URL template is not a URL", value: imageURL)
         }
     }

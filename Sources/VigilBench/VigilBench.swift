@@ -7,8 +7,9 @@ import VigilStore
 struct VigilBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vigil-bench",
-        abstract: "In-process benchmarks of the store and the pipeline engine (see docs/benchmarks.md).",
-        subcommands: [TreeBenchmark.self, EngineBenchmark.self, VisionBenchmark.self])
+        abstract:
+            "In-process benchmarks of the store, the engine, the vision stages and the notifier (docs/benchmarks.md).",
+        subcommands: [TreeBenchmark.self, EngineBenchmark.self, VisionBenchmark.self, AlertsBenchmark.self])
 }
 
 /// Commit one file into a repo of N files, and diff that change, for each N; medians of several runs.

@@ -47,12 +47,14 @@ struct AlertsCommand: AsyncParsableCommand {
         static func seconds(_ text: String, option: String) throws -> Int64 {
             if let seconds = Int64(text) { return seconds }
             if let date = try? Date(text, strategy: .iso8601) { return Int64(date.timeIntervalSince1970) }
-            throw ValidationError("\(option) takes unix seconds or an ISO 8601 time (2025-11-22T08:00:00Z), not '\(text)'")
+            throw ValidationError(
+                "\(option) takes unix seconds or an ISO 8601 time (2025-11-22T08:00:00Z), not '\(text)'")
         }
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "One alert: what was seen, who was told, every attempt.")
+        static let configuration = CommandConfiguration(
+            abstract: "One alert: what was seen, who was told, every attempt.")
         @OptionGroup var store: StoreOptions
         @OptionGroup var output: OutputOptions
         @Argument(help: "The alert id, or a unique prefix (4+ digits).") var alert: String
@@ -76,7 +78,9 @@ struct AlertsCommand: AsyncParsableCommand {
             )
             print("Threat:     \(alert.threat)")
             print("Message:    \(AlertPayload.sentence(record))")
-            if let escalateAt = alert.escalateAt { print("Escalates:  \(Terminal.date(escalateAt)) unless acknowledged") }
+            if let escalateAt = alert.escalateAt {
+                print("Escalates:  \(Terminal.date(escalateAt)) unless acknowledged")
+            }
             if let acknowledged = alert.acknowledged {
                 print("Acknowledged: \(Terminal.date(acknowledged)) by \(alert.acknowledgedBy ?? "-")")
             }
@@ -97,7 +101,8 @@ struct AlertsCommand: AsyncParsableCommand {
             abstract: "Acknowledge an alert: nobody else is told about it.")
         @OptionGroup var store: StoreOptions
         @Argument(help: "The alert id, or a unique prefix (4+ digits).") var alert: String
-        @Option(help: "Who acknowledges (recorded with it).") var by = ProcessInfo.processInfo.environment["USER"] ?? "cli"
+        @Option(help: "Who acknowledges (recorded with it).") var by =
+            ProcessInfo.processInfo.environment["USER"] ?? "cli"
 
         func run() async throws {
             let alert = try await AlertDatabase.open(home: try store.existingHome()).acknowledge(

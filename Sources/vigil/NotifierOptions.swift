@@ -24,7 +24,10 @@ struct NotifierOptions: ParsableArguments {
     @Option(name: .long, help: "Deliveries in flight at once.") var alertConcurrency = 8
     @Option(name: .long, help: "Consecutive failures that open the circuit breaker.") var alertBreakerThreshold = 5
     @Option(name: .long, help: "Seconds the open circuit waits before one probe.") var alertBreakerCoolDown = 10.0
-    @Option(name: .long, help: "How the payload shows the image: link (its address, and a URL with --alert-image-url) or inline (base64).")
+    @Option(
+        name: .long,
+        help:
+            "How the payload shows the image: link (its address, and a URL with --alert-image-url) or inline (base64).")
     var alertImage = "link"
     @Option(name: .long, help: "A link to the image for the receiver, with {repo}, {commit} and {path} filled in.")
     var alertImageURL: String?
@@ -37,7 +40,8 @@ struct NotifierOptions: ParsableArguments {
     func configuration() throws -> NotifierConfiguration {
         var configuration = NotifierConfiguration()
         configuration.repo = alertRepo
-        configuration.retry = RetryPolicy(maxAttempts: alertMaxAttempts, baseDelay: alertRetryBase, maxDelay: alertRetryMax)
+        configuration.retry = RetryPolicy(
+            maxAttempts: alertMaxAttempts, baseDelay: alertRetryBase, maxDelay: alertRetryMax)
         configuration.concurrency = alertConcurrency
         configuration.breakerThreshold = alertBreakerThreshold
         configuration.breakerCoolDown = alertBreakerCoolDown

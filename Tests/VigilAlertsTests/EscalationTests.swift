@@ -21,8 +21,10 @@ struct EscalationTests {
                 store: store, database: database, transport: transport, configuration: fastConfiguration(),
                 clock: clock, logger: quiet)
             func told(_ record: ThreatRecord) -> [String] {
-                sink.received.filter { $0.alert.device == record.device }.sorted { $0.alert.escalation.level < $1.alert.escalation.level }
-                    .map(\.alert.contact.name)
+                sink.received.filter { $0.alert.device == record.device }.sorted {
+                    $0.alert.escalation.level < $1.alert.escalation.level
+                }
+                .map(\.alert.contact.name)
             }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await notifier.run() }
@@ -85,7 +87,8 @@ struct EscalationTests {
         let commit = try await commitThreats([record], to: store)
         let database = try AlertDatabase()
         try await database.ingest(
-            [(record, "threats@\(commit.id):\(record.imagePath).json")], repo: "threats", commit: commit.id, now: Date())
+            [(record, "threats@\(commit.id):\(record.imagePath).json")], repo: "threats", commit: commit.id, now: Date()
+        )
         _ = try await database.acknowledge(AlertInfo.id(for: record), by: "Ana Lee", at: Date())
         try await withSink { sink, url in
             let transport = try transport(url)
@@ -96,6 +99,30 @@ struct EscalationTests {
             await transport.shutdown()
             #expect(sink.received.isEmpty)
             #expect(try database.alert(AlertInfo.id(for: record)).1.map(\.state) == [.cancelled])
+        }
+    }
+
+    @Test func anAcknowledgementWhileTheRequestIsOutStillRecordsTheDelivery() async throws {
+        let store = try makeStore()
+        let record = try threatRecord()
+        try await commitThreats([record], to: store)
+        let database = try AlertDatabase()
+        try await withSink(behaviour: .init(delayMs: 500, delayNext: 1)) { sink, url in
+            let transport = try transport(url, timeout: 20)
+            let notifier = try Notifier(
+                store: store, database: database, transport: transport, configuration: fastConfiguration(),
+                logger: quiet)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await notifier.runUntilIdle() }
+                #expect(await eventually { sink.stats.delayed == 1 })
+                _ = try await database.acknowledge(AlertInfo.id(for: record), by: "Ana Lee", at: Date())
+                try await group.waitForAll()
+            }
+            await transport.shutdown()
+            let (alert, deliveries) = try database.alert(AlertInfo.id(for: record))
+            #expect(alert.state == .acknowledged && alert.escalateAt == nil)
+            #expect(deliveries.map(\.state) == [.delivered])
+            #expect(sink.received.count == 1)
         }
     }
 }

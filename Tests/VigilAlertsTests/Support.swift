@@ -41,7 +41,9 @@ func threatRecord(
 
 /// Commits threat records (and their images' bytes, named as the records say) to the `threats` repo.
 @discardableResult
-func commitThreats(_ records: [ThreatRecord], to store: VersionedStore, repo: String = "threats") async throws
+func commitThreats(
+    _ records: [ThreatRecord], to store: VersionedStore, repo: String = "threats"
+) async throws
     -> CommitInfo
 {
     if (try? await store.repo(repo)) == nil { try await store.createRepo(repo) }

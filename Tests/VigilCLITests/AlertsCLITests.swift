@@ -112,9 +112,12 @@ struct AlertsCLITests {
         try Self.writeThreats(to: threats, count: 40)
         #expect(try vigil.run(["put", "threats", threats.path]).status == 0)
         // A slow API (120 ms an alert), so a kill lands while requests are in flight.
-        let sink = try Self.startSink(vigil, root: root, secret: secret, extra: ["--delay-ms", "120", "--delay-next", "1000"])
+        let sink = try Self.startSink(
+            vigil, root: root, secret: secret, extra: ["--delay-ms", "120", "--delay-next", "1000"])
         defer { sink.stop() }
-        let notify = ["notify", "--alert-url", sink.url, "--alert-secret-file", secret.path, "--alert-concurrency", "2"]
+        let notify = [
+            "notify", "--alert-url", sink.url, "--alert-secret-file", secret.path, "--alert-concurrency", "2",
+        ]
 
         for round in 1...3 {
             let before = try sink.keys().count
@@ -161,14 +164,18 @@ struct AlertsCLITests {
 
         let unknown = try vigil.run(["alerts", "show", "abcdef"])
         #expect(unknown.status == 1)
-        #expect(unknown.error == "vigil: error: no alert 'abcdef'; `vigil alerts list` shows the alerts there are [alert-not-found]\n")
+        #expect(
+            unknown.error
+                == "vigil: error: no alert 'abcdef'; `vigil alerts list` shows the alerts there are [alert-not-found]\n"
+        )
         let noSecret = try vigil.run(["notify", "--alert-url", "http://127.0.0.1:9/v1/alerts", "--until-idle"])
         #expect(noSecret.status == 1 && noSecret.error.contains("[bad-alert-config]"))
         let badURL = try vigil.run(["notify", "--alert-url", "ftp://x", "--alert-secret-file", secret.path])
         #expect(badURL.status == 1 && badURL.error.contains("must be http(s)://"))
 
         // The API refuses everything (400): both alerts end on the dead-letter list, and a retry re-queues them.
-        let sink = try Self.startSink(vigil, root: root, secret: secret, extra: ["--fail-next", "2", "--fail-status", "400"])
+        let sink = try Self.startSink(
+            vigil, root: root, secret: secret, extra: ["--fail-next", "2", "--fail-status", "400"])
         defer { sink.stop() }
         let notify = ["notify", "--alert-url", sink.url, "--alert-secret-file", secret.path, "--until-idle"]
         #expect(try vigil.run(notify).output.contains("2 alerts: 2 dead"))
