@@ -78,7 +78,7 @@ func withSink<T: Sendable>(
 }
 
 /// An HTTP transport to the sink at `url`, signed with the test secret.
-func transport(_ url: URL, timeout: Double = 2) throws -> HTTPAlertTransport {
+func transport(_ url: URL, timeout: Double = 10) throws -> HTTPAlertTransport {
     try HTTPAlertTransport(url: url, signature: try AlertSignature(secret: testSecret), timeout: timeout)
 }
 
