@@ -35,7 +35,7 @@ struct SignatureTests {
     @Test func theSinkRefusesAWrongSignatureAndKeepsNothing() async throws {
         try await withSink { sink, url in
             let forged = try HTTPAlertTransport(
-                url: url, signature: try AlertSignature(secret: "another-secret-of-enough-bytes"), timeout: 2)
+                url: url, signature: try AlertSignature(secret: "another-secret-of-enough-bytes"), timeout: 10)
             let honest = try transport(url)
             let alert = try AlertPayload(
                 alert: AlertInfo(
@@ -46,8 +46,13 @@ struct SignatureTests {
                 image: .init(name: "x.jpg", width: 1, height: 1, bytes: 1, sha256: "00", address: "threats@c:/x.jpg")
             ).encoded()
             let outgoing = OutgoingAlert(idempotencyKey: "00aa-0", body: alert, attempt: 1)
-            #expect(await forged.send(outgoing) == .rejected(status: 401, reason: await Self.reason(forged, outgoing)))
-            #expect(sink.stats.badSignatures == 2)
+            let outcome = await forged.send(outgoing)
+            if case .rejected(401, let reason) = outcome {
+                #expect(reason.contains("missing or wrong X-Vigil-Signature"))
+            } else {
+                Issue.record("a forged alert got \(outcome), not a 401 refusal")
+            }
+            #expect(sink.stats.badSignatures == 1)
             #expect(sink.received.isEmpty)
             #expect(await honest.send(outgoing) == .delivered(status: 201))
             #expect(await honest.send(outgoing) == .delivered(status: 200))
@@ -56,11 +61,5 @@ struct SignatureTests {
             await forged.shutdown()
             await honest.shutdown()
         }
-    }
-
-    /// What the transport reports for a refusal (the sink's error text), sent once more to read it.
-    static func reason(_ transport: HTTPAlertTransport, _ alert: OutgoingAlert) async -> String {
-        if case .rejected(_, let reason) = await transport.send(alert) { return reason }
-        return ""
     }
 }
