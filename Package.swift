@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "VigilStages", targets: ["VigilStages"]),
         .library(name: "VigilAlerts", targets: ["VigilAlerts"]),
         .library(name: "VigilAlertSink", targets: ["VigilAlertSink"]),
+        .library(name: "VigilAccess", targets: ["VigilAccess"]),
+        .library(name: "VigilServer", targets: ["VigilServer"]),
         .executable(name: "vigil", targets: ["vigil"]),
         .executable(name: "vigil-bench", targets: ["VigilBench"]),
     ],
@@ -20,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -97,6 +100,28 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Who may do what: API tokens (stored hashed), roles and tenants, the audit log. Knows nothing of HTTP.
+        .target(
+            name: "VigilAccess",
+            dependencies: [
+                "VigilStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // The HTTP API and dashboard (Hummingbird): ingest, query, access control, audit, metrics.
+        .target(
+            name: "VigilServer",
+            dependencies: [
+                "VigilStore", "VigilPipeline", "VigilStages", "VigilAlerts", "VigilAccess",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            resources: [.copy("Resources/openapi.yaml")]
+        ),
         // The thin command-line front end.
         .executableTarget(
             name: "vigil",
@@ -107,6 +132,10 @@ let package = Package(
                 "VigilVision",
                 "VigilAlerts",
                 "VigilAlertSink",
+                "VigilAccess",
+                "VigilServer",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -129,6 +158,12 @@ let package = Package(
         .testTarget(name: "VigilStoreTests", dependencies: ["VigilStore"]),
         .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilStore"]),
         .testTarget(name: "VigilStagesTests", dependencies: ["VigilStages", "VigilVision", "VigilPipeline", "VigilStore"]),
+        .testTarget(
+            name: "VigilServerTests",
+            dependencies: [
+                "VigilServer", "VigilAccess", "VigilAlerts", "VigilAlertSink", "VigilStages", "VigilPipeline",
+                "VigilStore", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]),
         .testTarget(
             name: "VigilAlertsTests",
             dependencies: ["VigilAlerts", "VigilAlertSink", "VigilStages", "VigilPipeline", "VigilStore"]),

@@ -21,7 +21,7 @@ public struct AlertError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "\(message) [\(code.rawValue)]" }
 
-    static func notFound(_ id: String) -> AlertError {
+    public static func notFound(_ id: String) -> AlertError {
         AlertError(.alertNotFound, "no alert '\(id)'; `vigil alerts list` shows the alerts there are", value: id)
     }
 }

@@ -1,0 +1,81 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import VigilAccess
+
+/// Authenticates every request but the public ones (a Bearer token → the principal in the context, else 401)
+/// and writes each `/v1` request to the audit log: who, what, when, and the status it ended with. Tokens are
+/// never logged: the action is the method and the path, without the query.
+struct AccessMiddleware: RouterMiddleware {
+    typealias Context = VigilRequestContext
+    let access: AccessDatabase
+    let logger: Logger
+
+    /// Served without a token.
+    static let publicPaths: Set<String> = ["/healthz", "/openapi.yaml"]
+
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws
+        -> Response
+    {
+        let path = request.uri.path
+        if Self.publicPaths.contains(path) { return try await next(request, context) }
+        var context = context
+        var failure: (any Error)?
+        var response: Response?
+        do {
+            context.principal = try authenticate(request)
+            response = try await next(request, context)
+        } catch {
+            failure = error
+        }
+        if path.hasPrefix("/v1/") || path == "/metrics" {
+            let status = response?.status.code ?? Self.status(of: failure)
+            let principal = context.principal
+            let entry = AuditEntry(
+                time: Date(), tokenID: principal?.tokenID ?? "-", principal: principal?.name ?? "-",
+                role: principal?.role.rawValue ?? "-", action: "\(request.method.rawValue) \(path)",
+                target: response?.headers[.vigilTarget], status: status,
+                detail: (failure as? APIError).map { "\($0.code): \($0.message)" })
+            do {
+                try await access.record(entry)
+            } catch {
+                // An access that cannot be audited is refused: the log must not have holes.
+                logger.error("cannot write the audit log", metadata: ["error": "\(error)"])
+                throw APIError(.serviceUnavailable, code: "audit-unavailable", "the audit log cannot be written")
+            }
+        }
+        if let failure { throw failure }
+        var answer = response!
+        answer.headers[.vigilTarget] = nil
+        return answer
+    }
+
+    private func authenticate(_ request: Request) throws -> Principal {
+        guard let header = request.headers[.authorization] else {
+            throw APIError.unauthenticated("no token")
+        }
+        guard header.hasPrefix("Bearer ") else {
+            throw APIError.unauthenticated("the Authorization header is not a Bearer token")
+        }
+        do {
+            return try access.authenticate(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+        } catch let error as AccessError {
+            throw APIError.unauthenticated(error.message)
+        }
+    }
+
+    private static func status(of error: (any Error)?) -> Int {
+        switch error {
+        case let error as any HTTPResponseError: Int(error.status.code)
+        default: 500
+        }
+    }
+}
+
+extension HTTPField.Name {
+    /// Set by a handler to say what it touched (`images@<commit>:/<name>`), for the audit log; not sent.
+    static let vigilTarget = HTTPField.Name("X-Vigil-Target")!
+}

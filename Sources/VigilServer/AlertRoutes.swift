@@ -1,0 +1,77 @@
+import Foundation
+import Hummingbird
+import VigilAccess
+import VigilAlerts
+
+/// `GET /v1/alerts` (filter by device, customer, state and image time; a customer sees only its own) and
+/// `POST /v1/alerts/{id}/ack` (the acknowledge endpoint: nobody else is told).
+struct AlertRoutes {
+    let environment: ServerEnvironment
+
+    struct Alerts: ResponseEncodable {
+        var alerts: [AlertInfo]
+    }
+
+    func add(to router: Router<VigilRequestContext>) {
+        router.get("/v1/alerts") { request, context in try list(request, context: context) }
+        router.post("/v1/alerts/:id/ack") { request, context in try await acknowledge(request, context: context) }
+    }
+
+    func list(_ request: Request, context: VigilRequestContext) throws -> Alerts {
+        let principal = try context.require([.admin, .operator, .customer], to: "read alerts")
+        let query = request.uri.queryParameters
+        var filter = AlertDatabase.Filter(limit: min(1_000, query.get("limit", as: Int.self) ?? 100))
+        filter.device = query.get("device")
+        filter.customer = query.get("customer")
+        if principal.role == .customer {
+            if let asked = filter.customer, asked != principal.customer {
+                throw APIError.forbidden("a customer sees only its own alerts", value: asked)
+            }
+            filter.customer = principal.customer
+        }
+        if let state = query.get("state") {
+            guard let parsed = AlertInfo.State(rawValue: state) else {
+                throw APIError.badRequest(
+                    code: "bad-argument",
+                    "state must be one of " + AlertInfo.State.allCases.map(\.rawValue).joined(separator: ", "),
+                    value: state)
+            }
+            filter.state = parsed
+        }
+        filter.from = try Self.time(query.get("since"), name: "since")
+        filter.to = try Self.time(query.get("until"), name: "until")
+        return Alerts(alerts: try environment.alerts.alerts(filter))
+    }
+
+    func acknowledge(_ request: Request, context: VigilRequestContext) async throws -> Response {
+        let principal = try context.require([.admin, .operator, .customer], to: "acknowledge alerts")
+        let id = try context.parameters.require("id")
+        let alert: AlertInfo
+        do {
+            let (found, _) = try environment.alerts.alert(id)
+            if principal.role == .customer, found.customer != principal.customer {
+                // Someone else's alert does not exist, as far as this customer can tell.
+                throw AlertError.notFound(id)
+            }
+            alert = try await environment.alerts.acknowledge(found.id, by: principal.name, at: Date())
+        } catch let error as AlertError {
+            throw APIError(
+                error.code == .alertNotFound ? .notFound : .conflict, code: error.code.rawValue, error.message,
+                value: error.value)
+        }
+        var response = try alert.response(from: request, context: context)
+        response.headers[.vigilTarget] = "alert \(alert.id)"
+        return response
+    }
+
+    /// Unix seconds or ISO 8601.
+    static func time(_ text: String?, name: String) throws -> Int64? {
+        guard let text else { return nil }
+        if let seconds = Int64(text) { return seconds }
+        if let date = try? Date(text, strategy: .iso8601) { return Int64(date.timeIntervalSince1970) }
+        throw APIError.badRequest(
+            code: "bad-argument", "\(name) takes unix seconds or ISO 8601 (2025-11-22T08:00:00Z)", value: text)
+    }
+}
+
+extension AlertInfo: ResponseEncodable {}

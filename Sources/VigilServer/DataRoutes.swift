@@ -1,0 +1,72 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import VigilAccess
+import VigilStore
+
+/// Repos and files: `GET /v1/repos` and `GET /v1/repos/{repo}/files/{path}?ref=` (download). A customer may
+/// read only the images, validation results, detections and threats of its own devices.
+struct DataRoutes {
+    let environment: ServerEnvironment
+    let tenants: TenantScope
+
+    /// The repos a customer may read files of, scoped to its devices by path.
+    static let customerRepos: Set<String> = ["images", "validate", "detect", "threats"]
+
+    struct Repos: ResponseEncodable {
+        var repos: [RepoInfo]
+    }
+
+    func add(to router: Router<VigilRequestContext>) {
+        router.get("/v1/repos") { _, context in
+            _ = try context.require([.admin, .operator], to: "list repos")
+            return Repos(repos: try await environment.store.repos())
+        }
+        router.get("/v1/repos/:repo/files/**") { request, context in try await file(request, context: context) }
+    }
+
+    func file(_ request: Request, context: VigilRequestContext) async throws -> Response {
+        let principal = try context.require([.admin, .operator, .customer], to: "read files")
+        let repo = try context.parameters.require("repo")
+        let path = "/" + context.parameters.getCatchAll().joined(separator: "/")
+        let ref = request.uri.queryParameters.get("ref")
+        if let devices = try await tenants.devices(of: principal) {
+            guard Self.customerRepos.contains(repo), let device = TenantScope.device(ofPath: path),
+                devices.contains(device)
+            else {
+                // Not this customer's: indistinguishable from absent.
+                throw APIError.notFound("no file '\(path)' in \(repo) that this token may read", value: path)
+            }
+        }
+        let data: Data
+        let commit: CommitInfo?
+        do {
+            let found = try await environment.store.entry(at: Address(repo: repo, ref: ref, path: path))
+            guard found.entry.kind == .file else {
+                throw APIError.badRequest(code: "not-a-file", "'\(path)' is a directory", value: path)
+            }
+            commit = found.commit
+            data = try await environment.store.blobs.get(found.entry.hash)
+        } catch let error as VigilError {
+            let notFound: Set<VigilError.Code> = [.repoNotFound, .pathNotFound, .commitNotFound, .branchNotFound]
+            throw APIError(
+                notFound.contains(error.code) ? .notFound : .badRequest, code: error.code.rawValue, error.message,
+                value: error.value)
+        }
+        let type =
+            switch (path as NSString).pathExtension.lowercased() {
+            case "jpg", "jpeg": "image/jpeg"
+            case "png": "image/png"
+            case "json": "application/json"
+            case "svg": "image/svg+xml"
+            case "csv": "text/csv"
+            default: "application/octet-stream"
+            }
+        let address = "\(repo)@\(commit?.id ?? ref ?? "master"):\(path)"
+        return Response(
+            status: .ok,
+            headers: [.contentType: type, .vigilTarget: address, HTTPField.Name("X-Vigil-Address")!: address],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import VigilAccess
+import VigilStages
+import VigilStore
+import VigilVision
+
+/// `PUT /v1/images/{name}`: a camera frame, the raw bytes as the body, into the images repo as one commit.
+struct ImageRoutes {
+    let environment: ServerEnvironment
+
+    struct Uploaded: ResponseEncodable {
+        var commit: String
+        var address: String
+        var bytes: Int64
+        var sha256: String
+    }
+
+    func add(to router: Router<VigilRequestContext>) {
+        router.put("/v1/images/:name") { request, context in try await upload(request, context: context) }
+    }
+
+    func upload(_ request: Request, context: VigilRequestContext) async throws -> Response {
+        let principal = try context.require([.admin, .operator, .device], to: "upload images")
+        let text = try context.parameters.require("name")
+        let name: ImageName
+        do {
+            name = try ImageName.parse(text)
+        } catch {
+            throw APIError.badRequest(code: error.code.rawValue, error.message, value: text)
+        }
+        if principal.role == .device, principal.device != name.device {
+            throw APIError.forbidden(
+                "device '\(principal.device ?? "")' may upload only images named \(principal.device ?? "")-<seconds>.<ext>",
+                value: text)
+        }
+        let limit = environment.configuration.maxImageBytes
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw Self.tooLarge(limit)
+        }
+        // Spooled to a file as it streams in (never held whole in memory), then stored without a copy.
+        let spool = environment.scratch.appendingPathComponent("upload-\(UUID().uuidString)")
+        guard FileManager.default.createFile(atPath: spool.path, contents: nil),
+            let handle = try? FileHandle(forWritingTo: spool)
+        else { throw APIError(.internalServerError, code: "io", "cannot spool the upload") }
+        defer { try? FileManager.default.removeItem(at: spool) }
+        var size = 0
+        var head = Data()
+        do {
+            defer { try? handle.close() }
+            for try await buffer in request.body {
+                size += buffer.readableBytes
+                if size > limit { throw Self.tooLarge(limit) }
+                let bytes = Data(buffer: buffer)
+                if head.count < 16 { head.append(bytes.prefix(16 - head.count)) }
+                try handle.write(contentsOf: bytes)
+            }
+        }
+        guard size > 0 else {
+            throw APIError.badRequest(code: "empty-file", "the body is empty; send the image's bytes", value: text)
+        }
+        guard let format = ImageFormat.sniff(head) else {
+            throw APIError.badRequest(
+                code: "not-an-image", "the body is neither a JPEG nor a PNG (by its first bytes)", value: text)
+        }
+        let declared: ImageFormat = name.fileExtension.lowercased() == "png" ? .png : .jpeg
+        guard format == declared else {
+            throw APIError.badRequest(
+                code: "wrong-extension",
+                "the body is a \(format.rawValue.uppercased()) but the name says .\(name.fileExtension)",
+                value: text)
+        }
+        let repo = environment.configuration.imagesRepo
+        let writer = try await environment.store.openCommit(
+            repo: repo, author: "\(principal.role.rawValue):\(principal.name)")
+        let written: BlobWrite
+        do {
+            written = try await writer.put("/\(text)", contentsOf: spool)
+        } catch {
+            await writer.abandon()
+            throw error
+        }
+        let commit = try await writer.finish(message: "upload \(text)")
+        let address = "\(repo)@\(commit.id):/\(text)"
+        var response = try Uploaded(
+            commit: commit.id, address: address, bytes: written.size, sha256: written.hash.hex
+        ).response(from: request, context: context)
+        response.status = .created
+        response.headers[.vigilTarget] = address
+        return response
+    }
+
+    static func tooLarge(_ limit: Int) -> APIError {
+        APIError(
+            .contentTooLarge, code: "too-large", "the image is over the limit of \(limit) bytes", value: "\(limit)")
+    }
+}

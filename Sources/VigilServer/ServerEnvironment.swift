@@ -1,0 +1,49 @@
+import Foundation
+import Logging
+import Prometheus
+import VigilAccess
+import VigilAlerts
+import VigilPipeline
+import VigilStore
+
+/// What the HTTP API works on: the store, the engine's records, the alerts, the tokens and audit log, and the
+/// metrics registry it exposes.
+public struct ServerEnvironment: Sendable {
+    public var store: VersionedStore
+    public var jobs: any JobStore
+    public var alerts: AlertDatabase
+    public var access: AccessDatabase
+    public var metrics: PrometheusCollectorRegistry
+    public var configuration: ServerConfiguration
+    /// Where uploads are spooled while they stream in (on the blobs' filesystem).
+    public var scratch: URL
+    public var logger: Logger
+
+    public init(
+        store: VersionedStore, jobs: any JobStore, alerts: AlertDatabase, access: AccessDatabase,
+        metrics: PrometheusCollectorRegistry, configuration: ServerConfiguration = ServerConfiguration(),
+        scratch: URL, logger: Logger
+    ) {
+        self.store = store
+        self.jobs = jobs
+        self.alerts = alerts
+        self.access = access
+        self.metrics = metrics
+        self.configuration = configuration
+        self.scratch = scratch
+        self.logger = logger
+    }
+}
+
+/// The API's settings.
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// The largest image upload, in bytes (a larger body is refused with 413 while it streams in).
+    public var maxImageBytes = 20 << 20
+    /// Where uploads go, and the repos a customer may read (scoped to its devices).
+    public var imagesRepo = "images"
+    public var rulesRepo = "rules"
+
+    public init() {}
+}

@@ -1,0 +1,31 @@
+import Foundation
+import Hummingbird
+import Logging
+
+/// The HTTP API's router: every route behind `AccessMiddleware`. Built as a function of its environment so
+/// tests drive it in-process (`app.test(.router)`) exactly as `vigil serve` runs it.
+public enum VigilAPI {
+    public static func router(_ environment: ServerEnvironment) -> Router<VigilRequestContext> {
+        let router = Router(context: VigilRequestContext.self)
+        router.add(middleware: AccessMiddleware(access: environment.access, logger: environment.logger))
+        let tenants = TenantScope(store: environment.store, rulesRepo: environment.configuration.rulesRepo)
+        AdminRoutes(environment: environment).add(to: router)
+        ImageRoutes(environment: environment).add(to: router)
+        AlertRoutes(environment: environment).add(to: router)
+        DataRoutes(environment: environment, tenants: tenants).add(to: router)
+        return router
+    }
+
+    /// The server on the configured address; `onRunning` is told the port (useful with port 0).
+    public static func application(
+        _ environment: ServerEnvironment, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let configuration = environment.configuration
+        return Application(
+            router: router(environment),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "vigil"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
+            logger: environment.logger)
+    }
+}

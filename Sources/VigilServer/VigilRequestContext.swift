@@ -1,0 +1,33 @@
+import Hummingbird
+import VigilAccess
+
+/// The request context: Hummingbird's core storage plus who is asking (set by `AccessMiddleware`) and what
+/// the request touched (for the audit log).
+public struct VigilRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// Nil on the public endpoints (`/healthz`, `/openapi.yaml`).
+    public var principal: Principal?
+    /// Uploads stream and enforce their own limit; decoded JSON bodies are small.
+    public var maxUploadSize: Int { 1 << 20 }
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+    }
+
+    /// The principal, or 401 (only the public endpoints run without one, and they do not call this).
+    func requirePrincipal() throws -> Principal {
+        guard let principal else { throw APIError.unauthenticated("this endpoint needs a token") }
+        return principal
+    }
+
+    /// The principal if its role is one of `roles`, else 403.
+    func require(_ roles: Set<Role>, to action: String) throws -> Principal {
+        let principal = try requirePrincipal()
+        guard roles.contains(principal.role) else {
+            throw APIError.forbidden(
+                "a \(principal.role.rawValue) token may not \(action) (needs "
+                    + roles.map(\.rawValue).sorted().joined(separator: " or ") + ")")
+        }
+        return principal
+    }
+}
