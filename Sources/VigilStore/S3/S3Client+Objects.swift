@@ -34,6 +34,12 @@ extension S3Client {
         }
     }
 
+    /// PUT of any object (uploads to ingest, benchmarks); it replaces what is there.
+    public func putObject(_ key: String, data: Data) async throws {
+        _ = try await putObject(
+            key, body: ByteBuffer(data: data), payloadHash: BlobHash(of: data).hex, onlyIfAbsent: false)
+    }
+
     /// Copies an object onto itself with `x-amz-metadata-directive: REPLACE`, which moves its Last-Modified to
     /// now without sending its bytes: how a reused blob is freshened. False if the object is absent.
     func touch(_ key: String) async throws -> Bool {

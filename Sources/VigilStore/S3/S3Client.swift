@@ -181,6 +181,9 @@ enum S3HTTP {
                 idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnections)
             configuration.redirectConfiguration = .disallow
             configuration.decompression = .disabled
+            // A refused connection fails at once and counts as one of our bounded tries, rather than being
+            // retried inside the pool until the connect time-out, where no back-off or limit of ours applies.
+            configuration.connectionPool.retryConnectionEstablishment = false
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             clients[maxConnections] = client
             return client
