@@ -8,7 +8,7 @@ struct VigilBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vigil-bench",
         abstract: "In-process benchmarks of the store and the pipeline engine (see docs/benchmarks.md).",
-        subcommands: [TreeBenchmark.self, EngineBenchmark.self, VisionBenchmark.self])
+        subcommands: [TreeBenchmark.self, EngineBenchmark.self, VisionBenchmark.self, S3Benchmark.self])
 }
 
 /// Commit one file into a repo of N files, and diff that change, for each N; medians of several runs.
