@@ -166,6 +166,21 @@ struct S3ConfigurationTests {
         #expect(try StoreConfiguration().s3Configuration(environment: credentials) == nil)
     }
 
+    @Test func virtualHostedAddressingPutsTheBucketInTheHostName() throws {
+        let aws = try #require(
+            try StoreConfiguration(store: "s3://frames/p").s3Configuration(
+                environment: credentials.merging(["AWS_REGION": "eu-west-1"]) { $1 }))
+        let virtual = S3Client(configuration: aws, logger: .test)
+        #expect(virtual.host == "frames.s3.eu-west-1.amazonaws.com")
+        #expect(virtual.pathPrefix == "")
+        let local = S3Client(
+            configuration: try #require(
+                try StoreConfiguration(store: "s3://frames/p", s3Endpoint: "http://127.0.0.1:8333")
+                    .s3Configuration(environment: credentials)), logger: .test)
+        #expect(local.host == "127.0.0.1:8333")
+        #expect(local.pathPrefix == "/frames")
+    }
+
     @Test func flagsOverrideTheRecordedConfiguration() {
         let recorded = StoreConfiguration(store: "s3://frames/a", s3Endpoint: "http://127.0.0.1:8333")
         let merged = recorded.merged(with: StoreConfiguration(s3Region: "eu-west-1", s3Addressing: .virtual))

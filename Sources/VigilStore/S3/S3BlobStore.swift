@@ -73,7 +73,8 @@ public final class S3BlobStore: BlobStore {
         defer { try? handle.close() }
         let size: Int
         do {
-            let attributes = try FileManager.default.attributesOfItem(atPath: file.path)
+            // Through symbolic links, as the file store's open() goes.
+            let attributes = try FileManager.default.attributesOfItem(atPath: file.resolvingSymlinksInPath().path)
             guard attributes[.type] as? FileAttributeType == .typeRegular else {
                 throw VigilError(.notAFile, "'\(file.path)' is not a regular file", value: file.path)
             }

@@ -19,9 +19,9 @@ public final class S3Client: Sendable {
     let logger: Logger
     private let http: HTTPClient
     /// `Host` as sent and signed: the endpoint's host, the bucket in front when virtual-hosted, the port if any.
-    private let host: String
+    let host: String
     private let origin: String
-    private let pathPrefix: String
+    let pathPrefix: String
 
     public init(configuration: S3Configuration, logger: Logger) {
         self.configuration = configuration
@@ -94,10 +94,9 @@ public final class S3Client: Sendable {
             do {
                 let response = try await http.execute(
                     request, timeout: .milliseconds(Int64(configuration.requestTimeout * 1000)))
-                let expected = response.headers.first(name: "content-length").flatMap(Int.init) ?? 1 << 20
-                let collected =
-                    method == .head
-                    ? ByteBuffer() : try await response.body.collect(upTo: max(expected, 1 << 20))
+                // The body S3 announced (a chunked one is bounded only by memory, as a whole blob must be).
+                let limit = response.headers.first(name: "content-length").flatMap(Int.init) ?? Int.max
+                let collected = method == .head ? ByteBuffer() : try await response.body.collect(upTo: limit)
                 let answer = Response(status: Int(response.status.code), headers: response.headers, body: collected)
                 guard Self.isRetryable(answer) else { return answer }
                 lastProblem = "\(answer.errorCode) (\(answer.status))"
