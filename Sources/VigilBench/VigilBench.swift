@@ -7,9 +7,10 @@ import VigilStore
 struct VigilBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vigil-bench",
-        abstract:
-            "In-process benchmarks of the store, the engine, the vision stages and the notifier (docs/benchmarks.md).",
-        subcommands: [TreeBenchmark.self, EngineBenchmark.self, VisionBenchmark.self, AlertsBenchmark.self])
+        abstract: "In-process benchmarks of the store, the engine, the vision stages, the notifier and S3 (docs/benchmarks.md).",
+        subcommands: [
+            TreeBenchmark.self, EngineBenchmark.self, VisionBenchmark.self, AlertsBenchmark.self, S3Benchmark.self,
+        ])
 }
 
 /// Commit one file into a repo of N files, and diff that change, for each N; medians of several runs.

@@ -26,9 +26,15 @@ public final class VersionedStore: Sendable {
         self.clock = clock
     }
 
-    /// The embedded default: blobs under `<home>/blobs`, metadata in `<home>/metadata.sqlite`.
-    /// With `create`, makes the folder; without, a missing folder is a `not-initialized` error.
-    public static func open(home: URL, create: Bool = false, logger: Logger) async throws -> VersionedStore {
+    /// Blobs under `<home>/blobs`, or in S3 when the folder's `config.json` (merged with `configuration`,
+    /// whose fields win) names an `s3://` store; metadata in `<home>/metadata.sqlite` either way.
+    /// With `create`, makes the folder and records a configuration that names a store; without, a missing
+    /// folder is a `not-initialized` error. An S3 store is checked once here (bucket, credentials, endpoint),
+    /// so a wrong setting fails before any work starts.
+    public static func open(
+        home: URL, create: Bool = false, configuration overrides: StoreConfiguration = StoreConfiguration(),
+        environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger
+    ) async throws -> VersionedStore {
         let databasePath = home.appendingPathComponent("metadata.sqlite").path
         if !create { try requireInitialized(home: home) }
         do {
@@ -36,9 +42,20 @@ public final class VersionedStore: Sendable {
         } catch {
             throw VigilError(.io, "cannot create '\(home.path)': \(error.localizedDescription)", value: home.path)
         }
+        let recorded = try StoreConfiguration.read(home: home)
+        let configuration = recorded.merged(with: overrides)
+        let blobs: any BlobStore
+        if let s3 = try configuration.s3Configuration(environment: environment) {
+            let store = S3BlobStore(configuration: s3, logger: logger)
+            try await store.verifyAccess()
+            blobs = store
+            logger.info("blobs in S3", metadata: ["store": "\(s3.location)", "endpoint": "\(s3.endpoint)"])
+        } else {
+            blobs = try FileSystemBlobStore(root: home.appendingPathComponent("blobs"))
+        }
+        if create, configuration != recorded, configuration.store != nil { try configuration.write(home: home) }
         let store = VersionedStore(
-            blobs: try FileSystemBlobStore(root: home.appendingPathComponent("blobs")),
-            metadata: try SQLiteMetadataStore(path: databasePath), logger: logger)
+            blobs: blobs, metadata: try SQLiteMetadataStore(path: databasePath), logger: logger)
         if create { try await store.trees.writeEmptyRoot() }
         return store
     }

