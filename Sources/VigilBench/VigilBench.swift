@@ -7,7 +7,7 @@ import VigilStore
 struct VigilBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vigil-bench",
-        abstract: "In-process benchmarks of the store, the engine, the vision stages, the notifier and S3 (docs/benchmarks.md).",
+        abstract: "In-process benchmarks: store, engine, vision stages, notifier and S3 (docs/benchmarks.md).",
         subcommands: [
             TreeBenchmark.self, EngineBenchmark.self, VisionBenchmark.self, AlertsBenchmark.self, S3Benchmark.self,
         ])

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import VigilAccess
 
@@ -9,6 +10,14 @@ public struct VigilRequestContext: RequestContext {
     public var principal: Principal?
     /// Uploads stream and enforce their own limit; decoded JSON bodies are small.
     public var maxUploadSize: Int { 1 << 20 }
+
+    /// ISO 8601 dates, sorted keys, addresses with their slashes as they are.
+    public var responseEncoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

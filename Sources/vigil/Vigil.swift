@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import VigilAccess
 import VigilAlerts
 import VigilPipeline
 import VigilStages
@@ -21,7 +22,7 @@ struct Vigil: AsyncParsableCommand {
             DiffCommand.self, InspectCommand.self, BranchCommand.self, CopyCommand.self, CheckCommand.self,
             CollectCommand.self, PipelineCommand.self, JobCommand.self, DatumCommand.self, LogsCommand.self,
             EngineCommand.self, DetectCommand.self, StatsCommand.self, NotifyCommand.self, AlertsCommand.self,
-            AlertSinkCommand.self,
+            AlertSinkCommand.self, ServeCommand.self, TokenCommand.self, AuditCommand.self,
         ])
 
     /// Runs the command; Vigil's own errors are printed as one line, without a stack, and exit 1.
@@ -50,3 +51,4 @@ extension PipelineError: UserFacingError {}
 extension DetectorError: UserFacingError {}
 extension RuleError: UserFacingError {}
 extension AlertError: UserFacingError {}
+extension AccessError: UserFacingError {}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import VigilAccess
+import VigilAlerts
+import VigilPipeline
+import VigilServer
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run Vigil: the HTTP API, the pipelines and (with --alert-url) the notifier, in one process.",
+        discussion: """
+            SIGTERM or SIGINT stop it gracefully: the server stops taking requests and lets those in flight \
+            finish, pipeline workers stop at a datum boundary, deliveries in flight are recorded. The API is \
+            described at /openapi.yaml (docs/openapi.yaml); tokens come from `vigil token create`.
+            """)
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup(title: "Alerts (with --alert-url, the notifier runs too)") var alerts: NotifierOptions
+    @Option(help: "The address to listen on.") var host = "127.0.0.1"
+    @Option(help: "The port (0: any free one, printed at start).") var port = 8080
+    @Option(help: "The largest image upload, in bytes.") var maxImageBytes = 20 << 20
+
+    func run() async throws {
+        var environment = try await store.openEngine()
+        if !store.verbose { environment.logger.logLevel = .info }
+        let logger = environment.logger
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var configuration = ServerConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.maxImageBytes = maxImageBytes
+        let server = ServerEnvironment(
+            store: environment.store, jobs: environment.jobs, alerts: try AlertDatabase.open(home: store.homeURL),
+            access: try AccessDatabase.open(home: store.homeURL), metrics: registry, configuration: configuration,
+            scratch: environment.scratch, logger: logger)
+        let engine = PipelineEngine(environment: environment, watching: store.homeURL)
+        let app = VigilAPI.application(server) { port in
+            Terminal.standardError("vigil serve: listening on http://\(host):\(port)/ (API: /openapi.yaml)")
+        }
+        func serve(_ notifier: Notifier?) async throws {
+            let services: [any Service] = [engine, app] + (notifier.map { [$0] } ?? [])
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger))
+            try await group.run()
+        }
+        guard alerts.isConfigured else { return try await serve(nil) }
+        try await alerts.withNotifier(store: environment.store, home: store.homeURL, logger: logger) { notifier in
+            try await serve(notifier)
+        }
+    }
+}

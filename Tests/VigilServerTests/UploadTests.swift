@@ -1,0 +1,81 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import Testing
+import VigilServer
+import VigilStore
+
+@Suite("HTTP image upload")
+struct UploadTests {
+    @Test func anUploadIsOneCommitWithTheSameBytes() async throws {
+        let fixture = try await ServerFixture()
+        defer { fixture.remove() }
+        try await fixture.test { client in
+            let response = try await client.execute(
+                uri: "/v1/images/frontdoor-1763800300.jpg", method: .put, headers: fixture.headers("frontdoor"),
+                body: ByteBuffer(bytes: ServerFixture.jpeg))
+            #expect(response.status == .created)
+            let commit = try #require(response.json["commit"] as? String)
+            #expect(response.json["address"] as? String == "images@\(commit):/frontdoor-1763800300.jpg")
+            #expect(response.json["sha256"] as? String == BlobHash(of: ServerFixture.jpeg).hex)
+            let stored = try await fixture.environment.store.read(
+                Address(repo: "images", ref: commit, path: "/frontdoor-1763800300.jpg"))
+            #expect(stored == ServerFixture.jpeg)
+            let info = try #require(try await fixture.environment.store.commit(id: commit))
+            #expect(info.author == "device:frontdoor" && info.message == "upload frontdoor-1763800300.jpg")
+            // Downloaded back as the customer who owns the device.
+            let download = try await client.execute(
+                uri: "/v1/repos/images/files/frontdoor-1763800300.jpg?ref=\(commit)", method: .get,
+                headers: fixture.headers("acme"))
+            #expect(download.status == .ok && Data(buffer: download.body) == ServerFixture.jpeg)
+            #expect(download.headers[.contentType] == "image/jpeg")
+            #expect(
+                download.headers[HTTPField.Name("X-Vigil-Address")!] == "images@\(commit):/frontdoor-1763800300.jpg")
+        }
+    }
+
+    @Test(arguments: [
+        ("front-door-1763800000.jpg", ServerFixture.jpeg, 400, "bad-device-id"),
+        ("frontdoor-17638x.jpg", ServerFixture.jpeg, 400, "bad-timestamp"),
+        ("frontdoor-1763800000.gif", ServerFixture.jpeg, 400, "unknown-extension"),
+        ("frontdoor-1763800000.jpg", Data(), 400, "empty-file"),
+        ("frontdoor-1763800000.jpg", Data("hello, not a picture".utf8), 400, "not-an-image"),
+        ("frontdoor-1763800000.jpg", ServerFixture.png, 400, "wrong-extension"),
+        ("frontdoor-1763800000.png", ServerFixture.png, 201, nil),
+        ("frontdoor-1763800000.jpg", ServerFixture.jpeg + Data(count: 2_000), 413, "too-large"),
+    ])
+    func badNamesAndBodiesAreRefusedWithTheirReason(name: String, body: Data, status: Int, code: String?) async throws {
+        let fixture = try await ServerFixture(maxImageBytes: 1_000)
+        defer { fixture.remove() }
+        let before = try await fixture.environment.store.log("images").count
+        try await fixture.test { client in
+            let response = try await client.execute(
+                uri: "/v1/images/\(name)", method: .put, headers: fixture.headers("operator"),
+                body: ByteBuffer(bytes: body))
+            #expect(Int(response.status.code) == status, "\(String(buffer: response.body))")
+            #expect(response.errorCode == code)
+        }
+        // A refused upload commits nothing; an accepted one commits once.
+        #expect(try await fixture.environment.store.log("images").count == before + (status == 201 ? 1 : 0))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fixture.scratch.path).isEmpty)
+    }
+
+    @Test func theServedOpenAPIDocumentIsTheCommittedOneAndNamesEveryRoute() async throws {
+        let fixture = try await ServerFixture()
+        defer { fixture.remove() }
+        let committed = try String(
+            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("docs/openapi.yaml"), encoding: .utf8)
+        try await fixture.test { client in
+            let response = try await client.execute(uri: "/openapi.yaml", method: .get)
+            #expect(String(buffer: response.body) == committed)
+        }
+        for path in [
+            "/healthz:", "/openapi.yaml:", "/metrics:", "/v1/images/{name}:", "/v1/alerts:", "/v1/alerts/{id}/ack:",
+            "/v1/repos:", "/v1/repos/{repo}/files/{path}:", "/v1/audit:",
+        ] {
+            #expect(committed.contains("  \(path)\n"), "\(path) is not in docs/openapi.yaml")
+        }
+    }
+}
