@@ -166,6 +166,25 @@ public final class AlertSink: Sendable {
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }
 
+    /// Runs the server on `host` and a free port while `body` runs, with the alerts URL; stops it after.
+    public func whileRunning<T: Sendable>(
+        host: String = "127.0.0.1", logger: Logger, _ body: @Sendable (URL) async throws -> T
+    ) async throws -> T {
+        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
+        let app = application(host: host, port: 0, logger: logger) { portSink.yield($0) }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await app.run()
+                return nil
+            }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw CancellationError() }
+            let result = try await body(URL(string: "http://\(host):\(port)/v1/alerts")!)
+            group.cancelAll()
+            return result
+        }
+    }
+
     private func receive(_ request: Request) async throws -> Response {
         let buffer = try await request.body.collect(upTo: Self.maxBody)
         let body = Data(buffer: buffer)

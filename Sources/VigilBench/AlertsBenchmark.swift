@@ -47,15 +47,8 @@ struct AlertsBenchmark: AsyncParsableCommand {
         let store = try await VersionedStore.open(home: folder, create: true, logger: logger)
         let signature = try AlertSignature(secret: "vigil-benchmark-secret-0123456789")
         let sink = try AlertSink(signature: signature)
-        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-        let app = sink.application(port: 0, logger: logger) { portSink.yield($0) }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.run() }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw CancellationError() }
-            let transport = try HTTPAlertTransport(
-                url: URL(string: "http://127.0.0.1:\(port)/v1/alerts")!, signature: signature,
-                maxConnections: concurrency)
+        try await sink.whileRunning(logger: logger) { url in
+            let transport = try HTTPAlertTransport(url: url, signature: signature, maxConnections: concurrency)
             do {
                 try await measure(store: store, sink: sink, transport: transport, folder: folder, logger: logger)
                 await transport.shutdown()
@@ -63,7 +56,6 @@ struct AlertsBenchmark: AsyncParsableCommand {
                 await transport.shutdown()
                 throw error
             }
-            group.cancelAll()
         }
     }
 

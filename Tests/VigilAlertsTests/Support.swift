@@ -61,20 +61,7 @@ func withSink<T: Sendable>(
     _ body: @Sendable (AlertSink, URL) async throws -> T
 ) async throws -> T {
     let sink = try AlertSink(signature: try AlertSignature(secret: testSecret), journal: journal, behaviour: behaviour)
-    let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-    let app = sink.application(port: 0, logger: quiet) { port in portSink.yield(port) }
-    return try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask {
-            try await app.run()
-            return nil
-        }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw CancellationError() }
-        let result = try await body(sink, URL(string: "http://127.0.0.1:\(port)/v1/alerts")!)
-        group.cancelAll()
-        while let next = try await group.next() { if let next { return next } }
-        return result
-    }
+    return try await sink.whileRunning(logger: quiet) { url in try await body(sink, url) }
 }
 
 /// An HTTP transport to the sink at `url`, signed with the test secret.

@@ -61,10 +61,10 @@ struct AccessMatrixTests {
     func everyCallerGetsItsStatus(row: Row) async throws {
         let fixture = try await ServerFixture()
         defer { fixture.remove() }
-        let public_ = row.uri == "/healthz" || row.uri == "/openapi.yaml"
+        let isPublic = row.uri == "/healthz" || row.uri == "/openapi.yaml"
         try await fixture.test { client in
             for caller in Self.callers {
-                let expected = row.expected[caller] ?? (public_ ? nil : Self.unauthenticated[caller]) ?? row.otherwise
+                let expected = row.expected[caller] ?? (isPublic ? nil : Self.unauthenticated[caller]) ?? row.otherwise
                 let response = try await client.execute(
                     uri: row.uri, method: row.method, headers: fixture.headers(caller),
                     body: row.body.map { ByteBuffer(bytes: $0) })
