@@ -14,6 +14,11 @@ struct AccessMiddleware: RouterMiddleware {
 
     /// Served without a token.
     static let publicPaths: Set<String> = ["/healthz", "/openapi.yaml"]
+    /// Served to anyone, showing more to a signed-in caller (the dashboard shows its sign-in form).
+    static let optionalPaths: Set<String> = ["/", "/logout"]
+    /// The dashboard's cookie: accepted on GET and HEAD only, so a page elsewhere cannot make a browser change
+    /// anything with it.
+    static let cookie = "vigil_token"
 
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
@@ -26,12 +31,16 @@ struct AccessMiddleware: RouterMiddleware {
         var failure: (any Error)?
         var response: Response?
         do {
-            context.principal = try authenticate(request)
+            do {
+                context.principal = try authenticate(request)
+            } catch  where Self.optionalPaths.contains(path) {
+                context.principal = nil
+            }
             response = try await next(request, context)
         } catch {
             failure = error
         }
-        if path.hasPrefix("/v1/") || path == "/metrics" {
+        if path.hasPrefix("/v1/") || path == "/metrics" || path == "/" {
             let status = response?.status.code ?? Self.status(of: failure)
             let principal = context.principal
             let entry = AuditEntry(
@@ -54,14 +63,19 @@ struct AccessMiddleware: RouterMiddleware {
     }
 
     private func authenticate(_ request: Request) throws -> Principal {
-        guard let header = request.headers[.authorization] else {
+        let token: String
+        if let header = request.headers[.authorization] {
+            guard header.hasPrefix("Bearer ") else {
+                throw APIError.unauthenticated("the Authorization header is not a Bearer token")
+            }
+            token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        } else if request.method == .get || request.method == .head, let cookie = request.cookies[Self.cookie] {
+            token = cookie.value
+        } else {
             throw APIError.unauthenticated("no token")
         }
-        guard header.hasPrefix("Bearer ") else {
-            throw APIError.unauthenticated("the Authorization header is not a Bearer token")
-        }
         do {
-            return try access.authenticate(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+            return try access.authenticate(token)
         } catch let error as AccessError {
             throw APIError.unauthenticated(error.message)
         }

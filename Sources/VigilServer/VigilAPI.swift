@@ -13,6 +13,12 @@ public enum VigilAPI {
         ImageRoutes(environment: environment).add(to: router)
         AlertRoutes(environment: environment).add(to: router)
         DataRoutes(environment: environment, tenants: tenants).add(to: router)
+        let stats = StatsRoutes(environment: environment, tenants: tenants)
+        stats.add(to: router)
+        let pipelines = PipelineRoutes(environment: environment)
+        pipelines.add(to: router)
+        LineageRoutes(environment: environment, tenants: tenants).add(to: router)
+        DashboardRoutes(environment: environment, stats: stats, pipelines: pipelines).add(to: router)
         return router
     }
 

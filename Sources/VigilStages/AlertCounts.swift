@@ -36,7 +36,7 @@ public struct AlertCounts: Sendable, Hashable, Codable {
         return calendar
     }()
 
-    mutating func add(_ threat: ThreatRecord) {
+    public mutating func add(_ threat: ThreatRecord) {
         alerts.total += 1
         alerts.byDevice[threat.device, default: 0] += 1
         alerts.byCustomer[threat.customer, default: 0] += 1

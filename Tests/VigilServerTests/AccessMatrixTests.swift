@@ -52,6 +52,17 @@ struct AccessMatrixTests {
         Row(
             method: .get, uri: "/v1/repos/threats/files/frontdoor/frontdoor-1763800000.jpg.json",
             expected: ["admin": 200, "operator": 200, "acme": 200, "smiths": 404], otherwise: 403),
+        Row(method: .get, uri: "/v1/pipelines", expected: ["admin": 200, "operator": 200], otherwise: 403),
+        Row(method: .get, uri: "/v1/jobs", expected: ["admin": 200, "operator": 200], otherwise: 403),
+        Row(
+            method: .get, uri: "/v1/stats", expected: ["admin": 200, "operator": 200, "acme": 200, "smiths": 200],
+            otherwise: 403),
+        Row(
+            method: .get, uri: "/v1/stats/by-device.svg",
+            expected: ["admin": 200, "operator": 200, "acme": 200, "smiths": 200], otherwise: 403),
+        Row(
+            method: .get, uri: "/v1/lineage?address=threats@master:/frontdoor/frontdoor-1763800000.jpg.json",
+            expected: ["admin": 200, "operator": 200, "acme": 200, "smiths": 404], otherwise: 403),
         Row(
             method: .get, uri: "/v1/repos/rules/files/customers.yaml",
             expected: ["admin": 200, "operator": 200, "acme": 404, "smiths": 404], otherwise: 403),
@@ -102,6 +113,47 @@ struct AccessMatrixTests {
             let device = try await client.execute(
                 uri: "/v1/alerts/\(acmeAlert)/ack", method: .post, headers: fixture.headers("frontdoor"))
             #expect(device.status == .forbidden)
+        }
+    }
+
+    @Test func statsAndChartsOfACustomerCountOnlyItsOwnDevices() async throws {
+        let fixture = try await ServerFixture()
+        defer { fixture.remove() }
+        try await fixture.test { client in
+            for (caller, devices) in [
+                ("admin", ["frontdoor", "garage"]), ("acme", ["frontdoor"]), ("smiths", ["garage"]),
+            ] {
+                let stats = try await client.execute(uri: "/v1/stats", method: .get, headers: fixture.headers(caller))
+                let byDevice = (stats.json["alerts"] as? [String: Any])?["byDevice"] as? [String: Int] ?? [:]
+                #expect(byDevice.keys.sorted() == devices, "\(caller)")
+                let chart = try await client.execute(
+                    uri: "/v1/stats/by-device.svg", method: .get, headers: fixture.headers(caller))
+                let svg = String(buffer: chart.body)
+                #expect(chart.headers[.contentType] == "image/svg+xml" && svg.hasPrefix("<svg"))
+                for device in ["frontdoor", "garage"] {
+                    #expect(svg.contains(">\(device)<") == devices.contains(device), "\(caller): \(device)")
+                }
+            }
+            let missing = try await client.execute(
+                uri: "/v1/stats/pie.svg", method: .get, headers: fixture.headers("admin"))
+            #expect(missing.status == .notFound)
+        }
+    }
+
+    @Test func lineageLeadsFromAThreatBackToItsInputs() async throws {
+        let fixture = try await ServerFixture()
+        defer { fixture.remove() }
+        try await fixture.test { client in
+            let response = try await client.execute(
+                uri: "/v1/lineage?address=threats@master:/garage/garage-1763800000.jpg.json", method: .get,
+                headers: fixture.headers("smiths"))
+            #expect(response.status == .ok)
+            let commits = response.json["commits"] as? [[String: Any]] ?? []
+            #expect(commits.first?["repo"] as? String == "threats")
+            #expect((response.json["address"] as? String)?.hasPrefix("threats@") == true)
+            let bad = try await client.execute(
+                uri: "/v1/lineage?address=not%20an%20address", method: .get, headers: fixture.headers("admin"))
+            #expect(bad.status == .badRequest)
         }
     }
 

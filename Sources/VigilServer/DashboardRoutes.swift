@@ -1,0 +1,134 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import VigilAccess
+import VigilAlerts
+import VigilStages
+
+/// `GET /`: the dashboard, rendered on the server. The bar charts, the recent alerts with their images, and
+/// (for admins and operators) pipeline and job health. A customer sees only its own devices. Sign-in is a
+/// token (`/?token=…` sets an HttpOnly cookie and drops the token from the address); `/logout` clears it.
+struct DashboardRoutes {
+    let environment: ServerEnvironment
+    let stats: StatsRoutes
+    let pipelines: PipelineRoutes
+
+    func add(to router: Router<VigilRequestContext>) {
+        router.get("/") { request, context in try await page(request, context: context) }
+        router.get("/logout") { _, _ in
+            var response = Self.redirect("/")
+            response.setCookie(.init(name: AccessMiddleware.cookie, value: "", maxAge: 0, path: "/", httpOnly: true))
+            return response
+        }
+    }
+
+    func page(_ request: Request, context: VigilRequestContext) async throws -> Response {
+        if let token = request.uri.queryParameters.get("token") {
+            // Check it first: a wrong token gets the form again, not a useless cookie.
+            guard (try? environment.access.authenticate(token)) != nil else {
+                return Self.html(Self.signIn(error: "That token is not valid."), status: .unauthorized)
+            }
+            var response = Self.redirect("/")
+            response.setCookie(
+                .init(name: AccessMiddleware.cookie, value: token, path: "/", httpOnly: true, sameSite: .strict))
+            return response
+        }
+        guard let principal = context.principal else {
+            return Self.html(Self.signIn(error: nil), status: .unauthorized)
+        }
+        guard principal.role != .device else {
+            throw APIError.forbidden("a device token only uploads images; sign in as an operator or a customer")
+        }
+        var filter = AlertDatabase.Filter(limit: 20)
+        if principal.role == .customer { filter.customer = principal.customer }
+        let alerts = try environment.alerts.alerts(filter)
+        let counts = try await stats.counts(for: principal)
+        var body = "<header><h1>Vigil</h1><p id=\"who\">Signed in as <b>\(HTML.escape(principal.name))</b> ("
+        body += HTML.escape(principal.role.rawValue)
+        if let customer = principal.customer { body += " <b>\(HTML.escape(customer))</b>" }
+        body += ") · <a href=\"/logout\">sign out</a></p></header>"
+        body += "<section id=\"stats\"><h2>Alerts: \(counts.alerts.total)"
+        body += " · invalid images: \(counts.invalid.total)</h2><div class=\"charts\">"
+        let charts = counts.charts
+        for name in ["by-day.svg", "by-hour.svg", "by-device.svg", "by-label.svg", "invalid-by-device.svg"] {
+            if let chart = charts[name] { body += "<figure data-chart=\"\(name)\">\(chart.svg)</figure>" }
+        }
+        body += "</div></section>"
+        body += "<section id=\"alerts\"><h2>Recent alerts</h2>"
+        body += alerts.isEmpty ? "<p>No alerts.</p>" : Self.alertTable(alerts)
+        body += "</section>"
+        if principal.seesEverything {
+            body += "<section id=\"pipelines\"><h2>Pipelines</h2>"
+            body += Self.pipelineTable(try await pipelines.pipelines())
+            body += "</section>"
+        }
+        var response = Self.html(body, status: .ok)
+        response.headers[.vigilTarget] = "dashboard"
+        return response
+    }
+
+    static func alertTable(_ alerts: [AlertInfo]) -> String {
+        var html = "<table><tr><th>Image</th><th>Time (UTC)</th><th>Device</th><th>Customer</th><th>Seen</th>"
+        html += "<th>State</th><th>Told</th></tr>"
+        for alert in alerts {
+            let record = alert.record
+            let commit = alert.threat.split(separator: "@").dropFirst().first?.split(separator: ":").first ?? "master"
+            let image =
+                "/v1/repos/threats/files\(record.imagePath.split(separator: "/").map { "/" + HTML.component(String($0)) }.joined())"
+                + "?ref=\(commit)"
+            let seen = record.labels.map { "\($0.label) \(Int(($0.confidence * 100).rounded()))%" }.joined(
+                separator: ", ")
+            html += "<tr class=\"alert\" data-device=\"\(HTML.escape(alert.device))\" data-customer=\""
+            html +=
+                "\(HTML.escape(alert.customer))\"><td><img loading=\"lazy\" width=\"160\" alt=\"\(HTML.escape(record.image.name))\" "
+            html += "src=\"\(HTML.escape(image))\"></td><td>\(HTML.escape(record.isoTime))</td>"
+            html += "<td>\(HTML.escape(alert.device))</td><td>\(HTML.escape(record.customerName))</td>"
+            html +=
+                "<td>\(HTML.escape(seen))</td><td class=\"state-\(alert.state.rawValue)\">\(alert.state.rawValue)</td>"
+            html += "<td>\(alert.level + 1)/\(record.contacts.count)</td></tr>"
+        }
+        return html + "</table>"
+    }
+
+    static func pipelineTable(_ pipelines: [PipelineRoutes.Pipeline]) -> String {
+        var html = "<table><tr><th>Pipeline</th><th>Last job</th><th>Datums</th><th>Finished</th></tr>"
+        for pipeline in pipelines {
+            let job = pipeline.lastJob
+            let counts = job.map {
+                "\($0.counts.processed) processed, \($0.counts.skipped) skipped, \($0.counts.failed) failed"
+            }
+            html += "<tr class=\"pipeline\"><td>\(HTML.escape(pipeline.name))</td>"
+            html += "<td class=\"state-\(job?.state.rawValue ?? "none")\">\(job?.state.rawValue ?? "no job yet")</td>"
+            html += "<td>\(counts ?? "-")</td><td>\(job?.finished?.formatted(.iso8601) ?? "-")</td></tr>"
+        }
+        return html + "</table>"
+    }
+
+    static func signIn(error: String?) -> String {
+        """
+        <header><h1>Vigil</h1></header><section id="sign-in"><h2>Sign in</h2>\
+        \(error.map { "<p class=\"error\">\(HTML.escape($0))</p>" } ?? "")\
+        <form method="get" action="/"><label>API token <input name="token" type="password" size="60"></label> \
+        <button>Sign in</button></form><p>Tokens come from <code>vigil token create</code>.</p></section>
+        """
+    }
+
+    static func html(_ body: String, status: HTTPResponse.Status) -> Response {
+        let page = """
+            <!doctype html><html lang="en"><head><meta charset="utf-8"><title>Vigil</title><style>
+            body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}h1{margin:0}header{margin-bottom:1em}
+            .charts{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}table{border-collapse:collapse}
+            td,th{border-bottom:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:middle}
+            .state-dead,.state-failed,.state-unacknowledged{color:#b00}.state-open{color:#a60}.error{color:#b00}
+            </style></head><body>\(body)</body></html>
+            """
+        return Response(
+            status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(string: page)))
+    }
+
+    static func redirect(_ location: String) -> Response {
+        Response(status: .seeOther, headers: [.location: location])
+    }
+}

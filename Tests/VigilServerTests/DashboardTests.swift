@@ -1,0 +1,67 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+import VigilServer
+
+/// The dashboard as two customers and an operator see it, rendered by headless Chromium from a live server.
+@Suite("Dashboard in headless Chromium", .serialized)
+struct DashboardTests {
+    /// The page's DOM after Chromium loaded `url` (following the sign-in redirect with its cookie).
+    static func render(_ url: String, screenshot: URL? = nil) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/chromium")
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "vigil-chromium-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: profile) }
+        process.arguments =
+            [
+                "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--user-data-dir=\(profile.path)",
+                "--window-size=1400,1600",
+            ] + (screenshot.map { ["--screenshot=\($0.path)"] } ?? ["--dump-dom"]) + [url]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    @Test func eachCustomerSeesOnlyItsOwnDevices() async throws {
+        let fixture = try await ServerFixture()
+        defer { fixture.remove() }
+        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
+        var environment = fixture.environment
+        environment.configuration.port = 0
+        let app = VigilAPI.application(environment) { portSink.yield($0) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.run() }
+            var iterator = ports.makeAsyncIterator()
+            let port = try #require(await iterator.next())
+            let base = "http://127.0.0.1:\(port)"
+            let acme = try Self.render("\(base)/?token=\(fixture.tokens["acme"]!)")
+            let smiths = try Self.render("\(base)/?token=\(fixture.tokens["smiths"]!)")
+            let operatorPage = try Self.render("\(base)/?token=\(fixture.tokens["operator"]!)")
+            let stranger = try Self.render("\(base)/")
+            let wrong = try Self.render("\(base)/?token=vgl_000000000000_\(String(repeating: "1", count: 64))")
+            group.cancelAll()
+
+            #expect(acme.contains("Signed in as <b>acme</b>"))
+            #expect(acme.contains("data-device=\"frontdoor\"") && !acme.contains("data-device=\"garage\""))
+            #expect(!acme.contains("garage-1763800000.jpg"))
+            #expect(acme.contains("<figure data-chart=\"by-day.svg\"><svg"))
+            #expect(!acme.contains("id=\"pipelines\""))
+            #expect(smiths.contains("data-device=\"garage\"") && !smiths.contains("data-device=\"frontdoor\""))
+            #expect(!smiths.contains("frontdoor-1763800000.jpg"))
+            #expect(
+                operatorPage.contains("data-device=\"garage\"") && operatorPage.contains("data-device=\"frontdoor\""))
+            #expect(operatorPage.contains("id=\"pipelines\""))
+            #expect(stranger.contains("id=\"sign-in\"") && !stranger.contains("class=\"alert\""))
+            #expect(wrong.contains("That token is not valid."))
+        }
+        // The views were audited as the customers who saw them.
+        let views = try fixture.environment.access.audit().filter { $0.action == "GET /" && $0.status == 200 }
+        #expect(Set(views.map(\.principal)) == ["acme", "smiths", "ops"])
+    }
+}
