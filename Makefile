@@ -7,7 +7,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 # Debian packages the build and tests need (Swift itself comes with the machine, under /opt/swift); chromium
 # renders the dashboard in its test.
-APT_PACKAGES := libsqlite3-dev sqlite3 python3 python3-venv libjpeg62-turbo-dev libpng-dev librsvg2-bin chromium
+APT_PACKAGES := libsqlite3-dev sqlite3 python3 python3-venv libjpeg62-turbo-dev libpng-dev librsvg2-bin chromium curl
 VENV := .venv
 # DVC, pinned: the baseline the store benchmark compares against.
 BENCH_PIP := dvc==3.67.1

@@ -117,7 +117,7 @@ let package = Package(
         .target(
             name: "VigilServer",
             dependencies: [
-                "VigilStore", "VigilPipeline", "VigilStages", "VigilAlerts", "VigilAccess",
+                "VigilStore", "VigilPipeline", "VigilStages", "VigilAlerts", "VigilAccess", "VigilVision",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -172,7 +172,7 @@ let package = Package(
             name: "VigilServerTests",
             dependencies: [
                 "VigilServer", "VigilAccess", "VigilAlerts", "VigilAlertSink", "VigilStages", "VigilPipeline",
-                "VigilStore", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "VigilStore", "VigilVision", .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
         .testTarget(
             name: "VigilAlertsTests",

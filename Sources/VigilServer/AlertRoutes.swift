@@ -1,7 +1,10 @@
 import Foundation
 import Hummingbird
+import NIOCore
 import VigilAccess
 import VigilAlerts
+import VigilStore
+import VigilVision
 
 /// `GET /v1/alerts` (filter by device, customer, state and image time; a customer sees only its own) and
 /// `POST /v1/alerts/{id}/ack` (the acknowledge endpoint: nobody else is told).
@@ -15,6 +18,7 @@ struct AlertRoutes {
     func add(to router: Router<VigilRequestContext>) {
         router.get("/v1/alerts") { request, context in try list(request, context: context) }
         router.post("/v1/alerts/:id/ack") { request, context in try await acknowledge(request, context: context) }
+        router.get("/v1/alerts/:id/thumbnail.jpg") { _, context in try await thumbnail(context: context) }
     }
 
     func list(_ request: Request, context: VigilRequestContext) throws -> Alerts {
@@ -61,6 +65,30 @@ struct AlertRoutes {
         }
         var response = try alert.response(from: request, context: context)
         response.headers[.vigilTarget] = "alert \(alert.id)"
+        return response
+    }
+
+    /// A 160-pixel-wide JPEG of the alert's image (the dashboard's list shows these, not the full photos).
+    func thumbnail(context: VigilRequestContext) async throws -> Response {
+        let principal = try context.require([.admin, .operator, .customer], to: "read alerts")
+        let id = try context.parameters.require("id")
+        let alert: AlertInfo
+        do {
+            alert = try environment.alerts.alert(id).0
+        } catch let error as AlertError {
+            throw APIError(.notFound, code: error.code.rawValue, error.message, value: error.value)
+        }
+        if principal.role == .customer, alert.customer != principal.customer {
+            throw APIError.notFound("no alert '\(id)'")
+        }
+        guard let hash = BlobHash(hex: alert.record.image.sha256),
+            let data = try? await environment.store.blobs.get(hash),
+            let jpeg = try? Thumbnail.jpeg(of: data)
+        else { throw APIError.notFound("the image of alert \(alert.id) cannot be read", value: alert.id) }
+        var response = Response(
+            status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "private, max-age=86400"],
+            body: .init(byteBuffer: ByteBuffer(bytes: jpeg)))
+        response.headers[.vigilTarget] = "alert \(alert.id) thumbnail"
         return response
     }
 

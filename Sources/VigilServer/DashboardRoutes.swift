@@ -48,6 +48,9 @@ struct DashboardRoutes {
         body += HTML.escape(principal.role.rawValue)
         if let customer = principal.customer { body += " <b>\(HTML.escape(customer))</b>" }
         body += ") · <a href=\"/logout\">sign out</a></p></header>"
+        body += "<section id=\"alerts\"><h2>Recent alerts</h2>"
+        body += alerts.isEmpty ? "<p>No alerts.</p>" : Self.alertTable(alerts)
+        body += "</section>"
         body += "<section id=\"stats\"><h2>Alerts: \(counts.alerts.total)"
         body += " · invalid images: \(counts.invalid.total)</h2><div class=\"charts\">"
         let charts = counts.charts
@@ -55,9 +58,6 @@ struct DashboardRoutes {
             if let chart = charts[name] { body += "<figure data-chart=\"\(name)\">\(chart.svg)</figure>" }
         }
         body += "</div></section>"
-        body += "<section id=\"alerts\"><h2>Recent alerts</h2>"
-        body += alerts.isEmpty ? "<p>No alerts.</p>" : Self.alertTable(alerts)
-        body += "</section>"
         if principal.seesEverything {
             body += "<section id=\"pipelines\"><h2>Pipelines</h2>"
             body += Self.pipelineTable(try await pipelines.pipelines())
@@ -73,15 +73,12 @@ struct DashboardRoutes {
         html += "<th>State</th><th>Told</th></tr>"
         for alert in alerts {
             let record = alert.record
-            let commit = alert.threat.split(separator: "@").dropFirst().first?.split(separator: ":").first ?? "master"
-            let image =
-                "/v1/repos/threats/files\(record.imagePath.split(separator: "/").map { "/" + HTML.component(String($0)) }.joined())"
-                + "?ref=\(commit)"
+            let image = "/v1/alerts/\(alert.id)/thumbnail.jpg"
             let seen = record.labels.map { "\($0.label) \(Int(($0.confidence * 100).rounded()))%" }.joined(
                 separator: ", ")
             html += "<tr class=\"alert\" data-device=\"\(HTML.escape(alert.device))\" data-customer=\""
             html +=
-                "\(HTML.escape(alert.customer))\"><td><img loading=\"lazy\" width=\"160\" alt=\"\(HTML.escape(record.image.name))\" "
+                "\(HTML.escape(alert.customer))\"><td><img loading=\"lazy\" alt=\"\(HTML.escape(record.image.name))\" "
             html += "src=\"\(HTML.escape(image))\"></td><td>\(HTML.escape(record.isoTime))</td>"
             html += "<td>\(HTML.escape(alert.device))</td><td>\(HTML.escape(record.customerName))</td>"
             html +=
@@ -118,7 +115,7 @@ struct DashboardRoutes {
         let page = """
             <!doctype html><html lang="en"><head><meta charset="utf-8"><title>Vigil</title><style>
             body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}h1{margin:0}header{margin-bottom:1em}
-            .charts{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}table{border-collapse:collapse}
+            .charts{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}figure svg{height:260px;width:auto}table{border-collapse:collapse}
             td,th{border-bottom:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:middle}
             .state-dead,.state-failed,.state-unacknowledged{color:#b00}.state-open{color:#a60}.error{color:#b00}
             </style></head><body>\(body)</body></html>

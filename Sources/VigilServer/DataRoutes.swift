@@ -11,8 +11,11 @@ struct DataRoutes {
     let environment: ServerEnvironment
     let tenants: TenantScope
 
-    /// The repos a customer may read files of, scoped to its devices by path.
-    static let customerRepos: Set<String> = ["images", "validate", "detect", "threats"]
+    /// The repos a customer may read files of (the uploads and what the stages made of them), scoped to its
+    /// devices by path.
+    static func customerRepos(_ configuration: ServerConfiguration) -> Set<String> {
+        [configuration.imagesRepo, "validate", "detect", "threats"]
+    }
 
     struct Repos: ResponseEncodable {
         var repos: [RepoInfo]
@@ -32,7 +35,8 @@ struct DataRoutes {
         let path = "/" + context.parameters.getCatchAll().joined(separator: "/")
         let ref = request.uri.queryParameters.get("ref")
         if let devices = try await tenants.devices(of: principal) {
-            guard Self.customerRepos.contains(repo), let device = TenantScope.device(ofPath: path),
+            guard Self.customerRepos(environment.configuration).contains(repo),
+                let device = TenantScope.device(ofPath: path),
                 devices.contains(device)
             else {
                 // Not this customer's: indistinguishable from absent.

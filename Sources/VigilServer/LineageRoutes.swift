@@ -41,7 +41,7 @@ struct LineageRoutes {
                 throw APIError.badRequest(code: error.code.rawValue, error.message, value: text)
             }
             if let devices = try await tenants.devices(of: principal) {
-                guard DataRoutes.customerRepos.contains(address.repo),
+                guard DataRoutes.customerRepos(environment.configuration).contains(address.repo),
                     let device = TenantScope.device(ofPath: address.path), devices.contains(device)
                 else { throw APIError.notFound("nothing at '\(text)' that this token may see", value: text) }
             }

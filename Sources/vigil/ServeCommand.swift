@@ -24,6 +24,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The address to listen on.") var host = "127.0.0.1"
     @Option(help: "The port (0: any free one, printed at start).") var port = 8080
     @Option(help: "The largest image upload, in bytes.") var maxImageBytes = 20 << 20
+    @Option(help: "The repo uploads go to (created if missing).") var imagesRepo = "images"
 
     func run() async throws {
         var environment = try await store.openEngine()
@@ -35,6 +36,10 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.host = host
         configuration.port = port
         configuration.maxImageBytes = maxImageBytes
+        configuration.imagesRepo = imagesRepo
+        if (try? await environment.store.repo(imagesRepo)) == nil {
+            try await environment.store.createRepo(imagesRepo, description: "camera frames as uploaded")
+        }
         let server = ServerEnvironment(
             store: environment.store, jobs: environment.jobs, alerts: try AlertDatabase.open(home: store.homeURL),
             access: try AccessDatabase.open(home: store.homeURL), metrics: registry, configuration: configuration,

@@ -12,6 +12,7 @@ import VigilPipeline
 import VigilServer
 import VigilStages
 import VigilStore
+import VigilVision
 
 /// A camera uploads a real photo over HTTP; validate, detect (the real detector), threats and the notifier
 /// run as they do in `vigil serve`; the alert arrives at a real sink, signed.
@@ -40,6 +41,7 @@ struct EndToEndTests {
         }
         let access = try AccessDatabase()
         let device = try await access.createToken(name: "frontdoor", role: .device, device: "frontdoor", at: Date())
+        let customer = try await access.createToken(name: "acme", role: .customer, customer: "acme", at: Date())
         let server = ServerEnvironment(
             store: store, jobs: engine.jobs, alerts: try AlertDatabase.open(home: folder), access: access,
             metrics: PrometheusCollectorRegistry(), scratch: engine.scratch, logger: quiet)
@@ -61,9 +63,17 @@ struct EndToEndTests {
                         uri: "/v1/images/frontdoor-1763800000.jpg", method: .put,
                         headers: [.authorization: "Bearer \(device.token)"], body: ByteBuffer(bytes: photo))
                     #expect(response.status == .created)
+                    for _ in 0..<3_000 where sink.received.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+                    // The dashboard's preview of the alert's image: a small JPEG of the same photo.
+                    let alert = try #require(sink.received.first).alert.alertId
+                    let preview = try await client.execute(
+                        uri: "/v1/alerts/\(alert)/thumbnail.jpg", method: .get,
+                        headers: [.authorization: "Bearer \(customer.token)"])
+                    #expect(preview.status == .ok && preview.headers[.contentType] == "image/jpeg")
+                    let header = try ImageDecoder.header(Data(buffer: preview.body))
+                    #expect(header.format == .jpeg && header.width == 90 && header.height == 120)
                     return response.json["commit"] as? String
                 }
-                for _ in 0..<3_000 where sink.received.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
                 pipelines.stopGracefully()
                 notifier.stopGracefully()
                 try await group.waitForAll()
