@@ -1,7 +1,8 @@
 # Vigil: the two commands are `make demo` and `make test`. Both install what they need first and are fast when
 # everything is already there. `make bench-store` runs the store benchmark (release build, DVC alongside),
 # `make bench-engine` the pipeline engine's, `make bench-vision` the vision stages', `make bench-alerts` the
-# notifier's, `make bench-s3` the S3 backend's (boto3 alongside, on a real SeaweedFS).
+# notifier's, `make bench-s3` the S3 backend's (boto3 alongside, on a real SeaweedFS), `make bench-serve` the
+# service's upload-to-alert latency.
 
 SHELL := /bin/bash
 SWIFT ?= swift
@@ -19,7 +20,7 @@ WEED := $(VENV)/bin/weed
 S3_BENCH_PIP := boto3==1.44.8
 
 .PHONY: demo test test-deps deps setup build build-tests lint bench-store bench-engine bench-vision bench-alerts \
-	bench-deps s3-deps bench-s3 release clean
+	bench-serve bench-deps s3-deps bench-s3 release clean
 
 demo: setup build
 	@scripts/demo.sh
@@ -91,6 +92,11 @@ bench-vision: setup release
 bench-alerts: deps release
 	@mkdir -p bench-out
 	.build/release/vigil-bench alerts --home bench-out/alerts-$$(date +%s) > bench-out/alerts.json
+
+# The service: upload → alert latency at 1, 5 and 10 images/s (60 s each), beside the detector's own time.
+bench-serve: setup release
+	@mkdir -p bench-out
+	.build/release/vigil-bench serve --home bench-out/serve-$$(date +%s) > bench-out/serve.json
 
 clean:
 	rm -rf .build .vigil .vigil-demo bench-out

@@ -155,7 +155,12 @@ let package = Package(
                 "VigilVision",
                 "VigilAlerts",
                 "VigilAlertSink",
+                "VigilAccess",
+                "VigilServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -7,9 +7,10 @@ import VigilStore
 struct VigilBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vigil-bench",
-        abstract: "In-process benchmarks: store, engine, vision stages, notifier and S3 (docs/benchmarks.md).",
+        abstract: "In-process benchmarks: store, engine, vision, notifier, S3, the service (docs/benchmarks.md).",
         subcommands: [
             TreeBenchmark.self, EngineBenchmark.self, VisionBenchmark.self, AlertsBenchmark.self, S3Benchmark.self,
+            ServeBenchmark.self,
         ])
 }
 

@@ -21,10 +21,26 @@ struct DataRoutes {
         var repos: [RepoInfo]
     }
 
+    struct Commits: ResponseEncodable {
+        var commits: [CommitInfo]
+    }
+
     func add(to router: Router<VigilRequestContext>) {
         router.get("/v1/repos") { _, context in
             _ = try context.require([.admin, .operator], to: "list repos")
             return Repos(repos: try await environment.store.repos())
+        }
+        router.get("/v1/repos/:repo/commits") { request, context in
+            _ = try context.require([.admin, .operator], to: "list commits")
+            let repo = try context.parameters.require("repo")
+            let query = request.uri.queryParameters
+            do {
+                return Commits(
+                    commits: try await environment.store.log(
+                        repo, ref: query.get("ref"), limit: min(1_000, query.get("limit", as: Int.self) ?? 50)))
+            } catch let error as VigilError {
+                throw Self.apiError(error)
+            }
         }
         router.get("/v1/repos/:repo/files/**") { request, context in try await file(request, context: context) }
     }
@@ -53,10 +69,7 @@ struct DataRoutes {
             commit = found.commit
             data = try await environment.store.blobs.get(found.entry.hash)
         } catch let error as VigilError {
-            let notFound: Set<VigilError.Code> = [.repoNotFound, .pathNotFound, .commitNotFound, .branchNotFound]
-            throw APIError(
-                notFound.contains(error.code) ? .notFound : .badRequest, code: error.code.rawValue, error.message,
-                value: error.value)
+            throw Self.apiError(error)
         }
         let type =
             switch (path as NSString).pathExtension.lowercased() {
@@ -67,10 +80,18 @@ struct DataRoutes {
             case "csv": "text/csv"
             default: "application/octet-stream"
             }
-        let address = "\(repo)@\(commit?.id ?? ref ?? "master"):\(path)"
+        let address = "\(repo)@\(commit?.id ?? ref ?? environment.store.defaultBranch):\(path)"
         return Response(
             status: .ok,
             headers: [.contentType: type, .vigilTarget: address, HTTPField.Name("X-Vigil-Address")!: address],
             body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// A store error as an answer: 404 for what is not there, 400 for what is malformed.
+    static func apiError(_ error: VigilError) -> APIError {
+        let notFound: Set<VigilError.Code> = [.repoNotFound, .pathNotFound, .commitNotFound, .branchNotFound]
+        return APIError(
+            notFound.contains(error.code) ? .notFound : .badRequest, code: error.code.rawValue, error.message,
+            value: error.value)
     }
 }

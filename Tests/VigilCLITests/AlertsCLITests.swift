@@ -85,15 +85,6 @@ struct AlertsCLITests {
         }
     }
 
-    private func eventually(_ seconds: Double, _ condition: () throws -> Bool) throws -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            usleep(20_000)
-        }
-        return try condition()
-    }
-
     struct Alert: Decodable {
         var id: String
         var state: String

@@ -13,17 +13,6 @@ struct EngineCLITests {
         var name: String
     }
 
-    /// Waits for `condition`, checking every 50 ms, for at most `seconds` (a process's progress can only be
-    /// watched from outside).
-    private func eventually(_ seconds: Double, _ condition: () throws -> Bool) throws -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            usleep(50_000)
-        }
-        return try condition()
-    }
-
     @Test func killingTheEngineMidJobLosesNothingAndRedoesNoFinishedDatum() throws {
         let root = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: root) }

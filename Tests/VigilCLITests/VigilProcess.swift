@@ -90,6 +90,17 @@ func makeFrames(in folder: URL, count: Int, tag: String, size: Int = 1_024) thro
     }
 }
 
+/// Waits for `condition`, checking every 20 ms, for at most `seconds` (a process's progress can only be
+/// watched from outside).
+func eventually(_ seconds: Double, _ condition: () throws -> Bool) throws -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try condition() { return true }
+        usleep(20_000)
+    }
+    return try condition()
+}
+
 func temporaryFolder() throws -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-cli-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

@@ -52,6 +52,8 @@ struct AccessMatrixTests {
         Row(
             method: .get, uri: "/v1/repos/threats/files/frontdoor/frontdoor-1763800000.jpg.json",
             expected: ["admin": 200, "operator": 200, "acme": 200, "smiths": 404], otherwise: 403),
+        Row(method: .get, uri: "/v1/repos/images/commits", expected: ["admin": 200, "operator": 200], otherwise: 403),
+        Row(method: .get, uri: "/v1/repos/nope/commits", expected: ["admin": 404, "operator": 404], otherwise: 403),
         Row(method: .get, uri: "/v1/pipelines", expected: ["admin": 200, "operator": 200], otherwise: 403),
         Row(method: .get, uri: "/v1/jobs", expected: ["admin": 200, "operator": 200], otherwise: 403),
         Row(

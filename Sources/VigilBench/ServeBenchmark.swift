@@ -1,0 +1,226 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import Prometheus
+import VigilAccess
+import VigilAlertSink
+import VigilAlerts
+import VigilPipeline
+import VigilServer
+import VigilStages
+import VigilStore
+import VigilVision
+
+/// Upload-to-alert latency of the whole system as `vigil serve` runs it: a camera PUTs a real photo over HTTP
+/// at a steady rate; validate, detect (the real detector), threats and the notifier run in the same process;
+/// the latency is from the request being sent to the alert's arrival at a local sink. Printed beside the
+/// detector's own time on the same photo.
+struct ServeBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Time upload → alert through the HTTP API, the pipelines and the notifier.")
+
+    @Option(help: "Data folder to create (must not exist).") var home: String
+    @Option(parsing: .upToNextOption, help: "Upload rates, images per second.") var rates: [Double] = [1, 5, 10]
+    @Option(help: "Seconds at each rate.") var seconds = 60.0
+    @Option(help: "Intra-op threads of the detector.") var threads = 2
+    @Option(help: "The photo every camera sends (default: the detector's bus.jpg).") var photo: String?
+
+    struct RateResult: Encodable {
+        var rate: Double
+        var uploads: Int
+        var alerts: Int
+        var latencyMilliseconds: [Double]
+        var p50: Double
+        var p99: Double
+        var max: Double
+    }
+
+    struct Result: Encodable {
+        var detectorMilliseconds: Double
+        var detectorWithDecodeMilliseconds: Double
+        var detectorWithDecodeP99Milliseconds: Double
+        var rates: [RateResult]
+    }
+
+    func run() async throws {
+        let folder = URL(fileURLWithPath: home)
+        guard !FileManager.default.fileExists(atPath: folder.path) else {
+            throw ValidationError("--home \(home) exists; give a new folder")
+        }
+        let logger = Logger(label: "vigil-bench") { _ in SwiftLogNoOpLogHandler() }
+        let image = try Data(
+            contentsOf: photo.map { URL(fileURLWithPath: $0) }
+                ?? Detector.Configuration.defaultModelFolder().appendingPathComponent("samples/bus.jpg"))
+        let (inference, detection, detectionP99) = try detectorTimes(image)
+        report(
+            String(
+                format: "the detector alone (%d threads, 100 runs): inference p50 %.1f ms; with decoding p50 %.1f ms, "
+                    + "p99 %.1f ms", threads, inference, detection, detectionP99))
+
+        let store = try await VersionedStore.open(home: folder, create: true, logger: logger)
+        let engine = try EngineEnvironment.open(home: folder, store: store, stages: .vigil, logger: logger)
+        try await setUp(store: store, engine: engine)
+        let access = try AccessDatabase.open(home: folder)
+        let token = try await access.createToken(name: "cam", role: .device, device: "cam", at: Date()).token
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        let server = ServerEnvironment(
+            store: store, jobs: engine.jobs, alerts: try AlertDatabase.open(home: folder), access: access,
+            metrics: PrometheusCollectorRegistry(), configuration: configuration, scratch: engine.scratch,
+            logger: logger)
+        let signature = try AlertSignature(secret: "vigil-benchmark-secret-0123456789")
+        let sink = try AlertSink(signature: signature)
+        let results = try await sink.whileRunning(logger: logger) { alertURL in
+            let transport = try HTTPAlertTransport(url: alertURL, signature: signature)
+            let notifier = try Notifier(store: store, database: server.alerts, transport: transport, logger: logger)
+            let pipelines = PipelineEngine(environment: engine)
+            let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
+            let app = VigilAPI.application(server) { portSink.yield($0) }
+            let client = HTTPClient(eventLoopGroupProvider: .singleton)
+            do {
+                let results = try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await pipelines.run() }
+                    group.addTask { try await notifier.run() }
+                    group.addTask { try await app.run() }
+                    var iterator = ports.makeAsyncIterator()
+                    guard let port = await iterator.next() else { throw CancellationError() }
+                    let upload = Uploader(client: client, base: "http://127.0.0.1:\(port)", token: token, image: image)
+                    // A warm-up image: every stage's worker loads (the detector's session) before timing.
+                    _ = try await upload.send(at: 1_700_000_000)
+                    for _ in 0..<3_000 where sink.stats.received < 1 { try await Task.sleep(for: .milliseconds(10)) }
+                    var results: [RateResult] = []
+                    var next: Int64 = 1_700_000_001
+                    for rate in rates {
+                        results.append(try await measure(rate: rate, upload: upload, sink: sink, first: &next))
+                    }
+                    pipelines.stopGracefully()
+                    notifier.stopGracefully()
+                    group.cancelAll()
+                    return results
+                }
+                try await client.shutdown()
+                await transport.shutdown()
+                return results
+            } catch {
+                try? await client.shutdown()
+                await transport.shutdown()
+                throw error
+            }
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        print(
+            String(
+                decoding: try encoder.encode(
+                    Result(
+                        detectorMilliseconds: inference, detectorWithDecodeMilliseconds: detection,
+                        detectorWithDecodeP99Milliseconds: detectionP99, rates: results)),
+                as: UTF8.self))
+    }
+
+    /// Uploads at `rate` for `seconds` (open loop: each request leaves at its time whatever the others do),
+    /// then waits for the alerts.
+    private func measure(
+        rate: Double, upload: Uploader, sink: AlertSink, first: inout Int64
+    ) async throws
+        -> RateResult
+    {
+        let count = Int(rate * seconds)
+        let before = sink.stats.received
+        let start = ContinuousClock.now
+        let names = (0..<count).map { "cam-\(first + Int64($0)).jpg" }
+        let sent = try await withThrowingTaskGroup(of: (String, Date).self) { group in
+            for (index, name) in names.enumerated() {
+                try await Task.sleep(until: start + .seconds(Double(index) / rate), clock: .continuous)
+                let seconds = first + Int64(index)
+                group.addTask { (name, try await upload.send(at: seconds)) }
+            }
+            var sent: [String: Date] = [:]
+            for try await (name, time) in group { sent[name] = time }
+            return sent
+        }
+        first += Int64(count)
+        for _ in 0..<6_000 where sink.stats.received < before + count { try await Task.sleep(for: .milliseconds(10)) }
+        let latencies = sink.received.compactMap { received in
+            sent[received.alert.image.name].map { received.receivedAt.timeIntervalSince($0) * 1000 }
+        }
+        guard latencies.count == count else {
+            throw ValidationError("at \(rate)/s: \(latencies.count) of \(count) uploads became alerts")
+        }
+        let result = RateResult(
+            rate: rate, uploads: count, alerts: latencies.count, latencyMilliseconds: latencies, p50: median(latencies),
+            p99: percentile(latencies, 99), max: latencies.max() ?? 0)
+        report(
+            String(
+                format:
+                    "%4.0f images/s for %.0f s: %d uploads, %d alerts; upload → alert p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+                rate, seconds, count, latencies.count, result.p50, result.p99, result.max))
+        return result
+    }
+
+    /// The detector alone on the photo: median inference, median and p99 of decoding plus inference.
+    private func detectorTimes(_ image: Data) throws -> (Double, Double, Double) {
+        var configuration = Detector.Configuration.defaultModel()
+        configuration.intraOpThreads = threads
+        let detector = try Detector(configuration)
+        _ = try detector.detect(image)
+        var inference: [Double] = []
+        var total: [Double] = []
+        for _ in 0..<100 {
+            let result = try detector.detect(image)
+            inference.append(result.inferenceMilliseconds)
+            total.append(result.inferenceMilliseconds + result.decodeMilliseconds)
+        }
+        return (median(inference), median(total), percentile(total, 99))
+    }
+
+    private func setUp(store: VersionedStore, engine: EngineEnvironment) async throws {
+        for repo in ["images", "rules"] { try await store.createRepo(repo) }
+        let writer = try await store.openCommit(repo: "rules")
+        try await writer.put(
+            "/customers.yaml",
+            data: Data(
+                """
+                customers:
+                  - {id: acme, name: Acme, contacts: [{name: Ana, email: ana@acme.example}], devices: [cam], dangerous: {person: 0.5}}
+                """.utf8))
+        try await writer.finish()
+        let manager = PipelineManager(environment: engine)
+        for yaml in [
+            "{name: validate, input: {pfs: {repo: images, glob: '/*'}}, transform: {stage: validate}}",
+            """
+            {name: detect, input: {pfs: {repo: validate, glob: '/valid/*'}}, \
+            transform: {stage: detect, options: {intraOpThreads: '\(threads)'}}}
+            """,
+            """
+            {name: threats, input: {cross: [{pfs: {repo: detect, glob: '/*/*'}}, \
+            {pfs: {repo: rules, glob: '/', reprocess: false}}]}, transform: {stage: threats}}
+            """,
+        ] {
+            try await manager.create(try PipelineSpecParser.parse(yaml), source: yaml)
+        }
+    }
+}
+
+/// PUTs the photo as `cam-<seconds>.jpg` with the device's token; returns when the request was sent.
+struct Uploader: Sendable {
+    let client: HTTPClient
+    let base: String
+    let token: String
+    let image: Data
+
+    func send(at seconds: Int64) async throws -> Date {
+        var request = HTTPClientRequest(url: "\(base)/v1/images/cam-\(seconds).jpg")
+        request.method = .PUT
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        request.body = .bytes(ByteBuffer(bytes: image))
+        let sent = Date()
+        let response = try await client.execute(request, timeout: .seconds(30))
+        guard response.status == .created else {
+            throw ValidationError("upload cam-\(seconds).jpg answered \(response.status.code)")
+        }
+        return sent
+    }
+}
