@@ -73,6 +73,66 @@ public final class SeaweedServer: Sendable {
     /// Starts the server (again, after `kill()`, on the same folder and ports) and waits until it answers a
     /// signed request.
     public func start() async throws {
+        let process = try launch()
+        let pidFile = directory.appendingPathComponent("weed.pid").path
+        let log = directory.appendingPathComponent("weed.log").path
+        let client = S3Client(
+            configuration: try configuration(bucket: "vigil-ready", maxAttempts: 1),
+            logger: .init(
+                label: "weed"
+            ) { _ in SwiftLogNoOpLogHandler() })
+        let deadline = Date().addingTimeInterval(60)
+        while true {
+            readPID(pidFile)
+            if (try? await client.createBucket()) != nil { return }
+            guard Date() < deadline, process.isRunning else {
+                let tail = (try? String(contentsOfFile: log, encoding: .utf8))?.suffix(2000) ?? ""
+                throw SeaweedError(message: "SeaweedFS did not start on port \(s3Port): \(tail)")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// `start()` for a plain thread (no Swift concurrency, so a busy test process cannot starve it): starts the
+    /// server again and returns once its S3 port takes connections (clients retry the first moments).
+    public func restartBlocking() throws {
+        let process = try launch()
+        let pidFile = directory.appendingPathComponent("weed.pid").path
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, process.isRunning {
+            readPID(pidFile)
+            if Self.accepts(port: s3Port) { return }
+            usleep(50_000)
+        }
+        throw SeaweedError(message: "SeaweedFS did not start again on port \(s3Port)")
+    }
+
+    private func readPID(_ pidFile: String) {
+        if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+            let value = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        {
+            pid.withLock { $0 = value }
+        }
+    }
+
+    /// Whether something listens on 127.0.0.1:`port`.
+    private static func accepts(port: Int) -> Bool {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { return false }
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+
+    /// Starts the wrapper and weed; returns the wrapper process.
+    private func launch() throws -> Process {
         guard let binary = Self.binary else { throw SeaweedError(message: Self.skipReason) }
         let p = ports
         let arguments = [
@@ -103,25 +163,7 @@ public final class SeaweedServer: Sendable {
         process.standardError = FileHandle.nullDevice
         try? FileManager.default.removeItem(atPath: pidFile)
         try process.run()
-        let client = S3Client(
-            configuration: try configuration(bucket: "vigil-ready", maxAttempts: 1),
-            logger: .init(
-                label: "weed"
-            ) { _ in SwiftLogNoOpLogHandler() })
-        let deadline = Date().addingTimeInterval(60)
-        while true {
-            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-                let value = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
-            {
-                pid.withLock { $0 = value }
-            }
-            if (try? await client.createBucket()) != nil { return }
-            guard Date() < deadline, process.isRunning else {
-                let tail = (try? String(contentsOfFile: log, encoding: .utf8))?.suffix(2000) ?? ""
-                throw SeaweedError(message: "SeaweedFS did not start on port \(s3Port): \(tail)")
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        return process
     }
 
     /// SIGKILL to the server itself: a crash, not a shutdown.

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SeaweedTestSupport
+import Synchronization
 import Testing
 import VigilStore
 
@@ -98,25 +99,29 @@ struct S3CLITests {
         let server = try SeaweedServer(directory: root.appendingPathComponent("weed"))
         try await server.start()
         defer { server.kill() }
-        let (vigil, configuration) = try await makeVigil(root, server: server)
+        let (vigil, _) = try await makeVigil(root, server: server)
         try vigil.run(["repo", "create", "images"])
         let frames = root.appendingPathComponent("frames")
         try makeFrames(in: frames, count: 3_000, tag: "restart", size: 2_048)
 
         let errorLog = root.appendingPathComponent("put.log")
         let put = try vigil.start(["put", "images", frames.path, "--verbose"], errorLog: errorLog)
-        // Kill it as soon as the first blobs are in: listing the bucket is slow on a loaded machine, and waiting
-        // for more let a whole put finish first (seen once in a full test run).
-        var seen = 0
-        while put.isRunning, seen < 20 {
-            seen = (try? await blobCount(configuration)) ?? seen
-            try await Task.sleep(for: .milliseconds(50))
+        // The crash and the restart run on a thread of their own, on time, not on the test's tasks: with the
+        // whole suite running, Swift's two cooperative threads can be busy for seconds with other tests.
+        let outcome = Mutex<(wasRunning: Bool, restart: (any Error)?)>((false, nil))
+        let crash = Thread {
+            usleep(400_000)
+            let running = put.isRunning
+            server.kill()
+            usleep(1_000_000)
+            do { try server.restartBlocking() } catch { outcome.withLock { $0.restart = error } }
+            outcome.withLock { $0.wasRunning = running }
         }
-        let wasRunning = put.isRunning
-        server.kill()
-        try await Task.sleep(for: .seconds(1))
-        try await server.start()
+        crash.start()
         put.waitUntilExit()
+        while crash.isExecuting || !crash.isFinished { usleep(20_000) }
+        let (wasRunning, restart) = outcome.withLock { ($0.wasRunning, $0.restart) }
+        #expect(restart == nil, "\(String(describing: restart))")
         let log = (try? String(contentsOf: errorLog, encoding: .utf8)) ?? ""
         #expect(wasRunning, "the put finished before the server was killed; nothing was tested")
         #expect(put.terminationStatus == 0, "\(log.suffix(2_000))")
