@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOFoundationCompat
+import Synchronization
 
 /// Delivers alerts to an alert/email API as `POST <url>` with the JSON body, `Idempotency-Key`,
 /// `X-Vigil-Signature` (HMAC-SHA256 of the body) and `X-Vigil-Attempt` headers, over keep-alive connections.
@@ -10,6 +11,7 @@ public final class HTTPAlertTransport: AlertTransport {
     public let timeout: Double
     private let signature: AlertSignature
     private let client: HTTPClient
+    private let closed = Atomic<Bool>(false)
 
     /// `timeout`: seconds for the whole request (connecting included); past it the attempt counts as failed.
     public init(url: URL, signature: AlertSignature, timeout: Double = 5, maxConnections: Int = 16) throws {
@@ -68,6 +70,13 @@ public final class HTTPAlertTransport: AlertTransport {
     }
 
     public func shutdown() async {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         try? await client.shutdown()
+    }
+
+    deinit {
+        // Dropped without shutdown() (a caller's error path): the connections are still let go. The client
+        // keeps itself alive until its shutdown completes.
+        if !closed.load(ordering: .acquiring) { _ = client.shutdown() }
     }
 }

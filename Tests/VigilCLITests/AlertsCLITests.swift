@@ -5,185 +5,189 @@ import Testing
     import Glibc
 #endif
 
-@Suite("vigil notify, alerts and alert-sink as processes", .serialized)
-struct AlertsCLITests {
-    /// A running `vigil alert-sink` on a free loopback port, and its journal.
-    struct Sink {
-        let process: Process
-        let url: String
-        let journal: URL
-        let errors: Pipe
+extension ProcessTests {
+    @Suite("vigil notify, alerts and alert-sink as processes", .serialized)
+    struct AlertsCLITests {
+        /// A running `vigil alert-sink` on a free loopback port, and its journal.
+        struct Sink {
+            let process: Process
+            let url: String
+            let journal: URL
+            let errors: Pipe
 
-        /// The idempotency keys it stored, in order (one journal line each).
-        func keys() throws -> [String] {
-            let text = (try? String(contentsOf: journal, encoding: .utf8)) ?? ""
-            return try text.split(separator: "\n").map { line in
-                let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-                return object?["idempotencyKey"] as? String ?? ""
+            /// The idempotency keys it stored, in order (one journal line each).
+            func keys() throws -> [String] {
+                let text = (try? String(contentsOf: journal, encoding: .utf8)) ?? ""
+                return try text.split(separator: "\n").map { line in
+                    let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                    return object?["idempotencyKey"] as? String ?? ""
+                }
+            }
+
+            /// Stops it (SIGTERM) and returns its closing summary (`40 alerts received, 2 duplicates dropped, …`).
+            @discardableResult
+            func stop() -> String {
+                guard process.isRunning else { return "" }
+                process.terminate()
+                let rest = errors.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                return String(decoding: rest, as: UTF8.self)
             }
         }
 
-        /// Stops it (SIGTERM) and returns its closing summary (`40 alerts received, 2 duplicates dropped, …`).
-        @discardableResult
-        func stop() -> String {
-            guard process.isRunning else { return "" }
-            process.terminate()
-            let rest = errors.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return String(decoding: rest, as: UTF8.self)
+        static func startSink(_ vigil: VigilProcess, root: URL, secret: URL, extra: [String] = []) throws -> Sink {
+            let journal = root.appendingPathComponent("sink.jsonl")
+            let process = Process()
+            process.executableURL = VigilProcess.binary
+            process.arguments =
+                ["alert-sink", "--port", "0", "--secret-file", secret.path, "--journal", journal.path] + extra
+            let errors = Pipe()
+            process.standardError = errors
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            // It says where it listens on its first line of standard error.
+            var text = ""
+            while !text.contains("\n") {
+                let chunk = errors.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                text += String(decoding: chunk, as: UTF8.self)
+            }
+            guard let range = text.range(of: #"http://127\.0\.0\.1:[0-9]+/v1/alerts"#, options: .regularExpression)
+            else {
+                process.terminate()
+                throw CLIFailure(arguments: ["alert-sink"], result: .init(status: -1, output: "", error: text))
+            }
+            return Sink(process: process, url: String(text[range]), journal: journal, errors: errors)
         }
-    }
 
-    static func startSink(_ vigil: VigilProcess, root: URL, secret: URL, extra: [String] = []) throws -> Sink {
-        let journal = root.appendingPathComponent("sink.jsonl")
-        let process = Process()
-        process.executableURL = VigilProcess.binary
-        process.arguments =
-            ["alert-sink", "--port", "0", "--secret-file", secret.path, "--journal", journal.path] + extra
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        // It says where it listens on its first line of standard error.
-        var text = ""
-        while !text.contains("\n") {
-            let chunk = errors.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            text += String(decoding: chunk, as: UTF8.self)
+        /// `count` threat records (and their images) in the layout the threats stage writes.
+        static func writeThreats(to folder: URL, count: Int) throws {
+            for index in 0..<count {
+                let device = "cam\(index % 3)"
+                let time = 1_763_800_000 + index * 60
+                let name = "\(device)-\(time).jpg"
+                let directory = folder.appendingPathComponent(device)
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                let image = Data("image \(index)".utf8)
+                try image.write(to: directory.appendingPathComponent(name))
+                let iso = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(time)))
+                let sha = (0..<32).map { _ in String(format: "%02x", index % 256) }.joined()
+                let record = """
+                    {"customer": "acme", "customerName": "Acme Storage Ltd", "device": "\(device)", "time": \(time),
+                     "isoTime": "\(iso)", "localTime": "\(iso)",
+                     "labels": [{"label": "person", "confidence": 0.9, "count": 1, "minConfidence": 0.6}],
+                     "image": {"name": "\(name)", "width": 640, "height": 480, "bytes": \(image.count), "sha256": "\(sha)",
+                               "address": "validate@00:/valid/\(name)"},
+                     "imagePath": "/\(device)/\(name)", "detection": "detect@00:/\(device)/\(name).json",
+                     "rules": {"commit": "r", "tree": "t"}, "model": {"name": "yolov4-tiny", "sha256": "m", "labels": 80},
+                     "contacts": [{"name": "Ana Lee", "email": "ana@acme.example"}, {"name": "Bo Chen", "phone": "+1 555"}],
+                     "acknowledgeWithin": 600}
+                    """
+                try Data(record.utf8).write(to: directory.appendingPathComponent(name + ".json"))
+            }
         }
-        guard let range = text.range(of: #"http://127\.0\.0\.1:[0-9]+/v1/alerts"#, options: .regularExpression) else {
-            process.terminate()
-            throw CLIFailure(arguments: ["alert-sink"], result: .init(status: -1, output: "", error: text))
+
+        struct Alert: Decodable {
+            var id: String
+            var state: String
+            var device: String
         }
-        return Sink(process: process, url: String(text[range]), journal: journal, errors: errors)
-    }
 
-    /// `count` threat records (and their images) in the layout the threats stage writes.
-    static func writeThreats(to folder: URL, count: Int) throws {
-        for index in 0..<count {
-            let device = "cam\(index % 3)"
-            let time = 1_763_800_000 + index * 60
-            let name = "\(device)-\(time).jpg"
-            let directory = folder.appendingPathComponent(device)
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let image = Data("image \(index)".utf8)
-            try image.write(to: directory.appendingPathComponent(name))
-            let iso = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(time)))
-            let sha = (0..<32).map { _ in String(format: "%02x", index % 256) }.joined()
-            let record = """
-                {"customer": "acme", "customerName": "Acme Storage Ltd", "device": "\(device)", "time": \(time),
-                 "isoTime": "\(iso)", "localTime": "\(iso)",
-                 "labels": [{"label": "person", "confidence": 0.9, "count": 1, "minConfidence": 0.6}],
-                 "image": {"name": "\(name)", "width": 640, "height": 480, "bytes": \(image.count), "sha256": "\(sha)",
-                           "address": "validate@00:/valid/\(name)"},
-                 "imagePath": "/\(device)/\(name)", "detection": "detect@00:/\(device)/\(name).json",
-                 "rules": {"commit": "r", "tree": "t"}, "model": {"name": "yolov4-tiny", "sha256": "m", "labels": 80},
-                 "contacts": [{"name": "Ana Lee", "email": "ana@acme.example"}, {"name": "Bo Chen", "phone": "+1 555"}],
-                 "acknowledgeWithin": 600}
-                """
-            try Data(record.utf8).write(to: directory.appendingPathComponent(name + ".json"))
+        @Test func killingTheNotifierMidDeliveryNeitherLosesNorDuplicatesAnAlert() throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let vigil = VigilProcess(home: root.appendingPathComponent("home"))
+            let secret = root.appendingPathComponent("secret")
+            try Data("a-shared-secret-for-the-cli-test\n".utf8).write(to: secret)
+            try vigil.run(["init"])
+            try vigil.run(["repo", "create", "threats"])
+            let threats = root.appendingPathComponent("threats")
+            try Self.writeThreats(to: threats, count: 40)
+            #expect(try vigil.run(["put", "threats", threats.path]).status == 0)
+            // A slow API (120 ms an alert), so a kill lands while requests are in flight.
+            let sink = try Self.startSink(
+                vigil, root: root, secret: secret, extra: ["--delay-ms", "120", "--delay-next", "1000"])
+            defer { sink.stop() }
+            let notify = [
+                "notify", "--alert-url", sink.url, "--alert-secret-file", secret.path, "--alert-concurrency", "2",
+            ]
+
+            for round in 1...3 {
+                let before = try sink.keys().count
+                let notifier = try vigil.start(notify)
+                #expect(try eventually(30) { try sink.keys().count >= before + 4 }, "round \(round): nothing delivered")
+                kill(notifier.processIdentifier, SIGKILL)
+                notifier.waitUntilExit()
+            }
+            let finish = try vigil.run(notify + ["--until-idle"])
+            #expect(finish.status == 0, "\(finish.error)")
+            #expect(finish.output.contains("40 alerts: 40 open"))
+            // Requests the killed notifiers left in flight finish on the sink's side too.
+            #expect(try eventually(5) { try sink.keys().count == 40 })
+            let keys = try sink.keys()
+            #expect(keys.count == 40)
+            // The resends of what the killed notifiers had in flight were recognised by their keys.
+            // (Three kills with two requests in flight each: up to six resends, each dropped as a duplicate.)
+            let summary = sink.stop()
+            #expect(summary.contains("40 alerts received"))
+            let duplicates = summary.firstMatch(of: /([0-9]+) duplicates dropped/).flatMap { Int($0.1) } ?? 0
+            #expect((1...6).contains(duplicates), "\(summary)")
+            #expect(Set(keys).count == 40, "an idempotency key was stored twice")
+
+            let alerts = try vigil.json([Alert].self, ["alerts", "list"])
+            #expect(alerts.count == 40 && alerts.allSatisfy { $0.state == "open" })
+            #expect(Set(alerts.map { "\($0.id)-0" }) == Set(keys))
+            let shown = try vigil.run(["alerts", "show", String(alerts[0].id.prefix(8))])
+            #expect(shown.status == 0)
+            #expect(shown.output.contains("Ana Lee") && shown.output.contains("delivered"))
         }
-    }
 
-    struct Alert: Decodable {
-        var id: String
-        var state: String
-        var device: String
-    }
+        @Test func alertsCommandsSayWhatIsWrong() throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let vigil = VigilProcess(home: root.appendingPathComponent("home"))
+            let secret = root.appendingPathComponent("secret")
+            try Data("a-shared-secret-for-the-cli-test".utf8).write(to: secret)
+            #expect(try vigil.run(["alerts", "list"]).error.contains("[not-initialized]"))
+            try vigil.run(["init"])
+            try vigil.run(["repo", "create", "threats"])
+            let threats = root.appendingPathComponent("threats")
+            try Self.writeThreats(to: threats, count: 2)
+            try vigil.run(["put", "threats", threats.path])
 
-    @Test func killingTheNotifierMidDeliveryNeitherLosesNorDuplicatesAnAlert() throws {
-        let root = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: root) }
-        let vigil = VigilProcess(home: root.appendingPathComponent("home"))
-        let secret = root.appendingPathComponent("secret")
-        try Data("a-shared-secret-for-the-cli-test\n".utf8).write(to: secret)
-        try vigil.run(["init"])
-        try vigil.run(["repo", "create", "threats"])
-        let threats = root.appendingPathComponent("threats")
-        try Self.writeThreats(to: threats, count: 40)
-        #expect(try vigil.run(["put", "threats", threats.path]).status == 0)
-        // A slow API (120 ms an alert), so a kill lands while requests are in flight.
-        let sink = try Self.startSink(
-            vigil, root: root, secret: secret, extra: ["--delay-ms", "120", "--delay-next", "1000"])
-        defer { sink.stop() }
-        let notify = [
-            "notify", "--alert-url", sink.url, "--alert-secret-file", secret.path, "--alert-concurrency", "2",
-        ]
+            let unknown = try vigil.run(["alerts", "show", "abcdef"])
+            #expect(unknown.status == 1)
+            #expect(
+                unknown.error
+                    == "vigil: error: no alert 'abcdef'; `vigil alerts list` shows the alerts there are [alert-not-found]\n"
+            )
+            let noSecret = try vigil.run(["notify", "--alert-url", "http://127.0.0.1:9/v1/alerts", "--until-idle"])
+            #expect(noSecret.status == 1 && noSecret.error.contains("[bad-alert-config]"))
+            let badURL = try vigil.run(["notify", "--alert-url", "ftp://x", "--alert-secret-file", secret.path])
+            #expect(badURL.status == 1 && badURL.error.contains("must be http(s)://"))
 
-        for round in 1...3 {
-            let before = try sink.keys().count
-            let notifier = try vigil.start(notify)
-            #expect(try eventually(30) { try sink.keys().count >= before + 4 }, "round \(round): nothing delivered")
-            kill(notifier.processIdentifier, SIGKILL)
-            notifier.waitUntilExit()
+            // The API refuses everything (400): both alerts end on the dead-letter list, and a retry re-queues them.
+            let sink = try Self.startSink(
+                vigil, root: root, secret: secret, extra: ["--fail-next", "2", "--fail-status", "400"])
+            defer { sink.stop() }
+            let notify = ["notify", "--alert-url", sink.url, "--alert-secret-file", secret.path, "--until-idle"]
+            #expect(try vigil.run(notify).output.contains("2 alerts: 2 dead"))
+            let dead = try vigil.json([Alert].self, ["alerts", "list", "--state", "dead"])
+            #expect(dead.count == 2)
+            let retried = try vigil.run(["alerts", "retry", "--all-dead"])
+            #expect(retried.status == 0 && retried.output.components(separatedBy: "retrying").count == 3)
+            #expect(try vigil.run(notify).output.contains("2 alerts: 2 open"))
+            #expect(try sink.keys().count == 2)
+            let notDead = try vigil.run(["alerts", "retry", dead[0].id])
+            #expect(notDead.status == 1 && notDead.error.contains("[bad-alert-state]"))
+            let ack = try vigil.run(["alerts", "ack", dead[0].id, "--by", "Ana Lee"])
+            #expect(ack.status == 0 && ack.output.contains("acknowledged"))
+            #expect(
+                try vigil.json([Alert].self, ["alerts", "list", "--state", "acknowledged"]).map(\.id) == [dead[0].id])
+            let twice = try vigil.run(["alerts", "ack", dead[0].id])
+            #expect(twice.status == 1 && twice.error.contains("acknowledged already"))
+            let badState = try vigil.run(["alerts", "list", "--state", "lost"])
+            #expect(badState.status == 64 && badState.error.contains("--state must be one of"))
         }
-        let finish = try vigil.run(notify + ["--until-idle"])
-        #expect(finish.status == 0, "\(finish.error)")
-        #expect(finish.output.contains("40 alerts: 40 open"))
-        // Requests the killed notifiers left in flight finish on the sink's side too.
-        #expect(try eventually(5) { try sink.keys().count == 40 })
-        let keys = try sink.keys()
-        #expect(keys.count == 40)
-        // The resends of what the killed notifiers had in flight were recognised by their keys.
-        // (Three kills with two requests in flight each: up to six resends, each dropped as a duplicate.)
-        let summary = sink.stop()
-        #expect(summary.contains("40 alerts received"))
-        let duplicates = summary.firstMatch(of: /([0-9]+) duplicates dropped/).flatMap { Int($0.1) } ?? 0
-        #expect((1...6).contains(duplicates), "\(summary)")
-        #expect(Set(keys).count == 40, "an idempotency key was stored twice")
-
-        let alerts = try vigil.json([Alert].self, ["alerts", "list"])
-        #expect(alerts.count == 40 && alerts.allSatisfy { $0.state == "open" })
-        #expect(Set(alerts.map { "\($0.id)-0" }) == Set(keys))
-        let shown = try vigil.run(["alerts", "show", String(alerts[0].id.prefix(8))])
-        #expect(shown.status == 0)
-        #expect(shown.output.contains("Ana Lee") && shown.output.contains("delivered"))
-    }
-
-    @Test func alertsCommandsSayWhatIsWrong() throws {
-        let root = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: root) }
-        let vigil = VigilProcess(home: root.appendingPathComponent("home"))
-        let secret = root.appendingPathComponent("secret")
-        try Data("a-shared-secret-for-the-cli-test".utf8).write(to: secret)
-        #expect(try vigil.run(["alerts", "list"]).error.contains("[not-initialized]"))
-        try vigil.run(["init"])
-        try vigil.run(["repo", "create", "threats"])
-        let threats = root.appendingPathComponent("threats")
-        try Self.writeThreats(to: threats, count: 2)
-        try vigil.run(["put", "threats", threats.path])
-
-        let unknown = try vigil.run(["alerts", "show", "abcdef"])
-        #expect(unknown.status == 1)
-        #expect(
-            unknown.error
-                == "vigil: error: no alert 'abcdef'; `vigil alerts list` shows the alerts there are [alert-not-found]\n"
-        )
-        let noSecret = try vigil.run(["notify", "--alert-url", "http://127.0.0.1:9/v1/alerts", "--until-idle"])
-        #expect(noSecret.status == 1 && noSecret.error.contains("[bad-alert-config]"))
-        let badURL = try vigil.run(["notify", "--alert-url", "ftp://x", "--alert-secret-file", secret.path])
-        #expect(badURL.status == 1 && badURL.error.contains("must be http(s)://"))
-
-        // The API refuses everything (400): both alerts end on the dead-letter list, and a retry re-queues them.
-        let sink = try Self.startSink(
-            vigil, root: root, secret: secret, extra: ["--fail-next", "2", "--fail-status", "400"])
-        defer { sink.stop() }
-        let notify = ["notify", "--alert-url", sink.url, "--alert-secret-file", secret.path, "--until-idle"]
-        #expect(try vigil.run(notify).output.contains("2 alerts: 2 dead"))
-        let dead = try vigil.json([Alert].self, ["alerts", "list", "--state", "dead"])
-        #expect(dead.count == 2)
-        let retried = try vigil.run(["alerts", "retry", "--all-dead"])
-        #expect(retried.status == 0 && retried.output.components(separatedBy: "retrying").count == 3)
-        #expect(try vigil.run(notify).output.contains("2 alerts: 2 open"))
-        #expect(try sink.keys().count == 2)
-        let notDead = try vigil.run(["alerts", "retry", dead[0].id])
-        #expect(notDead.status == 1 && notDead.error.contains("[bad-alert-state]"))
-        let ack = try vigil.run(["alerts", "ack", dead[0].id, "--by", "Ana Lee"])
-        #expect(ack.status == 0 && ack.output.contains("acknowledged"))
-        #expect(try vigil.json([Alert].self, ["alerts", "list", "--state", "acknowledged"]).map(\.id) == [dead[0].id])
-        let twice = try vigil.run(["alerts", "ack", dead[0].id])
-        #expect(twice.status == 1 && twice.error.contains("acknowledged already"))
-        let badState = try vigil.run(["alerts", "list", "--state", "lost"])
-        #expect(badState.status == 64 && badState.error.contains("--state must be one of"))
     }
 }

@@ -6,167 +6,169 @@ import VigilStore
     import Glibc
 #endif
 
-@Suite("vigil command line", .serialized)
-struct CLITests {
-    struct LogEntry: Decodable {
-        var id: String
-        var message: String
-        var tree: TreeRoot
-    }
-
-    struct ListEntry: Decodable {
-        var name: String
-    }
-
-    @Test func putListCatLogDiffRoundTrip() throws {
-        let root = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: root) }
-        let vigil = VigilProcess(home: root.appendingPathComponent("home"))
-        let photos = root.appendingPathComponent("photos")
-        try makeFrames(in: photos, count: 30, tag: "a")
-        try makeFrames(in: photos.appendingPathComponent("night"), count: 3, tag: "n")
-
-        #expect(try vigil.run(["init"]).status == 0)
-        #expect(try vigil.run(["repo", "create", "images"]).status == 0)
-        let put = try vigil.run(["put", "images@master:/", photos.path, "-m", "first"])
-        #expect(put.status == 0, "\(put.error)")
-        #expect(put.output.contains("33 files put (33 new)"))
-
-        let listing = try vigil.json([ListEntry].self, ["ls", "images"])
-        #expect(listing.count == 31)
-        #expect(listing.contains { $0.name == "night" })
-        let cat = try vigil.run(["cat", "images:/night/cam1-1700000001.jpg"])
-        #expect(cat.output.hasPrefix("n frame 1 "))
-
-        // Putting the same folder again stores nothing new; a changed file is one modification.
-        try Data("changed".utf8).write(to: photos.appendingPathComponent("cam0-1700000000.jpg"))
-        let again = try vigil.run(["put", "images", photos.path, "-m", "second"])
-        #expect(again.output.contains("33 files put (1 new)"))
-        let diff = try vigil.run(["diff", "images"])
-        #expect(diff.output == "M /cam0-1700000000.jpg\n")
-        let log = try vigil.json([LogEntry].self, ["log", "images"])
-        #expect(log.map(\.message) == ["second", "first"])
-        #expect(log[0].tree.files == 33)
-
-        #expect(try vigil.run(["repo", "create", "backup"]).status == 0)
-        #expect(try vigil.run(["copy", "images@master^1:/night", "backup:/n"]).status == 0)
-        #expect(try vigil.json([ListEntry].self, ["ls", "backup:/n"]).count == 3)
-        let fsck = try vigil.run(["fsck"])
-        #expect(fsck.status == 0)
-        #expect(fsck.output.contains("fsck: clean"))
-    }
-
-    @Test(arguments: [
-        (["ls", "nope"], "repo-not-found"),
-        (["ls", "images@dev"], "branch-not-found"),
-        (["ls", "images@master:/../x"], "bad-address"),
-        (["cat", "images:/missing.jpg"], "path-not-found"),
-        (["repo", "create", "images"], "repo-exists"),
-        (["repo", "create", "bad name"], "bad-name"),
-        (["put", "images", "/no/such/folder"], "path-not-found"),
-        (["cat", "images"], "not-a-file"),
-    ])
-    func errorsAreOneLineWithACodeAndANonZeroExit(arguments: [String], code: String) throws {
-        let root = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: root) }
-        let vigil = VigilProcess(home: root)
-        try vigil.run(["init"])
-        try vigil.run(["repo", "create", "images"])
-        let result = try vigil.run(arguments)
-        #expect(result.status == 1)
-        #expect(result.error.hasPrefix("vigil: error: "))
-        #expect(result.error.hasSuffix("[\(code)]\n"), "\(result.error)")
-        #expect(result.error.split(separator: "\n").count == 1)
-    }
-
-    @Test func aMissingDataFolderSaysToRunInit() throws {
-        let root = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: root) }
-        let result = try VigilProcess(home: root.appendingPathComponent("absent")).run(["repo", "list"])
-        #expect(result.status == 1)
-        #expect(result.error.contains("vigil init"))
-        #expect(result.error.contains("[not-initialized]"))
-    }
-
-    @Test func concurrentPutProcessesLoseNoCommit() throws {
-        let root = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: root) }
-        let vigil = VigilProcess(home: root.appendingPathComponent("home"))
-        try vigil.run(["init"])
-        try vigil.run(["repo", "create", "images"])
-        var processes: [Process] = []
-        for writer in 0..<4 {
-            let folder = root.appendingPathComponent("w\(writer)")
-            try makeFrames(in: folder, count: 20, tag: "w\(writer)")
-            for round in 0..<3 {
-                processes.append(try vigil.start(["put", "images:/w\(writer)/r\(round)", folder.path]))
-            }
+extension ProcessTests {
+    @Suite("vigil command line", .serialized)
+    struct CLITests {
+        struct LogEntry: Decodable {
+            var id: String
+            var message: String
+            var tree: TreeRoot
         }
-        for process in processes { process.waitUntilExit() }
-        #expect(processes.allSatisfy { $0.terminationStatus == 0 })
-        let log = try vigil.json([LogEntry].self, ["log", "images", "--limit", "100"])
-        #expect(log.count == 12)
-        #expect(log.first?.tree.files == 240)
-        #expect(try vigil.run(["fsck"]).status == 0)
-    }
 
-    /// kill -9 a `vigil put` of thousands of files at random moments: every time, fsck is clean, the branch
-    /// holds either the last finished commit or the complete new one, and the next put succeeds.
-    @Test func killingAPutAtRandomMomentsLosesNothing() throws {
-        let root = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: root) }
-        let vigil = VigilProcess(home: root.appendingPathComponent("home"))
-        try vigil.run(["init"])
-        try vigil.run(["repo", "create", "images"])
-        let base = root.appendingPathComponent("base")
-        try makeFrames(in: base, count: 500, tag: "base")
-        #expect(try vigil.run(["put", "images", base.path]).status == 0)
-        var expectedFiles: Int64 = 500
-        var head = try vigil.json([LogEntry].self, ["log", "images"])[0]
-        // Time one whole put of a batch's size, so the kills land inside a put however fast the machine is
-        // (a fixed window once outlasted every put and killed none).
-        let probe = root.appendingPathComponent("probe")
-        try makeFrames(in: probe, count: 3_000, tag: "probe", size: 512)
-        let probeStart = Date()
-        #expect(try vigil.run(["put", "images:/probe", probe.path]).status == 0)
-        let putMicroseconds = UInt32(Date().timeIntervalSince(probeStart) * 1_000_000)
-        try FileManager.default.removeItem(at: probe)
-        expectedFiles += 3_000
-        head = try vigil.json([LogEntry].self, ["log", "images"])[0]
-        var random = SystemRandomNumberGenerator()
-        var killed = 0
-        for round in 0..<8 {
-            let batch = root.appendingPathComponent("batch\(round)")
-            try makeFrames(in: batch, count: 3_000, tag: "round \(round)", size: 512)
-            let process = try vigil.start(["put", "images:/r\(round)", batch.path])
-            usleep(UInt32.random(in: (putMicroseconds / 20)...(putMicroseconds * 9 / 10), using: &random))
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-                killed += 1
-            }
-            process.waitUntilExit()
-            try FileManager.default.removeItem(at: batch)
+        struct ListEntry: Decodable {
+            var name: String
+        }
 
+        @Test func putListCatLogDiffRoundTrip() throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let vigil = VigilProcess(home: root.appendingPathComponent("home"))
+            let photos = root.appendingPathComponent("photos")
+            try makeFrames(in: photos, count: 30, tag: "a")
+            try makeFrames(in: photos.appendingPathComponent("night"), count: 3, tag: "n")
+
+            #expect(try vigil.run(["init"]).status == 0)
+            #expect(try vigil.run(["repo", "create", "images"]).status == 0)
+            let put = try vigil.run(["put", "images@master:/", photos.path, "-m", "first"])
+            #expect(put.status == 0, "\(put.error)")
+            #expect(put.output.contains("33 files put (33 new)"))
+
+            let listing = try vigil.json([ListEntry].self, ["ls", "images"])
+            #expect(listing.count == 31)
+            #expect(listing.contains { $0.name == "night" })
+            let cat = try vigil.run(["cat", "images:/night/cam1-1700000001.jpg"])
+            #expect(cat.output.hasPrefix("n frame 1 "))
+
+            // Putting the same folder again stores nothing new; a changed file is one modification.
+            try Data("changed".utf8).write(to: photos.appendingPathComponent("cam0-1700000000.jpg"))
+            let again = try vigil.run(["put", "images", photos.path, "-m", "second"])
+            #expect(again.output.contains("33 files put (1 new)"))
+            let diff = try vigil.run(["diff", "images"])
+            #expect(diff.output == "M /cam0-1700000000.jpg\n")
+            let log = try vigil.json([LogEntry].self, ["log", "images"])
+            #expect(log.map(\.message) == ["second", "first"])
+            #expect(log[0].tree.files == 33)
+
+            #expect(try vigil.run(["repo", "create", "backup"]).status == 0)
+            #expect(try vigil.run(["copy", "images@master^1:/night", "backup:/n"]).status == 0)
+            #expect(try vigil.json([ListEntry].self, ["ls", "backup:/n"]).count == 3)
             let fsck = try vigil.run(["fsck"])
-            #expect(fsck.status == 0, "round \(round): \(fsck.output)")
-            let now = try vigil.json([LogEntry].self, ["log", "images"])[0]
-            if now.id == head.id {
-                #expect(now.tree == head.tree, "round \(round): the last finished commit is intact")
-            } else {
-                // The put got as far as publishing: then the whole batch is there.
-                #expect(now.tree.files == expectedFiles + 3_000, "round \(round)")
-                expectedFiles += 3_000
-                head = now
-            }
+            #expect(fsck.status == 0)
+            #expect(fsck.output.contains("fsck: clean"))
         }
-        #expect(killed > 0, "no put was ever killed; the timing window is wrong")
-        let after = root.appendingPathComponent("after")
-        try makeFrames(in: after, count: 10, tag: "after")
-        #expect(try vigil.run(["put", "images:/after", after.path]).status == 0)
-        #expect(try vigil.json([LogEntry].self, ["log", "images"])[0].tree.files == expectedFiles + 10)
-        #expect(try vigil.run(["fsck"]).status == 0)
-        let gc = try vigil.run(["gc", "--grace", "0"])
-        #expect(gc.status == 0)
-        #expect(try vigil.run(["fsck"]).status == 0)
+
+        @Test(arguments: [
+            (["ls", "nope"], "repo-not-found"),
+            (["ls", "images@dev"], "branch-not-found"),
+            (["ls", "images@master:/../x"], "bad-address"),
+            (["cat", "images:/missing.jpg"], "path-not-found"),
+            (["repo", "create", "images"], "repo-exists"),
+            (["repo", "create", "bad name"], "bad-name"),
+            (["put", "images", "/no/such/folder"], "path-not-found"),
+            (["cat", "images"], "not-a-file"),
+        ])
+        func errorsAreOneLineWithACodeAndANonZeroExit(arguments: [String], code: String) throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let vigil = VigilProcess(home: root)
+            try vigil.run(["init"])
+            try vigil.run(["repo", "create", "images"])
+            let result = try vigil.run(arguments)
+            #expect(result.status == 1)
+            #expect(result.error.hasPrefix("vigil: error: "))
+            #expect(result.error.hasSuffix("[\(code)]\n"), "\(result.error)")
+            #expect(result.error.split(separator: "\n").count == 1)
+        }
+
+        @Test func aMissingDataFolderSaysToRunInit() throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let result = try VigilProcess(home: root.appendingPathComponent("absent")).run(["repo", "list"])
+            #expect(result.status == 1)
+            #expect(result.error.contains("vigil init"))
+            #expect(result.error.contains("[not-initialized]"))
+        }
+
+        @Test func concurrentPutProcessesLoseNoCommit() throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let vigil = VigilProcess(home: root.appendingPathComponent("home"))
+            try vigil.run(["init"])
+            try vigil.run(["repo", "create", "images"])
+            var processes: [Process] = []
+            for writer in 0..<4 {
+                let folder = root.appendingPathComponent("w\(writer)")
+                try makeFrames(in: folder, count: 20, tag: "w\(writer)")
+                for round in 0..<3 {
+                    processes.append(try vigil.start(["put", "images:/w\(writer)/r\(round)", folder.path]))
+                }
+            }
+            for process in processes { process.waitUntilExit() }
+            #expect(processes.allSatisfy { $0.terminationStatus == 0 })
+            let log = try vigil.json([LogEntry].self, ["log", "images", "--limit", "100"])
+            #expect(log.count == 12)
+            #expect(log.first?.tree.files == 240)
+            #expect(try vigil.run(["fsck"]).status == 0)
+        }
+
+        /// kill -9 a `vigil put` of thousands of files at random moments: every time, fsck is clean, the branch
+        /// holds either the last finished commit or the complete new one, and the next put succeeds.
+        @Test func killingAPutAtRandomMomentsLosesNothing() throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let vigil = VigilProcess(home: root.appendingPathComponent("home"))
+            try vigil.run(["init"])
+            try vigil.run(["repo", "create", "images"])
+            let base = root.appendingPathComponent("base")
+            try makeFrames(in: base, count: 500, tag: "base")
+            #expect(try vigil.run(["put", "images", base.path]).status == 0)
+            var expectedFiles: Int64 = 500
+            var head = try vigil.json([LogEntry].self, ["log", "images"])[0]
+            // Time one whole put of a batch's size, so the kills land inside a put however fast the machine is
+            // (a fixed window once outlasted every put and killed none).
+            let probe = root.appendingPathComponent("probe")
+            try makeFrames(in: probe, count: 3_000, tag: "probe", size: 512)
+            let probeStart = Date()
+            #expect(try vigil.run(["put", "images:/probe", probe.path]).status == 0)
+            let putMicroseconds = UInt32(Date().timeIntervalSince(probeStart) * 1_000_000)
+            try FileManager.default.removeItem(at: probe)
+            expectedFiles += 3_000
+            head = try vigil.json([LogEntry].self, ["log", "images"])[0]
+            var random = SystemRandomNumberGenerator()
+            var killed = 0
+            for round in 0..<8 {
+                let batch = root.appendingPathComponent("batch\(round)")
+                try makeFrames(in: batch, count: 3_000, tag: "round \(round)", size: 512)
+                let process = try vigil.start(["put", "images:/r\(round)", batch.path])
+                usleep(UInt32.random(in: (putMicroseconds / 20)...(putMicroseconds * 9 / 10), using: &random))
+                if process.isRunning {
+                    kill(process.processIdentifier, SIGKILL)
+                    killed += 1
+                }
+                process.waitUntilExit()
+                try FileManager.default.removeItem(at: batch)
+
+                let fsck = try vigil.run(["fsck"])
+                #expect(fsck.status == 0, "round \(round): \(fsck.output)")
+                let now = try vigil.json([LogEntry].self, ["log", "images"])[0]
+                if now.id == head.id {
+                    #expect(now.tree == head.tree, "round \(round): the last finished commit is intact")
+                } else {
+                    // The put got as far as publishing: then the whole batch is there.
+                    #expect(now.tree.files == expectedFiles + 3_000, "round \(round)")
+                    expectedFiles += 3_000
+                    head = now
+                }
+            }
+            #expect(killed > 0, "no put was ever killed; the timing window is wrong")
+            let after = root.appendingPathComponent("after")
+            try makeFrames(in: after, count: 10, tag: "after")
+            #expect(try vigil.run(["put", "images:/after", after.path]).status == 0)
+            #expect(try vigil.json([LogEntry].self, ["log", "images"])[0].tree.files == expectedFiles + 10)
+            #expect(try vigil.run(["fsck"]).status == 0)
+            let gc = try vigil.run(["gc", "--grace", "0"])
+            #expect(gc.status == 0)
+            #expect(try vigil.run(["fsck"]).status == 0)
+        }
     }
 }

@@ -7,105 +7,111 @@ import VigilStore
     import Glibc
 #endif
 
-@Suite("vigil engine as a process", .serialized)
-struct EngineCLITests {
-    struct ListEntry: Decodable {
-        var name: String
-    }
-
-    @Test func killingTheEngineMidJobLosesNothingAndRedoesNoFinishedDatum() throws {
-        let root = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: root) }
-        let vigil = VigilProcess(home: root.appendingPathComponent("home"))
-        try vigil.run(["init"])
-        try vigil.run(["repo", "create", "images"])
-        let frames = root.appendingPathComponent("frames")
-        try makeFrames(in: frames, count: 200, tag: "k", size: 256)
-        #expect(try vigil.run(["put", "images", frames.path]).status == 0)
-        // Each run of a datum appends its id to a log outside the store: what shows a datum ran twice.
-        let runs = root.appendingPathComponent("runs.log")
-        let spec = root.appendingPathComponent("copy.yaml")
-        try Data(
-            """
-            name: copies
-            input: {pfs: {repo: images, glob: /*}}
-            transform:
-              cmd: [sh, -c, 'sleep 0.02; cp "$images" /pfs/out/; echo "$PACH_DATUM_ID" >> \(runs.path)']
-            parallelism: 2
-            """.utf8
-        ).write(to: spec)
-        #expect(try vigil.run(["pipeline", "create", spec.path]).status == 0)
-
-        let engine = try vigil.start(["engine", "--until-idle"])
-        var job: JobInfo?
-        var before: [DatumRecord] = []
-        let started = try eventually(60) {
-            job = try vigil.json([JobInfo].self, ["job", "list"]).first
-            guard let job else { return false }
-            before = try vigil.json([DatumRecord].self, ["datum", "list", job.id])
-            return before.count >= 40
+extension ProcessTests {
+    @Suite("vigil engine as a process", .serialized)
+    struct EngineCLITests {
+        struct ListEntry: Decodable {
+            var name: String
         }
-        #expect(started, "the job never got 40 datums done")
-        kill(engine.processIdentifier, SIGKILL)
-        engine.waitUntilExit()
-        before = try vigil.json([DatumRecord].self, ["datum", "list", try #require(job).id])
-        #expect(before.count < 200, "the job finished before it was killed; nothing was tested")
-        #expect(try vigil.json([JobInfo].self, ["job", "list"]).first?.state == .running)
-        #expect(try vigil.run(["fsck"]).status == 0)
 
-        let resumed = try vigil.run(["engine", "--until-idle"])
-        #expect(resumed.status == 0, "\(resumed.error)")
-        let jobs = try vigil.json([JobInfo].self, ["job", "list"])
-        let done = try #require(jobs.first)
-        #expect(jobs.count == 1, "the killed job is resumed, not replaced")
-        #expect(done.id == job?.id)
-        #expect(done.state == .finished)
-        #expect(done.counts.recovered == before.count)
-        #expect(done.counts.recovered + done.counts.processed == 200)
+        @Test func killingTheEngineMidJobLosesNothingAndRedoesNoFinishedDatum() throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let vigil = VigilProcess(home: root.appendingPathComponent("home"))
+            try vigil.run(["init"])
+            try vigil.run(["repo", "create", "images"])
+            let frames = root.appendingPathComponent("frames")
+            try makeFrames(in: frames, count: 200, tag: "k", size: 256)
+            #expect(try vigil.run(["put", "images", frames.path]).status == 0)
+            // Each run of a datum appends its id to a log outside the store: what shows a datum ran twice.
+            let runs = root.appendingPathComponent("runs.log")
+            let spec = root.appendingPathComponent("copy.yaml")
+            try Data(
+                """
+                name: copies
+                input: {pfs: {repo: images, glob: /*}}
+                transform:
+                  cmd: [sh, -c, 'sleep 0.02; cp "$images" /pfs/out/; echo "$PACH_DATUM_ID" >> \(runs.path)']
+                parallelism: 2
+                """.utf8
+            ).write(to: spec)
+            #expect(try vigil.run(["pipeline", "create", spec.path]).status == 0)
 
-        // Every output once, with the input's bytes; datums finished before the kill did not run again.
-        let outputs = try vigil.json([ListEntry].self, ["ls", "copies"])
-        #expect(outputs.count == 200)
-        let sample = try vigil.run(["cat", "copies:/cam3-1700000003.jpg"])
-        #expect(
-            sample.output
-                == (try String(contentsOf: frames.appendingPathComponent("cam3-1700000003.jpg"), encoding: .utf8)))
-        let log = try String(contentsOf: runs, encoding: .utf8).split(separator: "\n").map(String.init)
-        var counts: [String: Int] = [:]
-        for id in log { counts[id, default: 0] += 1 }
-        for record in before { #expect(counts[record.datum] == 1, "datum \(record.datum) ran again after the resume") }
-        #expect(Set(log).count == 200)
-        #expect(try vigil.run(["fsck"]).status == 0)
-    }
+            let engine = try vigil.start(["engine", "--until-idle"])
+            var job: JobInfo?
+            var before: [DatumRecord] = []
+            let started = try eventually(60) {
+                job = try vigil.json([JobInfo].self, ["job", "list"]).first
+                guard let job else { return false }
+                before = try vigil.json([DatumRecord].self, ["datum", "list", job.id])
+                return before.count >= 40
+            }
+            #expect(started, "the job never got 40 datums done")
+            kill(engine.processIdentifier, SIGKILL)
+            engine.waitUntilExit()
+            before = try vigil.json([DatumRecord].self, ["datum", "list", try #require(job).id])
+            #expect(before.count < 200, "the job finished before it was killed; nothing was tested")
+            #expect(try vigil.json([JobInfo].self, ["job", "list"]).first?.state == .running)
+            #expect(try vigil.run(["fsck"]).status == 0)
 
-    @Test func aPutFromAnotherProcessWakesARunningEngineWhichStopsCleanly() throws {
-        let root = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: root) }
-        let vigil = VigilProcess(home: root.appendingPathComponent("home"))
-        try vigil.run(["init"])
-        try vigil.run(["repo", "create", "images"])
-        let spec = root.appendingPathComponent("copy.yaml")
-        try Data("{name: copies, input: {pfs: {repo: images, glob: /*}}, transform: {stage: copy}}".utf8).write(
-            to: spec)
-        #expect(try vigil.run(["pipeline", "create", spec.path]).status == 0)
+            let resumed = try vigil.run(["engine", "--until-idle"])
+            #expect(resumed.status == 0, "\(resumed.error)")
+            let jobs = try vigil.json([JobInfo].self, ["job", "list"])
+            let done = try #require(jobs.first)
+            #expect(jobs.count == 1, "the killed job is resumed, not replaced")
+            #expect(done.id == job?.id)
+            #expect(done.state == .finished)
+            #expect(done.counts.recovered == before.count)
+            #expect(done.counts.recovered + done.counts.processed == 200)
 
-        let engine = try vigil.start(["engine"])
-        defer { if engine.isRunning { kill(engine.processIdentifier, SIGKILL) } }
-        for round in 0..<3 {
-            let frames = root.appendingPathComponent("frames\(round)")
-            try makeFrames(in: frames, count: 2, tag: "r\(round)")
-            #expect(try vigil.run(["put", "images:/r\(round)", frames.path]).status == 0)
-            let arrived = try eventually(20) { try vigil.json([ListEntry].self, ["ls", "copies"]).count == round + 1 }
-            #expect(arrived, "round \(round): the engine did not process the new commit")
+            // Every output once, with the input's bytes; datums finished before the kill did not run again.
+            let outputs = try vigil.json([ListEntry].self, ["ls", "copies"])
+            #expect(outputs.count == 200)
+            let sample = try vigil.run(["cat", "copies:/cam3-1700000003.jpg"])
+            #expect(
+                sample.output
+                    == (try String(contentsOf: frames.appendingPathComponent("cam3-1700000003.jpg"), encoding: .utf8)))
+            let log = try String(contentsOf: runs, encoding: .utf8).split(separator: "\n").map(String.init)
+            var counts: [String: Int] = [:]
+            for id in log { counts[id, default: 0] += 1 }
+            for record in before {
+                #expect(counts[record.datum] == 1, "datum \(record.datum) ran again after the resume")
+            }
+            #expect(Set(log).count == 200)
+            #expect(try vigil.run(["fsck"]).status == 0)
         }
-        kill(engine.processIdentifier, SIGTERM)
-        engine.waitUntilExit()
-        #expect(engine.terminationReason == .exit)
-        #expect(engine.terminationStatus == 0)
-        let jobs = try vigil.json([JobInfo].self, ["job", "list"])
-        #expect(jobs.count == 3)
-        // Each round's folder is one datum under `/*`, and both of its files were copied.
-        #expect(jobs.allSatisfy { $0.state == .finished && $0.counts.processed == 1 })
-        #expect(try vigil.json([ListEntry].self, ["ls", "copies:/r2"]).count == 2)
+
+        @Test func aPutFromAnotherProcessWakesARunningEngineWhichStopsCleanly() throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let vigil = VigilProcess(home: root.appendingPathComponent("home"))
+            try vigil.run(["init"])
+            try vigil.run(["repo", "create", "images"])
+            let spec = root.appendingPathComponent("copy.yaml")
+            try Data("{name: copies, input: {pfs: {repo: images, glob: /*}}, transform: {stage: copy}}".utf8).write(
+                to: spec)
+            #expect(try vigil.run(["pipeline", "create", spec.path]).status == 0)
+
+            let engine = try vigil.start(["engine"])
+            defer { if engine.isRunning { kill(engine.processIdentifier, SIGKILL) } }
+            for round in 0..<3 {
+                let frames = root.appendingPathComponent("frames\(round)")
+                try makeFrames(in: frames, count: 2, tag: "r\(round)")
+                #expect(try vigil.run(["put", "images:/r\(round)", frames.path]).status == 0)
+                let arrived = try eventually(20) {
+                    try vigil.json([ListEntry].self, ["ls", "copies"]).count == round + 1
+                }
+                #expect(arrived, "round \(round): the engine did not process the new commit")
+            }
+            kill(engine.processIdentifier, SIGTERM)
+            engine.waitUntilExit()
+            #expect(engine.terminationReason == .exit)
+            #expect(engine.terminationStatus == 0)
+            let jobs = try vigil.json([JobInfo].self, ["job", "list"])
+            #expect(jobs.count == 3)
+            // Each round's folder is one datum under `/*`, and both of its files were copied.
+            #expect(jobs.allSatisfy { $0.state == .finished && $0.counts.processed == 1 })
+            #expect(try vigil.json([ListEntry].self, ["ls", "copies:/r2"]).count == 2)
+        }
     }
 }

@@ -1,8 +1,14 @@
 import Foundation
+import Testing
 
 #if canImport(Glibc)
     import Glibc
 #endif
+
+/// Every suite that runs `vigil` processes, one test at a time. Their waits (for a process, for output) block a
+/// thread each; on a 2-core machine two at once would leave Swift's cooperative pool no thread for the other
+/// targets' tests, whose engines and servers then stall (seen: an end-to-end alert that never came).
+@Suite(.serialized) struct ProcessTests {}
 
 /// Runs the built `vigil` executable as a user would, with its own data folder.
 struct VigilProcess {

@@ -7,8 +7,15 @@ import VigilServer
 /// The dashboard as two customers and an operator see it, rendered by headless Chromium from a live server.
 @Suite("Dashboard in headless Chromium", .serialized)
 struct DashboardTests {
-    /// The page's DOM after Chromium loaded `url` (following the sign-in redirect with its cookie).
-    static func render(_ url: String, screenshot: URL? = nil) throws -> String {
+    /// The page's DOM after Chromium loaded `url` (following the sign-in redirect with its cookie). Chromium
+    /// is waited for on a thread of its own, not on one of Swift's few cooperative threads.
+    static func render(_ url: String) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try renderBlocking(url) }) }.start()
+        }
+    }
+
+    static func renderBlocking(_ url: String, screenshot: URL? = nil) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/chromium")
         let profile = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -40,11 +47,11 @@ struct DashboardTests {
             var iterator = ports.makeAsyncIterator()
             let port = try #require(await iterator.next())
             let base = "http://127.0.0.1:\(port)"
-            let acme = try Self.render("\(base)/?token=\(fixture.tokens["acme"]!)")
-            let smiths = try Self.render("\(base)/?token=\(fixture.tokens["smiths"]!)")
-            let operatorPage = try Self.render("\(base)/?token=\(fixture.tokens["operator"]!)")
-            let stranger = try Self.render("\(base)/")
-            let wrong = try Self.render("\(base)/?token=vgl_000000000000_\(String(repeating: "1", count: 64))")
+            let acme = try await Self.render("\(base)/?token=\(fixture.tokens["acme"]!)")
+            let smiths = try await Self.render("\(base)/?token=\(fixture.tokens["smiths"]!)")
+            let operatorPage = try await Self.render("\(base)/?token=\(fixture.tokens["operator"]!)")
+            let stranger = try await Self.render("\(base)/")
+            let wrong = try await Self.render("\(base)/?token=vgl_000000000000_\(String(repeating: "1", count: 64))")
             group.cancelAll()
 
             #expect(acme.contains("Signed in as <b>acme</b>"))

@@ -63,7 +63,7 @@ struct EndToEndTests {
                         uri: "/v1/images/frontdoor-1763800000.jpg", method: .put,
                         headers: [.authorization: "Bearer \(device.token)"], body: ByteBuffer(bytes: photo))
                     #expect(response.status == .created)
-                    for _ in 0..<3_000 where sink.received.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+                    for _ in 0..<12_000 where sink.received.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
                     // The dashboard's preview of the alert's image: a small JPEG of the same photo.
                     let alert = try #require(sink.received.first).alert.alertId
                     let preview = try await client.execute(
