@@ -62,4 +62,26 @@ struct SignatureTests {
             await honest.shutdown()
         }
     }
+
+    @Test func aTransportDroppedWithoutShutdownLetsGoOfItsClient() async throws {
+        // On a test's (or a caller's) error path the transport may never be shut down; that must not trip
+        // AsyncHTTPClient's debug assertion, which would end the whole process.
+        try await withSink { sink, url in
+            var transport: HTTPAlertTransport? = try transport(url)
+            let body = try AlertPayload(
+                alert: AlertInfo(
+                    id: "00bb", state: .open, level: 0, customer: "acme", device: "frontdoor", time: 1,
+                    threat: "threats@c0ffee:/frontdoor/frontdoor-1763800000.jpg.json", record: threatRecord(),
+                    created: Date()),
+                level: 0,
+                image: .init(name: "x.jpg", width: 1, height: 1, bytes: 1, sha256: "00", address: "threats@c:/x.jpg")
+            ).encoded()
+            #expect(
+                await transport?.send(.init(idempotencyKey: "00bb-0", body: body, attempt: 1))
+                    == .delivered(status: 201))
+            transport = nil
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(sink.received.count == 1)
+        }
+    }
 }
