@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import VigilAccess
 import VigilStages
 import VigilStore
@@ -10,7 +9,7 @@ final class TenantScope: Sendable {
     let store: VersionedStore
     let rulesRepo: String
     /// The rule book of the last rules tree read: parsed once per rules version.
-    private let cache = Mutex<(tree: BlobHash, book: RuleBook)?>(nil)
+    private let cache = RuleBookCache()
 
     init(store: VersionedStore, rulesRepo: String) {
         self.store = store
@@ -41,22 +40,21 @@ final class TenantScope: Sendable {
 
     private func ruleBook() async throws -> RuleBook? {
         guard let head = try await store.resolveCommit(rulesRepo, ref: nil) else { return nil }
-        if let cached = cache.withLock({ $0 }), cached.tree == head.tree.hash { return cached.book }
-        var files: [(name: String, text: String)] = []
-        var folders = ["/"]
-        while let folder = folders.popLast() {
-            for entry in try await store.list(Address(repo: rulesRepo, ref: head.id, path: folder)) {
-                let path = (folder == "/" ? "/" : folder + "/") + entry.name
-                if entry.kind == .directory {
-                    folders.append(path)
-                } else if [".yaml", ".yml", ".json"].contains(where: { entry.name.hasSuffix($0) }) {
-                    let data = try await store.blobs.get(entry.hash)
-                    files.append((String(path.dropFirst()), String(decoding: data, as: UTF8.self)))
+        return try await cache.book(tree: head.tree.hash) {
+            var files: [(name: String, text: String)] = []
+            var folders = ["/"]
+            while let folder = folders.popLast() {
+                for entry in try await store.list(Address(repo: rulesRepo, ref: head.id, path: folder)) {
+                    let path = (folder == "/" ? "/" : folder + "/") + entry.name
+                    if entry.kind == .directory {
+                        folders.append(path)
+                    } else if RuleBookCache.isRuleFile(entry.name) {
+                        let data = try await store.blobs.get(entry.hash)
+                        files.append((String(path.dropFirst()), String(decoding: data, as: UTF8.self)))
+                    }
                 }
             }
+            return files
         }
-        let book = try RuleBookParser.parse(files: files)
-        cache.withLock { $0 = (head.tree.hash, book) }
-        return book
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import VigilPipeline
 import VigilStore
 
@@ -11,7 +10,7 @@ public final class ThreatsStage: Stage {
     public let detections: String
     public let rules: String
     /// The rule book of the last rules tree seen: parsed once per rules version, not once per image.
-    private let cache = Mutex<(tree: BlobHash, book: RuleBook)?>(nil)
+    private let cache = RuleBookCache()
 
     public init(detections: String = "detect", rules: String = "rules") {
         self.detections = detections
@@ -59,24 +58,25 @@ public final class ThreatsStage: Stage {
 
     /// The rule book of every `.yaml`, `.yml` and `.json` file under the rules input, cached by tree hash.
     private func ruleBook(_ input: DatumInput, datum: DatumContext) async throws -> RuleBook {
-        if let cached = cache.withLock({ $0 }), cached.tree == input.hash { return cached.book }
-        var files: [(name: String, text: String)] = []
-        for file in try await datum.files(of: input)
-        where [".yaml", ".yml", ".json"].contains(where: { file.path.hasSuffix($0) }) {
-            files.append(
-                (String(file.path.dropFirst()), String(decoding: try await datum.read(file.entry), as: UTF8.self)))
-        }
-        guard !files.isEmpty else {
-            throw PipelineError(
-                .stageFailed, "the rules input '\(rules)' holds no .yaml, .yml or .json file (see docs/RULES.md)")
-        }
-        let book: RuleBook
         do {
-            book = try RuleBookParser.parse(files: files)
-        } catch {
+            return try await cache.book(tree: input.hash) {
+                var files: [(name: String, text: String)] = []
+                for file in try await datum.files(of: input) where RuleBookCache.isRuleFile(file.path) {
+                    files.append(
+                        (
+                            String(file.path.dropFirst()),
+                            String(decoding: try await datum.read(file.entry), as: UTF8.self)
+                        ))
+                }
+                guard !files.isEmpty else {
+                    throw PipelineError(
+                        .stageFailed,
+                        "the rules input '\(rules)' holds no .yaml, .yml or .json file (see docs/RULES.md)")
+                }
+                return files
+            }
+        } catch let error as RuleError {
             throw PipelineError(.stageFailed, "the rules at \(input.repo)@\(input.commit) are invalid: \(error)")
         }
-        cache.withLock { $0 = (input.hash, book) }
-        return book
     }
 }
