@@ -335,6 +335,12 @@ public final class AlertDatabase: Sendable {
         public var to: Int64?
         public var limit: Int
 
+        /// An image time given as unix seconds or ISO 8601 (`2025-11-22T08:00:00Z`), or nil when it is neither.
+        public static func seconds(from text: String) -> Int64? {
+            if let seconds = Int64(text) { return seconds }
+            return (try? Date(text, strategy: .iso8601)).map { Int64($0.timeIntervalSince1970) }
+        }
+
         public init(
             state: AlertInfo.State? = nil, customer: String? = nil, device: String? = nil, from: Int64? = nil,
             to: Int64? = nil, limit: Int = 100

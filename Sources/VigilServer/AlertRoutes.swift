@@ -95,8 +95,7 @@ struct AlertRoutes {
     /// Unix seconds or ISO 8601.
     static func time(_ text: String?, name: String) throws -> Int64? {
         guard let text else { return nil }
-        if let seconds = Int64(text) { return seconds }
-        if let date = try? Date(text, strategy: .iso8601) { return Int64(date.timeIntervalSince1970) }
+        if let seconds = AlertDatabase.Filter.seconds(from: text) { return seconds }
         throw APIError.badRequest(
             code: "bad-argument", "\(name) takes unix seconds or ISO 8601 (2025-11-22T08:00:00Z)", value: text)
     }

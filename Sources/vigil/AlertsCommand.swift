@@ -45,8 +45,7 @@ struct AlertsCommand: AsyncParsableCommand {
         }
 
         static func seconds(_ text: String, option: String) throws -> Int64 {
-            if let seconds = Int64(text) { return seconds }
-            if let date = try? Date(text, strategy: .iso8601) { return Int64(date.timeIntervalSince1970) }
+            if let seconds = AlertDatabase.Filter.seconds(from: text) { return seconds }
             throw ValidationError(
                 "\(option) takes unix seconds or an ISO 8601 time (2025-11-22T08:00:00Z), not '\(text)'")
         }
