@@ -117,6 +117,78 @@ int vigil_jpeg_decode(
     return vigil_jpeg_run(data, size, scale_num, output, output_size, info, 0);
 }
 
+/* ---------- Resizing to a detector's input: bilinear, planar floats, one source row at a time ---------- */
+
+/* Where output position i samples the source: the two positions around its centre and the second's weight. */
+typedef struct {
+    uint32_t low, high;
+    float weight;
+} vigil_sample;
+
+static vigil_sample *vigil_samples(uint32_t count, uint32_t source) {
+    vigil_sample *samples = malloc(sizeof(vigil_sample) * count);
+    if (samples == NULL) return NULL;
+    double ratio = (double)source / (double)count;
+    for (uint32_t i = 0; i < count; i++) {
+        double position = ((double)i + 0.5) * ratio - 0.5;
+        if (position < 0) position = 0;
+        uint32_t low = (uint32_t)position;
+        if (low > source - 1) low = source - 1;
+        samples[i].low = low;
+        samples[i].high = low + 1 < source ? low + 1 : source - 1;
+        samples[i].weight = (float)(position - (double)low);
+    }
+    return samples;
+}
+
+/*
+ * Vertical first, then horizontal: each output row blends its two source rows over the whole source width
+ * (contiguous, so the compiler vectorises it), then samples that blended row at the output's columns. The
+ * other order gathers columns from every source row a row samples: measured 0.85-1.1 ms against this order's
+ * less for the sample photos. Built twice, for AVX2 and for plain x86-64 (SSE2), the one to run chosen when the
+ * library loads.
+ */
+#if defined(__x86_64__) && defined(__linux__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+int vigil_rgb_resize_planar(
+    const uint8_t *pixels, uint32_t width, uint32_t height, float *output, uint32_t out_width, uint32_t out_height) {
+    if (width == 0 || height == 0 || out_width == 0 || out_height == 0) return -1;
+    vigil_sample *columns = vigil_samples(out_width, width);
+    vigil_sample *rows = vigil_samples(out_height, height);
+    float *blended = malloc(sizeof(float) * 3 * width);
+    if (columns == NULL || rows == NULL || blended == NULL) {
+        free(columns);
+        free(rows);
+        free(blended);
+        return -1;
+    }
+    size_t stride = (size_t)width * 3, plane = (size_t)out_width * out_height;
+    const float scale = 1.0f / 255.0f;
+    for (uint32_t y = 0; y < out_height; y++) {
+        const uint8_t *restrict top = pixels + rows[y].low * stride;
+        const uint8_t *restrict bottom = pixels + rows[y].high * stride;
+        float *restrict row = blended;
+        float weight = rows[y].weight;
+        for (size_t i = 0; i < stride; i++) {
+            float upper = (float)top[i];
+            row[i] = (upper + ((float)bottom[i] - upper) * weight) * scale;
+        }
+        float *red = output + (size_t)y * out_width, *green = red + plane, *blue = green + plane;
+        for (uint32_t x = 0; x < out_width; x++) {
+            const float *a = blended + (size_t)columns[x].low * 3, *b = blended + (size_t)columns[x].high * 3;
+            float fx = columns[x].weight;
+            red[x] = a[0] + (b[0] - a[0]) * fx;
+            green[x] = a[1] + (b[1] - a[1]) * fx;
+            blue[x] = a[2] + (b[2] - a[2]) * fx;
+        }
+    }
+    free(columns);
+    free(rows);
+    free(blended);
+    return 0;
+}
+
 /* ---------- PNG: libpng's simplified API reports errors in image.message, no longjmp reaches us ---------- */
 
 /* Reads the header into `image` and `info`; on failure sets the message. The caller frees `image`. */

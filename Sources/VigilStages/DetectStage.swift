@@ -18,7 +18,8 @@ public final class DetectStage: Stage {
     public var identity: String? { "model=\(detector.model.name)@\(detector.model.sha256.prefix(16))" }
 
     static let optionNames: Set<String> = [
-        "model", "labels", "inputSize", "scoreThreshold", "nmsThreshold", "intraOpThreads", "runtime",
+        "model", "labels", "inputSize", "scoreThreshold", "nmsThreshold", "intraOpThreads", "allowSpinning",
+        "runtime",
     ]
 
     /// The detector a spec's options describe (defaults: YOLOv4-tiny from `make setup`).
@@ -37,6 +38,7 @@ public final class DetectStage: Stage {
         configuration.intraOpThreads = try options.option("intraOpThreads", default: 1) {
             Int($0).flatMap { (1...64).contains($0) ? $0 : nil }
         }
+        configuration.allowSpinning = try options.option("allowSpinning", default: false) { Bool($0) }
         return configuration
     }
 

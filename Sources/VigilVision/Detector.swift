@@ -12,6 +12,10 @@ public final class Detector: Sendable {
         public var scoreThreshold: Float = 0.25
         public var nmsThreshold: Float = 0.45
         public var intraOpThreads = 1
+        /// Whether the intra-op pool's threads spin while they wait for work (ONNX Runtime's default). Off:
+        /// they sleep at once, so the cores they would spin on go to decoding, validating and serving instead;
+        /// measured in `vigil-bench vision` and `serve`. Only matters with 2 or more intra-op threads.
+        public var allowSpinning = false
         /// The ONNX Runtime library (nil: the default places, see `OnnxRuntime.defaultLibraryPaths`).
         public var runtimeLibrary: String?
 
@@ -84,7 +88,9 @@ public final class Detector: Sendable {
             sha256: try Self.sha256(of: configuration.model), labels: labels.count)
         let runtime = try OnnxRuntime.load(path: configuration.runtimeLibrary)
         session = try OnnxSession(
-            model: configuration.model, intraOpThreads: configuration.intraOpThreads, runtime: runtime)
+            model: configuration.model, intraOpThreads: configuration.intraOpThreads,
+            configEntries: [("session.intra_op.allow_spinning", configuration.allowSpinning ? "1" : "0")],
+            runtime: runtime)
         var decoder = YoloDecoder.yolov4Tiny
         decoder.inputSize = configuration.inputSize
         decoder.scoreThreshold = configuration.scoreThreshold
@@ -98,19 +104,16 @@ public final class Detector: Sendable {
         }
     }
 
-    /// The model's input for an image: decoded (JPEG at the smallest DCT scale still as large as the input),
-    /// resized to the input size, planar RGB in 0–1.
+    /// The model's input for an image: decoded (JPEG at the smallest DCT scale still as large as the input)
+    /// and resized to the input size as it decodes, planar RGB in 0–1.
     public func prepare(_ data: Data) throws(DetectorError) -> (input: [Float], width: Int, height: Int) {
         let size = configuration.inputSize
-        let decoded: (image: RGBImage, header: ImageHeader)
         do {
-            decoded = try ImageDecoder.decode(data, atLeast: (size, size))
+            let (input, header) = try ImageDecoder.decodePlanar(data, width: size, height: size)
+            return (input, header.width, header.height)
         } catch {
             throw DetectorError(.badImage, "cannot decode the image: \(error.message)")
         }
-        var input = [Float](repeating: 0, count: 3 * size * size)
-        ImageResizer.planarRGB(decoded.image, width: size, height: size, into: &input)
-        return (input, decoded.header.width, decoded.header.height)
     }
 
     /// Runs the model on a prepared input; boxes in the pixels of the original `width`×`height`.

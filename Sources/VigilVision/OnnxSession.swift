@@ -24,7 +24,12 @@ public final class OnnxSession: @unchecked Sendable {
         }
     }
 
-    public init(model: URL, intraOpThreads: Int = 1, runtime: OnnxRuntime) throws(DetectorError) {
+    /// `configEntries` are session configuration entries (keys as in ONNX Runtime's
+    /// `onnxruntime_session_options_config_keys.h`, e.g. `session.intra_op.allow_spinning`), set in order.
+    public init(
+        model: URL, intraOpThreads: Int = 1, configEntries: [(key: String, value: String)] = [],
+        runtime: OnnxRuntime
+    ) throws(DetectorError) {
         self.runtime = runtime
         let api = runtime.api.pointee
         guard FileManager.default.fileExists(atPath: model.path) else {
@@ -36,6 +41,11 @@ public final class OnnxSession: @unchecked Sendable {
         try runtime.check(api.SetIntraOpNumThreads(options, Int32(max(1, intraOpThreads))), "intra-op threads")
         try runtime.check(api.SetInterOpNumThreads(options, 1), "inter-op threads")
         try runtime.check(api.SetSessionGraphOptimizationLevel(options, ORT_ENABLE_ALL), "optimisation level")
+        for entry in configEntries {
+            try runtime.check(
+                api.AddSessionConfigEntry(options, entry.key, entry.value),
+                "the session option \(entry.key)=\(entry.value)", code: .badModel)
+        }
         var session: OpaquePointer?
         try runtime.check(
             api.CreateSession(runtime.environment, model.path, options, &session),

@@ -46,6 +46,22 @@ struct DetectorTests {
         #expect(person.xMin > 600 && person.xMax > 1000 && person.yMax - person.yMin > 500)
     }
 
+    /// `AddSessionConfigEntry` is slot 130 of the runtime's function table, past the slots the first inference
+    /// exercises: an entry the runtime acts on (read the file as ORT's own format, not ONNX) must make loading
+    /// the ONNX model fail, where the spinning switch the detector sets loads it.
+    @Test func sessionConfigEntriesReachTheRuntime() throws {
+        let runtime = try OnnxRuntime.load(path: nil)
+        let model = Detector.Configuration.defaultModel().model
+        let session = try OnnxSession(
+            model: model, intraOpThreads: 2, configEntries: [("session.intra_op.allow_spinning", "0")],
+            runtime: runtime)
+        #expect(session.inputShape == [1, 3, 416, 416])
+        let error = #expect(throws: DetectorError.self) {
+            try OnnxSession(model: model, configEntries: [("session.load_model_format", "ORT")], runtime: runtime)
+        }
+        #expect(error?.code == .badModel)
+    }
+
     @Test func aMissingRuntimeOrModelIsAClearError() throws {
         var configuration = Detector.Configuration.defaultModel()
         configuration.model = URL(fileURLWithPath: "/nonexistent/model.onnx")

@@ -5,7 +5,8 @@ cross-read against v1.18 (ORT_API_VERSION 18, vendored in yalue/onnxruntime_go).
 import re
 import sys
 
-# OrtApi members 0..100, in declaration order (ORT_CLASS_RELEASE(X) -> ReleaseX).
+# OrtApi members 0..130, in declaration order (ORT_CLASS_RELEASE(X) -> ReleaseX). 101..130 (up to
+# AddSessionConfigEntry, for session options such as "session.intra_op.allow_spinning") read off the v1.18 header.
 ORDER = """
 CreateStatus GetErrorCode GetErrorMessage CreateEnv CreateEnvWithCustomLogger
 EnableTelemetryEvents DisableTelemetryEvents CreateSession CreateSessionFromArray Run
@@ -33,6 +34,16 @@ KernelInfoGetAttribute_int64 KernelInfoGetAttribute_string KernelContext_GetInpu
 KernelContext_GetOutputCount KernelContext_GetInput KernelContext_GetOutput
 ReleaseEnv ReleaseStatus ReleaseMemoryInfo ReleaseSession ReleaseValue ReleaseRunOptions
 ReleaseTypeInfo ReleaseTensorTypeAndShapeInfo ReleaseSessionOptions
+ReleaseCustomOpDomain GetDenotationFromTypeInfo CastTypeInfoToMapTypeInfo
+CastTypeInfoToSequenceTypeInfo GetMapKeyType GetMapValueType GetSequenceElementType
+ReleaseMapTypeInfo ReleaseSequenceTypeInfo SessionEndProfiling SessionGetModelMetadata
+ModelMetadataGetProducerName ModelMetadataGetGraphName ModelMetadataGetDomain
+ModelMetadataGetDescription ModelMetadataLookupCustomMetadataMap ModelMetadataGetVersion
+ReleaseModelMetadata CreateEnvWithGlobalThreadPools DisablePerSessionThreads
+CreateThreadingOptions ReleaseThreadingOptions ModelMetadataGetCustomMetadataMapKeys
+AddFreeDimensionOverrideByName GetAvailableProviders ReleaseAvailableProviders
+GetStringTensorElementLength GetStringTensorElement FillStringTensorElement
+AddSessionConfigEntry
 """.split()
 
 S = "OrtStatusPtr (*{n})"
@@ -66,12 +77,13 @@ DECL = {
   "CreateCpuMemoryInfo": S + "(OrtAllocatorType type, OrtMemType mem_type, OrtMemoryInfo **out)",
   "AllocatorFree": S + "(OrtAllocator *ort_allocator, void *p)",
   "GetAllocatorWithDefaultOptions": S + "(OrtAllocator **out)",
+  "AddSessionConfigEntry": S + "(OrtSessionOptions *options, const char *config_key,\n                                    const char *config_value)",
 }
 for cls in ["Env", "Status", "MemoryInfo", "Session", "Value", "TypeInfo",
             "TensorTypeAndShapeInfo", "SessionOptions"]:
     DECL["Release" + cls] = "void (*{n})(Ort%s *input)" % cls
 
-assert len(ORDER) == 101 and len(set(ORDER)) == 101, len(ORDER)
+assert len(ORDER) == 131 and len(set(ORDER)) == 131, len(ORDER)
 missing = set(DECL) - set(ORDER)
 assert not missing, missing
 

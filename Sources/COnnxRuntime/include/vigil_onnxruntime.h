@@ -6,7 +6,7 @@
  * OrtGetApiBase(); every other entry point is a function pointer in struct OrtApi,
  * a table whose member order is append-only across releases.
  *
- * struct OrtApi below declares a PREFIX of the real table, slots 0..100,
+ * struct OrtApi below declares a PREFIX of the real table, slots 0..130,
  * in the exact order of the real `struct OrtApi` in
  *   microsoft/onnxruntime: include/onnxruntime/core/session/onnxruntime_c_api.h
  *   read at ORT_API_VERSION 13 (v1.13; commit 0017800f6539412b364502d8b59c11463a6411e6)
@@ -125,7 +125,7 @@ typedef struct OrtAllocator OrtAllocator;
 
 typedef OrtStatus *OrtStatusPtr;
 
-/* ---- struct OrtApi: prefix, slots 0..100 --------------------------------- */
+/* ---- struct OrtApi: prefix, slots 0..130 --------------------------------- */
 
 typedef struct OrtApi {
   OrtStatus *(*CreateStatus)(OrtErrorCode code, const char *msg); /* 0 */
@@ -238,7 +238,38 @@ typedef struct OrtApi {
   void (*ReleaseTypeInfo)(OrtTypeInfo *input); /* 98 */
   void (*ReleaseTensorTypeAndShapeInfo)(OrtTensorTypeAndShapeInfo *input); /* 99 */
   void (*ReleaseSessionOptions)(OrtSessionOptions *input); /* 100 */
-  /* Slots 101.. of the real table (ReleaseCustomOpDomain, ...) are not declared. */
+  void *ReleaseCustomOpDomain; /* 101 */
+  void *GetDenotationFromTypeInfo; /* 102 */
+  void *CastTypeInfoToMapTypeInfo; /* 103 */
+  void *CastTypeInfoToSequenceTypeInfo; /* 104 */
+  void *GetMapKeyType; /* 105 */
+  void *GetMapValueType; /* 106 */
+  void *GetSequenceElementType; /* 107 */
+  void *ReleaseMapTypeInfo; /* 108 */
+  void *ReleaseSequenceTypeInfo; /* 109 */
+  void *SessionEndProfiling; /* 110 */
+  void *SessionGetModelMetadata; /* 111 */
+  void *ModelMetadataGetProducerName; /* 112 */
+  void *ModelMetadataGetGraphName; /* 113 */
+  void *ModelMetadataGetDomain; /* 114 */
+  void *ModelMetadataGetDescription; /* 115 */
+  void *ModelMetadataLookupCustomMetadataMap; /* 116 */
+  void *ModelMetadataGetVersion; /* 117 */
+  void *ReleaseModelMetadata; /* 118 */
+  void *CreateEnvWithGlobalThreadPools; /* 119 */
+  void *DisablePerSessionThreads; /* 120 */
+  void *CreateThreadingOptions; /* 121 */
+  void *ReleaseThreadingOptions; /* 122 */
+  void *ModelMetadataGetCustomMetadataMapKeys; /* 123 */
+  void *AddFreeDimensionOverrideByName; /* 124 */
+  void *GetAvailableProviders; /* 125 */
+  void *ReleaseAvailableProviders; /* 126 */
+  void *GetStringTensorElementLength; /* 127 */
+  void *GetStringTensorElement; /* 128 */
+  void *FillStringTensorElement; /* 129 */
+  OrtStatusPtr (*AddSessionConfigEntry)(OrtSessionOptions *options, const char *config_key,
+      const char *config_value); /* 130 */
+  /* Slots 131.. of the real table (CreateAllocator, ...) are not declared. */
 } OrtApi;
 
 typedef struct OrtApiBase {
@@ -289,7 +320,8 @@ VIGIL_ORT_SLOT_CHECK(ReleaseValue, 96);
 VIGIL_ORT_SLOT_CHECK(ReleaseTypeInfo, 98);
 VIGIL_ORT_SLOT_CHECK(ReleaseTensorTypeAndShapeInfo, 99);
 VIGIL_ORT_SLOT_CHECK(ReleaseSessionOptions, 100);
-_Static_assert(sizeof(OrtApi) == 101 * sizeof(void *), "OrtApi prefix size");
+VIGIL_ORT_SLOT_CHECK(AddSessionConfigEntry, 130);
+_Static_assert(sizeof(OrtApi) == 131 * sizeof(void *), "OrtApi prefix size");
 #undef VIGIL_ORT_SLOT_CHECK
 #endif
 

@@ -38,6 +38,14 @@ int vigil_jpeg_decode(
 /* The output size of a JPEG decoded at scale_num/8. Returns 0, or -1 with the message set. */
 int vigil_jpeg_scaled_size(const uint8_t *data, size_t size, unsigned scale_num, vigil_image_info *info);
 
+/*
+ * Resizes RGB8 pixels (width x height) to out_width x out_height, bilinear with pixel centres aligned (the
+ * aspect ratio is not kept), as three planes of floats R, G, B scaled to 0-1: a detector's NCHW input.
+ * `output` holds 3 * out_width * out_height floats. Returns 0, or -1 if a size is 0 or memory runs out.
+ */
+int vigil_rgb_resize_planar(
+    const uint8_t *pixels, uint32_t width, uint32_t height, float *output, uint32_t out_width, uint32_t out_height);
+
 /* Reads a PNG's header. Returns 0 on success, -1 on error (message set). */
 int vigil_png_header(const uint8_t *data, size_t size, vigil_image_info *info);
 
