@@ -59,7 +59,8 @@ struct ServeBenchmark: AsyncParsableCommand {
         report(
             String(
                 format: "the detector alone (%d threads%@, 100 runs): inference p50 %.1f ms; with decoding p50 "
-                    + "%.1f ms, p99 %.1f ms", threads, spinning ? ", spinning" : "", inference, detection, detectionP99))
+                    + "%.1f ms, p99 %.1f ms", threads, spinning ? ", spinning" : "", inference, detection, detectionP99)
+        )
 
         let store = try await VersionedStore.open(home: folder, create: true, logger: logger)
         let engine = try EngineEnvironment.open(home: folder, store: store, stages: .vigil, logger: logger)
