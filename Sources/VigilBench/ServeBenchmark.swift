@@ -27,6 +27,8 @@ struct ServeBenchmark: AsyncParsableCommand {
     @Option(help: "Intra-op threads of the detector.") var threads = 2
     @Flag(help: "Let the detector's intra-op threads spin while they wait (ONNX Runtime's default).")
     var spinning = false
+    @Flag(inversion: .prefixedNo, help: "Let validate leave its decoded pixels for detect (DecodedImageCache).")
+    var shareDecoded = true
     @Option(help: "The photo every camera sends (default: the detector's bus.jpg).") var photo: String?
 
     struct RateResult: Encodable {
@@ -193,7 +195,10 @@ struct ServeBenchmark: AsyncParsableCommand {
         try await writer.finish()
         let manager = PipelineManager(environment: engine)
         for yaml in [
-            "{name: validate, input: {pfs: {repo: images, glob: '/*'}}, transform: {stage: validate}}",
+            """
+            {name: validate, input: {pfs: {repo: images, glob: '/*'}}, \
+            transform: {stage: validate, options: {shareDecoded: '\(shareDecoded)'}}}
+            """,
             """
             {name: detect, input: {pfs: {repo: validate, glob: '/valid/*'}}, \
             transform: {stage: detect, options: {intraOpThreads: '\(threads)', allowSpinning: '\(spinning)'}}}

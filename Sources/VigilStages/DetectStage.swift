@@ -5,7 +5,8 @@ import VigilVision
 
 /// The `detect` stage: runs the object detector on each valid image and writes its `DetectionRecord` to
 /// `/<deviceId>/<image name>.json`. One detector (one ONNX session) per worker, loaded once and kept across jobs;
-/// decoding and inference run on the worker's own thread (`WorkerThread`).
+/// decoding and inference run on the worker's own thread (`WorkerThread`). An image a `validate` stage in
+/// this process has just decoded is not decoded again (`DecodedImageCache`).
 public final class DetectStage: Stage {
     public let detector: Detector
     private let thread: WorkerThread
@@ -13,6 +14,9 @@ public final class DetectStage: Stage {
     public init(detector: Detector) {
         self.detector = detector
         thread = WorkerThread(name: "vigil-detect")
+        // A validate stage in this process then decodes at this detector's scale and leaves the pixels.
+        let size = detector.configuration.inputSize
+        DecodedImageCache.shared.expect(width: size, height: size)
     }
 
     public var identity: String? { "model=\(detector.model.name)@\(detector.model.sha256.prefix(16))" }
@@ -48,7 +52,8 @@ public final class DetectStage: Stage {
                 let name = try ImageName.parse(file.entry.name)
                 let data = try await datum.read(file.entry)
                 let detector = self.detector
-                let result = try await thread.run { try detector.detect(data) }
+                let key = file.entry.hash.hex
+                let result = try await thread.run { try detector.detect(data, cacheKey: key) }
                 let image = DetectionRecord.Image(
                     name: file.entry.name, width: result.width, height: result.height, bytes: file.entry.size,
                     sha256: file.entry.hash.hex, address: "\(input.repo)@\(input.commit):\(file.path)")

@@ -4,13 +4,22 @@ import VigilVision
 /// Judges one uploaded image against the naming contract and the validation rules. Cheap by design: the
 /// header is read before pixels, and JPEGs are decoded at 1/8 scale (the whole stream is still decoded, so
 /// damage anywhere is found) for the colour check.
+///
+/// With a `sharing` cache that a detector in this process has told its input size (`DecodedImageCache`), a
+/// valid JPEG is decoded at the scale that detector decodes at instead, the colour measured on it reduced to
+/// 1/8, and the pixels are left in the cache for the detector: one decode per image instead of two.
 public struct ImageValidator: Sendable {
     public var rules: ValidationRules
     public var clock: @Sendable () -> Date
+    public var sharing: DecodedImageCache?
 
-    public init(rules: ValidationRules = ValidationRules(), clock: @escaping @Sendable () -> Date = { Date() }) {
+    public init(
+        rules: ValidationRules = ValidationRules(), clock: @escaping @Sendable () -> Date = { Date() },
+        sharing: DecodedImageCache? = nil
+    ) {
         self.rules = rules
         self.clock = clock
+        self.sharing = sharing
     }
 
     /// What was measured of an image on the way to a verdict (absent: not reached).
@@ -39,7 +48,8 @@ public struct ImageValidator: Sendable {
         public var isValid: Bool { rejection == nil }
     }
 
-    public func judge(name fileName: String, data: Data) -> Verdict {
+    /// `key` is the image's content hash, under which its pixels are shared (when `sharing` is set).
+    public func judge(name fileName: String, data: Data, key: String? = nil) -> Verdict {
         var measured = Measurements(bytes: data.count)
         func reject(_ code: String, _ message: String, rule: String? = nil, threshold: String? = nil) -> Verdict {
             Verdict(
@@ -95,13 +105,20 @@ public struct ImageValidator: Sendable {
                 "too-many-pixels", "\(header.width)×\(header.height) is over the limit of \(rules.maxPixels) pixels",
                 rule: "maxPixels", threshold: "\(rules.maxPixels)")
         }
-        let image: RGBImage
+        var image: RGBImage
+        // The colour check needs few pixels (1/8 scale still decodes every byte of the stream), but a detector
+        // in this process would decode larger: then decode at its scale and shrink that for the colour check to
+        // the same size, where its thresholds were set.
+        let colourSize = (width: 40, height: 30)
+        let shared = key.flatMap { key in sharing.flatMap { cache in cache.expectedSize.map { (key, cache, $0) } } }
+        let scale = ImageDecoder.scaleNumerator(header, atLeast: shared?.2 ?? colourSize)
         do {
-            // The colour check needs few pixels; 1/8 scale still decodes every byte of the stream.
-            image = try ImageDecoder.decode(data, atLeast: (40, 30), maxPixels: rules.maxPixels).image
+            image = try ImageDecoder.decode(data, atLeast: shared?.2 ?? colourSize, maxPixels: rules.maxPixels).image
         } catch {
             return reject("corrupt-image", error.message)
         }
+        let decoded = image
+        image = image.boxReduced(by: Int(scale / ImageDecoder.scaleNumerator(header, atLeast: colourSize)))
         if header.components < 3 {
             measured.chromaSpread = 0
             measured.meanChroma = 0
@@ -119,6 +136,9 @@ public struct ImageValidator: Sendable {
                     format: "the image has almost no colour (chroma spread %.2f, under %.2f): a greyscale or night "
                         + "infrared frame", colour.chromaSpread, rules.minChromaSpread),
                 rule: "minChromaSpread", threshold: "\(rules.minChromaSpread)")
+        }
+        if let (key, cache, _) = shared {
+            cache.insert(DecodedImageCache.Entry(image: decoded, header: header, scale: scale), for: key)
         }
         return Verdict(name: name, rejection: nil, measured: measured)
     }

@@ -28,7 +28,8 @@ public struct ValidateStage: Stage {
         for input in datum.datum.inputs {
             for file in try await datum.files(of: input) {
                 let name = file.entry.name
-                let verdict = validator.judge(name: name, data: try await datum.read(file.entry))
+                let verdict = validator.judge(
+                    name: name, data: try await datum.read(file.entry), key: file.entry.hash.hex)
                 guard let rejection = verdict.rejection else {
                     try datum.link("/valid/\(name)", to: file.entry.value)
                     continue

@@ -14,8 +14,9 @@ public struct ValidationRules: Sendable, Hashable, Codable {
 
     public init() {}
 
+    /// The validate stage's options: these rules, and `shareDecoded` (read by the stage registry).
     static let optionNames: Set<String> = [
-        "minWidth", "minHeight", "maxPixels", "maxBytes", "maxFutureSeconds", "minChromaSpread",
+        "minWidth", "minHeight", "maxPixels", "maxBytes", "maxFutureSeconds", "minChromaSpread", "shareDecoded",
     ]
 
     /// Rules from stage options; an unknown option or a bad value is a `bad-stage-option` error.

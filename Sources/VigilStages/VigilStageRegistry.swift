@@ -6,7 +6,10 @@ extension StageRegistry {
     public static let vigil: StageRegistry = {
         var registry = StageRegistry.builtIn
         registry.register("validate") { configuration in
-            ValidateStage(validator: ImageValidator(rules: try ValidationRules(configuration)))
+            // `shareDecoded: false` keeps the decode to the colour check's 1/8 scale (see DecodedImageCache).
+            let share = try configuration.option("shareDecoded", default: true) { Bool($0) }
+            return ValidateStage(
+                validator: ImageValidator(rules: try ValidationRules(configuration), sharing: share ? .shared : nil))
         }
         registry.register("detect") { configuration in
             DetectStage(detector: try Detector(try DetectStage.configuration(configuration)))

@@ -105,10 +105,24 @@ public final class Detector: Sendable {
     }
 
     /// The model's input for an image: decoded (JPEG at the smallest DCT scale still as large as the input)
-    /// and resized to the input size as it decodes, planar RGB in 0–1.
-    public func prepare(_ data: Data) throws(DetectorError) -> (input: [Float], width: Int, height: Int) {
+    /// and resized to the input size, planar RGB in 0–1. With a `cacheKey` (the image's content hash), pixels a
+    /// validator left in `cache` at exactly the scale this detector decodes at are used instead of decoding.
+    public func prepare(
+        _ data: Data, cacheKey: String? = nil, cache: DecodedImageCache = .shared
+    ) throws(DetectorError) -> (input: [Float], width: Int, height: Int) {
         let size = configuration.inputSize
         do {
+            if let cacheKey {
+                let header = try ImageDecoder.header(data)
+                let scale = ImageDecoder.scaleNumerator(header, atLeast: (size, size))
+                if let kept = cache.take(cacheKey, scale: scale) {
+                    let input = [Float](unsafeUninitializedCapacity: 3 * size * size) { buffer, count in
+                        ImageResizer.planarRGB(kept.image, width: size, height: size, into: buffer)
+                        count = buffer.count
+                    }
+                    return (input, kept.header.width, kept.header.height)
+                }
+            }
             let (input, header) = try ImageDecoder.decodePlanar(data, width: size, height: size)
             return (input, header.width, header.height)
         } catch {
@@ -123,9 +137,12 @@ public final class Detector: Sendable {
         return try decoder.decode(outputs, labels: labels, width: width, height: height)
     }
 
-    public func detect(_ data: Data) throws(DetectorError) -> Result {
+    /// Decodes (or takes from `cache`, see `prepare`) and detects.
+    public func detect(
+        _ data: Data, cacheKey: String? = nil, cache: DecodedImageCache = .shared
+    ) throws(DetectorError) -> Result {
         let start = ContinuousClock.now
-        var (input, width, height) = try prepare(data)
+        var (input, width, height) = try prepare(data, cacheKey: cacheKey, cache: cache)
         let decoded = ContinuousClock.now
         let detections = try infer(&input, width: width, height: height)
         let end = ContinuousClock.now

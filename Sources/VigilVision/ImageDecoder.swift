@@ -97,8 +97,9 @@ public enum ImageDecoder {
 
     /// The smallest power-of-two DCT scale N/8 (1, 2, 4 or 8) at which a JPEG is still at least `minimum`,
     /// less `scaleTolerance`; 8 (full size) without a minimum.
-    static func scaleNumerator(_ header: ImageHeader, atLeast minimum: (width: Int, height: Int)?) -> UInt32 {
-        guard let minimum else { return 8 }
+    /// A PNG is always decoded whole: 8.
+    public static func scaleNumerator(_ header: ImageHeader, atLeast minimum: (width: Int, height: Int)?) -> UInt32 {
+        guard let minimum, header.format == .jpeg else { return 8 }
         // Only the power-of-two scales: libjpeg-turbo has SIMD inverse DCTs for those (5/8 measured slower
         // than a full decode here). A scale may land up to `scaleTolerance` short of the minimum: stretching
         // 405 pixels to 416 loses nothing a detector sees, and halves the decoding work.

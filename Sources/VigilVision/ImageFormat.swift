@@ -36,6 +36,40 @@ public struct RGBImage: Sendable {
         self.height = height
         self.pixels = pixels
     }
+
+    /// The image shrunk by `factor` in each direction, each pixel the mean of its factor × factor block (the
+    /// blocks along the right and bottom edges may be smaller): what a JPEG decoded at N/8 gives at 1/8 when
+    /// reduced by N, close to libjpeg's own 1/8 decode, which keeps each 8 × 8 block's mean.
+    public func boxReduced(by factor: Int) -> RGBImage {
+        guard factor > 1 else { return self }
+        let outWidth = (width + factor - 1) / factor, outHeight = (height + factor - 1) / factor
+        var sums = [UInt32](repeating: 0, count: outWidth * 3)
+        var output = [UInt8](repeating: 0, count: outWidth * outHeight * 3)
+        pixels.withUnsafeBufferPointer { source in
+            for outY in 0..<outHeight {
+                for index in sums.indices { sums[index] = 0 }
+                let rows = min(factor, height - outY * factor)
+                for y in outY * factor..<outY * factor + rows {
+                    var offset = y * width * 3
+                    for x in 0..<width {
+                        let base = (x / factor) * 3
+                        sums[base] += UInt32(source[offset])
+                        sums[base + 1] += UInt32(source[offset + 1])
+                        sums[base + 2] += UInt32(source[offset + 2])
+                        offset += 3
+                    }
+                }
+                for outX in 0..<outWidth {
+                    let count = UInt32(rows * min(factor, width - outX * factor))
+                    for channel in 0..<3 {
+                        output[(outY * outWidth + outX) * 3 + channel] = UInt8(
+                            (sums[outX * 3 + channel] + count / 2) / count)
+                    }
+                }
+            }
+        }
+        return RGBImage(width: outWidth, height: outHeight, pixels: output)
+    }
 }
 
 /// Why bytes could not be read as an image.

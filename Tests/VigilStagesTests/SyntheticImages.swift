@@ -33,6 +33,10 @@ enum SyntheticImages {
         return pixels
     }
 
+    static func jpeg(_ pixels: [UInt8], _ width: Int, _ height: Int) -> Data {
+        try! ImageEncoder.jpeg(pixels, width: width, height: height)
+    }
+
     static var colourJPEG: Data { try! ImageEncoder.jpeg(colourPixels(), width: 640, height: 480) }
 
     static var greyJPEGOneChannel: Data {

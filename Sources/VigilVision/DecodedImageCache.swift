@@ -1,0 +1,97 @@
+import Foundation
+import Synchronization
+
+/// Decoded images handed from `validate` to `detect` when both run in one process (`vigil serve`, `vigil
+/// engine`). Validating decodes every byte of a JPEG's stream (that is how damage is found), and so does
+/// detecting: on two cores the second decode (4-6 ms for a phone photo) lies on every alert's path. So a
+/// detector announces the input size it decodes for (`expect`), the validator decodes at the DCT scale that
+/// detector would pick and leaves the pixels here under the image's content hash, and the detector takes
+/// them instead of decoding again.
+///
+/// Only exact matches are used: the same content, decoded at the same scale with the same settings, so a
+/// detection is the same whether the pixels came from here or from the detector's own decode. Bounded by
+/// bytes, oldest first out; an entry is taken once. Nothing here is needed for correctness: a miss decodes.
+public final class DecodedImageCache: Sendable {
+    /// The process's cache, which the stages share.
+    public static let shared = DecodedImageCache(byteLimit: 64 << 20)
+
+    public struct Entry: Sendable {
+        public var image: RGBImage
+        public var header: ImageHeader
+        /// The DCT scale (N of N/8) the image was decoded at.
+        public var scale: UInt32
+
+        public init(image: RGBImage, header: ImageHeader, scale: UInt32) {
+            self.image = image
+            self.header = header
+            self.scale = scale
+        }
+    }
+
+    private struct State {
+        var entries: [String: Entry] = [:]
+        var order: [String] = []
+        var bytes = 0
+        /// The largest input a detector in this process decodes for (nil: none, nothing is kept).
+        var expected: (width: Int, height: Int)?
+        var hits = 0
+        var misses = 0
+    }
+
+    private let state = Mutex(State())
+    public let byteLimit: Int
+
+    public init(byteLimit: Int) {
+        self.byteLimit = byteLimit
+    }
+
+    /// A detector decoding for `width`×`height` runs in this process (the largest announced wins).
+    public func expect(width: Int, height: Int) {
+        state.withLock { state in
+            let current = state.expected ?? (0, 0)
+            state.expected = (max(current.width, width), max(current.height, height))
+        }
+    }
+
+    /// The input size validators should decode for, or nil when no detector here would take the pixels.
+    public var expectedSize: (width: Int, height: Int)? { state.withLock { $0.expected } }
+
+    /// Keeps `entry` under `key` (a content hash), dropping the oldest entries beyond the byte limit.
+    public func insert(_ entry: Entry, for key: String) {
+        let size = entry.image.pixels.count
+        guard size <= byteLimit else { return }
+        state.withLock { state in
+            if let old = state.entries.removeValue(forKey: key) {
+                state.bytes -= old.image.pixels.count
+                state.order.removeAll { $0 == key }
+            }
+            while state.bytes + size > byteLimit, !state.order.isEmpty {
+                let oldest = state.order.removeFirst()
+                if let dropped = state.entries.removeValue(forKey: oldest) { state.bytes -= dropped.image.pixels.count }
+            }
+            state.entries[key] = entry
+            state.order.append(key)
+            state.bytes += size
+        }
+    }
+
+    /// Takes (and removes) the image kept under `key` if it was decoded at `scale`.
+    public func take(_ key: String, scale: UInt32) -> Entry? {
+        state.withLock { state in
+            guard let entry = state.entries[key], entry.scale == scale else {
+                state.misses += 1
+                return nil
+            }
+            state.entries[key] = nil
+            state.order.removeAll { $0 == key }
+            state.bytes -= entry.image.pixels.count
+            state.hits += 1
+            return entry
+        }
+    }
+
+    /// Images taken, lookups that found nothing usable, images and bytes held now.
+    public var statistics: (hits: Int, misses: Int, images: Int, bytes: Int) {
+        state.withLock { ($0.hits, $0.misses, $0.entries.count, $0.bytes) }
+    }
+}
