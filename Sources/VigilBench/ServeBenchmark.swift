@@ -39,6 +39,9 @@ struct ServeBenchmark: AsyncParsableCommand {
         var p50: Double
         var p99: Double
         var max: Double
+        /// The process's CPU time (user + system) over the window, per upload: the whole system's work for one
+        /// image, the uploading client and the sink included. Steadier than latency on a shared machine.
+        var cpuMillisecondsPerImage: Double
     }
 
     struct Result: Encodable {
@@ -134,6 +137,7 @@ struct ServeBenchmark: AsyncParsableCommand {
     {
         let count = Int(rate * seconds)
         let before = sink.stats.received
+        let cpuBefore = Self.processCPUMilliseconds()
         let start = ContinuousClock.now
         let names = (0..<count).map { "cam-\(first + Int64($0)).jpg" }
         let sent = try await withThrowingTaskGroup(of: (String, Date).self) { group in
@@ -148,6 +152,7 @@ struct ServeBenchmark: AsyncParsableCommand {
         }
         first += Int64(count)
         for _ in 0..<6_000 where sink.stats.received < before + count { try await Task.sleep(for: .milliseconds(10)) }
+        let cpu = (Self.processCPUMilliseconds() - cpuBefore) / Double(count)
         let latencies = sink.received.compactMap { received in
             sent[received.alert.image.name].map { received.receivedAt.timeIntervalSince($0) * 1000 }
         }
@@ -156,13 +161,21 @@ struct ServeBenchmark: AsyncParsableCommand {
         }
         let result = RateResult(
             rate: rate, uploads: count, alerts: latencies.count, latencyMilliseconds: latencies, p50: median(latencies),
-            p99: percentile(latencies, 99), max: latencies.max() ?? 0)
+            p99: percentile(latencies, 99), max: latencies.max() ?? 0, cpuMillisecondsPerImage: cpu)
         report(
             String(
                 format:
-                    "%4.0f images/s for %.0f s: %d uploads, %d alerts; upload → alert p50 %.1f ms, p99 %.1f ms, max %.1f ms",
-                rate, seconds, count, latencies.count, result.p50, result.p99, result.max))
+                    "%4.0f images/s for %.0f s: %d uploads, %d alerts; upload → alert p50 %.1f ms, p99 %.1f ms, max %.1f ms; "
+                    + "CPU %.1f ms per image",
+                rate, seconds, count, latencies.count, result.p50, result.p99, result.max, cpu))
         return result
+    }
+
+    static func processCPUMilliseconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func milliseconds(_ time: timeval) -> Double { Double(time.tv_sec) * 1000 + Double(time.tv_usec) / 1000 }
+        return milliseconds(usage.ru_utime) + milliseconds(usage.ru_stime)
     }
 
     /// The detector alone on the photo: median inference, median and p99 of decoding plus inference.

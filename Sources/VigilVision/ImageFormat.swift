@@ -44,29 +44,43 @@ public struct RGBImage: Sendable {
         guard factor > 1 else { return self }
         let outWidth = (width + factor - 1) / factor, outHeight = (height + factor - 1) / factor
         var sums = [UInt32](repeating: 0, count: outWidth * 3)
-        var output = [UInt8](repeating: 0, count: outWidth * outHeight * 3)
-        pixels.withUnsafeBufferPointer { source in
-            for outY in 0..<outHeight {
-                for index in sums.indices { sums[index] = 0 }
-                let rows = min(factor, height - outY * factor)
-                for y in outY * factor..<outY * factor + rows {
-                    var offset = y * width * 3
-                    for x in 0..<width {
-                        let base = (x / factor) * 3
-                        sums[base] += UInt32(source[offset])
-                        sums[base + 1] += UInt32(source[offset + 1])
-                        sums[base + 2] += UInt32(source[offset + 2])
-                        offset += 3
-                    }
-                }
-                for outX in 0..<outWidth {
-                    let count = UInt32(rows * min(factor, width - outX * factor))
-                    for channel in 0..<3 {
-                        output[(outY * outWidth + outX) * 3 + channel] = UInt8(
-                            (sums[outX * 3 + channel] + count / 2) / count)
+        let output = [UInt8](unsafeUninitializedCapacity: outWidth * outHeight * 3) { out, count in
+            pixels.withUnsafeBufferPointer { source in
+                sums.withUnsafeMutableBufferPointer { sums in
+                    for outY in 0..<outHeight {
+                        sums.update(repeating: 0)
+                        let rows = min(factor, height - outY * factor)
+                        for y in outY * factor..<outY * factor + rows {
+                            var offset = y * width * 3
+                            var x = 0
+                            var base = 0
+                            while x < width {
+                                let end = min(x + factor, width)
+                                var red: UInt32 = 0, green: UInt32 = 0, blue: UInt32 = 0
+                                while x < end {
+                                    red &+= UInt32(source[offset])
+                                    green &+= UInt32(source[offset + 1])
+                                    blue &+= UInt32(source[offset + 2])
+                                    offset += 3
+                                    x += 1
+                                }
+                                sums[base] &+= red
+                                sums[base + 1] &+= green
+                                sums[base + 2] &+= blue
+                                base += 3
+                            }
+                        }
+                        for outX in 0..<outWidth {
+                            let count = UInt32(rows * min(factor, width - outX * factor))
+                            let target = (outY * outWidth + outX) * 3
+                            for channel in 0..<3 {
+                                out[target + channel] = UInt8((sums[outX * 3 + channel] + count / 2) / count)
+                            }
+                        }
                     }
                 }
             }
+            count = out.count
         }
         return RGBImage(width: outWidth, height: outHeight, pixels: output)
     }
