@@ -189,6 +189,44 @@ int vigil_rgb_resize_planar(
     return 0;
 }
 
+/* Rows are summed into per-column totals first (contiguous: vectorised), then each block's columns once per
+ * output row: summing block by block straight from the pixels took 1.35 ms for a 1280x720 frame. */
+#if defined(__x86_64__) && defined(__linux__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+int vigil_rgb_box_reduce(const uint8_t *pixels, uint32_t width, uint32_t height, uint32_t factor, uint8_t *output) {
+    if (width == 0 || height == 0 || factor == 0) return -1;
+    uint32_t out_width = (width + factor - 1) / factor, out_height = (height + factor - 1) / factor;
+    size_t stride = (size_t)width * 3;
+    uint32_t *columns = malloc(sizeof(uint32_t) * stride);
+    if (columns == NULL) return -1;
+    for (uint32_t out_y = 0; out_y < out_height; out_y++) {
+        uint32_t first = out_y * factor, rows = height - first < factor ? height - first : factor;
+        uint32_t *restrict totals = columns;
+        memset(totals, 0, sizeof(uint32_t) * stride);
+        for (uint32_t y = first; y < first + rows; y++) {
+            const uint8_t *restrict row = pixels + (size_t)y * stride;
+            for (size_t i = 0; i < stride; i++) totals[i] += row[i];
+        }
+        uint8_t *out = output + (size_t)out_y * out_width * 3;
+        for (uint32_t out_x = 0; out_x < out_width; out_x++) {
+            uint32_t x = out_x * factor, end = x + factor < width ? x + factor : width;
+            uint32_t red = 0, green = 0, blue = 0;
+            for (; x < end; x++) {
+                red += totals[x * 3];
+                green += totals[x * 3 + 1];
+                blue += totals[x * 3 + 2];
+            }
+            uint32_t count = rows * (end - out_x * factor);
+            out[out_x * 3] = (uint8_t)((red + count / 2) / count);
+            out[out_x * 3 + 1] = (uint8_t)((green + count / 2) / count);
+            out[out_x * 3 + 2] = (uint8_t)((blue + count / 2) / count);
+        }
+    }
+    free(columns);
+    return 0;
+}
+
 /* ---------- PNG: libpng's simplified API reports errors in image.message, no longjmp reaches us ---------- */
 
 /* Reads the header into `image` and `info`; on failure sets the message. The caller frees `image`. */

@@ -86,6 +86,25 @@ struct VisionBenchmark: AsyncParsableCommand {
             }
             return data
         }
+        // Judging a photo: for the colour check alone, and decoding for a 416×416 detector (`vigil serve`).
+        let sharing = DecodedImageCache(byteLimit: 64 << 20)
+        sharing.expect(width: 416, height: 416)
+        for (name, photo) in zip(["bus.jpg", "zidane.jpg"], photos) {
+            var alone: [Double] = []
+            var shared: [Double] = []
+            for _ in 0..<20 {
+                var start = ContinuousClock.now
+                _ = validator.judge(name: "cam1-1763700000.jpg", data: photo)
+                alone.append(milliseconds(ContinuousClock.now - start))
+                start = ContinuousClock.now
+                _ = ImageValidator(sharing: sharing).judge(name: "cam1-1763700000.jpg", data: photo, key: name)
+                shared.append(milliseconds(ContinuousClock.now - start))
+            }
+            report(
+                String(
+                    format: "validator on %@: %.2f ms; decoding for a 416×416 detector: %.2f ms", name, median(alone),
+                    median(shared)))
+        }
         // Decoding to the model's input, as the stage does.
         for (name, photo) in zip(["bus.jpg", "zidane.jpg"], photos) {
             var times: [Double] = []

@@ -1,3 +1,4 @@
+internal import CVigilImage
 import Foundation
 
 /// The image formats Vigil reads, told by their first bytes (never by a file name).
@@ -42,44 +43,14 @@ public struct RGBImage: Sendable {
     /// reduced by N, close to libjpeg's own 1/8 decode, which keeps each 8 × 8 block's mean.
     public func boxReduced(by factor: Int) -> RGBImage {
         guard factor > 1 else { return self }
+        precondition(pixels.count == width * height * 3, "the image holds RGB pixels")
         let outWidth = (width + factor - 1) / factor, outHeight = (height + factor - 1) / factor
-        var sums = [UInt32](repeating: 0, count: outWidth * 3)
         let output = [UInt8](unsafeUninitializedCapacity: outWidth * outHeight * 3) { out, count in
-            pixels.withUnsafeBufferPointer { source in
-                sums.withUnsafeMutableBufferPointer { sums in
-                    for outY in 0..<outHeight {
-                        sums.update(repeating: 0)
-                        let rows = min(factor, height - outY * factor)
-                        for y in outY * factor..<outY * factor + rows {
-                            var offset = y * width * 3
-                            var x = 0
-                            var base = 0
-                            while x < width {
-                                let end = min(x + factor, width)
-                                var red: UInt32 = 0, green: UInt32 = 0, blue: UInt32 = 0
-                                while x < end {
-                                    red &+= UInt32(source[offset])
-                                    green &+= UInt32(source[offset + 1])
-                                    blue &+= UInt32(source[offset + 2])
-                                    offset += 3
-                                    x += 1
-                                }
-                                sums[base] &+= red
-                                sums[base + 1] &+= green
-                                sums[base + 2] &+= blue
-                                base += 3
-                            }
-                        }
-                        for outX in 0..<outWidth {
-                            let count = UInt32(rows * min(factor, width - outX * factor))
-                            let target = (outY * outWidth + outX) * 3
-                            for channel in 0..<3 {
-                                out[target + channel] = UInt8((sums[outX * 3 + channel] + count / 2) / count)
-                            }
-                        }
-                    }
-                }
+            let status = pixels.withUnsafeBufferPointer { source in
+                vigil_rgb_box_reduce(
+                    source.baseAddress!, UInt32(width), UInt32(height), UInt32(factor), out.baseAddress!)
             }
+            precondition(status == 0, "reducing \(width)×\(height) by \(factor): out of memory")
             count = out.count
         }
         return RGBImage(width: outWidth, height: outHeight, pixels: output)

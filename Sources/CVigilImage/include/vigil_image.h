@@ -46,6 +46,13 @@ int vigil_jpeg_scaled_size(const uint8_t *data, size_t size, unsigned scale_num,
 int vigil_rgb_resize_planar(
     const uint8_t *pixels, uint32_t width, uint32_t height, float *output, uint32_t out_width, uint32_t out_height);
 
+/*
+ * Shrinks RGB8 pixels by `factor` in each direction: each output pixel the rounded mean of its factor x factor
+ * block (smaller along the right and bottom edges). `output` holds ceil(width/factor) * ceil(height/factor) * 3
+ * bytes. Returns 0, or -1 if a size is 0 or memory runs out.
+ */
+int vigil_rgb_box_reduce(const uint8_t *pixels, uint32_t width, uint32_t height, uint32_t factor, uint8_t *output);
+
 /* Reads a PNG's header. Returns 0 on success, -1 on error (message set). */
 int vigil_png_header(const uint8_t *data, size_t size, vigil_image_info *info);
 
