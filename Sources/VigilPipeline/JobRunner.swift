@@ -255,11 +255,18 @@ extension JobRunner {
             let clock = runner.environment.clock
             try await withThrowingTaskGroup(of: (Int, Outcome).self) { group in
                 var free = Array(workers.indices.reversed())
+                // Finished datums whose outputs are not yet staged: a freed worker gets its next datum first,
+                // then these are staged while it runs (staging took a worker's idle gap between datums).
+                var finished: [Outcome] = []
 
                 func collectOne() async throws {
                     guard let (worker, outcome) = try await group.next() else { return }
                     free.append(worker)
-                    try await handle(outcome)
+                    finished.append(outcome)
+                }
+
+                func handleFinished() async throws {
+                    while !finished.isEmpty { try await handle(finished.removeFirst()) }
                 }
 
                 func dispatch(_ datum: Datum) async throws {
@@ -267,12 +274,12 @@ extension JobRunner {
                     job.counts.total += 1
                     if mode != .rebuild, try await DatumIndex.contains(datum.id, in: base, store: store) {
                         job.counts.skipped += 1
-                        return
+                        return try await handleFinished()
                     }
                     if let record = resumed[datum.id], try await outputsExist(record) {
                         try await stage(datum, record)
                         job.counts.recovered += 1
-                        return
+                        return try await handleFinished()
                     }
                     while free.isEmpty { try await collectOne() }
                     // Waiting for a worker can outlast a stop request: check again before starting.
@@ -289,6 +296,7 @@ extension JobRunner {
                                 datum, on: stage, job: jobID, spec: spec, store: store, clock: clock)
                         )
                     }
+                    try await handleFinished()
                 }
 
                 do {
@@ -303,7 +311,11 @@ extension JobRunner {
                 } catch is StopRequested {
                     stopped = true
                 }
-                while !group.isEmpty { try await collectOne() }
+                try await handleFinished()
+                while !group.isEmpty {
+                    try await collectOne()
+                    try await handleFinished()
+                }
             }
         }
 
