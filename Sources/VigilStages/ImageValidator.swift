@@ -138,7 +138,7 @@ public struct ImageValidator: Sendable {
                 rule: "minChromaSpread", threshold: "\(rules.minChromaSpread)")
         }
         if let (key, cache, _) = shared {
-            cache.insert(DecodedImageCache.Entry(image: decoded, header: header, scale: scale), for: key)
+            cache.insert(decoded, header: header, scale: scale, for: key)
         }
         return Verdict(name: name, rejection: nil, measured: measured)
     }

@@ -20,12 +20,6 @@ public final class DecodedImageCache: Sendable {
         public var header: ImageHeader
         /// The DCT scale (N of N/8) the image was decoded at.
         public var scale: UInt32
-
-        public init(image: RGBImage, header: ImageHeader, scale: UInt32) {
-            self.image = image
-            self.header = header
-            self.scale = scale
-        }
     }
 
     private struct State {
@@ -56,8 +50,10 @@ public final class DecodedImageCache: Sendable {
     /// The input size validators should decode for, or nil when no detector here would take the pixels.
     public var expectedSize: (width: Int, height: Int)? { state.withLock { $0.expected } }
 
-    /// Keeps `entry` under `key` (a content hash), dropping the oldest entries beyond the byte limit.
-    public func insert(_ entry: Entry, for key: String) {
+    /// Keeps `image` (decoded at `scale`, N of N/8) under `key` (a content hash), dropping the oldest entries
+    /// beyond the byte limit.
+    public func insert(_ image: RGBImage, header: ImageHeader, scale: UInt32, for key: String) {
+        let entry = Entry(image: image, header: header, scale: scale)
         let size = entry.image.pixels.count
         guard size <= byteLimit else { return }
         state.withLock { state in

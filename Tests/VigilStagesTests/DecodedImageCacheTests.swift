@@ -23,9 +23,7 @@ struct DecodedImageCacheTests {
         cache.expect(width: 416, height: 416)
         #expect(cache.expectedSize?.width == 416)
         for (index, key) in ["a", "b", "c", "d"].enumerated() {
-            cache.insert(
-                .init(image: Self.image(100, 100, fill: UInt8(index)), header: Self.header, scale: 4),
-                for: key)
+            cache.insert(Self.image(100, 100, fill: UInt8(index)), header: Self.header, scale: 4, for: key)
         }
         // Three fit: "a" went first.
         #expect(cache.statistics.images == 3)
@@ -37,7 +35,7 @@ struct DecodedImageCacheTests {
         #expect(statistics.hits == 1 && statistics.misses == 3 && statistics.images == 2)
         #expect(statistics.bytes == 2 * 100 * 100 * 3)
         // An image larger than the whole cache is not kept.
-        cache.insert(.init(image: Self.image(400, 400, fill: 9), header: Self.header, scale: 8), for: "big")
+        cache.insert(Self.image(400, 400, fill: 9), header: Self.header, scale: 8, for: "big")
         #expect(cache.statistics.images == 2)
     }
 
