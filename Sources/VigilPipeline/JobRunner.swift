@@ -75,12 +75,11 @@ struct JobRunner {
             try? await execution.flushRecords()
             throw error
         }
-        try await execution.flushRecords()
         job = execution.job
         if execution.stopped {
             await writer.abandon()
             job.holder = ""
-            try await environment.jobs.updateJob(job)
+            try await environment.jobs.finishJob(job, records: execution.takePending())
             environment.logger.info(
                 "job stopped at a datum boundary; it resumes when the engine starts again",
                 metadata: ["pipeline": "\(spec.name)", "job": "\(job.id)"])
@@ -99,7 +98,10 @@ struct JobRunner {
         job.state = job.counts.failed > 0 ? .finishedWithFailures : .finished
         job.finished = environment.clock()
         job.heartbeat = job.finished!
-        try await environment.jobs.updateJob(job)
+        // The last datum records go with the job's final state, after the commit: off the path to the next
+        // stage, which the commit has already started. A crash before this write loses only those records: the
+        // commit's datum index names the job, and the next engine marks it finished (`PipelineEngine.step`).
+        try await environment.jobs.finishJob(job, records: execution.takePending())
         Self.count(job)
         environment.logger.info(
             "job finished",
@@ -372,6 +374,13 @@ extension JobRunner {
                 job.heartbeat = runner.environment.clock()
                 try await runner.environment.jobs.updateJob(job)
             }
+        }
+
+        /// The records not yet written, now taken out (the caller writes them), after telling `progress`.
+        mutating func takePending() -> [DatumRecord] {
+            runner.environment.progress?(job)
+            defer { pending.removeAll() }
+            return pending
         }
 
         mutating func flushRecords() async throws {

@@ -21,6 +21,8 @@ public protocol JobStore: Sendable {
     func startJob(_ job: JobInfo, isAlive: @Sendable (JobInfo) -> Bool) async throws -> JobInfo?
     /// Replaces a job's record (state, counts, output, heartbeat, holder).
     func updateJob(_ job: JobInfo) async throws
+    /// Inserts the job's last datum records and replaces its record, in one transaction: how a job ends.
+    func finishJob(_ job: JobInfo, records: [DatumRecord]) async throws
     func job(id: String) async throws -> JobInfo?
     /// Jobs newest first, of one pipeline or all.
     func jobs(pipeline: String?, limit: Int) async throws -> [JobInfo]

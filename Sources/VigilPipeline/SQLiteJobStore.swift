@@ -172,8 +172,14 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func updateJob(_ job: JobInfo) async throws {
+        try await finishJob(job, records: [])
+    }
+
+    public func finishJob(_ job: JobInfo, records: [DatumRecord]) async throws {
         let body = try Self.encode(job)
+        let bodies = try records.map { try Self.encode($0) }
         try await database.write { db in
+            try Self.insert(records, bodies: bodies, in: db)
             try db.execute(
                 sql: "UPDATE jobs SET state = ?, body = ? WHERE id = ?", arguments: [job.state.rawValue, body, job.id])
             guard db.changesCount > 0 else {
@@ -218,13 +224,16 @@ public final class SQLiteJobStore: JobStore {
     public func recordDatums(_ records: [DatumRecord]) async throws {
         guard !records.isEmpty else { return }
         let bodies = try records.map { try Self.encode($0) }
-        try await database.write { db in
-            // Each (re)insert takes the next rowid: rowid order is the order datums finished.
-            let statement = try db.cachedStatement(
-                sql: "INSERT OR REPLACE INTO datums(job, id, state, body) VALUES (?, ?, ?, ?)")
-            for (record, body) in zip(records, bodies) {
-                try statement.execute(arguments: [record.job, record.datum, record.state.rawValue, body])
-            }
+        try await database.write { db in try Self.insert(records, bodies: bodies, in: db) }
+    }
+
+    private static func insert(_ records: [DatumRecord], bodies: [String], in db: Database) throws {
+        guard !records.isEmpty else { return }
+        // Each (re)insert takes the next rowid: rowid order is the order datums finished.
+        let statement = try db.cachedStatement(
+            sql: "INSERT OR REPLACE INTO datums(job, id, state, body) VALUES (?, ?, ?, ?)")
+        for (record, body) in zip(records, bodies) {
+            try statement.execute(arguments: [record.job, record.datum, record.state.rawValue, body])
         }
     }
 

@@ -265,3 +265,41 @@ struct EngineTests {
         #expect(twice?.code == .pipelineExists)
     }
 }
+
+@Suite("A job that dies after its commit")
+struct DiedAfterCommitTests {
+    /// A job writes its last datum records with its final state, after the output commit. An engine killed
+    /// between the two leaves a job `running` under a dead holder whose commit exists: the next engine marks it
+    /// finished from the commit's datum index, and runs nothing again.
+    @Test func theNextEngineFinishesItsRecordWithoutRunningAnything() async throws {
+        let stage = RecordingStage()
+        let fixture = try await EngineFixture(stages: .with("record", stage))
+        defer { fixture.cleanUp() }
+        try await fixture.store.createRepo("images")
+        try await commit(["/cam1-1700000000.jpg": "a", "/cam1-1700000001.jpg": "b"], to: "images", in: fixture.store)
+        try await fixture.create("{name: frames, input: {pfs: {repo: images, glob: '/*'}}, transform: {stage: record}}")
+        let finished = try #require(try await fixture.engine.runUntilIdle().first)
+        #expect(finished.state == .finished && finished.counts.processed == 2)
+        #expect(try await fixture.environment.jobs.datums(job: finished.id, state: .success, limit: 10).count == 2)
+
+        // What the kill leaves: the record still running, under a holder that is gone, without the last records.
+        var dead = finished
+        dead.state = .running
+        dead.finished = nil
+        dead.output = nil
+        // Another host's engine that has not been heard from for an hour.
+        dead.holder = "elsewhere:1:gone"
+        dead.heartbeat = Date(timeIntervalSinceNow: -3600)
+        try await fixture.environment.jobs.updateJob(dead)
+        let output = try await fixture.store.resolveCommit("frames", ref: nil)
+
+        let jobs = try await fixture.engine.runUntilIdle()
+        #expect(jobs.map(\.id) == [finished.id])
+        let recovered = try #require(try await fixture.environment.jobs.job(id: finished.id))
+        #expect(recovered.state == .finished)
+        #expect(recovered.output == output?.id)
+        #expect(recovered.counts.processed == 2)
+        #expect(stage.totalRuns == 2, "nothing ran again")
+        #expect(try await fixture.store.resolveCommit("frames", ref: nil)?.id == output?.id, "no new commit")
+    }
+}
