@@ -110,10 +110,13 @@ public struct ImageValidator: Sendable {
         // in this process would decode larger: then decode at its scale and shrink that for the colour check to
         // the same size, where its thresholds were set.
         let colourSize = (width: 40, height: 30)
-        let shared = key.flatMap { key in sharing.flatMap { cache in cache.expectedSize.map { (key, cache, $0) } } }
-        let scale = ImageDecoder.scaleNumerator(header, atLeast: shared?.2 ?? colourSize)
+        let shared = key.flatMap { key in
+            sharing.flatMap { cache in cache.expectedSize.map { (key: key, cache: cache, size: $0) } }
+        }
+        let scale = ImageDecoder.scaleNumerator(header, atLeast: shared?.size ?? colourSize)
         do {
-            image = try ImageDecoder.decode(data, atLeast: shared?.2 ?? colourSize, maxPixels: rules.maxPixels).image
+            image = try ImageDecoder.decode(data, atLeast: shared?.size ?? colourSize, maxPixels: rules.maxPixels)
+                .image
         } catch {
             return reject("corrupt-image", error.message)
         }
@@ -137,9 +140,7 @@ public struct ImageValidator: Sendable {
                         + "infrared frame", colour.chromaSpread, rules.minChromaSpread),
                 rule: "minChromaSpread", threshold: "\(rules.minChromaSpread)")
         }
-        if let (key, cache, _) = shared {
-            cache.insert(decoded, header: header, scale: scale, for: key)
-        }
+        if let shared { shared.cache.insert(decoded, header: header, scale: scale, for: shared.key) }
         return Verdict(name: name, rejection: nil, measured: measured)
     }
 }

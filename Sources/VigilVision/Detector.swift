@@ -116,10 +116,7 @@ public final class Detector: Sendable {
                 let header = try ImageDecoder.header(data)
                 let scale = ImageDecoder.scaleNumerator(header, atLeast: (size, size))
                 if let kept = cache.take(cacheKey, scale: scale) {
-                    let input = [Float](unsafeUninitializedCapacity: 3 * size * size) { buffer, count in
-                        ImageResizer.planarRGB(kept.image, width: size, height: size, into: buffer)
-                        count = buffer.count
-                    }
+                    let input = ImageResizer.planarRGB(kept.image, width: size, height: size)
                     return (input, kept.header.width, kept.header.height)
                 }
             }

@@ -87,12 +87,7 @@ public enum ImageDecoder {
         _ data: Data, width: Int, height: Int, maxPixels: Int = 50_000_000
     ) throws(ImageError) -> (input: [Float], header: ImageHeader) {
         let (image, header) = try decode(data, atLeast: (width, height), maxPixels: maxPixels)
-        // Every value is written by the resize: no zero-filling first.
-        let input = [Float](unsafeUninitializedCapacity: 3 * width * height) { buffer, count in
-            ImageResizer.planarRGB(image, width: width, height: height, into: buffer)
-            count = buffer.count
-        }
-        return (input, header)
+        return (ImageResizer.planarRGB(image, width: width, height: height), header)
     }
 
     /// The smallest power-of-two DCT scale N/8 (1, 2, 4 or 8) at which a JPEG is still at least `minimum`,

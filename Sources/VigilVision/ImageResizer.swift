@@ -11,6 +11,14 @@ public enum ImageResizer {
         output.withUnsafeMutableBufferPointer { planarRGB(image, width: width, height: height, into: $0) }
     }
 
+    /// The same, as a new array (no zero-filling first: the resize writes every value).
+    public static func planarRGB(_ image: RGBImage, width: Int, height: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: 3 * width * height) { buffer, count in
+            planarRGB(image, width: width, height: height, into: buffer)
+            count = buffer.count
+        }
+    }
+
     /// The same, into memory that may be uninitialised.
     public static func planarRGB(
         _ image: RGBImage, width: Int, height: Int, into output: UnsafeMutableBufferPointer<Float>
