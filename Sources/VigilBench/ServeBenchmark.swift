@@ -42,6 +42,8 @@ struct ServeBenchmark: AsyncParsableCommand {
         /// The process's CPU time (user + system) over the window, per upload: the whole system's work for one
         /// image, the uploading client and the sink included. Steadier than latency on a shared machine.
         var cpuMillisecondsPerImage: Double
+        /// The machine's CPU time lost to other guests over the window, percent (`StealMeter`).
+        var stealPercent: Double?
     }
 
     struct Result: Encodable {
@@ -60,12 +62,13 @@ struct ServeBenchmark: AsyncParsableCommand {
         let image = try Data(
             contentsOf: photo.map { URL(fileURLWithPath: $0) }
                 ?? Detector.Configuration.defaultModelFolder().appendingPathComponent("samples/bus.jpg"))
+        let steal = StealMeter()
         let (inference, detection, detectionP99) = try detectorTimes(image)
         report(
             String(
                 format: "the detector alone (%d threads%@, 100 runs): inference p50 %.1f ms; with decoding p50 "
-                    + "%.1f ms, p99 %.1f ms", threads, spinning ? ", spinning" : "", inference, detection, detectionP99)
-        )
+                    + "%.1f ms, p99 %.1f ms%@", threads, spinning ? ", spinning" : "", inference, detection,
+                detectionP99, stealNote(steal.percent)))
 
         let store = try await VersionedStore.open(home: folder, create: true, logger: logger)
         let engine = try EngineEnvironment.open(home: folder, store: store, stages: .vigil, logger: logger)
@@ -138,6 +141,7 @@ struct ServeBenchmark: AsyncParsableCommand {
         let count = Int(rate * seconds)
         let before = sink.stats.received
         let cpuBefore = Self.processCPUMilliseconds()
+        let steal = StealMeter()
         let start = ContinuousClock.now
         let names = (0..<count).map { "cam-\(first + Int64($0)).jpg" }
         let sent = try await withThrowingTaskGroup(of: (String, Date).self) { group in
@@ -153,6 +157,8 @@ struct ServeBenchmark: AsyncParsableCommand {
         first += Int64(count)
         for _ in 0..<6_000 where sink.stats.received < before + count { try await Task.sleep(for: .milliseconds(10)) }
         let cpu = (Self.processCPUMilliseconds() - cpuBefore) / Double(count)
+        let stolen = steal.percent
+        let shared = DecodedImageCache.shared.statistics
         let latencies = sink.received.compactMap { received in
             sent[received.alert.image.name].map { received.receivedAt.timeIntervalSince($0) * 1000 }
         }
@@ -161,13 +167,15 @@ struct ServeBenchmark: AsyncParsableCommand {
         }
         let result = RateResult(
             rate: rate, uploads: count, alerts: latencies.count, latencyMilliseconds: latencies, p50: median(latencies),
-            p99: percentile(latencies, 99), max: latencies.max() ?? 0, cpuMillisecondsPerImage: cpu)
+            p99: percentile(latencies, 99), max: latencies.max() ?? 0, cpuMillisecondsPerImage: cpu,
+            stealPercent: stolen)
         report(
             String(
                 format:
                     "%4.0f images/s for %.0f s: %d uploads, %d alerts; upload → alert p50 %.1f ms, p99 %.1f ms, max %.1f ms; "
-                    + "CPU %.1f ms per image",
-                rate, seconds, count, latencies.count, result.p50, result.p99, result.max, cpu))
+                    + "CPU %.1f ms per image%@; so far %d decodes shared, %d missed",
+                rate, seconds, count, latencies.count, result.p50, result.p99, result.max, cpu, stealNote(stolen),
+                shared.hits, shared.misses))
         return result
     }
 

@@ -193,7 +193,9 @@ struct VisionBenchmark: AsyncParsableCommand {
                 })
         }
         var ratios: [Double] = []
+        var steals: [String] = []
         for round in 0..<runs {
+            let steal = StealMeter()
             for index in contenders.indices {
                 contenders[index].rates.append(try await contenders[index].run(round))
             }
@@ -201,6 +203,7 @@ struct VisionBenchmark: AsyncParsableCommand {
                 contenders.filter { $0.kind == kind }.map { $0.rates[round] }.max() ?? 0
             }
             ratios.append(best(.stage) / best(.raw))
+            steals.append(steal.percent.map { String(format: "%.1f", $0) } ?? "?")
         }
         for contender in contenders { record(contender.name, contender.rates) }
         func best(_ kind: Contender.Kind) -> Double {
@@ -213,6 +216,7 @@ struct VisionBenchmark: AsyncParsableCommand {
                     + "%.2f; stage / raw with decoding = %.2f)", stageBest / rawBest,
                 ratios.map { String(format: "%.2f", $0) }.joined(separator: ", "), decodingBest / rawBest,
                 stageBest / decodingBest))
+        report("steal (CPU time the machine lost to other guests) round by round, %: \(steals.joined(separator: ", "))")
         figures.append(
             Figure(name: "detect stage best / raw runtime best, by round", perSecond: ratios, median: median(ratios)))
         let encoder = JSONEncoder()
