@@ -42,7 +42,8 @@ struct ServeBenchmark: AsyncParsableCommand {
         /// The process's CPU time (user + system) over the window, per upload: the whole system's work for one
         /// image, the uploading client and the sink included. Steadier than latency on a shared machine.
         var cpuMillisecondsPerImage: Double
-        /// The machine's CPU time lost to other guests over the window, percent (`StealMeter`).
+        /// The share of the CPU time the machine wanted over the window that went to other guests, percent
+        /// (`StealMeter`); nil where it cannot be read.
         var stealPercent: Double?
     }
 
@@ -50,6 +51,8 @@ struct ServeBenchmark: AsyncParsableCommand {
         var detectorMilliseconds: Double
         var detectorWithDecodeMilliseconds: Double
         var detectorWithDecodeP99Milliseconds: Double
+        /// Steal over the detector-alone runs, as `RateResult.stealPercent`.
+        var detectorStealPercent: Double?
         var rates: [RateResult]
     }
 
@@ -64,11 +67,12 @@ struct ServeBenchmark: AsyncParsableCommand {
                 ?? Detector.Configuration.defaultModelFolder().appendingPathComponent("samples/bus.jpg"))
         let steal = StealMeter()
         let (inference, detection, detectionP99) = try detectorTimes(image)
+        let detectorSteal = steal.percent
         report(
             String(
                 format: "the detector alone (%d threads%@, 100 runs): inference p50 %.1f ms; with decoding p50 "
                     + "%.1f ms, p99 %.1f ms%@", threads, spinning ? ", spinning" : "", inference, detection,
-                detectionP99, stealNote(steal.percent)))
+                detectionP99, stealNote(detectorSteal)))
 
         let store = try await VersionedStore.open(home: folder, create: true, logger: logger)
         let engine = try EngineEnvironment.open(home: folder, store: store, stages: .vigil, logger: logger)
@@ -127,7 +131,8 @@ struct ServeBenchmark: AsyncParsableCommand {
                 decoding: try encoder.encode(
                     Result(
                         detectorMilliseconds: inference, detectorWithDecodeMilliseconds: detection,
-                        detectorWithDecodeP99Milliseconds: detectionP99, rates: results)),
+                        detectorWithDecodeP99Milliseconds: detectionP99, detectorStealPercent: detectorSteal,
+                        rates: results)),
                 as: UTF8.self))
     }
 

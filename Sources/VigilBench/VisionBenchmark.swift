@@ -216,7 +216,9 @@ struct VisionBenchmark: AsyncParsableCommand {
                     + "%.2f; stage / raw with decoding = %.2f)", stageBest / rawBest,
                 ratios.map { String(format: "%.2f", $0) }.joined(separator: ", "), decodingBest / rawBest,
                 stageBest / decodingBest))
-        report("steal (CPU time the machine lost to other guests) round by round, %: \(steals.joined(separator: ", "))")
+        report(
+            "steal (share of the wanted CPU time that went to other guests) by round, %: "
+                + steals.joined(separator: ", "))
         figures.append(
             Figure(name: "detect stage best / raw runtime best, by round", perSecond: ratios, median: median(ratios)))
         let encoder = JSONEncoder()
