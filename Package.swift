@@ -48,7 +48,7 @@ let package = Package(
         .target(
             name: "VigilPipeline",
             dependencies: [
-                "VigilStore",
+                "VigilStore", "CVigilSandbox",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -57,6 +57,8 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // Starts external commands sandboxed: own process group, resource limits, an unprivileged user.
+        .target(name: "CVigilSandbox"),
         // Safe JPEG (libjpeg-turbo) and PNG (libpng) decoding: a C shim that turns every failure into a value.
         .target(
             name: "CVigilImage",

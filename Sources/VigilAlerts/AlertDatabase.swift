@@ -61,6 +61,22 @@ public final class AlertDatabase: Sendable {
                     CREATE TABLE cursors(repo TEXT PRIMARY KEY, commit_id TEXT NOT NULL);
                     """)
         }
+        // Why a delivery died (`outage`, `refused`, `expired`): deaths by outage are revived when the API
+        // answers again. The wait for an acknowledgement now starts when a contact's delivery is queued, so an
+        // outage does not stop escalation.
+        migrator.registerMigration("v2") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE deliveries ADD COLUMN dead_reason TEXT;
+                    UPDATE deliveries SET dead_reason =
+                        CASE WHEN last_error LIKE 'refused%' THEN 'refused' ELSE 'outage' END
+                    WHERE state = 'dead';
+                    UPDATE alerts SET escalate_at = acknowledge_within + (
+                        SELECT d.created FROM deliveries d WHERE d.alert = alerts.id AND d.level = alerts.level)
+                    WHERE state = 'open' AND escalate_at IS NULL;
+                    CREATE INDEX deliveries_dead ON deliveries(created) WHERE state = 'dead';
+                    """)
+        }
         return migrator
     }
 
@@ -93,20 +109,22 @@ public final class AlertDatabase: Sendable {
                 try db.execute(
                     sql: """
                         INSERT OR IGNORE INTO alerts(
-                            id, state, level, customer, device, time, threat, record, acknowledge_within, created)
-                        VALUES (?, 'open', 0, ?, ?, ?, ?, ?, ?, ?)
+                            id, state, level, customer, device, time, threat, record, acknowledge_within, created,
+                            escalate_at)
+                        VALUES (?, 'open', 0, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
                         id, threat.record.customer, threat.record.device, threat.record.time, threat.address,
                         String(decoding: body, as: UTF8.self), threat.record.acknowledgeWithin,
-                        now.timeIntervalSince1970,
+                        now.timeIntervalSince1970, now.timeIntervalSince1970 + threat.record.acknowledgeWithin,
                     ])
                 guard db.changesCount > 0 else { continue }
                 try Self.insertDelivery(db, alert: id, level: 0, record: threat.record, now: now)
                 added.append(
                     AlertInfo(
                         id: id, state: .open, level: 0, customer: threat.record.customer, device: threat.record.device,
-                        time: threat.record.time, threat: threat.address, record: threat.record, created: now))
+                        time: threat.record.time, threat: threat.address, record: threat.record, created: now,
+                        escalateAt: now.addingTimeInterval(threat.record.acknowledgeWithin)))
             }
             try db.execute(
                 sql: "INSERT OR REPLACE INTO cursors(repo, commit_id) VALUES (?, ?)", arguments: [repo, commit])
@@ -186,28 +204,33 @@ public final class AlertDatabase: Sendable {
         }
     }
 
-    /// Records what an attempt gave. A success starts the wait for an acknowledgement (then the next contact
-    /// is told); a failure schedules the next try, or, out of attempts or refused, puts the alert on the
-    /// dead-letter list.
+    /// Records what an attempt gave, and returns the delivery's state after it (nil when it was no longer
+    /// pending). A failure schedules the next try, unless the delivery is `retry.horizon` old (it expires); a
+    /// refusal puts it on the dead-letter list. The wait for an acknowledgement runs from when the delivery was
+    /// queued, delivered or not, so an outage delays escalation to nobody.
+    @discardableResult
     public func record(
         _ outcome: DeliveryOutcome, for key: String, at now: Date, retry: RetryPolicy,
         random: @Sendable (ClosedRange<Double>) -> Double = { Double.random(in: $0) }
-    ) async throws {
+    ) async throws -> DeliveryInfo.State? {
         try await database.write { db in
             guard
                 let row = try Row.fetchOne(
-                    db, sql: "SELECT alert, level, state, attempts FROM deliveries WHERE idempotency_key = ?",
+                    db,
+                    sql: "SELECT alert, level, state, attempts, created FROM deliveries WHERE idempotency_key = ?",
                     arguments: [key])
-            else { return }
+            else { return nil }
             // An acknowledgement that came while the request was out cancelled it, yet it went: record that it
             // was delivered; anything else about a delivery no longer pending is moot.
             let state: String = row["state"]
             let delivered = if case .delivered = outcome { true } else { false }
-            guard state == DeliveryInfo.State.pending.rawValue || (state == "cancelled" && delivered) else { return }
-            let (alert, level): (String, Int) = (row["alert"], row["level"])
+            guard state == DeliveryInfo.State.pending.rawValue || (state == "cancelled" && delivered) else {
+                return nil
+            }
+            let alert: String = row["alert"]
             let attempts = (row["attempts"] as Int) + 1
             let stamp = now.timeIntervalSince1970
-            let dead: (status: Int?, reason: String)
+            let dead: (status: Int?, reason: String, cause: String)
             switch outcome {
             case .delivered(let status):
                 try db.execute(
@@ -216,16 +239,10 @@ public final class AlertDatabase: Sendable {
                         delivered = ? WHERE idempotency_key = ?
                         """,
                     arguments: [attempts, status, stamp, key])
-                // The wait for an acknowledgement starts (for the contact told last, of an alert still open).
-                try db.execute(
-                    sql: """
-                        UPDATE alerts SET escalate_at = ? + acknowledge_within
-                        WHERE id = ? AND level = ? AND state = 'open'
-                        """,
-                    arguments: [stamp, alert, level])
-                return
+                return .delivered
             case .failed(let status, let reason, let retryAfter):
-                guard attempts >= retry.maxAttempts else {
+                let age = stamp - (row["created"] as Double)
+                guard age >= retry.horizon else {
                     let delay = retry.delay(afterAttempt: attempts, retryAfter: retryAfter, random: random)
                     try db.execute(
                         sql: """
@@ -233,21 +250,87 @@ public final class AlertDatabase: Sendable {
                             WHERE idempotency_key = ?
                             """,
                         arguments: [attempts, status, reason, stamp + delay, key])
-                    return
+                    return .pending
                 }
-                dead = (status, "gave up after \(attempts) attempts: \(reason)")
+                dead = (status, Self.expiry(retry.horizon, attempts: attempts) + reason, "expired")
             case .rejected(let status, let reason):
-                dead = (status, "refused: \(reason)")
+                dead = (status, "refused: \(reason)", "refused")
             }
             try db.execute(
                 sql: """
-                    UPDATE deliveries SET state = 'dead', attempts = ?, last_status = ?, last_error = ?
+                    UPDATE deliveries SET state = 'dead', attempts = ?, last_status = ?, last_error = ?, dead_reason = ?
                     WHERE idempotency_key = ?
                     """,
-                arguments: [attempts, dead.status, dead.reason, key])
+                arguments: [attempts, dead.status, dead.reason, dead.cause, key])
             try db.execute(
                 sql: "UPDATE alerts SET state = 'dead', escalate_at = NULL WHERE id = ? AND state = 'open'",
                 arguments: [alert])
+            return .dead
+        }
+    }
+
+    private static func expiry(_ horizon: Double, attempts: Int) -> String {
+        "expired: not delivered within \(Int(horizon)) s (\(attempts) attempts); last error: "
+    }
+
+    /// Gives up the pending deliveries queued `retry.horizon` or more before `now` (those the circuit breaker
+    /// held back never had a failed attempt to notice their age). Returns how many expired.
+    @discardableResult
+    public func expire(at now: Date, retry: RetryPolicy) async throws -> Int {
+        let cutoff = now.timeIntervalSince1970 - retry.horizon
+        let any = try read { db in
+            try Bool.fetchOne(
+                db, sql: "SELECT EXISTS(SELECT 1 FROM deliveries WHERE state = 'pending' AND created <= ?)",
+                arguments: [cutoff]) ?? false
+        }
+        guard any else { return 0 }
+        return try await database.write { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: "SELECT alert, idempotency_key, attempts FROM deliveries WHERE state = 'pending' AND created <= ?",
+                arguments: [cutoff])
+            for row in rows {
+                let attempts: Int = row["attempts"]
+                try db.execute(
+                    sql: """
+                        UPDATE deliveries SET state = 'dead', dead_reason = 'expired',
+                        last_error = ? || COALESCE(last_error, 'none') WHERE idempotency_key = ?
+                        """,
+                    arguments: [Self.expiry(retry.horizon, attempts: attempts), row["idempotency_key"] as String])
+                try db.execute(
+                    sql: "UPDATE alerts SET state = 'dead', escalate_at = NULL WHERE id = ? AND state = 'open'",
+                    arguments: [row["alert"] as String])
+            }
+            return rows.count
+        }
+    }
+
+    /// The alert API answers again: every pending delivery is due now (not after its backoff), and deliveries
+    /// that died of an outage (an attempt budget of an earlier Vigil) within the horizon are tried again.
+    /// Returns how many dead deliveries were revived.
+    @discardableResult
+    public func resumeAfterOutage(at now: Date, retry: RetryPolicy) async throws -> Int {
+        let stamp = now.timeIntervalSince1970
+        return try await database.write { db in
+            try db.execute(
+                sql: "UPDATE deliveries SET next_attempt = ? WHERE state = 'pending' AND next_attempt > ?",
+                arguments: [stamp, stamp])
+            let condition = "state = 'dead' AND dead_reason = 'outage' AND created > ?"
+            let alerts = try String.fetchAll(
+                db, sql: "SELECT DISTINCT alert FROM deliveries WHERE \(condition)", arguments: [stamp - retry.horizon])
+            try db.execute(
+                sql: "UPDATE deliveries SET state = 'pending', dead_reason = NULL, next_attempt = ? WHERE \(condition)",
+                arguments: [stamp, stamp - retry.horizon])
+            let revived = db.changesCount
+            for alert in alerts {
+                try db.execute(
+                    sql: """
+                        UPDATE alerts SET state = 'open', escalate_at = ? + acknowledge_within
+                        WHERE id = ? AND state = 'dead'
+                        """,
+                    arguments: [stamp, alert])
+            }
+            return revived
         }
     }
 
@@ -270,8 +353,8 @@ public final class AlertDatabase: Sendable {
                     alert.level += 1
                     try Self.insertDelivery(db, alert: id, level: alert.level, record: alert.record, now: now)
                     try db.execute(
-                        sql: "UPDATE alerts SET level = ?, escalate_at = NULL WHERE id = ?",
-                        arguments: [alert.level, id])
+                        sql: "UPDATE alerts SET level = ?, escalate_at = ? + acknowledge_within WHERE id = ?",
+                        arguments: [alert.level, now.timeIntervalSince1970, id])
                     escalated.append(alert)
                 } else {
                     try db.execute(
@@ -315,11 +398,13 @@ public final class AlertDatabase: Sendable {
             }
             try db.execute(
                 sql: """
-                    UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt = ?
-                    WHERE alert = ? AND state = 'dead'
+                    UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt = ?, created = ?,
+                    dead_reason = NULL WHERE alert = ? AND state = 'dead'
                     """,
+                arguments: [now.timeIntervalSince1970, now.timeIntervalSince1970, id])
+            try db.execute(
+                sql: "UPDATE alerts SET state = 'open', escalate_at = ? + acknowledge_within WHERE id = ?",
                 arguments: [now.timeIntervalSince1970, id])
-            try db.execute(sql: "UPDATE alerts SET state = 'open' WHERE id = ?", arguments: [id])
             return try Self.alert(db, id: id)!
         }
     }

@@ -9,8 +9,9 @@ import VigilStore
 /// Delivers every new threat record to the alert API, exactly once per contact as far as the receiver can
 /// tell: each delivery carries an idempotency key that stays the same across retries and restarts, so a
 /// resend after a crash is dropped by the receiver. Failed attempts are retried with backoff behind a circuit
-/// breaker; when nobody acknowledges in time, the next contact is told; exhausted deliveries go to the
-/// dead-letter list.
+/// breaker, for as long as the retry horizon (a day by default): an outage of the API delays alerts, and when
+/// it answers again everything that waited goes at once. When nobody acknowledges in time the next contact is
+/// told, delivered or not. Only a refusal (4xx) or age puts a delivery on the dead-letter list.
 ///
 /// Event-driven like the engine: a commit to the threats repo in this process arrives through the store's
 /// commit feed, other processes' commits and `vigil alerts retry` through a watcher on the data folder, and
@@ -26,6 +27,9 @@ public final class Notifier: Service, Sendable {
     /// The data folder to watch for other processes' commits and alert changes (nil: this process only).
     let watchFolder: URL?
     private let stopping = Atomic<Bool>(false)
+    /// Set by a failed attempt (and at start): the next success means the API answers again, and what waited
+    /// for it goes out at once.
+    private let unwell = Atomic<Bool>(true)
     /// What happened since the loop last looked, and the bell that tells it to look (see `Signals`).
     private let signals = Mutex(Signals())
     private let doorbell = Mutex<AsyncStream<Void>.Continuation?>(nil)
@@ -59,6 +63,8 @@ public final class Notifier: Service, Sendable {
         var threats = true
         /// Deliveries that finished (their keys).
         var finished: [String] = []
+        /// The API answered after failures.
+        var recovered = false
         var stop = false
     }
 
@@ -90,7 +96,11 @@ public final class Notifier: Service, Sendable {
         let (bells, bell) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         doorbell.withLock { $0 = bell }
         defer { doorbell.withLock { $0 = nil } }
-        signal { $0.threats = true }
+        // At start, deliveries that an earlier Vigil gave up for an outage are tried again.
+        signal {
+            $0.threats = true
+            $0.recovered = true
+        }
         if stopping.load(ordering: .relaxed) { return }
         let feed = store.commits.subscribe()
         let changes =
@@ -153,7 +163,20 @@ public final class Notifier: Service, Sendable {
                     ingestPending = false
                     try await ingest()
                 }
+                if news.recovered {
+                    let revived = try await database.resumeAfterOutage(at: clock.now(), retry: configuration.retry)
+                    logger.info(
+                        "the alert API answers again: waiting deliveries go now",
+                        metadata: ["revived_dead": "\(revived)"])
+                }
                 let now = clock.now()
+                let expired = try await database.expire(at: now, retry: configuration.retry)
+                if expired > 0 {
+                    dead.increment(by: expired)
+                    logger.error(
+                        "alert deliveries expired: not delivered within the horizon",
+                        metadata: ["count": "\(expired)", "horizon_s": "\(configuration.retry.horizon)"])
+                }
                 for alert in try await database.escalate(at: now) {
                     logger.info(
                         "escalating: nobody acknowledged in time",
@@ -258,28 +281,31 @@ public final class Notifier: Service, Sendable {
         switch outcome {
         case .delivered:
             breaker.recordSuccess()
+            if unwell.exchange(false, ordering: .relaxed) { signal { $0.recovered = true } }
             delivered.increment()
             latency.recordInterval(since: started)
             logger.info("alert delivered", metadata: metadata)
         case .failed(_, let reason, _):
             breaker.recordFailure(at: now)
+            unwell.store(true, ordering: .relaxed)
             metadata["reason"] = "\(reason)"
-            if delivery.attempts + 1 >= configuration.retry.maxAttempts {
-                dead.increment()
-                logger.error("alert delivery gave up: dead letter", metadata: metadata)
-            } else {
-                failed.increment()
-                logger.warning("alert delivery failed; will retry", metadata: metadata)
-            }
         case .rejected(_, let reason):
             // The API answered, so it is up: a refusal is about this alert, not the circuit.
             breaker.recordSuccess()
-            dead.increment()
             metadata["reason"] = "\(reason)"
-            logger.error("alert refused by the API: dead letter", metadata: metadata)
         }
         do {
-            try await database.record(outcome, for: delivery.idempotencyKey, at: now, retry: configuration.retry)
+            let state = try await database.record(
+                outcome, for: delivery.idempotencyKey, at: now, retry: configuration.retry)
+            switch (outcome, state) {
+            case (.delivered, _), (_, nil): break
+            case (_, .dead?):
+                dead.increment()
+                logger.error("alert delivery given up: dead letter", metadata: metadata)
+            default:
+                failed.increment()
+                logger.warning("alert delivery failed; will retry", metadata: metadata)
+            }
         } catch {
             // Unrecorded, it stays pending and goes again under the same key: the receiver drops the repeat.
             logger.error(

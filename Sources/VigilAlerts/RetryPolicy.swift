@@ -1,17 +1,21 @@
 import Foundation
+import VigilStore
 
-/// How often and how far apart a delivery is tried: exponential backoff with jitter (so many alerts failing
-/// together do not retry in lock-step), honouring the server's `Retry-After` up to the cap.
+/// How long and how far apart a delivery is tried. An outage of the alert API only delays an alert: it is
+/// tried with exponential backoff and jitter (so many alerts failing together do not retry in lock-step),
+/// honouring the server's `Retry-After` up to the cap, until it is `horizon` seconds old. Only age or a
+/// refusal by the API (a 4xx) ends it on the dead-letter list.
 public struct RetryPolicy: Sendable, Hashable, Codable {
-    /// Attempts before an alert goes to the dead-letter list (attempts the circuit breaker holds back are not
-    /// counted).
-    public var maxAttempts: Int
+    /// Seconds a delivery is tried before it is given up as expired (default a day).
+    public var horizon: Double
     /// The delay after the first failure; it doubles after each further one, up to `maxDelay`.
     public var baseDelay: Double
     public var maxDelay: Double
 
-    public init(maxAttempts: Int = 12, baseDelay: Double = 0.5, maxDelay: Double = 60) {
-        self.maxAttempts = maxAttempts
+    public static let defaultHorizon: Double = 86_400
+
+    public init(horizon: Double = defaultHorizon, baseDelay: Double = 0.5, maxDelay: Double = 60) {
+        self.horizon = horizon
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
     }
@@ -22,17 +26,16 @@ public struct RetryPolicy: Sendable, Hashable, Codable {
         afterAttempt attempt: Int, retryAfter: Double? = nil,
         random: (ClosedRange<Double>) -> Double = { Double.random(in: $0) }
     ) -> Double {
-        let exponential = min(maxDelay, baseDelay * pow(2, Double(max(0, attempt - 1))))
-        let jittered = exponential / 2 + random(0...(exponential / 2))
+        let jittered = Backoff(base: baseDelay, maximum: maxDelay).delay(after: attempt, random: random)
         return min(maxDelay, max(jittered, retryAfter ?? 0))
     }
 
     func validate() throws {
-        guard maxAttempts >= 1, baseDelay > 0, maxDelay >= baseDelay else {
+        guard horizon > 0, baseDelay > 0, maxDelay >= baseDelay else {
             throw AlertError(
                 .badConfiguration,
-                "retries need at least 1 attempt and 0 < base delay ≤ max delay "
-                    + "(got \(maxAttempts) attempts, \(baseDelay) s, \(maxDelay) s)")
+                "retries need a horizon above 0 s and 0 < base delay ≤ max delay "
+                    + "(got \(horizon) s, \(baseDelay) s, \(maxDelay) s)")
         }
     }
 }

@@ -20,6 +20,17 @@ public struct EngineEnvironment: Sendable {
     /// How long a job's heartbeat may be silent before another host's engine takes the job over.
     public var staleAfter: TimeInterval = 30
     public var clock: @Sendable () -> Date = { Date() }
+    /// The engine's own environment, of which external commands get only an allow-list and what their spec
+    /// names (`transform.secrets`).
+    public var processEnvironment: [String: String] = ProcessInfo.processInfo.environment
+    /// How long a datum waits out an outage (S3, the disk, the database) before it is recorded as failed, and
+    /// how its tries are spaced meanwhile.
+    public var outageGrace: TimeInterval = 3600
+    public var outageBackoff = Backoff(base: 0.5, maximum: 30)
+    /// How a pipeline whose jobs cannot run for an outage, or whose last job left failed datums, is tried again:
+    /// the n-th consecutive try waits `delay(after: n)`.
+    public var stepRetry = Backoff(base: 1, maximum: 60)
+    public var failedDatumRetry = Backoff(base: 60, maximum: 3600)
     /// Called with a running job's counts about twice a second (a CLI draws progress with it).
     public var progress: (@Sendable (JobInfo) -> Void)?
 

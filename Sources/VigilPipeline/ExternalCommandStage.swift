@@ -10,144 +10,221 @@ import VigilStore
 /// `/pfs` in the command's arguments and standard input is mapped to `<tmp>/pfs`, and the environment has
 /// `PACH_JOB_ID`, `PACH_DATUM_ID`, `PFS` (the folder) and, per input, `<input>=<path of its datum>`.
 ///
-/// Input files are hard links to the store's read-only blob files when the blobs are local (no bytes copied),
-/// else read-only copies of just the datum's files.
+/// User code is not trusted with the store (see `docs/PIPELINES.md`, "Sandbox"):
+/// - inputs are private read-only copies of verified bytes, never links to stored blobs;
+/// - the environment is an allow-list, the spec's `env` and the variables it names in `secrets`;
+/// - it runs in its own process group, killed whole when it ends or times out, with limits on memory, file
+///   size and (as a user of its own) processes; an engine running as root starts it as `transform.user`
+///   (default `nobody`);
+/// - `/pfs/out` may hold only folders, regular files and links to the datum's own inputs, at most
+///   `resourceLimits.disk` bytes in all; anything else fails the datum with the reason.
 struct ExternalCommandStage: Stage {
     let transform: Transform
-    let store: VersionedStore
-    /// Where datum folders are made: on the blobs' filesystem, so hard links work.
+    let limits: ResourceLimits
+    /// Where datum folders are made.
     let scratch: URL
+    /// The engine's environment, which the command sees only a part of.
+    let engineEnvironment: [String: String]
+
+    init(spec: PipelineSpec, environment: EngineEnvironment) {
+        transform = spec.transform
+        limits = spec.resourceLimits ?? ResourceLimits()
+        scratch = environment.scratch
+        engineEnvironment = environment.processEnvironment
+    }
+
+    /// Variables of the engine's environment every command sees (locale, time zone, where programs are).
+    static let allowedVariables: Set<String> = ["PATH", "LANG", "LANGUAGE", "TZ"]
+    static let defaultPath = "/usr/local/bin:/usr/bin:/bin"
+    /// How often the size of `/pfs/out` is checked while the command runs.
+    static let outputCheckInterval: Duration = .milliseconds(500)
+
+    private var diskLimit: Int64 { limits.disk ?? ResourceLimits.defaultDisk }
 
     func process(_ datum: DatumContext) async throws {
-        let root = scratch.appendingPathComponent(
-            "\(datum.job.prefix(12))-\(datum.datum.id.prefix(16))-\(datum.attempt)-\(UUID().uuidString.prefix(8))")
-        let pfs = root.appendingPathComponent("pfs")
-        let out = pfs.appendingPathComponent("out")
-        defer { try? FileManager.default.removeItem(at: root) }
-        try Self.makeFolder(out)
+        let user = geteuid() == 0 ? try SandboxUser.lookUp(transform.user ?? SandboxUser.defaultName) : nil
+        let folder = try DatumFolder(
+            in: try SandboxScratch.folder(preferring: scratch, for: user),
+            name:
+                "\(datum.job.prefix(12))-\(datum.datum.id.prefix(16))-\(datum.attempt)-\(UUID().uuidString.prefix(8))",
+            user: user)
+        defer { folder.remove() }
 
-        var environment = ProcessInfo.processInfo.environment
-        for (key, value) in transform.env { environment[key] = value }
-        environment["PACH_JOB_ID"] = datum.job
-        environment["PACH_DATUM_ID"] = datum.datum.id
-        environment["PFS"] = pfs.path
+        var environment = try environment(for: datum, folder: folder, user: user)
+        var inputs = InputCopies()
         for input in datum.datum.inputs {
-            let local = try await materialize(input, under: pfs.appendingPathComponent(input.name), datum: datum)
+            let local = try await materialize(
+                input, under: folder.pfs.appendingPathComponent(input.name), datum: datum, copies: &inputs)
             environment[input.name] = local.path
         }
 
-        let log = root.appendingPathComponent("log")
-        let status = try await run(environment: environment, root: root, pfs: pfs.path, log: log)
-        if let tail = try? Self.tail(of: log) { datum.appendLog(tail) }
-        switch status {
+        let log = try folder.makeLog()
+        defer { close(log) }
+        let stdin = try folder.makeStandardInput(transform.stdin.map { Self.mapPFS($0, to: folder.pfs.path) })
+        defer { close(stdin) }
+        let arguments = transform.cmd.map { Self.mapPFS($0, to: folder.pfs.path) }
+        guard
+            let executable = SandboxedProcess.resolve(
+                arguments[0], path: environment["PATH"] ?? Self.defaultPath, as: user)
+        else {
+            throw CommandFailure(
+                exitCode: 127,
+                message: "cannot start `\(transform.cmd.joined(separator: " "))`: no program '\(arguments[0])' "
+                    + (user.map { "that user \($0.name) may run " } ?? "") + "on the command's PATH "
+                    + "(\(environment["PATH"] ?? Self.defaultPath))")
+        }
+        let process = try await SandboxedProcess(
+            SandboxedProcess.Request(
+                executable: executable, arguments: arguments, environment: environment,
+                workingDirectory: folder.root.path, standardInput: stdin, standardOutput: log, standardError: log,
+                user: user, memoryBytes: limits.memory ?? ResourceLimits.defaultMemory, fileBytes: diskLimit,
+                processes: user == nil ? 0 : 4096))
+        let (termination, overLimit) = await watch(process, out: folder.out)
+        if let tail = try? folder.logTail() { datum.appendLog(tail) }
+        let command = "`\(transform.cmd.joined(separator: " "))`"
+        if overLimit { throw outputTooLarge(command) }
+        switch termination {
         case .exited(0):
             break
+        case .exited(let code) where code == 128 + SIGXFSZ:
+            // A shell reports a program it ran that was killed by SIGXFSZ this way.
+            throw CommandFailure(
+                exitCode: code,
+                message: "\(command) exited with status \(code) (a file over the limit: " + limitText + ")")
         case .exited(let code):
+            throw CommandFailure(exitCode: code, message: "\(command) exited with status \(code)")
+        case .signalled(SIGXFSZ):
             throw CommandFailure(
-                exitCode: code, message: "`\(transform.cmd.joined(separator: " "))` exited with status \(code)")
+                exitCode: 128 + SIGXFSZ, message: "\(command) wrote a file over the limit: " + limitText)
         case .signalled(let signal):
-            throw CommandFailure(
-                exitCode: 128 + signal,
-                message: "`\(transform.cmd.joined(separator: " "))` was killed by signal \(signal)")
+            throw CommandFailure(exitCode: 128 + signal, message: "\(command) was killed by signal \(signal)")
         }
-        try await collectOutputs(in: out, datum: datum)
+        try await collectOutputs(in: folder.out, datum: datum, inputs: inputs)
+    }
+
+    private var limitText: String {
+        "\(diskLimit) bytes under /pfs/out (raise `resourceLimits.disk` in the spec)"
+    }
+
+    private func outputTooLarge(_ command: String) -> CommandFailure {
+        CommandFailure(exitCode: 128 + SIGKILL, message: "\(command) wrote more than " + limitText)
+    }
+
+    /// Waits for the command, killing it should `/pfs/out` grow past the disk limit.
+    private func watch(_ process: SandboxedProcess, out: URL) async -> (SandboxedProcess.Termination, Bool) {
+        let limit = diskLimit
+        return await withTaskGroup(of: (SandboxedProcess.Termination, Bool)?.self) { group in
+            group.addTask { (await process.wait(), false) }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: Self.outputCheckInterval)
+                    if (try? OutputTree.size(of: out.path)) ?? 0 > limit {
+                        process.kill()
+                        return (await process.wait(), true)
+                    }
+                }
+                return nil
+            }
+            var result: (SandboxedProcess.Termination, Bool) = (.signalled(SIGKILL), false)
+            while let next = await group.next() {
+                guard let next else { continue }
+                result = (next.0, result.1 || next.1)
+                group.cancelAll()
+            }
+            return result
+        }
+    }
+
+    // MARK: Environment
+
+    private func environment(
+        for datum: DatumContext, folder: DatumFolder, user: SandboxUser?
+    ) throws -> [String: String] {
+        let engine = engineEnvironment
+        var environment = engine.filter { Self.allowedVariables.contains($0.key) || $0.key.hasPrefix("LC_") }
+        if environment["PATH"] == nil { environment["PATH"] = Self.defaultPath }
+        environment["HOME"] = folder.home.path
+        environment["TMPDIR"] = folder.temporary.path
+        if let user {
+            environment["USER"] = user.name
+            environment["LOGNAME"] = user.name
+        }
+        for (key, value) in transform.env { environment[key] = value }
+        for secret in transform.secrets ?? [] {
+            guard let value = engine[secret.source] else {
+                throw PipelineError(
+                    .stageFailed,
+                    "the spec passes the engine's variable \(secret.source) to the command (transform.secrets), but "
+                        + "the engine's environment has no \(secret.source); set it where the engine starts",
+                    value: secret.source)
+            }
+            environment[secret.envVar] = value
+        }
+        environment["PACH_JOB_ID"] = datum.job
+        environment["PACH_DATUM_ID"] = datum.datum.id
+        environment["PFS"] = folder.pfs.path
+        return environment
     }
 
     // MARK: Inputs
 
-    /// Puts the input's file, or every file under its folder, at its repo path under `folder`.
-    private func materialize(_ input: DatumInput, under folder: URL, datum: DatumContext) async throws -> URL {
+    /// Puts a private, read-only copy of the input's file, or of every file under its folder, at its repo path
+    /// under `folder`. The bytes come through the store, which checks them against their hash.
+    private func materialize(
+        _ input: DatumInput, under folder: URL, datum: DatumContext, copies: inout InputCopies
+    ) async throws -> URL {
         let local = input.path == "/" ? folder : folder.appendingPathComponent(String(input.path.dropFirst()))
-        try Self.makeFolder(folder)
+        try DatumFolder.makeFolder(folder)
         for file in try await datum.files(of: input) {
             let target = folder.appendingPathComponent(String(file.path.dropFirst()))
-            try Self.makeFolder(target.deletingLastPathComponent())
-            if let source = store.blobs.localPath(of: file.entry.hash), link(source, target.path) == 0 { continue }
-            // No local blob file, or another filesystem: a read-only copy.
+            try DatumFolder.makeFolder(target.deletingLastPathComponent())
             let data = try await datum.read(file.entry)
-            guard
-                FileManager.default.createFile(
-                    atPath: target.path, contents: data, attributes: [.posixPermissions: 0o444])
-            else { throw PipelineError(.io, "cannot write the input file '\(target.path)'", value: target.path) }
+            copies.insert(try DatumFolder.writeReadOnly(data, to: target.path))
         }
         return local
     }
 
-    // MARK: Running
-
-    private enum Status: Equatable {
-        case exited(Int32)
-        case signalled(Int32)
-    }
-
-    private func run(environment: [String: String], root: URL, pfs: String, log: URL) async throws -> Status {
-        let process = Process()
-        // `env` finds the program on PATH, as a shell would.
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = transform.cmd.map { Self.mapPFS($0, to: pfs) }
-        process.environment = environment
-        process.currentDirectoryURL = root
-        guard FileManager.default.createFile(atPath: log.path, contents: nil) else {
-            throw PipelineError(.io, "cannot create the datum's log file '\(log.path)'", value: log.path)
-        }
-        let logHandle = try FileHandle(forWritingTo: log)
-        defer { try? logHandle.close() }
-        process.standardOutput = logHandle
-        process.standardError = logHandle
-        if transform.stdin.isEmpty {
-            process.standardInput = FileHandle.nullDevice
-        } else {
-            let stdin = root.appendingPathComponent("stdin")
-            let text = transform.stdin.map { Self.mapPFS($0, to: pfs) }.joined(separator: "\n") + "\n"
-            try Data(text.utf8).write(to: stdin)
-            process.standardInput = try FileHandle(forReadingFrom: stdin)
-        }
-        let (exits, exited) = AsyncStream.makeStream(of: Status.self, bufferingPolicy: .bufferingNewest(1))
-        process.terminationHandler = { process in
-            let status = process.terminationStatus
-            exited.yield(process.terminationReason == .uncaughtSignal ? .signalled(status) : .exited(status))
-            exited.finish()
-        }
-        do {
-            try process.run()
-        } catch {
-            throw CommandFailure(
-                exitCode: 127,
-                message: "cannot start `\(transform.cmd.joined(separator: " "))`: \(error.localizedDescription)")
-        }
-        let pid = process.processIdentifier
-        let status = await withTaskCancellationHandler {
-            var iterator = exits.makeAsyncIterator()
-            return await iterator.next()
-        } onCancel: {
-            // A time-out or a shutdown: the command must not outlive its datum.
-            kill(pid, SIGKILL)
-        }
-        guard let status else {
-            kill(pid, SIGKILL)
-            throw CancellationError()
-        }
-        return status
-    }
-
     // MARK: Outputs
 
-    private func collectOutputs(in out: URL, datum: DatumContext) async throws {
-        guard
-            let walker = FileManager.default.enumerator(
-                at: out, includingPropertiesForKeys: [.isRegularFileKey, .isSymbolicLinkKey])
-        else { return }
-        while let file = walker.nextObject() as? URL {
-            // A symlink to an input (a zero-copy pass-through in Pachyderm) stores the file it points at.
-            let resolved = file.resolvingSymlinksInPath()
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: resolved.path, isDirectory: &isDirectory),
-                !isDirectory.boolValue
-            else { continue }
+    /// Stores what the command left under `/pfs/out`, after checking every entry: folders, regular files
+    /// (hard-linked only among themselves or to the datum's inputs) and links to the datum's own input files.
+    private func collectOutputs(in out: URL, datum: DatumContext, inputs: InputCopies) async throws {
+        let tree = try OutputTree.scan(out.path)
+        guard tree.bytes <= diskLimit else { throw outputTooLarge("`\(transform.cmd.joined(separator: " "))`") }
+        let inputRoot = out.deletingLastPathComponent().resolvingSymlinksInPath().path + "/"
+        for file in tree.files {
             let relative = String(file.path.dropFirst(out.path.count))
-            guard !relative.isEmpty else { continue }
-            try await datum.write(relative, contentsOf: resolved)
+            switch file.kind {
+            case .regular(let identity, let links):
+                let linksHere = tree.links[identity, default: 0] + (inputs.contains(identity) ? 1 : 0)
+                guard links <= linksHere else {
+                    throw refused(relative, "is a hard link to a file outside /pfs")
+                }
+                try await OutputTree.withCheckedFile(file.path, expecting: identity) {
+                    try await datum.write(relative, contentsOf: $0)
+                }
+            case .symlink:
+                // A link to an input is Pachyderm's zero-copy pass-through; anything else could reach any file
+                // the engine can read.
+                guard let target = realpath(file.path, nil) else {
+                    throw refused(relative, "is a symbolic link to nothing")
+                }
+                let resolved = String(cString: target)
+                free(target)
+                guard resolved.hasPrefix(inputRoot), !resolved.hasPrefix(out.path + "/"),
+                    let identity = OutputTree.identity(resolved), inputs.contains(identity)
+                else { throw refused(relative, "is a symbolic link to '\(resolved)', which is not an input file") }
+                try await OutputTree.withCheckedFile(resolved, expecting: identity) {
+                    try await datum.write(relative, contentsOf: $0)
+                }
+            case .other(let kind):
+                throw refused(relative, "is a \(kind); only files and folders are outputs")
+            }
         }
+    }
+
+    private func refused(_ path: String, _ reason: String) -> PipelineError {
+        PipelineError(.stageFailed, "the command's output /pfs/out\(path) \(reason)", value: path)
     }
 
     // MARK: Helpers
@@ -168,22 +245,14 @@ struct ExternalCommandStage: Stage {
         }
         return out + text[index...]
     }
+}
 
-    private static func makeFolder(_ url: URL) throws {
-        do {
-            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        } catch {
-            throw PipelineError(.io, "cannot create '\(url.path)': \(error.localizedDescription)", value: url.path)
-        }
-    }
+/// The (device, inode) pairs of a datum's input copies.
+struct InputCopies {
+    private var identities: Set<FileIdentity> = []
 
-    private static func tail(of file: URL) throws -> Data {
-        let handle = try FileHandle(forReadingFrom: file)
-        defer { try? handle.close() }
-        let size = try handle.seekToEnd()
-        try handle.seek(toOffset: size > UInt64(LogTail.limit) ? size - UInt64(LogTail.limit) : 0)
-        return try handle.readToEnd() ?? Data()
-    }
+    mutating func insert(_ identity: FileIdentity) { identities.insert(identity) }
+    func contains(_ identity: FileIdentity) -> Bool { identities.contains(identity) }
 }
 
 /// An external command that failed: its exit code (128 + N for signal N, 127 when it could not start).

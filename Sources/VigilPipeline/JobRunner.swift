@@ -11,6 +11,8 @@ struct JobRunner {
     let environment: EngineEnvironment
     let pipeline: PipelineRecord
     let workers: [any Stage]
+    /// A job that only tries failed datums again: when none succeeds it makes no commit.
+    var retryingFailures = false
     /// Asked before each datum is started: true once the engine is shutting down.
     let shouldStop: @Sendable () -> Bool
 
@@ -86,6 +88,17 @@ struct JobRunner {
             return job
         }
 
+        if retryingFailures, let base, job.counts.processed == 0, job.counts.removed == 0, job.counts.recovered == 0 {
+            // Nothing changed: the output stays as it is, and nothing downstream is woken.
+            await writer.abandon()
+            job.output = base.id
+            job.state = job.counts.failed > 0 ? .finishedWithFailures : .finished
+            job.finished = environment.clock()
+            job.heartbeat = job.finished!
+            try await environment.jobs.finishJob(job, records: execution.takePending())
+            Self.count(job)
+            return job
+        }
         let state = DatumIndex.State(
             job: job.id, specHash: job.specHash, inputs: job.inputCommits, counts: job.counts)
         try await writer.putMeta(DatumIndex.statePath, data: try DatumIndex.encode(state))
@@ -136,17 +149,22 @@ struct JobRunner {
         case interrupted
     }
 
-    /// Runs a datum up to `datumTries` times, each attempt within `datumTimeout`. Never throws.
+    /// Runs a datum up to `datumTries` times, each attempt within its time-out. An outage (the store, the disk
+    /// or the database unavailable) is not the datum's fault: the attempt is tried again with backoff, without
+    /// using up a try, for up to `outageGrace`; the job resumes by itself when the outage ends. Never throws.
     static func process(
-        _ datum: Datum, on stage: any Stage, job: String, spec: PipelineSpec, store: VersionedStore,
-        clock: @Sendable () -> Date
+        _ datum: Datum, on stage: any Stage, job: String, spec: PipelineSpec, environment: EngineEnvironment,
+        shouldStop: @Sendable () -> Bool
     ) async -> Outcome {
+        let clock = environment.clock
         let started = clock()
         var failure: (message: String, exitCode: Int32?, log: String) = ("", nil, "")
-        for number in 1...spec.datumTries {
-            let context = DatumContext(datum: datum, job: job, attempt: number, store: store)
+        var number = 1
+        var outage: (since: Date, waits: Int)?
+        while number <= spec.datumTries {
+            let context = DatumContext(datum: datum, job: job, attempt: number, store: environment.store)
             do {
-                try await attempt(stage, context, timeout: spec.datumTimeout)
+                try await attempt(stage, context, timeout: spec.effectiveDatumTimeout)
                 return .success(
                     datum,
                     DatumRecord(
@@ -154,12 +172,30 @@ struct JobRunner {
                         outputs: context.outputs, log: context.logText, started: started, finished: clock()))
             } catch {
                 if Task.isCancelled { return .interrupted }
+                if isOutage(error) {
+                    var current = outage ?? (clock(), 0)
+                    if clock().timeIntervalSince(current.since) < environment.outageGrace {
+                        current.waits += 1
+                        outage = current
+                        let delay = environment.outageBackoff.delay(after: current.waits)
+                        environment.logger.warning(
+                            "datum waits for an outage to end",
+                            metadata: [
+                                "pipeline": "\(spec.name)", "datum": "\(datum.id)", "error": "\(error)",
+                                "retry_in_s": "\(String(format: "%.1f", delay))",
+                            ])
+                        guard await pause(delay, shouldStop: shouldStop) else { return .interrupted }
+                        continue
+                    }
+                }
+                outage = nil
                 switch error {
                 case let command as CommandFailure: failure = (command.message, command.exitCode, context.logText)
                 case let pipeline as PipelineError: failure = (pipeline.description, nil, context.logText)
                 case let store as VigilError: failure = (store.description, nil, context.logText)
                 default: failure = ("\(error)", nil, context.logText)
                 }
+                number += 1
             }
         }
         return .failure(
@@ -170,8 +206,26 @@ struct JobRunner {
                 finished: clock()))
     }
 
-    private static func attempt(_ stage: any Stage, _ context: DatumContext, timeout: Double?) async throws {
-        guard let timeout else { return try await stage.process(context) }
+    /// An error of the infrastructure rather than of the datum (a command's own failure never is).
+    static func isOutage(_ error: any Error) -> Bool {
+        if error is CommandFailure { return false }
+        if let error = error as? PipelineError { return error.code == .io }
+        return Outage.isOutage(error)
+    }
+
+    /// Sleeps `seconds`, a second at a time so that a stop request is seen; false when stopped or cancelled.
+    static func pause(_ seconds: Double, shouldStop: @Sendable () -> Bool) async -> Bool {
+        var left = seconds
+        while left > 0 {
+            if shouldStop() || Task.isCancelled { return false }
+            let step = min(left, 1)
+            do { try await Task.sleep(for: .seconds(step)) } catch { return false }
+            left -= step
+        }
+        return !shouldStop()
+    }
+
+    private static func attempt(_ stage: any Stage, _ context: DatumContext, timeout: Double) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await stage.process(context) }
             group.addTask {
@@ -254,7 +308,8 @@ extension JobRunner {
             let jobID = job.id
             let spec = runner.spec
             let store = self.store
-            let clock = runner.environment.clock
+            let environment = runner.environment
+            let shouldStop = runner.shouldStop
             try await withThrowingTaskGroup(of: (Int, Outcome).self) { group in
                 var free = Array(workers.indices.reversed())
                 // Finished datums whose outputs are not yet staged: a freed worker gets its next datum first,
@@ -295,7 +350,8 @@ extension JobRunner {
                         (
                             worker,
                             await JobRunner.process(
-                                datum, on: stage, job: jobID, spec: spec, store: store, clock: clock)
+                                datum, on: stage, job: jobID, spec: spec, environment: environment,
+                                shouldStop: shouldStop)
                         )
                     }
                     try await handleFinished()

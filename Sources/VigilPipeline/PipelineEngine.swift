@@ -91,7 +91,7 @@ public final class PipelineEngine: Service, Sendable {
                     triggers[record.name] = (inputs, trigger)
                     trigger.yield()
                     let name = record.name
-                    group.addTask { try await self.control(name, triggers: stream) }
+                    group.addTask { try await self.control(name, triggers: stream, retrigger: trigger) }
                 }
             }
 
@@ -114,21 +114,70 @@ public final class PipelineEngine: Service, Sendable {
         }
     }
 
-    /// One pipeline's loop: on each trigger, run jobs until its inputs hold nothing new.
-    private func control(_ name: String, triggers: AsyncStream<Void>) async throws {
-        for await _ in triggers {
-            do {
-                while !stopping.load(ordering: .relaxed), let job = try await step(name), job.state.isDone {}
-            } catch let error as PipelineError where error.code == .pipelineNotFound {
-                return
-            } catch is CancellationError {
-                return
-            } catch {
-                // A broken step (the database unreachable) must not end the other pipelines; the next
-                // trigger tries again.
-                environment.logger.error(
-                    "pipeline step failed", metadata: ["pipeline": "\(name)", "error": "\(error)"])
+    /// One pipeline's loop: on each trigger, run jobs until its inputs hold nothing new. A step that cannot run
+    /// (an outage) is tried again with backoff; a job that left failed datums is followed, on a backoff
+    /// schedule, by one that tries them again, so a datum failed by a passing fault is judged in the end.
+    private func control(
+        _ name: String, triggers: AsyncStream<Void>, retrigger: AsyncStream<Void>.Continuation
+    ) async throws {
+        let shouldStop: @Sendable () -> Bool = { self.stopping.load(ordering: .relaxed) }
+        let retryDue = RetryFlag()
+        var failedRetries = 0
+        var outages = 0
+        var retryScheduled = false
+        var lastJob = try? await environment.jobs.jobs(pipeline: name, limit: 1).first
+        await withDiscardingTaskGroup { timers in
+            for await _ in triggers {
+                var retry = false
+                if retryDue.take() {
+                    retryScheduled = false
+                    retry = lastJob?.state == .finishedWithFailures
+                }
+                var delay: (seconds: Double, reason: String)?
+                do {
+                    while !shouldStop(), let job = try await step(name, retryFailed: retry) {
+                        retry = false
+                        lastJob = job
+                        guard job.state.isDone else { break }
+                    }
+                    outages = 0
+                    if lastJob?.state == .finishedWithFailures {
+                        if !retryScheduled {
+                            failedRetries += 1
+                            delay = (
+                                environment.failedDatumRetry.delay(after: failedRetries),
+                                "failed datums are tried again"
+                            )
+                        }
+                    } else {
+                        failedRetries = 0
+                    }
+                } catch let error as PipelineError where error.code == .pipelineNotFound {
+                    break
+                } catch is CancellationError {
+                    break
+                } catch {
+                    // The database or the store unreachable: this pipeline waits and tries again; the others go on.
+                    outages += 1
+                    environment.logger.error(
+                        "pipeline step failed", metadata: ["pipeline": "\(name)", "error": "\(error)"])
+                    if !retryScheduled { delay = (environment.stepRetry.delay(after: outages), "the step failed") }
+                }
+                guard let delay else { continue }
+                retryScheduled = true
+                environment.logger.info(
+                    "pipeline tries again later",
+                    metadata: [
+                        "pipeline": "\(name)", "reason": "\(delay.reason)",
+                        "in_s": "\(String(format: "%.1f", delay.seconds))",
+                    ])
+                timers.addTask {
+                    guard await JobRunner.pause(delay.seconds, shouldStop: shouldStop) else { return }
+                    retryDue.set()
+                    retrigger.yield()
+                }
             }
+            timers.cancelAll()
         }
     }
 
@@ -184,8 +233,9 @@ public final class PipelineEngine: Service, Sendable {
     // MARK: One step
 
     /// Runs the pipeline's next job if its inputs have anything new (or a run was asked for, or a crashed job
-    /// waits to be resumed); nil when there is nothing to do or another live engine is at it.
-    func step(_ name: String) async throws -> JobInfo? {
+    /// waits to be resumed, or `retryFailed` asks for the failed datums to be tried again); nil when there is
+    /// nothing to do or another live engine is at it.
+    func step(_ name: String, retryFailed: Bool = false) async throws -> JobInfo? {
         let store = environment.store
         guard let record = try await environment.jobs.pipeline(named: name) else {
             throw PipelineError.pipelineNotFound(name)
@@ -216,7 +266,7 @@ public final class PipelineEngine: Service, Sendable {
         }
         let counted = counting(inputCommits)
         let changed = state.map { $0.specHash != specHash || counting($0.inputs) != counted } ?? !counted.isEmpty
-        var pending = record.runRequested || !running.isEmpty || changed
+        var pending = record.runRequested || retryFailed || !running.isEmpty || changed
         if pending, !record.runRequested, running.isEmpty,
             let last = try await environment.jobs.jobs(pipeline: name, limit: 1).first, last.state == .failed,
             last.specHash == specHash, counting(last.inputCommits) == counted
@@ -230,11 +280,16 @@ public final class PipelineEngine: Service, Sendable {
         var job = JobInfo(
             id: VersionedStore.newID(), pipeline: name,
             specHash: specHash, inputs: inputs, inputCommits: inputCommits, baseOutput: output?.id,
-            full: record.runRequested, holder: environment.holder, started: environment.clock())
+            full: record.runRequested || retryFailed, holder: environment.holder, started: environment.clock())
         job.recompute = record.recomputeRequested ? true : nil
         var resumed: [String: DatumRecord] = [:]
-        if let existing = try await environment.jobs.startJob(job, isAlive: { self.environment.isAlive($0) }) {
-            if environment.isAlive(existing) { return nil }
+        // A job this engine still holds is one its last step left behind (the steps of a pipeline run one at a
+        // time): resume it.
+        let isBusy: @Sendable (JobInfo) -> Bool = { [environment] in
+            $0.holder != environment.holder && environment.isAlive($0)
+        }
+        if let existing = try await environment.jobs.startJob(job, isAlive: isBusy) {
+            if isBusy(existing) { return nil }
             job = existing
             job.holder = environment.holder
             job.heartbeat = environment.clock()
@@ -260,11 +315,16 @@ public final class PipelineEngine: Service, Sendable {
         do {
             let stages = try await workers.stages(for: record)
             let runner = JobRunner(
-                environment: environment, pipeline: record, workers: stages,
+                environment: environment, pipeline: record, workers: stages, retryingFailures: retryFailed,
                 shouldStop: { self.stopping.load(ordering: .relaxed) })
             return try await runner.run(job, output: output, outputState: state, resumed: resumed)
         } catch is CancellationError {
             throw CancellationError()
+        } catch  where JobRunner.isOutage(error) {
+            // Not the job's fault: it stays to be resumed (by this engine's next try, or any other's).
+            job.holder = ""
+            try? await environment.jobs.updateJob(job)
+            throw error
         } catch {
             job.state = .failed
             job.error = "\(error)"
@@ -275,6 +335,14 @@ public final class PipelineEngine: Service, Sendable {
             return job
         }
     }
+}
+
+/// A timer's word to its pipeline's loop that the wait it set is over.
+private final class RetryFlag: Sendable {
+    private let due = Atomic<Bool>(false)
+
+    func set() { due.store(true, ordering: .relaxed) }
+    func take() -> Bool { due.exchange(false, ordering: .relaxed) }
 }
 
 /// Each pipeline's worker stages, made once per spec version and kept across jobs (a detector's model loads
@@ -299,7 +367,7 @@ actor WorkerCache {
                 stages.append(try await environment.stages.make(name, configuration))
             } else {
                 stages.append(
-                    ExternalCommandStage(transform: transform, store: environment.store, scratch: environment.scratch))
+                    ExternalCommandStage(spec: record.spec, environment: environment))
             }
         }
         cache[record.name] = (record.version, stages)

@@ -13,12 +13,20 @@ public struct PipelineSpec: Sendable, Hashable, Codable {
     public var parallelism: Int
     /// Attempts per datum before it is recorded as failed.
     public var datumTries: Int
-    /// Seconds one attempt may take, or nil for no limit.
+    /// Seconds one attempt may take; nil for the default, `defaultDatumTimeout`.
     public var datumTimeout: Double?
+    /// What one attempt of an external command may use (Pachyderm's `resourceLimits`).
+    public var resourceLimits: ResourceLimits?
+
+    /// A datum that hangs must not hold a worker for ever: the limit when the spec gives none.
+    public static let defaultDatumTimeout: Double = 600
+
+    /// The time one attempt may take.
+    public var effectiveDatumTimeout: Double { datumTimeout ?? Self.defaultDatumTimeout }
 
     public init(
         name: String, description: String = "", input: PipelineInput, transform: Transform, parallelism: Int = 1,
-        datumTries: Int = 3, datumTimeout: Double? = nil
+        datumTries: Int = 3, datumTimeout: Double? = nil, resourceLimits: ResourceLimits? = nil
     ) {
         self.name = name
         self.description = description
@@ -27,6 +35,7 @@ public struct PipelineSpec: Sendable, Hashable, Codable {
         self.parallelism = parallelism
         self.datumTries = datumTries
         self.datumTimeout = datumTimeout
+        self.resourceLimits = resourceLimits
     }
 
     /// Identifies what the pipeline computes: its input structure and its transform. Worker count, tries,
@@ -127,15 +136,59 @@ public struct Transform: Sendable, Hashable, Codable {
     public var env: [String: String]
     /// Lines written to the command's standard input.
     public var stdin: [String]
+    /// Variables of the engine's own environment the command may see (Pachyderm's `secrets` with `envVar`):
+    /// nothing else of the engine's environment reaches it beyond a short allow-list.
+    public var secrets: [SecretVariable]?
+    /// The user an engine running as root starts the command as (default `nobody`); ignored otherwise.
+    public var user: String?
 
     public init(
         stage: String? = nil, options: [String: String] = [:], cmd: [String] = [], env: [String: String] = [:],
-        stdin: [String] = []
+        stdin: [String] = [], secrets: [SecretVariable]? = nil, user: String? = nil
     ) {
         self.stage = stage
         self.options = options
         self.cmd = cmd
         self.env = env
         self.stdin = stdin
+        self.secrets = secrets
+        self.user = user
     }
+}
+
+/// One variable handed to an external command from the engine's environment: `key` (or, without one,
+/// `envVar` itself) read there, set as `envVar`. `name` is the Kubernetes secret Pachyderm would read it from;
+/// kept so a spec goes back to Pachyderm unchanged.
+public struct SecretVariable: Sendable, Hashable, Codable {
+    public var name: String?
+    public var key: String?
+    public var envVar: String
+
+    public init(name: String? = nil, key: String? = nil, envVar: String) {
+        self.name = name
+        self.key = key
+        self.envVar = envVar
+    }
+
+    /// The engine's variable it reads.
+    public var source: String { key ?? envVar }
+}
+
+/// Limits on one attempt of an external command (Pachyderm's `resourceLimits`; `cpu` and `gpu` are for a
+/// scheduler such as Kubernetes and are only recorded here).
+public struct ResourceLimits: Sendable, Hashable, Codable {
+    /// Bytes of address space.
+    public var memory: Int64?
+    /// Bytes the command may write under `/pfs/out` in all.
+    public var disk: Int64?
+    public var cpu: Double?
+
+    public init(memory: Int64? = nil, disk: Int64? = nil, cpu: Double? = nil) {
+        self.memory = memory
+        self.disk = disk
+        self.cpu = cpu
+    }
+
+    public static let defaultMemory: Int64 = 4 << 30
+    public static let defaultDisk: Int64 = 1 << 30
 }

@@ -8,6 +8,7 @@ import Yams
 public enum PipelineSpecParser {
     static let topLevelKeys = [
         "name", "description", "input", "transform", "parallelism", "datumTries", "datumTimeout",
+        "resourceLimits",
     ]
 
     public static func parse(_ text: String) throws -> PipelineSpec {
@@ -40,7 +41,8 @@ public enum PipelineSpecParser {
             transform: try parseTransform(root["transform"], at: "transform"),
             parallelism: try root["parallelism"].map { try integer($0, at: "parallelism", in: 1...256) } ?? 1,
             datumTries: try root["datumTries"].map { try integer($0, at: "datumTries", in: 1...100) } ?? 3,
-            datumTimeout: try root["datumTimeout"].map { try duration($0, at: "datumTimeout") })
+            datumTimeout: try root["datumTimeout"].map { try duration($0, at: "datumTimeout") },
+            resourceLimits: try root["resourceLimits"].map { try parseLimits($0, at: "resourceLimits") })
     }
 
     /// Reads a spec file, naming the file in errors.
@@ -60,6 +62,63 @@ public enum PipelineSpecParser {
     }
 
     // MARK: Sections
+
+    private static func parseSecrets(_ value: Any, at field: String) throws -> [SecretVariable] {
+        guard let list = value as? [Any] else {
+            throw PipelineError.spec(field, "must be a list of {envVar: NAME} (optionally with `key` and `name`)")
+        }
+        return try list.enumerated().map { index, item in
+            let at = "\(field)[\(index)]"
+            let body = try object(item, at: at, allowed: ["name", "key", "envVar", "mountPath"])
+            if body["mountPath"] != nil {
+                throw PipelineError.spec(
+                    at + ".mountPath", "secrets mounted as files need Kubernetes; give `envVar` to pass a variable")
+            }
+            let secret = SecretVariable(
+                name: try body["name"].map { try string($0, at: at + ".name") },
+                key: try body["key"].map { try string($0, at: at + ".key") },
+                envVar: try string(body["envVar"], at: at + ".envVar"))
+            for (part, text) in [("envVar", secret.envVar), ("key", secret.source)]
+            where text.range(of: "^[A-Za-z_][A-Za-z0-9_]{0,127}$", options: .regularExpression) == nil {
+                throw PipelineError.spec(at + "." + part, "'\(text)' is not an environment variable name", value: text)
+            }
+            return secret
+        }
+    }
+
+    private static func parseLimits(_ value: Any, at field: String) throws -> ResourceLimits {
+        let body = try object(value, at: field, allowed: ["memory", "disk", "cpu", "gpu"])
+        var limits = ResourceLimits()
+        limits.memory = try body["memory"].map { try bytes($0, at: field + ".memory", minimum: 16 << 20) }
+        limits.disk = try body["disk"].map { try bytes($0, at: field + ".disk", minimum: 1) }
+        if let cpu = body["cpu"] {
+            guard let number = (cpu as? Double) ?? (cpu as? Int).map(Double.init), number > 0 else {
+                throw PipelineError.spec(field + ".cpu", "must be a number of CPUs above 0", value: "\(cpu)")
+            }
+            limits.cpu = number
+        }
+        return limits
+    }
+
+    /// A size as Kubernetes writes it: `512Mi`, `2G`, `1.5Gi`, `1048576`.
+    static func bytes(_ value: Any, at field: String, minimum: Int64) throws -> Int64 {
+        let text = "\(value)".trimmingCharacters(in: .whitespaces)
+        let units: [(String, Double)] = [
+            ("Ki", 0x400), ("Mi", 0x10_0000), ("Gi", 0x4000_0000), ("Ti", 0x100_0000_0000), ("K", 1e3), ("k", 1e3),
+            ("M", 1e6),
+            ("G", 1e9), ("T", 1e12), ("", 1),
+        ]
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            guard let number = Double(text.dropLast(suffix.count)), number.isFinite, number >= 0 else { break }
+            let size = number * factor
+            guard size >= Double(minimum), size < 9e18 else {
+                throw PipelineError.spec(field, "'\(text)' is out of range (at least \(minimum) bytes)", value: text)
+            }
+            return Int64(size)
+        }
+        throw PipelineError.spec(
+            field, "'\(text)' is not a size; write bytes with an optional unit: 512Mi, 2Gi, 500M", value: text)
+    }
 
     private static func parseInput(_ value: Any?, at field: String) throws -> PipelineInput {
         let input = try object(value, at: field, allowed: ["pfs", "cross", "union"])
@@ -111,7 +170,8 @@ public enum PipelineSpecParser {
     }
 
     private static func parseTransform(_ value: Any?, at field: String) throws -> Transform {
-        let body = try object(value, at: field, allowed: ["stage", "options", "cmd", "env", "stdin"])
+        let body = try object(
+            value, at: field, allowed: ["stage", "options", "cmd", "env", "stdin", "secrets", "user"])
         var transform = Transform()
         transform.stage = try body["stage"].map { try string($0, at: field + ".stage") }
         if let options = body["options"] {
@@ -125,6 +185,20 @@ public enum PipelineSpecParser {
         }
         if let stdin = body["stdin"] {
             transform.stdin = try stringList(stdin, at: field + ".stdin")
+        }
+        if let secrets = body["secrets"] {
+            transform.secrets = try parseSecrets(secrets, at: field + ".secrets")
+        }
+        if let user = body["user"] {
+            let name = try string(user, at: field + ".user")
+            guard name.range(of: "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$", options: .regularExpression) != nil else {
+                throw PipelineError.spec(field + ".user", "'\(name)' is not a user name or id", value: name)
+            }
+            transform.user = name
+        }
+        if transform.stage != nil, transform.secrets != nil || transform.user != nil {
+            throw PipelineError.spec(
+                field, "`secrets` and `user` go with `cmd`; a built-in stage runs inside the engine")
         }
         switch (transform.stage, transform.cmd.isEmpty) {
         case (nil, true):

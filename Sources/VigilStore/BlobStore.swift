@@ -39,7 +39,8 @@ public protocol BlobStore: Sendable {
     func put(_ data: Data) async throws -> BlobWrite
     /// Stores a local file's bytes under their hash, streaming it rather than loading it whole.
     func put(contentsOf file: URL) async throws -> BlobWrite
-    /// The blob's bytes; `VigilError.blobNotFound` if absent.
+    /// The blob's bytes; `VigilError.blobNotFound` if absent, `VigilError.corruptData` if what is stored does
+    /// not hash to `hash` (a disk error, or someone wrote to the blob): wrong bytes are never returned.
     func get(_ hash: BlobHash) async throws -> Data
     /// Whether the blob exists.
     func contains(_ hash: BlobHash) async throws -> Bool
@@ -74,6 +75,17 @@ extension BlobStore {
             throw VigilError(.io, "cannot read '\(file.path)': \(error.localizedDescription)", value: file.path)
         }
         return try await put(data)
+    }
+
+    /// `data` if it hashes to `hash`; else `corrupt-data`, naming where it was read.
+    static func verified(_ data: Data, as hash: BlobHash, at place: String) throws -> Data {
+        guard BlobHash(of: data) == hash else {
+            throw VigilError(
+                .corruptData,
+                "blob \(hash.hex) at \(place) does not hash to its address: its bytes were changed after it was "
+                    + "stored; restore it from a backup (`vigil fsck` lists every such blob)", value: hash.hex)
+        }
+        return data
     }
 
     static func notFound(_ hash: BlobHash) -> VigilError {

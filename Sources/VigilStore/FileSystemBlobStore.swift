@@ -142,7 +142,7 @@ public final class FileSystemBlobStore: BlobStore {
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw VigilError.io("stat", target, errno: errno) }
-        return try readAll(fd, sizeHint: Int(info.st_size), path: target)
+        return try Self.verified(readAll(fd, sizeHint: Int(info.st_size), path: target), as: hash, at: "'\(target)'")
     }
 
     public func contains(_ hash: BlobHash) async throws -> Bool {

@@ -17,7 +17,10 @@ struct NotifierOptions: ParsableArguments {
 
     @Option(name: .long, help: "The repo whose threat records become alerts.") var alertRepo = "threats"
     @Option(name: .long, help: "Seconds a delivery may take before it counts as failed.") var alertTimeout = 5.0
-    @Option(name: .long, help: "Attempts before an alert goes to the dead-letter list.") var alertMaxAttempts = 12
+    @Option(
+        name: .long,
+        help: "Seconds an alert is retried through an outage of the API before it expires to the dead-letter list.")
+    var alertHorizon = RetryPolicy.defaultHorizon
     @Option(name: .long, help: "Seconds before the first retry; doubles each time (with jitter).")
     var alertRetryBase = 0.5
     @Option(name: .long, help: "The longest wait between retries, in seconds.") var alertRetryMax = 60.0
@@ -41,7 +44,7 @@ struct NotifierOptions: ParsableArguments {
         var configuration = NotifierConfiguration()
         configuration.repo = alertRepo
         configuration.retry = RetryPolicy(
-            maxAttempts: alertMaxAttempts, baseDelay: alertRetryBase, maxDelay: alertRetryMax)
+            horizon: alertHorizon, baseDelay: alertRetryBase, maxDelay: alertRetryMax)
         configuration.concurrency = alertConcurrency
         configuration.breakerThreshold = alertBreakerThreshold
         configuration.breakerCoolDown = alertBreakerCoolDown

@@ -103,7 +103,7 @@ struct PipelineCommand: AsyncParsableCommand {
             print("Transform:   \(spec.transform.summary)")
             print("Workers:     \(spec.parallelism)")
             print("Datum tries: \(spec.datumTries)")
-            print("Time-out:    \(spec.datumTimeout.map { "\($0) s" } ?? "none")")
+            print("Time-out:    \(spec.effectiveDatumTimeout) s" + (spec.datumTimeout == nil ? " (the default)" : ""))
             print("Spec hash:   \(spec.specHash)")
             print("Version:     \(record.version) (updated \(Terminal.date(record.updated)))")
             print("Run asked:   \(record.recomputeRequested ? "recompute" : record.runRequested ? "yes" : "no")")

@@ -122,21 +122,151 @@ struct NotifierTests {
         }
     }
 
-    @Test func aDeliveryOutOfAttemptsIsDeadWithTheLastError() async throws {
+    @Test func aDeliveryFailingPastTheHorizonExpiresWithTheLastError() async throws {
         let store = try makeStore()
-        try await commitThreats([try threatRecord()], to: store)
-        try await withSink(behaviour: .init(failNext: 3, failStatus: 500)) { sink, url in
+        let clock = ManualClock()
+        try await commitThreats([try threatRecord(contacts: ["Ana Lee"])], to: store)
+        try await withSink(behaviour: .init(failStatus: 500, failRate: 1)) { sink, url in
             let database = try AlertDatabase()
             let transport = try transport(url)
             let notifier = try Notifier(
-                store: store, database: database, transport: transport,
-                configuration: fastConfiguration(maxAttempts: 3), logger: quiet)
-            try await notifier.runUntilIdle()
+                store: store, database: database, transport: transport, configuration: fastConfiguration(horizon: 600),
+                clock: clock, logger: quiet)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await notifier.run() }
+                // Ten minutes pass, ten seconds at a time: every attempt fails, none of them ends the alert.
+                for _ in 0..<59 {
+                    clock.advance(by: 10)
+                    try await Task.sleep(for: .milliseconds(15))
+                }
+                #expect(try database.counts()[.dead] == nil)
+                // Past the horizon it expires at its next attempt (time keeps passing for the breaker's timer).
+                #expect(
+                    await eventually {
+                        clock.advance(by: 1)
+                        return (try? database.counts()[.dead]) == 1
+                    })
+                notifier.stopGracefully()
+                try await group.waitForAll()
+            }
             await transport.shutdown()
             let delivery = try database.alert(try #require(database.alerts().first).id).1[0]
-            #expect(delivery.state == .dead && delivery.attempts == 3 && delivery.lastStatus == 500)
-            #expect(delivery.lastError?.hasPrefix("gave up after 3 attempts: HTTP 500") == true)
-            #expect(sink.stats.injectedFailures == 3 && sink.received.isEmpty)
+            #expect(delivery.state == .dead && delivery.lastStatus == 500 && delivery.attempts > 1)
+            #expect(delivery.lastError?.hasPrefix("expired: not delivered within 600 s") == true)
+            #expect(delivery.lastError?.contains("HTTP 500") == true)
+            #expect(sink.received.isEmpty)
+        }
+    }
+
+    /// The issue's case: the alert API answers 503 for an hour. Nothing dies, escalation goes on meanwhile,
+    /// and once it answers again every delivery arrives exactly once.
+    @Test func anHourLongOutageDelaysAlertsAndLosesNone() async throws {
+        let store = try makeStore()
+        let clock = ManualClock()
+        let records = try (0..<3).map {
+            try threatRecord(
+                device: "cam\($0)", time: 1_763_800_000 + Int64($0), contacts: ["Ana Lee", "Bo Chen"],
+                acknowledgeWithin: 1800)
+        }
+        try await withSink(behaviour: .init(failStatus: 503, failRate: 1)) { sink, url in
+            let database = try AlertDatabase()
+            let transport = try transport(url)
+            var configuration = NotifierConfiguration()
+            configuration.breakerThreshold = 3
+            configuration.breakerCoolDown = 10
+            let notifier = try Notifier(
+                store: store, database: database, transport: transport, configuration: configuration, clock: clock,
+                logger: quiet)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await notifier.run() }
+                try await commitThreats(records, to: store)
+                #expect(await eventually { sink.stats.injectedFailures >= 3 })
+                for _ in 0..<360 {
+                    clock.advance(by: 10)
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                // Far more failed attempts than the old budget of 12, and nothing on the dead-letter list.
+                #expect(sink.stats.injectedFailures > 12)
+                #expect(try database.counts()[.dead] == nil)
+                // Escalation kept time: the second contact's deliveries wait too.
+                #expect(try database.pendingCount() == 6)
+
+                sink.behaviour = .init()
+                clock.advance(by: 10)
+                #expect(await eventually { sink.received.count == 6 })
+                #expect(await eventually { (try? database.pendingCount()) == 0 })
+                notifier.stopGracefully()
+                try await group.waitForAll()
+            }
+            await transport.shutdown()
+            #expect(sink.received.count == 6)
+            #expect(Set(sink.received.map(\.idempotencyKey)).count == 6)
+            #expect(sink.stats.duplicates == 0)
+            #expect(try database.counts()[.dead] == nil)
+            for alert in try database.alerts() {
+                #expect(try database.alert(alert.id).1.allSatisfy { $0.state == .delivered })
+            }
+        }
+    }
+
+    /// A database from before the retry horizon holds an alert given up after 12 attempts: the notifier of
+    /// this version tries it again, and it arrives once.
+    @Test func anAlertAnOlderVigilGaveUpForAnOutageIsDeliveredAfterTheUpgrade() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-alerts-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let store = try makeStore()
+        let record = try threatRecord(contacts: ["Ana Lee"])
+        let commit = try await commitThreats([record], to: store)
+        let id = AlertInfo.id(for: record)
+        let now = Date().timeIntervalSince1970
+        let body = String(decoding: try record.encoded(), as: UTF8.self).replacingOccurrences(of: "'", with: "''")
+        // The schema and rows as version 1 wrote them.
+        let sql = """
+            CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+            INSERT INTO grdb_migrations VALUES ('v1');
+            CREATE TABLE alerts(
+                id TEXT PRIMARY KEY, state TEXT NOT NULL, level INTEGER NOT NULL, customer TEXT NOT NULL,
+                device TEXT NOT NULL, time INTEGER NOT NULL, threat TEXT NOT NULL, record TEXT NOT NULL,
+                acknowledge_within REAL NOT NULL, created REAL NOT NULL, escalate_at REAL, acknowledged REAL,
+                acknowledged_by TEXT);
+            CREATE INDEX alerts_by_escalation ON alerts(escalate_at) WHERE escalate_at IS NOT NULL;
+            CREATE INDEX alerts_by_device_time ON alerts(device, time);
+            CREATE INDEX alerts_by_state ON alerts(state);
+            CREATE TABLE deliveries(
+                alert TEXT NOT NULL, level INTEGER NOT NULL, contact TEXT NOT NULL,
+                idempotency_key TEXT NOT NULL UNIQUE, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+                next_attempt REAL NOT NULL, last_status INTEGER, last_error TEXT, delivered REAL,
+                created REAL NOT NULL, PRIMARY KEY(alert, level));
+            CREATE INDEX deliveries_due ON deliveries(next_attempt) WHERE state = 'pending';
+            CREATE TABLE cursors(repo TEXT PRIMARY KEY, commit_id TEXT NOT NULL);
+            INSERT INTO alerts VALUES ('\(id)', 'dead', 0, 'acme', 'frontdoor', \(record.time),
+                'threats@\(commit.id):/frontdoor/frontdoor-\(record.time).jpg.json', '\(body)', 600, \(now - 900),
+                NULL, NULL, NULL);
+            INSERT INTO deliveries VALUES ('\(id)', 0, 'Ana Lee', '\(AlertInfo.idempotencyKey(alert: id, level: 0))',
+                'dead', 12, \(now - 100), 503, 'gave up after 12 attempts: HTTP 503', NULL, \(now - 900));
+            INSERT INTO cursors VALUES ('threats', '\(commit.id)');
+            """
+        let path = folder.appendingPathComponent("alerts.sqlite").path
+        let sqlite = Process()
+        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        sqlite.arguments = [path, sql]
+        try sqlite.run()
+        sqlite.waitUntilExit()
+        try #require(sqlite.terminationStatus == 0)
+
+        try await withSink { sink, url in
+            let database = try AlertDatabase(path: path)
+            #expect(try database.counts()[.dead] == 1)
+            let transport = try transport(url)
+            let notifier = try Notifier(
+                store: store, database: database, transport: transport, configuration: fastConfiguration(),
+                logger: quiet)
+            try await notifier.runUntilIdle()
+            await transport.shutdown()
+            #expect(sink.received.map(\.idempotencyKey) == [AlertInfo.idempotencyKey(alert: id, level: 0)])
+            let (alert, deliveries) = try database.alert(id)
+            #expect(alert.state == .open && deliveries.map(\.state) == [.delivered])
         }
     }
 

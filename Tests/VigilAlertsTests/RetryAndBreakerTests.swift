@@ -4,7 +4,7 @@ import VigilAlerts
 
 @Suite("Retry policy and circuit breaker")
 struct RetryAndBreakerTests {
-    let policy = RetryPolicy(maxAttempts: 10, baseDelay: 0.5, maxDelay: 60)
+    let policy = RetryPolicy(horizon: 86_400, baseDelay: 0.5, maxDelay: 60)
 
     @Test(arguments: [(1, 0.5), (2, 1.0), (3, 2.0), (5, 8.0), (8, 60.0), (30, 60.0)])
     func backoffDoublesWithJitterWithinTheCap(attempt: Int, exponential: Double) {

@@ -70,9 +70,9 @@ func transport(_ url: URL, timeout: Double = 10) throws -> HTTPAlertTransport {
 }
 
 /// Retries fast, so failure tests take milliseconds per retry.
-func fastConfiguration(maxAttempts: Int = 12) -> NotifierConfiguration {
+func fastConfiguration(horizon: Double = RetryPolicy.defaultHorizon) -> NotifierConfiguration {
     var configuration = NotifierConfiguration()
-    configuration.retry = RetryPolicy(maxAttempts: maxAttempts, baseDelay: 0.01, maxDelay: 0.05)
+    configuration.retry = RetryPolicy(horizon: horizon, baseDelay: 0.01, maxDelay: 0.05)
     configuration.breakerThreshold = 3
     configuration.breakerCoolDown = 0.05
     return configuration

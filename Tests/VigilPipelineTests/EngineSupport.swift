@@ -7,7 +7,7 @@ import VigilStore
 /// An engine over an in-memory store and job database (or a data folder, for external commands).
 struct EngineFixture {
     let store: VersionedStore
-    let environment: EngineEnvironment
+    var environment: EngineEnvironment
     let folder: URL
 
     init(stages: StageRegistry = .builtIn, onDisk: Bool = false) async throws {

@@ -122,8 +122,9 @@ public final class S3BlobStore: BlobStore {
     }
 
     public func get(_ hash: BlobHash) async throws -> Data {
-        guard let data = try await client.getObject(key(of: hash)) else { throw Self.notFound(hash) }
-        return data
+        let key = key(of: hash)
+        guard let data = try await client.getObject(key) else { throw Self.notFound(hash) }
+        return try Self.verified(data, as: hash, at: "s3 key '\(key)'")
     }
 
     /// Bytes `range` (inclusive, as HTTP's `Range`) of a blob: a part of a large blob without fetching it all.
