@@ -173,7 +173,7 @@ let package = Package(
             path: "Tests/SeaweedTestSupport"
         ),
         .testTarget(name: "VigilStoreTests", dependencies: ["VigilStore", "SeaweedTestSupport"]),
-        .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilStore"]),
+        .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilStore", "SeaweedTestSupport"]),
         .testTarget(name: "VigilStagesTests", dependencies: ["VigilStages", "VigilVision", "VigilPipeline", "VigilStore"]),
         .testTarget(
             name: "VigilServerTests",

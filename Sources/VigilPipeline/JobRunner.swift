@@ -383,8 +383,9 @@ extension JobRunner {
                 do {
                     try await stage(datum, record)
                     job.counts.processed += 1
-                } catch let error as VigilError {
-                    // Outputs that cannot live together (a file where another datum made a folder).
+                } catch let error as VigilError where !Outage.isOutage(error) {
+                    // Outputs that cannot live together (a file where another datum made a folder); an outage
+                    // is not the datum's fault and ends the job, to be resumed.
                     record.state = .failed
                     record.error = "its outputs do not fit the output commit: \(error.description)"
                     job.counts.failed += 1

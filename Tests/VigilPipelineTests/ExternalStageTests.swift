@@ -189,7 +189,7 @@ struct ExternalStageTests {
             ),
             ("memory", "python3 -c \"x = bytearray(600 << 20)\"", "exited with status 1"),
         ]
-        for (name, script, reason) in cases {
+        for (name, script, _) in cases {
             try await fixture.create(
                 "{name: \(name), input: {pfs: {repo: images, glob: '/*'}}, transform: {cmd: [sh, -c, '\(script)']}, "
                     + "datumTries: 1, resourceLimits: {memory: 256Mi, disk: 1Mi}}")

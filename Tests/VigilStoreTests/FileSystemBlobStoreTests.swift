@@ -29,6 +29,25 @@ struct FileSystemBlobStoreTests {
         #expect(try await store.get(kept.hash) == Data("whole blob"))
     }
 
+    /// What the issue saw: a command (or a disk) changed a stored blob's bytes. A read returns an error, never
+    /// the changed bytes.
+    @Test func aBlobWhoseBytesChangedIsReadAsCorruptData() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let root = folder.url.appendingPathComponent("blobs")
+        let store = try FileSystemBlobStore(root: root)
+        let written = try await store.put(Data("original frame"))
+        let path = try #require(store.localPath(of: written.hash))
+        chmod(path, 0o644)
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("X".utf8))
+        try handle.close()
+        let error = await #expect(throws: VigilError.self) { try await store.get(written.hash) }
+        #expect(error?.code == .corruptData && error?.value == written.hash.hex)
+        #expect(error?.message.contains("does not hash to its address") == true)
+    }
+
     @Test func blobsAreReadOnlyFilesNamedByTheirHash() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
