@@ -31,7 +31,7 @@ public final class InMemoryBlobStore: BlobStore {
 
     public func get(_ hash: BlobHash) async throws -> Data {
         guard let data = blobs.withLock({ $0[hash]?.data }) else { throw Self.notFound(hash) }
-        return data
+        return try Self.verified(data, as: hash, at: "memory")
     }
 
     public func contains(_ hash: BlobHash) async throws -> Bool {

@@ -44,14 +44,17 @@ extension VersionedStore {
         var checkedFiles: Set<BlobHash> = []
 
         func verify(_ hash: BlobHash, commit: String, path: String, isNode: Bool) async throws -> Data? {
-            let data: Data
+            let read: Data?
             do {
-                data = try await blobs.get(hash)
+                read = try await blobs.get(hash)
             } catch let error as VigilError where error.code == .blobNotFound {
                 report.problems.append(.init(kind: .missingBlob, subject: hash.hex, commit: commit, path: path))
                 return nil
             } catch let error as VigilError where error.code == .corruptData {
-                // The store checks every read against the address.
+                read = nil
+            }
+            // Every store checks its reads against the address; fsck checks again rather than rely on it.
+            guard let data = read, BlobHash(of: data) == hash else {
                 report.problems.append(
                     .init(kind: isNode ? .corruptNode : .corruptBlob, subject: hash.hex, commit: commit, path: path))
                 return nil

@@ -24,7 +24,12 @@ extension ProcessTests {
             try makeFrames(in: frames, count: 200, tag: "k", size: 256)
             #expect(try vigil.run(["put", "images", frames.path]).status == 0)
             // Each run of a datum appends its id to a log outside the store: what shows a datum ran twice.
+            // The command runs as an unprivileged user when the tests run as root: it may write this one file.
             let runs = root.appendingPathComponent("runs.log")
+            #expect(
+                FileManager.default.createFile(atPath: runs.path, contents: nil, attributes: [.posixPermissions: 0o666])
+            )
+            chmod(root.path, 0o711)
             let spec = root.appendingPathComponent("copy.yaml")
             try Data(
                 """

@@ -42,6 +42,7 @@ struct EndToEndTests {
         let access = try AccessDatabase()
         let device = try await access.createToken(name: "frontdoor", role: .device, device: "frontdoor", at: Date())
         let customer = try await access.createToken(name: "acme", role: .customer, customer: "acme", at: Date())
+        let operatorToken = try await access.createToken(name: "ops", role: .operator, at: Date())
         let server = ServerEnvironment(
             store: store, jobs: engine.jobs, alerts: try AlertDatabase.open(home: folder), access: access,
             metrics: PrometheusCollectorRegistry(), scratch: engine.scratch, logger: quiet)
@@ -72,6 +73,12 @@ struct EndToEndTests {
                     #expect(preview.status == .ok && preview.headers[.contentType] == "image/jpeg")
                     let header = try ImageDecoder.header(Data(buffer: preview.body))
                     #expect(header.format == .jpeg && header.width == 90 && header.height == 120)
+                    // Nothing waits on a later try: no failed datum, no dead alert.
+                    let metrics = try await client.execute(
+                        uri: "/metrics", method: .get, headers: [.authorization: "Bearer \(operatorToken.token)"])
+                    let text = String(buffer: metrics.body)
+                    #expect(text.contains("vigil_pipeline_failed_datums{pipeline=\"detect\"} 0\n"))
+                    #expect(text.contains("vigil_alerts_dead 0\n"))
                     return response.json["commit"] as? String
                 }
                 pipelines.stopGracefully()
