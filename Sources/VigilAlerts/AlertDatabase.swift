@@ -75,6 +75,7 @@ public final class AlertDatabase: Sendable {
                         SELECT d.created FROM deliveries d WHERE d.alert = alerts.id AND d.level = alerts.level)
                     WHERE state = 'open' AND escalate_at IS NULL;
                     CREATE INDEX deliveries_dead ON deliveries(created) WHERE state = 'dead';
+                    CREATE INDEX deliveries_pending_age ON deliveries(created) WHERE state = 'pending';
                     """)
         }
         return migrator
@@ -263,11 +264,16 @@ public final class AlertDatabase: Sendable {
                     """,
                 arguments: [attempts, dead.status, dead.reason, dead.cause, key])
             try db.execute(
-                sql: "UPDATE alerts SET state = 'dead', escalate_at = NULL WHERE id = ? AND state = 'open'",
+                sql: Self.markDead,
                 arguments: [alert])
             return .dead
         }
     }
+
+    /// A dead delivery puts its alert on the dead-letter list, also one that escalated to its last contact
+    /// meanwhile (escalation runs from queueing, so `unacknowledged` may mean nobody was told).
+    private static let markDead =
+        "UPDATE alerts SET state = 'dead', escalate_at = NULL WHERE id = ? AND state IN ('open', 'unacknowledged')"
 
     private static func expiry(_ horizon: Double, attempts: Int) -> String {
         "expired: not delivered within \(Int(horizon)) s (\(attempts) attempts); last error: "
@@ -298,7 +304,7 @@ public final class AlertDatabase: Sendable {
                         """,
                     arguments: [Self.expiry(retry.horizon, attempts: attempts), row["idempotency_key"] as String])
                 try db.execute(
-                    sql: "UPDATE alerts SET state = 'dead', escalate_at = NULL WHERE id = ? AND state = 'open'",
+                    sql: Self.markDead,
                     arguments: [row["alert"] as String])
             }
             return rows.count

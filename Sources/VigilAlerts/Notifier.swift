@@ -27,9 +27,9 @@ public final class Notifier: Service, Sendable {
     /// The data folder to watch for other processes' commits and alert changes (nil: this process only).
     let watchFolder: URL?
     private let stopping = Atomic<Bool>(false)
-    /// Set by a failed attempt (and at start): the next success means the API answers again, and what waited
-    /// for it goes out at once.
-    private let unwell = Atomic<Bool>(true)
+    /// Set by a failed attempt: the next success means the API answers again, and what waited for it goes out
+    /// at once. (At start the loop does that anyway.)
+    private let unwell = Atomic<Bool>(false)
     /// What happened since the loop last looked, and the bell that tells it to look (see `Signals`).
     private let signals = Mutex(Signals())
     private let doorbell = Mutex<AsyncStream<Void>.Continuation?>(nil)
@@ -38,6 +38,8 @@ public final class Notifier: Service, Sendable {
     private let dead = Counter(label: "vigil_alert_deliveries_total", dimensions: [("outcome", "dead")])
     private let ingested = Counter(label: "vigil_alerts_total")
     private let latency = Timer(label: "vigil_alert_delivery_duration_seconds")
+    /// How often pending deliveries are looked at for their age (those tried meanwhile expire as they fail).
+    static let expiryInterval: TimeInterval = 60
 
     public init(
         store: VersionedStore, database: AlertDatabase, transport: any AlertTransport,
@@ -150,6 +152,7 @@ public final class Notifier: Service, Sendable {
     ) async {
         var inFlight: Set<String> = []
         var ingestPending = false
+        var nextExpiry = Date.distantPast
         for await _ in bells {
             let news = signals.withLock { signals in
                 defer { signals = Signals(threats: false) }
@@ -170,7 +173,14 @@ public final class Notifier: Service, Sendable {
                         metadata: ["revived_dead": "\(revived)"])
                 }
                 let now = clock.now()
-                let expired = try await database.expire(at: now, retry: configuration.retry)
+                // Age is a slow deadline: looked at once a minute at most, not on every pass of a busy loop.
+                let expired: Int
+                if now >= nextExpiry {
+                    nextExpiry = now.addingTimeInterval(Self.expiryInterval)
+                    expired = try await database.expire(at: now, retry: configuration.retry)
+                } else {
+                    expired = 0
+                }
                 if expired > 0 {
                     dead.increment(by: expired)
                     logger.error(

@@ -21,15 +21,19 @@ import VigilStore
 struct ExternalCommandStage: Stage {
     let transform: Transform
     let limits: ResourceLimits
-    /// Where datum folders are made.
+    /// Who the command runs as: nil for the engine's own user (when it is not root).
+    let user: SandboxUser?
+    /// Where datum folders are made (one the user can reach).
     let scratch: URL
     /// The engine's environment, which the command sees only a part of.
     let engineEnvironment: [String: String]
 
-    init(spec: PipelineSpec, environment: EngineEnvironment) {
+    /// Looks the user up and settles the scratch folder once per worker, not per datum.
+    init(spec: PipelineSpec, environment: EngineEnvironment) throws {
         transform = spec.transform
         limits = spec.resourceLimits ?? ResourceLimits()
-        scratch = environment.scratch
+        user = geteuid() == 0 ? try SandboxUser.lookUp(transform.user ?? SandboxUser.defaultName) : nil
+        scratch = try SandboxScratch.folder(preferring: environment.scratch, for: user)
         engineEnvironment = environment.processEnvironment
     }
 
@@ -42,15 +46,14 @@ struct ExternalCommandStage: Stage {
     private var diskLimit: Int64 { limits.disk ?? ResourceLimits.defaultDisk }
 
     func process(_ datum: DatumContext) async throws {
-        let user = geteuid() == 0 ? try SandboxUser.lookUp(transform.user ?? SandboxUser.defaultName) : nil
         let folder = try DatumFolder(
-            in: try SandboxScratch.folder(preferring: scratch, for: user),
+            in: scratch,
             name:
                 "\(datum.job.prefix(12))-\(datum.datum.id.prefix(16))-\(datum.attempt)-\(UUID().uuidString.prefix(8))",
             user: user)
         defer { folder.remove() }
 
-        var environment = try environment(for: datum, folder: folder, user: user)
+        var environment = try environment(for: datum, folder: folder)
         var inputs = InputCopies()
         for input in datum.datum.inputs {
             let local = try await materialize(
@@ -138,7 +141,7 @@ struct ExternalCommandStage: Stage {
     // MARK: Environment
 
     private func environment(
-        for datum: DatumContext, folder: DatumFolder, user: SandboxUser?
+        for datum: DatumContext, folder: DatumFolder
     ) throws -> [String: String] {
         let engine = engineEnvironment
         var environment = engine.filter { Self.allowedVariables.contains($0.key) || $0.key.hasPrefix("LC_") }

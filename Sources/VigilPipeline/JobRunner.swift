@@ -88,26 +88,23 @@ struct JobRunner {
             return job
         }
 
+        let output: String
         if retryingFailures, let base, job.counts.processed == 0, job.counts.removed == 0, job.counts.recovered == 0 {
             // Nothing changed: the output stays as it is, and nothing downstream is woken.
             await writer.abandon()
-            job.output = base.id
-            job.state = job.counts.failed > 0 ? .finishedWithFailures : .finished
-            job.finished = environment.clock()
-            job.heartbeat = job.finished!
-            try await environment.jobs.finishJob(job, records: execution.takePending())
-            Self.count(job)
-            return job
+            output = base.id
+        } else {
+            let state = DatumIndex.State(
+                job: job.id, specHash: job.specHash, inputs: job.inputCommits, counts: job.counts)
+            try await writer.putMeta(DatumIndex.statePath, data: try DatumIndex.encode(state))
+            var origin = "pipeline:\(spec.name) spec=\(job.specHash)"
+            if let identity = workers.first?.identity { origin += " " + identity }
+            output = try await writer.finish(
+                message: "job \(job.id): \(job.counts.processed) datums processed, \(job.counts.failed) failed, "
+                    + "\(job.counts.removed) removed", provenance: Provenance(inputs: job.inputs, origin: origin)
+            ).id
         }
-        let state = DatumIndex.State(
-            job: job.id, specHash: job.specHash, inputs: job.inputCommits, counts: job.counts)
-        try await writer.putMeta(DatumIndex.statePath, data: try DatumIndex.encode(state))
-        var origin = "pipeline:\(spec.name) spec=\(job.specHash)"
-        if let identity = workers.first?.identity { origin += " " + identity }
-        let commit = try await writer.finish(
-            message: "job \(job.id): \(job.counts.processed) datums processed, \(job.counts.failed) failed, "
-                + "\(job.counts.removed) removed", provenance: Provenance(inputs: job.inputs, origin: origin))
-        job.output = commit.id
+        job.output = output
         job.state = job.counts.failed > 0 ? .finishedWithFailures : .finished
         job.finished = environment.clock()
         job.heartbeat = job.finished!
@@ -121,7 +118,7 @@ struct JobRunner {
             metadata: [
                 "pipeline": "\(spec.name)", "job": "\(job.id)", "state": "\(job.state.rawValue)",
                 "processed": "\(job.counts.processed)", "failed": "\(job.counts.failed)",
-                "removed": "\(job.counts.removed)", "output": "\(commit.id)",
+                "removed": "\(job.counts.removed)", "output": "\(output)",
             ])
         return job
     }

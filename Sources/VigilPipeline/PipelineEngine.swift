@@ -120,20 +120,36 @@ public final class PipelineEngine: Service, Sendable {
     private func control(
         _ name: String, triggers: AsyncStream<Void>, retrigger: AsyncStream<Void>.Continuation
     ) async throws {
-        let shouldStop: @Sendable () -> Bool = { self.stopping.load(ordering: .relaxed) }
-        let retryDue = RetryFlag()
+        let shouldStop = isStopping
+        // Two timers at most, each a flag its loop reads: a short one after an outage, a long one after
+        // failed datums; an outage does not wait behind an hour-long retry of failures.
+        let outageWaitOver = RetryFlag()
+        let failedRetryDue = RetryFlag()
+        var outageScheduled = false
+        var failedRetryScheduled = false
         var failedRetries = 0
         var outages = 0
-        var retryScheduled = false
         var lastJob = try? await environment.jobs.jobs(pipeline: name, limit: 1).first
         await withDiscardingTaskGroup { timers in
+            func wake(_ flag: RetryFlag, after seconds: Double, reason: String) {
+                environment.logger.info(
+                    "pipeline tries again later",
+                    metadata: [
+                        "pipeline": "\(name)", "reason": "\(reason)", "in_s": "\(String(format: "%.1f", seconds))",
+                    ])
+                timers.addTask {
+                    guard await JobRunner.pause(seconds, shouldStop: shouldStop) else { return }
+                    flag.set()
+                    retrigger.yield()
+                }
+            }
             for await _ in triggers {
+                if outageWaitOver.take() { outageScheduled = false }
                 var retry = false
-                if retryDue.take() {
-                    retryScheduled = false
+                if failedRetryDue.take() {
+                    failedRetryScheduled = false
                     retry = lastJob?.state == .finishedWithFailures
                 }
-                var delay: (seconds: Double, reason: String)?
                 do {
                     while !shouldStop(), let job = try await step(name, retryFailed: retry) {
                         retry = false
@@ -141,17 +157,6 @@ public final class PipelineEngine: Service, Sendable {
                         guard job.state.isDone else { break }
                     }
                     outages = 0
-                    if lastJob?.state == .finishedWithFailures {
-                        if !retryScheduled {
-                            failedRetries += 1
-                            delay = (
-                                environment.failedDatumRetry.delay(after: failedRetries),
-                                "failed datums are tried again"
-                            )
-                        }
-                    } else {
-                        failedRetries = 0
-                    }
                 } catch let error as PipelineError where error.code == .pipelineNotFound {
                     break
                 } catch is CancellationError {
@@ -161,25 +166,32 @@ public final class PipelineEngine: Service, Sendable {
                     outages += 1
                     environment.logger.error(
                         "pipeline step failed", metadata: ["pipeline": "\(name)", "error": "\(error)"])
-                    if !retryScheduled { delay = (environment.stepRetry.delay(after: outages), "the step failed") }
+                    if !outageScheduled {
+                        outageScheduled = true
+                        wake(
+                            outageWaitOver, after: environment.stepRetry.delay(after: outages),
+                            reason: "the step failed")
+                    }
+                    continue
                 }
-                guard let delay else { continue }
-                retryScheduled = true
-                environment.logger.info(
-                    "pipeline tries again later",
-                    metadata: [
-                        "pipeline": "\(name)", "reason": "\(delay.reason)",
-                        "in_s": "\(String(format: "%.1f", delay.seconds))",
-                    ])
-                timers.addTask {
-                    guard await JobRunner.pause(delay.seconds, shouldStop: shouldStop) else { return }
-                    retryDue.set()
-                    retrigger.yield()
+                guard lastJob?.state == .finishedWithFailures else {
+                    failedRetries = 0
+                    continue
+                }
+                if !failedRetryScheduled {
+                    failedRetryScheduled = true
+                    failedRetries += 1
+                    wake(
+                        failedRetryDue, after: environment.failedDatumRetry.delay(after: failedRetries),
+                        reason: "failed datums are tried again")
                 }
             }
             timers.cancelAll()
         }
     }
+
+    /// Whether a graceful stop was asked for: what running jobs and waits check.
+    private var isStopping: @Sendable () -> Bool { { self.stopping.load(ordering: .relaxed) } }
 
     /// Asks running jobs to stop at their next datum boundary and `run()` to return once they have (what
     /// graceful shutdown does).
@@ -316,7 +328,7 @@ public final class PipelineEngine: Service, Sendable {
             let stages = try await workers.stages(for: record)
             let runner = JobRunner(
                 environment: environment, pipeline: record, workers: stages, retryingFailures: retryFailed,
-                shouldStop: { self.stopping.load(ordering: .relaxed) })
+                shouldStop: isStopping)
             return try await runner.run(job, output: output, outputState: state, resumed: resumed)
         } catch is CancellationError {
             throw CancellationError()
@@ -366,8 +378,7 @@ actor WorkerCache {
                     logger: environment.logger)
                 stages.append(try await environment.stages.make(name, configuration))
             } else {
-                stages.append(
-                    ExternalCommandStage(spec: record.spec, environment: environment))
+                stages.append(try ExternalCommandStage(spec: record.spec, environment: environment))
             }
         }
         cache[record.name] = (record.version, stages)
