@@ -91,14 +91,10 @@ struct DatumFolder {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o444)
         guard fd >= 0 else { throw failure("create the input file", path) }
         defer { close(fd) }
-        try data.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0, errno == EINTR { continue }
-                guard written > 0 else { throw failure("write the input file", path) }
-                offset += written
-            }
+        do {
+            try FileHandle(fileDescriptor: fd, closeOnDealloc: false).write(contentsOf: data)
+        } catch {
+            throw PipelineError(.io, "cannot write the input file '\(path)': \(error)", value: path)
         }
         fchmod(fd, 0o444)
         var info = stat()
