@@ -111,6 +111,13 @@ extension ProcessTests {
             // whole suite running, Swift's two cooperative threads can be busy for seconds with other tests.
             let outcome = Mutex<(wasRunning: Bool, restart: (any Error)?)>((false, nil))
             let crash = Thread {
+                // Mid-put, not mid-open: opening a store checks it once and fails at once on a dead endpoint (by
+                // design), and a loaded machine can take longer than the 400 ms below to get there.
+                for _ in 0..<1_500 {
+                    let log = (try? String(contentsOf: errorLog, encoding: .utf8)) ?? ""
+                    if log.contains("blobs in S3") || !put.isRunning { break }
+                    usleep(20_000)
+                }
                 usleep(400_000)
                 let running = put.isRunning
                 server.kill()
