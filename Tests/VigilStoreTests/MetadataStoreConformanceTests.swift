@@ -1,4 +1,5 @@
 import Foundation
+import ServerTestSupport
 import Testing
 import VigilStore
 
@@ -6,19 +7,43 @@ import VigilStore
 enum MetadataStoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case sqliteFile
     case sqliteMemory
+    /// `PostgresMetadataStore` on a real PostgreSQL (a fresh database per test), when Debian's server is there
+    /// or on CI.
+    case postgres
 
     var testDescription: String { rawValue }
 
-    func make() throws -> (any MetadataStore, @Sendable () -> Void) {
+    /// The kinds that run here (see `PostgresServer.canRun`).
+    static let testable: [MetadataStoreKind] = PostgresServer.canRun ? allCases : [.sqliteFile, .sqliteMemory]
+
+    /// The kinds where a second, separate store object (another process's view) can open the same database.
+    static let shareable = testable.filter { $0 != .sqliteMemory }
+
+    /// Runs `body` with a fresh, empty store; for shareable kinds, with a second store on the same database,
+    /// as another process would open it.
+    func withStores(_ body: @Sendable (any MetadataStore, (any MetadataStore)?) async throws -> Void) async throws {
         switch self {
         case .sqliteFile:
             let folder = try TemporaryFolder()
-            return (
-                try SQLiteMetadataStore(path: folder.url.appendingPathComponent("m.sqlite").path), { folder.remove() }
-            )
+            defer { folder.remove() }
+            let path = folder.url.appendingPathComponent("m.sqlite").path
+            try await body(try SQLiteMetadataStore(path: path), try SQLiteMetadataStore(path: path))
         case .sqliteMemory:
-            return (try SQLiteMetadataStore(), {})
+            try await body(try SQLiteMetadataStore(), nil)
+        case .postgres:
+            let server = try await PostgresServer.shared()
+            try await server.withDatabase(schemas: [PostgresMetadataStore.schema], logger: .test) { database in
+                try await PostgresServer.withClient(
+                    database.location, environment: server.environment, logger: .test
+                ) { other in
+                    try await body(PostgresMetadataStore(database: database), PostgresMetadataStore(database: other))
+                }
+            }
         }
+    }
+
+    func withStore(_ body: @Sendable (any MetadataStore) async throws -> Void) async throws {
+        try await withStores { store, _ in try await body(store) }
     }
 }
 
@@ -35,153 +60,192 @@ private func commit(
 
 @Suite("MetadataStore conformance")
 struct MetadataStoreConformanceTests {
-    @Test(arguments: MetadataStoreKind.allCases)
+    @Test(arguments: MetadataStoreKind.testable)
     func reposAreCreatedListedAndDeleted(kind: MetadataStoreKind) async throws {
-        let (store, cleanup) = try kind.make()
-        defer { cleanup() }
-        let created = Date(timeIntervalSince1970: 1_700_000_000)
-        try await store.createRepo(
-            RepoInfo(name: "images", description: "camera frames", created: created), defaultBranch: "master")
-        try await store.createRepo(RepoInfo(name: "detect", created: created), defaultBranch: "master")
-        #expect(try await store.repos().map(\.name) == ["detect", "images"])
-        #expect(
-            try await store.repo(named: "images")
-                == RepoInfo(name: "images", description: "camera frames", created: created))
-        #expect(try await store.branches(in: "images") == [BranchInfo(repo: "images", name: "master", head: nil)])
+        try await kind.withStore { store in
+            let created = Date(timeIntervalSince1970: 1_700_000_000)
+            try await store.createRepo(
+                RepoInfo(name: "images", description: "camera frames", created: created), defaultBranch: "master")
+            try await store.createRepo(RepoInfo(name: "detect", created: created), defaultBranch: "master")
+            #expect(try await store.repos().map(\.name) == ["detect", "images"])
+            #expect(
+                try await store.repo(named: "images")
+                    == RepoInfo(name: "images", description: "camera frames", created: created))
+            #expect(try await store.branches(in: "images") == [BranchInfo(repo: "images", name: "master", head: nil)])
 
-        let duplicate = await #expect(throws: VigilError.self) {
-            try await store.createRepo(RepoInfo(name: "images", created: created), defaultBranch: "master")
-        }
-        #expect(duplicate?.code == .repoExists)
-
-        try await store.deleteRepo(named: "images")
-        #expect(try await store.repo(named: "images") == nil)
-        #expect(try await store.branches(in: "images").isEmpty)
-        let missing = await #expect(throws: VigilError.self) { try await store.deleteRepo(named: "images") }
-        #expect(missing?.code == .repoNotFound)
-    }
-
-    @Test(arguments: MetadataStoreKind.allCases)
-    func appendCommitMovesTheHeadOnlyByCompareAndSwap(kind: MetadataStoreKind) async throws {
-        let (store, cleanup) = try kind.make()
-        defer { cleanup() }
-        try await store.createRepo(RepoInfo(name: "images", created: Date()), defaultBranch: "master")
-        #expect(try await store.appendCommit(commit("c1", parent: nil), expectedHead: nil))
-        #expect(try await store.branch("master", in: "images")?.head == "c1")
-
-        // A writer that still believes the branch is empty loses, and leaves no trace.
-        #expect(try await !store.appendCommit(commit("c2", parent: nil), expectedHead: nil))
-        #expect(try await store.commit(id: "c2") == nil)
-        #expect(try await store.branch("master", in: "images")?.head == "c1")
-
-        var withMeta = commit("c2", parent: "c1")
-        withMeta.meta = TreeRoot(hash: BlobHash(of: Data("meta")), size: 42, files: 3)
-        #expect(try await store.appendCommit(withMeta, expectedHead: "c1"))
-        #expect(try await store.commit(id: "c2") == withMeta)
-        #expect(try await store.commit(id: "c1")?.meta == nil)
-        #expect(try await store.allCommits(in: "images").map(\.id).sorted() == ["c1", "c2"])
-
-        let noBranch = await #expect(throws: VigilError.self) {
-            try await store.appendCommit(commit("c3", branch: "dev", parent: nil), expectedHead: nil)
-        }
-        #expect(noBranch?.code == .branchNotFound)
-    }
-
-    @Test(arguments: MetadataStoreKind.allCases)
-    func aCommitReleasesItsWritersLeaseOnlyWhenItLands(kind: MetadataStoreKind) async throws {
-        let (store, cleanup) = try kind.make()
-        defer { cleanup() }
-        try await store.createRepo(RepoInfo(name: "images", created: Date()), defaultBranch: "master")
-        #expect(try await store.appendCommit(commit("c1", parent: nil), expectedHead: nil))
-        let lease = try await store.acquireLease(holder: "writer", now: Date())
-        // A lost compare-and-swap keeps the lease: the writer retries and its blobs stay protected.
-        #expect(try await !store.appendCommit(commit("c2", parent: nil), expectedHead: nil, releasingLease: lease.id))
-        #expect(try await store.leases().map(\.id) == [lease.id])
-        #expect(try await store.appendCommit(commit("c2", parent: "c1"), expectedHead: "c1", releasingLease: lease.id))
-        #expect(try await store.leases().isEmpty)
-    }
-
-    @Test(arguments: MetadataStoreKind.allCases)
-    func concurrentAppendsHaveExactlyOneWinnerPerHead(kind: MetadataStoreKind) async throws {
-        let (store, cleanup) = try kind.make()
-        defer { cleanup() }
-        try await store.createRepo(RepoInfo(name: "images", created: Date()), defaultBranch: "master")
-        let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
-            for index in 0..<16 {
-                group.addTask { try await store.appendCommit(commit("racer\(index)", parent: nil), expectedHead: nil) }
+            let duplicate = await #expect(throws: VigilError.self) {
+                try await store.createRepo(RepoInfo(name: "images", created: created), defaultBranch: "master")
             }
-            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            #expect(duplicate?.code == .repoExists)
+
+            try await store.deleteRepo(named: "images")
+            #expect(try await store.repo(named: "images") == nil)
+            #expect(try await store.branches(in: "images").isEmpty)
+            let missing = await #expect(throws: VigilError.self) { try await store.deleteRepo(named: "images") }
+            #expect(missing?.code == .repoNotFound)
         }
-        #expect(wins == 1)
-        #expect(try await store.allCommits(in: "images").count == 1)
     }
 
-    @Test(arguments: MetadataStoreKind.allCases)
+    @Test(arguments: MetadataStoreKind.testable)
+    func appendCommitMovesTheHeadOnlyByCompareAndSwap(kind: MetadataStoreKind) async throws {
+        try await kind.withStore { store in
+            try await store.createRepo(RepoInfo(name: "images", created: Date()), defaultBranch: "master")
+            #expect(try await store.appendCommit(commit("c1", parent: nil), expectedHead: nil))
+            #expect(try await store.branch("master", in: "images")?.head == "c1")
+
+            // A writer that still believes the branch is empty loses, and leaves no trace.
+            #expect(try await !store.appendCommit(commit("c2", parent: nil), expectedHead: nil))
+            #expect(try await store.commit(id: "c2") == nil)
+            #expect(try await store.branch("master", in: "images")?.head == "c1")
+
+            var withMeta = commit("c2", parent: "c1")
+            withMeta.meta = TreeRoot(hash: BlobHash(of: Data("meta")), size: 42, files: 3)
+            #expect(try await store.appendCommit(withMeta, expectedHead: "c1"))
+            #expect(try await store.commit(id: "c2") == withMeta)
+            #expect(try await store.commit(id: "c1")?.meta == nil)
+            #expect(try await store.allCommits(in: "images").map(\.id).sorted() == ["c1", "c2"])
+
+            let noBranch = await #expect(throws: VigilError.self) {
+                try await store.appendCommit(commit("c3", branch: "dev", parent: nil), expectedHead: nil)
+            }
+            #expect(noBranch?.code == .branchNotFound)
+        }
+    }
+
+    @Test(arguments: MetadataStoreKind.testable)
+    func aCommitReleasesItsWritersLeaseOnlyWhenItLands(kind: MetadataStoreKind) async throws {
+        try await kind.withStore { store in
+            try await store.createRepo(RepoInfo(name: "images", created: Date()), defaultBranch: "master")
+            #expect(try await store.appendCommit(commit("c1", parent: nil), expectedHead: nil))
+            let lease = try await store.acquireLease(holder: "writer", now: Date())
+            // A lost compare-and-swap keeps the lease: the writer retries and its blobs stay protected.
+            #expect(
+                try await !store.appendCommit(commit("c2", parent: nil), expectedHead: nil, releasingLease: lease.id))
+            #expect(try await store.leases().map(\.id) == [lease.id])
+            #expect(
+                try await store.appendCommit(commit("c2", parent: "c1"), expectedHead: "c1", releasingLease: lease.id))
+            #expect(try await store.leases().isEmpty)
+        }
+    }
+
+    @Test(arguments: MetadataStoreKind.testable)
+    func concurrentAppendsHaveExactlyOneWinnerPerHead(kind: MetadataStoreKind) async throws {
+        try await kind.withStore { store in
+            try await store.createRepo(RepoInfo(name: "images", created: Date()), defaultBranch: "master")
+            let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for index in 0..<16 {
+                    group.addTask {
+                        try await store.appendCommit(commit("racer\(index)", parent: nil), expectedHead: nil)
+                    }
+                }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(wins == 1)
+            #expect(try await store.allCommits(in: "images").count == 1)
+        }
+    }
+
+    @Test(arguments: MetadataStoreKind.testable)
     func branchesFollowTheirExpectations(kind: MetadataStoreKind) async throws {
-        let (store, cleanup) = try kind.make()
-        defer { cleanup() }
-        try await store.createRepo(RepoInfo(name: "images", created: Date()), defaultBranch: "master")
-        #expect(try await store.appendCommit(commit("c1", parent: nil), expectedHead: nil))
-        #expect(try await store.setBranch("dev", in: "images", head: "c1", expected: .absent))
-        #expect(try await !store.setBranch("dev", in: "images", head: nil, expected: .absent))
-        #expect(try await !store.setBranch("dev", in: "images", head: nil, expected: .head("elsewhere")))
-        #expect(try await store.setBranch("dev", in: "images", head: nil, expected: .head("c1")))
-        #expect(try await store.branch("dev", in: "images")?.head == nil)
-        #expect(try await store.setBranch("dev", in: "images", head: "c1", expected: .any))
-        let unknownCommit = await #expect(throws: VigilError.self) {
-            try await store.setBranch("dev", in: "images", head: "nope", expected: .any)
+        try await kind.withStore { store in
+            try await store.createRepo(RepoInfo(name: "images", created: Date()), defaultBranch: "master")
+            #expect(try await store.appendCommit(commit("c1", parent: nil), expectedHead: nil))
+            #expect(try await store.setBranch("dev", in: "images", head: "c1", expected: .absent))
+            #expect(try await !store.setBranch("dev", in: "images", head: nil, expected: .absent))
+            #expect(try await !store.setBranch("dev", in: "images", head: nil, expected: .head("elsewhere")))
+            #expect(try await store.setBranch("dev", in: "images", head: nil, expected: .head("c1")))
+            #expect(try await store.branch("dev", in: "images")?.head == nil)
+            #expect(try await store.setBranch("dev", in: "images", head: "c1", expected: .any))
+            let unknownCommit = await #expect(throws: VigilError.self) {
+                try await store.setBranch("dev", in: "images", head: "nope", expected: .any)
+            }
+            #expect(unknownCommit?.code == .commitNotFound)
+            try await store.deleteBranch("dev", in: "images")
+            #expect(try await store.branch("dev", in: "images") == nil)
+            #expect(try await store.commit(id: "c1") != nil)
         }
-        #expect(unknownCommit?.code == .commitNotFound)
-        try await store.deleteBranch("dev", in: "images")
-        #expect(try await store.branch("dev", in: "images") == nil)
-        #expect(try await store.commit(id: "c1") != nil)
     }
 
-    @Test(arguments: MetadataStoreKind.allCases)
+    @Test(arguments: MetadataStoreKind.testable)
     func commitsAreFoundByUniquePrefixWithinTheirRepo(kind: MetadataStoreKind) async throws {
-        let (store, cleanup) = try kind.make()
-        defer { cleanup() }
-        try await store.createRepo(RepoInfo(name: "images", created: Date()), defaultBranch: "master")
-        try await store.createRepo(RepoInfo(name: "other", created: Date()), defaultBranch: "master")
-        #expect(try await store.appendCommit(commit("abc123", parent: nil), expectedHead: nil))
-        #expect(try await store.appendCommit(commit("abd456", parent: "abc123"), expectedHead: "abc123"))
-        #expect(try await store.appendCommit(commit("abc999", repo: "other", parent: nil), expectedHead: nil))
-        #expect(try await store.commits(withPrefix: "abc", in: "images", limit: 5).map(\.id) == ["abc123"])
-        #expect(try await store.commits(withPrefix: "ab", in: "images", limit: 5).count == 2)
-        #expect(try await store.commits(withPrefix: "ff", in: "images", limit: 5).isEmpty)
-    }
-
-    @Test(arguments: MetadataStoreKind.allCases)
-    func provenanceIsStoredAndSubvenanceFindsTheOutputs(kind: MetadataStoreKind) async throws {
-        let (store, cleanup) = try kind.make()
-        defer { cleanup() }
-        for name in ["images", "rules", "threats"] {
-            try await store.createRepo(RepoInfo(name: name, created: Date()), defaultBranch: "master")
+        try await kind.withStore { store in
+            try await store.createRepo(RepoInfo(name: "images", created: Date()), defaultBranch: "master")
+            try await store.createRepo(RepoInfo(name: "other", created: Date()), defaultBranch: "master")
+            #expect(try await store.appendCommit(commit("abc123", parent: nil), expectedHead: nil))
+            #expect(try await store.appendCommit(commit("abd456", parent: "abc123"), expectedHead: "abc123"))
+            #expect(try await store.appendCommit(commit("abc999", repo: "other", parent: nil), expectedHead: nil))
+            #expect(try await store.commits(withPrefix: "abc", in: "images", limit: 5).map(\.id) == ["abc123"])
+            #expect(try await store.commits(withPrefix: "ab", in: "images", limit: 5).count == 2)
+            #expect(try await store.commits(withPrefix: "ff", in: "images", limit: 5).isEmpty)
         }
-        #expect(try await store.appendCommit(commit("i1", parent: nil), expectedHead: nil))
-        #expect(try await store.appendCommit(commit("r1", repo: "rules", parent: nil), expectedHead: nil))
-        let inputs = [CommitReference(repo: "images", commit: "i1"), CommitReference(repo: "rules", commit: "r1")]
-        let output = commit("t1", repo: "threats", parent: nil, inputs: inputs, origin: "pipeline:threats spec=abc")
-        #expect(try await store.appendCommit(output, expectedHead: nil))
-        #expect(
-            try await store.commit(id: "t1")?.provenance
-                == Provenance(inputs: inputs, origin: "pipeline:threats spec=abc"))
-        #expect(try await store.subvenance(of: inputs[0]) == [CommitReference(repo: "threats", commit: "t1")])
-        #expect(try await store.subvenance(of: CommitReference(repo: "threats", commit: "t1")).isEmpty)
     }
 
-    @Test(arguments: MetadataStoreKind.allCases)
+    @Test(arguments: MetadataStoreKind.testable)
+    func provenanceIsStoredAndSubvenanceFindsTheOutputs(kind: MetadataStoreKind) async throws {
+        try await kind.withStore { store in
+            for name in ["images", "rules", "threats"] {
+                try await store.createRepo(RepoInfo(name: name, created: Date()), defaultBranch: "master")
+            }
+            #expect(try await store.appendCommit(commit("i1", parent: nil), expectedHead: nil))
+            #expect(try await store.appendCommit(commit("r1", repo: "rules", parent: nil), expectedHead: nil))
+            let inputs = [CommitReference(repo: "images", commit: "i1"), CommitReference(repo: "rules", commit: "r1")]
+            let output = commit("t1", repo: "threats", parent: nil, inputs: inputs, origin: "pipeline:threats spec=abc")
+            #expect(try await store.appendCommit(output, expectedHead: nil))
+            #expect(
+                try await store.commit(id: "t1")?.provenance
+                    == Provenance(inputs: inputs, origin: "pipeline:threats spec=abc"))
+            #expect(try await store.subvenance(of: inputs[0]) == [CommitReference(repo: "threats", commit: "t1")])
+            #expect(try await store.subvenance(of: CommitReference(repo: "threats", commit: "t1")).isEmpty)
+        }
+    }
+
+    @Test(arguments: MetadataStoreKind.testable)
     func leasesAreAcquiredRenewedAndReleased(kind: MetadataStoreKind) async throws {
-        let (store, cleanup) = try kind.make()
-        defer { cleanup() }
-        let start = Date(timeIntervalSince1970: 5_000)
-        let lease = try await store.acquireLease(holder: "writer", now: start)
-        try await store.renewLease(lease.id, now: start.addingTimeInterval(30))
-        let listed = try await store.leases()
-        #expect(listed.count == 1)
-        #expect(listed.first?.started == start)
-        #expect(listed.first?.heartbeat == start.addingTimeInterval(30))
-        try await store.releaseLease(lease.id)
-        #expect(try await store.leases().isEmpty)
+        try await kind.withStore { store in
+            let start = Date(timeIntervalSince1970: 5_000)
+            let lease = try await store.acquireLease(holder: "writer", now: start)
+            try await store.renewLease(lease.id, now: start.addingTimeInterval(30))
+            let listed = try await store.leases()
+            #expect(listed.count == 1)
+            #expect(listed.first?.started == start)
+            #expect(listed.first?.heartbeat == start.addingTimeInterval(30))
+            try await store.releaseLease(lease.id)
+            #expect(try await store.leases().isEmpty)
+        }
+    }
+
+    @Test(arguments: MetadataStoreKind.shareable)
+    func writersInSeparateProcessesNeverLoseACommit(kind: MetadataStoreKind) async throws {
+        try await kind.withStores { first, second in
+            let stores = [first, try #require(second)]
+            try await first.createRepo(RepoInfo(name: "images", created: Date()), defaultBranch: "master")
+            // Eight writers, half on each store, each appending five commits by compare-and-swap, rebasing on
+            // the head they find whenever another writer got there first.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<8 {
+                    let store = stores[writer % 2]
+                    group.addTask {
+                        for index in 0..<5 {
+                            while true {
+                                let head = try await store.branch("master", in: "images")?.head
+                                let next = commit("w\(writer)-\(index)", parent: head)
+                                if try await store.appendCommit(next, expectedHead: head) { break }
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            // One unbroken chain of all forty commits, read back through the other store.
+            var seen: Set<String> = []
+            var cursor = try await second?.branch("master", in: "images")?.head
+            while let id = cursor {
+                #expect(seen.insert(id).inserted)
+                let found = try await second?.commit(id: id)
+                cursor = try #require(found).parent
+            }
+            #expect(seen.count == 40)
+            #expect(try await first.allCommits(in: "images").count == 40)
+        }
     }
 }

@@ -1,0 +1,341 @@
+import Foundation
+import PostgresNIO
+
+/// `MetadataStore` on a PostgreSQL database that many processes on many hosts share. Branch heads move by
+/// compare-and-swap inside the transaction that records the commit: the `UPDATE … WHERE head IS NOT DISTINCT
+/// FROM expected` takes the branch row's lock, so of two writers with the same expectation exactly one moves
+/// the head and the other sees zero rows and rebases.
+///
+/// Times are seconds since 1970 as `double precision`, so a `Date` comes back exactly as it went in; names
+/// and ids sort bytewise (`COLLATE "C"`), as they do on SQLite.
+public final class PostgresMetadataStore: MetadataStore {
+    private let database: PostgresDatabase
+
+    /// The store on `database`, whose schema `schema` must have been applied (the composition root does it).
+    public init(database: PostgresDatabase) {
+        self.database = database
+    }
+
+    public static let schema = PostgresSchema(
+        component: "metadata",
+        migrations: [
+            [
+                """
+                CREATE TABLE repos(
+                    name text COLLATE "C" PRIMARY KEY, description text NOT NULL, created double precision NOT NULL)
+                """,
+                """
+                CREATE TABLE branches(
+                    repo text COLLATE "C" NOT NULL REFERENCES repos(name) ON DELETE CASCADE,
+                    name text COLLATE "C" NOT NULL, head text COLLATE "C", PRIMARY KEY(repo, name))
+                """,
+                """
+                CREATE TABLE commits(
+                    id text COLLATE "C" PRIMARY KEY,
+                    seq bigint GENERATED ALWAYS AS IDENTITY,
+                    repo text COLLATE "C" NOT NULL REFERENCES repos(name) ON DELETE CASCADE,
+                    branch text COLLATE "C" NOT NULL, parent text COLLATE "C",
+                    tree text NOT NULL, size bigint NOT NULL, files bigint NOT NULL,
+                    meta text, meta_size bigint, meta_files bigint,
+                    author text NOT NULL, message text NOT NULL, origin text,
+                    started double precision NOT NULL, finished double precision NOT NULL)
+                """,
+                "CREATE INDEX commits_by_repo ON commits(repo, finished, seq)",
+                """
+                CREATE TABLE commit_inputs(
+                    commit_id text COLLATE "C" NOT NULL REFERENCES commits(id) ON DELETE CASCADE,
+                    position integer NOT NULL, repo text COLLATE "C" NOT NULL, input text COLLATE "C" NOT NULL,
+                    PRIMARY KEY(commit_id, position))
+                """,
+                "CREATE INDEX commit_inputs_by_input ON commit_inputs(input, repo)",
+                """
+                CREATE TABLE writer_leases(
+                    id text PRIMARY KEY, seq bigint GENERATED ALWAYS AS IDENTITY, holder text NOT NULL,
+                    started double precision NOT NULL, heartbeat double precision NOT NULL)
+                """,
+            ]
+        ])
+
+    // MARK: Repos
+
+    public func createRepo(_ repo: RepoInfo, defaultBranch: String) async throws {
+        try await database.withTransaction("creating repo '\(repo.name)'") { connection in
+            let inserted = try await connection.query(
+                """
+                INSERT INTO repos(name, description, created)
+                VALUES (\(repo.name), \(repo.description), \(repo.created.timeIntervalSince1970))
+                ON CONFLICT (name) DO NOTHING RETURNING 1
+                """, logger: PostgresSchema.quiet
+            ).collect()
+            guard !inserted.isEmpty else {
+                throw VigilError(
+                    .repoExists, "a repo named '\(repo.name)' already exists; pick another name or delete it first",
+                    value: repo.name)
+            }
+            try await connection.query(
+                "INSERT INTO branches(repo, name, head) VALUES (\(repo.name), \(defaultBranch), NULL)",
+                logger: PostgresSchema.quiet)
+        }
+    }
+
+    public func repo(named name: String) async throws -> RepoInfo? {
+        try await database.rows(
+            "reading repo '\(name)'", "SELECT name, description, created FROM repos WHERE name = \(name)"
+        ).first.map(Self.repo)
+    }
+
+    public func repos() async throws -> [RepoInfo] {
+        try await database.rows("listing repos", "SELECT name, description, created FROM repos ORDER BY name")
+            .map(Self.repo)
+    }
+
+    public func deleteRepo(named name: String) async throws {
+        let deleted = try await database.rows(
+            "deleting repo '\(name)'", "DELETE FROM repos WHERE name = \(name) RETURNING 1")
+        if deleted.isEmpty { throw VigilError.repoNotFound(name) }
+    }
+
+    // MARK: Branches
+
+    public func branch(_ name: String, in repo: String) async throws -> BranchInfo? {
+        try await database.rows(
+            "reading branch '\(name)' of '\(repo)'",
+            "SELECT repo, name, head FROM branches WHERE repo = \(repo) AND name = \(name)"
+        ).first.map(Self.branch)
+    }
+
+    public func branches(in repo: String) async throws -> [BranchInfo] {
+        try await database.rows(
+            "listing the branches of '\(repo)'",
+            "SELECT repo, name, head FROM branches WHERE repo = \(repo) ORDER BY name"
+        ).map(Self.branch)
+    }
+
+    public func setBranch(
+        _ name: String, in repo: String, head: String?, expected: BranchExpectation
+    ) async throws
+        -> Bool
+    {
+        try await database.withTransaction("moving branch '\(name)' of '\(repo)'") { connection in
+            try await Self.requireRepo(repo, connection)
+            if let head,
+                try await connection.query(
+                    "SELECT 1 FROM commits WHERE id = \(head) AND repo = \(repo)", logger: PostgresSchema.quiet
+                ).collect().isEmpty
+            {
+                throw VigilError(.commitNotFound, "no commit \(head) in repo '\(repo)'", value: head)
+            }
+            let query: PostgresQuery =
+                switch expected {
+                case .any:
+                    """
+                    INSERT INTO branches(repo, name, head) VALUES (\(repo), \(name), \(head))
+                    ON CONFLICT (repo, name) DO UPDATE SET head = excluded.head RETURNING 1
+                    """
+                case .absent:
+                    """
+                    INSERT INTO branches(repo, name, head) VALUES (\(repo), \(name), \(head))
+                    ON CONFLICT DO NOTHING RETURNING 1
+                    """
+                case .head(let current):
+                    """
+                    UPDATE branches SET head = \(head)
+                    WHERE repo = \(repo) AND name = \(name) AND head IS NOT DISTINCT FROM \(current) RETURNING 1
+                    """
+                }
+            return try await connection.query(query, logger: PostgresSchema.quiet).collect().count == 1
+        }
+    }
+
+    public func deleteBranch(_ name: String, in repo: String) async throws {
+        let deleted = try await database.rows(
+            "deleting branch '\(name)' of '\(repo)'",
+            "DELETE FROM branches WHERE repo = \(repo) AND name = \(name) RETURNING 1")
+        if deleted.isEmpty {
+            throw VigilError(.branchNotFound, "no branch '\(name)' in repo '\(repo)'", value: name)
+        }
+    }
+
+    // MARK: Commits
+
+    public func appendCommit(
+        _ commit: CommitInfo, expectedHead: String?, releasingLease lease: String?
+    ) async throws
+        -> Bool
+    {
+        try await database.withTransaction("committing to \(commit.repo)@\(commit.branch)") { connection in
+            // The compare-and-swap first: if it moves nothing, nothing else is written.
+            let moved = try await connection.query(
+                """
+                UPDATE branches SET head = \(commit.id)
+                WHERE repo = \(commit.repo) AND name = \(commit.branch) AND head IS NOT DISTINCT FROM \(expectedHead)
+                RETURNING 1
+                """, logger: PostgresSchema.quiet
+            ).collect()
+            guard !moved.isEmpty else {
+                try await Self.requireRepo(commit.repo, connection)
+                if try await connection.query(
+                    "SELECT 1 FROM branches WHERE repo = \(commit.repo) AND name = \(commit.branch)",
+                    logger: PostgresSchema.quiet
+                ).collect().isEmpty {
+                    throw VigilError(
+                        .branchNotFound, "no branch '\(commit.branch)' in repo '\(commit.repo)'", value: commit.branch)
+                }
+                return false
+            }
+            try await connection.query(
+                """
+                INSERT INTO commits(id, repo, branch, parent, tree, size, files, meta, meta_size, meta_files,
+                                    author, message, origin, started, finished)
+                VALUES (\(commit.id), \(commit.repo), \(commit.branch), \(commit.parent), \(commit.tree.hash.hex),
+                        \(commit.tree.size), \(commit.tree.files), \(commit.meta?.hash.hex), \(commit.meta?.size),
+                        \(commit.meta?.files), \(commit.author), \(commit.message), \(commit.provenance.origin),
+                        \(commit.started.timeIntervalSince1970), \(commit.finished.timeIntervalSince1970))
+                """, logger: PostgresSchema.quiet)
+            let inputs = commit.provenance.inputs
+            if !inputs.isEmpty {
+                try await connection.query(
+                    """
+                    INSERT INTO commit_inputs(commit_id, position, repo, input)
+                    SELECT \(commit.id), position - 1, repo, input
+                    FROM unnest(\(inputs.map(\.repo))::text[], \(inputs.map(\.commit))::text[])
+                         WITH ORDINALITY AS given(repo, input, position)
+                    """, logger: PostgresSchema.quiet)
+            }
+            if let lease {
+                try await connection.query(
+                    "DELETE FROM writer_leases WHERE id = \(lease)", logger: PostgresSchema.quiet)
+            }
+            return true
+        }
+    }
+
+    public func commit(id: String) async throws -> CommitInfo? {
+        try await database.rows(
+            "reading commit \(id)", "SELECT \(unescaped: Self.commitColumns) FROM commits c WHERE c.id = \(id)"
+        ).first.map(Self.commit)
+    }
+
+    public func commits(withPrefix prefix: String, in repo: String, limit: Int) async throws -> [CommitInfo] {
+        // Ids are lowercase hex and sort bytewise, so a range scan on the primary key finds the prefix.
+        try await database.rows(
+            "finding commits \(prefix)… in '\(repo)'",
+            """
+            SELECT \(unescaped: Self.commitColumns) FROM commits c
+            WHERE c.id >= \(prefix) AND c.id < \(prefix + "g") AND c.repo = \(repo) LIMIT \(limit)
+            """
+        ).map(Self.commit)
+    }
+
+    public func allCommits(in repo: String?) async throws -> [CommitInfo] {
+        try await database.rows(
+            "listing commits",
+            """
+            SELECT \(unescaped: Self.commitColumns) FROM commits c
+            WHERE \(repo)::text IS NULL OR c.repo = \(repo) ORDER BY c.finished, c.seq
+            """
+        ).map(Self.commit)
+    }
+
+    public func subvenance(of commit: CommitReference) async throws -> [CommitReference] {
+        try await database.rows(
+            "finding what \(commit.repo)@\(commit.commit) fed",
+            """
+            SELECT c.repo, c.id FROM commit_inputs i JOIN commits c ON c.id = i.commit_id
+            WHERE i.input = \(commit.commit) AND i.repo = \(commit.repo) ORDER BY c.finished, c.seq
+            """
+        ).map { row in
+            let (repo, id) = try row.decode((String, String).self)
+            return CommitReference(repo: repo, commit: id)
+        }
+    }
+
+    // MARK: Leases
+
+    public func acquireLease(holder: String, now: Date) async throws -> WriterLease {
+        let lease = WriterLease(id: UUID().uuidString, holder: holder, started: now, heartbeat: now)
+        _ = try await database.rows(
+            "taking a writer lease",
+            """
+            INSERT INTO writer_leases(id, holder, started, heartbeat)
+            VALUES (\(lease.id), \(holder), \(now.timeIntervalSince1970), \(now.timeIntervalSince1970))
+            """)
+        return lease
+    }
+
+    public func renewLease(_ id: String, now: Date) async throws {
+        _ = try await database.rows(
+            "renewing a writer lease",
+            "UPDATE writer_leases SET heartbeat = \(now.timeIntervalSince1970) WHERE id = \(id)")
+    }
+
+    public func releaseLease(_ id: String) async throws {
+        _ = try await database.rows("releasing a writer lease", "DELETE FROM writer_leases WHERE id = \(id)")
+    }
+
+    public func leases() async throws -> [WriterLease] {
+        try await database.rows(
+            "listing writer leases", "SELECT id, holder, started, heartbeat FROM writer_leases ORDER BY started, seq"
+        ).map { row in
+            let (id, holder, started, heartbeat) = try row.decode((String, String, Double, Double).self)
+            return WriterLease(
+                id: id, holder: holder, started: Date(timeIntervalSince1970: started),
+                heartbeat: Date(timeIntervalSince1970: heartbeat))
+        }
+    }
+
+    // MARK: Row mapping
+
+    private static func requireRepo(_ name: String, _ connection: PostgresConnection) async throws {
+        if try await connection.query("SELECT 1 FROM repos WHERE name = \(name)", logger: PostgresSchema.quiet)
+            .collect().isEmpty
+        {
+            throw VigilError.repoNotFound(name)
+        }
+    }
+
+    private static func repo(_ row: PostgresRow) throws -> RepoInfo {
+        let (name, description, created) = try row.decode((String, String, Double).self)
+        return RepoInfo(name: name, description: description, created: Date(timeIntervalSince1970: created))
+    }
+
+    private static func branch(_ row: PostgresRow) throws -> BranchInfo {
+        let (repo, name, head) = try row.decode((String, String, String?).self)
+        return BranchInfo(repo: repo, name: name, head: head)
+    }
+
+    /// A commit with its inputs in one row (`inputs` as two parallel arrays, in order).
+    private static let commitColumns = """
+        c.id, c.repo, c.branch, c.parent, c.tree, c.size, c.files, c.meta, c.meta_size, c.meta_files,
+        c.author, c.message, c.origin, c.started, c.finished,
+        ARRAY(SELECT i.repo FROM commit_inputs i WHERE i.commit_id = c.id ORDER BY i.position),
+        ARRAY(SELECT i.input FROM commit_inputs i WHERE i.commit_id = c.id ORDER BY i.position)
+        """
+
+    private static func commit(_ row: PostgresRow) throws -> CommitInfo {
+        let (
+            id, repo, branch, parent, treeHex, size, files, metaHex, metaSize, metaFiles, author, message, origin,
+            started, finished, inputRepos, inputCommits
+        ) = try row.decode(
+            (
+                String, String, String, String?, String, Int64, Int64, String?, Int64?, Int64?, String, String, String?,
+                Double, Double, [String], [String]
+            ).self)
+        guard let tree = BlobHash(hex: treeHex) else {
+            throw VigilError(.corruptData, "commit \(id) names a malformed tree hash", value: treeHex)
+        }
+        var meta: TreeRoot?
+        if let metaHex {
+            guard let hash = BlobHash(hex: metaHex), let metaSize, let metaFiles else {
+                throw VigilError(.corruptData, "commit \(id) names a malformed meta tree hash", value: metaHex)
+            }
+            meta = TreeRoot(hash: hash, size: metaSize, files: metaFiles)
+        }
+        return CommitInfo(
+            id: id, repo: repo, branch: branch, parent: parent, tree: TreeRoot(hash: tree, size: size, files: files),
+            author: author, message: message,
+            provenance: Provenance(
+                inputs: zip(inputRepos, inputCommits).map { CommitReference(repo: $0, commit: $1) }, origin: origin),
+            started: Date(timeIntervalSince1970: started), finished: Date(timeIntervalSince1970: finished), meta: meta)
+    }
+}
