@@ -14,7 +14,9 @@ import Synchronization
 public final class PostgresDatabase: Service, Sendable {
     public let location: PostgresLocation
     private let client: PostgresClient
+    private let connectionConfiguration: PostgresConnection.Configuration
     private let logger: Logger
+    private let connectionIDs = Atomic<Int>(1_000_000)
 
     /// A client for `location`; nothing connects until `run()` runs and a query asks for a connection.
     public init(
@@ -29,9 +31,10 @@ public final class PostgresDatabase: Service, Sendable {
             case .prefer: .prefer(.makeClientConfiguration())
             case .require: .require(.makeClientConfiguration())
             }
+        let password = try location.password(environment: environment)
         var configuration = PostgresClient.Configuration(
-            host: location.host, port: location.port, username: location.user,
-            password: try location.password(environment: environment), database: location.database, tls: tls)
+            host: location.host, port: location.port, username: location.user, password: password,
+            database: location.database, tls: tls)
         configuration.options.maximumConnections = location.poolSize
         configuration.options.connectTimeout = min(location.queryTimeout, .seconds(10))
         let milliseconds =
@@ -39,12 +42,31 @@ public final class PostgresDatabase: Service, Sendable {
             + location.queryTimeout.components.attoseconds / 1_000_000_000_000_000
         // The server's own limits: a statement that runs too long, or a transaction left open by a client that
         // stalled (holding row locks other processes wait for), ends on the server too.
-        configuration.options.additionalStartupParameters = [
+        let startup = [
             ("application_name", "vigil"),
             ("statement_timeout", "\(milliseconds)"),
             ("idle_in_transaction_session_timeout", "\(max(milliseconds * 6, 60_000))"),
         ]
+        configuration.options.additionalStartupParameters = startup
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+
+        let connectionTLS: PostgresConnection.Configuration.TLS
+        do {
+            connectionTLS =
+                switch location.tls {
+                case .disable: .disable
+                case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+                case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+                }
+        } catch {
+            throw VigilError(.badConfiguration, "cannot set up TLS for \(location): \(error)", value: "\(location)")
+        }
+        var dedicated = PostgresConnection.Configuration(
+            host: location.host, port: location.port, username: location.user, password: password,
+            database: location.database, tls: connectionTLS)
+        dedicated.options.connectTimeout = .milliseconds(Int64(milliseconds))
+        dedicated.options.additionalStartupParameters = startup
+        connectionConfiguration = dedicated
     }
 
     public func run() async throws {
@@ -58,35 +80,70 @@ public final class PostgresDatabase: Service, Sendable {
         try await withDeadline(operation, location.queryTimeout) { slot in
             try await self.client.withConnection { connection in
                 slot.hold(connection)
+                // The pool may hand out a connection whose close it has not heard of yet (see `inTransaction`).
+                guard !connection.isClosed else {
+                    throw VigilError(
+                        .databaseUnavailable, "the connection to PostgreSQL at \(self.location) closed; trying again",
+                        value: self.location.description)
+                }
                 return try await body(connection)
             }
         }
     }
 
-    /// Runs `body` in one transaction (committed when it returns, rolled back when it throws), within the
-    /// deadline (`timeout`, or the location's query timeout).
+    /// Runs `body` in one transaction on a pooled connection, within the deadline.
     public func withTransaction<T: Sendable>(
+        _ operation: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await withConnection(operation) { connection in
+            try await Self.inTransaction(connection, body)
+        }
+    }
+
+    /// Runs `body` on a connection of its own, outside the pool, closed afterwards: for the checks and
+    /// migrations at start, whose errors say at once what is wrong (the pool quietly retries a server that
+    /// refuses the password), and for LISTEN. Connecting must finish within the query timeout; `body` has
+    /// `timeout` (by default the query timeout too).
+    public func withDedicatedConnection<T: Sendable>(
         _ operation: String, timeout: Duration? = nil,
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
-        let logger = logger
+        let configuration = connectionConfiguration
+        let id = connectionIDs.add(1, ordering: .relaxed).newValue
         return try await withDeadline(operation, timeout ?? location.queryTimeout) { slot in
-            try await self.client.withConnection { connection in
-                slot.hold(connection)
-                try await connection.query("BEGIN", logger: logger)
-                let value: T
-                do {
-                    value = try await body(connection)
-                } catch {
-                    // A failed rollback leaves the connection broken; the pool replaces broken connections.
-                    _ = try? await connection.query("ROLLBACK", logger: logger)
-                    throw error
-                }
-                // A COMMIT that fails has an unknown outcome: callers keep their writes idempotent.
-                try await connection.query("COMMIT", logger: logger)
+            let connection = try await PostgresConnection.connect(
+                configuration: configuration, id: id, logger: self.logger)
+            slot.hold(connection)
+            do {
+                let value = try await body(connection)
+                try? await connection.close()
                 return value
+            } catch {
+                try? await connection.close()
+                throw error
             }
         }
+    }
+
+    /// `body` between BEGIN and COMMIT, rolled back when it throws.
+    public static func inTransaction<T: Sendable>(
+        _ connection: PostgresConnection, _ body: @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await connection.query("BEGIN", logger: PostgresSchema.quiet)
+        let value: T
+        do {
+            value = try await body(connection)
+        } catch {
+            // Never a statement on a connection that is gone: postgres-nio 1.33 writes it past the removed
+            // handler and its answer never comes. The server rolls back a lost connection's transaction itself.
+            if !connection.isClosed, !Self.isConnectionError(error) {
+                _ = try? await connection.query("ROLLBACK", logger: PostgresSchema.quiet)
+            }
+            throw error
+        }
+        // A COMMIT that fails has an unknown outcome: callers keep their writes idempotent.
+        try await connection.query("COMMIT", logger: PostgresSchema.quiet)
+        return value
     }
 
     /// Every row `query` returns.
@@ -94,6 +151,12 @@ public final class PostgresDatabase: Service, Sendable {
         try await withConnection(operation) { connection in
             try await connection.query(query, logger: self.logger).collect()
         }
+    }
+
+    /// Whether `error` says the connection itself failed (rather than the server refusing a statement).
+    static func isConnectionError(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError else { return false }
+        return error.code != .server
     }
 
     // MARK: Deadline
@@ -104,6 +167,8 @@ public final class PostgresDatabase: Service, Sendable {
         private let connection = Mutex<PostgresConnection?>(nil)
 
         func hold(_ value: PostgresConnection) { connection.withLock { $0 = value } }
+
+        var isHeld: Bool { connection.withLock { $0 != nil } }
 
         func abandon() {
             if let connection = connection.withLock({ $0 }) { connection.close().whenComplete { _ in } }
@@ -122,17 +187,24 @@ public final class PostgresDatabase: Service, Sendable {
         do {
             return try await withThrowingTaskGroup(of: Outcome<T>.self) { group in
                 group.addTask { .done(try await work(slot)) }
+                // Getting a connection has the query timeout, whatever time the work itself is given.
+                let connecting = min(timeout, location.queryTimeout)
                 group.addTask {
-                    try await Task.sleep(for: timeout)
+                    try await Task.sleep(for: connecting)
+                    if slot.isHeld, timeout > connecting { try await Task.sleep(for: timeout - connecting) }
                     return .expired
                 }
                 defer { group.cancelAll() }
                 guard case .done(let value) = try await group.next() else {
+                    let connected = slot.isHeld
                     slot.abandon()
                     throw VigilError(
                         .databaseUnavailable,
-                        "PostgreSQL at \(location) did not answer \(operation) within \(Self.seconds(timeout)); "
-                            + "is the server up and reachable?",
+                        connected
+                            ? "PostgreSQL at \(location) did not answer \(operation) within "
+                                + "\(Self.seconds(timeout)); is the server up and reachable?"
+                            : "could not get a connection to PostgreSQL at \(location) for \(operation) within "
+                                + "\(Self.seconds(connecting)); is the server up, reachable and taking connections?",
                         value: location.description)
                 }
                 return value

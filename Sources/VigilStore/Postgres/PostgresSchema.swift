@@ -20,40 +20,48 @@ public struct PostgresSchema: Sendable {
         let component = component
         let migrations = migrations
         let location = database.location
-        try await database.withTransaction("migrating the \(component) schema", timeout: .seconds(600)) {
+        try await database.withDedicatedConnection("migrating the \(component) schema", timeout: .seconds(600)) {
             connection in
-            // DDL on a big table may take long; the transaction's own deadline bounds it instead.
-            try await connection.query("SET LOCAL statement_timeout = 0", logger: Self.quiet)
-            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: Self.quiet)
-            try await connection.query(
-                """
-                CREATE TABLE IF NOT EXISTS vigil_schema(
-                    component text PRIMARY KEY, version integer NOT NULL, updated timestamptz NOT NULL)
-                """, logger: Self.quiet)
-            let rows = try await connection.query(
-                "SELECT version FROM vigil_schema WHERE component = \(component)", logger: Self.quiet
-            ).collect()
-            let applied = try rows.first?.decode(Int.self) ?? 0
-            guard applied <= migrations.count else {
-                throw VigilError(
-                    .schemaTooNew,
-                    "the \(component) schema in \(location) is at version \(applied), which a newer Vigil wrote; "
-                        + "this Vigil knows versions up to \(migrations.count): upgrade it before it uses this "
-                        + "database",
-                    value: "\(applied)")
+            try await PostgresDatabase.inTransaction(connection) { connection in
+                try await Self.migrate(connection, component: component, migrations: migrations, location: location)
             }
-            guard applied < migrations.count else { return }
-            for migration in migrations[applied...] {
-                for statement in migration {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: Self.quiet)
-                }
-            }
-            try await connection.query(
-                """
-                INSERT INTO vigil_schema(component, version, updated) VALUES (\(component), \(migrations.count), now())
-                ON CONFLICT (component) DO UPDATE SET version = excluded.version, updated = excluded.updated
-                """, logger: Self.quiet)
         }
+    }
+
+    private static func migrate(
+        _ connection: PostgresConnection, component: String, migrations: [[String]], location: PostgresLocation
+    ) async throws {
+        // DDL on a big table may take long; the transaction's own deadline bounds it instead.
+        try await connection.query("SET LOCAL statement_timeout = 0", logger: Self.quiet)
+        try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: Self.quiet)
+        try await connection.query(
+            """
+            CREATE TABLE IF NOT EXISTS vigil_schema(
+                component text PRIMARY KEY, version integer NOT NULL, updated timestamptz NOT NULL)
+            """, logger: Self.quiet)
+        let rows = try await connection.query(
+            "SELECT version FROM vigil_schema WHERE component = \(component)", logger: Self.quiet
+        ).collect()
+        let applied = try rows.first?.decode(Int.self) ?? 0
+        guard applied <= migrations.count else {
+            throw VigilError(
+                .schemaTooNew,
+                "the \(component) schema in \(location) is at version \(applied), which a newer Vigil wrote; "
+                    + "this Vigil knows versions up to \(migrations.count): upgrade it before it uses this "
+                    + "database",
+                value: "\(applied)")
+        }
+        guard applied < migrations.count else { return }
+        for migration in migrations[applied...] {
+            for statement in migration {
+                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: Self.quiet)
+            }
+        }
+        try await connection.query(
+            """
+            INSERT INTO vigil_schema(component, version, updated) VALUES (\(component), \(migrations.count), now())
+            ON CONFLICT (component) DO UPDATE SET version = excluded.version, updated = excluded.updated
+            """, logger: Self.quiet)
     }
 
     /// The version `component` is at in `database` (0 when never migrated).
