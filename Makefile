@@ -2,13 +2,15 @@
 # everything is already there. `make bench-store` runs the store benchmark (release build, DVC alongside),
 # `make bench-engine` the pipeline engine's, `make bench-vision` the vision stages', `make bench-alerts` the
 # notifier's, `make bench-s3` the S3 backend's (boto3 alongside, on a real SeaweedFS), `make bench-serve` the
-# service's upload-to-alert latency.
+# service's upload-to-alert latency, `make bench-postgres` commits with metadata on SQLite and on PostgreSQL.
 
 SHELL := /bin/bash
 SWIFT ?= swift
 # Debian packages the build and tests need (Swift itself comes with the machine, under /opt/swift); chromium
-# renders the dashboard in its test.
-APT_PACKAGES := libsqlite3-dev sqlite3 python3 python3-venv libjpeg62-turbo-dev libpng-dev librsvg2-bin chromium curl
+# renders the dashboard in its test; the tests start their own PostgreSQL servers from Debian's postgresql
+# (initdb in a temporary folder, a free loopback port, stopped when they end).
+APT_PACKAGES := libsqlite3-dev sqlite3 python3 python3-venv libjpeg62-turbo-dev libpng-dev librsvg2-bin chromium curl \
+	postgresql
 VENV := .venv
 # DVC, pinned: the baseline the store benchmark compares against.
 BENCH_PIP := dvc==3.67.1
@@ -20,7 +22,7 @@ WEED := $(VENV)/bin/weed
 S3_BENCH_PIP := boto3==1.44.8
 
 .PHONY: demo test test-deps deps setup build build-tests lint bench-store bench-engine bench-vision bench-alerts \
-	bench-serve bench-deps s3-deps bench-s3 release clean
+	bench-serve bench-deps s3-deps bench-s3 bench-postgres release clean
 
 demo: setup build
 	@scripts/demo.sh
@@ -97,6 +99,13 @@ bench-alerts: deps release
 bench-serve: setup release
 	@mkdir -p bench-out
 	.build/release/vigil-bench serve --home bench-out/serve-$$(date +%s) > bench-out/serve.json
+
+# Metadata on SQLite against PostgreSQL (a server of its own, fsync on): 1-file commit latency and commits/s
+# with 8 writers on distinct branches, in one run, with the ratio.
+bench-postgres: deps release
+	@mkdir -p bench-out
+	bench/with-postgres.sh sh -c '.build/release/vigil-bench metadata --home bench-out/metadata-$$(date +%s) \
+		--database "$$VIGIL_BENCH_DATABASE" > bench-out/postgres.json'
 
 clean:
 	rm -rf .build .vigil .vigil-demo bench-out

@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "VigilAlerts", targets: ["VigilAlerts"]),
         .library(name: "VigilAlertSink", targets: ["VigilAlertSink"]),
         .library(name: "VigilAccess", targets: ["VigilAccess"]),
+        .library(name: "VigilBackends", targets: ["VigilBackends"]),
         .library(name: "VigilServer", targets: ["VigilServer"]),
         .executable(name: "vigil", targets: ["vigil"]),
         .executable(name: "vigil-bench", targets: ["VigilBench"]),
@@ -121,6 +122,15 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
+        // The composition root: turns configuration into every backend a process uses (SQLite or PostgreSQL,
+        // a folder or S3), for the CLI, the server, the benchmarks and the tests alike.
+        .target(
+            name: "VigilBackends",
+            dependencies: [
+                "VigilStore", "VigilPipeline", "VigilAlerts", "VigilAccess",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The HTTP API and dashboard (Hummingbird): ingest, query, access control, audit, metrics.
         .target(
             name: "VigilServer",
@@ -145,6 +155,7 @@ let package = Package(
                 "VigilAlerts",
                 "VigilAlertSink",
                 "VigilAccess",
+                "VigilBackends",
                 "VigilServer",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -164,6 +175,7 @@ let package = Package(
                 "VigilAlerts",
                 "VigilAlertSink",
                 "VigilAccess",
+                "VigilBackends",
                 "VigilServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -184,7 +196,8 @@ let package = Package(
         .testTarget(
             name: "VigilPipelineTests",
             dependencies: ["VigilPipeline", "VigilStore", "ServerTestSupport"]),
-        .testTarget(name: "VigilStagesTests", dependencies: ["VigilStages", "VigilVision", "VigilPipeline", "VigilStore"]),
+        .testTarget(
+            name: "VigilStagesTests", dependencies: ["VigilStages", "VigilVision", "VigilPipeline", "VigilStore"]),
         .testTarget(
             name: "VigilServerTests",
             dependencies: [

@@ -14,7 +14,7 @@ import VigilStore
 /// told, delivered or not. Only a refusal (4xx) or age puts a delivery on the dead-letter list.
 ///
 /// Event-driven like the engine: a commit to the threats repo in this process arrives through the store's
-/// commit feed, other processes' commits and `vigil alerts retry` through a watcher on the data folder, and
+/// commit feed, other processes' commits and `vigil alerts retry` through the change feed, and
 /// retries and escalations wake a timer. Nothing polls.
 public final class Notifier: Service, Sendable {
     public let store: VersionedStore
@@ -24,8 +24,8 @@ public final class Notifier: Service, Sendable {
     public let breaker: CircuitBreaker
     let clock: any AlertClock
     let logger: Logger
-    /// The data folder to watch for other processes' commits and alert changes (nil: this process only).
-    let watchFolder: URL?
+    /// Where other processes' commits and alert changes are heard of (nil: this process only).
+    let changeFeed: (any ChangeFeed)?
     private let stopping = Atomic<Bool>(false)
     /// Set by a failed attempt: the next success means the API answers again, and what waited for it goes out
     /// at once. (At start the loop does that anyway.)
@@ -44,7 +44,7 @@ public final class Notifier: Service, Sendable {
     public init(
         store: VersionedStore, database: AlertDatabase, transport: any AlertTransport,
         configuration: NotifierConfiguration = NotifierConfiguration(), clock: any AlertClock = SystemAlertClock(),
-        watching folder: URL? = nil, logger: Logger
+        changes: (any ChangeFeed)? = nil, logger: Logger
     ) throws {
         try configuration.validate()
         self.store = store
@@ -53,7 +53,7 @@ public final class Notifier: Service, Sendable {
         self.configuration = configuration
         self.clock = clock
         self.logger = logger
-        watchFolder = folder
+        changeFeed = changes
         breaker = CircuitBreaker(threshold: configuration.breakerThreshold, coolDown: configuration.breakerCoolDown)
     }
 
@@ -105,10 +105,7 @@ public final class Notifier: Service, Sendable {
         }
         if stopping.load(ordering: .relaxed) { return }
         let feed = store.commits.subscribe()
-        let changes =
-            watchFolder.map {
-                DirectoryWatcher.changes(in: $0, names: ["metadata.sqlite-wal", AlertDatabase.fileName + "-wal"])
-            } ?? AsyncStream { $0.finish() }
+        let changeFeed = changeFeed
         let (repo, branch) = (configuration.repo, configuration.branch)
         logger.info(
             "notifier started", metadata: ["repo": "\(repo)@\(branch)", "destination": "\(transport.destination)"])
@@ -120,7 +117,7 @@ public final class Notifier: Service, Sendable {
                     }
                 }
                 sources.addTask {
-                    for await _ in changes { self.signal { $0.threats = true } }
+                    await changeFeed?.watch { self.signal { $0.threats = true } }
                 }
                 var timer = WakeTimer()
                 let clock = self.clock

@@ -7,10 +7,11 @@ import VigilStore
 struct VigilBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vigil-bench",
-        abstract: "In-process benchmarks: store, engine, vision, notifier, S3, the service (docs/benchmarks.md).",
+        abstract:
+            "In-process benchmarks: store, engine, vision, notifier, S3, the service, metadata backends (docs/benchmarks.md).",
         subcommands: [
             TreeBenchmark.self, EngineBenchmark.self, VisionBenchmark.self, AlertsBenchmark.self, S3Benchmark.self,
-            ServeBenchmark.self,
+            ServeBenchmark.self, MetadataBenchmark.self,
         ])
 }
 

@@ -6,7 +6,7 @@ import VigilStore
 
 /// Runs every pipeline's jobs as data arrives. A commit finished on an input branch starts the downstream job
 /// at once: commits made in this process arrive through the store's commit feed, commits of other processes
-/// (a `vigil put` beside a running service) through a watcher on the data folder. Commits that arrive while a
+/// (a `vigil put` beside a running service, a worker on another host) through the change feed. Commits that arrive while a
 /// job runs are batched into the next one. Each pipeline runs its own jobs with its own workers, so stages run
 /// in parallel with each other.
 ///
@@ -14,16 +14,16 @@ import VigilStore
 /// datums, when an engine starts again; so are the jobs of an engine that was killed.
 public final class PipelineEngine: Service, Sendable {
     public let environment: EngineEnvironment
-    /// The data folder to watch for other processes' commits (nil: this process's commits only).
-    let watchFolder: URL?
+    /// Where other processes' commits are heard of (nil: this process's commits only).
+    let changeFeed: (any ChangeFeed)?
     private let stopping = Atomic<Bool>(false)
     /// Where `run()` takes its events from, while it runs.
     private let events = Mutex<AsyncStream<Event>.Continuation?>(nil)
     private let workers: WorkerCache
 
-    public init(environment: EngineEnvironment, watching folder: URL? = nil) {
+    public init(environment: EngineEnvironment, changes: (any ChangeFeed)? = nil) {
         self.environment = environment
-        watchFolder = folder
+        changeFeed = changes
         workers = WorkerCache(environment: environment)
     }
 
@@ -45,10 +45,7 @@ public final class PipelineEngine: Service, Sendable {
         defer { self.events.withLock { $0 = nil } }
         if stopping.load(ordering: .relaxed) { return }
         let feed = environment.store.commits.subscribe()
-        let changes =
-            watchFolder.map {
-                DirectoryWatcher.changes(in: $0, names: ["metadata.sqlite-wal", "pipelines.sqlite-wal"])
-            } ?? AsyncStream { $0.finish() }
+        let changeFeed = changeFeed
         environment.logger.info("pipeline engine started", metadata: ["holder": "\(environment.holder)"])
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { sources in
@@ -56,7 +53,7 @@ public final class PipelineEngine: Service, Sendable {
                     for await commit in feed { sink.yield(.commit(commit)) }
                 }
                 sources.addTask {
-                    for await _ in changes { sink.yield(.external) }
+                    await changeFeed?.watch { sink.yield(.external) }
                 }
                 try await self.dispatch(events)
                 sources.cancelAll()

@@ -27,16 +27,19 @@ public final class VersionedStore: Sendable {
     }
 
     /// Blobs under `<home>/blobs`, or in S3 when the folder's `config.json` (merged with `configuration`,
-    /// whose fields win) names an `s3://` store; metadata in `<home>/metadata.sqlite` either way.
-    /// With `create`, makes the folder and records a configuration that names a store; without, a missing
-    /// folder is a `not-initialized` error. An S3 store is checked once here (bucket, credentials, endpoint),
-    /// so a wrong setting fails before any work starts.
+    /// whose fields win) names an `s3://` store; metadata in `metadata` when given (a shared database, which
+    /// the composition root opens), else in the data folder's SQLite file.
+    /// With `create`, makes the folder and records a configuration that names a store or a database; without,
+    /// a folder that was never initialized is a `not-initialized` error, unless the metadata lives elsewhere
+    /// (then any folder, even a new empty one, serves as this process's scratch space). An S3 store is checked
+    /// once here (bucket, credentials, endpoint), so a wrong setting fails before any work starts.
     public static func open(
         home: URL, create: Bool = false, configuration overrides: StoreConfiguration = StoreConfiguration(),
-        environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        metadata shared: (any MetadataStore)? = nil,
+        logger: Logger
     ) async throws -> VersionedStore {
-        let databasePath = home.appendingPathComponent("metadata.sqlite").path
-        if !create { try requireInitialized(home: home) }
+        if !create, shared == nil { try requireInitialized(home: home) }
         do {
             try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
         } catch {
@@ -53,21 +56,28 @@ public final class VersionedStore: Sendable {
         } else {
             blobs = try FileSystemBlobStore(root: home.appendingPathComponent("blobs"))
         }
-        if create, configuration != recorded, configuration.store != nil { try configuration.write(home: home) }
-        let store = VersionedStore(
-            blobs: blobs, metadata: try SQLiteMetadataStore(path: databasePath), logger: logger)
-        if create { try await store.trees.writeEmptyRoot() }
+        if create, configuration != recorded, configuration.store != nil || configuration.database != nil {
+            try configuration.write(home: home)
+        }
+        let metadata = try shared ?? SQLiteMetadataStore(path: home.appendingPathComponent(metadataFile).path)
+        let store = VersionedStore(blobs: blobs, metadata: metadata, logger: logger)
+        // Writing the empty tree is idempotent (content-addressed); a process on a shared database may be the
+        // first to use a new bucket.
+        if create || shared != nil { try await store.trees.writeEmptyRoot() }
         return store
     }
 
-    /// Throws `not-initialized` unless `home` is a Vigil data folder (for parts that keep their own files there).
+    private static let metadataFile = "metadata.sqlite"
+
+    /// Throws `not-initialized` unless `home` is a Vigil data folder (for parts that keep their own files there):
+    /// one with the embedded metadata, or one whose `config.json` names a shared database.
     public static func requireInitialized(home: URL) throws {
-        guard FileManager.default.fileExists(atPath: home.appendingPathComponent("metadata.sqlite").path) else {
-            throw VigilError(
-                .notInitialized,
-                "no Vigil data folder at '\(home.path)'; run `vigil init` there, or pass --home or set VIGIL_HOME",
-                value: home.path)
-        }
+        if FileManager.default.fileExists(atPath: home.appendingPathComponent(metadataFile).path) { return }
+        if (try? StoreConfiguration.read(home: home).database) != nil { return }
+        throw VigilError(
+            .notInitialized,
+            "no Vigil data folder at '\(home.path)'; run `vigil init` there, or pass --home or set VIGIL_HOME",
+            value: home.path)
     }
 
     /// 128 random bits as 32 lower-case hex digits: the ids of commits (and of the engine's jobs).

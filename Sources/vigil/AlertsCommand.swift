@@ -21,27 +21,30 @@ struct AlertsCommand: AsyncParsableCommand {
         @Option(help: "At most this many.") var limit = 100
 
         func run() async throws {
-            var filter = AlertDatabase.Filter(customer: customer, device: device, limit: limit)
-            if let state {
-                guard let parsed = AlertInfo.State(rawValue: state) else {
-                    throw ValidationError(
-                        "--state must be one of \(AlertInfo.State.allCases.map(\.rawValue).joined(separator: ", "))")
+            try await store.withBackends { backends in
+                var filter = AlertDatabase.Filter(customer: customer, device: device, limit: limit)
+                if let state {
+                    guard let parsed = AlertInfo.State(rawValue: state) else {
+                        throw ValidationError(
+                            "--state must be one of \(AlertInfo.State.allCases.map(\.rawValue).joined(separator: ", "))"
+                        )
+                    }
+                    filter.state = parsed
                 }
-                filter.state = parsed
+                filter.from = try since.map { try Self.seconds($0, option: "--since") }
+                filter.to = try until.map { try Self.seconds($0, option: "--until") }
+                let alerts = try backends.alerts().alerts(filter)
+                if output.json { return try Terminal.json(alerts) }
+                Terminal.table(
+                    ["ALERT", "STATE", "CUSTOMER", "DEVICE", "IMAGE TIME", "LABELS", "TOLD"],
+                    alerts.map { alert in
+                        [
+                            String(alert.id.prefix(12)), alert.state.rawValue, alert.customer, alert.device,
+                            alert.record.isoTime, alert.record.labels.map(\.label).joined(separator: ","),
+                            "\(alert.level + 1)/\(alert.record.contacts.count)",
+                        ]
+                    })
             }
-            filter.from = try since.map { try Self.seconds($0, option: "--since") }
-            filter.to = try until.map { try Self.seconds($0, option: "--until") }
-            let alerts = try AlertDatabase.open(home: try store.existingHome()).alerts(filter)
-            if output.json { return try Terminal.json(alerts) }
-            Terminal.table(
-                ["ALERT", "STATE", "CUSTOMER", "DEVICE", "IMAGE TIME", "LABELS", "TOLD"],
-                alerts.map { alert in
-                    [
-                        String(alert.id.prefix(12)), alert.state.rawValue, alert.customer, alert.device,
-                        alert.record.isoTime, alert.record.labels.map(\.label).joined(separator: ","),
-                        "\(alert.level + 1)/\(alert.record.contacts.count)",
-                    ]
-                })
         }
 
         static func seconds(_ text: String, option: String) throws -> Int64 {
@@ -64,34 +67,37 @@ struct AlertsCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let (alert, deliveries) = try AlertDatabase.open(home: try store.existingHome()).alert(self.alert)
-            if output.json { return try Terminal.json(Shown(alert: alert, deliveries: deliveries)) }
-            let record = alert.record
-            print("Alert:      \(alert.id)")
-            print("State:      \(alert.state.rawValue)")
-            print("Customer:   \(record.customerName) (\(record.customer))")
-            print("Device:     \(record.device)")
-            print("Image time: \(record.isoTime) (local \(record.localTime))")
-            print(
-                "Seen:       \(record.labels.map { "\($0.label) \(String(format: "%.2f", $0.confidence))" }.joined(separator: ", "))"
-            )
-            print("Threat:     \(alert.threat)")
-            print("Message:    \(AlertPayload.sentence(record))")
-            if let escalateAt = alert.escalateAt {
-                print("Escalates:  \(Terminal.date(escalateAt)) unless acknowledged")
+            try await store.withBackends { backends in
+                let (alert, deliveries) = try backends.alerts().alert(self.alert)
+                if output.json { return try Terminal.json(Shown(alert: alert, deliveries: deliveries)) }
+                let record = alert.record
+                print("Alert:      \(alert.id)")
+                print("State:      \(alert.state.rawValue)")
+                print("Customer:   \(record.customerName) (\(record.customer))")
+                print("Device:     \(record.device)")
+                print("Image time: \(record.isoTime) (local \(record.localTime))")
+                print(
+                    "Seen:       \(record.labels.map { "\($0.label) \(String(format: "%.2f", $0.confidence))" }.joined(separator: ", "))"
+                )
+                print("Threat:     \(alert.threat)")
+                print("Message:    \(AlertPayload.sentence(record))")
+                if let escalateAt = alert.escalateAt {
+                    print("Escalates:  \(Terminal.date(escalateAt)) unless acknowledged")
+                }
+                if let acknowledged = alert.acknowledged {
+                    print("Acknowledged: \(Terminal.date(acknowledged)) by \(alert.acknowledgedBy ?? "-")")
+                }
+                print("")
+                Terminal.table(
+                    ["LEVEL", "CONTACT", "STATE", "ATTEMPTS", "DELIVERED", "LAST ERROR"],
+                    deliveries.map { delivery in
+                        [
+                            String(delivery.level), delivery.contact, delivery.state.rawValue,
+                            String(delivery.attempts),
+                            delivery.delivered.map(Terminal.date) ?? "-", delivery.lastError ?? "-",
+                        ]
+                    })
             }
-            if let acknowledged = alert.acknowledged {
-                print("Acknowledged: \(Terminal.date(acknowledged)) by \(alert.acknowledgedBy ?? "-")")
-            }
-            print("")
-            Terminal.table(
-                ["LEVEL", "CONTACT", "STATE", "ATTEMPTS", "DELIVERED", "LAST ERROR"],
-                deliveries.map { delivery in
-                    [
-                        String(delivery.level), delivery.contact, delivery.state.rawValue, String(delivery.attempts),
-                        delivery.delivered.map(Terminal.date) ?? "-", delivery.lastError ?? "-",
-                    ]
-                })
         }
     }
 
@@ -104,9 +110,11 @@ struct AlertsCommand: AsyncParsableCommand {
             ProcessInfo.processInfo.environment["USER"] ?? "cli"
 
         func run() async throws {
-            let alert = try await AlertDatabase.open(home: try store.existingHome()).acknowledge(
-                self.alert, by: by, at: Date())
-            print("acknowledged \(alert.id) by \(by): no further contacts are told")
+            try await store.withBackends { backends in
+                let alert = try await backends.alerts().acknowledge(
+                    self.alert, by: by, at: Date())
+                print("acknowledged \(alert.id) by \(by): no further contacts are told")
+            }
         }
     }
 
@@ -118,13 +126,15 @@ struct AlertsCommand: AsyncParsableCommand {
         @Flag(help: "Every alert on the dead-letter list.") var allDead = false
 
         func run() async throws {
-            let database = try AlertDatabase.open(home: try store.existingHome())
-            var ids = alerts
-            if allDead { ids += try database.alerts(.init(state: .dead, limit: .max)).map(\.id) }
-            guard !ids.isEmpty else { throw ValidationError("name the alerts to retry, or pass --all-dead") }
-            for id in ids {
-                let alert = try await database.retry(id, at: Date())
-                print("retrying \(alert.id): a running notifier sends it now")
+            try await store.withBackends { backends in
+                let database = try backends.alerts()
+                var ids = alerts
+                if allDead { ids += try database.alerts(.init(state: .dead, limit: .max)).map(\.id) }
+                guard !ids.isEmpty else { throw ValidationError("name the alerts to retry, or pass --all-dead") }
+                for id in ids {
+                    let alert = try await database.retry(id, at: Date())
+                    print("retrying \(alert.id): a running notifier sends it now")
+                }
             }
         }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import VigilBackends
 import VigilStore
 
 struct BranchCommand: AsyncParsableCommand {
@@ -14,8 +15,10 @@ struct BranchCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Start at this branch or commit (e.g. master^1).") var head: String?
 
         func run() async throws {
-            let branch = try await store.openStore().createBranch(name, in: repo, at: head)
-            print("created branch \(repo)@\(branch.name) at \(branch.head ?? "(no commits)")")
+            try await store.withBackends { backends in
+                let branch = try await backends.store.createBranch(name, in: repo, at: head)
+                print("created branch \(repo)@\(branch.name) at \(branch.head ?? "(no commits)")")
+            }
         }
     }
 
@@ -26,9 +29,11 @@ struct BranchCommand: AsyncParsableCommand {
         @Argument(help: "Repo name.") var repo: String
 
         func run() async throws {
-            let branches = try await store.openStore().branches(of: repo)
-            if output.json { return try Terminal.json(branches) }
-            Terminal.table(["BRANCH", "HEAD"], branches.map { [$0.name, $0.head ?? "-"] })
+            try await store.withBackends { backends in
+                let branches = try await backends.store.branches(of: repo)
+                if output.json { return try Terminal.json(branches) }
+                Terminal.table(["BRANCH", "HEAD"], branches.map { [$0.name, $0.head ?? "-"] })
+            }
         }
     }
 
@@ -39,8 +44,10 @@ struct BranchCommand: AsyncParsableCommand {
         @Argument(help: "Branch name.") var name: String
 
         func run() async throws {
-            try await store.openStore().deleteBranch(name, in: repo)
-            print("deleted branch \(repo)@\(name)")
+            try await store.withBackends { backends in
+                try await backends.store.deleteBranch(name, in: repo)
+                print("deleted branch \(repo)@\(name)")
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VigilBackends
 import VigilStore
 
 struct CatCommand: AsyncParsableCommand {
@@ -10,7 +11,9 @@ struct CatCommand: AsyncParsableCommand {
     @Argument(help: "repo[@ref]:/path") var address: String
 
     func run() async throws {
-        let data = try await store.openStore().read(try Address.parse(address))
-        FileHandle.standardOutput.write(data)
+        try await store.withBackends { backends in
+            let data = try await backends.store.read(try Address.parse(address))
+            FileHandle.standardOutput.write(data)
+        }
     }
 }

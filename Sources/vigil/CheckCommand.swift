@@ -1,4 +1,5 @@
 import ArgumentParser
+import VigilBackends
 import VigilStore
 
 struct CheckCommand: AsyncParsableCommand {
@@ -10,16 +11,18 @@ struct CheckCommand: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
-        let report = try await store.openStore().check()
-        if output.json {
-            try Terminal.json(report)
-        } else {
-            print(
-                "checked \(report.commits) commits, \(report.nodes) tree nodes, \(report.files) files, "
-                    + "\(Terminal.bytes(report.bytes))")
-            for problem in report.problems { print("problem: \(problem)") }
-            print(report.isClean ? "fsck: clean" : "fsck: \(report.problems.count) problems")
+        try await store.withBackends { backends in
+            let report = try await backends.store.check()
+            if output.json {
+                try Terminal.json(report)
+            } else {
+                print(
+                    "checked \(report.commits) commits, \(report.nodes) tree nodes, \(report.files) files, "
+                        + "\(Terminal.bytes(report.bytes))")
+                for problem in report.problems { print("problem: \(problem)") }
+                print(report.isClean ? "fsck: clean" : "fsck: \(report.problems.count) problems")
+            }
+            if !report.isClean { throw ExitCode(1) }
         }
-        if !report.isClean { throw ExitCode(1) }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import VigilBackends
 import VigilStore
 
 struct CollectCommand: AsyncParsableCommand {
@@ -16,11 +17,13 @@ struct CollectCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let report = try await store.openStore().collectGarbage(grace: grace, dryRun: dryRun)
-        if output.json { return try Terminal.json(report) }
-        print(
-            "\(dryRun ? "would delete" : "deleted") \(report.deleted) blobs (\(Terminal.bytes(report.deletedBytes))); "
-                + "\(report.reachable) reachable, \(report.keptRecent) recent kept, "
-                + "\(report.abandonedWrites) abandoned writes removed")
+        try await store.withBackends { backends in
+            let report = try await backends.store.collectGarbage(grace: grace, dryRun: dryRun)
+            if output.json { return try Terminal.json(report) }
+            print(
+                "\(dryRun ? "would delete" : "deleted") \(report.deleted) blobs (\(Terminal.bytes(report.deletedBytes))); "
+                    + "\(report.reachable) reachable, \(report.keptRecent) recent kept, "
+                    + "\(report.abandonedWrites) abandoned writes removed")
+        }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import VigilBackends
 import VigilStore
 
 struct CopyCommand: AsyncParsableCommand {
@@ -13,8 +14,10 @@ struct CopyCommand: AsyncParsableCommand {
     @Option(name: [.short, .long], help: "Commit message.") var message: String?
 
     func run() async throws {
-        let commit = try await store.openStore().copy(
-            from: try Address.parse(source), to: try Address.parse(destination), message: message)
-        print("committed \(commit.id) to \(commit.repo)@\(commit.branch): \(commit.tree.files) files")
+        try await store.withBackends { backends in
+            let commit = try await backends.store.copy(
+                from: try Address.parse(source), to: try Address.parse(destination), message: message)
+            print("committed \(commit.id) to \(commit.repo)@\(commit.branch): \(commit.tree.files) files")
+        }
     }
 }

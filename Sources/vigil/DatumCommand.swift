@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VigilBackends
 import VigilPipeline
 import VigilStore
 
@@ -17,19 +18,21 @@ struct DatumCommand: AsyncParsableCommand {
         @Option(name: .long, help: "At most this many.") var limit = 1000
 
         func run() async throws {
-            let environment = try await store.openEngine()
-            let job = try await JobLookup.find(self.job, in: environment.jobs)
-            let datums = try await environment.jobs.datums(job: job.id, state: state, limit: limit)
-            if output.json { return try Terminal.json(datums) }
-            Terminal.table(
-                ["DATUM", "STATE", "TRIES", "INPUTS", "OUTPUTS", "ERROR"],
-                datums.map {
-                    [
-                        String($0.datum.prefix(12)), $0.state.rawValue, "\($0.attempts)",
-                        $0.inputs.map { "\($0.name):\($0.path)" }.joined(separator: " "), "\($0.outputs.count)",
-                        ($0.error ?? "").replacingOccurrences(of: "\n", with: " "),
-                    ]
-                })
+            try await store.withBackends { backends in
+                let environment = try await store.openEngine(backends)
+                let job = try await JobLookup.find(self.job, in: environment.jobs)
+                let datums = try await environment.jobs.datums(job: job.id, state: state, limit: limit)
+                if output.json { return try Terminal.json(datums) }
+                Terminal.table(
+                    ["DATUM", "STATE", "TRIES", "INPUTS", "OUTPUTS", "ERROR"],
+                    datums.map {
+                        [
+                            String($0.datum.prefix(12)), $0.state.rawValue, "\($0.attempts)",
+                            $0.inputs.map { "\($0.name):\($0.path)" }.joined(separator: " "), "\($0.outputs.count)",
+                            ($0.error ?? "").replacingOccurrences(of: "\n", with: " "),
+                        ]
+                    })
+            }
         }
     }
 }
@@ -53,27 +56,29 @@ struct LogsCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let environment = try await store.openEngine()
-        let job: JobInfo
-        if let id = self.job {
-            job = try await JobLookup.find(id, in: environment.jobs)
-        } else {
-            let name = pipeline!
-            _ = try await PipelineManager(environment: environment).pipeline(name)
-            guard let last = try await environment.jobs.jobs(pipeline: name, limit: 1).first else {
-                print("pipeline \(name) has run no job yet")
-                return
+        try await store.withBackends { backends in
+            let environment = try await store.openEngine(backends)
+            let job: JobInfo
+            if let id = self.job {
+                job = try await JobLookup.find(id, in: environment.jobs)
+            } else {
+                let name = pipeline!
+                _ = try await PipelineManager(environment: environment).pipeline(name)
+                guard let last = try await environment.jobs.jobs(pipeline: name, limit: 1).first else {
+                    print("pipeline \(name) has run no job yet")
+                    return
+                }
+                job = last
             }
-            job = last
-        }
-        let datums = try await environment.jobs.datums(job: job.id, state: failed ? .failed : nil, limit: .max)
-            .filter { datum == nil || $0.datum.hasPrefix(datum!) }
-        for record in datums where !record.log.isEmpty || record.error != nil {
-            print(
-                "== \(job.pipeline) job \(job.id.prefix(12)) datum \(record.datum.prefix(12)) (\(record.state.rawValue), "
-                    + "\(record.inputs.map(\.path).joined(separator: " ")))")
-            if !record.log.isEmpty { print(record.log, terminator: record.log.hasSuffix("\n") ? "" : "\n") }
-            if let error = record.error { print("error: \(error)") }
+            let datums = try await environment.jobs.datums(job: job.id, state: failed ? .failed : nil, limit: .max)
+                .filter { datum == nil || $0.datum.hasPrefix(datum!) }
+            for record in datums where !record.log.isEmpty || record.error != nil {
+                print(
+                    "== \(job.pipeline) job \(job.id.prefix(12)) datum \(record.datum.prefix(12)) (\(record.state.rawValue), "
+                        + "\(record.inputs.map(\.path).joined(separator: " ")))")
+                if !record.log.isEmpty { print(record.log, terminator: record.log.hasSuffix("\n") ? "" : "\n") }
+                if let error = record.error { print("error: \(error)") }
+            }
         }
     }
 }

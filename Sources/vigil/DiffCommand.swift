@@ -1,4 +1,5 @@
 import ArgumentParser
+import VigilBackends
 import VigilStore
 
 struct DiffCommand: AsyncParsableCommand {
@@ -13,23 +14,25 @@ struct DiffCommand: AsyncParsableCommand {
     @Argument(help: "repo[@ref][:/path] (if omitted: FROM's commit against its parent)") var to: String?
 
     func run() async throws {
-        let vigil = try await store.openStore()
-        let old = try Address.parse(from)
-        let changes =
-            if let to {
-                try await vigil.diff(from: old, to: try Address.parse(to))
-            } else {
-                try await vigil.diff(commit: old)
-            }
-        if output.json { return try Terminal.json(changes) }
-        for change in changes {
-            let mark =
-                switch change.change {
-                case .added: "+"
-                case .removed: "-"
-                case .modified: "M"
+        try await store.withBackends { backends in
+            let vigil = backends.store
+            let old = try Address.parse(from)
+            let changes =
+                if let to {
+                    try await vigil.diff(from: old, to: try Address.parse(to))
+                } else {
+                    try await vigil.diff(commit: old)
                 }
-            print("\(mark) \(change.path)")
+            if output.json { return try Terminal.json(changes) }
+            for change in changes {
+                let mark =
+                    switch change.change {
+                    case .added: "+"
+                    case .removed: "-"
+                    case .modified: "M"
+                    }
+                print("\(mark) \(change.path)")
+            }
         }
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import VigilAlerts
+import VigilBackends
 import VigilPipeline
 import VigilStore
 
@@ -22,14 +23,16 @@ struct EngineCommand: AsyncParsableCommand {
     @OptionGroup(title: "Alerts (with --alert-url, the notifier runs beside the pipelines)") var alerts: NotifierOptions
 
     func run() async throws {
-        var environment = try await store.openEngine(progress: untilIdle)
-        // A service says what it does (jobs started and finished) unless told to be quieter.
-        if !untilIdle, !store.verbose { environment.logger.logLevel = .info }
-        let engine = PipelineEngine(environment: environment, watching: store.homeURL)
-        guard alerts.isConfigured else { return try await run(engine, logger: environment.logger) }
-        try await alerts.withNotifier(store: environment.store, home: store.homeURL, logger: environment.logger) {
-            notifier in
-            try await run(engine, notifier: notifier, logger: environment.logger)
+        try await store.withBackends { backends in
+            var environment = try await store.openEngine(backends, progress: untilIdle)
+            // A service says what it does (jobs started and finished) unless told to be quieter.
+            if !untilIdle, !store.verbose { environment.logger.logLevel = .info }
+            let engine = PipelineEngine(environment: environment, changes: backends.changeFeed())
+            guard alerts.isConfigured else { return try await run(engine, logger: environment.logger) }
+            try await alerts.withNotifier(backends, logger: environment.logger) {
+                notifier in
+                try await run(engine, notifier: notifier, logger: environment.logger)
+            }
         }
     }
 

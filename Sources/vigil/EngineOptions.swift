@@ -1,13 +1,13 @@
 import Foundation
+import VigilBackends
 import VigilPipeline
 import VigilStages
 import VigilStore
 
 extension StoreOptions {
-    /// The store and the pipeline engine's records in the data folder.
-    func openEngine(progress: Bool = false) async throws -> EngineEnvironment {
-        let vigil = try await openStore()
-        var environment = try EngineEnvironment.open(home: homeURL, store: vigil, stages: .vigil, logger: logger)
+    /// The pipeline engine's environment over `backends`, with Vigil's stages.
+    func openEngine(_ backends: Backends, progress: Bool = false) async throws -> EngineEnvironment {
+        var environment = try backends.engineEnvironment(stages: .vigil)
         if progress, Terminal.standardErrorIsTerminal {
             environment.progress = { job in
                 let counts = job.counts

@@ -1,4 +1,5 @@
 import ArgumentParser
+import VigilBackends
 import VigilStore
 
 struct InitCommand: AsyncParsableCommand {
@@ -13,14 +14,16 @@ struct InitCommand: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
-        let opened = try await store.openStore(create: true)
-        if let s3 = opened.blobs as? S3BlobStore {
-            let settings = s3.client.configuration
-            print(
-                "Vigil data folder ready at \(store.homeURL.path), blobs in \(settings.location) "
-                    + "at \(settings.endpoint.absoluteString)")
-        } else {
-            print("Vigil data folder ready at \(store.homeURL.path)")
+        try await store.withBackends(create: true) { backends in
+            let opened = backends.store
+            if let s3 = opened.blobs as? S3BlobStore {
+                let settings = s3.client.configuration
+                print(
+                    "Vigil data folder ready at \(store.homeURL.path), blobs in \(settings.location) "
+                        + "at \(settings.endpoint.absoluteString)")
+            } else {
+                print("Vigil data folder ready at \(store.homeURL.path)")
+            }
         }
     }
 }

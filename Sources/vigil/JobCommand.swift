@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VigilBackends
 import VigilPipeline
 import VigilStore
 
@@ -16,19 +17,21 @@ struct JobCommand: AsyncParsableCommand {
         @Option(name: .long, help: "At most this many.") var limit = 50
 
         func run() async throws {
-            let environment = try await store.openEngine()
-            if let pipeline { _ = try await PipelineManager(environment: environment).pipeline(pipeline) }
-            let jobs = try await environment.jobs.jobs(pipeline: pipeline, limit: limit)
-            if output.json { return try Terminal.json(jobs) }
-            Terminal.table(
-                ["JOB", "PIPELINE", "STATE", "STARTED", "DURATION", "DATUMS", "OUTPUT"],
-                jobs.map {
-                    [
-                        String($0.id.prefix(12)), $0.pipeline, $0.state.rawValue, Terminal.date($0.started),
-                        $0.duration,
-                        $0.countsSummary, $0.output.map { String($0.prefix(12)) } ?? "-",
-                    ]
-                })
+            try await store.withBackends { backends in
+                let environment = try await store.openEngine(backends)
+                if let pipeline { _ = try await PipelineManager(environment: environment).pipeline(pipeline) }
+                let jobs = try await environment.jobs.jobs(pipeline: pipeline, limit: limit)
+                if output.json { return try Terminal.json(jobs) }
+                Terminal.table(
+                    ["JOB", "PIPELINE", "STATE", "STARTED", "DURATION", "DATUMS", "OUTPUT"],
+                    jobs.map {
+                        [
+                            String($0.id.prefix(12)), $0.pipeline, $0.state.rawValue, Terminal.date($0.started),
+                            $0.duration,
+                            $0.countsSummary, $0.output.map { String($0.prefix(12)) } ?? "-",
+                        ]
+                    })
+            }
         }
     }
 
@@ -39,24 +42,26 @@ struct JobCommand: AsyncParsableCommand {
         @Argument(help: "The job id, or a unique prefix of it.") var job: String
 
         func run() async throws {
-            let environment = try await store.openEngine()
-            let job = try await JobLookup.find(self.job, in: environment.jobs)
-            if output.json { return try Terminal.json(job) }
-            print("Job:        \(job.id)")
-            print("Pipeline:   \(job.pipeline)")
-            print("State:      \(job.state.rawValue)")
-            print("Kind:       \(job.full ? "full (every datum listed)" : "incremental (the inputs' diff)")")
-            print("Spec hash:  \(job.specHash)")
-            print(
-                "Inputs:     \(job.inputCommits.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))"
-            )
-            print("Base:       \(job.baseOutput ?? "-")")
-            print("Output:     \(job.output.map { "\(job.pipeline)@\($0)" } ?? "-")")
-            print("Started:    \(Terminal.date(job.started))")
-            print("Finished:   \(job.finished.map(Terminal.date) ?? "-") (\(job.duration))")
-            print("Datums:     \(job.counts.total) considered: \(job.countsSummary)")
-            if let error = job.error { print("Error:      \(error)") }
-            if job.counts.failed > 0 { print("Failures:   vigil datum list \(job.id.prefix(12)) --state failed") }
+            try await store.withBackends { backends in
+                let environment = try await store.openEngine(backends)
+                let job = try await JobLookup.find(self.job, in: environment.jobs)
+                if output.json { return try Terminal.json(job) }
+                print("Job:        \(job.id)")
+                print("Pipeline:   \(job.pipeline)")
+                print("State:      \(job.state.rawValue)")
+                print("Kind:       \(job.full ? "full (every datum listed)" : "incremental (the inputs' diff)")")
+                print("Spec hash:  \(job.specHash)")
+                print(
+                    "Inputs:     \(job.inputCommits.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))"
+                )
+                print("Base:       \(job.baseOutput ?? "-")")
+                print("Output:     \(job.output.map { "\(job.pipeline)@\($0)" } ?? "-")")
+                print("Started:    \(Terminal.date(job.started))")
+                print("Finished:   \(job.finished.map(Terminal.date) ?? "-") (\(job.duration))")
+                print("Datums:     \(job.counts.total) considered: \(job.countsSummary)")
+                if let error = job.error { print("Error:      \(error)") }
+                if job.counts.failed > 0 { print("Failures:   vigil datum list \(job.id.prefix(12)) --state failed") }
+            }
         }
     }
 }

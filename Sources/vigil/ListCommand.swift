@@ -1,4 +1,5 @@
 import ArgumentParser
+import VigilBackends
 import VigilStore
 
 struct ListCommand: AsyncParsableCommand {
@@ -10,15 +11,17 @@ struct ListCommand: AsyncParsableCommand {
     @Argument(help: "repo[@ref][:/path]") var address: String
 
     func run() async throws {
-        let entries = try await store.openStore().list(try Address.parse(address))
-        if output.json { return try Terminal.json(entries) }
-        Terminal.table(
-            ["NAME", "TYPE", "SIZE", "FILES"],
-            entries.map {
-                [
-                    $0.kind == .directory ? $0.name + "/" : $0.name, $0.kind == .directory ? "dir" : "file",
-                    Terminal.bytes($0.size), "\($0.files)",
-                ]
-            })
+        try await store.withBackends { backends in
+            let entries = try await backends.store.list(try Address.parse(address))
+            if output.json { return try Terminal.json(entries) }
+            Terminal.table(
+                ["NAME", "TYPE", "SIZE", "FILES"],
+                entries.map {
+                    [
+                        $0.kind == .directory ? $0.name + "/" : $0.name, $0.kind == .directory ? "dir" : "file",
+                        Terminal.bytes($0.size), "\($0.files)",
+                    ]
+                })
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import VigilBackends
 import VigilStore
 
 /// The local files a `put` names, with where each goes.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import VigilAlerts
+import VigilBackends
 import VigilStore
 
 /// Where alerts go and how hard the notifier tries: shared by `vigil notify` and `vigil engine` (which runs
@@ -84,18 +85,19 @@ struct NotifierOptions: ParsableArguments {
             url: url, signature: try signature(), timeout: alertTimeout, maxConnections: alertConcurrency)
     }
 
-    /// Runs `body` with the notifier over the store in `home` (watching the folder for other processes'
-    /// commits and actions), then closes its connections, also when `body` throws.
+    /// Runs `body` with the notifier over `backends` (watching for other processes' commits and actions),
+    /// then closes its connections, also when `body` throws.
     func withNotifier<T>(
-        store: VersionedStore, home: URL, logger: Logger, _ body: (Notifier) async throws -> T
+        _ backends: Backends, logger: Logger, _ body: (Notifier) async throws -> T
     ) async throws -> T {
         let configuration = try configuration()
-        let database = try AlertDatabase.open(home: home)
+        let database = try backends.alerts()
+        let store = backends.store
         let transport = try transport()
         do {
             let notifier = try Notifier(
                 store: store, database: database, transport: transport, configuration: configuration,
-                watching: home, logger: logger)
+                changes: backends.changeFeed(), logger: logger)
             let result = try await body(notifier)
             await transport.shutdown()
             return result

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ServiceLifecycle
 import VigilAlerts
+import VigilBackends
 
 struct NotifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,22 +22,24 @@ struct NotifyCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Deliver what is pending and exit.") var untilIdle = false
 
     func run() async throws {
-        let vigil = try await store.openStore()
-        var logger = store.logger
-        if !untilIdle, !store.verbose { logger.logLevel = .info }
-        try await alerts.withNotifier(store: vigil, home: store.homeURL, logger: logger) { notifier in
-            if untilIdle {
-                try await notifier.runUntilIdle()
-                AlertPrinter.summary(try notifier.database.counts())
-                return
+        try await store.withBackends { backends in
+            var logger = store.logger
+            if !untilIdle, !store.verbose { logger.logLevel = .info }
+            try await alerts.withNotifier(backends, logger: logger) { notifier in
+                if untilIdle {
+                    try await notifier.runUntilIdle()
+                    AlertPrinter.summary(try notifier.database.counts())
+                    return
+                }
+                let group = ServiceGroup(
+                    configuration: .init(
+                        services: [.init(service: notifier)], gracefulShutdownSignals: [.sigterm, .sigint],
+                        logger: logger))
+                Terminal.standardError(
+                    "vigil notify: delivering \(alerts.alertRepo) to \(notifier.transport.destination); Ctrl-C stops it"
+                )
+                try await group.run()
             }
-            let group = ServiceGroup(
-                configuration: .init(
-                    services: [.init(service: notifier)], gracefulShutdownSignals: [.sigterm, .sigint],
-                    logger: logger))
-            Terminal.standardError(
-                "vigil notify: delivering \(alerts.alertRepo) to \(notifier.transport.destination); Ctrl-C stops it")
-            try await group.run()
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VigilBackends
 import VigilPipeline
 import VigilStore
 
@@ -17,10 +18,12 @@ struct PipelineCommand: AsyncParsableCommand {
         @Argument(help: "The spec file.") var file: String
 
         func run() async throws {
-            let (spec, source) = try PipelineSpecFile.read(file)
-            let manager = PipelineManager(environment: try await store.openEngine())
-            let record = try await manager.create(spec, source: source)
-            print("created pipeline \(record.name) (output repo \(record.name)); `vigil engine` runs it")
+            try await store.withBackends { backends in
+                let (spec, source) = try PipelineSpecFile.read(file)
+                let manager = PipelineManager(environment: try await store.openEngine(backends))
+                let record = try await manager.create(spec, source: source)
+                print("created pipeline \(record.name) (output repo \(record.name)); `vigil engine` runs it")
+            }
         }
     }
 
@@ -37,10 +40,12 @@ struct PipelineCommand: AsyncParsableCommand {
         var reprocess = false
 
         func run() async throws {
-            let (spec, source) = try PipelineSpecFile.read(file)
-            let manager = PipelineManager(environment: try await store.openEngine())
-            let record = try await manager.update(spec, source: source, reprocess: reprocess)
-            print("updated pipeline \(record.name) to version \(record.version)")
+            try await store.withBackends { backends in
+                let (spec, source) = try PipelineSpecFile.read(file)
+                let manager = PipelineManager(environment: try await store.openEngine(backends))
+                let record = try await manager.update(spec, source: source, reprocess: reprocess)
+                print("updated pipeline \(record.name) to version \(record.version)")
+            }
         }
     }
 
@@ -55,25 +60,27 @@ struct PipelineCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let environment = try await store.openEngine()
-            var rows: [Row] = []
-            for record in try await environment.jobs.pipelines() {
-                rows.append(
-                    Row(
-                        pipeline: record,
-                        lastJob: try await environment.jobs.jobs(pipeline: record.name, limit: 1).first))
+            try await store.withBackends { backends in
+                let environment = try await store.openEngine(backends)
+                var rows: [Row] = []
+                for record in try await environment.jobs.pipelines() {
+                    rows.append(
+                        Row(
+                            pipeline: record,
+                            lastJob: try await environment.jobs.jobs(pipeline: record.name, limit: 1).first))
+                }
+                if output.json { return try Terminal.json(rows) }
+                Terminal.table(
+                    ["NAME", "INPUT", "TRANSFORM", "WORKERS", "VERSION", "LAST JOB"],
+                    rows.map { row in
+                        let spec = row.pipeline.spec
+                        return [
+                            spec.name, spec.input.summary, spec.transform.summary, "\(spec.parallelism)",
+                            "\(row.pipeline.version)",
+                            row.lastJob.map { "\($0.state.rawValue) (\(Terminal.date($0.started)))" } ?? "-",
+                        ]
+                    })
             }
-            if output.json { return try Terminal.json(rows) }
-            Terminal.table(
-                ["NAME", "INPUT", "TRANSFORM", "WORKERS", "VERSION", "LAST JOB"],
-                rows.map { row in
-                    let spec = row.pipeline.spec
-                    return [
-                        spec.name, spec.input.summary, spec.transform.summary, "\(spec.parallelism)",
-                        "\(row.pipeline.version)",
-                        row.lastJob.map { "\($0.state.rawValue) (\(Terminal.date($0.started)))" } ?? "-",
-                    ]
-                })
         }
     }
 
@@ -90,28 +97,31 @@ struct PipelineCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let environment = try await store.openEngine()
-            let record = try await PipelineManager(environment: environment).pipeline(name)
-            let jobs = try await environment.jobs.jobs(pipeline: name, limit: 5)
-            if output.json {
-                return try Terminal.json(View(pipeline: record, specHash: record.spec.specHash, jobs: jobs))
-            }
-            let spec = record.spec
-            print("Name:        \(spec.name)")
-            print("Description: \(spec.description.isEmpty ? "-" : spec.description)")
-            print("Input:       \(spec.input.summary)")
-            print("Transform:   \(spec.transform.summary)")
-            print("Workers:     \(spec.parallelism)")
-            print("Datum tries: \(spec.datumTries)")
-            print("Time-out:    \(spec.effectiveDatumTimeout) s" + (spec.datumTimeout == nil ? " (the default)" : ""))
-            print("Spec hash:   \(spec.specHash)")
-            print("Version:     \(record.version) (updated \(Terminal.date(record.updated)))")
-            print("Run asked:   \(record.recomputeRequested ? "recompute" : record.runRequested ? "yes" : "no")")
-            print("Recent jobs:")
-            for job in jobs {
+            try await store.withBackends { backends in
+                let environment = try await store.openEngine(backends)
+                let record = try await PipelineManager(environment: environment).pipeline(name)
+                let jobs = try await environment.jobs.jobs(pipeline: name, limit: 5)
+                if output.json {
+                    return try Terminal.json(View(pipeline: record, specHash: record.spec.specHash, jobs: jobs))
+                }
+                let spec = record.spec
+                print("Name:        \(spec.name)")
+                print("Description: \(spec.description.isEmpty ? "-" : spec.description)")
+                print("Input:       \(spec.input.summary)")
+                print("Transform:   \(spec.transform.summary)")
+                print("Workers:     \(spec.parallelism)")
+                print("Datum tries: \(spec.datumTries)")
                 print(
-                    "  \(job.id.prefix(12))  \(job.state.rawValue)  \(Terminal.date(job.started))  \(job.countsSummary)"
-                )
+                    "Time-out:    \(spec.effectiveDatumTimeout) s" + (spec.datumTimeout == nil ? " (the default)" : ""))
+                print("Spec hash:   \(spec.specHash)")
+                print("Version:     \(record.version) (updated \(Terminal.date(record.updated)))")
+                print("Run asked:   \(record.recomputeRequested ? "recompute" : record.runRequested ? "yes" : "no")")
+                print("Recent jobs:")
+                for job in jobs {
+                    print(
+                        "  \(job.id.prefix(12))  \(job.state.rawValue)  \(Terminal.date(job.started))  \(job.countsSummary)"
+                    )
+                }
             }
         }
     }
@@ -124,8 +134,11 @@ struct PipelineCommand: AsyncParsableCommand {
         @Flag(name: .long, help: "Keep the output repo and its commits.") var keepRepo = false
 
         func run() async throws {
-            try await PipelineManager(environment: try await store.openEngine()).delete(name, keepOutput: keepRepo)
-            print("deleted pipeline \(name)" + (keepRepo ? " (its repo is kept)" : " and its repo"))
+            try await store.withBackends { backends in
+                try await PipelineManager(environment: try await store.openEngine(backends)).delete(
+                    name, keepOutput: keepRepo)
+                print("deleted pipeline \(name)" + (keepRepo ? " (its repo is kept)" : " and its repo"))
+            }
         }
     }
 
@@ -144,11 +157,13 @@ struct PipelineCommand: AsyncParsableCommand {
         @Flag(name: .long, help: "Run every datum again, from an empty output.") var recompute = false
 
         func run() async throws {
-            let environment = try await store.openEngine(progress: !output.json)
-            try await PipelineManager(environment: environment).requestRun(name, recompute: recompute)
-            let jobs = try await PipelineEngine(environment: environment).runUntilIdle()
-            JobPrinter.finish(jobs, json: output.json, emptyNote: "an engine running elsewhere took the job")
-            if output.json { try Terminal.json(jobs) }
+            try await store.withBackends { backends in
+                let environment = try await store.openEngine(backends, progress: !output.json)
+                try await PipelineManager(environment: environment).requestRun(name, recompute: recompute)
+                let jobs = try await PipelineEngine(environment: environment).runUntilIdle()
+                JobPrinter.finish(jobs, json: output.json, emptyNote: "an engine running elsewhere took the job")
+                if output.json { try Terminal.json(jobs) }
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VigilBackends
 import VigilStore
 
 struct PutCommand: AsyncParsableCommand {
@@ -41,69 +42,72 @@ struct PutCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let address = try Address.parse(destination)
-        let files = try LocalFiles.collect(paths.filter { !$0.hasPrefix("s3://") }, under: address.path)
-        let vigil = try await store.openStore()
-        var items = files.map(Item.file)
-        for location in paths where location.hasPrefix("s3://") {
-            let ingest = try await BucketIngest.list(location, under: address.path, options: store)
-            items += ingest.objects.map { Item.object(ingest, $0) }
-        }
-        let writer = try await vigil.openCommit(repo: address.repo, branch: address.ref, author: author)
-        let branch = writer.branch
-        let ledger = IngestLedger.load(home: store.homeURL)
-        var updated = ledger
-        var progress = ProgressBar(label: "put", total: items.count)
-        var stored = 0
-        var skipped = 0
-        do {
-            try await withThrowingTaskGroup(of: Outcome.self) { group in
-                var inFlight = 0
-                func record(_ outcome: Outcome) {
-                    progress.advance(bytes: outcome.bytes)
-                    if outcome.stored { stored += 1 }
-                    if outcome.skipped { skipped += 1 }
-                    if let entry = outcome.ledger { updated.objects[entry.key] = entry.entry }
-                }
-                for item in items {
-                    if inFlight >= concurrency, let outcome = try await group.next() {
-                        inFlight -= 1
-                        record(outcome)
-                    }
-                    group.addTask {
-                        switch item {
-                        case .file(let file):
-                            let written = try await writer.put(file.destination, contentsOf: file.source)
-                            return Outcome(bytes: written.size, stored: written.stored)
-                        case .object(let ingest, let object):
-                            return try await Self.copy(
-                                object, from: ingest, into: writer, vigil: vigil, repo: address.repo, branch: branch,
-                                known: ledger.objects[ingest.ledgerKey(object)])
-                        }
-                    }
-                    inFlight += 1
-                }
-                for try await outcome in group { record(outcome) }
+        try await store.withBackends { backends in
+            let address = try Address.parse(destination)
+            let files = try LocalFiles.collect(paths.filter { !$0.hasPrefix("s3://") }, under: address.path)
+            let vigil = backends.store
+            var items = files.map(Item.file)
+            for location in paths where location.hasPrefix("s3://") {
+                let ingest = try await BucketIngest.list(location, under: address.path, options: store)
+                items += ingest.objects.map { Item.object(ingest, $0) }
             }
-        } catch {
+            let writer = try await vigil.openCommit(repo: address.repo, branch: address.ref, author: author)
+            let branch = writer.branch
+            let ledger = IngestLedger.load(home: store.homeURL)
+            var updated = ledger
+            var progress = ProgressBar(label: "put", total: items.count)
+            var stored = 0
+            var skipped = 0
+            do {
+                try await withThrowingTaskGroup(of: Outcome.self) { group in
+                    var inFlight = 0
+                    func record(_ outcome: Outcome) {
+                        progress.advance(bytes: outcome.bytes)
+                        if outcome.stored { stored += 1 }
+                        if outcome.skipped { skipped += 1 }
+                        if let entry = outcome.ledger { updated.objects[entry.key] = entry.entry }
+                    }
+                    for item in items {
+                        if inFlight >= concurrency, let outcome = try await group.next() {
+                            inFlight -= 1
+                            record(outcome)
+                        }
+                        group.addTask {
+                            switch item {
+                            case .file(let file):
+                                let written = try await writer.put(file.destination, contentsOf: file.source)
+                                return Outcome(bytes: written.size, stored: written.stored)
+                            case .object(let ingest, let object):
+                                return try await Self.copy(
+                                    object, from: ingest, into: writer, vigil: vigil, repo: address.repo,
+                                    branch: branch,
+                                    known: ledger.objects[ingest.ledgerKey(object)])
+                            }
+                        }
+                        inFlight += 1
+                    }
+                    for try await outcome in group { record(outcome) }
+                }
+            } catch {
+                progress.finish()
+                await writer.abandon()
+                throw error
+            }
             progress.finish()
-            await writer.abandon()
-            throw error
+            let put = items.count - skipped
+            if put == 0, !items.isEmpty {
+                await writer.abandon()
+                print("nothing to put: all \(items.count) objects are already in \(address.repo)@\(branch)")
+                if updated.objects.count != ledger.objects.count { try updated.save(home: store.homeURL) }
+                return
+            }
+            let commit = try await writer.finish(message: message ?? "put \(put) files")
+            if paths.contains(where: { $0.hasPrefix("s3://") }) { try updated.save(home: store.homeURL) }
+            let skippedNote = skipped > 0 ? ", \(skipped) skipped (already there)" : ""
+            print(
+                "committed \(commit.id) to \(address.repo)@\(commit.branch): \(put) files put (\(stored) new)\(skippedNote), "
+                    + "\(commit.tree.files) files, \(Terminal.bytes(commit.tree.size)) in all")
         }
-        progress.finish()
-        let put = items.count - skipped
-        if put == 0, !items.isEmpty {
-            await writer.abandon()
-            print("nothing to put: all \(items.count) objects are already in \(address.repo)@\(branch)")
-            if updated.objects.count != ledger.objects.count { try updated.save(home: store.homeURL) }
-            return
-        }
-        let commit = try await writer.finish(message: message ?? "put \(put) files")
-        if paths.contains(where: { $0.hasPrefix("s3://") }) { try updated.save(home: store.homeURL) }
-        let skippedNote = skipped > 0 ? ", \(skipped) skipped (already there)" : ""
-        print(
-            "committed \(commit.id) to \(address.repo)@\(commit.branch): \(put) files put (\(stored) new)\(skippedNote), "
-                + "\(commit.tree.files) files, \(Terminal.bytes(commit.tree.size)) in all")
     }
 
     /// Copies one object unless the destination already holds its bytes (see `BucketIngest`).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VigilBackends
 import VigilStore
 
 struct RepoCommand: AsyncParsableCommand {
@@ -14,8 +15,10 @@ struct RepoCommand: AsyncParsableCommand {
         @Option(name: .long, help: "What the repo holds.") var description = ""
 
         func run() async throws {
-            let repo = try await store.openStore().createRepo(name, description: description)
-            print("created repo \(repo.name)")
+            try await store.withBackends { backends in
+                let repo = try await backends.store.createRepo(name, description: description)
+                print("created repo \(repo.name)")
+            }
         }
     }
 
@@ -25,15 +28,17 @@ struct RepoCommand: AsyncParsableCommand {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let vigil = try await store.openStore()
-            var summaries: [RepoSummary] = []
-            for repo in try await vigil.repos() { summaries.append(try await RepoSummary.load(repo, from: vigil)) }
-            if output.json { return try Terminal.json(summaries) }
-            Terminal.table(
-                ["NAME", "CREATED", "FILES", "SIZE", "DESCRIPTION"],
-                summaries.map {
-                    [$0.name, Terminal.date($0.created), "\($0.files)", Terminal.bytes($0.size), $0.description]
-                })
+            try await store.withBackends { backends in
+                let vigil = backends.store
+                var summaries: [RepoSummary] = []
+                for repo in try await vigil.repos() { summaries.append(try await RepoSummary.load(repo, from: vigil)) }
+                if output.json { return try Terminal.json(summaries) }
+                Terminal.table(
+                    ["NAME", "CREATED", "FILES", "SIZE", "DESCRIPTION"],
+                    summaries.map {
+                        [$0.name, Terminal.date($0.created), "\($0.files)", Terminal.bytes($0.size), $0.description]
+                    })
+            }
         }
     }
 
@@ -44,16 +49,18 @@ struct RepoCommand: AsyncParsableCommand {
         @Argument(help: "Repo name.") var name: String
 
         func run() async throws {
-            let vigil = try await store.openStore()
-            let summary = try await RepoSummary.load(try await vigil.repo(name), from: vigil)
-            if output.json { return try Terminal.json(summary) }
-            print("Name:        \(summary.name)")
-            print("Description: \(summary.description)")
-            print("Created:     \(Terminal.date(summary.created))")
-            print("Files:       \(summary.files) on \(vigil.defaultBranch)")
-            print("Size:        \(Terminal.bytes(summary.size)) on \(vigil.defaultBranch)")
-            print("Branches:")
-            for branch in summary.branches { print("  \(branch.name)  \(branch.head ?? "(no commits)")") }
+            try await store.withBackends { backends in
+                let vigil = backends.store
+                let summary = try await RepoSummary.load(try await vigil.repo(name), from: vigil)
+                if output.json { return try Terminal.json(summary) }
+                print("Name:        \(summary.name)")
+                print("Description: \(summary.description)")
+                print("Created:     \(Terminal.date(summary.created))")
+                print("Files:       \(summary.files) on \(vigil.defaultBranch)")
+                print("Size:        \(Terminal.bytes(summary.size)) on \(vigil.defaultBranch)")
+                print("Branches:")
+                for branch in summary.branches { print("  \(branch.name)  \(branch.head ?? "(no commits)")") }
+            }
         }
     }
 
@@ -64,8 +71,10 @@ struct RepoCommand: AsyncParsableCommand {
         @Argument(help: "Repo name.") var name: String
 
         func run() async throws {
-            try await store.openStore().deleteRepo(name)
-            print("deleted repo \(name)")
+            try await store.withBackends { backends in
+                try await backends.store.deleteRepo(name)
+                print("deleted repo \(name)")
+            }
         }
     }
 }

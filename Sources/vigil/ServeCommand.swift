@@ -6,6 +6,7 @@ import Prometheus
 import ServiceLifecycle
 import VigilAccess
 import VigilAlerts
+import VigilBackends
 import VigilPipeline
 import VigilServer
 
@@ -27,38 +28,40 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The repo uploads go to (created if missing).") var imagesRepo = "images"
 
     func run() async throws {
-        var environment = try await store.openEngine()
-        if !store.verbose { environment.logger.logLevel = .info }
-        let logger = environment.logger
-        let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        var configuration = ServerConfiguration()
-        configuration.host = host
-        configuration.port = port
-        configuration.maxImageBytes = maxImageBytes
-        configuration.imagesRepo = imagesRepo
-        if (try? await environment.store.repo(imagesRepo)) == nil {
-            try await environment.store.createRepo(imagesRepo, description: "camera frames as uploaded")
-        }
-        let server = ServerEnvironment(
-            store: environment.store, jobs: environment.jobs, alerts: try AlertDatabase.open(home: store.homeURL),
-            access: try AccessDatabase.open(home: store.homeURL), metrics: registry, configuration: configuration,
-            scratch: environment.scratch, logger: logger)
-        let engine = PipelineEngine(environment: environment, watching: store.homeURL)
-        let app = VigilAPI.application(server) { port in
-            Terminal.standardError("vigil serve: listening on http://\(host):\(port)/ (API: /openapi.yaml)")
-        }
-        func serve(_ notifier: Notifier?) async throws {
-            let services: [any Service] = [engine, app] + (notifier.map { [$0] } ?? [])
-            let group = ServiceGroup(
-                configuration: .init(
-                    services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
-                    logger: logger))
-            try await group.run()
-        }
-        guard alerts.isConfigured else { return try await serve(nil) }
-        try await alerts.withNotifier(store: environment.store, home: store.homeURL, logger: logger) { notifier in
-            try await serve(notifier)
+        try await store.withBackends { backends in
+            var environment = try await store.openEngine(backends)
+            if !store.verbose { environment.logger.logLevel = .info }
+            let logger = environment.logger
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            var configuration = ServerConfiguration()
+            configuration.host = host
+            configuration.port = port
+            configuration.maxImageBytes = maxImageBytes
+            configuration.imagesRepo = imagesRepo
+            if (try? await environment.store.repo(imagesRepo)) == nil {
+                try await environment.store.createRepo(imagesRepo, description: "camera frames as uploaded")
+            }
+            let server = ServerEnvironment(
+                store: environment.store, jobs: environment.jobs, alerts: try backends.alerts(),
+                access: try backends.access(), metrics: registry, configuration: configuration,
+                scratch: environment.scratch, logger: logger)
+            let engine = PipelineEngine(environment: environment, changes: backends.changeFeed())
+            let app = VigilAPI.application(server) { port in
+                Terminal.standardError("vigil serve: listening on http://\(host):\(port)/ (API: /openapi.yaml)")
+            }
+            func serve(_ notifier: Notifier?) async throws {
+                let services: [any Service] = [engine, app] + (notifier.map { [$0] } ?? [])
+                let group = ServiceGroup(
+                    configuration: .init(
+                        services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
+                        logger: logger))
+                try await group.run()
+            }
+            guard alerts.isConfigured else { return try await serve(nil) }
+            try await alerts.withNotifier(backends, logger: logger) { notifier in
+                try await serve(notifier)
+            }
         }
     }
 }

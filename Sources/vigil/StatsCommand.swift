@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VigilBackends
 import VigilStages
 import VigilStore
 
@@ -17,22 +18,24 @@ struct StatsCommand: AsyncParsableCommand {
     @Option(help: "The analytics pipeline's output: repo[@ref].") var from = "stats"
 
     func run() async throws {
-        let vigil = try await store.openStore()
-        var address = try Address.parse(from)
-        address.path = "/counts.json"
-        let counts = try JSONDecoder().decode(AlertCounts.self, from: try await vigil.read(address))
-        if output.json { return try Terminal.json(counts) }
-        print(
-            "Alerts: \(counts.alerts.total); invalid images: \(counts.invalid.total) (from \(counts.sources.joined(separator: ", ")))"
-        )
-        for (title, table) in [
-            ("alerts per device", counts.alerts.byDevice), ("alerts per customer", counts.alerts.byCustomer),
-            ("alerts per day (UTC)", counts.alerts.byDay), ("alerts per hour (UTC)", counts.alerts.byHour),
-            ("alerts per label", counts.alerts.byLabel), ("invalid images per device", counts.invalid.byDevice),
-            ("invalid images per reason", counts.invalid.byReason),
-        ] where !table.isEmpty {
-            print("\n\(title):")
-            Terminal.table(["KEY", "COUNT"], table.sorted { $0.key < $1.key }.map { [$0.key, String($0.value)] })
+        try await store.withBackends { backends in
+            let vigil = backends.store
+            var address = try Address.parse(from)
+            address.path = "/counts.json"
+            let counts = try JSONDecoder().decode(AlertCounts.self, from: try await vigil.read(address))
+            if output.json { return try Terminal.json(counts) }
+            print(
+                "Alerts: \(counts.alerts.total); invalid images: \(counts.invalid.total) (from \(counts.sources.joined(separator: ", ")))"
+            )
+            for (title, table) in [
+                ("alerts per device", counts.alerts.byDevice), ("alerts per customer", counts.alerts.byCustomer),
+                ("alerts per day (UTC)", counts.alerts.byDay), ("alerts per hour (UTC)", counts.alerts.byHour),
+                ("alerts per label", counts.alerts.byLabel), ("invalid images per device", counts.invalid.byDevice),
+                ("invalid images per reason", counts.invalid.byReason),
+            ] where !table.isEmpty {
+                print("\n\(title):")
+                Terminal.table(["KEY", "COUNT"], table.sorted { $0.key < $1.key }.map { [$0.key, String($0.value)] })
+            }
         }
     }
 }

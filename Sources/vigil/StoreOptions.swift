@@ -1,11 +1,12 @@
 import ArgumentParser
 import Foundation
 import Logging
+import VigilBackends
 import VigilStore
 
-/// Options every command that touches data shares: where the data folder is, where its blobs live, and how
-/// chatty to be. Blob settings resolve flag, then environment, then the data folder's `config.json` (which
-/// `vigil init --store …` writes), then the default `<home>/blobs`.
+/// Options every command that touches data shares: where the data folder is, where its blobs and its database
+/// live, and how chatty to be. Settings resolve flag, then environment, then the data folder's `config.json`
+/// (which `vigil init --store … --database …` writes), then the embedded default (`<home>/blobs`, SQLite).
 struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: "The data folder (default: $VIGIL_HOME, or ./.vigil).")
     var home: String?
@@ -30,6 +31,15 @@ struct StoreOptions: ParsableArguments {
         name: .customLong("s3-sse"),
         help: "Ask S3 to encrypt every blob it stores: AES256 or aws:kms (default: $VIGIL_S3_SSE).")
     var s3ServerSideEncryption: String?
+
+    @Option(
+        name: .customLong("database"),
+        help: """
+            Keep metadata, jobs, alerts and tokens in PostgreSQL: postgres://USER@HOST:PORT/DATABASE \
+            (default: $VIGIL_DATABASE_URL, or what `vigil init` recorded; the password comes from $PGPASSWORD \
+            or ?passwordFile=PATH).
+            """)
+    var database: String?
 
     @Flag(name: .long, help: "Log what happens, to standard error.")
     var verbose = false
@@ -68,13 +78,15 @@ struct StoreOptions: ParsableArguments {
             return StoreConfiguration(
                 store: value(storeLocation, "VIGIL_STORE"), s3Endpoint: value(s3Endpoint, "VIGIL_S3_ENDPOINT"),
                 s3Region: s3Region, s3Addressing: addressing,
-                s3ServerSideEncryption: value(s3ServerSideEncryption, "VIGIL_S3_SSE"))
+                s3ServerSideEncryption: value(s3ServerSideEncryption, "VIGIL_S3_SSE"),
+                database: value(database, "VIGIL_DATABASE_URL"))
         }
     }
 
-    func openStore(create: Bool = false) async throws -> VersionedStore {
-        try await VersionedStore.open(
-            home: homeURL, create: create, configuration: try storeConfiguration, logger: logger)
+    /// Runs `body` with every backend this configuration names (see `Backends`), stopped afterwards.
+    func withBackends<T>(create: Bool = false, _ body: (Backends) async throws -> T) async throws -> T {
+        try await Backends.with(
+            home: homeURL, configuration: try storeConfiguration, create: create, logger: logger, body)
     }
 
     /// Settings for reading another S3 location (`vigil put … s3://…`) with this store's endpoint, region and

@@ -1,4 +1,5 @@
 import Foundation
+import VigilBackends
 import VigilStore
 
 #if canImport(Glibc)

@@ -21,19 +21,21 @@ struct TokenCommand: AsyncParsableCommand {
         @Option(help: "Who or what holds it (shown in the audit log).") var name: String?
 
         func run() async throws {
-            guard let role = Role(rawValue: role) else {
-                throw ValidationError(
-                    "--role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", ")), not '\(self.role)'"
-                )
+            try await store.withBackends { backends in
+                guard let role = Role(rawValue: role) else {
+                    throw ValidationError(
+                        "--role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", ")), not '\(self.role)'"
+                    )
+                }
+                let access = try backends.access()
+                let (token, info) = try await access.createToken(
+                    name: name ?? customer ?? device ?? role.rawValue, role: role, customer: customer, device: device,
+                    at: Date())
+                print(token)
+                Terminal.standardError(
+                    "token \(info.id) (\(info.role.rawValue)\(info.customer.map { " of \($0)" } ?? "")"
+                        + "\(info.device.map { " for \($0)" } ?? "")): keep it; it is not shown again")
             }
-            let access = try AccessDatabase.open(home: try store.existingHome())
-            let (token, info) = try await access.createToken(
-                name: name ?? customer ?? device ?? role.rawValue, role: role, customer: customer, device: device,
-                at: Date())
-            print(token)
-            Terminal.standardError(
-                "token \(info.id) (\(info.role.rawValue)\(info.customer.map { " of \($0)" } ?? "")"
-                    + "\(info.device.map { " for \($0)" } ?? "")): keep it; it is not shown again")
         }
     }
 
@@ -43,17 +45,19 @@ struct TokenCommand: AsyncParsableCommand {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let tokens = try AccessDatabase.open(home: try store.existingHome()).tokens()
-            if output.json { return try Terminal.json(tokens) }
-            Terminal.table(
-                ["TOKEN", "NAME", "ROLE", "CUSTOMER", "DEVICE", "CREATED", "REVOKED"],
-                tokens.map {
-                    [
-                        $0.id, $0.name, $0.role.rawValue, $0.customer ?? "-", $0.device ?? "-",
-                        Terminal.date($0.created),
-                        $0.revoked.map(Terminal.date) ?? "-",
-                    ]
-                })
+            try await store.withBackends { backends in
+                let tokens = try backends.access().tokens()
+                if output.json { return try Terminal.json(tokens) }
+                Terminal.table(
+                    ["TOKEN", "NAME", "ROLE", "CUSTOMER", "DEVICE", "CREATED", "REVOKED"],
+                    tokens.map {
+                        [
+                            $0.id, $0.name, $0.role.rawValue, $0.customer ?? "-", $0.device ?? "-",
+                            Terminal.date($0.created),
+                            $0.revoked.map(Terminal.date) ?? "-",
+                        ]
+                    })
+            }
         }
     }
 
@@ -63,8 +67,10 @@ struct TokenCommand: AsyncParsableCommand {
         @Argument(help: "The token's id (the part after vgl_, as `vigil token list` shows).") var id: String
 
         func run() async throws {
-            try await AccessDatabase.open(home: try store.existingHome()).revoke(id, at: Date())
-            print("revoked \(id)")
+            try await store.withBackends { backends in
+                try await backends.access().revoke(id, at: Date())
+                print("revoked \(id)")
+            }
         }
     }
 }
@@ -78,15 +84,17 @@ struct AuditCommand: AsyncParsableCommand {
     @Option(help: "At most this many, newest first.") var limit = 100
 
     func run() async throws {
-        let entries = try AccessDatabase.open(home: try store.existingHome()).audit(token: token, limit: limit)
-        if output.json { return try Terminal.json(entries) }
-        Terminal.table(
-            ["TIME", "TOKEN", "WHO", "ROLE", "STATUS", "ACTION", "TARGET"],
-            entries.map {
-                [
-                    Terminal.date($0.time), $0.tokenID, $0.principal, $0.role, String($0.status), $0.action,
-                    $0.target ?? $0.detail ?? "-",
-                ]
-            })
+        try await store.withBackends { backends in
+            let entries = try backends.access().audit(token: token, limit: limit)
+            if output.json { return try Terminal.json(entries) }
+            Terminal.table(
+                ["TIME", "TOKEN", "WHO", "ROLE", "STATUS", "ACTION", "TARGET"],
+                entries.map {
+                    [
+                        Terminal.date($0.time), $0.tokenID, $0.principal, $0.role, String($0.status), $0.action,
+                        $0.target ?? $0.detail ?? "-",
+                    ]
+                })
+        }
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import VigilAccess
 import VigilAlerts
+import VigilBackends
 import VigilPipeline
 import VigilStages
 import VigilStore

@@ -80,8 +80,11 @@ public final class PostgresServer: Sendable {
         let process = try launch(data: data)
         let deadline = Date().addingTimeInterval(60)
         while true {
-            readPID()
-            if (try? await psql("SELECT 1")) != nil { return }
+            if (try? await psql("SELECT 1")) != nil {
+                // The wrapper writes the pid file right after starting the server, so it is there by now.
+                readPID()
+                return
+            }
             guard Date() < deadline, process.isRunning else {
                 let log = directory.appendingPathComponent("server.log").path
                 let tail = (try? String(contentsOfFile: log, encoding: .utf8))?.suffix(2000) ?? ""
@@ -94,7 +97,7 @@ public final class PostgresServer: Sendable {
     /// SIGKILL to the server and every backend it runs: a crash, not a shutdown. Returns once they are gone.
     public func kill() {
         let postmaster = pid.withLock { $0 }
-        guard postmaster > 0 else { return }
+        precondition(postmaster > 0, "PostgresServer.kill() before the server's pid was known")
         let children = Self.children(of: postmaster)
         _ = Glibc.kill(postmaster, SIGKILL)
         for child in children { _ = Glibc.kill(child, SIGKILL) }

@@ -15,7 +15,7 @@ public final class PostgresDatabase: Service, Sendable {
     public let location: PostgresLocation
     private let client: PostgresClient
     private let connectionConfiguration: PostgresConnection.Configuration
-    private let logger: Logger
+    let logger: Logger
     private let connectionIDs = Atomic<Int>(1_000_000)
 
     /// A client for `location`; nothing connects until `run()` runs and a query asks for a connection.
@@ -129,7 +129,7 @@ public final class PostgresDatabase: Service, Sendable {
     public static func inTransaction<T: Sendable>(
         _ connection: PostgresConnection, _ body: @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
-        try await connection.query("BEGIN", logger: PostgresSchema.quiet)
+        try await connection.rows("BEGIN")
         let value: T
         do {
             value = try await body(connection)
@@ -137,19 +137,19 @@ public final class PostgresDatabase: Service, Sendable {
             // Never a statement on a connection that is gone: postgres-nio 1.33 writes it past the removed
             // handler and its answer never comes. The server rolls back a lost connection's transaction itself.
             if !connection.isClosed, !Self.isConnectionError(error) {
-                _ = try? await connection.query("ROLLBACK", logger: PostgresSchema.quiet)
+                _ = try? await connection.rows("ROLLBACK")
             }
             throw error
         }
         // A COMMIT that fails has an unknown outcome: callers keep their writes idempotent.
-        try await connection.query("COMMIT", logger: PostgresSchema.quiet)
+        try await connection.rows("COMMIT")
         return value
     }
 
     /// Every row `query` returns.
     public func rows(_ operation: String, _ query: PostgresQuery) async throws -> [PostgresRow] {
         try await withConnection(operation) { connection in
-            try await connection.query(query, logger: self.logger).collect()
+            try await connection.rows(query)
         }
     }
 

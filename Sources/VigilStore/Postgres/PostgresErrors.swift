@@ -17,7 +17,8 @@ enum PostgresErrors {
                 value: location.description)
         }
         guard error.code == .server else {
-            let cause = error.underlying.map { "\($0)" } ?? error.code.description
+            // PSQLError's own description is deliberately vague; its code and the socket error say what happened.
+            let cause = error.underlying.map { "\(error.code): \($0)" } ?? error.code.description
             return VigilError(
                 .databaseUnavailable,
                 "cannot reach PostgreSQL at \(location) for \(operation) (\(cause)); is the server up and the URL "

@@ -101,7 +101,7 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `text` with any password between `:` and `@` replaced, so an error never repeats a secret.
-    static func redacted(_ text: String) -> String {
+    public static func redacted(_ text: String) -> String {
         guard var url = URLComponents(string: text), url.password != nil else { return text }
         url.password = "REDACTED"
         return url.string ?? "a database URL"

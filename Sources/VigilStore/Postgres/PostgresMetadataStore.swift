@@ -60,21 +60,19 @@ public final class PostgresMetadataStore: MetadataStore {
 
     public func createRepo(_ repo: RepoInfo, defaultBranch: String) async throws {
         try await database.withTransaction("creating repo '\(repo.name)'") { connection in
-            let inserted = try await connection.query(
+            let inserted = try await connection.rows(
                 """
                 INSERT INTO repos(name, description, created)
                 VALUES (\(repo.name), \(repo.description), \(repo.created.timeIntervalSince1970))
                 ON CONFLICT (name) DO NOTHING RETURNING 1
-                """, logger: PostgresSchema.quiet
-            ).collect()
+                """)
             guard !inserted.isEmpty else {
                 throw VigilError(
                     .repoExists, "a repo named '\(repo.name)' already exists; pick another name or delete it first",
                     value: repo.name)
             }
-            try await connection.query(
-                "INSERT INTO branches(repo, name, head) VALUES (\(repo.name), \(defaultBranch), NULL)",
-                logger: PostgresSchema.quiet)
+            try await connection.rows(
+                "INSERT INTO branches(repo, name, head) VALUES (\(repo.name), \(defaultBranch), NULL)")
         }
     }
 
@@ -119,9 +117,9 @@ public final class PostgresMetadataStore: MetadataStore {
         try await database.withTransaction("moving branch '\(name)' of '\(repo)'") { connection in
             try await Self.requireRepo(repo, connection)
             if let head,
-                try await connection.query(
-                    "SELECT 1 FROM commits WHERE id = \(head) AND repo = \(repo)", logger: PostgresSchema.quiet
-                ).collect().isEmpty
+                try await connection.rows(
+                    "SELECT 1 FROM commits WHERE id = \(head) AND repo = \(repo)"
+                ).isEmpty
             {
                 throw VigilError(.commitNotFound, "no commit \(head) in repo '\(repo)'", value: head)
             }
@@ -130,20 +128,21 @@ public final class PostgresMetadataStore: MetadataStore {
                 case .any:
                     """
                     INSERT INTO branches(repo, name, head) VALUES (\(repo), \(name), \(head))
-                    ON CONFLICT (repo, name) DO UPDATE SET head = excluded.head RETURNING 1
+                    ON CONFLICT (repo, name) DO UPDATE SET head = excluded.head \(unescaped: Self.notifying)
                     """
                 case .absent:
                     """
                     INSERT INTO branches(repo, name, head) VALUES (\(repo), \(name), \(head))
-                    ON CONFLICT DO NOTHING RETURNING 1
+                    ON CONFLICT DO NOTHING \(unescaped: Self.notifying)
                     """
                 case .head(let current):
                     """
                     UPDATE branches SET head = \(head)
-                    WHERE repo = \(repo) AND name = \(name) AND head IS NOT DISTINCT FROM \(current) RETURNING 1
+                    WHERE repo = \(repo) AND name = \(name) AND head IS NOT DISTINCT FROM \(current)
+                    \(unescaped: Self.notifying)
                     """
                 }
-            return try await connection.query(query, logger: PostgresSchema.quiet).collect().count == 1
+            return try await connection.rows(query).count == 1
         }
     }
 
@@ -165,25 +164,23 @@ public final class PostgresMetadataStore: MetadataStore {
     {
         try await database.withTransaction("committing to \(commit.repo)@\(commit.branch)") { connection in
             // The compare-and-swap first: if it moves nothing, nothing else is written.
-            let moved = try await connection.query(
+            let moved = try await connection.rows(
                 """
                 UPDATE branches SET head = \(commit.id)
                 WHERE repo = \(commit.repo) AND name = \(commit.branch) AND head IS NOT DISTINCT FROM \(expectedHead)
-                RETURNING 1
-                """, logger: PostgresSchema.quiet
-            ).collect()
+                \(unescaped: Self.notifying)
+                """)
             guard !moved.isEmpty else {
                 try await Self.requireRepo(commit.repo, connection)
-                if try await connection.query(
-                    "SELECT 1 FROM branches WHERE repo = \(commit.repo) AND name = \(commit.branch)",
-                    logger: PostgresSchema.quiet
-                ).collect().isEmpty {
+                if try await connection.rows(
+                    "SELECT 1 FROM branches WHERE repo = \(commit.repo) AND name = \(commit.branch)"
+                ).isEmpty {
                     throw VigilError(
                         .branchNotFound, "no branch '\(commit.branch)' in repo '\(commit.repo)'", value: commit.branch)
                 }
                 return false
             }
-            try await connection.query(
+            try await connection.rows(
                 """
                 INSERT INTO commits(id, repo, branch, parent, tree, size, files, meta, meta_size, meta_files,
                                     author, message, origin, started, finished)
@@ -191,20 +188,20 @@ public final class PostgresMetadataStore: MetadataStore {
                         \(commit.tree.size), \(commit.tree.files), \(commit.meta?.hash.hex), \(commit.meta?.size),
                         \(commit.meta?.files), \(commit.author), \(commit.message), \(commit.provenance.origin),
                         \(commit.started.timeIntervalSince1970), \(commit.finished.timeIntervalSince1970))
-                """, logger: PostgresSchema.quiet)
+                """)
             let inputs = commit.provenance.inputs
             if !inputs.isEmpty {
-                try await connection.query(
+                try await connection.rows(
                     """
                     INSERT INTO commit_inputs(commit_id, position, repo, input)
                     SELECT \(commit.id), position - 1, repo, input
                     FROM unnest(\(inputs.map(\.repo))::text[], \(inputs.map(\.commit))::text[])
                          WITH ORDINALITY AS given(repo, input, position)
-                    """, logger: PostgresSchema.quiet)
+                    """)
             }
             if let lease {
-                try await connection.query(
-                    "DELETE FROM writer_leases WHERE id = \(lease)", logger: PostgresSchema.quiet)
+                try await connection.rows(
+                    "DELETE FROM writer_leases WHERE id = \(lease)")
             }
             return true
         }
@@ -284,12 +281,14 @@ public final class PostgresMetadataStore: MetadataStore {
         }
     }
 
+    /// A branch row's `RETURNING`: tells other processes' change feeds, when the transaction commits, that a
+    /// head of this repo moved (no extra round trip).
+    private static let notifying = "RETURNING pg_notify('\(PostgresChangeFeed.channel)', repo)"
+
     // MARK: Row mapping
 
     private static func requireRepo(_ name: String, _ connection: PostgresConnection) async throws {
-        if try await connection.query("SELECT 1 FROM repos WHERE name = \(name)", logger: PostgresSchema.quiet)
-            .collect().isEmpty
-        {
+        if try await connection.rows("SELECT 1 FROM repos WHERE name = \(name)").isEmpty {
             throw VigilError.repoNotFound(name)
         }
     }

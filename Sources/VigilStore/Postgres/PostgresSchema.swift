@@ -32,16 +32,15 @@ public struct PostgresSchema: Sendable {
         _ connection: PostgresConnection, component: String, migrations: [[String]], location: PostgresLocation
     ) async throws {
         // DDL on a big table may take long; the transaction's own deadline bounds it instead.
-        try await connection.query("SET LOCAL statement_timeout = 0", logger: Self.quiet)
-        try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: Self.quiet)
-        try await connection.query(
+        try await connection.rows("SET LOCAL statement_timeout = 0")
+        try await connection.rows("SELECT pg_advisory_xact_lock(\(Self.lockKey))")
+        try await connection.rows(
             """
             CREATE TABLE IF NOT EXISTS vigil_schema(
                 component text PRIMARY KEY, version integer NOT NULL, updated timestamptz NOT NULL)
-            """, logger: Self.quiet)
-        let rows = try await connection.query(
-            "SELECT version FROM vigil_schema WHERE component = \(component)", logger: Self.quiet
-        ).collect()
+            """)
+        let rows = try await connection.rows(
+            "SELECT version FROM vigil_schema WHERE component = \(component)")
         let applied = try rows.first?.decode(Int.self) ?? 0
         guard applied <= migrations.count else {
             throw VigilError(
@@ -54,26 +53,24 @@ public struct PostgresSchema: Sendable {
         guard applied < migrations.count else { return }
         for migration in migrations[applied...] {
             for statement in migration {
-                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: Self.quiet)
+                try await connection.rows(PostgresQuery(unsafeSQL: statement))
             }
         }
-        try await connection.query(
+        try await connection.rows(
             """
             INSERT INTO vigil_schema(component, version, updated) VALUES (\(component), \(migrations.count), now())
             ON CONFLICT (component) DO UPDATE SET version = excluded.version, updated = excluded.updated
-            """, logger: Self.quiet)
+            """)
     }
 
     /// The version `component` is at in `database` (0 when never migrated).
     public static func version(of component: String, in database: PostgresDatabase) async throws -> Int {
         try await database.withConnection("reading the \(component) schema version") { connection in
-            let exists = try await connection.query(
-                "SELECT to_regclass('vigil_schema') IS NOT NULL", logger: quiet
-            ).collect()
+            let exists = try await connection.rows(
+                "SELECT to_regclass('vigil_schema') IS NOT NULL")
             guard try exists.first?.decode(Bool.self) == true else { return 0 }
-            let rows = try await connection.query(
-                "SELECT version FROM vigil_schema WHERE component = \(component)", logger: quiet
-            ).collect()
+            let rows = try await connection.rows(
+                "SELECT version FROM vigil_schema WHERE component = \(component)")
             return try rows.first?.decode(Int.self) ?? 0
         }
     }

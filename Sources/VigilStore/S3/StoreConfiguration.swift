@@ -1,8 +1,9 @@
 import Foundation
 
-/// Where a data folder keeps its blobs, as `<home>/config.json` records it (`vigil init --store s3://…`
-/// writes it, so later commands need no flags). Metadata stays in `<home>/metadata.sqlite` whatever this says.
-/// Credentials never go here: they come from the environment or the AWS shared credentials file.
+/// Where a data folder keeps its blobs and its database, as `<home>/config.json` records it (`vigil init
+/// --store s3://… --database postgres://…` writes it, so later commands need no flags). Without a database the
+/// state stays in SQLite files in the data folder. Credentials never go here: S3's come from the environment or
+/// the AWS shared credentials file, the database password from `PGPASSWORD` or a password file.
 public struct StoreConfiguration: Codable, Sendable, Equatable {
     /// `s3://bucket/prefix`, or nil for `<home>/blobs`.
     public var store: String?
@@ -11,16 +12,20 @@ public struct StoreConfiguration: Codable, Sendable, Equatable {
     public var s3Addressing: S3Configuration.Addressing?
     /// `AES256` or `aws:kms`.
     public var s3ServerSideEncryption: String?
+    /// `postgres://USER@HOST:PORT/DATABASE`, or nil for SQLite files in the data folder.
+    public var database: String?
 
     public init(
         store: String? = nil, s3Endpoint: String? = nil, s3Region: String? = nil,
-        s3Addressing: S3Configuration.Addressing? = nil, s3ServerSideEncryption: String? = nil
+        s3Addressing: S3Configuration.Addressing? = nil, s3ServerSideEncryption: String? = nil,
+        database: String? = nil
     ) {
         self.store = store
         self.s3Endpoint = s3Endpoint
         self.s3Region = s3Region
         self.s3Addressing = s3Addressing
         self.s3ServerSideEncryption = s3ServerSideEncryption
+        self.database = database
     }
 
     public static let fileName = "config.json"
@@ -30,7 +35,21 @@ public struct StoreConfiguration: Codable, Sendable, Equatable {
         StoreConfiguration(
             store: overrides.store ?? store, s3Endpoint: overrides.s3Endpoint ?? s3Endpoint,
             s3Region: overrides.s3Region ?? s3Region, s3Addressing: overrides.s3Addressing ?? s3Addressing,
-            s3ServerSideEncryption: overrides.s3ServerSideEncryption ?? s3ServerSideEncryption)
+            s3ServerSideEncryption: overrides.s3ServerSideEncryption ?? s3ServerSideEncryption,
+            database: overrides.database ?? database)
+    }
+
+    /// The PostgreSQL database this names; nil for the embedded SQLite files.
+    public func databaseLocation() throws -> PostgresLocation? {
+        guard let database else { return nil }
+        guard PostgresLocation.isPostgresURL(database) else {
+            throw VigilError(
+                .badConfiguration,
+                "'\(PostgresLocation.redacted(database))' is not a database Vigil can use: give a "
+                    + "postgres://USER@HOST:PORT/DATABASE URL, or leave it out for SQLite in the data folder",
+                value: PostgresLocation.redacted(database))
+        }
+        return try PostgresLocation.parse(database)
     }
 
     /// The folder's configuration; empty when it has none.

@@ -1,0 +1,99 @@
+import Foundation
+import Logging
+import ServerTestSupport
+import Testing
+import VigilStore
+
+extension ProcessTests {
+    /// `vigil` with its metadata on a real PostgreSQL and its blobs on a real SeaweedFS: what a deployment on
+    /// many hosts looks like, with data folders that hold nothing shared.
+    @Suite(
+        "vigil on PostgreSQL", .serialized,
+        .enabled(if: PostgresServer.canRun, Comment(rawValue: PostgresServer.skipReason)),
+        .enabled(if: SeaweedServer.canRun, Comment(rawValue: SeaweedServer.skipReason)))
+    struct PostgresCLITests {
+        static let logger = Logger(label: "postgres-cli-test") { _ in SwiftLogNoOpLogHandler() }
+
+        struct Entry: Decodable {
+            var name: String
+        }
+
+        struct Repo: Decodable {
+            var name: String
+        }
+
+        @Test func twoDataFoldersShareOneDatabaseAndBucket() async throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let postgres = try await PostgresServer.shared()
+            let seaweed = try await SeaweedServer.shared()
+            let bucket = try await seaweed.makeBucket(logger: Self.logger)
+            let url = postgres.url(database: try await postgres.makeDatabase())
+            let environment = seaweed.environment.merging(postgres.environment) { $1 }
+
+            // Host A records its settings with `init`.
+            let first = VigilProcess(home: root.appendingPathComponent("a"), environment: environment)
+            let initialised = try first.run([
+                "init", "--database", url, "--store", "s3://\(bucket.bucket)/vigil", "--s3-endpoint",
+                seaweed.endpoint.absoluteString,
+            ])
+            #expect(initialised.status == 0, "\(initialised.error)")
+            let recorded = try StoreConfiguration.read(home: first.home)
+            #expect(recorded.database == url)
+            let config = try String(contentsOf: first.home.appendingPathComponent("config.json"), encoding: .utf8)
+            #expect(!config.contains(PostgresServer.password))
+            // No database file in the data folder: the metadata is in PostgreSQL.
+            #expect(!FileManager.default.fileExists(atPath: first.home.appendingPathComponent("metadata.sqlite").path))
+
+            try first.run(["repo", "create", "images"])
+            let frames = root.appendingPathComponent("frames")
+            try makeFrames(in: frames, count: 12, tag: "pg")
+            #expect(try first.run(["put", "images", frames.path]).status == 0)
+
+            // Host B has an empty data folder and only the environment: it sees and adds to the same data.
+            var secondEnvironment = environment
+            secondEnvironment["VIGIL_DATABASE_URL"] = url
+            secondEnvironment["VIGIL_STORE"] = "s3://\(bucket.bucket)/vigil"
+            secondEnvironment["VIGIL_S3_ENDPOINT"] = seaweed.endpoint.absoluteString
+            let second = VigilProcess(home: root.appendingPathComponent("b"), environment: secondEnvironment)
+            #expect(try second.json([Repo].self, ["repo", "list"]).map(\.name) == ["images"])
+            #expect(try second.json([Entry].self, ["ls", "images"]).count == 12)
+            let more = root.appendingPathComponent("more")
+            try makeFrames(in: more, count: 3, tag: "pg-b")
+            let put = try second.run(["put", "images", more.path])
+            #expect(put.status == 0, "\(put.error)")
+            #expect(try first.json([Entry].self, ["ls", "images"]).count == 12)  // same names: overwritten
+            #expect(try first.run(["cat", "images:/cam1-1700000001.jpg"]).output.hasPrefix("pg-b frame 1 "))
+            #expect(try first.run(["log", "images"]).output.split(separator: "\n").count >= 2)
+            let check = try second.run(["fsck"])
+            #expect(check.status == 0, "\(check.error)")
+        }
+
+        @Test func aDatabaseThatCannotBeUsedFailsInOneLineWithItsCode() async throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let postgres = try await PostgresServer.shared()
+            let vigil = VigilProcess(home: root.appendingPathComponent("home"))
+            let cases: [(url: String, password: String?, code: String)] = [
+                (postgres.url(database: "postgres"), "not-the-password", "database-auth-failed"),
+                (postgres.url(database: "no_such_database"), PostgresServer.password, "database-not-found"),
+                (
+                    "postgres://vigil@127.0.0.1:\(try LocalPorts.free(1)[0])/cameras?sslmode=disable", nil,
+                    "database-unavailable"
+                ),
+                ("postgres://vigil:secret-in-url@127.0.0.1/cameras", nil, "bad-configuration"),
+                ("mysql://vigil@127.0.0.1/cameras", nil, "bad-configuration"),
+            ]
+            for (url, password, code) in cases {
+                var process = vigil
+                if let password { process.environment["PGPASSWORD"] = password }
+                let result = try process.run(["init", "--database", url])
+                #expect(result.status != 0)
+                #expect(result.error.contains("[\(code)]"), "\(url): \(result.error)")
+                #expect(result.error.split(separator: "\n").count == 1, "\(result.error)")
+                #expect(!result.error.contains("not-the-password"))
+                #expect(!result.error.contains("secret-in-url"))
+            }
+        }
+    }
+}
