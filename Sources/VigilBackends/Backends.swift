@@ -37,7 +37,7 @@ public final class Backends: Sendable {
 
     /// The schemas every process brings up to date at start (under an advisory lock, so processes starting
     /// together do not race).
-    static let schemas = [PostgresMetadataStore.schema]
+    static let schemas = [PostgresMetadataStore.schema, PostgresJobStore.schema]
 
     /// Builds the backends `configuration` names (merged over what `<home>/config.json` recorded), runs `body`
     /// with them, and stops them. With `create`, initializes the data folder (and records the configuration).
@@ -71,7 +71,12 @@ public final class Backends: Sendable {
     public func jobs() throws -> any JobStore {
         try opened.withLock { opened in
             if let jobs = opened.jobs { return jobs }
-            let jobs = try SQLiteJobStore(path: home.appendingPathComponent("pipelines.sqlite").path)
+            let jobs: any JobStore =
+                if let database {
+                    PostgresJobStore(database: database)
+                } else {
+                    try SQLiteJobStore(path: home.appendingPathComponent("pipelines.sqlite").path)
+                }
             opened.jobs = jobs
             return jobs
         }

@@ -131,23 +131,9 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
-    /// Decoded specs by their stored text: every step of every pipeline reads its record, and decoding the
-    /// same JSON each time showed in the service's profile.
-    private static let specs = Mutex<[String: PipelineSpec]>([:])
-
-    private static func spec(_ text: String) throws -> PipelineSpec {
-        if let known = specs.withLock({ $0[text] }) { return known }
-        let spec = try decode(PipelineSpec.self, text)
-        specs.withLock { known in
-            if known.count >= 256 { known.removeAll() }
-            known[text] = spec
-        }
-        return spec
-    }
-
     private static func pipeline(_ row: Row) throws -> PipelineRecord {
         var record = PipelineRecord(
-            spec: try spec(row["spec"]), source: row["source"], version: row["version"],
+            spec: try PipelineSpecCache.spec(row["spec"]), source: row["source"], version: row["version"],
             created: Date(timeIntervalSince1970: row["created"]), updated: Date(timeIntervalSince1970: row["updated"]),
             runRequested: row["run_requested"])
         record.recomputeRequested = row["recompute_requested"]

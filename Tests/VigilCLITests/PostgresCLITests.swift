@@ -4,6 +4,10 @@ import ServerTestSupport
 import Testing
 import VigilStore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 extension ProcessTests {
     /// `vigil` with its metadata on a real PostgreSQL and its blobs on a real SeaweedFS: what a deployment on
     /// many hosts looks like, with data folders that hold nothing shared.
@@ -67,6 +71,49 @@ extension ProcessTests {
             #expect(try first.run(["log", "images"]).output.split(separator: "\n").count >= 2)
             let check = try second.run(["fsck"])
             #expect(check.status == 0, "\(check.error)")
+        }
+
+        @Test func anEngineOnAnotherHostHearsOfEachCommitAndRecordsItsJobsInTheDatabase() async throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let postgres = try await PostgresServer.shared()
+            let seaweed = try await SeaweedServer.shared()
+            let bucket = try await seaweed.makeBucket(logger: Self.logger)
+            var environment = seaweed.environment.merging(postgres.environment) { $1 }
+            environment["VIGIL_DATABASE_URL"] = postgres.url(database: try await postgres.makeDatabase())
+            environment["VIGIL_STORE"] = "s3://\(bucket.bucket)/vigil"
+            environment["VIGIL_S3_ENDPOINT"] = seaweed.endpoint.absoluteString
+            let operator_ = VigilProcess(home: root.appendingPathComponent("operator"), environment: environment)
+            let worker = VigilProcess(home: root.appendingPathComponent("worker"), environment: environment)
+            #expect(try operator_.run(["repo", "create", "images"]).status == 0)
+            let spec = root.appendingPathComponent("copy.yaml")
+            try Data("{name: copies, input: {pfs: {repo: images, glob: /*}}, transform: {stage: copy}}".utf8).write(
+                to: spec)
+            #expect(try operator_.run(["pipeline", "create", spec.path]).status == 0)
+
+            // The engine runs on the worker host; commits made on the operator's reach it by LISTEN/NOTIFY.
+            let engine = try worker.start(["engine"], errorLog: root.appendingPathComponent("engine.log"))
+            defer { if engine.isRunning { kill(engine.processIdentifier, SIGKILL) } }
+            for round in 0..<3 {
+                let frames = root.appendingPathComponent("frames\(round)")
+                try makeFrames(in: frames, count: 2, tag: "r\(round)")
+                #expect(try operator_.run(["put", "images:/r\(round)", frames.path]).status == 0)
+                let arrived = try eventually(20) {
+                    try operator_.json([Entry].self, ["ls", "copies"]).count == round + 1
+                }
+                let log = (try? String(contentsOf: root.appendingPathComponent("engine.log"), encoding: .utf8)) ?? ""
+                #expect(arrived, "round \(round): the engine did not process the new commit: \(log)")
+            }
+            kill(engine.processIdentifier, SIGTERM)
+            engine.waitUntilExit()
+            #expect(engine.terminationStatus == 0)
+            // The jobs are in the database: the operator's host lists them.
+            struct Job: Decodable {
+                var state: String
+            }
+            let jobs = try operator_.json([Job].self, ["job", "list"])
+            #expect(jobs.count == 3)
+            #expect(jobs.allSatisfy { $0.state == "finished" })
         }
 
         @Test func aDatabaseThatCannotBeUsedFailsInOneLineWithItsCode() async throws {

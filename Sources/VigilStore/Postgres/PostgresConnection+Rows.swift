@@ -8,7 +8,7 @@ extension PostgresConnection {
     /// deadline's task group forever. Here the connection's close is a second way out, and nothing waits on
     /// the lost answer.
     @discardableResult
-    func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
+    public func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
         let answer = start(query)
         let closed = closeFuture
         return try await withCheckedThrowingContinuation { continuation in

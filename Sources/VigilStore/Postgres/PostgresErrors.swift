@@ -12,6 +12,8 @@ enum PostgresErrors {
                 location: location, operation: operation)
         }
         guard let error = error as? PSQLError else {
+            // The callers' own errors (a pipeline that exists, a job not found) pass through as they are.
+            guard error is ChannelError || error is IOError else { return error }
             return VigilError(
                 .databaseUnavailable, "cannot reach PostgreSQL at \(location) for \(operation): \(error)",
                 value: location.description)

@@ -1,0 +1,292 @@
+import Foundation
+import PostgresNIO
+import VigilStore
+
+/// `JobStore` on the shared PostgreSQL database, for engines on many hosts. Records are stored as the same
+/// JSON as on SQLite, beside the columns that are queried. Starting a job takes a transaction-scoped advisory
+/// lock on its pipeline, so two engines that start the same pipeline at once see each other's job: one records
+/// it, the other gets it back. Changes to pipelines (created, updated, asked to run, deleted) notify the change
+/// feed, so every engine hears of them at once.
+public final class PostgresJobStore: JobStore {
+    private let database: VigilStore.PostgresDatabase
+
+    /// The store on `database`, whose `schema` must have been applied (the composition root does it).
+    public init(database: VigilStore.PostgresDatabase) {
+        self.database = database
+    }
+
+    public static let schema = PostgresSchema(
+        component: "jobs",
+        migrations: [
+            [
+                """
+                CREATE TABLE pipelines(
+                    name text COLLATE "C" PRIMARY KEY, spec text NOT NULL, source text NOT NULL,
+                    version integer NOT NULL, created double precision NOT NULL, updated double precision NOT NULL,
+                    run_requested boolean NOT NULL, recompute_requested boolean NOT NULL)
+                """,
+                """
+                CREATE TABLE jobs(
+                    id text COLLATE "C" PRIMARY KEY, seq bigint GENERATED ALWAYS AS IDENTITY,
+                    pipeline text COLLATE "C" NOT NULL, state text NOT NULL, started double precision NOT NULL,
+                    body text NOT NULL)
+                """,
+                "CREATE INDEX jobs_by_pipeline ON jobs(pipeline, started, seq)",
+                "CREATE INDEX jobs_running ON jobs(pipeline, started) WHERE state = 'running'",
+                "CREATE SEQUENCE datums_finished",
+                """
+                CREATE TABLE datums(
+                    job text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL, state text NOT NULL,
+                    body text NOT NULL, seq bigint NOT NULL DEFAULT nextval('datums_finished'),
+                    PRIMARY KEY(job, id))
+                """,
+                "CREATE INDEX datums_by_job ON datums(job, seq)",
+            ]
+        ])
+
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+
+    // MARK: Pipelines
+
+    public func putPipeline(_ record: PipelineRecord, expectedVersion: Int?) async throws {
+        let spec = try Self.encode(record.spec)
+        try await database.withTransaction("saving pipeline '\(record.name)'") { connection in
+            let stored = try await connection.rows(
+                "SELECT version FROM pipelines WHERE name = \(record.name) FOR UPDATE"
+            ).first.map { try $0.decode(Int.self) }
+            switch (stored, expectedVersion) {
+            case (.some, nil):
+                throw PipelineError(
+                    .pipelineExists,
+                    "a pipeline named '\(record.name)' exists; change it with `vigil pipeline update`",
+                    value: record.name)
+            case (nil, .some):
+                throw PipelineError.pipelineNotFound(record.name)
+            case (let stored?, let expected?) where stored != expected:
+                throw PipelineError(
+                    .conflict, "pipeline '\(record.name)' was changed meanwhile (version \(stored)); try again",
+                    value: record.name)
+            default:
+                // A racing create loses on the primary key: the same answer as the check above.
+                let inserted = try await connection.rows(
+                    """
+                    INSERT INTO pipelines(
+                        name, spec, source, version, created, updated, run_requested, recompute_requested)
+                    VALUES (\(record.name), \(spec), \(record.source), \(record.version),
+                            \(record.created.timeIntervalSince1970), \(record.updated.timeIntervalSince1970),
+                            \(record.runRequested), \(record.recomputeRequested))
+                    ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, source = excluded.source,
+                        version = excluded.version, created = excluded.created, updated = excluded.updated,
+                        run_requested = excluded.run_requested, recompute_requested = excluded.recompute_requested
+                    WHERE \(stored != nil)
+                    \(unescaped: Self.notifying)
+                    """)
+                if inserted.isEmpty {
+                    throw PipelineError(
+                        .pipelineExists,
+                        "a pipeline named '\(record.name)' exists; change it with `vigil pipeline update`",
+                        value: record.name)
+                }
+            }
+        }
+    }
+
+    public func pipeline(named name: String) async throws -> PipelineRecord? {
+        try await database.rows(
+            "reading pipeline '\(name)'",
+            "SELECT \(unescaped: Self.pipelineColumns) FROM pipelines WHERE name = \(name)"
+        ).first.map(Self.pipeline)
+    }
+
+    public func pipelines() async throws -> [PipelineRecord] {
+        try await database.rows(
+            "listing pipelines", "SELECT \(unescaped: Self.pipelineColumns) FROM pipelines ORDER BY name"
+        ).map(Self.pipeline)
+    }
+
+    public func deletePipeline(named name: String) async throws {
+        try await database.withTransaction("deleting pipeline '\(name)'") { connection in
+            try await connection.rows("DELETE FROM datums WHERE job IN (SELECT id FROM jobs WHERE pipeline = \(name))")
+            try await connection.rows("DELETE FROM jobs WHERE pipeline = \(name)")
+            let deleted = try await connection.rows(
+                "DELETE FROM pipelines WHERE name = \(name) \(unescaped: Self.notifying)")
+            guard !deleted.isEmpty else { throw PipelineError.pipelineNotFound(name) }
+        }
+    }
+
+    public func setRunRequested(_ requested: Bool, recompute: Bool, pipeline name: String) async throws -> Bool {
+        try await database.withTransaction("asking pipeline '\(name)' to run") { connection in
+            guard
+                let before = try await connection.rows(
+                    "SELECT run_requested FROM pipelines WHERE name = \(name) FOR UPDATE"
+                ).first.map({ try $0.decode(Bool.self) })
+            else { throw PipelineError.pipelineNotFound(name) }
+            try await connection.rows(
+                """
+                UPDATE pipelines SET run_requested = \(requested), recompute_requested = \(requested && recompute)
+                WHERE name = \(name) \(unescaped: Self.notifying)
+                """)
+            return before
+        }
+    }
+
+    private static let pipelineColumns =
+        "spec, source, version, created, updated, run_requested, recompute_requested"
+
+    private static func pipeline(_ row: PostgresRow) throws -> PipelineRecord {
+        let (spec, source, version, created, updated, runRequested, recomputeRequested) = try row.decode(
+            (String, String, Int, Double, Double, Bool, Bool).self)
+        var record = PipelineRecord(
+            spec: try PipelineSpecCache.spec(spec), source: source, version: version,
+            created: Date(timeIntervalSince1970: created), updated: Date(timeIntervalSince1970: updated),
+            runRequested: runRequested)
+        record.recomputeRequested = recomputeRequested
+        return record
+    }
+
+    /// A changed pipeline row's `RETURNING`: wakes every engine's change feed when the transaction commits.
+    private static let notifying = "RETURNING pg_notify('\(PostgresChangeFeed.channel)', name)"
+
+    // MARK: Jobs
+
+    public func startJob(_ job: JobInfo, isAlive: @Sendable (JobInfo) -> Bool) async throws -> JobInfo? {
+        let body = try Self.encode(job)
+        // The transaction runs (and ends) within this call, so `isAlive` does not outlive it.
+        return try await withoutActuallyEscaping(isAlive) { isAlive in
+            try await start(job, body: body, isAlive: isAlive)
+        }
+    }
+
+    private func start(
+        _ job: JobInfo, body: String, isAlive: @escaping @Sendable (JobInfo) -> Bool
+    ) async throws -> JobInfo? {
+        try await database.withTransaction("starting a job of '\(job.pipeline)'") { connection in
+            // One starter per pipeline at a time, across every process.
+            try await connection.rows("SELECT pg_advisory_xact_lock(hashtext(\("vigil-job:" + job.pipeline)))")
+            let running = try await connection.rows(
+                "SELECT body FROM jobs WHERE pipeline = \(job.pipeline) AND state = 'running' ORDER BY started, seq"
+            ).map { try Self.decode(JobInfo.self, try $0.decode(String.self)) }
+            if let existing = running.first(where: isAlive) ?? running.first { return existing }
+            try await connection.rows(
+                """
+                INSERT INTO jobs(id, pipeline, state, started, body)
+                VALUES (\(job.id), \(job.pipeline), \(job.state.rawValue), \(job.started.timeIntervalSince1970), \(body))
+                """)
+            return nil
+        }
+    }
+
+    public func updateJob(_ job: JobInfo) async throws {
+        try await finishJob(job, records: [])
+    }
+
+    public func finishJob(_ job: JobInfo, records: [DatumRecord]) async throws {
+        let body = try Self.encode(job)
+        let bodies = try records.map { try Self.encode($0) }
+        try await database.withTransaction("recording job \(job.id)") { connection in
+            try await Self.insert(records, bodies: bodies, on: connection)
+            let updated = try await connection.rows(
+                "UPDATE jobs SET state = \(job.state.rawValue), body = \(body) WHERE id = \(job.id) RETURNING 1")
+            guard !updated.isEmpty else {
+                throw PipelineError(.jobNotFound, "no job \(job.id) (was its pipeline deleted?)", value: job.id)
+            }
+        }
+    }
+
+    public func job(id: String) async throws -> JobInfo? {
+        try await database.rows("reading job \(id)", "SELECT body FROM jobs WHERE id = \(id)").first.map {
+            try Self.decode(JobInfo.self, try $0.decode(String.self))
+        }
+    }
+
+    public func jobs(pipeline: String?, limit: Int) async throws -> [JobInfo] {
+        try await database.rows(
+            "listing jobs",
+            """
+            SELECT body FROM jobs WHERE \(pipeline)::text IS NULL OR pipeline = \(pipeline)
+            ORDER BY started DESC, seq DESC LIMIT \(limit)
+            """
+        ).map { try Self.decode(JobInfo.self, try $0.decode(String.self)) }
+    }
+
+    public func runningJobs() async throws -> [JobInfo] {
+        try await database.rows(
+            "listing running jobs", "SELECT body FROM jobs WHERE state = 'running' ORDER BY started, seq"
+        ).map { try Self.decode(JobInfo.self, try $0.decode(String.self)) }
+    }
+
+    // MARK: Datums
+
+    public func recordDatums(_ records: [DatumRecord]) async throws {
+        guard !records.isEmpty else { return }
+        let bodies = try records.map { try Self.encode($0) }
+        try await database.withTransaction("recording datums") { connection in
+            try await Self.insert(records, bodies: bodies, on: connection)
+        }
+    }
+
+    /// Inserts or replaces, in one statement; a replaced record takes the next place in the finishing order.
+    private static func insert(
+        _ records: [DatumRecord], bodies: [String], on connection: PostgresConnection
+    ) async throws {
+        guard !records.isEmpty else { return }
+        try await connection.rows(
+            """
+            INSERT INTO datums(job, id, state, body)
+            SELECT job, id, state, body
+            FROM unnest(\(records.map(\.job))::text[], \(records.map(\.datum))::text[],
+                        \(records.map(\.state.rawValue))::text[], \(bodies)::text[]) WITH ORDINALITY
+                 AS given(job, id, state, body, position)
+            ORDER BY position
+            ON CONFLICT (job, id) DO UPDATE SET state = excluded.state, body = excluded.body,
+                seq = nextval('datums_finished')
+            """)
+    }
+
+    public func datum(job: String, id: String) async throws -> DatumRecord? {
+        try await database.rows(
+            "reading datum \(id) of job \(job)", "SELECT body FROM datums WHERE job = \(job) AND id = \(id)"
+        ).first.map { try Self.decode(DatumRecord.self, try $0.decode(String.self)) }
+    }
+
+    public func datums(job: String, state: DatumState?, limit: Int) async throws -> [DatumRecord] {
+        try await database.rows(
+            "listing the datums of job \(job)",
+            """
+            SELECT body FROM datums WHERE job = \(job) AND (\(state?.rawValue)::text IS NULL OR state = \(state?.rawValue))
+            ORDER BY seq LIMIT \(limit)
+            """
+        ).map { try Self.decode(DatumRecord.self, try $0.decode(String.self)) }
+    }
+
+    public func successfulDatums(job: String) async throws -> [String: DatumRecord] {
+        var out: [String: DatumRecord] = [:]
+        for row in try await database.rows(
+            "reading the finished datums of job \(job)",
+            "SELECT body FROM datums WHERE job = \(job) AND state = 'success'")
+        {
+            let record = try Self.decode(DatumRecord.self, try row.decode(String.self))
+            out[record.datum] = record
+        }
+        return out
+    }
+
+    // MARK: Coding
+
+    private static func encode(_ value: some Encodable) throws -> String {
+        String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    private static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        do {
+            return try JSONDecoder().decode(type, from: Data(text.utf8))
+        } catch {
+            throw PipelineError(
+                .io, "a stored \(type) record cannot be read: \(error)", value: String(text.prefix(200)))
+        }
+    }
+}
