@@ -83,23 +83,23 @@ extension ProcessTests {
             environment["VIGIL_DATABASE_URL"] = postgres.url(database: try await postgres.makeDatabase())
             environment["VIGIL_STORE"] = "s3://\(bucket.bucket)/vigil"
             environment["VIGIL_S3_ENDPOINT"] = seaweed.endpoint.absoluteString
-            let operator_ = VigilProcess(home: root.appendingPathComponent("operator"), environment: environment)
-            let worker = VigilProcess(home: root.appendingPathComponent("worker"), environment: environment)
-            #expect(try operator_.run(["repo", "create", "images"]).status == 0)
+            let operatorHost = VigilProcess(home: root.appendingPathComponent("operator"), environment: environment)
+            let workerHost = VigilProcess(home: root.appendingPathComponent("worker"), environment: environment)
+            #expect(try operatorHost.run(["repo", "create", "images"]).status == 0)
             let spec = root.appendingPathComponent("copy.yaml")
             try Data("{name: copies, input: {pfs: {repo: images, glob: /*}}, transform: {stage: copy}}".utf8).write(
                 to: spec)
-            #expect(try operator_.run(["pipeline", "create", spec.path]).status == 0)
+            #expect(try operatorHost.run(["pipeline", "create", spec.path]).status == 0)
 
             // The engine runs on the worker host; commits made on the operator's reach it by LISTEN/NOTIFY.
-            let engine = try worker.start(["engine"], errorLog: root.appendingPathComponent("engine.log"))
+            let engine = try workerHost.start(["engine"], errorLog: root.appendingPathComponent("engine.log"))
             defer { if engine.isRunning { kill(engine.processIdentifier, SIGKILL) } }
             for round in 0..<3 {
                 let frames = root.appendingPathComponent("frames\(round)")
                 try makeFrames(in: frames, count: 2, tag: "r\(round)")
-                #expect(try operator_.run(["put", "images:/r\(round)", frames.path]).status == 0)
+                #expect(try operatorHost.run(["put", "images:/r\(round)", frames.path]).status == 0)
                 let arrived = try eventually(20) {
-                    try operator_.json([Entry].self, ["ls", "copies"]).count == round + 1
+                    try operatorHost.json([Entry].self, ["ls", "copies"]).count == round + 1
                 }
                 let log = (try? String(contentsOf: root.appendingPathComponent("engine.log"), encoding: .utf8)) ?? ""
                 #expect(arrived, "round \(round): the engine did not process the new commit: \(log)")
@@ -111,7 +111,7 @@ extension ProcessTests {
             struct Job: Decodable {
                 var state: String
             }
-            let jobs = try operator_.json([Job].self, ["job", "list"])
+            let jobs = try operatorHost.json([Job].self, ["job", "list"])
             #expect(jobs.count == 3)
             #expect(jobs.allSatisfy { $0.state == "finished" })
         }
