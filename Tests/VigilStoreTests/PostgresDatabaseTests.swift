@@ -196,7 +196,7 @@ struct PostgresDatabaseTests {
         let server = try PostgresServer()
         try await server.start()
         let location = try PostgresLocation.parse(
-            server.url(database: try await server.makeDatabase()) + "&timeout=2")
+            server.url(database: try await server.makeDatabase()))
         let landed: [String] = try await PostgresServer.withClient(
             location, environment: server.environment, schemas: [PostgresMetadataStore.schema], logger: .test
         ) { database in

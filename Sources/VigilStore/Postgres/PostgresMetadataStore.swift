@@ -162,49 +162,48 @@ public final class PostgresMetadataStore: MetadataStore {
     ) async throws
         -> Bool
     {
-        try await database.withTransaction("committing to \(commit.repo)@\(commit.branch)") { connection in
-            // The compare-and-swap first: if it moves nothing, nothing else is written.
-            let moved = try await connection.rows(
-                """
+        // One statement, so one round trip and one implicit transaction: the compare-and-swap on the head, and,
+        // only if it moved the head, the commit, its inputs and the lease release. Foreign keys are checked at
+        // the end of the statement, when the commit row is there.
+        let inputs = commit.provenance.inputs
+        let moved = try await database.rows(
+            "committing to \(commit.repo)@\(commit.branch)",
+            """
+            WITH moved AS (
                 UPDATE branches SET head = \(commit.id)
                 WHERE repo = \(commit.repo) AND name = \(commit.branch) AND head IS NOT DISTINCT FROM \(expectedHead)
                 \(unescaped: Self.notifying)
-                """)
-            guard !moved.isEmpty else {
-                try await Self.requireRepo(commit.repo, connection)
-                if try await connection.rows(
-                    "SELECT 1 FROM branches WHERE repo = \(commit.repo) AND name = \(commit.branch)"
-                ).isEmpty {
-                    throw VigilError(
-                        .branchNotFound, "no branch '\(commit.branch)' in repo '\(commit.repo)'", value: commit.branch)
-                }
-                return false
-            }
-            try await connection.rows(
-                """
+            ), recorded AS (
                 INSERT INTO commits(id, repo, branch, parent, tree, size, files, meta, meta_size, meta_files,
                                     author, message, origin, started, finished)
-                VALUES (\(commit.id), \(commit.repo), \(commit.branch), \(commit.parent), \(commit.tree.hash.hex),
-                        \(commit.tree.size), \(commit.tree.files), \(commit.meta?.hash.hex), \(commit.meta?.size),
-                        \(commit.meta?.files), \(commit.author), \(commit.message), \(commit.provenance.origin),
-                        \(commit.started.timeIntervalSince1970), \(commit.finished.timeIntervalSince1970))
-                """)
-            let inputs = commit.provenance.inputs
-            if !inputs.isEmpty {
-                try await connection.rows(
-                    """
-                    INSERT INTO commit_inputs(commit_id, position, repo, input)
-                    SELECT \(commit.id), position - 1, repo, input
-                    FROM unnest(\(inputs.map(\.repo))::text[], \(inputs.map(\.commit))::text[])
-                         WITH ORDINALITY AS given(repo, input, position)
-                    """)
+                SELECT \(commit.id), \(commit.repo), \(commit.branch), \(commit.parent), \(commit.tree.hash.hex),
+                       \(commit.tree.size), \(commit.tree.files), \(commit.meta?.hash.hex), \(commit.meta?.size),
+                       \(commit.meta?.files), \(commit.author), \(commit.message), \(commit.provenance.origin),
+                       \(commit.started.timeIntervalSince1970), \(commit.finished.timeIntervalSince1970)
+                WHERE EXISTS (SELECT 1 FROM moved)
+                RETURNING id
+            ), inputs AS (
+                INSERT INTO commit_inputs(commit_id, position, repo, input)
+                SELECT recorded.id, given.position - 1, given.repo, given.input
+                FROM recorded, unnest(\(inputs.map(\.repo))::text[], \(inputs.map(\.commit))::text[])
+                     WITH ORDINALITY AS given(repo, input, position)
+            ), released AS (
+                DELETE FROM writer_leases WHERE id = \(lease) AND EXISTS (SELECT 1 FROM recorded)
+            )
+            SELECT 1 FROM moved
+            """)
+        guard moved.isEmpty else { return true }
+        // Nothing moved: a stale expectation (another writer got there first), or no such repo or branch.
+        try await database.withConnection("committing to \(commit.repo)@\(commit.branch)") { connection in
+            try await Self.requireRepo(commit.repo, connection)
+            if try await connection.rows(
+                "SELECT 1 FROM branches WHERE repo = \(commit.repo) AND name = \(commit.branch)"
+            ).isEmpty {
+                throw VigilError(
+                    .branchNotFound, "no branch '\(commit.branch)' in repo '\(commit.repo)'", value: commit.branch)
             }
-            if let lease {
-                try await connection.rows(
-                    "DELETE FROM writer_leases WHERE id = \(lease)")
-            }
-            return true
         }
+        return false
     }
 
     public func commit(id: String) async throws -> CommitInfo? {
