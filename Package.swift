@@ -201,7 +201,7 @@ let package = Package(
         .testTarget(
             name: "VigilServerTests",
             dependencies: [
-                "VigilServer", "VigilAccess", "VigilAlerts", "VigilAlertSink", "VigilStages", "VigilPipeline",
+                "VigilServer", "VigilAccess", "ServerTestSupport", "VigilAlerts", "VigilAlertSink", "VigilStages", "VigilPipeline",
                 "VigilStore", "VigilVision", .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
         .testTarget(

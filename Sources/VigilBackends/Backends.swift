@@ -25,7 +25,7 @@ public final class Backends: Sendable {
     private struct Opened {
         var jobs: (any JobStore)?
         var alerts: AlertDatabase?
-        var access: AccessDatabase?
+        var access: (any AccessStore)?
     }
 
     private init(home: URL, store: VersionedStore, database: PostgresDatabase?, logger: Logger) {
@@ -37,7 +37,7 @@ public final class Backends: Sendable {
 
     /// The schemas every process brings up to date at start (under an advisory lock, so processes starting
     /// together do not race).
-    static let schemas = [PostgresMetadataStore.schema, PostgresJobStore.schema]
+    static let schemas = [PostgresMetadataStore.schema, PostgresJobStore.schema, PostgresAccessStore.schema]
 
     /// Builds the backends `configuration` names (merged over what `<home>/config.json` recorded), runs `body`
     /// with them, and stops them. With `create`, initializes the data folder (and records the configuration).
@@ -94,11 +94,16 @@ public final class Backends: Sendable {
     }
 
     /// API tokens and the audit log.
-    public func access() throws -> AccessDatabase {
+    public func access() throws -> any AccessStore {
         try opened.withLock { opened in
             if let access = opened.access { return access }
-            try VersionedStore.requireInitialized(home: home)
-            let access = try AccessDatabase.open(home: home)
+            let access: any AccessStore
+            if let database {
+                access = PostgresAccessStore(database: database)
+            } else {
+                try VersionedStore.requireInitialized(home: home)
+                access = try AccessDatabase.open(home: home)
+            }
             opened.access = access
             return access
         }

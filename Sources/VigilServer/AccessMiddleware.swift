@@ -9,7 +9,7 @@ import VigilAccess
 /// never logged: the action is the method and the path, without the query.
 struct AccessMiddleware: RouterMiddleware {
     typealias Context = VigilRequestContext
-    let access: AccessDatabase
+    let access: any AccessStore
     let logger: Logger
 
     /// Served without a token.
@@ -32,7 +32,7 @@ struct AccessMiddleware: RouterMiddleware {
         var response: Response?
         do {
             do {
-                context.principal = try authenticate(request)
+                context.principal = try await authenticate(request)
             } catch  where Self.optionalPaths.contains(path) {
                 context.principal = nil
             }
@@ -62,7 +62,7 @@ struct AccessMiddleware: RouterMiddleware {
         return answer
     }
 
-    private func authenticate(_ request: Request) throws -> Principal {
+    private func authenticate(_ request: Request) async throws -> Principal {
         let token: String
         if let header = request.headers[.authorization] {
             guard header.hasPrefix("Bearer ") else {
@@ -75,7 +75,7 @@ struct AccessMiddleware: RouterMiddleware {
             throw APIError.unauthenticated("no token")
         }
         do {
-            return try access.authenticate(token)
+            return try await access.authenticate(token)
         } catch let error as AccessError {
             throw APIError.unauthenticated(error.message)
         }

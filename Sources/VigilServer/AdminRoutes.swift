@@ -48,7 +48,7 @@ struct AdminRoutes {
                 Date(timeIntervalSince1970: TimeInterval($0))
             }
             return Audit(
-                entries: try environment.access.audit(
+                entries: try await environment.access.audit(
                     token: query.get("token"), since: since, limit: min(1_000, query.get("limit", as: Int.self) ?? 100))
             )
         }

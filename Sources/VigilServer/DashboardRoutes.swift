@@ -26,7 +26,7 @@ struct DashboardRoutes {
     func page(_ request: Request, context: VigilRequestContext) async throws -> Response {
         if let token = request.uri.queryParameters.get("token") {
             // Check it first: a wrong token gets the form again, not a useless cookie.
-            guard (try? environment.access.authenticate(token)) != nil else {
+            guard (try? await environment.access.authenticate(token)) != nil else {
                 return Self.html(Self.signIn(error: "That token is not valid."), status: .unauthorized)
             }
             var response = Self.redirect("/")

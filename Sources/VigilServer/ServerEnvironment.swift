@@ -12,7 +12,7 @@ public struct ServerEnvironment: Sendable {
     public var store: VersionedStore
     public var jobs: any JobStore
     public var alerts: AlertDatabase
-    public var access: AccessDatabase
+    public var access: any AccessStore
     public var metrics: PrometheusCollectorRegistry
     public var configuration: ServerConfiguration
     /// Where uploads are spooled while they stream in (on the blobs' filesystem).
@@ -20,7 +20,7 @@ public struct ServerEnvironment: Sendable {
     public var logger: Logger
 
     public init(
-        store: VersionedStore, jobs: any JobStore, alerts: AlertDatabase, access: AccessDatabase,
+        store: VersionedStore, jobs: any JobStore, alerts: AlertDatabase, access: any AccessStore,
         metrics: PrometheusCollectorRegistry, configuration: ServerConfiguration = ServerConfiguration(),
         scratch: URL, logger: Logger
     ) {

@@ -46,7 +46,7 @@ struct TokenCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await store.withBackends { backends in
-                let tokens = try backends.access().tokens()
+                let tokens = try await backends.access().tokens()
                 if output.json { return try Terminal.json(tokens) }
                 Terminal.table(
                     ["TOKEN", "NAME", "ROLE", "CUSTOMER", "DEVICE", "CREATED", "REVOKED"],
@@ -85,7 +85,7 @@ struct AuditCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await store.withBackends { backends in
-            let entries = try backends.access().audit(token: token, limit: limit)
+            let entries = try await backends.access().audit(token: token, limit: limit)
             if output.json { return try Terminal.json(entries) }
             Terminal.table(
                 ["TIME", "TOKEN", "WHO", "ROLE", "STATUS", "ACTION", "TARGET"],

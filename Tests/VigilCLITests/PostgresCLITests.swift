@@ -71,6 +71,17 @@ extension ProcessTests {
             #expect(try first.run(["log", "images"]).output.split(separator: "\n").count >= 2)
             let check = try second.run(["fsck"])
             #expect(check.status == 0, "\(check.error)")
+
+            // Tokens and the audit log are shared too: made on one host, listed and revoked on the other.
+            struct Token: Decodable {
+                var id: String
+                var revoked: Date?
+            }
+            #expect(try first.run(["token", "create", "--role", "operator", "--name", "ops"]).status == 0)
+            let listed = try second.json([Token].self, ["token", "list"])
+            #expect(listed.count == 1)
+            #expect(try second.run(["token", "revoke", try #require(listed.first).id]).status == 0)
+            #expect(try first.json([Token].self, ["token", "list"]).first?.revoked != nil)
         }
 
         @Test func anEngineOnAnotherHostHearsOfEachCommitAndRecordsItsJobsInTheDatabase() async throws {

@@ -185,6 +185,6 @@ struct AccessMatrixTests {
                 #expect(!text.contains(String(token.split(separator: "_")[2])))
             }
         }
-        #expect(try fixture.environment.access.audit().count == 4)
+        #expect(try await fixture.environment.access.audit().count == 4)
     }
 }

@@ -68,7 +68,7 @@ struct DashboardTests {
             #expect(wrong.contains("That token is not valid."))
         }
         // The views were audited as the customers who saw them.
-        let views = try fixture.environment.access.audit().filter { $0.action == "GET /" && $0.status == 200 }
+        let views = try await fixture.environment.access.audit().filter { $0.action == "GET /" && $0.status == 200 }
         #expect(Set(views.map(\.principal)) == ["acme", "smiths", "ops"])
     }
 }
