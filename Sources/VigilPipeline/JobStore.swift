@@ -19,8 +19,6 @@ public protocol JobStore: Sendable {
     /// returns that job and records nothing. A running job whose holder `isAlive` denies is returned too, for
     /// the caller to resume. Returns nil when `job` was recorded.
     func startJob(_ job: JobInfo, isAlive: @Sendable (JobInfo) -> Bool) async throws -> JobInfo?
-    /// Replaces a job's record (state, counts, output, heartbeat, holder).
-    func updateJob(_ job: JobInfo) async throws
     /// Inserts the job's last datum records and replaces its record, in one transaction: how a job ends.
     func finishJob(_ job: JobInfo, records: [DatumRecord]) async throws
     func job(id: String) async throws -> JobInfo?
@@ -36,4 +34,25 @@ public protocol JobStore: Sendable {
     func datums(job: String, state: DatumState?, limit: Int) async throws -> [DatumRecord]
     /// The successful datums of a job, by id: what a resumed job takes over.
     func successfulDatums(job: String) async throws -> [String: DatumRecord]
+}
+
+extension JobStore {
+    /// Replaces a job's record (state, counts, output, heartbeat, holder).
+    public func updateJob(_ job: JobInfo) async throws {
+        try await finishJob(job, records: [])
+    }
+}
+
+extension PipelineRecord {
+    /// The rule of `putPipeline`, for every store: create only what is not there (`expected` nil), replace only
+    /// the version the caller read.
+    static func checkVersion(of name: String, stored: Int?, expected: Int?) throws {
+        switch (stored, expected) {
+        case (.some, nil): throw PipelineError.pipelineExists(name)
+        case (nil, .some): throw PipelineError.pipelineNotFound(name)
+        case (let stored?, let expected?) where stored != expected:
+            throw PipelineError.changedMeanwhile(name, version: stored)
+        default: return
+        }
+    }
 }

@@ -38,6 +38,20 @@ public struct PipelineError: Error, Sendable, Equatable, CustomStringConvertible
         PipelineError(.badSpec, message, field: field, value: value)
     }
 
+    static func pipelineExists(_ name: String) -> PipelineError {
+        PipelineError(
+            .pipelineExists, "a pipeline named '\(name)' exists; change it with `vigil pipeline update`", value: name)
+    }
+
+    static func changedMeanwhile(_ name: String, version: Int) -> PipelineError {
+        PipelineError(
+            .conflict, "pipeline '\(name)' was changed meanwhile (version \(version)); try again", value: name)
+    }
+
+    static func jobNotFound(_ id: String) -> PipelineError {
+        PipelineError(.jobNotFound, "no job \(id) (was its pipeline deleted?)", value: id)
+    }
+
     static func pipelineNotFound(_ name: String) -> PipelineError {
         PipelineError(
             .pipelineNotFound, "no pipeline named '\(name)'; `vigil pipeline list` shows them", value: name)

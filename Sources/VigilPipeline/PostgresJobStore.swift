@@ -44,53 +44,31 @@ public final class PostgresJobStore: JobStore {
             ]
         ])
 
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return encoder
-    }()
-
     // MARK: Pipelines
 
     public func putPipeline(_ record: PipelineRecord, expectedVersion: Int?) async throws {
-        let spec = try Self.encode(record.spec)
+        let spec = try JobRecordCoding.encode(record.spec)
         try await database.withTransaction("saving pipeline '\(record.name)'") { connection in
             let stored = try await connection.rows(
                 "SELECT version FROM pipelines WHERE name = \(record.name) FOR UPDATE"
             ).first.map { try $0.decode(Int.self) }
-            switch (stored, expectedVersion) {
-            case (.some, nil):
-                throw PipelineError(
-                    .pipelineExists,
-                    "a pipeline named '\(record.name)' exists; change it with `vigil pipeline update`",
-                    value: record.name)
-            case (nil, .some):
-                throw PipelineError.pipelineNotFound(record.name)
-            case (let stored?, let expected?) where stored != expected:
-                throw PipelineError(
-                    .conflict, "pipeline '\(record.name)' was changed meanwhile (version \(stored)); try again",
-                    value: record.name)
-            default:
-                // A racing create loses on the primary key: the same answer as the check above.
-                let inserted = try await connection.rows(
-                    """
-                    INSERT INTO pipelines(
-                        name, spec, source, version, created, updated, run_requested, recompute_requested)
-                    VALUES (\(record.name), \(spec), \(record.source), \(record.version),
-                            \(record.created.timeIntervalSince1970), \(record.updated.timeIntervalSince1970),
-                            \(record.runRequested), \(record.recomputeRequested))
-                    ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, source = excluded.source,
-                        version = excluded.version, created = excluded.created, updated = excluded.updated,
-                        run_requested = excluded.run_requested, recompute_requested = excluded.recompute_requested
-                    WHERE \(stored != nil)
-                    \(unescaped: Self.notifying)
-                    """)
-                if inserted.isEmpty {
-                    throw PipelineError(
-                        .pipelineExists,
-                        "a pipeline named '\(record.name)' exists; change it with `vigil pipeline update`",
-                        value: record.name)
-                }
+            try PipelineRecord.checkVersion(of: record.name, stored: stored, expected: expectedVersion)
+            // A racing create loses on the primary key: the same answer as the check above.
+            let inserted = try await connection.rows(
+                """
+                INSERT INTO pipelines(
+                    name, spec, source, version, created, updated, run_requested, recompute_requested)
+                VALUES (\(record.name), \(spec), \(record.source), \(record.version),
+                        \(record.created.timeIntervalSince1970), \(record.updated.timeIntervalSince1970),
+                        \(record.runRequested), \(record.recomputeRequested))
+                ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, source = excluded.source,
+                    version = excluded.version, created = excluded.created, updated = excluded.updated,
+                    run_requested = excluded.run_requested, recompute_requested = excluded.recompute_requested
+                WHERE \(stored != nil)
+                \(unescaped: Self.notifying)
+                """)
+            if inserted.isEmpty {
+                throw PipelineError.pipelineExists(record.name)
             }
         }
     }
@@ -154,7 +132,7 @@ public final class PostgresJobStore: JobStore {
     // MARK: Jobs
 
     public func startJob(_ job: JobInfo, isAlive: @Sendable (JobInfo) -> Bool) async throws -> JobInfo? {
-        let body = try Self.encode(job)
+        let body = try JobRecordCoding.encode(job)
         // The transaction runs (and ends) within this call, so `isAlive` does not outlive it.
         return try await withoutActuallyEscaping(isAlive) { isAlive in
             try await start(job, body: body, isAlive: isAlive)
@@ -169,7 +147,7 @@ public final class PostgresJobStore: JobStore {
             try await connection.rows("SELECT pg_advisory_xact_lock(hashtext(\("vigil-job:" + job.pipeline)))")
             let running = try await connection.rows(
                 "SELECT body FROM jobs WHERE pipeline = \(job.pipeline) AND state = 'running' ORDER BY started, seq"
-            ).map { try Self.decode(JobInfo.self, try $0.decode(String.self)) }
+            ).map { try JobRecordCoding.decode(JobInfo.self, try $0.decode(String.self)) }
             if let existing = running.first(where: isAlive) ?? running.first { return existing }
             try await connection.rows(
                 """
@@ -180,26 +158,22 @@ public final class PostgresJobStore: JobStore {
         }
     }
 
-    public func updateJob(_ job: JobInfo) async throws {
-        try await finishJob(job, records: [])
-    }
-
     public func finishJob(_ job: JobInfo, records: [DatumRecord]) async throws {
-        let body = try Self.encode(job)
-        let bodies = try records.map { try Self.encode($0) }
+        let body = try JobRecordCoding.encode(job)
+        let bodies = try records.map { try JobRecordCoding.encode($0) }
         try await database.withTransaction("recording job \(job.id)") { connection in
             try await Self.insert(records, bodies: bodies, on: connection)
             let updated = try await connection.rows(
                 "UPDATE jobs SET state = \(job.state.rawValue), body = \(body) WHERE id = \(job.id) RETURNING 1")
             guard !updated.isEmpty else {
-                throw PipelineError(.jobNotFound, "no job \(job.id) (was its pipeline deleted?)", value: job.id)
+                throw PipelineError.jobNotFound(job.id)
             }
         }
     }
 
     public func job(id: String) async throws -> JobInfo? {
         try await database.rows("reading job \(id)", "SELECT body FROM jobs WHERE id = \(id)").first.map {
-            try Self.decode(JobInfo.self, try $0.decode(String.self))
+            try JobRecordCoding.decode(JobInfo.self, try $0.decode(String.self))
         }
     }
 
@@ -210,20 +184,20 @@ public final class PostgresJobStore: JobStore {
             SELECT body FROM jobs WHERE \(pipeline)::text IS NULL OR pipeline = \(pipeline)
             ORDER BY started DESC, seq DESC LIMIT \(limit)
             """
-        ).map { try Self.decode(JobInfo.self, try $0.decode(String.self)) }
+        ).map { try JobRecordCoding.decode(JobInfo.self, try $0.decode(String.self)) }
     }
 
     public func runningJobs() async throws -> [JobInfo] {
         try await database.rows(
             "listing running jobs", "SELECT body FROM jobs WHERE state = 'running' ORDER BY started, seq"
-        ).map { try Self.decode(JobInfo.self, try $0.decode(String.self)) }
+        ).map { try JobRecordCoding.decode(JobInfo.self, try $0.decode(String.self)) }
     }
 
     // MARK: Datums
 
     public func recordDatums(_ records: [DatumRecord]) async throws {
         guard !records.isEmpty else { return }
-        let bodies = try records.map { try Self.encode($0) }
+        let bodies = try records.map { try JobRecordCoding.encode($0) }
         try await database.withTransaction("recording datums") { connection in
             try await Self.insert(records, bodies: bodies, on: connection)
         }
@@ -250,7 +224,7 @@ public final class PostgresJobStore: JobStore {
     public func datum(job: String, id: String) async throws -> DatumRecord? {
         try await database.rows(
             "reading datum \(id) of job \(job)", "SELECT body FROM datums WHERE job = \(job) AND id = \(id)"
-        ).first.map { try Self.decode(DatumRecord.self, try $0.decode(String.self)) }
+        ).first.map { try JobRecordCoding.decode(DatumRecord.self, try $0.decode(String.self)) }
     }
 
     public func datums(job: String, state: DatumState?, limit: Int) async throws -> [DatumRecord] {
@@ -260,7 +234,7 @@ public final class PostgresJobStore: JobStore {
             SELECT body FROM datums WHERE job = \(job) AND (\(state?.rawValue)::text IS NULL OR state = \(state?.rawValue))
             ORDER BY seq LIMIT \(limit)
             """
-        ).map { try Self.decode(DatumRecord.self, try $0.decode(String.self)) }
+        ).map { try JobRecordCoding.decode(DatumRecord.self, try $0.decode(String.self)) }
     }
 
     public func successfulDatums(job: String) async throws -> [String: DatumRecord] {
@@ -269,24 +243,9 @@ public final class PostgresJobStore: JobStore {
             "reading the finished datums of job \(job)",
             "SELECT body FROM datums WHERE job = \(job) AND state = 'success'")
         {
-            let record = try Self.decode(DatumRecord.self, try row.decode(String.self))
+            let record = try JobRecordCoding.decode(DatumRecord.self, try row.decode(String.self))
             out[record.datum] = record
         }
         return out
-    }
-
-    // MARK: Coding
-
-    private static func encode(_ value: some Encodable) throws -> String {
-        String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
-
-    private static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
-        do {
-            return try JSONDecoder().decode(type, from: Data(text.utf8))
-        } catch {
-            throw PipelineError(
-                .io, "a stored \(type) record cannot be read: \(error)", value: String(text.prefix(200)))
-        }
     }
 }

@@ -10,12 +10,6 @@ import VigilStore
 /// cut is a job run again, producing the same content-addressed outputs.
 public final class SQLiteJobStore: JobStore {
     private let database: any DatabaseWriter
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return encoder
-    }()
-    private static let decoder = JSONDecoder()
 
     public init(path: String) throws {
         do {
@@ -65,34 +59,21 @@ public final class SQLiteJobStore: JobStore {
     // MARK: Pipelines
 
     public func putPipeline(_ record: PipelineRecord, expectedVersion: Int?) async throws {
-        let spec = try Self.encode(record.spec)
+        let spec = try JobRecordCoding.encode(record.spec)
         try await database.write { db in
             let stored = try Int.fetchOne(
                 db, sql: "SELECT version FROM pipelines WHERE name = ?", arguments: [record.name])
-            switch (stored, expectedVersion) {
-            case (.some, nil):
-                throw PipelineError(
-                    .pipelineExists,
-                    "a pipeline named '\(record.name)' exists; change it with `vigil pipeline update`",
-                    value: record.name)
-            case (nil, .some):
-                throw PipelineError.pipelineNotFound(record.name)
-            case (let stored?, let expected?) where stored != expected:
-                throw PipelineError(
-                    .conflict, "pipeline '\(record.name)' was changed meanwhile (version \(stored)); try again",
-                    value: record.name)
-            default:
-                try db.execute(
-                    sql: """
-                        INSERT OR REPLACE INTO pipelines(
-                            name, spec, source, version, created, updated, run_requested, recompute_requested)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        record.name, spec, record.source, record.version, record.created.timeIntervalSince1970,
-                        record.updated.timeIntervalSince1970, record.runRequested, record.recomputeRequested,
-                    ])
-            }
+            try PipelineRecord.checkVersion(of: record.name, stored: stored, expected: expectedVersion)
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO pipelines(
+                        name, spec, source, version, created, updated, run_requested, recompute_requested)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    record.name, spec, record.source, record.version, record.created.timeIntervalSince1970,
+                    record.updated.timeIntervalSince1970, record.runRequested, record.recomputeRequested,
+                ])
         }
     }
 
@@ -143,12 +124,12 @@ public final class SQLiteJobStore: JobStore {
     // MARK: Jobs
 
     public func startJob(_ job: JobInfo, isAlive: @Sendable (JobInfo) -> Bool) async throws -> JobInfo? {
-        let body = try Self.encode(job)
+        let body = try JobRecordCoding.encode(job)
         return try await database.write { db in
             let running = try String.fetchAll(
                 db, sql: "SELECT body FROM jobs WHERE pipeline = ? AND state = 'running' ORDER BY started",
                 arguments: [job.pipeline]
-            ).map { try Self.decode(JobInfo.self, $0) }
+            ).map { try JobRecordCoding.decode(JobInfo.self, $0) }
             if let existing = running.first(where: isAlive) ?? running.first { return existing }
             try db.execute(
                 sql: "INSERT INTO jobs(id, pipeline, state, started, body) VALUES (?, ?, ?, ?, ?)",
@@ -157,19 +138,15 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
-    public func updateJob(_ job: JobInfo) async throws {
-        try await finishJob(job, records: [])
-    }
-
     public func finishJob(_ job: JobInfo, records: [DatumRecord]) async throws {
-        let body = try Self.encode(job)
-        let bodies = try records.map { try Self.encode($0) }
+        let body = try JobRecordCoding.encode(job)
+        let bodies = try records.map { try JobRecordCoding.encode($0) }
         try await database.write { db in
             try Self.insert(records, bodies: bodies, in: db)
             try db.execute(
                 sql: "UPDATE jobs SET state = ?, body = ? WHERE id = ?", arguments: [job.state.rawValue, body, job.id])
             guard db.changesCount > 0 else {
-                throw PipelineError(.jobNotFound, "no job \(job.id) (was its pipeline deleted?)", value: job.id)
+                throw PipelineError.jobNotFound(job.id)
             }
         }
     }
@@ -177,7 +154,7 @@ public final class SQLiteJobStore: JobStore {
     public func job(id: String) async throws -> JobInfo? {
         try read { db in
             try String.fetchOne(db, sql: "SELECT body FROM jobs WHERE id = ?", arguments: [id]).map {
-                try Self.decode(JobInfo.self, $0)
+                try JobRecordCoding.decode(JobInfo.self, $0)
             }
         }
     }
@@ -193,14 +170,14 @@ public final class SQLiteJobStore: JobStore {
                     try String.fetchAll(
                         db, sql: "SELECT body FROM jobs ORDER BY started DESC, rowid DESC LIMIT ?", arguments: [limit])
                 }
-            return try bodies.map { try Self.decode(JobInfo.self, $0) }
+            return try bodies.map { try JobRecordCoding.decode(JobInfo.self, $0) }
         }
     }
 
     public func runningJobs() async throws -> [JobInfo] {
         try read { db in
             try String.fetchAll(db, sql: "SELECT body FROM jobs WHERE state = 'running' ORDER BY started").map {
-                try Self.decode(JobInfo.self, $0)
+                try JobRecordCoding.decode(JobInfo.self, $0)
             }
         }
     }
@@ -209,7 +186,7 @@ public final class SQLiteJobStore: JobStore {
 
     public func recordDatums(_ records: [DatumRecord]) async throws {
         guard !records.isEmpty else { return }
-        let bodies = try records.map { try Self.encode($0) }
+        let bodies = try records.map { try JobRecordCoding.encode($0) }
         try await database.write { db in try Self.insert(records, bodies: bodies, in: db) }
     }
 
@@ -226,7 +203,7 @@ public final class SQLiteJobStore: JobStore {
     public func datum(job: String, id: String) async throws -> DatumRecord? {
         try read { db in
             try String.fetchOne(db, sql: "SELECT body FROM datums WHERE job = ? AND id = ?", arguments: [job, id])
-                .map { try Self.decode(DatumRecord.self, $0) }
+                .map { try JobRecordCoding.decode(DatumRecord.self, $0) }
         }
     }
 
@@ -242,7 +219,7 @@ public final class SQLiteJobStore: JobStore {
                         db, sql: "SELECT body FROM datums WHERE job = ? ORDER BY rowid LIMIT ?",
                         arguments: [job, limit])
                 }
-            return try bodies.map { try Self.decode(DatumRecord.self, $0) }
+            return try bodies.map { try JobRecordCoding.decode(DatumRecord.self, $0) }
         }
     }
 
@@ -252,25 +229,10 @@ public final class SQLiteJobStore: JobStore {
             let cursor = try String.fetchCursor(
                 db, sql: "SELECT body FROM datums WHERE job = ? AND state = 'success'", arguments: [job])
             while let body = try cursor.next() {
-                let record = try Self.decode(DatumRecord.self, body)
+                let record = try JobRecordCoding.decode(DatumRecord.self, body)
                 out[record.datum] = record
             }
             return out
-        }
-    }
-
-    // MARK: Coding
-
-    private static func encode(_ value: some Encodable) throws -> String {
-        String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
-
-    private static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
-        do {
-            return try decoder.decode(type, from: Data(text.utf8))
-        } catch {
-            throw PipelineError(
-                .io, "a stored \(type) record cannot be read: \(error)", value: String(text.prefix(200)))
         }
     }
 }

@@ -26,20 +26,32 @@ extension ProcessTests {
             var name: String
         }
 
-        @Test func twoDataFoldersShareOneDatabaseAndBucket() async throws {
-            let root = try temporaryFolder()
-            defer { try? FileManager.default.removeItem(at: root) }
+        /// A fresh database and bucket, and the environment every host needs for them: the credentials, and
+        /// the locations as `VIGIL_*` variables.
+        func deployment() async throws -> (url: String, store: String, endpoint: String, environment: [String: String])
+        {
             let postgres = try await PostgresServer.shared()
             let seaweed = try await SeaweedServer.shared()
             let bucket = try await seaweed.makeBucket(logger: Self.logger)
             let url = postgres.url(database: try await postgres.makeDatabase())
-            let environment = seaweed.environment.merging(postgres.environment) { $1 }
+            let store = "s3://\(bucket.bucket)/vigil"
+            var environment = seaweed.environment.merging(postgres.environment) { $1 }
+            environment["VIGIL_DATABASE_URL"] = url
+            environment["VIGIL_STORE"] = store
+            environment["VIGIL_S3_ENDPOINT"] = seaweed.endpoint.absoluteString
+            return (url, store, seaweed.endpoint.absoluteString, environment)
+        }
 
-            // Host A records its settings with `init`.
+        @Test func twoDataFoldersShareOneDatabaseAndBucket() async throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let (url, store, endpoint, shared) = try await deployment()
+            // Host A has only the credentials, and records its settings with `init`.
+            let environment = shared.filter { !$0.key.hasPrefix("VIGIL_") }
+
             let first = VigilProcess(home: root.appendingPathComponent("a"), environment: environment)
             let initialised = try first.run([
-                "init", "--database", url, "--store", "s3://\(bucket.bucket)/vigil", "--s3-endpoint",
-                seaweed.endpoint.absoluteString,
+                "init", "--database", url, "--store", store, "--s3-endpoint", endpoint,
             ])
             #expect(initialised.status == 0, "\(initialised.error)")
             let recorded = try StoreConfiguration.read(home: first.home)
@@ -55,11 +67,7 @@ extension ProcessTests {
             #expect(try first.run(["put", "images", frames.path]).status == 0)
 
             // Host B has an empty data folder and only the environment: it sees and adds to the same data.
-            var secondEnvironment = environment
-            secondEnvironment["VIGIL_DATABASE_URL"] = url
-            secondEnvironment["VIGIL_STORE"] = "s3://\(bucket.bucket)/vigil"
-            secondEnvironment["VIGIL_S3_ENDPOINT"] = seaweed.endpoint.absoluteString
-            let second = VigilProcess(home: root.appendingPathComponent("b"), environment: secondEnvironment)
+            let second = VigilProcess(home: root.appendingPathComponent("b"), environment: shared)
             #expect(try second.json([Repo].self, ["repo", "list"]).map(\.name) == ["images"])
             #expect(try second.json([Entry].self, ["ls", "images"]).count == 12)
             let more = root.appendingPathComponent("more")
@@ -87,13 +95,7 @@ extension ProcessTests {
         @Test func anEngineOnAnotherHostHearsOfEachCommitAndRecordsItsJobsInTheDatabase() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
-            let postgres = try await PostgresServer.shared()
-            let seaweed = try await SeaweedServer.shared()
-            let bucket = try await seaweed.makeBucket(logger: Self.logger)
-            var environment = seaweed.environment.merging(postgres.environment) { $1 }
-            environment["VIGIL_DATABASE_URL"] = postgres.url(database: try await postgres.makeDatabase())
-            environment["VIGIL_STORE"] = "s3://\(bucket.bucket)/vigil"
-            environment["VIGIL_S3_ENDPOINT"] = seaweed.endpoint.absoluteString
+            let environment = try await deployment().environment
             let operatorHost = VigilProcess(home: root.appendingPathComponent("operator"), environment: environment)
             let workerHost = VigilProcess(home: root.appendingPathComponent("worker"), environment: environment)
             #expect(try operatorHost.run(["repo", "create", "images"]).status == 0)
