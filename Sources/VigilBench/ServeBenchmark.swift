@@ -7,6 +7,7 @@ import Prometheus
 import VigilAccess
 import VigilAlertSink
 import VigilAlerts
+import VigilBackends
 import VigilPipeline
 import VigilServer
 import VigilStages
@@ -30,6 +31,8 @@ struct ServeBenchmark: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Let validate leave its decoded pixels for detect (DecodedImageCache).")
     var shareDecoded = true
     @Option(help: "The photo every camera sends (default: the detector's bus.jpg).") var photo: String?
+    @Option(help: "Keep metadata, jobs and tokens in this PostgreSQL database (password from PGPASSWORD).")
+    var database: String?
 
     struct RateResult: Encodable {
         var rate: Double
@@ -74,54 +77,62 @@ struct ServeBenchmark: AsyncParsableCommand {
                     + "%.1f ms, p99 %.1f ms%@", threads, spinning ? ", spinning" : "", inference, detection,
                 detectionP99, stealNote(detectorSteal)))
 
-        let store = try await VersionedStore.open(home: folder, create: true, logger: logger)
-        let engine = try EngineEnvironment.open(home: folder, store: store, stages: .vigil, logger: logger)
-        try await setUp(store: store, engine: engine)
-        let access = try AccessDatabase.open(home: folder)
-        let token = try await access.createToken(name: "cam", role: .device, device: "cam", at: Date()).token
-        var configuration = ServerConfiguration()
-        configuration.port = 0
-        let server = ServerEnvironment(
-            store: store, jobs: engine.jobs, alerts: try AlertDatabase.open(home: folder), access: access,
-            metrics: PrometheusCollectorRegistry(), configuration: configuration, scratch: engine.scratch,
-            logger: logger)
-        let signature = try AlertSignature(secret: "vigil-benchmark-secret-0123456789")
-        let sink = try AlertSink(signature: signature)
-        let results = try await sink.whileRunning(logger: logger) { alertURL in
-            let transport = try HTTPAlertTransport(url: alertURL, signature: signature)
-            let notifier = try Notifier(store: store, database: server.alerts, transport: transport, logger: logger)
-            let pipelines = PipelineEngine(environment: engine)
-            let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-            let app = VigilAPI.application(server) { portSink.yield($0) }
-            let client = HTTPClient(eventLoopGroupProvider: .singleton)
-            do {
-                let results = try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await pipelines.run() }
-                    group.addTask { try await notifier.run() }
-                    group.addTask { try await app.run() }
-                    var iterator = ports.makeAsyncIterator()
-                    guard let port = await iterator.next() else { throw CancellationError() }
-                    let upload = Uploader(client: client, base: "http://127.0.0.1:\(port)", token: token, image: image)
-                    // A warm-up image: every stage's worker loads (the detector's session) before timing.
-                    _ = try await upload.send(at: 1_700_000_000)
-                    for _ in 0..<3_000 where sink.stats.received < 1 { try await Task.sleep(for: .milliseconds(10)) }
-                    var results: [RateResult] = []
-                    var next: Int64 = 1_700_000_001
-                    for rate in rates {
-                        results.append(try await measure(rate: rate, upload: upload, sink: sink, first: &next))
+        let configuration = StoreConfiguration(database: database)
+        let results = try await Backends.with(home: folder, configuration: configuration, create: true, logger: logger)
+        {
+            backends in
+            let store = backends.store
+            let engine = try backends.engineEnvironment(stages: .vigil)
+            try await setUp(store: store, engine: engine)
+            let access = try backends.access()
+            let token = try await access.createToken(name: "cam", role: .device, device: "cam", at: Date()).token
+            var configuration = ServerConfiguration()
+            configuration.port = 0
+            let server = ServerEnvironment(
+                store: store, jobs: engine.jobs, alerts: try backends.alerts(), access: access,
+                metrics: PrometheusCollectorRegistry(), configuration: configuration, scratch: engine.scratch,
+                logger: logger)
+            let signature = try AlertSignature(secret: "vigil-benchmark-secret-0123456789")
+            let sink = try AlertSink(signature: signature)
+            return try await sink.whileRunning(logger: logger) { alertURL in
+                let transport = try HTTPAlertTransport(url: alertURL, signature: signature)
+                let notifier = try Notifier(store: store, database: server.alerts, transport: transport, logger: logger)
+                let pipelines = PipelineEngine(environment: engine, changes: backends.changeFeed())
+                let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
+                let app = VigilAPI.application(server) { portSink.yield($0) }
+                let client = HTTPClient(eventLoopGroupProvider: .singleton)
+                do {
+                    let results = try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask { try await pipelines.run() }
+                        group.addTask { try await notifier.run() }
+                        group.addTask { try await app.run() }
+                        var iterator = ports.makeAsyncIterator()
+                        guard let port = await iterator.next() else { throw CancellationError() }
+                        let upload = Uploader(
+                            client: client, base: "http://127.0.0.1:\(port)", token: token, image: image)
+                        // A warm-up image: every stage's worker loads (the detector's session) before timing.
+                        _ = try await upload.send(at: 1_700_000_000)
+                        for _ in 0..<3_000 where sink.stats.received < 1 {
+                            try await Task.sleep(for: .milliseconds(10))
+                        }
+                        var results: [RateResult] = []
+                        var next: Int64 = 1_700_000_001
+                        for rate in rates {
+                            results.append(try await measure(rate: rate, upload: upload, sink: sink, first: &next))
+                        }
+                        pipelines.stopGracefully()
+                        notifier.stopGracefully()
+                        group.cancelAll()
+                        return results
                     }
-                    pipelines.stopGracefully()
-                    notifier.stopGracefully()
-                    group.cancelAll()
+                    try await client.shutdown()
+                    await transport.shutdown()
                     return results
+                } catch {
+                    try? await client.shutdown()
+                    await transport.shutdown()
+                    throw error
                 }
-                try await client.shutdown()
-                await transport.shutdown()
-                return results
-            } catch {
-                try? await client.shutdown()
-                await transport.shutdown()
-                throw error
             }
         }
         let encoder = JSONEncoder()
