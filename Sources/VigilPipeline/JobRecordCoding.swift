@@ -8,6 +8,7 @@ enum JobRecordCoding {
         encoder.outputFormatting = [.sortedKeys]
         return encoder
     }()
+    private static let decoder = JSONDecoder()
 
     static func encode(_ value: some Encodable) throws -> String {
         String(decoding: try encoder.encode(value), as: UTF8.self)
@@ -15,7 +16,7 @@ enum JobRecordCoding {
 
     static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
         do {
-            return try JSONDecoder().decode(type, from: Data(text.utf8))
+            return try decoder.decode(type, from: Data(text.utf8))
         } catch {
             throw PipelineError(
                 .io, "a stored \(type) record cannot be read: \(error)", value: String(text.prefix(200)))
