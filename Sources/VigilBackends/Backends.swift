@@ -75,7 +75,7 @@ public final class Backends: Sendable {
                 if let database {
                     PostgresJobStore(database: database)
                 } else {
-                    try SQLiteJobStore(path: home.appendingPathComponent("pipelines.sqlite").path)
+                    try SQLiteJobStore.open(home: home)
                 }
             opened.jobs = jobs
             return jobs
@@ -86,6 +86,7 @@ public final class Backends: Sendable {
     public func alerts() throws -> AlertDatabase {
         try opened.withLock { opened in
             if let alerts = opened.alerts { return alerts }
+            // Also with a shared database the alert state is still a file here: only in an initialized folder.
             try VersionedStore.requireInitialized(home: home)
             let alerts = try AlertDatabase.open(home: home)
             opened.alerts = alerts
@@ -101,7 +102,7 @@ public final class Backends: Sendable {
             if let database {
                 access = PostgresAccessStore(database: database)
             } else {
-                try VersionedStore.requireInitialized(home: home)
+                // `with` opened the embedded store, so the folder is initialized.
                 access = try AccessDatabase.open(home: home)
             }
             opened.access = access
@@ -115,14 +116,13 @@ public final class Backends: Sendable {
         if let database { return PostgresChangeFeed(database: database) }
         return FolderChangeFeed(
             folder: home,
-            files: ["metadata.sqlite-wal", "pipelines.sqlite-wal", AlertDatabase.fileName + "-wal"])
+            files: Set(
+                [VersionedStore.metadataFile, SQLiteJobStore.fileName, AlertDatabase.fileName].map { $0 + "-wal" }))
     }
 
     /// Everything the pipeline engine needs, with `stages`; external commands get their folders under
     /// `<home>/scratch`.
     public func engineEnvironment(stages: StageRegistry) throws -> EngineEnvironment {
-        let scratch = home.appendingPathComponent("scratch")
-        try? FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        return EngineEnvironment(store: store, jobs: try jobs(), stages: stages, scratch: scratch, logger: logger)
+        try EngineEnvironment(store: store, jobs: try jobs(), stages: stages, home: home, logger: logger)
     }
 }

@@ -52,10 +52,17 @@ public struct EngineEnvironment: Sendable {
     ) throws
         -> EngineEnvironment
     {
-        let jobs = try SQLiteJobStore(path: home.appendingPathComponent("pipelines.sqlite").path)
+        try EngineEnvironment(
+            store: store, jobs: try SQLiteJobStore.open(home: home), stages: stages, home: home, logger: logger)
+    }
+
+    /// An environment whose external commands get their folders under `<home>/scratch`.
+    public init(
+        store: VersionedStore, jobs: any JobStore, stages: StageRegistry, home: URL, logger: Logger
+    ) throws {
         let scratch = home.appendingPathComponent("scratch")
         try? FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        return EngineEnvironment(store: store, jobs: jobs, stages: stages, scratch: scratch, logger: logger)
+        self.init(store: store, jobs: jobs, stages: stages, scratch: scratch, logger: logger)
     }
 
     static var hostName: String {

@@ -19,6 +19,14 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// The embedded default's file in a data folder.
+    public static let fileName = "pipelines.sqlite"
+
+    /// The store in the data folder `home`.
+    public static func open(home: URL) throws -> SQLiteJobStore {
+        try SQLiteJobStore(path: home.appendingPathComponent(fileName).path)
+    }
+
     /// An in-memory database, gone with the object.
     public init() throws {
         database = try SQLiteFiles.memory(migrator: Self.migrator)

@@ -67,7 +67,8 @@ public final class VersionedStore: Sendable {
         return store
     }
 
-    private static let metadataFile = "metadata.sqlite"
+    /// The embedded default's metadata file in a data folder.
+    public static let metadataFile = "metadata.sqlite"
 
     /// Throws `not-initialized` unless `home` is a Vigil data folder (for parts that keep their own files there):
     /// one with the embedded metadata, or one whose `config.json` names a shared database.

@@ -1,5 +1,4 @@
 import Foundation
-import VigilBackends
 import VigilStore
 
 /// The objects under an `s3://bucket/prefix/` that `vigil put` copies into a commit, each at its path relative

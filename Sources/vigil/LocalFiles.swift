@@ -1,5 +1,4 @@
 import Foundation
-import VigilBackends
 import VigilStore
 
 /// The local files a `put` names, with where each goes.

@@ -55,13 +55,8 @@ struct StoreOptions: ParsableArguments {
         return logger
     }
 
-    /// The data folder, which must have been made by `vigil init`.
-    func existingHome() throws -> URL {
-        try VersionedStore.requireInitialized(home: homeURL)
-        return homeURL
-    }
-
-    /// The blob settings given here, by flag or environment; unset fields fall back to `config.json`.
+    /// The blob and database settings given here, by flag or environment; unset fields fall back to
+    /// `config.json`.
     var storeConfiguration: StoreConfiguration {
         get throws {
             let environment = ProcessInfo.processInfo.environment

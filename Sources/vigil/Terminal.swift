@@ -1,5 +1,4 @@
 import Foundation
-import VigilBackends
 import VigilStore
 
 #if canImport(Glibc)

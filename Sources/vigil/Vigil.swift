@@ -3,7 +3,6 @@ import Foundation
 import Logging
 import VigilAccess
 import VigilAlerts
-import VigilBackends
 import VigilPipeline
 import VigilStages
 import VigilStore
