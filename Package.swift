@@ -206,7 +206,9 @@ let package = Package(
             ]),
         .testTarget(
             name: "VigilAlertsTests",
-            dependencies: ["VigilAlerts", "VigilAlertSink", "VigilStages", "VigilPipeline", "VigilStore"]),
+            dependencies: [
+                "VigilAlerts", "VigilAlertSink", "VigilStages", "VigilPipeline", "VigilStore", "ServerTestSupport",
+            ]),
         // Drives the built `vigil` binary as a user would (exit codes, messages, kill -9 crash safety).
         .testTarget(
             name: "VigilCLITests", dependencies: ["vigil", "VigilStore", "VigilPipeline", "ServerTestSupport"]),

@@ -56,6 +56,14 @@ public final class CircuitBreaker: Sendable {
         state.withLock { $0.state = .closed(failures: 0) }
     }
 
+    /// The probe a `.probe` permit allowed was not sent (nothing was due, or another notifier had it): the
+    /// next caller may probe.
+    public func returnProbe() {
+        state.withLock { breaker in
+            if breaker.state == .halfOpen(probing: true) { breaker.state = .halfOpen(probing: false) }
+        }
+    }
+
     /// A failure that says the API is unwell (a time-out, a refused connection, a 5xx).
     public func recordFailure(at now: Date) {
         state.withLock { breaker in

@@ -18,7 +18,7 @@ import VigilStore
 /// retries and escalations wake a timer. Nothing polls.
 public final class Notifier: Service, Sendable {
     public let store: VersionedStore
-    public let database: AlertDatabase
+    public let database: any AlertStore
     public let transport: any AlertTransport
     public let configuration: NotifierConfiguration
     public let breaker: CircuitBreaker
@@ -42,7 +42,7 @@ public final class Notifier: Service, Sendable {
     static let expiryInterval: TimeInterval = 60
 
     public init(
-        store: VersionedStore, database: AlertDatabase, transport: any AlertTransport,
+        store: VersionedStore, database: any AlertStore, transport: any AlertTransport,
         configuration: NotifierConfiguration = NotifierConfiguration(), clock: any AlertClock = SystemAlertClock(),
         changes: (any ChangeFeed)? = nil, logger: Logger
     ) throws {
@@ -189,15 +189,15 @@ public final class Notifier: Service, Sendable {
                         "escalating: nobody acknowledged in time",
                         metadata: ["alert": "\(alert.id)", "contact": "\(alert.record.contacts[alert.level].name)"])
                 }
-                for (delivery, alert) in try startable(now: now, inFlight: inFlight, schedule: schedule) {
+                for (delivery, alert) in try await startable(now: now, inFlight: inFlight, schedule: schedule) {
                     inFlight.insert(delivery.idempotencyKey)
                     deliveries.addTask {
                         await self.deliver(delivery, of: alert)
                         self.signal { $0.finished.append(delivery.idempotencyKey) }
                     }
                 }
-                if let next = try database.nextDue(after: now) { schedule(next) }
-                if untilIdle, inFlight.isEmpty, try database.pendingCount() == 0 { return }
+                if let next = try await database.nextDue(after: now) { schedule(next) }
+                if untilIdle, inFlight.isEmpty, try await database.pendingCount() == 0 { return }
             } catch {
                 // The database or the store unreachable: say so and try again shortly; alerts stay where they are.
                 logger.error("notifier step failed; retrying in 1 s", metadata: ["error": "\(error)"])
@@ -207,23 +207,33 @@ public final class Notifier: Service, Sendable {
         }
     }
 
-    /// The due deliveries that may start now: as many as concurrency leaves room for, one probe while the
-    /// circuit is half-open, none while it is open (the timer is set for when it half-opens).
+    /// The due deliveries that may start now, claimed for this notifier: as many as concurrency leaves room
+    /// for, one probe while the circuit is half-open, none while it is open (the timer is set for when it
+    /// half-opens).
     private func startable(
         now: Date, inFlight: Set<String>, schedule: (Date) -> Void
-    ) throws -> [(
+    ) async throws -> [(
         DeliveryInfo, AlertInfo
     )] {
         let room = configuration.concurrency - inFlight.count
         guard room > 0 else { return [] }
-        let due = try database.dueDeliveries(at: now, excluding: inFlight, limit: room)
-        guard !due.isEmpty else { return [] }
-        switch breaker.permit(at: now) {
-        case .send: return due
-        case .probe: return Array(due.prefix(1))
+        let permit = breaker.permit(at: now)
+        let limit: Int
+        switch permit {
+        case .send: limit = room
+        case .probe: limit = 1
         case .wait(let until):
             schedule(until)
             return []
+        }
+        do {
+            let claimed = try await database.claimDue(
+                at: now, lease: configuration.claimLease, excluding: inFlight, limit: limit)
+            if claimed.isEmpty, permit == .probe { breaker.returnProbe() }
+            return claimed
+        } catch {
+            if permit == .probe { breaker.returnProbe() }
+            throw error
         }
     }
 
@@ -241,7 +251,7 @@ public final class Notifier: Service, Sendable {
             return
         }
         guard let head else { return }
-        let cursor = try database.cursor(of: repo)
+        let cursor = try await database.cursor(of: repo)
         guard cursor != head.id else { return }
         // A cursor whose commit is gone (the repo was made anew) reads everything again: ids dedup.
         var base = TreeStore.emptyHash
@@ -260,7 +270,7 @@ public final class Notifier: Service, Sendable {
                 logger.error("not a threat record; skipped", metadata: ["record": "\(address)", "error": "\(error)"])
             }
         }
-        let added = try await database.ingest(threats, repo: repo, commit: head.id, now: clock.now())
+        let added = try await database.ingest(threats, repo: repo, from: cursor, to: head.id, now: clock.now())
         ingested.increment(by: added.count)
         if !added.isEmpty {
             logger.info("new alerts", metadata: ["count": "\(added.count)", "commit": "\(repo)@\(head.id)"])

@@ -17,6 +17,9 @@ public struct NotifierConfiguration: Sendable {
     public var concurrency = 8
     public var breakerThreshold = 5
     public var breakerCoolDown: Double = 10
+    /// How long a notifier holds a delivery it started before another may send it (under the same
+    /// idempotency key): longer than an attempt takes, and as long as a notifier killed mid-delivery delays it.
+    public var claimLease: Double = 30
     public var image = ImageMode.link
     /// A link to the image for the receiver, with `{repo}`, `{commit}` and `{path}` filled in, e.g.
     /// `https://vigil.example/v1/repos/{repo}/commits/{commit}/files{path}`.
@@ -30,6 +33,11 @@ public struct NotifierConfiguration: Sendable {
             throw AlertError(
                 .badConfiguration,
                 "concurrency and the breaker's threshold must be at least 1 and its cool-down above 0 s")
+        }
+        guard claimLease >= 1 else {
+            throw AlertError(
+                .badConfiguration, "the claim lease must be at least 1 s (longer than a delivery attempt takes)",
+                value: "\(claimLease)")
         }
         if let imageURL,
             URL(string: imageURL.replacingOccurrences(of: "{", with: "").replacingOccurrences(of: "}", with: "")) == nil

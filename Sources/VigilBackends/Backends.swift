@@ -8,7 +8,7 @@ import VigilStore
 
 /// The one place that turns configuration into the backends of a Vigil process: blobs (a folder or S3),
 /// metadata (SQLite in the data folder, or a shared PostgreSQL database), the engine's records, the alert
-/// state, tokens and the audit log, and the change feed that tells a process about other processes' writes.
+/// state, tokens and the audit log, the S3 ingest ledger, and the change feed that tells a process about other processes' writes.
 /// Commands, the server, the benchmarks and the test fixtures all take what this builds; nothing else opens a
 /// database or names a file in the data folder.
 ///
@@ -24,8 +24,9 @@ public final class Backends: Sendable {
 
     private struct Opened {
         var jobs: (any JobStore)?
-        var alerts: AlertDatabase?
+        var alerts: (any AlertStore)?
         var access: (any AccessStore)?
+        var ingestLedger: (any IngestLedger)?
     }
 
     private init(home: URL, store: VersionedStore, database: PostgresDatabase?, logger: Logger) {
@@ -37,7 +38,10 @@ public final class Backends: Sendable {
 
     /// The schemas every process brings up to date at start (under an advisory lock, so processes starting
     /// together do not race).
-    static let schemas = [PostgresMetadataStore.schema, PostgresJobStore.schema, PostgresAccessStore.schema]
+    static let schemas = [
+        PostgresMetadataStore.schema, PostgresJobStore.schema, PostgresAlertStore.schema, PostgresAccessStore.schema,
+        PostgresIngestLedger.schema,
+    ]
 
     /// Builds the backends `configuration` names (merged over what `<home>/config.json` recorded), runs `body`
     /// with them, and stops them. With `create`, initializes the data folder (and records the configuration).
@@ -69,44 +73,35 @@ public final class Backends: Sendable {
 
     /// The engine's records: jobs, datums, pipeline specs.
     public func jobs() throws -> any JobStore {
-        try opened.withLock { opened in
-            if let jobs = opened.jobs { return jobs }
-            let jobs: any JobStore =
-                if let database {
-                    PostgresJobStore(database: database)
-                } else {
-                    try SQLiteJobStore.open(home: home)
-                }
-            opened.jobs = jobs
-            return jobs
-        }
+        try store(\.jobs, shared: PostgresJobStore.init, embedded: SQLiteJobStore.open)
     }
 
-    /// The notifier's delivery state.
-    public func alerts() throws -> AlertDatabase {
-        try opened.withLock { opened in
-            if let alerts = opened.alerts { return alerts }
-            // Also with a shared database the alert state is still a file here: only in an initialized folder.
-            try VersionedStore.requireInitialized(home: home)
-            let alerts = try AlertDatabase.open(home: home)
-            opened.alerts = alerts
-            return alerts
-        }
+    /// The notifier's state: alerts, deliveries, the threats cursor.
+    public func alerts() throws -> any AlertStore {
+        try store(\.alerts, shared: PostgresAlertStore.init, embedded: SQLiteAlertStore.open)
     }
 
     /// API tokens and the audit log.
     public func access() throws -> any AccessStore {
+        try store(\.access, shared: PostgresAccessStore.init, embedded: AccessDatabase.open)
+    }
+
+    /// What `vigil put s3://…` remembers of the objects it fetched.
+    public func ingestLedger() throws -> any IngestLedger {
+        try store(\.ingestLedger, shared: PostgresIngestLedger.init, embedded: SQLiteIngestLedger.open)
+    }
+
+    /// The store at `slot`, opened on first use: on the shared database, or in the data folder (`with` opened
+    /// the embedded metadata store, so the folder is initialized).
+    private func store<Store: Sendable>(
+        _ slot: WritableKeyPath<Opened, Store?>, shared: (PostgresDatabase) -> Store,
+        embedded: (URL) throws -> Store
+    ) throws -> Store {
         try opened.withLock { opened in
-            if let access = opened.access { return access }
-            let access: any AccessStore
-            if let database {
-                access = PostgresAccessStore(database: database)
-            } else {
-                // `with` opened the embedded store, so the folder is initialized.
-                access = try AccessDatabase.open(home: home)
-            }
-            opened.access = access
-            return access
+            if let store = opened[keyPath: slot] { return store }
+            let store = try database.map(shared) ?? embedded(home)
+            opened[keyPath: slot] = store
+            return store
         }
     }
 
@@ -117,7 +112,7 @@ public final class Backends: Sendable {
         return FolderChangeFeed(
             folder: home,
             files: Set(
-                [VersionedStore.metadataFile, SQLiteJobStore.fileName, AlertDatabase.fileName].map { $0 + "-wal" }))
+                [VersionedStore.metadataFile, SQLiteJobStore.fileName, SQLiteAlertStore.fileName].map { $0 + "-wal" }))
     }
 
     /// Everything the pipeline engine needs, with `stages`; external commands get their folders under

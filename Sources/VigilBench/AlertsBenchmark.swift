@@ -75,7 +75,7 @@ struct AlertsBenchmark: AsyncParsableCommand {
             let commit = try await writer.finish(message: "\(alerts) threats")
 
             let before = sink.stats.received
-            let database = try AlertDatabase(path: folder.appendingPathComponent("alerts\(run).sqlite").path)
+            let database = try SQLiteAlertStore(path: folder.appendingPathComponent("alerts\(run).sqlite").path)
             let notifier = try Notifier(
                 store: store, database: database, transport: transport, configuration: configuration, logger: logger)
             let start = ContinuousClock.now
@@ -140,7 +140,7 @@ struct AlertsBenchmark: AsyncParsableCommand {
         configuration.repo = "live"
         try await store.createRepo(configuration.repo)
         let notifier = try Notifier(
-            store: store, database: try AlertDatabase(path: folder.appendingPathComponent("live.sqlite").path),
+            store: store, database: try SQLiteAlertStore(path: folder.appendingPathComponent("live.sqlite").path),
             transport: transport, configuration: configuration, logger: logger)
         var committed: [String: Date] = [:]
         let before = sink.stats.received

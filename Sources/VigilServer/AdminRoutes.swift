@@ -22,7 +22,7 @@ struct AdminRoutes {
             text += "vigil_pipeline_failed_datums{pipeline=\"\(pipeline.name)\"} \(failed)\n"
         }
         text += "# HELP vigil_alerts_dead Alerts on the dead-letter list.\n# TYPE vigil_alerts_dead gauge\n"
-        return text + "vigil_alerts_dead \(try environment.alerts.counts()[.dead] ?? 0)\n"
+        return text + "vigil_alerts_dead \(try await environment.alerts.counts()[.dead] ?? 0)\n"
     }
 
     func add(to router: Router<VigilRequestContext>) {

@@ -16,15 +16,15 @@ struct AlertRoutes {
     }
 
     func add(to router: Router<VigilRequestContext>) {
-        router.get("/v1/alerts") { request, context in try list(request, context: context) }
+        router.get("/v1/alerts") { request, context in try await list(request, context: context) }
         router.post("/v1/alerts/:id/ack") { request, context in try await acknowledge(request, context: context) }
         router.get("/v1/alerts/:id/thumbnail.jpg") { _, context in try await thumbnail(context: context) }
     }
 
-    func list(_ request: Request, context: VigilRequestContext) throws -> Alerts {
+    func list(_ request: Request, context: VigilRequestContext) async throws -> Alerts {
         let principal = try context.require([.admin, .operator, .customer], to: "read alerts")
         let query = request.uri.queryParameters
-        var filter = AlertDatabase.Filter(limit: min(1_000, query.get("limit", as: Int.self) ?? 100))
+        var filter = AlertFilter(limit: min(1_000, query.get("limit", as: Int.self) ?? 100))
         filter.device = query.get("device")
         filter.customer = query.get("customer")
         if principal.role == .customer {
@@ -44,7 +44,7 @@ struct AlertRoutes {
         }
         filter.from = try Self.time(query.get("since"), name: "since")
         filter.to = try Self.time(query.get("until"), name: "until")
-        return Alerts(alerts: try environment.alerts.alerts(filter))
+        return Alerts(alerts: try await environment.alerts.alerts(filter))
     }
 
     func acknowledge(_ request: Request, context: VigilRequestContext) async throws -> Response {
@@ -52,7 +52,7 @@ struct AlertRoutes {
         let id = try context.parameters.require("id")
         let alert: AlertInfo
         do {
-            let (found, _) = try environment.alerts.alert(id)
+            let (found, _) = try await environment.alerts.alert(id)
             if principal.role == .customer, found.customer != principal.customer {
                 // Someone else's alert does not exist, as far as this customer can tell.
                 throw AlertError.notFound(id)
@@ -74,7 +74,7 @@ struct AlertRoutes {
         let id = try context.parameters.require("id")
         let alert: AlertInfo
         do {
-            alert = try environment.alerts.alert(id).0
+            alert = try await environment.alerts.alert(id).0
         } catch let error as AlertError {
             throw APIError(.notFound, code: error.code.rawValue, error.message, value: error.value)
         }
@@ -95,7 +95,7 @@ struct AlertRoutes {
     /// Unix seconds or ISO 8601.
     static func time(_ text: String?, name: String) throws -> Int64? {
         guard let text else { return nil }
-        if let seconds = AlertDatabase.Filter.seconds(from: text) { return seconds }
+        if let seconds = AlertFilter.seconds(from: text) { return seconds }
         throw APIError.badRequest(
             code: "bad-argument", "\(name) takes unix seconds or ISO 8601 (2025-11-22T08:00:00Z)", value: text)
     }

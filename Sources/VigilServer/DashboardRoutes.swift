@@ -40,9 +40,9 @@ struct DashboardRoutes {
         guard principal.role != .device else {
             throw APIError.forbidden("a device token only uploads images; sign in as an operator or a customer")
         }
-        var filter = AlertDatabase.Filter(limit: 20)
+        var filter = AlertFilter(limit: 20)
         if principal.role == .customer { filter.customer = principal.customer }
-        let alerts = try environment.alerts.alerts(filter)
+        let alerts = try await environment.alerts.alerts(filter)
         let counts = try await stats.counts(for: principal)
         var body = "<header><h1>Vigil</h1><p id=\"who\">Signed in as <b>\(HTML.escape(principal.name))</b> ("
         body += HTML.escape(principal.role.rawValue)

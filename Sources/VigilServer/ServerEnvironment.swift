@@ -11,7 +11,7 @@ import VigilStore
 public struct ServerEnvironment: Sendable {
     public var store: VersionedStore
     public var jobs: any JobStore
-    public var alerts: AlertDatabase
+    public var alerts: any AlertStore
     public var access: any AccessStore
     public var metrics: PrometheusCollectorRegistry
     public var configuration: ServerConfiguration
@@ -20,7 +20,7 @@ public struct ServerEnvironment: Sendable {
     public var logger: Logger
 
     public init(
-        store: VersionedStore, jobs: any JobStore, alerts: AlertDatabase, access: any AccessStore,
+        store: VersionedStore, jobs: any JobStore, alerts: any AlertStore, access: any AccessStore,
         metrics: PrometheusCollectorRegistry, configuration: ServerConfiguration = ServerConfiguration(),
         scratch: URL, logger: Logger
     ) {

@@ -22,7 +22,7 @@ struct AlertsCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await store.withBackends { backends in
-                var filter = AlertDatabase.Filter(customer: customer, device: device, limit: limit)
+                var filter = AlertFilter(customer: customer, device: device, limit: limit)
                 if let state {
                     guard let parsed = AlertInfo.State(rawValue: state) else {
                         throw ValidationError(
@@ -33,7 +33,7 @@ struct AlertsCommand: AsyncParsableCommand {
                 }
                 filter.from = try since.map { try Self.seconds($0, option: "--since") }
                 filter.to = try until.map { try Self.seconds($0, option: "--until") }
-                let alerts = try backends.alerts().alerts(filter)
+                let alerts = try await backends.alerts().alerts(filter)
                 if output.json { return try Terminal.json(alerts) }
                 Terminal.table(
                     ["ALERT", "STATE", "CUSTOMER", "DEVICE", "IMAGE TIME", "LABELS", "TOLD"],
@@ -48,7 +48,7 @@ struct AlertsCommand: AsyncParsableCommand {
         }
 
         static func seconds(_ text: String, option: String) throws -> Int64 {
-            if let seconds = AlertDatabase.Filter.seconds(from: text) { return seconds }
+            if let seconds = AlertFilter.seconds(from: text) { return seconds }
             throw ValidationError(
                 "\(option) takes unix seconds or an ISO 8601 time (2025-11-22T08:00:00Z), not '\(text)'")
         }
@@ -68,7 +68,7 @@ struct AlertsCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await store.withBackends { backends in
-                let (alert, deliveries) = try backends.alerts().alert(self.alert)
+                let (alert, deliveries) = try await backends.alerts().alert(self.alert)
                 if output.json { return try Terminal.json(Shown(alert: alert, deliveries: deliveries)) }
                 let record = alert.record
                 print("Alert:      \(alert.id)")
@@ -129,7 +129,7 @@ struct AlertsCommand: AsyncParsableCommand {
             try await store.withBackends { backends in
                 let database = try backends.alerts()
                 var ids = alerts
-                if allDead { ids += try database.alerts(.init(state: .dead, limit: .max)).map(\.id) }
+                if allDead { ids += try await database.alerts(.init(state: .dead, limit: .max)).map(\.id) }
                 guard !ids.isEmpty else { throw ValidationError("name the alerts to retry, or pass --all-dead") }
                 for id in ids {
                     let alert = try await database.retry(id, at: Date())

@@ -6,10 +6,8 @@ import VigilStore
 /// credentials.
 ///
 /// Skipping what is already there: an object is fetched and hashed, and staged only when its SHA-256 differs
-/// from the file at its destination. So that a re-run does not fetch everything again, `<home>/s3-ingest.json`
-/// remembers each object's ETag and size with the hash they gave; an object whose ETag and size are unchanged
-/// and whose remembered hash is what the destination holds is skipped without a download. The ledger is only a
-/// shortcut: a missing or stale entry costs a download, never a wrong skip (the destination is always compared).
+/// from the file at its destination. So that a re-run does not fetch everything again, the `IngestLedger`
+/// remembers each object's ETag and size with the hash they gave (see there).
 struct BucketIngest {
     struct Object: Sendable {
         var info: S3ObjectInfo
@@ -45,34 +43,10 @@ struct BucketIngest {
     func ledgerKey(_ object: Object) -> String {
         "s3://\(client.configuration.bucket)/\(object.info.key)"
     }
-}
 
-/// `<home>/s3-ingest.json`: object → (ETag, size, SHA-256) as last fetched. See `BucketIngest`.
-struct IngestLedger: Codable {
-    struct Entry: Codable, Sendable {
-        var etag: String
-        var size: Int64
-        var hash: BlobHash
+    /// Where the ledger keys of this location's objects start.
+    var ledgerPrefix: String {
+        let prefix = client.configuration.prefix
+        return "s3://\(client.configuration.bucket)/" + (prefix.isEmpty ? "" : prefix + "/")
     }
-
-    var objects: [String: Entry] = [:]
-
-    static func load(home: URL) -> IngestLedger {
-        guard let data = try? Data(contentsOf: file(home)),
-            let ledger = try? JSONDecoder().decode(IngestLedger.self, from: data)
-        else { return IngestLedger() }
-        return ledger
-    }
-
-    func save(home: URL) throws {
-        do {
-            try JSONEncoder().encode(self).write(to: Self.file(home), options: .atomic)
-        } catch {
-            throw VigilError(
-                .io, "cannot write '\(Self.file(home).path)': \(error.localizedDescription)",
-                value: Self.file(home).path)
-        }
-    }
-
-    private static func file(_ home: URL) -> URL { home.appendingPathComponent("s3-ingest.json") }
 }

@@ -42,7 +42,7 @@ struct EngineCommand: AsyncParsableCommand {
                 try await engine.runUntilIdle(), json: false, emptyNote: "an engine running elsewhere has it")
             if let notifier {
                 try await notifier.runUntilIdle()
-                AlertPrinter.summary(try notifier.database.counts())
+                AlertPrinter.summary(try await notifier.database.counts())
             }
             return
         }

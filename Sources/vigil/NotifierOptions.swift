@@ -33,6 +33,13 @@ struct NotifierOptions: ParsableArguments {
         help:
             "How the payload shows the image: link (its address, and a URL with --alert-image-url) or inline (base64).")
     var alertImage = "link"
+    @Option(
+        name: .long,
+        help: """
+            Seconds a notifier holds a delivery it started before another notifier sharing the database may send \
+            it: more than --alert-timeout, and how late a notifier killed mid-delivery makes it.
+            """)
+    var alertClaimLease = 30.0
     @Option(name: .long, help: "A link to the image for the receiver, with {repo}, {commit} and {path} filled in.")
     var alertImageURL: String?
 
@@ -49,6 +56,11 @@ struct NotifierOptions: ParsableArguments {
         configuration.concurrency = alertConcurrency
         configuration.breakerThreshold = alertBreakerThreshold
         configuration.breakerCoolDown = alertBreakerCoolDown
+        guard alertClaimLease > alertTimeout else {
+            throw ValidationError(
+                "--alert-claim-lease (\(alertClaimLease) s) must be longer than --alert-timeout (\(alertTimeout) s)")
+        }
+        configuration.claimLease = alertClaimLease
         guard let image = NotifierConfiguration.ImageMode(rawValue: alertImage) else {
             throw ValidationError("--alert-image must be link or inline, not '\(alertImage)'")
         }

@@ -11,9 +11,10 @@ struct NotifyCommand: AsyncParsableCommand {
         discussion: """
             Runs until stopped (SIGINT or SIGTERM: deliveries in flight finish and are recorded). Each threat \
             record in the threats repo becomes an alert to its customer's first contact, then to the next when \
-            nobody acknowledges in time (vigil alerts ack). Delivery state is in alerts.sqlite in the data folder, \
-            so a restarted notifier goes on where it stopped; a delivery it had sent but not recorded goes again \
-            under the same Idempotency-Key, which the receiver drops. With --until-idle it delivers what is \
+            nobody acknowledges in time (vigil alerts ack). Delivery state is in the data folder (or the shared \
+            database), so a restarted notifier goes on where it stopped; a delivery it had sent but not recorded \
+            goes again once its claim runs out (--alert-claim-lease), under the same Idempotency-Key, which the \
+            receiver drops. Notifiers on several hosts may share one database: each delivery goes out once. With --until-idle it delivers what is \
             pending (retries included) and exits.
             """)
 
@@ -28,7 +29,7 @@ struct NotifyCommand: AsyncParsableCommand {
             try await alerts.withNotifier(backends, logger: logger) { notifier in
                 if untilIdle {
                     try await notifier.runUntilIdle()
-                    AlertPrinter.summary(try notifier.database.counts())
+                    AlertPrinter.summary(try await notifier.database.counts())
                     return
                 }
                 let group = ServiceGroup(

@@ -32,13 +32,18 @@ struct PutCommand: AsyncParsableCommand {
     private enum Item: Sendable {
         case file(LocalFiles)
         case object(BucketIngest, BucketIngest.Object)
+
+        var ingest: BucketIngest? {
+            if case .object(let ingest, _) = self { return ingest }
+            return nil
+        }
     }
 
     private struct Outcome: Sendable {
         var bytes: Int64
         var stored = false
         var skipped = false
-        var ledger: (key: String, entry: IngestLedger.Entry)?
+        var ledger: (key: String, entry: IngestLedgerEntry)?
     }
 
     func run() async throws {
@@ -53,8 +58,13 @@ struct PutCommand: AsyncParsableCommand {
             }
             let writer = try await vigil.openCommit(repo: address.repo, branch: address.ref, author: author)
             let branch = writer.branch
-            let ledger = IngestLedger.load(home: store.homeURL)
-            var updated = ledger
+            let ledgerStore = try backends.ingestLedger()
+            var known: [String: IngestLedgerEntry] = [:]
+            for location in Set(items.compactMap(\.ingest).map(\.ledgerPrefix)) {
+                known.merge(try await ledgerStore.entries(under: location)) { first, _ in first }
+            }
+            let ledger = known
+            var fetched: [String: IngestLedgerEntry] = [:]
             var progress = ProgressBar(label: "put", total: items.count)
             var stored = 0
             var skipped = 0
@@ -65,7 +75,7 @@ struct PutCommand: AsyncParsableCommand {
                         progress.advance(bytes: outcome.bytes)
                         if outcome.stored { stored += 1 }
                         if outcome.skipped { skipped += 1 }
-                        if let entry = outcome.ledger { updated.objects[entry.key] = entry.entry }
+                        if let entry = outcome.ledger { fetched[entry.key] = entry.entry }
                     }
                     for item in items {
                         if inFlight >= concurrency, let outcome = try await group.next() {
@@ -81,7 +91,7 @@ struct PutCommand: AsyncParsableCommand {
                                 return try await Self.copy(
                                     object, from: ingest, into: writer, vigil: vigil, repo: address.repo,
                                     branch: branch,
-                                    known: ledger.objects[ingest.ledgerKey(object)])
+                                    known: ledger[ingest.ledgerKey(object)])
                             }
                         }
                         inFlight += 1
@@ -98,11 +108,11 @@ struct PutCommand: AsyncParsableCommand {
             if put == 0, !items.isEmpty {
                 await writer.abandon()
                 print("nothing to put: all \(items.count) objects are already in \(address.repo)@\(branch)")
-                if updated.objects.count != ledger.objects.count { try updated.save(home: store.homeURL) }
+                try await ledgerStore.record(fetched)
                 return
             }
             let commit = try await writer.finish(message: message ?? "put \(put) files")
-            if paths.contains(where: { $0.hasPrefix("s3://") }) { try updated.save(home: store.homeURL) }
+            try await ledgerStore.record(fetched)
             let skippedNote = skipped > 0 ? ", \(skipped) skipped (already there)" : ""
             print(
                 "committed \(commit.id) to \(address.repo)@\(commit.branch): \(put) files put (\(stored) new)\(skippedNote), "
@@ -113,7 +123,7 @@ struct PutCommand: AsyncParsableCommand {
     /// Copies one object unless the destination already holds its bytes (see `BucketIngest`).
     private static func copy(
         _ object: BucketIngest.Object, from ingest: BucketIngest, into writer: CommitWriter, vigil: VersionedStore,
-        repo: String, branch: String, known: IngestLedger.Entry?
+        repo: String, branch: String, known: IngestLedgerEntry?
     ) async throws -> Outcome {
         let existing = try? await vigil.entry(at: Address(repo: repo, ref: branch, path: object.destination)).entry
         let present = existing?.kind == .file ? existing?.hash : nil
@@ -122,7 +132,7 @@ struct PutCommand: AsyncParsableCommand {
         }
         let data = try await ingest.fetch(object)
         let hash = BlobHash(of: data)
-        let entry = IngestLedger.Entry(etag: object.info.etag, size: Int64(data.count), hash: hash)
+        let entry = IngestLedgerEntry(etag: object.info.etag, size: Int64(data.count), hash: hash)
         if hash == present {
             return Outcome(bytes: Int64(data.count), skipped: true, ledger: (ingest.ledgerKey(object), entry))
         }

@@ -14,7 +14,7 @@ struct EscalationTests {
         let contacts = ["Ana Lee", "Bo Chen", "Cy Diaz"]
         let acknowledged = try threatRecord(device: "frontdoor", contacts: contacts, acknowledgeWithin: 600)
         let ignored = try threatRecord(device: "garage", contacts: contacts, acknowledgeWithin: 600)
-        let database = try AlertDatabase()
+        let database = try SQLiteAlertStore()
         try await withSink { sink, url in
             let transport = try transport(url)
             let notifier = try Notifier(
@@ -32,7 +32,9 @@ struct EscalationTests {
                 #expect(await eventually { told(acknowledged) == ["Ana Lee"] && told(ignored) == ["Ana Lee"] })
                 #expect(
                     await eventually {
-                        (try? database.alerts().allSatisfy { $0.escalateAt == clock.now().addingTimeInterval(600) })
+                        (try? await database.alerts().allSatisfy {
+                            $0.escalateAt == clock.now().addingTimeInterval(600)
+                        })
                             == true
                     })
 
@@ -53,24 +55,24 @@ struct EscalationTests {
 
                 // Bo acknowledges the front door: its third contact is never told; the garage escalates to Cy.
                 _ = try await database.acknowledge(AlertInfo.id(for: acknowledged), by: "Bo Chen", at: clock.now())
-                #expect(await eventually { (try? database.nextDue(after: clock.now())) != nil })
+                #expect(await eventually { (try? await database.nextDue(after: clock.now())) != nil })
                 clock.advance(by: 601)
                 #expect(await eventually { told(ignored) == ["Ana Lee", "Bo Chen", "Cy Diaz"] })
                 #expect(told(acknowledged) == ["Ana Lee", "Bo Chen"])
 
                 // Cy does not answer either: the garage alert ends unacknowledged, and nobody is told again.
-                #expect(await eventually { (try? database.nextDue(after: clock.now())) != nil })
+                #expect(await eventually { (try? await database.nextDue(after: clock.now())) != nil })
                 clock.advance(by: 601)
                 #expect(
                     await eventually {
-                        (try? database.alert(AlertInfo.id(for: ignored)).0.state) == .unacknowledged
+                        (try? await database.alert(AlertInfo.id(for: ignored)).0.state) == .unacknowledged
                     })
                 notifier.stopGracefully()
                 try await group.waitForAll()
             }
             await transport.shutdown()
             #expect(sink.received.count == 5)
-            let (front, frontDeliveries) = try database.alert(AlertInfo.id(for: acknowledged))
+            let (front, frontDeliveries) = try await database.alert(AlertInfo.id(for: acknowledged))
             #expect(front.state == .acknowledged && front.acknowledgedBy == "Bo Chen")
             #expect(frontDeliveries.map(\.contact) == ["Ana Lee", "Bo Chen"])
             #expect(frontDeliveries.allSatisfy { $0.state == .delivered })
@@ -85,9 +87,10 @@ struct EscalationTests {
         let store = try makeStore()
         let record = try threatRecord()
         let commit = try await commitThreats([record], to: store)
-        let database = try AlertDatabase()
+        let database = try SQLiteAlertStore()
         try await database.ingest(
-            [(record, "threats@\(commit.id):\(record.imagePath).json")], repo: "threats", commit: commit.id, now: Date()
+            [(record, "threats@\(commit.id):\(record.imagePath).json")], repo: "threats", from: nil, to: commit.id,
+            now: Date()
         )
         _ = try await database.acknowledge(AlertInfo.id(for: record), by: "Ana Lee", at: Date())
         try await withSink { sink, url in
@@ -98,7 +101,7 @@ struct EscalationTests {
             try await notifier.runUntilIdle()
             await transport.shutdown()
             #expect(sink.received.isEmpty)
-            #expect(try database.alert(AlertInfo.id(for: record)).1.map(\.state) == [.cancelled])
+            #expect(try await database.alert(AlertInfo.id(for: record)).1.map(\.state) == [.cancelled])
         }
     }
 
@@ -106,7 +109,7 @@ struct EscalationTests {
         let store = try makeStore()
         let record = try threatRecord()
         try await commitThreats([record], to: store)
-        let database = try AlertDatabase()
+        let database = try SQLiteAlertStore()
         try await withSink(behaviour: .init(delayMs: 500, delayNext: 1)) { sink, url in
             let transport = try transport(url, timeout: 20)
             let notifier = try Notifier(
@@ -119,7 +122,7 @@ struct EscalationTests {
                 try await group.waitForAll()
             }
             await transport.shutdown()
-            let (alert, deliveries) = try database.alert(AlertInfo.id(for: record))
+            let (alert, deliveries) = try await database.alert(AlertInfo.id(for: record))
             #expect(alert.state == .acknowledged && alert.escalateAt == nil)
             #expect(deliveries.map(\.state) == [.delivered])
             #expect(sink.received.count == 1)

@@ -16,7 +16,7 @@ struct NotifierTests {
         ]
         let commit = try await commitThreats(records, to: store)
         try await withSink { sink, url in
-            let database = try AlertDatabase()
+            let database = try SQLiteAlertStore()
             let transport = try transport(url)
             let notifier = try Notifier(
                 store: store, database: database, transport: transport, configuration: fastConfiguration(),
@@ -42,12 +42,12 @@ struct NotifierTests {
             )
             #expect(received[1].alert.contact.name == "Bo Chen")
 
-            let alerts = try database.alerts()
+            let alerts = try await database.alerts()
             #expect(alerts.count == 3 && alerts.allSatisfy { $0.state == .open && $0.escalateAt != nil })
-            let (_, deliveries) = try database.alert(alerts[0].id)
+            let (_, deliveries) = try await database.alert(alerts[0].id)
             #expect(deliveries.map(\.state) == [.delivered])
             #expect(deliveries[0].attempts == 1)
-            #expect(try database.cursor(of: "threats") == commit.id)
+            #expect(try await database.cursor(of: "threats") == commit.id)
         }
     }
 
@@ -56,7 +56,7 @@ struct NotifierTests {
         let first = try (0..<8).map { try threatRecord(device: "cam\($0)", time: 1_763_800_000 + Int64($0)) }
         let second = try (0..<4).map { try threatRecord(device: "late\($0)", time: 1_763_900_000 + Int64($0)) }
         try await withSink(behaviour: .init(failNext: 7, failStatus: 503)) { sink, url in
-            let database = try AlertDatabase()
+            let database = try SQLiteAlertStore()
             let transport = try transport(url, timeout: 0.5)
             let notifier = try Notifier(
                 store: store, database: database, transport: transport, configuration: fastConfiguration(),
@@ -71,7 +71,8 @@ struct NotifierTests {
             sink.behaviour = .init(delayMs: 1_500, delayNext: 2)
             try await commitThreats(second, to: store)
             try await notifier.runUntilIdle()
-            let deliveries = try database.alerts().map { try database.alert($0.id).1[0] }
+            var deliveries: [DeliveryInfo] = []
+            for alert in try await database.alerts() { deliveries.append(try await database.alert(alert.id).1[0]) }
             let attempts = deliveries.map(\.attempts).reduce(0, +)
             // Every attempt reached the sink and was refused, stored or dropped as a repeat (the slow ones end
             // on the server after the client gave up: wait for them).
@@ -98,24 +99,24 @@ struct NotifierTests {
         let record = try threatRecord()
         try await commitThreats([record], to: store)
         try await withSink(behaviour: .init(failNext: 1, failStatus: 422)) { sink, url in
-            let database = try AlertDatabase()
+            let database = try SQLiteAlertStore()
             let transport = try transport(url)
             let notifier = try Notifier(
                 store: store, database: database, transport: transport, configuration: fastConfiguration(),
                 logger: quiet)
             try await notifier.runUntilIdle()
             let id = AlertInfo.id(for: record)
-            var (alert, deliveries) = try database.alert(id)
+            var (alert, deliveries) = try await database.alert(id)
             #expect(alert.state == .dead)
             #expect(deliveries[0].state == .dead && deliveries[0].attempts == 1 && deliveries[0].lastStatus == 422)
             #expect(deliveries[0].lastError?.hasPrefix("refused: HTTP 422") == true)
-            #expect(try database.alerts(.init(state: .dead)).map(\.id) == [id])
+            #expect(try await database.alerts(.init(state: .dead)).map(\.id) == [id])
             #expect(sink.received.isEmpty)
             // Retrying a live alert is refused; a dead one goes again, afresh.
             _ = try await database.retry(String(id.prefix(6)), at: Date())
             await #expect(throws: AlertError.self) { try await database.retry(id, at: Date()) }
             try await notifier.runUntilIdle()
-            (alert, deliveries) = try database.alert(id)
+            (alert, deliveries) = try await database.alert(id)
             #expect(alert.state == .open && deliveries[0].state == .delivered && deliveries[0].attempts == 1)
             #expect(sink.received.map(\.idempotencyKey) == [AlertInfo.idempotencyKey(alert: id, level: 0)])
             await transport.shutdown()
@@ -127,7 +128,7 @@ struct NotifierTests {
         let clock = ManualClock()
         try await commitThreats([try threatRecord(contacts: ["Ana Lee"])], to: store)
         try await withSink(behaviour: .init(failStatus: 500, failRate: 1)) { sink, url in
-            let database = try AlertDatabase()
+            let database = try SQLiteAlertStore()
             let transport = try transport(url)
             let notifier = try Notifier(
                 store: store, database: database, transport: transport, configuration: fastConfiguration(horizon: 600),
@@ -139,18 +140,18 @@ struct NotifierTests {
                     clock.advance(by: 10)
                     try await Task.sleep(for: .milliseconds(15))
                 }
-                #expect(try database.counts()[.dead] == nil)
+                #expect(try await database.counts()[.dead] == nil)
                 // Past the horizon it expires at its next attempt (time keeps passing for the breaker's timer).
                 #expect(
                     await eventually {
                         clock.advance(by: 1)
-                        return (try? database.counts()[.dead]) == 1
+                        return (try? await database.counts()[.dead]) == 1
                     })
                 notifier.stopGracefully()
                 try await group.waitForAll()
             }
             await transport.shutdown()
-            let delivery = try database.alert(try #require(database.alerts().first).id).1[0]
+            let delivery = try await database.alert(try #require(database.alerts().first).id).1[0]
             #expect(delivery.state == .dead && delivery.lastStatus == 500 && delivery.attempts > 1)
             #expect(delivery.lastError?.hasPrefix("expired: not delivered within 600 s") == true)
             #expect(delivery.lastError?.contains("HTTP 500") == true)
@@ -169,7 +170,7 @@ struct NotifierTests {
                 acknowledgeWithin: 1800)
         }
         try await withSink(behaviour: .init(failStatus: 503, failRate: 1)) { sink, url in
-            let database = try AlertDatabase()
+            let database = try SQLiteAlertStore()
             let transport = try transport(url)
             var configuration = NotifierConfiguration()
             configuration.breakerThreshold = 3
@@ -187,9 +188,9 @@ struct NotifierTests {
                 }
                 // Far more failed attempts than the old budget of 12, and nothing on the dead-letter list.
                 #expect(sink.stats.injectedFailures > 12)
-                #expect(try database.counts()[.dead] == nil)
+                #expect(try await database.counts()[.dead] == nil)
                 // Escalation kept time: the second contact's deliveries wait too.
-                #expect(try database.pendingCount() == 6)
+                #expect(try await database.pendingCount() == 6)
 
                 // The API answers again: the breaker's next probe (within its 10 s cool-down, as time goes on)
                 // succeeds, and everything that waited goes at once.
@@ -199,7 +200,7 @@ struct NotifierTests {
                         clock.advance(by: 1)
                         return sink.received.count == 6
                     })
-                #expect(await eventually { (try? database.pendingCount()) == 0 })
+                #expect(await eventually { (try? await database.pendingCount()) == 0 })
                 notifier.stopGracefully()
                 try await group.waitForAll()
             }
@@ -207,9 +208,9 @@ struct NotifierTests {
             #expect(sink.received.count == 6)
             #expect(Set(sink.received.map(\.idempotencyKey)).count == 6)
             #expect(sink.stats.duplicates == 0)
-            #expect(try database.counts()[.dead] == nil)
-            for alert in try database.alerts() {
-                #expect(try database.alert(alert.id).1.allSatisfy { $0.state == .delivered })
+            #expect(try await database.counts()[.dead] == nil)
+            for alert in try await database.alerts() {
+                #expect(try await database.alert(alert.id).1.allSatisfy { $0.state == .delivered })
             }
         }
     }
@@ -261,8 +262,8 @@ struct NotifierTests {
         try #require(sqlite.terminationStatus == 0)
 
         try await withSink { sink, url in
-            let database = try AlertDatabase(path: path)
-            #expect(try database.counts()[.dead] == 1)
+            let database = try SQLiteAlertStore(path: path)
+            #expect(try await database.counts()[.dead] == 1)
             let transport = try transport(url)
             let notifier = try Notifier(
                 store: store, database: database, transport: transport, configuration: fastConfiguration(),
@@ -270,7 +271,7 @@ struct NotifierTests {
             try await notifier.runUntilIdle()
             await transport.shutdown()
             #expect(sink.received.map(\.idempotencyKey) == [AlertInfo.idempotencyKey(alert: id, level: 0)])
-            let (alert, deliveries) = try database.alert(id)
+            let (alert, deliveries) = try await database.alert(id)
             #expect(alert.state == .open && deliveries.map(\.state) == [.delivered])
         }
     }
@@ -280,7 +281,7 @@ struct NotifierTests {
         let record = try threatRecord()
         try await commitThreats([record], to: store)
         try await withSink { sink, url in
-            let database = try AlertDatabase()
+            let database = try SQLiteAlertStore()
             let transport = try transport(url)
             let notifier = try Notifier(
                 store: store, database: database, transport: transport, configuration: fastConfiguration(),
@@ -294,7 +295,7 @@ struct NotifierTests {
             await transport.shutdown()
             #expect(sink.received.count == 2)
             #expect(sink.stats.duplicates == 0)
-            #expect(try database.alerts().count == 2)
+            #expect(try await database.alerts().count == 2)
         }
     }
 
@@ -309,10 +310,11 @@ struct NotifierTests {
         let commit = try await commitThreats([record], to: store)
         try await withSink { sink, url in
             let path = folder.appendingPathComponent("alerts.sqlite").path
-            let before = try AlertDatabase(path: path)
+            let before = try SQLiteAlertStore(path: path)
             let alert = try #require(
                 try await before.ingest(
-                    [(record, "threats@\(commit.id):\(record.imagePath).json")], repo: "threats", commit: commit.id,
+                    [(record, "threats@\(commit.id):\(record.imagePath).json")], repo: "threats", from: nil,
+                    to: commit.id,
                     now: Date()
                 ).first)
             let transport = try transport(url)
@@ -327,13 +329,13 @@ struct NotifierTests {
                     == .delivered(status: 201))
             // "Restart": a new notifier over the same database file.
             let notifier = try Notifier(
-                store: store, database: try AlertDatabase(path: path), transport: transport,
+                store: store, database: try SQLiteAlertStore(path: path), transport: transport,
                 configuration: fastConfiguration(), logger: quiet)
             try await notifier.runUntilIdle()
             await transport.shutdown()
             #expect(sink.received.map(\.idempotencyKey) == [key])
             #expect(sink.stats.duplicates == 1)
-            #expect(try AlertDatabase(path: path).alert(alert.id).1[0].state == .delivered)
+            #expect(try await SQLiteAlertStore(path: path).alert(alert.id).1[0].state == .delivered)
         }
     }
 
@@ -342,7 +344,8 @@ struct NotifierTests {
         try await withSink { sink, url in
             let transport = try transport(url)
             let notifier = try Notifier(
-                store: store, database: try AlertDatabase(), transport: transport, configuration: fastConfiguration(),
+                store: store, database: try SQLiteAlertStore(), transport: transport,
+                configuration: fastConfiguration(),
                 logger: quiet)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await notifier.run() }

@@ -47,7 +47,7 @@ struct SchemaTests {
             configuration.image = .inline
             configuration.imageURL = "https://vigil.example/v1/repos/{repo}/commits/{commit}/files{path}"
             let notifier = try Notifier(
-                store: store, database: try AlertDatabase(), transport: transport, configuration: configuration,
+                store: store, database: try SQLiteAlertStore(), transport: transport, configuration: configuration,
                 logger: quiet)
             try await notifier.runUntilIdle()
             await transport.shutdown()

@@ -108,8 +108,11 @@ extension ProcessTests {
             let sink = try Self.startSink(
                 vigil, root: root, secret: secret, extra: ["--delay-ms", "120", "--delay-next", "1000"])
             defer { sink.stop() }
+            // A killed notifier's claims on what it had in flight run out after the lease (3 s here); then the
+            // next notifier sends those again.
             let notify = [
                 "notify", "--alert-url", sink.url, "--alert-secret-file", secret.path, "--alert-concurrency", "2",
+                "--alert-timeout", "2", "--alert-claim-lease", "3",
             ]
 
             for round in 1...3 {

@@ -44,7 +44,7 @@ struct EndToEndTests {
         let customer = try await access.createToken(name: "acme", role: .customer, customer: "acme", at: Date())
         let operatorToken = try await access.createToken(name: "ops", role: .operator, at: Date())
         let server = ServerEnvironment(
-            store: store, jobs: engine.jobs, alerts: try AlertDatabase.open(home: folder), access: access,
+            store: store, jobs: engine.jobs, alerts: try SQLiteAlertStore.open(home: folder), access: access,
             metrics: PrometheusCollectorRegistry(), scratch: engine.scratch, logger: quiet)
         let secret = "an-end-to-end-secret-0123456789"
         let sink = try AlertSink(signature: try AlertSignature(secret: secret))

@@ -48,7 +48,7 @@ struct ServerFixture {
         var configuration = ServerConfiguration()
         configuration.maxImageBytes = maxImageBytes
         environment = ServerEnvironment(
-            store: store, jobs: try SQLiteJobStore(), alerts: try AlertDatabase(), access: try AccessDatabase(),
+            store: store, jobs: try SQLiteJobStore(), alerts: try SQLiteAlertStore(), access: try AccessDatabase(),
             metrics: PrometheusCollectorRegistry(), configuration: configuration, scratch: scratch, logger: quiet)
         for repo in ["images", "rules", "detect", "threats"] { try await store.createRepo(repo) }
         try await Self.commit(["/customers.yaml": Data(Self.rules.utf8)], to: "rules", in: store)
@@ -63,7 +63,7 @@ struct ServerFixture {
             threats.append((record, "threats@0000:/\(device)/\(name).json"))
         }
         for (repo, content) in files { try await Self.commit(content, to: repo, in: store) }
-        for alert in try await environment.alerts.ingest(threats, repo: "threats", commit: "0000", now: Date()) {
+        for alert in try await environment.alerts.ingest(threats, repo: "threats", from: nil, to: "0000", now: Date()) {
             alertIDs[alert.customer] = alert.id
         }
         let access = environment.access

@@ -3,21 +3,15 @@ import GRDB
 import VigilStages
 import VigilStore
 
-/// The notifier's durable state (`<home>/alerts.sqlite`): every alert, every delivery to a contact with its
-/// attempts, and how far the threats repo has been read. Shared by a running notifier and the CLI
-/// (`vigil alerts ack` from another process is seen at the next escalation check).
+/// `AlertStore` in SQLite: `<home>/alerts.sqlite` on the embedded default, or in memory. Shared by the
+/// notifiers, the API and the CLI of one host (one writer at a time; readers never wait).
 ///
 /// `synchronous = NORMAL`: every transaction survives a killed process; a power cut may lose the last few,
 /// which costs no alert: an ingest lost with its cursor is read again, a delivery lost is sent again under the
 /// same idempotency key (the receiver drops the repeat). Ingesting a batch of threats and moving the cursor
 /// past them is one transaction, so a crash can neither skip a threat nor alert twice.
-public final class AlertDatabase: Sendable {
+public final class SQLiteAlertStore: AlertStore {
     private let database: any DatabaseWriter
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return encoder
-    }()
 
     public init(path: String) throws {
         do {
@@ -33,8 +27,8 @@ public final class AlertDatabase: Sendable {
     }
 
     /// The embedded default: `<home>/alerts.sqlite`.
-    public static func open(home: URL) throws -> AlertDatabase {
-        try AlertDatabase(path: home.appendingPathComponent(fileName).path)
+    public static func open(home: URL) throws -> SQLiteAlertStore {
+        try SQLiteAlertStore(path: home.appendingPathComponent(fileName).path)
     }
 
     public static let fileName = "alerts.sqlite"
@@ -78,31 +72,29 @@ public final class AlertDatabase: Sendable {
                     CREATE INDEX deliveries_pending_age ON deliveries(created) WHERE state = 'pending';
                     """)
         }
+        // Claims: a notifier that takes a due delivery holds it until `claimed_until`, so notifiers sharing the
+        // store do not all send it.
+        migrator.registerMigration("v3") { db in
+            try db.execute(sql: "ALTER TABLE deliveries ADD COLUMN claimed_until REAL")
+        }
         return migrator
-    }
-
-    /// Reads on the calling task: a WAL reader never waits for a writer (as in SQLiteJobStore).
-    private func read<T>(_ body: (Database) throws -> T) throws -> T {
-        try database.read(body)
     }
 
     // MARK: Ingest
 
-    /// The last commit of `repo` whose threats are ingested.
-    public func cursor(of repo: String) throws -> String? {
-        try database.read { db in
+    public func cursor(of repo: String) async throws -> String? {
+        try await database.read { db in
             try String.fetchOne(db, sql: "SELECT commit_id FROM cursors WHERE repo = ?", arguments: [repo])
         }
     }
 
-    /// Adds an alert for each record not alerted before (by `AlertInfo.id`), with its first delivery due now,
-    /// and moves the cursor of `repo` to `commit`: one transaction. Returns the alerts added.
     @discardableResult
     public func ingest(
-        _ threats: [(record: ThreatRecord, address: String)], repo: String, commit: String, now: Date
+        _ threats: [(record: ThreatRecord, address: String)], repo: String, from previous: String?, to commit: String,
+        now: Date
     ) async throws -> [AlertInfo] {
         let rows = try threats.map { threat in
-            (AlertInfo.id(for: threat.record), threat, try Self.encoder.encode(threat.record))
+            (AlertInfo.id(for: threat.record), threat, try AlertStoreRules.encoder.encode(threat.record))
         }
         return try await database.write { db in
             var added: [AlertInfo] = []
@@ -127,8 +119,12 @@ public final class AlertDatabase: Sendable {
                         time: threat.record.time, threat: threat.address, record: threat.record, created: now,
                         escalateAt: now.addingTimeInterval(threat.record.acknowledgeWithin)))
             }
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO cursors(repo, commit_id) VALUES (?, ?)", arguments: [repo, commit])
+            let current = try String.fetchOne(
+                db, sql: "SELECT commit_id FROM cursors WHERE repo = ?", arguments: [repo])
+            if current == previous {
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO cursors(repo, commit_id) VALUES (?, ?)", arguments: [repo, commit])
+            }
             return added
         }
     }
@@ -152,39 +148,51 @@ public final class AlertDatabase: Sendable {
 
     // MARK: Delivering
 
-    /// Pending deliveries due at `now`, oldest due first, leaving out those in `excluding` (in flight).
-    public func dueDeliveries(
-        at now: Date, excluding: Set<String>, limit: Int
-    ) throws -> [(
-        DeliveryInfo, AlertInfo
-    )] {
-        try database.read { db in
+    /// Deliveries due at `now` that nobody holds (as SQL, with the time twice).
+    private static let due = """
+        state = 'pending' AND next_attempt <= ? AND (claimed_until IS NULL OR claimed_until <= ?)
+        """
+
+    public func claimDue(
+        at now: Date, lease: TimeInterval, excluding: Set<String>, limit: Int
+    ) async throws -> [(DeliveryInfo, AlertInfo)] {
+        let stamp = now.timeIntervalSince1970
+        // Most passes find nothing due: a read says so without taking the write lock.
+        let any = try await database.read { db in
+            try Bool.fetchOne(
+                db, sql: "SELECT EXISTS(SELECT 1 FROM deliveries WHERE \(Self.due))", arguments: [stamp, stamp])
+                ?? false
+        }
+        guard any else { return [] }
+        return try await database.write { db in
             let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT d.* FROM deliveries d WHERE d.state = 'pending' AND d.next_attempt <= ?
-                    ORDER BY d.next_attempt LIMIT ?
-                    """,
-                arguments: [now.timeIntervalSince1970, limit + excluding.count])
+                db, sql: "SELECT * FROM deliveries WHERE \(Self.due) ORDER BY next_attempt LIMIT ?",
+                arguments: [stamp, stamp, limit + excluding.count])
             var out: [(DeliveryInfo, AlertInfo)] = []
             for row in rows {
                 let delivery = Self.delivery(row)
                 guard !excluding.contains(delivery.idempotencyKey), out.count < limit,
                     let alert = try Self.alert(db, id: delivery.alert)
                 else { continue }
+                try db.execute(
+                    sql: "UPDATE deliveries SET claimed_until = ? WHERE idempotency_key = ?",
+                    arguments: [stamp + lease, delivery.idempotencyKey])
                 out.append((delivery, alert))
             }
             return out
         }
     }
 
-    /// The earliest time after `now` something falls due: a pending delivery's next attempt or an escalation.
-    public func nextDue(after now: Date) throws -> Date? {
-        try database.read { db in
+    public func nextDue(after now: Date) async throws -> Date? {
+        try await database.read { db in
             let stamp = now.timeIntervalSince1970
             let times = [
                 try Double.fetchOne(
-                    db, sql: "SELECT MIN(next_attempt) FROM deliveries WHERE state = 'pending' AND next_attempt > ?",
+                    db,
+                    sql: """
+                        SELECT MIN(MAX(next_attempt, COALESCE(claimed_until, 0))) FROM deliveries
+                        WHERE state = 'pending' AND MAX(next_attempt, COALESCE(claimed_until, 0)) > ?
+                        """,
                     arguments: [stamp]),
                 try Double.fetchOne(
                     db,
@@ -198,21 +206,16 @@ public final class AlertDatabase: Sendable {
         }
     }
 
-    /// How many deliveries wait to go out (now or later).
-    public func pendingCount() throws -> Int {
-        try database.read { db in
+    public func pendingCount() async throws -> Int {
+        try await database.read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'") ?? 0
         }
     }
 
-    /// Records what an attempt gave, and returns the delivery's state after it (nil when it was no longer
-    /// pending). A failure schedules the next try, unless the delivery is `retry.horizon` old (it expires); a
-    /// refusal puts it on the dead-letter list. The wait for an acknowledgement runs from when the delivery was
-    /// queued, delivered or not, so an outage delays escalation to nobody.
     @discardableResult
     public func record(
         _ outcome: DeliveryOutcome, for key: String, at now: Date, retry: RetryPolicy,
-        random: @Sendable (ClosedRange<Double>) -> Double = { Double.random(in: $0) }
+        random: @escaping @Sendable (ClosedRange<Double>) -> Double
     ) async throws -> DeliveryInfo.State? {
         try await database.write { db in
             guard
@@ -237,7 +240,7 @@ public final class AlertDatabase: Sendable {
                 try db.execute(
                     sql: """
                         UPDATE deliveries SET state = 'delivered', attempts = ?, last_status = ?, last_error = NULL,
-                        delivered = ? WHERE idempotency_key = ?
+                        delivered = ?, claimed_until = NULL WHERE idempotency_key = ?
                         """,
                     arguments: [attempts, status, stamp, key])
                 return .delivered
@@ -247,25 +250,23 @@ public final class AlertDatabase: Sendable {
                     let delay = retry.delay(afterAttempt: attempts, retryAfter: retryAfter, random: random)
                     try db.execute(
                         sql: """
-                            UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, next_attempt = ?
-                            WHERE idempotency_key = ?
+                            UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, next_attempt = ?,
+                            claimed_until = NULL WHERE idempotency_key = ?
                             """,
                         arguments: [attempts, status, reason, stamp + delay, key])
                     return .pending
                 }
-                dead = (status, Self.expiry(retry.horizon, attempts: attempts) + reason, "expired")
+                dead = (status, AlertStoreRules.expiry(retry.horizon, attempts: attempts) + reason, "expired")
             case .rejected(let status, let reason):
                 dead = (status, "refused: \(reason)", "refused")
             }
             try db.execute(
                 sql: """
-                    UPDATE deliveries SET state = 'dead', attempts = ?, last_status = ?, last_error = ?, dead_reason = ?
-                    WHERE idempotency_key = ?
+                    UPDATE deliveries SET state = 'dead', attempts = ?, last_status = ?, last_error = ?, dead_reason = ?,
+                    claimed_until = NULL WHERE idempotency_key = ?
                     """,
                 arguments: [attempts, dead.status, dead.reason, dead.cause, key])
-            try db.execute(
-                sql: Self.markDead,
-                arguments: [alert])
+            try db.execute(sql: Self.markDead, arguments: [alert])
             return .dead
         }
     }
@@ -275,16 +276,10 @@ public final class AlertDatabase: Sendable {
     private static let markDead =
         "UPDATE alerts SET state = 'dead', escalate_at = NULL WHERE id = ? AND state IN ('open', 'unacknowledged')"
 
-    private static func expiry(_ horizon: Double, attempts: Int) -> String {
-        "expired: not delivered within \(Int(horizon)) s (\(attempts) attempts); last error: "
-    }
-
-    /// Gives up the pending deliveries queued `retry.horizon` or more before `now` (those the circuit breaker
-    /// held back never had a failed attempt to notice their age). Returns how many expired.
     @discardableResult
     public func expire(at now: Date, retry: RetryPolicy) async throws -> Int {
         let cutoff = now.timeIntervalSince1970 - retry.horizon
-        let any = try read { db in
+        let any = try await database.read { db in
             try Bool.fetchOne(
                 db, sql: "SELECT EXISTS(SELECT 1 FROM deliveries WHERE state = 'pending' AND created <= ?)",
                 arguments: [cutoff]) ?? false
@@ -299,21 +294,18 @@ public final class AlertDatabase: Sendable {
                 let attempts: Int = row["attempts"]
                 try db.execute(
                     sql: """
-                        UPDATE deliveries SET state = 'dead', dead_reason = 'expired',
+                        UPDATE deliveries SET state = 'dead', dead_reason = 'expired', claimed_until = NULL,
                         last_error = ? || COALESCE(last_error, 'none') WHERE idempotency_key = ?
                         """,
-                    arguments: [Self.expiry(retry.horizon, attempts: attempts), row["idempotency_key"] as String])
-                try db.execute(
-                    sql: Self.markDead,
-                    arguments: [row["alert"] as String])
+                    arguments: [
+                        AlertStoreRules.expiry(retry.horizon, attempts: attempts), row["idempotency_key"] as String,
+                    ])
+                try db.execute(sql: Self.markDead, arguments: [row["alert"] as String])
             }
             return rows.count
         }
     }
 
-    /// The alert API answers again: every pending delivery is due now (not after its backoff), and deliveries
-    /// that died of an outage (an attempt budget of an earlier Vigil) within the horizon are tried again.
-    /// Returns how many dead deliveries were revived.
     @discardableResult
     public func resumeAfterOutage(at now: Date, retry: RetryPolicy) async throws -> Int {
         let stamp = now.timeIntervalSince1970
@@ -340,13 +332,11 @@ public final class AlertDatabase: Sendable {
         }
     }
 
-    /// Tells the next contact about every open alert whose wait for an acknowledgement ended by `now`; an
-    /// alert whose last contact's wait ended is `unacknowledged`. Returns the alerts escalated.
     @discardableResult
     public func escalate(at now: Date) async throws -> [AlertInfo] {
         let sql = "SELECT id FROM alerts WHERE escalate_at IS NOT NULL AND escalate_at <= ? AND state = 'open'"
         // Most passes have nothing to escalate: a read says so without taking the write lock.
-        let due = try read { db in
+        let due = try await database.read { db in
             try Bool.fetchOne(db, sql: "SELECT EXISTS(\(sql))", arguments: [now.timeIntervalSince1970]) ?? false
         }
         guard due else { return [] }
@@ -374,7 +364,6 @@ public final class AlertDatabase: Sendable {
 
     // MARK: People's actions
 
-    /// Someone saw it: nobody else is told, and deliveries not yet made are cancelled.
     public func acknowledge(_ idOrPrefix: String, by who: String, at now: Date) async throws -> AlertInfo {
         try await database.write { db in
             let id = try Self.resolve(db, idOrPrefix)
@@ -384,9 +373,7 @@ public final class AlertDatabase: Sendable {
                     WHERE id = ? AND state != 'acknowledged'
                     """,
                 arguments: [now.timeIntervalSince1970, who, id])
-            guard db.changesCount > 0 else {
-                throw AlertError(.badState, "alert \(id) is acknowledged already", value: id)
-            }
+            guard db.changesCount > 0 else { throw AlertStoreRules.acknowledgedAlready(id) }
             try db.execute(
                 sql: "UPDATE deliveries SET state = 'cancelled' WHERE alert = ? AND state IN ('pending', 'dead')",
                 arguments: [id])
@@ -394,18 +381,16 @@ public final class AlertDatabase: Sendable {
         }
     }
 
-    /// Takes a dead alert off the dead-letter list: its dead deliveries are tried again from now, afresh.
     public func retry(_ idOrPrefix: String, at now: Date) async throws -> AlertInfo {
         try await database.write { db in
             let id = try Self.resolve(db, idOrPrefix)
             guard let alert = try Self.alert(db, id: id), alert.state == .dead else {
-                throw AlertError(
-                    .badState, "alert \(id) is not on the dead-letter list; only dead alerts are retried", value: id)
+                throw AlertStoreRules.notDead(id)
             }
             try db.execute(
                 sql: """
                     UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt = ?, created = ?,
-                    dead_reason = NULL WHERE alert = ? AND state = 'dead'
+                    dead_reason = NULL, claimed_until = NULL WHERE alert = ? AND state = 'dead'
                     """,
                 arguments: [now.timeIntervalSince1970, now.timeIntervalSince1970, id])
             try db.execute(
@@ -417,38 +402,9 @@ public final class AlertDatabase: Sendable {
 
     // MARK: Reading
 
-    public struct Filter: Sendable {
-        public var state: AlertInfo.State?
-        public var customer: String?
-        public var device: String?
-        /// Image times (seconds since the epoch), inclusive.
-        public var from: Int64?
-        public var to: Int64?
-        public var limit: Int
-
-        /// An image time given as unix seconds or ISO 8601 (`2025-11-22T08:00:00Z`), or nil when it is neither.
-        public static func seconds(from text: String) -> Int64? {
-            if let seconds = Int64(text) { return seconds }
-            return (try? Date(text, strategy: .iso8601)).map { Int64($0.timeIntervalSince1970) }
-        }
-
-        public init(
-            state: AlertInfo.State? = nil, customer: String? = nil, device: String? = nil, from: Int64? = nil,
-            to: Int64? = nil, limit: Int = 100
-        ) {
-            self.state = state
-            self.customer = customer
-            self.device = device
-            self.from = from
-            self.to = to
-            self.limit = limit
-        }
-    }
-
-    /// Alerts matching `filter`, newest image first.
-    public func alerts(_ filter: Filter = Filter()) throws -> [AlertInfo] {
+    public func alerts(_ filter: AlertFilter) async throws -> [AlertInfo] {
         var clauses: [String] = []
-        var arguments: [any DatabaseValueConvertible] = []
+        var arguments: [(any DatabaseValueConvertible)?] = []
         if let state = filter.state {
             clauses.append("state = ?")
             arguments.append(state.rawValue)
@@ -471,17 +427,17 @@ public final class AlertDatabase: Sendable {
         }
         arguments.append(filter.limit)
         let condition = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-        return try database.read { db in
+        let statementArguments = StatementArguments(arguments)
+        return try await database.read { db in
             try Row.fetchAll(
                 db, sql: "SELECT * FROM alerts \(condition) ORDER BY time DESC, rowid DESC LIMIT ?",
-                arguments: StatementArguments(arguments)
+                arguments: statementArguments
             ).map(Self.alert)
         }
     }
 
-    /// One alert by id or unique prefix (4+ characters), with its deliveries, first contact first.
-    public func alert(_ idOrPrefix: String) throws -> (AlertInfo, [DeliveryInfo]) {
-        try database.read { db in
+    public func alert(_ idOrPrefix: String) async throws -> (AlertInfo, [DeliveryInfo]) {
+        try await database.read { db in
             let id = try Self.resolve(db, idOrPrefix)
             let deliveries = try Row.fetchAll(
                 db, sql: "SELECT * FROM deliveries WHERE alert = ? ORDER BY level", arguments: [id]
@@ -490,9 +446,8 @@ public final class AlertDatabase: Sendable {
         }
     }
 
-    /// Alerts per state.
-    public func counts() throws -> [AlertInfo.State: Int] {
-        try database.read { db in
+    public func counts() async throws -> [AlertInfo.State: Int] {
+        try await database.read { db in
             var out: [AlertInfo.State: Int] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM alerts GROUP BY state") {
                 if let state = AlertInfo.State(rawValue: row["state"]) { out[state] = row["n"] }
@@ -502,18 +457,10 @@ public final class AlertDatabase: Sendable {
     }
 
     private static func resolve(_ db: Database, _ idOrPrefix: String) throws -> String {
-        let text = idOrPrefix.lowercased()
-        guard text.count >= 4, text.allSatisfy(\.isHexDigit) else {
-            throw AlertError(
-                .alertNotFound, "'\(idOrPrefix)' is not an alert id (4 or more hex digits)", value: idOrPrefix)
-        }
+        let prefix = try AlertStoreRules.prefix(idOrPrefix)
         let ids = try String.fetchAll(
-            db, sql: "SELECT id FROM alerts WHERE id >= ? AND id < ? LIMIT 2", arguments: [text, text + "g"])
-        guard ids.count < 2 else {
-            throw AlertError(.alertNotFound, "'\(idOrPrefix)' matches several alerts; give more digits", value: text)
-        }
-        guard let id = ids.first else { throw AlertError.notFound(idOrPrefix) }
-        return id
+            db, sql: "SELECT id FROM alerts WHERE id >= ? AND id < ? LIMIT 2", arguments: [prefix, prefix + "g"])
+        return try AlertStoreRules.single(ids, prefix: prefix, asked: idOrPrefix)
     }
 
     private static func alert(_ db: Database, id: String) throws -> AlertInfo? {
@@ -521,11 +468,10 @@ public final class AlertDatabase: Sendable {
     }
 
     private static func alert(_ row: Row) throws -> AlertInfo {
-        let text: String = row["record"]
-        return AlertInfo(
+        AlertInfo(
             id: row["id"], state: AlertInfo.State(rawValue: row["state"]) ?? .open, level: row["level"],
             customer: row["customer"], device: row["device"], time: row["time"], threat: row["threat"],
-            record: try JSONDecoder().decode(ThreatRecord.self, from: Data(text.utf8)),
+            record: try AlertStoreRules.decodeRecord(row["record"]),
             created: Date(timeIntervalSince1970: row["created"]),
             escalateAt: (row["escalate_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
             acknowledged: (row["acknowledged"] as Double?).map(Date.init(timeIntervalSince1970:)),

@@ -1,0 +1,452 @@
+import Foundation
+import PostgresNIO
+import VigilStages
+import VigilStore
+
+/// `AlertStore` on the shared PostgreSQL database, for notifiers and API processes on many hosts. Rows that
+/// two notifiers may want at once are taken with `FOR UPDATE SKIP LOCKED` (claims, escalations), so each goes
+/// to one of them; alerts are added with `ON CONFLICT DO NOTHING`, so each is added once. A person's change
+/// (`ack`, `retry`) notifies the change feed, so every notifier hears of it at once.
+public final class PostgresAlertStore: AlertStore {
+    private let database: VigilStore.PostgresDatabase
+
+    /// The store on `database`, whose `schema` must have been applied (the composition root does it).
+    public init(database: VigilStore.PostgresDatabase) {
+        self.database = database
+    }
+
+    public static let schema = PostgresSchema(
+        component: "alerts",
+        migrations: [
+            [
+                """
+                CREATE TABLE alerts(
+                    id text COLLATE "C" PRIMARY KEY, seq bigint GENERATED ALWAYS AS IDENTITY, state text NOT NULL,
+                    level integer NOT NULL, customer text NOT NULL, device text NOT NULL, time bigint NOT NULL,
+                    threat text NOT NULL, record text NOT NULL, acknowledge_within double precision NOT NULL,
+                    created double precision NOT NULL, escalate_at double precision, acknowledged double precision,
+                    acknowledged_by text)
+                """,
+                "CREATE INDEX alerts_by_escalation ON alerts(escalate_at) WHERE escalate_at IS NOT NULL",
+                "CREATE INDEX alerts_by_device_time ON alerts(device, time)",
+                "CREATE INDEX alerts_by_state ON alerts(state)",
+                "CREATE INDEX alerts_by_time ON alerts(time DESC, seq DESC)",
+                """
+                CREATE TABLE deliveries(
+                    alert text COLLATE "C" NOT NULL, level integer NOT NULL, contact text NOT NULL,
+                    idempotency_key text COLLATE "C" NOT NULL UNIQUE, state text NOT NULL, attempts integer NOT NULL,
+                    next_attempt double precision NOT NULL, last_status integer, last_error text,
+                    delivered double precision, created double precision NOT NULL, dead_reason text,
+                    claimed_until double precision, PRIMARY KEY(alert, level))
+                """,
+                "CREATE INDEX deliveries_due ON deliveries(next_attempt) WHERE state = 'pending'",
+                "CREATE INDEX deliveries_dead ON deliveries(created) WHERE state = 'dead'",
+                "CREATE INDEX deliveries_pending_age ON deliveries(created) WHERE state = 'pending'",
+                "CREATE TABLE alert_cursors(repo text COLLATE \"C\" PRIMARY KEY, commit_id text NOT NULL)",
+            ]
+        ])
+
+    // MARK: Ingest
+
+    public func cursor(of repo: String) async throws -> String? {
+        try await database.rows(
+            "reading the alert cursor of '\(repo)'", "SELECT commit_id FROM alert_cursors WHERE repo = \(repo)"
+        ).first.map { try $0.decode(String.self) }
+    }
+
+    @discardableResult
+    public func ingest(
+        _ threats: [(record: ThreatRecord, address: String)], repo: String, from previous: String?, to commit: String,
+        now: Date
+    ) async throws -> [AlertInfo] {
+        let rows = try threats.filter { !$0.record.contacts.isEmpty }.map { threat in
+            (
+                AlertInfo.id(for: threat.record), threat,
+                String(decoding: try AlertStoreRules.encoder.encode(threat.record), as: UTF8.self)
+            )
+        }
+        let stamp = now.timeIntervalSince1970
+        return try await database.withTransaction("ingesting \(rows.count) threats of \(repo)@\(commit)") {
+            connection in
+            var added: [AlertInfo] = []
+            for (id, threat, body) in rows {
+                let record = threat.record
+                // A notifier ingesting the same threats at once waits for this row, then adds nothing.
+                let inserted = try await connection.rows(
+                    """
+                    INSERT INTO alerts(
+                        id, state, level, customer, device, time, threat, record, acknowledge_within, created,
+                        escalate_at)
+                    VALUES (\(id), 'open', 0, \(record.customer), \(record.device), \(record.time), \(threat.address),
+                            \(body), \(record.acknowledgeWithin), \(stamp), \(stamp + record.acknowledgeWithin))
+                    ON CONFLICT (id) DO NOTHING RETURNING 1
+                    """)
+                guard !inserted.isEmpty else { continue }
+                try await Self.insertDelivery(connection, alert: id, level: 0, record: record, now: stamp)
+                added.append(
+                    AlertInfo(
+                        id: id, state: .open, level: 0, customer: record.customer, device: record.device,
+                        time: record.time, threat: threat.address, record: record, created: now,
+                        escalateAt: now.addingTimeInterval(record.acknowledgeWithin)))
+            }
+            try await connection.rows(
+                """
+                INSERT INTO alert_cursors(repo, commit_id) VALUES (\(repo), \(commit))
+                ON CONFLICT (repo) DO UPDATE SET commit_id = excluded.commit_id
+                WHERE alert_cursors.commit_id IS NOT DISTINCT FROM \(previous)
+                """)
+            return added
+        }
+    }
+
+    private static func insertDelivery(
+        _ connection: PostgresConnection, alert: String, level: Int, record: ThreatRecord, now: Double
+    ) async throws {
+        try await connection.rows(
+            """
+            INSERT INTO deliveries(alert, level, contact, idempotency_key, state, attempts, next_attempt, created)
+            VALUES (\(alert), \(level), \(record.contacts[level].name),
+                    \(AlertInfo.idempotencyKey(alert: alert, level: level)), 'pending', 0, \(now), \(now))
+            ON CONFLICT DO NOTHING
+            """)
+    }
+
+    // MARK: Delivering
+
+    public func claimDue(
+        at now: Date, lease: TimeInterval, excluding: Set<String>, limit: Int
+    ) async throws -> [(DeliveryInfo, AlertInfo)] {
+        let stamp = now.timeIntervalSince1970
+        let excluded = Array(excluding)
+        // Rows another notifier is claiming are skipped, not waited for: it gets them, this one the next.
+        let claimed = try await database.rows(
+            "claiming due deliveries",
+            """
+            WITH due AS (
+                SELECT idempotency_key FROM deliveries
+                WHERE state = 'pending' AND next_attempt <= \(stamp)
+                    AND (claimed_until IS NULL OR claimed_until <= \(stamp))
+                    AND NOT (idempotency_key = ANY(\(excluded)))
+                ORDER BY next_attempt LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+            UPDATE deliveries d SET claimed_until = \(stamp + lease) FROM due
+            WHERE d.idempotency_key = due.idempotency_key
+            RETURNING \(unescaped: Self.deliveryColumns("d"))
+            """
+        ).map(Self.delivery)
+        guard !claimed.isEmpty else { return [] }
+        let alerts = try await database.rows(
+            "reading the alerts of claimed deliveries",
+            "SELECT \(unescaped: Self.alertColumns) FROM alerts WHERE id = ANY(\(claimed.map(\.alert)))"
+        ).map(Self.alert)
+        let byID = Dictionary(alerts.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        return claimed.sorted { $0.nextAttempt < $1.nextAttempt }.compactMap { delivery in
+            byID[delivery.alert].map { (delivery, $0) }
+        }
+    }
+
+    public func nextDue(after now: Date) async throws -> Date? {
+        let stamp = now.timeIntervalSince1970
+        return try await database.rows(
+            "finding the next due time",
+            """
+            SELECT LEAST(
+                (SELECT MIN(GREATEST(next_attempt, COALESCE(claimed_until, 0))) FROM deliveries
+                 WHERE state = 'pending' AND GREATEST(next_attempt, COALESCE(claimed_until, 0)) > \(stamp)),
+                (SELECT MIN(escalate_at) FROM alerts
+                 WHERE escalate_at IS NOT NULL AND escalate_at > \(stamp) AND state = 'open'))
+            """
+        ).first.flatMap { try $0.decode(Double?.self) }.map(Date.init(timeIntervalSince1970:))
+    }
+
+    public func pendingCount() async throws -> Int {
+        try await database.rows(
+            "counting pending deliveries", "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'"
+        ).first.map { try $0.decode(Int.self) } ?? 0
+    }
+
+    @discardableResult
+    public func record(
+        _ outcome: DeliveryOutcome, for key: String, at now: Date, retry: RetryPolicy,
+        random: @escaping @Sendable (ClosedRange<Double>) -> Double
+    ) async throws -> DeliveryInfo.State? {
+        let stamp = now.timeIntervalSince1970
+        return try await database.withTransaction("recording delivery \(key)") { connection in
+            guard
+                let row = try await connection.rows(
+                    "SELECT alert, state, attempts, created FROM deliveries WHERE idempotency_key = \(key) FOR UPDATE"
+                ).first
+            else { return nil }
+            let (alert, state, previous, created) = try row.decode((String, String, Int, Double).self)
+            // An acknowledgement that came while the request was out cancelled it, yet it went: record that it
+            // was delivered; anything else about a delivery no longer pending is moot.
+            let delivered = if case .delivered = outcome { true } else { false }
+            guard state == DeliveryInfo.State.pending.rawValue || (state == "cancelled" && delivered) else {
+                return nil
+            }
+            let attempts = previous + 1
+            let dead: (status: Int?, reason: String, cause: String)
+            switch outcome {
+            case .delivered(let status):
+                try await connection.rows(
+                    """
+                    UPDATE deliveries SET state = 'delivered', attempts = \(attempts), last_status = \(status),
+                        last_error = NULL, delivered = \(stamp), claimed_until = NULL
+                    WHERE idempotency_key = \(key)
+                    """)
+                return .delivered
+            case .failed(let status, let reason, let retryAfter):
+                guard stamp - created >= retry.horizon else {
+                    let delay = retry.delay(afterAttempt: attempts, retryAfter: retryAfter, random: random)
+                    try await connection.rows(
+                        """
+                        UPDATE deliveries SET attempts = \(attempts), last_status = \(status), last_error = \(reason),
+                            next_attempt = \(stamp + delay), claimed_until = NULL
+                        WHERE idempotency_key = \(key)
+                        """)
+                    return .pending
+                }
+                dead = (status, AlertStoreRules.expiry(retry.horizon, attempts: attempts) + reason, "expired")
+            case .rejected(let status, let reason):
+                dead = (status, "refused: \(reason)", "refused")
+            }
+            try await connection.rows(
+                """
+                UPDATE deliveries SET state = 'dead', attempts = \(attempts), last_status = \(dead.status),
+                    last_error = \(dead.reason), dead_reason = \(dead.cause), claimed_until = NULL
+                WHERE idempotency_key = \(key)
+                """)
+            try await connection.rows(Self.markDead(alert))
+            return .dead
+        }
+    }
+
+    /// A dead delivery puts its alert on the dead-letter list, also one that escalated to its last contact
+    /// meanwhile (escalation runs from queueing, so `unacknowledged` may mean nobody was told).
+    private static func markDead(_ alert: String) -> PostgresQuery {
+        """
+        UPDATE alerts SET state = 'dead', escalate_at = NULL
+        WHERE id = \(alert) AND state IN ('open', 'unacknowledged')
+        """
+    }
+
+    @discardableResult
+    public func expire(at now: Date, retry: RetryPolicy) async throws -> Int {
+        let cutoff = now.timeIntervalSince1970 - retry.horizon
+        let prefix = "expired: not delivered within \(Int(retry.horizon)) s ("
+        return try await database.rows(
+            "expiring old deliveries",
+            """
+            WITH expired AS (
+                UPDATE deliveries SET state = 'dead', dead_reason = 'expired', claimed_until = NULL,
+                    last_error = \(prefix) || attempts || ' attempts); last error: ' || COALESCE(last_error, 'none')
+                WHERE state = 'pending' AND created <= \(cutoff) RETURNING alert),
+            marked AS (
+                UPDATE alerts SET state = 'dead', escalate_at = NULL
+                WHERE id IN (SELECT alert FROM expired) AND state IN ('open', 'unacknowledged') RETURNING 1)
+            SELECT COUNT(*) FROM expired
+            """
+        ).first.map { try $0.decode(Int.self) } ?? 0
+    }
+
+    @discardableResult
+    public func resumeAfterOutage(at now: Date, retry: RetryPolicy) async throws -> Int {
+        let stamp = now.timeIntervalSince1970
+        let since = stamp - retry.horizon
+        return try await database.rows(
+            "resuming deliveries after an outage",
+            """
+            WITH hurried AS (
+                UPDATE deliveries SET next_attempt = \(stamp)
+                WHERE state = 'pending' AND next_attempt > \(stamp) RETURNING 1),
+            revived AS (
+                UPDATE deliveries SET state = 'pending', dead_reason = NULL, next_attempt = \(stamp)
+                WHERE state = 'dead' AND dead_reason = 'outage' AND created > \(since) RETURNING alert),
+            reopened AS (
+                UPDATE alerts SET state = 'open', escalate_at = \(stamp) + acknowledge_within
+                WHERE id IN (SELECT alert FROM revived) AND state = 'dead' RETURNING 1)
+            SELECT COUNT(*) FROM revived
+            """
+        ).first.map { try $0.decode(Int.self) } ?? 0
+    }
+
+    @discardableResult
+    public func escalate(at now: Date) async throws -> [AlertInfo] {
+        let stamp = now.timeIntervalSince1970
+        // Most passes have nothing to escalate: a read says so without a transaction.
+        let due =
+            try await database.rows(
+                "looking for escalations",
+                """
+                SELECT EXISTS(SELECT 1 FROM alerts WHERE escalate_at IS NOT NULL AND escalate_at <= \(stamp)
+                    AND state = 'open')
+                """
+            ).first.map { try $0.decode(Bool.self) } ?? false
+        guard due else { return [] }
+        return try await database.withTransaction("escalating alerts") { connection in
+            // Another notifier escalating at once skips the rows this one holds: each alert escalates once.
+            let alerts = try await connection.rows(
+                """
+                SELECT \(unescaped: Self.alertColumns) FROM alerts
+                WHERE escalate_at IS NOT NULL AND escalate_at <= \(stamp) AND state = 'open'
+                FOR UPDATE SKIP LOCKED
+                """
+            ).map(Self.alert)
+            var escalated: [AlertInfo] = []
+            for var alert in alerts {
+                if alert.level + 1 < alert.record.contacts.count {
+                    alert.level += 1
+                    try await Self.insertDelivery(
+                        connection, alert: alert.id, level: alert.level, record: alert.record, now: stamp)
+                    try await connection.rows(
+                        """
+                        UPDATE alerts SET level = \(alert.level), escalate_at = \(stamp) + acknowledge_within
+                        WHERE id = \(alert.id)
+                        """)
+                    escalated.append(alert)
+                } else {
+                    try await connection.rows(
+                        "UPDATE alerts SET state = 'unacknowledged', escalate_at = NULL WHERE id = \(alert.id)")
+                }
+            }
+            return escalated
+        }
+    }
+
+    // MARK: People's actions
+
+    public func acknowledge(_ idOrPrefix: String, by who: String, at now: Date) async throws -> AlertInfo {
+        try await database.withTransaction("acknowledging alert \(idOrPrefix)") { connection in
+            let id = try await Self.resolve(connection, idOrPrefix)
+            let changed = try await connection.rows(
+                """
+                UPDATE alerts SET state = 'acknowledged', escalate_at = NULL, acknowledged = \(now.timeIntervalSince1970),
+                    acknowledged_by = \(who)
+                WHERE id = \(id) AND state != 'acknowledged' RETURNING 1
+                """)
+            guard !changed.isEmpty else { throw AlertStoreRules.acknowledgedAlready(id) }
+            try await connection.rows(
+                """
+                UPDATE deliveries SET state = 'cancelled', claimed_until = NULL
+                WHERE alert = \(id) AND state IN ('pending', 'dead')
+                """)
+            return try await Self.changed(connection, id)
+        }
+    }
+
+    public func retry(_ idOrPrefix: String, at now: Date) async throws -> AlertInfo {
+        let stamp = now.timeIntervalSince1970
+        return try await database.withTransaction("retrying alert \(idOrPrefix)") { connection in
+            let id = try await Self.resolve(connection, idOrPrefix)
+            let dead = try await connection.rows(
+                "SELECT 1 FROM alerts WHERE id = \(id) AND state = 'dead' FOR UPDATE")
+            guard !dead.isEmpty else { throw AlertStoreRules.notDead(id) }
+            try await connection.rows(
+                """
+                UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt = \(stamp), created = \(stamp),
+                    dead_reason = NULL, claimed_until = NULL
+                WHERE alert = \(id) AND state = 'dead'
+                """)
+            try await connection.rows(
+                "UPDATE alerts SET state = 'open', escalate_at = \(stamp) + acknowledge_within WHERE id = \(id)")
+            return try await Self.changed(connection, id)
+        }
+    }
+
+    /// The alert as a person's change left it; the change feed tells every notifier (a retried alert's
+    /// deliveries are due now).
+    private static func changed(_ connection: PostgresConnection, _ id: String) async throws -> AlertInfo {
+        let rows = try await connection.rows(
+            """
+            SELECT \(unescaped: alertColumns), pg_notify(\(PostgresChangeFeed.channel), 'alerts')
+            FROM alerts WHERE id = \(id)
+            """)
+        guard let row = rows.first else { throw AlertError.notFound(id) }
+        return try alert(row)
+    }
+
+    // MARK: Reading
+
+    public func alerts(_ filter: AlertFilter) async throws -> [AlertInfo] {
+        try await database.rows(
+            "listing alerts",
+            """
+            SELECT \(unescaped: Self.alertColumns) FROM alerts
+            WHERE (\(filter.state?.rawValue)::text IS NULL OR state = \(filter.state?.rawValue))
+                AND (\(filter.customer)::text IS NULL OR customer = \(filter.customer))
+                AND (\(filter.device)::text IS NULL OR device = \(filter.device))
+                AND time >= \(filter.from ?? Int64.min) AND time <= \(filter.to ?? Int64.max)
+            ORDER BY time DESC, seq DESC LIMIT \(filter.limit)
+            """
+        ).map(Self.alert)
+    }
+
+    public func alert(_ idOrPrefix: String) async throws -> (AlertInfo, [DeliveryInfo]) {
+        try await database.withConnection("reading alert \(idOrPrefix)") { connection in
+            let id = try await Self.resolve(connection, idOrPrefix)
+            let alert = try await connection.rows(
+                "SELECT \(unescaped: Self.alertColumns) FROM alerts WHERE id = \(id)"
+            ).first.map(Self.alert)
+            guard let alert else { throw AlertError.notFound(idOrPrefix) }
+            let deliveries = try await connection.rows(
+                "SELECT \(unescaped: Self.deliveryColumns("deliveries")) FROM deliveries WHERE alert = \(id) ORDER BY level"
+            ).map(Self.delivery)
+            return (alert, deliveries)
+        }
+    }
+
+    public func counts() async throws -> [AlertInfo.State: Int] {
+        var out: [AlertInfo.State: Int] = [:]
+        for row in try await database.rows("counting alerts", "SELECT state, COUNT(*) FROM alerts GROUP BY state") {
+            let (state, count) = try row.decode((String, Int).self)
+            if let state = AlertInfo.State(rawValue: state) { out[state] = count }
+        }
+        return out
+    }
+
+    private static func resolve(_ connection: PostgresConnection, _ idOrPrefix: String) async throws -> String {
+        let prefix = try AlertStoreRules.prefix(idOrPrefix)
+        let ids = try await connection.rows(
+            "SELECT id FROM alerts WHERE id >= \(prefix) AND id < \(prefix + "g") ORDER BY id LIMIT 2"
+        ).map { try $0.decode(String.self) }
+        return try AlertStoreRules.single(ids, prefix: prefix, asked: idOrPrefix)
+    }
+
+    private static let alertColumns = """
+        id, state, level, customer, device, time, threat, record, created, escalate_at, acknowledged, acknowledged_by
+        """
+
+    private static func alert(_ row: PostgresRow) throws -> AlertInfo {
+        let cells = row.makeRandomAccess()
+        return AlertInfo(
+            id: try cells[0].decode(String.self),
+            state: AlertInfo.State(rawValue: try cells[1].decode(String.self)) ?? .open,
+            level: try cells[2].decode(Int.self), customer: try cells[3].decode(String.self),
+            device: try cells[4].decode(String.self), time: try cells[5].decode(Int64.self),
+            threat: try cells[6].decode(String.self),
+            record: try AlertStoreRules.decodeRecord(try cells[7].decode(String.self)),
+            created: Date(timeIntervalSince1970: try cells[8].decode(Double.self)),
+            escalateAt: try cells[9].decode(Double?.self).map(Date.init(timeIntervalSince1970:)),
+            acknowledged: try cells[10].decode(Double?.self).map(Date.init(timeIntervalSince1970:)),
+            acknowledgedBy: try cells[11].decode(String?.self))
+    }
+
+    private static func deliveryColumns(_ table: String) -> String {
+        [
+            "alert", "level", "contact", "idempotency_key", "state", "attempts", "next_attempt", "last_status",
+            "last_error", "delivered", "created",
+        ].map { "\(table).\($0)" }.joined(separator: ", ")
+    }
+
+    private static func delivery(_ row: PostgresRow) throws -> DeliveryInfo {
+        let cells = row.makeRandomAccess()
+        return DeliveryInfo(
+            alert: try cells[0].decode(String.self), level: try cells[1].decode(Int.self),
+            contact: try cells[2].decode(String.self), idempotencyKey: try cells[3].decode(String.self),
+            state: DeliveryInfo.State(rawValue: try cells[4].decode(String.self)) ?? .pending,
+            attempts: try cells[5].decode(Int.self),
+            nextAttempt: Date(timeIntervalSince1970: try cells[6].decode(Double.self)),
+            lastStatus: try cells[7].decode(Int?.self), lastError: try cells[8].decode(String?.self),
+            delivered: try cells[9].decode(Double?.self).map(Date.init(timeIntervalSince1970:)),
+            created: Date(timeIntervalSince1970: try cells[10].decode(Double.self)))
+    }
+}
