@@ -2,7 +2,7 @@
 # everything is already there. `make bench-store` runs the store benchmark (release build, DVC alongside),
 # `make bench-engine` the pipeline engine's, `make bench-vision` the vision stages', `make bench-alerts` the
 # notifier's, `make bench-s3` the S3 backend's (boto3 alongside, on a real SeaweedFS), `make bench-serve` the
-# service's upload-to-alert latency, `make bench-postgres` commits with metadata on SQLite and on PostgreSQL.
+# service's upload-to-alert latency, `make bench-postgres` SQLite against PostgreSQL (commits, datums, upload→alert).
 
 SHELL := /bin/bash
 SWIFT ?= swift
@@ -100,12 +100,11 @@ bench-serve: setup release
 	@mkdir -p bench-out
 	.build/release/vigil-bench serve --home bench-out/serve-$$(date +%s) > bench-out/serve.json
 
-# Metadata on SQLite against PostgreSQL (a server of its own, fsync on): 1-file commit latency and commits/s
-# with 8 writers on distinct branches, in one run, with the ratio.
-bench-postgres: deps release
-	@mkdir -p bench-out
-	bench/with-postgres.sh sh -c '.build/release/vigil-bench metadata --home bench-out/metadata-$$(date +%s) \
-		--database "$$VIGIL_BENCH_DATABASE" > bench-out/postgres.json'
+# SQLite against PostgreSQL (a server of its own, fsync on), with the ratios: 1-file commit latency, commits/s
+# with 8 writers on distinct branches, no-op datums/s through the engine, then upload→alert p50/p99 at 5
+# images/s through the whole service, runs alternating between the backends (bench/postgres.sh).
+bench-postgres: setup release
+	bench/with-postgres.sh bench/postgres.sh
 
 clean:
 	rm -rf .build .vigil .vigil-demo bench-out

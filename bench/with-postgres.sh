@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs "$@" beside a PostgreSQL server of its own (Debian's postgresql 15: initdb in a temporary folder, a free
 # loopback port, password authentication, fsync on as in production), and stops and removes it afterwards.
-# The command finds the database in $VIGIL_BENCH_DATABASE and the password in $PGPASSWORD.
+# The command finds the database in $VIGIL_BENCH_DATABASE, the password in $PGPASSWORD and a psql for the
+# server in $VIGIL_BENCH_PSQL.
 set -euo pipefail
 BIN=${VIGIL_PG_BIN:-/usr/lib/postgresql/15/bin}
 [ -x "$BIN/initdb" ] || { echo "PostgreSQL not found in $BIN: install Debian's postgresql (make deps)"; exit 1; }
@@ -22,4 +23,8 @@ trap 'as_server_user "$BIN/pg_ctl -D $dir/data -m fast stop > /dev/null"; rm -rf
 export PGPASSWORD=bench-password
 "$BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -q -c 'CREATE DATABASE vigil_bench'
 export VIGIL_BENCH_DATABASE="postgres://postgres@127.0.0.1:$port/vigil_bench?sslmode=disable"
+# For scripts that make more databases: `"$VIGIL_BENCH_PSQL" -c 'CREATE DATABASE …'`.
+printf '#!/bin/sh\nexec %s -h 127.0.0.1 -p %s -U postgres -d postgres "$@"\n' "$BIN/psql" "$port" > "$dir/psql"
+chmod 755 "$dir/psql"
+export VIGIL_BENCH_PSQL="$dir/psql"
 "$@"

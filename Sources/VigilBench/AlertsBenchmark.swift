@@ -4,6 +4,7 @@ import Logging
 import Synchronization
 import VigilAlertSink
 import VigilAlerts
+import VigilBackends
 import VigilStages
 import VigilStore
 
@@ -23,6 +24,8 @@ struct AlertsBenchmark: AsyncParsableCommand {
     @Option(help: "Deliveries in flight at once (notifier and raw alike).") var concurrency = 8
     @Option(help: "Single-threat commits for the latency run.") var latencyAlerts = 200
     @Option(help: "Milliseconds between those commits.") var intervalMs = 20
+    @Option(help: "Keep metadata and the alert state in this PostgreSQL database (password from PGPASSWORD).")
+    var database: String?
 
     struct Result: Encodable {
         var alerts: Int
@@ -44,23 +47,29 @@ struct AlertsBenchmark: AsyncParsableCommand {
             throw ValidationError("--home \(home) exists; give a new folder")
         }
         let logger = Logger(label: "vigil-bench") { _ in SwiftLogNoOpLogHandler() }
-        let store = try await VersionedStore.open(home: folder, create: true, logger: logger)
-        let signature = try AlertSignature(secret: "vigil-benchmark-secret-0123456789")
-        let sink = try AlertSink(signature: signature)
-        try await sink.whileRunning(logger: logger) { url in
-            let transport = try HTTPAlertTransport(url: url, signature: signature, maxConnections: concurrency)
-            do {
-                try await measure(store: store, sink: sink, transport: transport, folder: folder, logger: logger)
-                await transport.shutdown()
-            } catch {
-                await transport.shutdown()
-                throw error
+        let configuration = StoreConfiguration(database: database)
+        try await Backends.with(home: folder, configuration: configuration, create: true, logger: logger) { backends in
+            let signature = try AlertSignature(secret: "vigil-benchmark-secret-0123456789")
+            let sink = try AlertSink(signature: signature)
+            try await sink.whileRunning(logger: logger) { url in
+                let transport = try HTTPAlertTransport(url: url, signature: signature, maxConnections: concurrency)
+                do {
+                    try await measure(
+                        store: backends.store, alerts: try backends.alerts(), sink: sink, transport: transport,
+                        logger: logger)
+                    await transport.shutdown()
+                } catch {
+                    await transport.shutdown()
+                    throw error
+                }
             }
         }
     }
 
+    /// Every run delivers from its own threats repo into the one alert store (the cursor is per repo).
     private func measure(
-        store: VersionedStore, sink: AlertSink, transport: HTTPAlertTransport, folder: URL, logger: Logger
+        store: VersionedStore, alerts database: any AlertStore, sink: AlertSink, transport: HTTPAlertTransport,
+        logger: Logger
     ) async throws {
         var configuration = NotifierConfiguration()
         configuration.concurrency = concurrency
@@ -75,7 +84,6 @@ struct AlertsBenchmark: AsyncParsableCommand {
             let commit = try await writer.finish(message: "\(alerts) threats")
 
             let before = sink.stats.received
-            let database = try SQLiteAlertStore(path: folder.appendingPathComponent("alerts\(run).sqlite").path)
             let notifier = try Notifier(
                 store: store, database: database, transport: transport, configuration: configuration, logger: logger)
             let start = ContinuousClock.now
@@ -110,7 +118,7 @@ struct AlertsBenchmark: AsyncParsableCommand {
         }
 
         let (latencies, commitRate) = try await measureLatency(
-            store: store, sink: sink, transport: transport, folder: folder, configuration: configuration,
+            store: store, alerts: database, sink: sink, transport: transport, configuration: configuration,
             logger: logger)
         let result = Result(
             alerts: alerts, concurrency: concurrency, notifierAlertsPerSecond: notifierRates,
@@ -133,15 +141,14 @@ struct AlertsBenchmark: AsyncParsableCommand {
 
     /// Commits one threat at a time into a running notifier and times each to its arrival at the sink.
     private func measureLatency(
-        store: VersionedStore, sink: AlertSink, transport: HTTPAlertTransport, folder: URL,
+        store: VersionedStore, alerts database: any AlertStore, sink: AlertSink, transport: HTTPAlertTransport,
         configuration base: NotifierConfiguration, logger: Logger
     ) async throws -> ([Double], Double) {
         var configuration = base
         configuration.repo = "live"
         try await store.createRepo(configuration.repo)
         let notifier = try Notifier(
-            store: store, database: try SQLiteAlertStore(path: folder.appendingPathComponent("live.sqlite").path),
-            transport: transport, configuration: configuration, logger: logger)
+            store: store, database: database, transport: transport, configuration: configuration, logger: logger)
         var committed: [String: Date] = [:]
         let before = sink.stats.received
         let start = ContinuousClock.now

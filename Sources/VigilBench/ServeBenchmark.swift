@@ -31,7 +31,7 @@ struct ServeBenchmark: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Let validate leave its decoded pixels for detect (DecodedImageCache).")
     var shareDecoded = true
     @Option(help: "The photo every camera sends (default: the detector's bus.jpg).") var photo: String?
-    @Option(help: "Keep metadata, jobs and tokens in this PostgreSQL database (password from PGPASSWORD).")
+    @Option(help: "Keep metadata, jobs, alerts and tokens in this PostgreSQL database (password from PGPASSWORD).")
     var database: String?
 
     struct RateResult: Encodable {

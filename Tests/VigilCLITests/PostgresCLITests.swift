@@ -129,6 +129,66 @@ extension ProcessTests {
             #expect(jobs.allSatisfy { $0.state == "finished" })
         }
 
+        /// Runs one of PostgreSQL's client programs (`pg_dump`, `pg_restore`) against the test server.
+        @discardableResult
+        static func postgresTool(_ name: String, _ arguments: [String], server: PostgresServer) throws -> String {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: PostgresServer.binDirectory + "/" + name)
+            process.arguments = ["-h", "127.0.0.1", "-p", "\(server.port)", "-U", PostgresServer.user] + arguments
+            process.environment = ProcessInfo.processInfo.environment.merging(server.environment) { $1 }
+            let errors = Pipe()
+            process.standardError = errors
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else {
+                throw CLIFailure(
+                    arguments: [name] + arguments,
+                    result: .init(status: process.terminationStatus, output: "", error: text))
+            }
+            return text
+        }
+
+        /// DEPLOY.md's backup and restore, as written there: `pg_dump -Fc`, `pg_restore` into an empty database,
+        /// the processes pointed at it, `vigil fsck`.
+        @Test func aDumpRestoredIntoAnEmptyDatabaseHoldsEverythingAndTakesNewCommits() async throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let postgres = try await PostgresServer.shared()
+            let (url, _, _, environment) = try await deployment()
+            let source = try #require(URL(string: url)?.lastPathComponent)
+            let host = VigilProcess(home: root.appendingPathComponent("a"), environment: environment)
+            #expect(try host.run(["repo", "create", "images"]).status == 0)
+            let frames = root.appendingPathComponent("frames")
+            try makeFrames(in: frames, count: 8, tag: "backup")
+            #expect(try host.run(["put", "images", frames.path]).status == 0)
+            #expect(try host.run(["token", "create", "--role", "operator", "--name", "ops"]).status == 0)
+            let listed = try host.json([Entry].self, ["ls", "images"]).map(\.name)
+
+            let dump = root.appendingPathComponent("vigil.dump")
+            try Self.postgresTool("pg_dump", ["-Fc", "-d", source, "-f", dump.path], server: postgres)
+            let restored = try await postgres.makeDatabase()
+            try Self.postgresTool("pg_restore", ["-d", restored, dump.path], server: postgres)
+
+            var pointed = environment
+            pointed["VIGIL_DATABASE_URL"] = postgres.url(database: restored)
+            let other = VigilProcess(home: root.appendingPathComponent("b"), environment: pointed)
+            let check = try other.run(["fsck"])
+            #expect(check.status == 0, "\(check.output) \(check.error)")
+            #expect(try other.json([Entry].self, ["ls", "images"]).map(\.name) == listed)
+            struct Token: Decodable {
+                var name: String
+            }
+            #expect(try other.json([Token].self, ["token", "list"]).map(\.name) == ["ops"])
+            // The restored database goes on: a new commit lands on the restored head.
+            let more = root.appendingPathComponent("more")
+            try makeFrames(in: more, count: 2, tag: "after-restore")
+            let put = try other.run(["put", "images:/later", more.path])
+            #expect(put.status == 0, "\(put.error)")
+            #expect(try other.json([Entry].self, ["ls", "images"]).count == listed.count + 1)
+        }
+
         @Test func aDatabaseThatCannotBeUsedFailsInOneLineWithItsCode() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }

@@ -4,10 +4,12 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Prometheus
+import ServerTestSupport
 import Testing
 import VigilAccess
 import VigilAlertSink
 import VigilAlerts
+import VigilBackends
 import VigilPipeline
 import VigilServer
 import VigilStages
@@ -15,17 +17,49 @@ import VigilStore
 import VigilVision
 
 /// A camera uploads a real photo over HTTP; validate, detect (the real detector), threats and the notifier
-/// run as they do in `vigil serve`; the alert arrives at a real sink, signed.
+/// run as they do in `vigil serve`, on backends built by the composition root from configuration as `serve`
+/// builds them: the embedded default, and every state in PostgreSQL; the alert arrives at a real sink, signed.
 @Suite("End to end: upload → alert", .serialized)
 struct EndToEndTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
-    @Test func aDeviceUploadBecomesASignedAlertAtTheSink() async throws {
+    enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
+        case embedded
+        case postgres
+
+        var testDescription: String { rawValue }
+        static let testable: [Backend] = PostgresServer.canRun ? allCases : [.embedded]
+
+        /// The configuration `vigil serve` would get: nothing, or `--database URL` (a fresh database).
+        func configuration() async throws -> (StoreConfiguration, [String: String]) {
+            switch self {
+            case .embedded:
+                return (StoreConfiguration(), [:])
+            case .postgres:
+                let server = try await PostgresServer.shared()
+                let url = server.url(database: try await server.makeDatabase())
+                return (StoreConfiguration(database: url), server.environment)
+            }
+        }
+    }
+
+    @Test(arguments: Backend.testable)
+    func aDeviceUploadBecomesASignedAlertAtTheSink(backend: Backend) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-e2e-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let store = try await VersionedStore.open(home: folder, create: true, logger: quiet)
-        let engine = try EngineEnvironment.open(home: folder, store: store, stages: .vigil, logger: quiet)
+        let (configuration, environment) = try await backend.configuration()
+        try await Backends.with(
+            home: folder, configuration: configuration, create: true,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, logger: quiet
+        ) { backends in
+            try await uploadToAlert(backends)
+        }
+    }
+
+    private func uploadToAlert(_ backends: Backends) async throws {
+        let store = backends.store
+        let engine = try backends.engineEnvironment(stages: .vigil)
         for repo in ["images", "rules"] { try await store.createRepo(repo) }
         try await ServerFixture.commit(["/customers.yaml": Data(ServerFixture.rules.utf8)], to: "rules", in: store)
         let manager = PipelineManager(environment: engine)
@@ -39,12 +73,12 @@ struct EndToEndTests {
         ] {
             try await manager.create(try PipelineSpecParser.parse(yaml), source: yaml)
         }
-        let access = try AccessDatabase()
+        let access = try backends.access()
         let device = try await access.createToken(name: "frontdoor", role: .device, device: "frontdoor", at: Date())
         let customer = try await access.createToken(name: "acme", role: .customer, customer: "acme", at: Date())
         let operatorToken = try await access.createToken(name: "ops", role: .operator, at: Date())
         let server = ServerEnvironment(
-            store: store, jobs: engine.jobs, alerts: try SQLiteAlertStore.open(home: folder), access: access,
+            store: store, jobs: engine.jobs, alerts: try backends.alerts(), access: access,
             metrics: PrometheusCollectorRegistry(), scratch: engine.scratch, logger: quiet)
         let secret = "an-end-to-end-secret-0123456789"
         let sink = try AlertSink(signature: try AlertSignature(secret: secret))
@@ -53,8 +87,9 @@ struct EndToEndTests {
         let upload = try await sink.whileRunning(logger: quiet) { url in
             let transport = try HTTPAlertTransport(url: url, signature: try AlertSignature(secret: secret))
             let notifier = try Notifier(
-                store: store, database: server.alerts, transport: transport, logger: quiet)
-            let pipelines = PipelineEngine(environment: engine)
+                store: store, database: server.alerts, transport: transport, changes: backends.changeFeed(),
+                logger: quiet)
+            let pipelines = PipelineEngine(environment: engine, changes: backends.changeFeed())
             let upload = try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await pipelines.run() }
                 group.addTask { try await notifier.run() }
