@@ -27,7 +27,11 @@ public final class PostgresAlertStore: AlertStore {
                     created double precision NOT NULL, escalate_at double precision, acknowledged double precision,
                     acknowledged_by text)
                 """,
-                "CREATE INDEX alerts_by_escalation ON alerts(escalate_at) WHERE escalate_at IS NOT NULL",
+                // Escalations due are looked for on every notifier pass: among the open alerts only.
+                """
+                CREATE INDEX alerts_escalation_due ON alerts(escalate_at)
+                WHERE state = 'open' AND escalate_at IS NOT NULL
+                """,
                 "CREATE INDEX alerts_by_device_time ON alerts(device, time)",
                 "CREATE INDEX alerts_by_state ON alerts(state)",
                 "CREATE INDEX alerts_by_time ON alerts(time DESC, seq DESC)",

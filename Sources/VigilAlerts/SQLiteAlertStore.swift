@@ -77,13 +77,29 @@ public final class SQLiteAlertStore: AlertStore {
         migrator.registerMigration("v3") { db in
             try db.execute(sql: "ALTER TABLE deliveries ADD COLUMN claimed_until REAL")
         }
+        // Escalations due are looked for on every pass of the notifier, among the open alerts that wait for an
+        // acknowledgement: an index on exactly those (SQLite otherwise picked alerts_by_state and read every open
+        // alert, 2.8 ms per look at 6,200 of them).
+        migrator.registerMigration("v4") { db in
+            try db.execute(
+                sql: """
+                    DROP INDEX alerts_by_escalation;
+                    CREATE INDEX alerts_escalation_due ON alerts(escalate_at) WHERE state = 'open' AND escalate_at IS NOT NULL;
+                    """)
+        }
         return migrator
+    }
+
+    /// Reads on the calling task, as in SQLiteJobStore: a WAL reader never waits for a writer, and the notifier
+    /// reads several times per pass, where a hop to GRDB's reader queue and back would cost more than the read.
+    private func read<T>(_ body: (Database) throws -> T) throws -> T {
+        try database.read(body)
     }
 
     // MARK: Ingest
 
     public func cursor(of repo: String) async throws -> String? {
-        try await database.read { db in
+        try read { db in
             try String.fetchOne(db, sql: "SELECT commit_id FROM cursors WHERE repo = ?", arguments: [repo])
         }
     }
@@ -158,7 +174,7 @@ public final class SQLiteAlertStore: AlertStore {
     ) async throws -> [(DeliveryInfo, AlertInfo)] {
         let stamp = now.timeIntervalSince1970
         // Most passes find nothing due: a read says so without taking the write lock.
-        let any = try await database.read { db in
+        let any = try read { db in
             try Bool.fetchOne(
                 db, sql: "SELECT EXISTS(SELECT 1 FROM deliveries WHERE \(Self.due))", arguments: [stamp, stamp])
                 ?? false
@@ -184,7 +200,7 @@ public final class SQLiteAlertStore: AlertStore {
     }
 
     public func nextDue(after now: Date) async throws -> Date? {
-        try await database.read { db in
+        try read { db in
             let stamp = now.timeIntervalSince1970
             let times = [
                 try Double.fetchOne(
@@ -197,7 +213,7 @@ public final class SQLiteAlertStore: AlertStore {
                 try Double.fetchOne(
                     db,
                     sql: """
-                        SELECT MIN(escalate_at) FROM alerts
+                        SELECT MIN(escalate_at) FROM \(Self.waiting)
                         WHERE escalate_at IS NOT NULL AND escalate_at > ? AND state = 'open'
                         """,
                     arguments: [stamp]),
@@ -207,7 +223,7 @@ public final class SQLiteAlertStore: AlertStore {
     }
 
     public func pendingCount() async throws -> Int {
-        try await database.read { db in
+        try read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'") ?? 0
         }
     }
@@ -271,6 +287,9 @@ public final class SQLiteAlertStore: AlertStore {
         }
     }
 
+    /// The open alerts that wait for an acknowledgement, through their own index (see migration v4).
+    private static let waiting = "alerts INDEXED BY alerts_escalation_due"
+
     /// A dead delivery puts its alert on the dead-letter list, also one that escalated to its last contact
     /// meanwhile (escalation runs from queueing, so `unacknowledged` may mean nobody was told).
     private static let markDead =
@@ -279,7 +298,7 @@ public final class SQLiteAlertStore: AlertStore {
     @discardableResult
     public func expire(at now: Date, retry: RetryPolicy) async throws -> Int {
         let cutoff = now.timeIntervalSince1970 - retry.horizon
-        let any = try await database.read { db in
+        let any = try read { db in
             try Bool.fetchOne(
                 db, sql: "SELECT EXISTS(SELECT 1 FROM deliveries WHERE state = 'pending' AND created <= ?)",
                 arguments: [cutoff]) ?? false
@@ -334,9 +353,10 @@ public final class SQLiteAlertStore: AlertStore {
 
     @discardableResult
     public func escalate(at now: Date) async throws -> [AlertInfo] {
-        let sql = "SELECT id FROM alerts WHERE escalate_at IS NOT NULL AND escalate_at <= ? AND state = 'open'"
+        let sql =
+            "SELECT id FROM \(Self.waiting) WHERE escalate_at IS NOT NULL AND escalate_at <= ? AND state = 'open'"
         // Most passes have nothing to escalate: a read says so without taking the write lock.
-        let due = try await database.read { db in
+        let due = try read { db in
             try Bool.fetchOne(db, sql: "SELECT EXISTS(\(sql))", arguments: [now.timeIntervalSince1970]) ?? false
         }
         guard due else { return [] }
@@ -428,7 +448,7 @@ public final class SQLiteAlertStore: AlertStore {
         arguments.append(filter.limit)
         let condition = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
         let statementArguments = StatementArguments(arguments)
-        return try await database.read { db in
+        return try read { db in
             try Row.fetchAll(
                 db, sql: "SELECT * FROM alerts \(condition) ORDER BY time DESC, rowid DESC LIMIT ?",
                 arguments: statementArguments
@@ -437,7 +457,7 @@ public final class SQLiteAlertStore: AlertStore {
     }
 
     public func alert(_ idOrPrefix: String) async throws -> (AlertInfo, [DeliveryInfo]) {
-        try await database.read { db in
+        try read { db in
             let id = try Self.resolve(db, idOrPrefix)
             let deliveries = try Row.fetchAll(
                 db, sql: "SELECT * FROM deliveries WHERE alert = ? ORDER BY level", arguments: [id]
@@ -447,7 +467,7 @@ public final class SQLiteAlertStore: AlertStore {
     }
 
     public func counts() async throws -> [AlertInfo.State: Int] {
-        try await database.read { db in
+        try read { db in
             var out: [AlertInfo.State: Int] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM alerts GROUP BY state") {
                 if let state = AlertInfo.State(rawValue: row["state"]) { out[state] = row["n"] }
