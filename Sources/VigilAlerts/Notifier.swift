@@ -117,7 +117,13 @@ public final class Notifier: Service, Sendable {
                     }
                 }
                 sources.addTask {
-                    await changeFeed?.watch { self.signal { $0.threats = true } }
+                    await changeFeed?.watch { change in
+                        switch change {
+                        case .repo(let changed) where changed != repo: return
+                        case .pipeline: return
+                        default: self.signal { $0.threats = true }
+                        }
+                    }
                 }
                 var timer = WakeTimer()
                 let clock = self.clock

@@ -70,36 +70,53 @@ public final class PostgresAlertStore: AlertStore {
             )
         }
         let stamp = now.timeIntervalSince1970
+        let records = rows.map(\.1.record)
         return try await database.withTransaction("ingesting \(rows.count) threats of \(repo)@\(commit)") {
             connection in
-            var added: [AlertInfo] = []
-            for (id, threat, body) in rows {
-                let record = threat.record
-                // A notifier ingesting the same threats at once waits for this row, then adds nothing.
-                let inserted = try await connection.rows(
-                    """
+            // One statement for the whole batch, whatever its size. A notifier ingesting the same threats at
+            // once waits for these rows, then adds none of them.
+            let inserted = try await connection.rows(
+                """
+                WITH given AS (
+                    SELECT * FROM unnest(
+                        \(rows.map(\.0))::text[], \(records.map(\.customer))::text[], \(records.map(\.device))::text[],
+                        \(records.map(\.time))::bigint[], \(rows.map(\.1.address))::text[], \(rows.map(\.2))::text[],
+                        \(records.map(\.acknowledgeWithin))::float8[], \(records.map { $0.contacts[0].name })::text[],
+                        \(rows.map { AlertInfo.idempotencyKey(alert: $0.0, level: 0) })::text[])
+                    AS g(id, customer, device, time, threat, record, acknowledge_within, contact, idempotency_key)
+                ), added AS (
                     INSERT INTO alerts(
                         id, state, level, customer, device, time, threat, record, acknowledge_within, created,
                         escalate_at)
-                    VALUES (\(id), 'open', 0, \(record.customer), \(record.device), \(record.time), \(threat.address),
-                            \(body), \(record.acknowledgeWithin), \(stamp), \(stamp + record.acknowledgeWithin))
-                    ON CONFLICT (id) DO NOTHING RETURNING 1
-                    """)
-                guard !inserted.isEmpty else { continue }
-                try await Self.insertDelivery(connection, alert: id, level: 0, record: record, now: stamp)
-                added.append(
-                    AlertInfo(
-                        id: id, state: .open, level: 0, customer: record.customer, device: record.device,
-                        time: record.time, threat: threat.address, record: record, created: now,
-                        escalateAt: now.addingTimeInterval(record.acknowledgeWithin)))
-            }
+                    SELECT id, 'open', 0, customer, device, time, threat, record, acknowledge_within, \(stamp),
+                           \(stamp) + acknowledge_within
+                    FROM given ON CONFLICT (id) DO NOTHING RETURNING id
+                ), queued AS (
+                    INSERT INTO deliveries(
+                        alert, level, contact, idempotency_key, state, attempts, next_attempt, created)
+                    SELECT given.id, 0, given.contact, given.idempotency_key, 'pending', 0, \(stamp), \(stamp)
+                    FROM given JOIN added ON added.id = given.id
+                    ON CONFLICT DO NOTHING
+                )
+                SELECT id FROM added
+                """
+            ).map { try $0.decode(String.self) }
+            let added = Set(inserted)
             try await connection.rows(
                 """
                 INSERT INTO alert_cursors(repo, commit_id) VALUES (\(repo), \(commit))
                 ON CONFLICT (repo) DO UPDATE SET commit_id = excluded.commit_id
                 WHERE alert_cursors.commit_id IS NOT DISTINCT FROM \(previous)
                 """)
-            return added
+            var seen: Set<String> = []
+            return rows.compactMap { id, threat, _ in
+                guard added.contains(id), seen.insert(id).inserted else { return nil }
+                let record = threat.record
+                return AlertInfo(
+                    id: id, state: .open, level: 0, customer: record.customer, device: record.device,
+                    time: record.time, threat: threat.address, record: record, created: now,
+                    escalateAt: now.addingTimeInterval(record.acknowledgeWithin))
+            }
         }
     }
 
@@ -361,7 +378,7 @@ public final class PostgresAlertStore: AlertStore {
     private static func changed(_ connection: PostgresConnection, _ id: String) async throws -> AlertInfo {
         let rows = try await connection.rows(
             """
-            SELECT \(unescaped: alertColumns), pg_notify(\(PostgresChangeFeed.channel), 'alerts')
+            SELECT \(unescaped: alertColumns), pg_notify(\(PostgresChangeFeed.channel), \(Change.alerts.payload))
             FROM alerts WHERE id = \(id)
             """)
         guard let row = rows.first else { throw AlertError.notFound(id) }

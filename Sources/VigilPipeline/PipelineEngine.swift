@@ -29,8 +29,8 @@ public final class PipelineEngine: Service, Sendable {
 
     private enum Event: Sendable {
         case commit(CommitInfo)
-        /// Something changed in another process: pipelines and heads may differ.
-        case external
+        /// Something changed in another process: what, where the feed knows.
+        case external(Change)
         case stop
     }
 
@@ -53,7 +53,7 @@ public final class PipelineEngine: Service, Sendable {
                     for await commit in feed { sink.yield(.commit(commit)) }
                 }
                 sources.addTask {
-                    await changeFeed?.watch { sink.yield(.external) }
+                    await changeFeed?.watch { sink.yield(.external($0)) }
                 }
                 try await self.dispatch(events)
                 sources.cancelAll()
@@ -100,7 +100,15 @@ public final class PipelineEngine: Service, Sendable {
                     for controller in triggers.values where controller.inputs.contains(key) {
                         controller.trigger.yield()
                     }
-                case .external:
+                case .external(.repo(let repo)):
+                    // A commit (here or elsewhere): only the pipelines that read the repo look again.
+                    for controller in triggers.values
+                    where controller.inputs.contains(where: { $0.hasPrefix(repo + "@") }) {
+                        controller.trigger.yield()
+                    }
+                case .external(.alerts):
+                    continue
+                case .external(.pipeline), .external(.unknown):
                     try await reconcile()
                 case .stop:
                     break loop

@@ -127,7 +127,7 @@ public final class PostgresJobStore: JobStore {
     }
 
     /// A changed pipeline row's `RETURNING`: wakes every engine's change feed when the transaction commits.
-    private static let notifying = "RETURNING pg_notify('\(PostgresChangeFeed.channel)', name)"
+    private static let notifying = Change.notifying("pipeline", column: "name")
 
     // MARK: Jobs
 

@@ -1,12 +1,54 @@
 import Foundation
 
 /// Tells a long-running service (the engine, the notifier) that another process may have changed the shared
-/// state (a commit, a job, an alert), so it looks again at once instead of polling. What changed is not said:
-/// the service re-reads what it cares about, so a missed or doubled wake-up costs a read, never correctness.
+/// state (a commit, a pipeline, an alert), so it looks again at once instead of polling. A change says what it
+/// was about where the feed knows (`Change`), so a service looks only where it must; the service re-reads
+/// what it cares about, so a missed or doubled wake-up costs a read, never correctness.
 public protocol ChangeFeed: Sendable {
     /// Calls `onChange` after other processes' writes (coalesced: one call may stand for many writes), until
     /// the calling task is cancelled.
-    func watch(_ onChange: @escaping @Sendable () -> Void) async
+    func watch(_ onChange: @escaping @Sendable (Change) -> Void) async
+}
+
+/// What a change was about.
+public enum Change: Sendable, Hashable {
+    /// A repo's branches moved (a commit), or the repo was made or deleted.
+    case repo(String)
+    /// A pipeline was created, changed, deleted or asked to run.
+    case pipeline(String)
+    /// A person changed an alert (`ack`, `retry`).
+    case alerts
+    /// Anything may have changed: a catch-up after a reconnect, a poll, a database file written.
+    case unknown
+
+    /// The change as a `NOTIFY` payload (`repo:images`, `pipeline:detect`, `alerts`).
+    public var payload: String {
+        switch self {
+        case .repo(let name): "repo:" + name
+        case .pipeline(let name): "pipeline:" + name
+        case .alerts: "alerts"
+        case .unknown: ""
+        }
+    }
+
+    /// The change a `NOTIFY` payload names; one this Vigil does not know is `unknown`.
+    public init(payload: String) {
+        if payload.hasPrefix("repo:") {
+            self = .repo(String(payload.dropFirst(5)))
+        } else if payload.hasPrefix("pipeline:") {
+            self = .pipeline(String(payload.dropFirst(9)))
+        } else if payload == "alerts" {
+            self = .alerts
+        } else {
+            self = .unknown
+        }
+    }
+
+    /// The SQL that sends `NOTIFY` for the change a row names, as a `RETURNING` clause: `kind` is `repo` or
+    /// `pipeline`, `column` the row's name column.
+    public static func notifying(_ kind: String, column: String) -> String {
+        "RETURNING pg_notify('\(PostgresChangeFeed.channel)', '\(kind):' || \(column))"
+    }
 }
 
 /// The embedded default's feed: inotify on the data folder, reporting writes to the named files (the SQLite
@@ -20,7 +62,7 @@ public struct FolderChangeFeed: ChangeFeed {
         self.files = files
     }
 
-    public func watch(_ onChange: @escaping @Sendable () -> Void) async {
-        for await _ in DirectoryWatcher.changes(in: folder, names: files) { onChange() }
+    public func watch(_ onChange: @escaping @Sendable (Change) -> Void) async {
+        for await _ in DirectoryWatcher.changes(in: folder, names: files) { onChange(.unknown) }
     }
 }

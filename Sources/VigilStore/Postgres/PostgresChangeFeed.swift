@@ -19,18 +19,18 @@ public struct PostgresChangeFeed: ChangeFeed {
         self.database = database
     }
 
-    public func watch(_ onChange: @escaping @Sendable () -> Void) async {
+    public func watch(_ onChange: @escaping @Sendable (Change) -> Void) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await listen(onChange) }
             group.addTask {
-                while (try? await Task.sleep(for: pollInterval)) != nil { onChange() }
+                while (try? await Task.sleep(for: pollInterval)) != nil { onChange(.unknown) }
             }
             await group.next()
             group.cancelAll()
         }
     }
 
-    private func listen(_ onChange: @escaping @Sendable () -> Void) async {
+    private func listen(_ onChange: @escaping @Sendable (Change) -> Void) async {
         var failures = 0
         while !Task.isCancelled {
             do {
@@ -38,8 +38,10 @@ public struct PostgresChangeFeed: ChangeFeed {
                     connection in
                     try await connection.listen(on: Self.channel) { notifications in
                         // Listening now: catch up on whatever happened while there was no connection.
-                        onChange()
-                        for try await _ in notifications { onChange() }
+                        onChange(.unknown)
+                        for try await notification in notifications {
+                            onChange(Change(payload: notification.payload))
+                        }
                     }
                 }
                 failures = 0
