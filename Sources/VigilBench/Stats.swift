@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import VigilBackends
 import VigilPipeline
 import VigilStore
 
@@ -34,14 +35,17 @@ func peakMemoryMiB() -> Double {
     return (Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
 }
 
-/// A new data folder for a benchmark run (refusing an existing one: a benchmark measures a fresh store), with
-/// the store and the engine's environment on it.
-func openBenchmarkHome(_ home: String, stages: StageRegistry) async throws -> (VersionedStore, EngineEnvironment) {
+/// Runs `body` on a new data folder (refusing an existing one: a benchmark measures a fresh store), with the
+/// store and the engine's environment the composition root builds for it.
+func withBenchmarkHome<T>(
+    _ home: String, stages: StageRegistry, _ body: (VersionedStore, EngineEnvironment) async throws -> T
+) async throws -> T {
     let folder = URL(fileURLWithPath: home)
     guard !FileManager.default.fileExists(atPath: folder.path) else {
         throw ValidationError("--home \(home) exists; give a new folder")
     }
     let logger = Logger(label: "vigil-bench") { _ in SwiftLogNoOpLogHandler() }
-    let store = try await VersionedStore.open(home: folder, create: true, logger: logger)
-    return (store, try EngineEnvironment.open(home: folder, store: store, stages: stages, logger: logger))
+    return try await Backends.with(home: folder, create: true, logger: logger) { backends in
+        try await body(backends.store, try backends.engineEnvironment(stages: stages))
+    }
 }

@@ -27,203 +27,207 @@ struct VisionBenchmark: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (store, environment) = try await openBenchmarkHome(home, stages: .vigil)
-        let manager = PipelineManager(environment: environment)
-        var figures: [Figure] = []
-        func record(_ name: String, _ rates: [Double]) {
-            figures.append(Figure(name: name, perSecond: rates, median: median(rates)))
-            report(
-                String(
-                    format: "%@: %.1f images/s (runs: %@)", name, median(rates),
-                    rates.map { String(format: "%.1f", $0) }.joined(separator: ", ")))
-        }
-
-        // Validate.
-        let frames = (0..<validateImages).map { Self.frame(seed: $0) }
-        try await store.createRepo("frames")
-        let writer = try await store.openCommit(repo: "frames")
-        for (index, frame) in frames.enumerated() {
-            try await writer.put("/cam\(index % 8)-\(1_763_700_000 + index).jpg", data: frame)
-        }
-        try await writer.finish()
-        // As `vigil serve` runs it the second time, with a detector in the process: decoded at the detector's
-        // scale (full size for 640×480) and left for it (here nobody takes them; the cache drops the oldest).
-        for (prefix, label) in [("validate", ""), ("validate-sharing", ", decoding for a 416×416 detector")] {
-            if !label.isEmpty { DecodedImageCache.shared.expect(width: 416, height: 416) }
-            var rates: [Double] = []
-            for run in 0..<runs {
-                let yaml =
-                    "{name: \(prefix)\(run), input: {pfs: {repo: frames, glob: '/*'}}, transform: {stage: validate}, parallelism: 2}"
-                rates.append(
-                    try await Self.time(yaml, count: validateImages, manager: manager, environment: environment))
+        try await withBenchmarkHome(home, stages: .vigil) { store, environment in
+            let manager = PipelineManager(environment: environment)
+            var figures: [Figure] = []
+            func record(_ name: String, _ rates: [Double]) {
+                figures.append(Figure(name: name, perSecond: rates, median: median(rates)))
+                report(
+                    String(
+                        format: "%@: %.1f images/s (runs: %@)", name, median(rates),
+                        rates.map { String(format: "%.1f", $0) }.joined(separator: ", ")))
             }
-            record("validate stage, 640×480 JPEG, 2 workers" + label, rates)
-        }
-        let validator = ImageValidator()
-        var aloneRates: [Double] = []
-        for _ in 0..<runs {
-            let start = ContinuousClock.now
+
+            // Validate.
+            let frames = (0..<validateImages).map { Self.frame(seed: $0) }
+            try await store.createRepo("frames")
+            let writer = try await store.openCommit(repo: "frames")
             for (index, frame) in frames.enumerated() {
-                guard validator.judge(name: "cam1-\(1_763_700_000 + index).jpg", data: frame).isValid else {
-                    throw ValidationError("a benchmark frame was judged invalid")
+                try await writer.put("/cam\(index % 8)-\(1_763_700_000 + index).jpg", data: frame)
+            }
+            try await writer.finish()
+            // As `vigil serve` runs it the second time, with a detector in the process: decoded at the detector's
+            // scale (full size for 640×480) and left for it (here nobody takes them; the cache drops the oldest).
+            for (prefix, label) in [("validate", ""), ("validate-sharing", ", decoding for a 416×416 detector")] {
+                if !label.isEmpty { DecodedImageCache.shared.expect(width: 416, height: 416) }
+                var rates: [Double] = []
+                for run in 0..<runs {
+                    let yaml =
+                        "{name: \(prefix)\(run), input: {pfs: {repo: frames, glob: '/*'}}, transform: {stage: validate}, parallelism: 2}"
+                    rates.append(
+                        try await Self.time(yaml, count: validateImages, manager: manager, environment: environment))
                 }
+                record("validate stage, 640×480 JPEG, 2 workers" + label, rates)
             }
-            aloneRates.append(Double(frames.count) / (milliseconds(ContinuousClock.now - start) / 1000))
-        }
-        record("validator alone, 1 thread", aloneRates)
+            let validator = ImageValidator()
+            var aloneRates: [Double] = []
+            for _ in 0..<runs {
+                let start = ContinuousClock.now
+                for (index, frame) in frames.enumerated() {
+                    guard validator.judge(name: "cam1-\(1_763_700_000 + index).jpg", data: frame).isValid else {
+                        throw ValidationError("a benchmark frame was judged invalid")
+                    }
+                }
+                aloneRates.append(Double(frames.count) / (milliseconds(ContinuousClock.now - start) / 1000))
+            }
+            record("validator alone, 1 thread", aloneRates)
 
-        // Detect.
-        let samples = Detector.Configuration.defaultModelFolder().appendingPathComponent("samples")
-        let photos = try ["bus.jpg", "zidane.jpg"].map { name in
-            guard let data = FileManager.default.contents(atPath: samples.appendingPathComponent(name).path) else {
-                throw ValidationError("no \(name) in \(samples.path); run `make setup`")
+            // Detect.
+            let samples = Detector.Configuration.defaultModelFolder().appendingPathComponent("samples")
+            let photos = try ["bus.jpg", "zidane.jpg"].map { name in
+                guard let data = FileManager.default.contents(atPath: samples.appendingPathComponent(name).path) else {
+                    throw ValidationError("no \(name) in \(samples.path); run `make setup`")
+                }
+                return data
             }
-            return data
-        }
-        // Judging a photo: for the colour check alone, and decoding for a 416×416 detector (`vigil serve`).
-        let sharing = DecodedImageCache(byteLimit: 64 << 20)
-        sharing.expect(width: 416, height: 416)
-        for (name, photo) in zip(["bus.jpg", "zidane.jpg"], photos) {
-            var alone: [Double] = []
-            var shared: [Double] = []
-            for _ in 0..<20 {
-                var start = ContinuousClock.now
-                _ = validator.judge(name: "cam1-1763700000.jpg", data: photo)
-                alone.append(milliseconds(ContinuousClock.now - start))
-                start = ContinuousClock.now
-                _ = ImageValidator(sharing: sharing).judge(name: "cam1-1763700000.jpg", data: photo, key: name)
-                shared.append(milliseconds(ContinuousClock.now - start))
+            // Judging a photo: for the colour check alone, and decoding for a 416×416 detector (`vigil serve`).
+            let sharing = DecodedImageCache(byteLimit: 64 << 20)
+            sharing.expect(width: 416, height: 416)
+            for (name, photo) in zip(["bus.jpg", "zidane.jpg"], photos) {
+                var alone: [Double] = []
+                var shared: [Double] = []
+                for _ in 0..<20 {
+                    var start = ContinuousClock.now
+                    _ = validator.judge(name: "cam1-1763700000.jpg", data: photo)
+                    alone.append(milliseconds(ContinuousClock.now - start))
+                    start = ContinuousClock.now
+                    _ = ImageValidator(sharing: sharing).judge(name: "cam1-1763700000.jpg", data: photo, key: name)
+                    shared.append(milliseconds(ContinuousClock.now - start))
+                }
+                report(
+                    String(
+                        format: "validator on %@: %.2f ms; decoding for a 416×416 detector: %.2f ms", name,
+                        median(alone),
+                        median(shared)))
             }
+            // Decoding to the model's input, as the stage does.
+            for (name, photo) in zip(["bus.jpg", "zidane.jpg"], photos) {
+                var times: [Double] = []
+                for _ in 0..<20 {
+                    let start = ContinuousClock.now
+                    _ = try ImageDecoder.decodePlanar(photo, width: 416, height: 416)
+                    times.append(milliseconds(ContinuousClock.now - start))
+                }
+                report(String(format: "decode + resize to 416×416, %@: %.2f ms", name, median(times)))
+            }
+            // With 2 intra-op threads, both ways ONNX Runtime's pool can wait: spinning (its default) and sleeping.
+            let configurations = [
+                (workers: 1, threads: 2, spinning: false), (workers: 1, threads: 2, spinning: true),
+                (workers: 2, threads: 1, spinning: false), (workers: 1, threads: 1, spinning: false),
+            ]
+            func label(_ configuration: (workers: Int, threads: Int, spinning: Bool), _ unit: String) -> String {
+                "\(configuration.workers) \(unit)(s) × \(configuration.threads) thread(s)"
+                    + (configuration.spinning ? ", spinning" : "")
+            }
+            // Every figure is taken once per round, rounds one after another, so a slow spell of a shared machine
+            // falls on all of them alike; the ratio is also taken round by round.
+            struct Contender {
+                enum Kind { case stage, raw, rawWithDecoding }
+                var name: String
+                var kind: Kind
+                var run: (Int) async throws -> Double
+                var rates: [Double] = []
+            }
+            var contenders: [Contender] = []
+            for (index, configuration) in configurations.enumerated() {
+                // One engine per configuration, kept across its jobs as the service keeps it: an untimed first job
+                // loads the workers' models; the timed jobs then process new photos on warm workers.
+                let repo = "uploads\(index)"
+                try await store.createRepo(repo)
+                let engine = PipelineEngine(environment: environment)
+                let yaml = """
+                    {name: detect\(index), input: {pfs: {repo: \(repo), glob: '/valid/*'}}, \
+                    transform: {stage: detect, options: {intraOpThreads: \(configuration.threads), \
+                    allowSpinning: \(configuration.spinning)}}, \
+                    parallelism: \(configuration.workers)}
+                    """
+                try await manager.create(try PipelineSpecParser.parse(yaml), source: yaml)
+                let detectImages = self.detectImages
+                let job: (Int) async throws -> Double = { run in
+                    let batch = run < 0 ? 2 : detectImages
+                    let uploads = try await store.openCommit(repo: repo)
+                    for image in 0..<batch {
+                        let seconds = 1_763_700_000 + (run + 1) * 10_000 + image
+                        try await uploads.put("/valid/cam\(image % 4)-\(seconds).jpg", data: photos[image % 2])
+                    }
+                    try await uploads.finish()
+                    let start = ContinuousClock.now
+                    let jobs = try await engine.runUntilIdle(only: ["detect\(index)"])
+                    let elapsed = milliseconds(ContinuousClock.now - start) / 1000
+                    guard jobs.count == 1, jobs[0].counts.processed == batch, jobs[0].counts.failed == 0 else {
+                        throw ValidationError("detect\(index): expected one job of \(batch) datums, got \(jobs)")
+                    }
+                    return Double(batch) / elapsed
+                }
+                _ = try await job(-1)
+                contenders.append(
+                    Contender(name: "detect stage, " + label(configuration, "worker"), kind: .stage, run: job))
+            }
+            for configuration in configurations {
+                let detectors = try Self.detectors(
+                    configuration.workers, threads: configuration.threads, spinning: configuration.spinning)
+                let prepared = try photos.map { try detectors[0].prepare($0) }
+                let images = detectImages
+                contenders.append(
+                    Contender(name: "raw runtime, " + label(configuration, "session"), kind: .raw) { _ in
+                        try await Self.rates(detectors, images: images, runs: 1) { detector, index in
+                            var input = prepared[index % 2].input
+                            _ = try detector.infer(
+                                &input, width: prepared[index % 2].width, height: prepared[index % 2].height)
+                        }[0]
+                    })
+            }
+            // The same loop decoding each photo first: what the stage would cost with no store and no engine, so
+            // the gap splits into decoding on busy cores and the engine's own share.
+            for configuration in configurations where configuration.workers == 2 {
+                let detectors = try Self.detectors(configuration.workers, threads: configuration.threads)
+                let images = detectImages
+                contenders.append(
+                    Contender(
+                        name:
+                            "raw runtime with decoding, \(configuration.workers) sessions × \(configuration.threads) thread",
+                        kind: .rawWithDecoding
+                    ) { _ in
+                        try await Self.rates(detectors, images: images, runs: 1) { detector, index in
+                            _ = try detector.detect(photos[index % 2])
+                        }[0]
+                    })
+            }
+            var ratios: [Double] = []
+            var steals: [String] = []
+            for round in 0..<runs {
+                let steal = StealMeter()
+                for index in contenders.indices {
+                    contenders[index].rates.append(try await contenders[index].run(round))
+                }
+                func best(_ kind: Contender.Kind) -> Double {
+                    contenders.filter { $0.kind == kind }.map { $0.rates[round] }.max() ?? 0
+                }
+                ratios.append(best(.stage) / best(.raw))
+                steals.append(steal.percent.map { String(format: "%.1f", $0) } ?? "?")
+            }
+            for contender in contenders { record(contender.name, contender.rates) }
+            func best(_ kind: Contender.Kind) -> Double {
+                contenders.filter { $0.kind == kind }.map { median($0.rates) }.max() ?? 0
+            }
+            let (stageBest, rawBest, decodingBest) = (best(.stage), best(.raw), best(.rawWithDecoding))
             report(
                 String(
-                    format: "validator on %@: %.2f ms; decoding for a 416×416 detector: %.2f ms", name, median(alone),
-                    median(shared)))
+                    format:
+                        "detect stage best / raw runtime best = %.2f (round by round: %@; raw with decoding / raw = "
+                        + "%.2f; stage / raw with decoding = %.2f)", stageBest / rawBest,
+                    ratios.map { String(format: "%.2f", $0) }.joined(separator: ", "), decodingBest / rawBest,
+                    stageBest / decodingBest))
+            report(
+                "steal (share of the wanted CPU time that went to other guests) by round, %: "
+                    + steals.joined(separator: ", "))
+            figures.append(
+                Figure(
+                    name: "detect stage best / raw runtime best, by round", perSecond: ratios, median: median(ratios)))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(figures), as: UTF8.self))
         }
-        // Decoding to the model's input, as the stage does.
-        for (name, photo) in zip(["bus.jpg", "zidane.jpg"], photos) {
-            var times: [Double] = []
-            for _ in 0..<20 {
-                let start = ContinuousClock.now
-                _ = try ImageDecoder.decodePlanar(photo, width: 416, height: 416)
-                times.append(milliseconds(ContinuousClock.now - start))
-            }
-            report(String(format: "decode + resize to 416×416, %@: %.2f ms", name, median(times)))
-        }
-        // With 2 intra-op threads, both ways ONNX Runtime's pool can wait: spinning (its default) and sleeping.
-        let configurations = [
-            (workers: 1, threads: 2, spinning: false), (workers: 1, threads: 2, spinning: true),
-            (workers: 2, threads: 1, spinning: false), (workers: 1, threads: 1, spinning: false),
-        ]
-        func label(_ configuration: (workers: Int, threads: Int, spinning: Bool), _ unit: String) -> String {
-            "\(configuration.workers) \(unit)(s) × \(configuration.threads) thread(s)"
-                + (configuration.spinning ? ", spinning" : "")
-        }
-        // Every figure is taken once per round, rounds one after another, so a slow spell of a shared machine
-        // falls on all of them alike; the ratio is also taken round by round.
-        struct Contender {
-            enum Kind { case stage, raw, rawWithDecoding }
-            var name: String
-            var kind: Kind
-            var run: (Int) async throws -> Double
-            var rates: [Double] = []
-        }
-        var contenders: [Contender] = []
-        for (index, configuration) in configurations.enumerated() {
-            // One engine per configuration, kept across its jobs as the service keeps it: an untimed first job
-            // loads the workers' models; the timed jobs then process new photos on warm workers.
-            let repo = "uploads\(index)"
-            try await store.createRepo(repo)
-            let engine = PipelineEngine(environment: environment)
-            let yaml = """
-                {name: detect\(index), input: {pfs: {repo: \(repo), glob: '/valid/*'}}, \
-                transform: {stage: detect, options: {intraOpThreads: \(configuration.threads), \
-                allowSpinning: \(configuration.spinning)}}, \
-                parallelism: \(configuration.workers)}
-                """
-            try await manager.create(try PipelineSpecParser.parse(yaml), source: yaml)
-            let detectImages = self.detectImages
-            let job: (Int) async throws -> Double = { run in
-                let batch = run < 0 ? 2 : detectImages
-                let uploads = try await store.openCommit(repo: repo)
-                for image in 0..<batch {
-                    let seconds = 1_763_700_000 + (run + 1) * 10_000 + image
-                    try await uploads.put("/valid/cam\(image % 4)-\(seconds).jpg", data: photos[image % 2])
-                }
-                try await uploads.finish()
-                let start = ContinuousClock.now
-                let jobs = try await engine.runUntilIdle(only: ["detect\(index)"])
-                let elapsed = milliseconds(ContinuousClock.now - start) / 1000
-                guard jobs.count == 1, jobs[0].counts.processed == batch, jobs[0].counts.failed == 0 else {
-                    throw ValidationError("detect\(index): expected one job of \(batch) datums, got \(jobs)")
-                }
-                return Double(batch) / elapsed
-            }
-            _ = try await job(-1)
-            contenders.append(
-                Contender(name: "detect stage, " + label(configuration, "worker"), kind: .stage, run: job))
-        }
-        for configuration in configurations {
-            let detectors = try Self.detectors(
-                configuration.workers, threads: configuration.threads, spinning: configuration.spinning)
-            let prepared = try photos.map { try detectors[0].prepare($0) }
-            let images = detectImages
-            contenders.append(
-                Contender(name: "raw runtime, " + label(configuration, "session"), kind: .raw) { _ in
-                    try await Self.rates(detectors, images: images, runs: 1) { detector, index in
-                        var input = prepared[index % 2].input
-                        _ = try detector.infer(
-                            &input, width: prepared[index % 2].width, height: prepared[index % 2].height)
-                    }[0]
-                })
-        }
-        // The same loop decoding each photo first: what the stage would cost with no store and no engine, so
-        // the gap splits into decoding on busy cores and the engine's own share.
-        for configuration in configurations where configuration.workers == 2 {
-            let detectors = try Self.detectors(configuration.workers, threads: configuration.threads)
-            let images = detectImages
-            contenders.append(
-                Contender(
-                    name:
-                        "raw runtime with decoding, \(configuration.workers) sessions × \(configuration.threads) thread",
-                    kind: .rawWithDecoding
-                ) { _ in
-                    try await Self.rates(detectors, images: images, runs: 1) { detector, index in
-                        _ = try detector.detect(photos[index % 2])
-                    }[0]
-                })
-        }
-        var ratios: [Double] = []
-        var steals: [String] = []
-        for round in 0..<runs {
-            let steal = StealMeter()
-            for index in contenders.indices {
-                contenders[index].rates.append(try await contenders[index].run(round))
-            }
-            func best(_ kind: Contender.Kind) -> Double {
-                contenders.filter { $0.kind == kind }.map { $0.rates[round] }.max() ?? 0
-            }
-            ratios.append(best(.stage) / best(.raw))
-            steals.append(steal.percent.map { String(format: "%.1f", $0) } ?? "?")
-        }
-        for contender in contenders { record(contender.name, contender.rates) }
-        func best(_ kind: Contender.Kind) -> Double {
-            contenders.filter { $0.kind == kind }.map { median($0.rates) }.max() ?? 0
-        }
-        let (stageBest, rawBest, decodingBest) = (best(.stage), best(.raw), best(.rawWithDecoding))
-        report(
-            String(
-                format: "detect stage best / raw runtime best = %.2f (round by round: %@; raw with decoding / raw = "
-                    + "%.2f; stage / raw with decoding = %.2f)", stageBest / rawBest,
-                ratios.map { String(format: "%.2f", $0) }.joined(separator: ", "), decodingBest / rawBest,
-                stageBest / decodingBest))
-        report(
-            "steal (share of the wanted CPU time that went to other guests) by round, %: "
-                + steals.joined(separator: ", "))
-        figures.append(
-            Figure(name: "detect stage best / raw runtime best, by round", perSecond: ratios, median: median(ratios)))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        print(String(decoding: try encoder.encode(figures), as: UTF8.self))
     }
 
     static func detectors(_ count: Int, threads: Int, spinning: Bool = false) throws -> [Detector] {
