@@ -195,14 +195,15 @@ let package = Package(
             name: "VigilStoreTests", dependencies: ["VigilStore", "ServerTestSupport"]),
         .testTarget(
             name: "VigilPipelineTests",
-            dependencies: ["VigilPipeline", "VigilStore", "ServerTestSupport"]),
+            dependencies: ["VigilPipeline", "VigilStore", "VigilBackends", "ServerTestSupport"]),
         .testTarget(
             name: "VigilStagesTests", dependencies: ["VigilStages", "VigilVision", "VigilPipeline", "VigilStore"]),
         .testTarget(
             name: "VigilServerTests",
             dependencies: [
-                "VigilServer", "VigilAccess", "ServerTestSupport", "VigilAlerts", "VigilAlertSink", "VigilStages", "VigilPipeline",
-                "VigilStore", "VigilVision", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "VigilServer", "VigilAccess", "VigilBackends", "ServerTestSupport", "VigilAlerts", "VigilAlertSink",
+                "VigilStages", "VigilPipeline", "VigilStore", "VigilVision",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
         .testTarget(
             name: "VigilAlertsTests",

@@ -36,6 +36,36 @@ public final class Backends: Sendable {
         self.logger = logger
     }
 
+    /// The backends of a configuration without a shared database (SQLite in the data folder, blobs there or on
+    /// S3): nothing in them runs as a service, so they need no `with` scope (test fixtures hold them in an
+    /// object). A configuration that names a database is refused: use `with`.
+    public static func embedded(
+        home: URL, configuration: StoreConfiguration = StoreConfiguration(), create: Bool = false,
+        environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger
+    ) async throws -> Backends {
+        let merged = try StoreConfiguration.read(home: home).merged(with: configuration)
+        if let database = merged.database {
+            throw VigilError(
+                .badConfiguration, "a shared database runs a connection pool: open it with Backends.with",
+                value: database)
+        }
+        let store = try await VersionedStore.open(
+            home: home, create: create, configuration: configuration, environment: environment, logger: logger)
+        return Backends(home: home, store: store, database: nil, logger: logger)
+    }
+
+    /// Every state in memory, gone with the object: for test fixtures, which want the set a process gets
+    /// without files or servers. `home` is for scratch space only.
+    public static func inMemory(home: URL, logger: Logger) throws -> Backends {
+        let store = VersionedStore(blobs: InMemoryBlobStore(), metadata: try SQLiteMetadataStore(), logger: logger)
+        let backends = Backends(home: home, store: store, database: nil, logger: logger)
+        let opened = Opened(
+            jobs: try SQLiteJobStore(), alerts: try SQLiteAlertStore(), access: try AccessDatabase(),
+            ingestLedger: try SQLiteIngestLedger())
+        backends.opened.withLock { $0 = opened }
+        return backends
+    }
+
     /// The schemas every process brings up to date at start (under an advisory lock, so processes starting
     /// together do not race).
     static let schemas = [
@@ -52,9 +82,9 @@ public final class Backends: Sendable {
     ) async throws -> T {
         let merged = try StoreConfiguration.read(home: home).merged(with: configuration)
         guard let location = try merged.databaseLocation() else {
-            let store = try await VersionedStore.open(
-                home: home, create: create, configuration: configuration, environment: environment, logger: logger)
-            return try await body(Backends(home: home, store: store, database: nil, logger: logger))
+            return try await body(
+                try await embedded(
+                    home: home, configuration: configuration, create: create, environment: environment, logger: logger))
         }
         let database = try PostgresDatabase(location: location, environment: environment, logger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { group in

@@ -1,10 +1,12 @@
 import Foundation
 import Logging
 import Synchronization
+import VigilBackends
 import VigilPipeline
 import VigilStore
 
-/// An engine over an in-memory store and job database (or a data folder, for external commands).
+/// An engine on the backends the composition root builds: everything in memory, or the embedded default in a
+/// data folder (for external commands).
 struct EngineFixture {
     let store: VersionedStore
     var environment: EngineEnvironment
@@ -14,15 +16,14 @@ struct EngineFixture {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-engine-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
-        if onDisk {
-            store = try await VersionedStore.open(home: folder, create: true, logger: logger)
-            environment = try EngineEnvironment.open(home: folder, store: store, stages: stages, logger: logger)
-        } else {
-            store = try makeStore()
-            environment = EngineEnvironment(
-                store: store, jobs: try SQLiteJobStore(), stages: stages,
-                scratch: folder.appendingPathComponent("scratch"), logger: logger)
-        }
+        let backends =
+            if onDisk {
+                try await Backends.embedded(home: folder, create: true, logger: logger)
+            } else {
+                try Backends.inMemory(home: folder, logger: logger)
+            }
+        store = backends.store
+        environment = try backends.engineEnvironment(stages: stages)
     }
 
     var manager: PipelineManager { PipelineManager(environment: environment) }

@@ -7,6 +7,7 @@ import NIOCore
 import Prometheus
 import VigilAccess
 import VigilAlerts
+import VigilBackends
 import VigilPipeline
 import VigilServer
 import VigilStages
@@ -42,13 +43,14 @@ struct ServerFixture {
         """
 
     init(maxImageBytes: Int = 1 << 20) async throws {
-        let store = VersionedStore(blobs: InMemoryBlobStore(), metadata: try SQLiteMetadataStore(), logger: quiet)
         scratch = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-server-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let backends = try Backends.inMemory(home: scratch, logger: quiet)
+        let store = backends.store
         var configuration = ServerConfiguration()
         configuration.maxImageBytes = maxImageBytes
         environment = ServerEnvironment(
-            store: store, jobs: try SQLiteJobStore(), alerts: try SQLiteAlertStore(), access: try AccessDatabase(),
+            store: store, jobs: try backends.jobs(), alerts: try backends.alerts(), access: try backends.access(),
             metrics: PrometheusCollectorRegistry(), configuration: configuration, scratch: scratch, logger: quiet)
         for repo in ["images", "rules", "detect", "threats"] { try await store.createRepo(repo) }
         try await Self.commit(["/customers.yaml": Data(Self.rules.utf8)], to: "rules", in: store)
