@@ -58,10 +58,12 @@ struct PutCommand: AsyncParsableCommand {
             }
             let writer = try await vigil.openCommit(repo: address.repo, branch: address.ref, author: author)
             let branch = writer.branch
-            let ledgerStore = try backends.ingestLedger()
+            // The ledger is opened only for a put from a bucket (a local put leaves no ledger behind).
+            let buckets = Set(items.compactMap(\.ingest).map(\.ledgerPrefix))
+            let ledgerStore = buckets.isEmpty ? nil : try backends.ingestLedger()
             var known: [String: IngestLedgerEntry] = [:]
-            for location in Set(items.compactMap(\.ingest).map(\.ledgerPrefix)) {
-                known.merge(try await ledgerStore.entries(under: location)) { first, _ in first }
+            for location in buckets {
+                known.merge(try await ledgerStore?.entries(under: location) ?? [:]) { first, _ in first }
             }
             let ledger = known
             var fetched: [String: IngestLedgerEntry] = [:]
@@ -108,11 +110,11 @@ struct PutCommand: AsyncParsableCommand {
             if put == 0, !items.isEmpty {
                 await writer.abandon()
                 print("nothing to put: all \(items.count) objects are already in \(address.repo)@\(branch)")
-                try await ledgerStore.record(fetched)
+                try await ledgerStore?.record(fetched)
                 return
             }
             let commit = try await writer.finish(message: message ?? "put \(put) files")
-            try await ledgerStore.record(fetched)
+            try await ledgerStore?.record(fetched)
             let skippedNote = skipped > 0 ? ", \(skipped) skipped (already there)" : ""
             print(
                 "committed \(commit.id) to \(address.repo)@\(commit.branch): \(put) files put (\(stored) new)\(skippedNote), "
