@@ -43,12 +43,6 @@ public enum Change: Sendable, Hashable {
             self = .unknown
         }
     }
-
-    /// The SQL that sends `NOTIFY` for the change a row names, as a `RETURNING` clause: `kind` is `repo` or
-    /// `pipeline`, `column` the row's name column.
-    public static func notifying(_ kind: String, column: String) -> String {
-        "RETURNING pg_notify('\(PostgresChangeFeed.channel)', '\(kind):' || \(column))"
-    }
 }
 
 /// The embedded default's feed: inotify on the data folder, reporting writes to the named files (the SQLite

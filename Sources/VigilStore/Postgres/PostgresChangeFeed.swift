@@ -19,6 +19,12 @@ public struct PostgresChangeFeed: ChangeFeed {
         self.database = database
     }
 
+    /// A `RETURNING` clause that sends `NOTIFY` for the change each written row names: `kind` is `repo` or
+    /// `pipeline` (see `Change.payload`), `column` the row's name column.
+    public static func notifying(_ kind: String, column: String) -> String {
+        "RETURNING pg_notify('\(channel)', '\(kind):' || \(column))"
+    }
+
     public func watch(_ onChange: @escaping @Sendable (Change) -> Void) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await listen(onChange) }
