@@ -152,7 +152,13 @@ enum AlertStoreRules {
 
     /// What a delivery that ran out of time says before its last error.
     static func expiry(_ horizon: Double, attempts: Int) -> String {
-        "expired: not delivered within \(Int(horizon)) s (\(attempts) attempts); last error: "
+        let text = expiryText(horizon)
+        return text.before + "\(attempts)" + text.after
+    }
+
+    /// That text around the number of attempts, for a store that fills the number in itself.
+    static func expiryText(_ horizon: Double) -> (before: String, after: String) {
+        ("expired: not delivered within \(Int(horizon)) s (", " attempts); last error: ")
     }
 
     static let encoder: JSONEncoder = {

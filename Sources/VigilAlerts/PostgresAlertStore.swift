@@ -253,13 +253,13 @@ public final class PostgresAlertStore: AlertStore {
     @discardableResult
     public func expire(at now: Date, retry: RetryPolicy) async throws -> Int {
         let cutoff = now.timeIntervalSince1970 - retry.horizon
-        let prefix = "expired: not delivered within \(Int(retry.horizon)) s ("
+        let text = AlertStoreRules.expiryText(retry.horizon)
         return try await database.rows(
             "expiring old deliveries",
             """
             WITH expired AS (
                 UPDATE deliveries SET state = 'dead', dead_reason = 'expired', claimed_until = NULL,
-                    last_error = \(prefix) || attempts || ' attempts); last error: ' || COALESCE(last_error, 'none')
+                    last_error = \(text.before) || attempts || \(text.after) || COALESCE(last_error, 'none')
                 WHERE state = 'pending' AND created <= \(cutoff) RETURNING alert),
             marked AS (
                 UPDATE alerts SET state = 'dead', escalate_at = NULL

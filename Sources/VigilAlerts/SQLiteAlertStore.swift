@@ -99,9 +99,11 @@ public final class SQLiteAlertStore: AlertStore {
     // MARK: Ingest
 
     public func cursor(of repo: String) async throws -> String? {
-        try read { db in
-            try String.fetchOne(db, sql: "SELECT commit_id FROM cursors WHERE repo = ?", arguments: [repo])
-        }
+        try read { db in try Self.cursor(db, repo) }
+    }
+
+    private static func cursor(_ db: Database, _ repo: String) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT commit_id FROM cursors WHERE repo = ?", arguments: [repo])
     }
 
     @discardableResult
@@ -135,9 +137,7 @@ public final class SQLiteAlertStore: AlertStore {
                         time: threat.record.time, threat: threat.address, record: threat.record, created: now,
                         escalateAt: now.addingTimeInterval(threat.record.acknowledgeWithin)))
             }
-            let current = try String.fetchOne(
-                db, sql: "SELECT commit_id FROM cursors WHERE repo = ?", arguments: [repo])
-            if current == previous {
+            if try Self.cursor(db, repo) == previous {
                 try db.execute(
                     sql: "INSERT OR REPLACE INTO cursors(repo, commit_id) VALUES (?, ?)", arguments: [repo, commit])
             }
