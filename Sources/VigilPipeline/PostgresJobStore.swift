@@ -127,7 +127,7 @@ public final class PostgresJobStore: JobStore {
     }
 
     /// A changed pipeline row's `RETURNING`: wakes every engine's change feed when the transaction commits.
-    private static let notifying = PostgresChangeFeed.notifying("pipeline", column: "name")
+    private static let notifying = PostgresChangeFeed.notifying(Change.pipelinePrefix, column: "name")
 
     // MARK: Jobs
 

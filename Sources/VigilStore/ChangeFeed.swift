@@ -24,25 +24,30 @@ public enum Change: Sendable, Hashable {
     /// The change as a `NOTIFY` payload (`repo:images`, `pipeline:detect`, `alerts`).
     public var payload: String {
         switch self {
-        case .repo(let name): "repo:" + name
-        case .pipeline(let name): "pipeline:" + name
-        case .alerts: "alerts"
+        case .repo(let name): Self.repoPrefix + name
+        case .pipeline(let name): Self.pipelinePrefix + name
+        case .alerts: Self.alertsPayload
         case .unknown: ""
         }
     }
 
     /// The change a `NOTIFY` payload names; one this Vigil does not know is `unknown`.
     public init(payload: String) {
-        if payload.hasPrefix("repo:") {
-            self = .repo(String(payload.dropFirst(5)))
-        } else if payload.hasPrefix("pipeline:") {
-            self = .pipeline(String(payload.dropFirst(9)))
-        } else if payload == "alerts" {
+        if payload.hasPrefix(Self.repoPrefix) {
+            self = .repo(String(payload.dropFirst(Self.repoPrefix.count)))
+        } else if payload.hasPrefix(Self.pipelinePrefix) {
+            self = .pipeline(String(payload.dropFirst(Self.pipelinePrefix.count)))
+        } else if payload == Self.alertsPayload {
             self = .alerts
         } else {
             self = .unknown
         }
     }
+
+    /// What the payloads of a repo's and a pipeline's changes start with, before the name.
+    public static let repoPrefix = "repo:"
+    public static let pipelinePrefix = "pipeline:"
+    static let alertsPayload = "alerts"
 }
 
 /// The embedded default's feed: inotify on the data folder, reporting writes to the named files (the SQLite

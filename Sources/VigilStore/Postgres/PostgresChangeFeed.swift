@@ -19,10 +19,10 @@ public struct PostgresChangeFeed: ChangeFeed {
         self.database = database
     }
 
-    /// A `RETURNING` clause that sends `NOTIFY` for the change each written row names: `kind` is `repo` or
-    /// `pipeline` (see `Change.payload`), `column` the row's name column.
-    public static func notifying(_ kind: String, column: String) -> String {
-        "RETURNING pg_notify('\(channel)', '\(kind):' || \(column))"
+    /// A `RETURNING` clause that sends `NOTIFY` for the change each written row names: `prefix` is
+    /// `Change.repoPrefix` or `Change.pipelinePrefix`, `column` the row's name column.
+    public static func notifying(_ prefix: String, column: String) -> String {
+        "RETURNING pg_notify('\(channel)', '\(prefix)' || \(column))"
     }
 
     public func watch(_ onChange: @escaping @Sendable (Change) -> Void) async {

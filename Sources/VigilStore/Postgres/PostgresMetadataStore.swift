@@ -282,7 +282,7 @@ public final class PostgresMetadataStore: MetadataStore {
 
     /// A branch row's `RETURNING`: tells other processes' change feeds, when the transaction commits, that a
     /// head of this repo moved (no extra round trip).
-    private static let notifying = PostgresChangeFeed.notifying("repo", column: "repo")
+    private static let notifying = PostgresChangeFeed.notifying(Change.repoPrefix, column: "repo")
 
     // MARK: Row mapping
 
