@@ -303,12 +303,29 @@ public final class PostgresAlertStore: AlertStore {
                 """
             ).first.map { try $0.decode(Bool.self) } ?? false
         guard due else { return [] }
-        return try await database.withTransaction("escalating alerts") { connection in
+        // In batches, each its own transaction: after an outage thousands may be due, and one transaction of
+        // two statements per alert would outlast the query deadline.
+        var escalated: [AlertInfo] = []
+        while true {
+            let (batch, taken) = try await escalateBatch(at: stamp)
+            escalated += batch
+            if taken < Self.escalationBatch { return escalated }
+        }
+    }
+
+    /// Most alerts one escalation transaction takes.
+    static let escalationBatch = 200
+
+    /// Escalates (or gives up on) up to `escalationBatch` due alerts; returns those escalated and how many
+    /// were taken.
+    private func escalateBatch(at stamp: Double) async throws -> ([AlertInfo], Int) {
+        try await database.withTransaction("escalating alerts") { connection in
             // Another notifier escalating at once skips the rows this one holds: each alert escalates once.
             let alerts = try await connection.rows(
                 """
                 SELECT \(unescaped: Self.alertColumns) FROM alerts
                 WHERE escalate_at IS NOT NULL AND escalate_at <= \(stamp) AND state = 'open'
+                ORDER BY escalate_at LIMIT \(Self.escalationBatch)
                 FOR UPDATE SKIP LOCKED
                 """
             ).map(Self.alert)
@@ -329,7 +346,7 @@ public final class PostgresAlertStore: AlertStore {
                         "UPDATE alerts SET state = 'unacknowledged', escalate_at = NULL WHERE id = \(alert.id)")
                 }
             }
-            return escalated
+            return (escalated, alerts.count)
         }
     }
 

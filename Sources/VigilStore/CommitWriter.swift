@@ -161,8 +161,9 @@ public actor CommitWriter {
     }
 
     private func publish(message: String, provenance: Provenance) async throws -> CommitInfo {
+        // First try on the head the commit was opened on; a compare-and-swap that fails says where it is now.
+        var head = baseHead
         for _ in 0..<1000 {
-            let head = try await store.metadata.branch(branch, in: repo)?.head
             var headRoot = TreeStore.emptyRoot
             var headMeta: TreeRoot?
             if let head {
@@ -194,15 +195,18 @@ public actor CommitWriter {
                 id: VersionedStore.newID(), repo: repo, branch: branch, parent: head, tree: root,
                 author: author, message: message, provenance: provenance, started: started,
                 finished: store.clock(), meta: meta)
-            if try await store.metadata.appendCommit(commit, expectedHead: head, releasingLease: lease.id) {
+            switch try await store.metadata.append(commit, expectedHead: head, releasingLease: lease.id) {
+            case .appended:
                 store.remember(commit)
                 store.logger.debug(
                     "commit finished",
                     metadata: ["repo": "\(repo)", "commit": "\(commit.id)", "files": "\(root.files)"])
                 store.commits.publish(commit)
                 return commit
+            case .headMoved(let current):
+                // Another writer moved the head: replay our changes onto theirs.
+                head = current
             }
-            // Another writer moved the head: replay our changes onto theirs.
         }
         throw VigilError(
             .io, "gave up finishing a commit on \(repo)@\(branch) after 1000 concurrent updates", value: branch)

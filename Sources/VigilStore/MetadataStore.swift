@@ -3,8 +3,8 @@ import Foundation
 /// Repos, branches, commits, provenance and writer leases. Implementations: `SQLiteMetadataStore` (file or
 /// in memory); every implementation passes the shared conformance suite.
 ///
-/// Branch heads move only by compare-and-swap (`appendCommit(_:expectedHead:)`), so concurrent writers never
-/// lose a commit: a writer whose expectation is stale gets `false` and rebases.
+/// Branch heads move only by compare-and-swap (`append(_:expectedHead:releasingLease:)`), so concurrent writers
+/// never lose a commit: a writer whose expectation is stale is told the head that is there now and rebases.
 public protocol MetadataStore: Sendable {
     /// Creates a repo with an empty default branch; `VigilError.repoExists` if the name is taken.
     func createRepo(_ repo: RepoInfo, defaultBranch: String) async throws
@@ -18,11 +18,18 @@ public protocol MetadataStore: Sendable {
     /// Creates a branch or moves it to `head`, if `expected` holds. Returns whether it was changed.
     func setBranch(_ name: String, in repo: String, head: String?, expected: BranchExpectation) async throws -> Bool
     func deleteBranch(_ name: String, in repo: String) async throws
+    /// Takes a writer lease for a commit on branch `name` of `repo` and reads the branch, together (a writer
+    /// needs both before it writes a blob); nil, and no lease taken, when there is no such branch.
+    func leaseBranch(_ name: String, in repo: String, holder: String, now: Date) async throws -> LeasedBranch?
 
     /// Records `commit` and moves its branch to it, atomically, only if the branch head is `expectedHead`; in
-    /// the same transaction releases the writer lease `releasingLease`, if given. Returns false (and records
-    /// and releases nothing) when another writer moved the head first.
-    func appendCommit(_ commit: CommitInfo, expectedHead: String?, releasingLease lease: String?) async throws -> Bool
+    /// the same transaction releases the writer lease `releasingLease`, if given. When another writer moved the
+    /// head first, records and releases nothing and says where the head is now, so the writer can rebase
+    /// without reading the branch again; `VigilError.branchNotFound` when there is no such branch.
+    func append(
+        _ commit: CommitInfo, expectedHead: String?, releasingLease lease: String?
+    ) async throws
+        -> CommitAppend
     func commit(id: String) async throws -> CommitInfo?
     /// Commits of `repo` whose id starts with `prefix`, at most `limit`.
     func commits(withPrefix prefix: String, in repo: String, limit: Int) async throws -> [CommitInfo]
@@ -38,8 +45,30 @@ public protocol MetadataStore: Sendable {
 }
 
 extension MetadataStore {
-    public func appendCommit(_ commit: CommitInfo, expectedHead: String?) async throws -> Bool {
-        try await appendCommit(commit, expectedHead: expectedHead, releasingLease: nil)
+    /// Whether `append` recorded `commit`.
+    public func appendCommit(
+        _ commit: CommitInfo, expectedHead: String?, releasingLease lease: String? = nil
+    ) async throws -> Bool {
+        try await append(commit, expectedHead: expectedHead, releasingLease: lease) == .appended
+    }
+}
+
+/// What `MetadataStore.append` did.
+public enum CommitAppend: Sendable, Hashable {
+    /// The commit is recorded and its branch points at it.
+    case appended
+    /// Another writer moved the head first; it is now this (nil: the branch has no commit).
+    case headMoved(String?)
+}
+
+/// A branch as it was when a writer lease was taken for a commit on it.
+public struct LeasedBranch: Sendable, Hashable {
+    public var branch: BranchInfo
+    public var lease: WriterLease
+
+    public init(branch: BranchInfo, lease: WriterLease) {
+        self.branch = branch
+        self.lease = lease
     }
 }
 

@@ -112,6 +112,21 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
+    public func leaseBranch(
+        _ name: String, in repo: String, holder: String, now: Date
+    ) async throws
+        -> LeasedBranch?
+    {
+        try await database.write { db in
+            guard
+                let branch = try Row.fetchOne(
+                    db, sql: "SELECT * FROM branches WHERE repo = ? AND name = ?", arguments: [repo, name]
+                ).map(Self.branch)
+            else { return nil }
+            return LeasedBranch(branch: branch, lease: try Self.insertLease(holder: holder, now: now, db))
+        }
+    }
+
     public func branches(in repo: String) async throws -> [BranchInfo] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM branches WHERE repo = ? ORDER BY name", arguments: [repo])
@@ -162,10 +177,10 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     // MARK: Commits
 
-    public func appendCommit(
+    public func append(
         _ commit: CommitInfo, expectedHead: String?, releasingLease lease: String?
     ) async throws
-        -> Bool
+        -> CommitAppend
     {
         try await database.write { db in
             try Self.requireRepo(commit.repo, db)
@@ -174,15 +189,16 @@ public final class SQLiteMetadataStore: MetadataStore {
                 sql: "UPDATE branches SET head = ? WHERE repo = ? AND name = ? AND head IS ?",
                 arguments: [commit.id, commit.repo, commit.branch, expectedHead])
             guard db.changesCount == 1 else {
-                if try Bool.fetchOne(
-                    db, sql: "SELECT 1 FROM branches WHERE repo = ? AND name = ?",
-                    arguments: [commit.repo, commit.branch])
-                    == nil
-                {
+                guard
+                    let branch = try Row.fetchOne(
+                        db, sql: "SELECT * FROM branches WHERE repo = ? AND name = ?",
+                        arguments: [commit.repo, commit.branch]
+                    ).map(Self.branch)
+                else {
                     throw VigilError(
                         .branchNotFound, "no branch '\(commit.branch)' in repo '\(commit.repo)'", value: commit.branch)
                 }
-                return false
+                return .headMoved(branch.head)
             }
             try db.execute(
                 sql: """
@@ -202,7 +218,7 @@ public final class SQLiteMetadataStore: MetadataStore {
                     arguments: [commit.id, position, input.repo, input.commit])
             }
             if let lease { try db.execute(sql: "DELETE FROM leases WHERE id = ?", arguments: [lease]) }
-            return true
+            return .appended
         }
     }
 
@@ -253,12 +269,14 @@ public final class SQLiteMetadataStore: MetadataStore {
     // MARK: Leases
 
     public func acquireLease(holder: String, now: Date) async throws -> WriterLease {
+        try await database.write { db in try Self.insertLease(holder: holder, now: now, db) }
+    }
+
+    private static func insertLease(holder: String, now: Date, _ db: Database) throws -> WriterLease {
         let lease = WriterLease(id: UUID().uuidString, holder: holder, started: now, heartbeat: now)
-        try await database.write { db in
-            try db.execute(
-                sql: "INSERT INTO leases(id, holder, started, heartbeat) VALUES (?, ?, ?, ?)",
-                arguments: [lease.id, holder, now.timeIntervalSince1970, now.timeIntervalSince1970])
-        }
+        try db.execute(
+            sql: "INSERT INTO leases(id, holder, started, heartbeat) VALUES (?, ?, ?, ?)",
+            arguments: [lease.id, holder, now.timeIntervalSince1970, now.timeIntervalSince1970])
         return lease
     }
 

@@ -145,16 +145,25 @@ public final class VersionedStore: Sendable {
         -> CommitWriter
     {
         let branch = branch ?? defaultBranch
-        _ = try await self.repo(repo)
-        guard let info = try await metadata.branch(branch, in: repo) else {
+        // The lease and the branch in one call: every upload opens a commit.
+        guard
+            let leased = try await metadata.leaseBranch(
+                branch, in: repo, holder: "commit \(repo)@\(branch)", now: clock())
+        else {
+            _ = try await self.repo(repo)
             throw VigilError(
                 .branchNotFound,
                 "no branch '\(branch)' in repo '\(repo)'; create it with `vigil branch create \(repo) \(branch)`",
                 value: branch)
         }
-        let base = try await info.head.asyncMap { try await requireCommit($0, in: repo) }
-        let lease = try await metadata.acquireLease(holder: "commit \(repo)@\(branch)", now: clock())
-        return CommitWriter(store: self, repo: repo, branch: branch, author: author, base: base, lease: lease)
+        do {
+            let base = try await leased.branch.head.asyncMap { try await requireCommit($0, in: repo) }
+            return CommitWriter(
+                store: self, repo: repo, branch: branch, author: author, base: base, lease: leased.lease)
+        } catch {
+            try? await metadata.releaseLease(leased.lease.id)
+            throw error
+        }
     }
 
     /// Copies the file or directory at `source` to `destination` (a branch, not a commit) as a new commit.

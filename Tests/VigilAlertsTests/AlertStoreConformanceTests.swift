@@ -244,6 +244,19 @@ struct AlertStoreConformanceTests {
         }
     }
 
+    @Test(arguments: AlertStoreKind.testable)
+    func aBacklogOfEscalationsAllGoInOnePass(kind: AlertStoreKind) async throws {
+        // More than one batch's worth, as after a long outage of the notifier.
+        try await kind.withStore { store in
+            try await store.ingest(
+                try threats(450, contacts: ["Ana Lee", "Bo Chen"]), repo: "threats", from: nil, to: "c1", now: start)
+            let escalated = try await store.escalate(at: start + 600)
+            #expect(escalated.count == 450 && Set(escalated.map(\.id)).count == 450)
+            #expect(try await store.alerts(AlertFilter(limit: 1_000)).allSatisfy { $0.level == 1 })
+            #expect(try await store.escalate(at: start + 600).isEmpty)
+        }
+    }
+
     @Test(arguments: AlertStoreKind.shareable)
     func twoNotifiersEscalatingAtOnceTellEachContactOnce(kind: AlertStoreKind) async throws {
         try await kind.withStores { first, second in

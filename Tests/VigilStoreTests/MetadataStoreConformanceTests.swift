@@ -93,8 +93,10 @@ struct MetadataStoreConformanceTests {
             #expect(try await store.appendCommit(commit("c1", parent: nil), expectedHead: nil))
             #expect(try await store.branch("master", in: "images")?.head == "c1")
 
-            // A writer that still believes the branch is empty loses, and leaves no trace.
-            #expect(try await !store.appendCommit(commit("c2", parent: nil), expectedHead: nil))
+            // A writer that still believes the branch is empty loses, leaves no trace, and learns the head.
+            #expect(
+                try await store.append(commit("c2", parent: nil), expectedHead: nil, releasingLease: nil)
+                    == .headMoved("c1"))
             #expect(try await store.commit(id: "c2") == nil)
             #expect(try await store.branch("master", in: "images")?.head == "c1")
 
@@ -125,6 +127,30 @@ struct MetadataStoreConformanceTests {
             #expect(
                 try await store.appendCommit(commit("c2", parent: "c1"), expectedHead: "c1", releasingLease: lease.id))
             #expect(try await store.leases().isEmpty)
+        }
+    }
+
+    @Test(arguments: MetadataStoreKind.testable)
+    func leasingABranchReadsItAndTakesALeaseOnlyWhenItExists(kind: MetadataStoreKind) async throws {
+        try await kind.withStore { store in
+            try await store.createRepo(RepoInfo(name: "images", created: Date()), defaultBranch: "master")
+            let now = Date(timeIntervalSince1970: 1_700_000_000)
+            let empty = try #require(try await store.leaseBranch("master", in: "images", holder: "first", now: now))
+            #expect(empty.branch == BranchInfo(repo: "images", name: "master", head: nil))
+            #expect(try await store.leases() == [empty.lease])
+            #expect(empty.lease.holder == "first" && empty.lease.started == now && empty.lease.heartbeat == now)
+
+            #expect(
+                try await store.appendCommit(
+                    commit("c1", parent: nil), expectedHead: nil, releasingLease: empty.lease.id))
+            let second = try #require(try await store.leaseBranch("master", in: "images", holder: "second", now: now))
+            #expect(second.branch.head == "c1")
+            #expect(try await store.leases().map(\.holder) == ["second"])
+
+            // No branch (or no repo): nothing, and no lease left behind.
+            #expect(try await store.leaseBranch("dev", in: "images", holder: "third", now: now) == nil)
+            #expect(try await store.leaseBranch("master", in: "nowhere", holder: "fourth", now: now) == nil)
+            #expect(try await store.leases().map(\.holder) == ["second"])
         }
     }
 

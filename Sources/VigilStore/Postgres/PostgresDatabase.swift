@@ -17,6 +17,7 @@ public final class PostgresDatabase: Service, Sendable {
     private let connectionConfiguration: PostgresConnection.Configuration
     let logger: Logger
     private let connectionIDs = Atomic<Int>(1_000_000)
+    private let prepared = PostgresPreparedStatements()
 
     /// A client for `location`; nothing connects until `run()` runs and a query asks for a connection.
     public init(
@@ -150,6 +151,14 @@ public final class PostgresDatabase: Service, Sendable {
     public func rows(_ operation: String, _ query: PostgresQuery) async throws -> [PostgresRow] {
         try await withConnection(operation) { connection in
             try await connection.rows(query)
+        }
+    }
+
+    /// Every row `query` returns, run as a statement prepared once per connection (see
+    /// `PostgresPreparedStatements`): for the few statements every upload runs. Not inside a transaction.
+    public func preparedRows(_ operation: String, _ statement: PostgresStatement) async throws -> [PostgresRow] {
+        try await withConnection(operation) { connection in
+            try await self.prepared.rows(statement, on: connection)
         }
     }
 

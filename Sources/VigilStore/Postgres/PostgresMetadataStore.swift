@@ -157,16 +157,18 @@ public final class PostgresMetadataStore: MetadataStore {
 
     // MARK: Commits
 
-    public func appendCommit(
+    public func append(
         _ commit: CommitInfo, expectedHead: String?, releasingLease lease: String?
     ) async throws
-        -> Bool
+        -> CommitAppend
     {
         // One statement, so one round trip and one implicit transaction: the compare-and-swap on the head, and,
         // only if it moved the head, the commit, its inputs and the lease release. Foreign keys are checked at
-        // the end of the statement, when the commit row is there.
+        // the end of the statement, when the commit row is there. When the head had moved, the head it reads
+        // (as of the statement's start, so it may be older than the one that beat this writer: the next
+        // compare-and-swap then fails too and reads again) saves the writer a separate read.
         let inputs = commit.provenance.inputs
-        let moved = try await database.rows(
+        let rows = try await database.preparedRows(
             "committing to \(commit.repo)@\(commit.branch)",
             """
             WITH moved AS (
@@ -190,20 +192,21 @@ public final class PostgresMetadataStore: MetadataStore {
             ), released AS (
                 DELETE FROM writer_leases WHERE id = \(lease) AND EXISTS (SELECT 1 FROM recorded)
             )
-            SELECT 1 FROM moved
+            SELECT EXISTS (SELECT 1 FROM moved),
+                   EXISTS (SELECT 1 FROM branches WHERE repo = \(commit.repo) AND name = \(commit.branch)),
+                   (SELECT head FROM branches WHERE repo = \(commit.repo) AND name = \(commit.branch))
             """)
-        guard moved.isEmpty else { return true }
-        // Nothing moved: a stale expectation (another writer got there first), or no such repo or branch.
+        guard let outcome = rows.first else {
+            throw VigilError(.io, "PostgreSQL returned no row for a commit to \(commit.repo)@\(commit.branch)")
+        }
+        let (appended, branchExists, head) = try outcome.decode((Bool, Bool, String?).self)
+        if appended { return .appended }
+        if branchExists { return .headMoved(head) }
         try await database.withConnection("committing to \(commit.repo)@\(commit.branch)") { connection in
             try await Self.requireRepo(commit.repo, connection)
-            if try await connection.rows(
-                "SELECT 1 FROM branches WHERE repo = \(commit.repo) AND name = \(commit.branch)"
-            ).isEmpty {
-                throw VigilError(
-                    .branchNotFound, "no branch '\(commit.branch)' in repo '\(commit.repo)'", value: commit.branch)
-            }
         }
-        return false
+        throw VigilError(
+            .branchNotFound, "no branch '\(commit.branch)' in repo '\(commit.repo)'", value: commit.branch)
     }
 
     public func commit(id: String) async throws -> CommitInfo? {
@@ -257,6 +260,28 @@ public final class PostgresMetadataStore: MetadataStore {
             VALUES (\(lease.id), \(holder), \(now.timeIntervalSince1970), \(now.timeIntervalSince1970))
             """)
         return lease
+    }
+
+    public func leaseBranch(
+        _ name: String, in repo: String, holder: String, now: Date
+    ) async throws
+        -> LeasedBranch?
+    {
+        // One round trip: a writer does this before every commit.
+        let lease = WriterLease(id: UUID().uuidString, holder: holder, started: now, heartbeat: now)
+        return try await database.preparedRows(
+            "taking a writer lease on '\(name)' of '\(repo)'",
+            """
+            WITH branch AS (
+                SELECT repo, name, head FROM branches WHERE repo = \(repo) AND name = \(name)
+            ), leased AS (
+                INSERT INTO writer_leases(id, holder, started, heartbeat)
+                SELECT \(lease.id), \(holder), \(now.timeIntervalSince1970), \(now.timeIntervalSince1970)
+                WHERE EXISTS (SELECT 1 FROM branch)
+            )
+            SELECT repo, name, head FROM branch
+            """
+        ).first.map { LeasedBranch(branch: try Self.branch($0), lease: lease) }
     }
 
     public func renewLease(_ id: String, now: Date) async throws {
