@@ -74,7 +74,8 @@ public final class PostgresJobStore: JobStore {
     }
 
     public func pipeline(named name: String) async throws -> PipelineRecord? {
-        try await database.rows(
+        // Prepared, as is the list of running jobs: every pipeline step reads both.
+        try await database.preparedRows(
             "reading pipeline '\(name)'",
             "SELECT \(unescaped: Self.pipelineColumns) FROM pipelines WHERE name = \(name)"
         ).first.map(Self.pipeline)
@@ -188,7 +189,7 @@ public final class PostgresJobStore: JobStore {
     }
 
     public func runningJobs() async throws -> [JobInfo] {
-        try await database.rows(
+        try await database.preparedRows(
             "listing running jobs", "SELECT body FROM jobs WHERE state = 'running' ORDER BY started, seq"
         ).map { try JobRecordCoding.decode(JobInfo.self, try $0.decode(String.self)) }
     }

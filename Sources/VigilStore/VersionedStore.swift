@@ -198,10 +198,13 @@ public final class VersionedStore: Sendable {
         if let ref, ref.utf8.count == 32, let commit = try await commit(id: ref), commit.repo == repo {
             return commit
         }
-        _ = try await self.repo(repo)
         let spec = try RefSpec.parse(ref ?? defaultBranch, address: "\(repo)@\(ref ?? defaultBranch)")
         var commit: CommitInfo?
-        if let branch = try await metadata.branch(spec.base, in: repo) {
+        // A branch implies its repo, so the repo is looked up only when there is no branch (every pipeline step
+        // resolves its output's head: one round trip fewer on a shared database).
+        let branch = try await metadata.branch(spec.base, in: repo)
+        if branch == nil { _ = try await self.repo(repo) }
+        if let branch {
             guard let head = branch.head else {
                 if spec.ancestors == 0 { return nil }
                 throw VigilError(.commitNotFound, "branch '\(spec.base)' of '\(repo)' has no commits yet", value: ref)

@@ -96,7 +96,8 @@ public final class PostgresMetadataStore: MetadataStore {
     // MARK: Branches
 
     public func branch(_ name: String, in repo: String) async throws -> BranchInfo? {
-        try await database.rows(
+        // Prepared: every pipeline step reads its inputs' and output's heads.
+        try await database.preparedRows(
             "reading branch '\(name)' of '\(repo)'",
             "SELECT repo, name, head FROM branches WHERE repo = \(repo) AND name = \(name)"
         ).first.map(Self.branch)

@@ -14,7 +14,8 @@ final class PostgresPreparedStatements: Sendable {
     /// Every row `statement` returns, run as a prepared statement on `connection`.
     func rows(_ statement: PostgresStatement, on connection: PostgresConnection) async throws -> [PostgresRow] {
         let name = Self.name(of: statement.sql)
-        let execute = PostgresQuery(unsafeSQL: "EXECUTE \(name)(\(statement.literals.joined(separator: ", ")))")
+        let arguments = statement.literals.isEmpty ? "" : "(\(statement.literals.joined(separator: ", ")))"
+        let execute = PostgresQuery(unsafeSQL: "EXECUTE \(name)\(arguments)")
         do {
             return try await connection.rows(execute)
         } catch  where Self.sqlState(of: error) == "26000" {
