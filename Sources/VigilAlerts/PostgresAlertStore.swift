@@ -314,7 +314,7 @@ public final class PostgresAlertStore: AlertStore {
     }
 
     /// Most alerts one escalation transaction takes.
-    static let escalationBatch = 200
+    static let escalationBatch = 100
 
     /// Escalates (or gives up on) up to `escalationBatch` due alerts; returns those escalated and how many
     /// were taken.
@@ -329,22 +329,34 @@ public final class PostgresAlertStore: AlertStore {
                 FOR UPDATE SKIP LOCKED
                 """
             ).map(Self.alert)
-            var escalated: [AlertInfo] = []
-            for var alert in alerts {
-                if alert.level + 1 < alert.record.contacts.count {
-                    alert.level += 1
-                    try await Self.insertDelivery(
-                        connection, alert: alert.id, level: alert.level, record: alert.record, now: stamp)
-                    try await connection.rows(
-                        """
-                        UPDATE alerts SET level = \(alert.level), escalate_at = \(stamp) + acknowledge_within
-                        WHERE id = \(alert.id)
-                        """)
-                    escalated.append(alert)
-                } else {
-                    try await connection.rows(
-                        "UPDATE alerts SET state = 'unacknowledged', escalate_at = NULL WHERE id = \(alert.id)")
-                }
+            // A few statements for the whole batch, whatever its size.
+            let escalated = alerts.filter { $0.level + 1 < $0.record.contacts.count }.map { alert in
+                var next = alert
+                next.level += 1
+                return next
+            }
+            let exhausted = alerts.filter { $0.level + 1 >= $0.record.contacts.count }.map(\.id)
+            if !escalated.isEmpty {
+                try await connection.rows(
+                    """
+                    INSERT INTO deliveries(alert, level, contact, idempotency_key, state, attempts, next_attempt,
+                                           created)
+                    SELECT given.alert, given.level, given.contact, given.key, 'pending', 0, \(stamp), \(stamp)
+                    FROM unnest(\(escalated.map(\.id))::text[], \(escalated.map(\.level))::bigint[],
+                                \(escalated.map { $0.record.contacts[$0.level].name })::text[],
+                                \(escalated.map { AlertInfo.idempotencyKey(alert: $0.id, level: $0.level) })::text[])
+                         AS given(alert, level, contact, key)
+                    ON CONFLICT DO NOTHING
+                    """)
+                try await connection.rows(
+                    """
+                    UPDATE alerts SET level = level + 1, escalate_at = \(stamp) + acknowledge_within
+                    WHERE id = ANY(\(escalated.map(\.id)))
+                    """)
+            }
+            if !exhausted.isEmpty {
+                try await connection.rows(
+                    "UPDATE alerts SET state = 'unacknowledged', escalate_at = NULL WHERE id = ANY(\(exhausted))")
             }
             return (escalated, alerts.count)
         }
