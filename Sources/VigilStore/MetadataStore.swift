@@ -61,15 +61,10 @@ public enum CommitAppend: Sendable, Hashable {
     case headMoved(String?)
 }
 
-/// A branch as it was when a writer lease was taken for a commit on it.
+/// A branch as it was when a writer lease was taken for a commit on it (made by the stores in this module).
 public struct LeasedBranch: Sendable, Hashable {
     public var branch: BranchInfo
     public var lease: WriterLease
-
-    public init(branch: BranchInfo, lease: WriterLease) {
-        self.branch = branch
-        self.lease = lease
-    }
 }
 
 /// What `MetadataStore.setBranch` requires of the branch before it changes it.
