@@ -120,18 +120,6 @@ public final class PostgresAlertStore: AlertStore {
         }
     }
 
-    private static func insertDelivery(
-        _ connection: PostgresConnection, alert: String, level: Int, record: ThreatRecord, now: Double
-    ) async throws {
-        try await connection.rows(
-            """
-            INSERT INTO deliveries(alert, level, contact, idempotency_key, state, attempts, next_attempt, created)
-            VALUES (\(alert), \(level), \(record.contacts[level].name),
-                    \(AlertInfo.idempotencyKey(alert: alert, level: level)), 'pending', 0, \(now), \(now))
-            ON CONFLICT DO NOTHING
-            """)
-    }
-
     // MARK: Delivering
 
     public func claimDue(

@@ -4,8 +4,9 @@ import Foundation
 /// or `abandon()` drops them. Nothing is visible to readers before `finish()`.
 ///
 /// Blob writes run outside the actor, so many `put`s can proceed in parallel; only staging is serialised.
-/// `finish()` applies the staged changes to the branch's current head and moves the head by compare-and-swap;
-/// if another writer got there first, it replays the changes onto the new head, so no commit is ever lost.
+/// `finish()` applies the staged changes to the head the commit was opened on and moves the head by
+/// compare-and-swap; if another writer got there first, it replays the changes onto the head the failed swap
+/// reported, so no commit is ever lost.
 ///
 /// A commit of any size keeps memory bounded: past `compactionThreshold` staged paths, the staged changes are
 /// applied to a working tree (its nodes go to the blob store) and forgotten. If the head has moved by the time

@@ -38,7 +38,6 @@ public protocol MetadataStore: Sendable {
     /// Commits whose provenance names `commit` as an input.
     func subvenance(of commit: CommitReference) async throws -> [CommitReference]
 
-    func acquireLease(holder: String, now: Date) async throws -> WriterLease
     func renewLease(_ id: String, now: Date) async throws
     func releaseLease(_ id: String) async throws
     func leases() async throws -> [WriterLease]

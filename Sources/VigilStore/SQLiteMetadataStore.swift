@@ -123,7 +123,11 @@ public final class SQLiteMetadataStore: MetadataStore {
                     db, sql: "SELECT * FROM branches WHERE repo = ? AND name = ?", arguments: [repo, name]
                 ).map(Self.branch)
             else { return nil }
-            return LeasedBranch(branch: branch, lease: try Self.insertLease(holder: holder, now: now, db))
+            let lease = WriterLease(id: UUID().uuidString, holder: holder, started: now, heartbeat: now)
+            try db.execute(
+                sql: "INSERT INTO leases(id, holder, started, heartbeat) VALUES (?, ?, ?, ?)",
+                arguments: [lease.id, holder, now.timeIntervalSince1970, now.timeIntervalSince1970])
+            return LeasedBranch(branch: branch, lease: lease)
         }
     }
 
@@ -267,18 +271,6 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     // MARK: Leases
-
-    public func acquireLease(holder: String, now: Date) async throws -> WriterLease {
-        try await database.write { db in try Self.insertLease(holder: holder, now: now, db) }
-    }
-
-    private static func insertLease(holder: String, now: Date, _ db: Database) throws -> WriterLease {
-        let lease = WriterLease(id: UUID().uuidString, holder: holder, started: now, heartbeat: now)
-        try db.execute(
-            sql: "INSERT INTO leases(id, holder, started, heartbeat) VALUES (?, ?, ?, ?)",
-            arguments: [lease.id, holder, now.timeIntervalSince1970, now.timeIntervalSince1970])
-        return lease
-    }
 
     public func renewLease(_ id: String, now: Date) async throws {
         try await database.write { db in

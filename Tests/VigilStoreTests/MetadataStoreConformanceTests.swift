@@ -119,7 +119,9 @@ struct MetadataStoreConformanceTests {
         try await kind.withStore { store in
             try await store.createRepo(RepoInfo(name: "images", created: Date()), defaultBranch: "master")
             #expect(try await store.appendCommit(commit("c1", parent: nil), expectedHead: nil))
-            let lease = try await store.acquireLease(holder: "writer", now: Date())
+            let lease = try #require(
+                try await store.leaseBranch("master", in: "images", holder: "writer", now: Date())
+            ).lease
             // A lost compare-and-swap keeps the lease: the writer retries and its blobs stay protected.
             #expect(
                 try await !store.appendCommit(commit("c2", parent: nil), expectedHead: nil, releasingLease: lease.id))
@@ -229,7 +231,10 @@ struct MetadataStoreConformanceTests {
     func leasesAreAcquiredRenewedAndReleased(kind: MetadataStoreKind) async throws {
         try await kind.withStore { store in
             let start = Date(timeIntervalSince1970: 5_000)
-            let lease = try await store.acquireLease(holder: "writer", now: start)
+            try await store.createRepo(RepoInfo(name: "images", created: start), defaultBranch: "master")
+            let lease = try #require(
+                try await store.leaseBranch("master", in: "images", holder: "writer", now: start)
+            ).lease
             try await store.renewLease(lease.id, now: start.addingTimeInterval(30))
             let listed = try await store.leases()
             #expect(listed.count == 1)

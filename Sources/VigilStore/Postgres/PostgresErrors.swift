@@ -27,7 +27,7 @@ enum PostgresErrors {
                     + "right?",
                 value: location.description)
         }
-        let state = error.serverInfo?[.sqlState] ?? ""
+        let state = sqlState(of: error) ?? ""
         let message = error.serverInfo?[.message] ?? "no message"
         switch state {
         case "28P01", "28000":
@@ -57,5 +57,11 @@ enum PostgresErrors {
     static func isTransient(_ state: String) -> Bool {
         state.hasPrefix("08") || state.hasPrefix("53") || state.hasPrefix("57P")
             || ["57014", "55P03", "40001", "40P01", "58030"].contains(state)
+    }
+
+    /// The SQLSTATE of a statement the server refused; nil for any other error.
+    static func sqlState(of error: any Error) -> String? {
+        guard let error = error as? PSQLError, error.code == .server else { return nil }
+        return error.serverInfo?[.sqlState]
     }
 }

@@ -193,9 +193,9 @@ public final class PostgresMetadataStore: MetadataStore {
             ), released AS (
                 DELETE FROM writer_leases WHERE id = \(lease) AND EXISTS (SELECT 1 FROM recorded)
             )
-            SELECT EXISTS (SELECT 1 FROM moved),
-                   EXISTS (SELECT 1 FROM branches WHERE repo = \(commit.repo) AND name = \(commit.branch)),
-                   (SELECT head FROM branches WHERE repo = \(commit.repo) AND name = \(commit.branch))
+            SELECT EXISTS (SELECT 1 FROM moved), branch.name IS NOT NULL, branch.head
+            FROM (VALUES (1)) AS one
+                 LEFT JOIN branches branch ON branch.repo = \(commit.repo) AND branch.name = \(commit.branch)
             """)
         guard let outcome = rows.first else {
             throw VigilError(.io, "PostgreSQL returned no row for a commit to \(commit.repo)@\(commit.branch)")
@@ -251,17 +251,6 @@ public final class PostgresMetadataStore: MetadataStore {
     }
 
     // MARK: Leases
-
-    public func acquireLease(holder: String, now: Date) async throws -> WriterLease {
-        let lease = WriterLease(id: UUID().uuidString, holder: holder, started: now, heartbeat: now)
-        _ = try await database.rows(
-            "taking a writer lease",
-            """
-            INSERT INTO writer_leases(id, holder, started, heartbeat)
-            VALUES (\(lease.id), \(holder), \(now.timeIntervalSince1970), \(now.timeIntervalSince1970))
-            """)
-        return lease
-    }
 
     public func leaseBranch(
         _ name: String, in repo: String, holder: String, now: Date

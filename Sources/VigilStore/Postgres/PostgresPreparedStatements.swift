@@ -18,14 +18,14 @@ final class PostgresPreparedStatements: Sendable {
         let execute = PostgresQuery(unsafeSQL: "EXECUTE \(name)\(arguments)")
         do {
             return try await connection.rows(execute)
-        } catch  where Self.sqlState(of: error) == "26000" {
+        } catch  where PostgresErrors.sqlState(of: error) == "26000" {
             // Not prepared on this connection yet.
         }
         let types = statement.types.isEmpty ? "" : "(\(statement.types.joined(separator: ", ")))"
         try await connection.rows(PostgresQuery(unsafeSQL: "PREPARE \(name)\(types) AS \(statement.sql)"))
         do {
             return try await connection.rows(execute)
-        } catch  where Self.sqlState(of: error) == "26000" {
+        } catch  where PostgresErrors.sqlState(of: error) == "26000" {
             // Prepared, and gone at once: a pooler between Vigil and the server that hands each statement to
             // another session (PgBouncer's transaction mode). Such a setup runs the statement as it is.
             return try await connection.rows(statement.query)
@@ -37,10 +37,5 @@ final class PostgresPreparedStatements: Sendable {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in sql.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
         return "vigil_" + String(hash, radix: 16)
-    }
-
-    private static func sqlState(of error: any Error) -> String? {
-        guard let error = error as? PSQLError, error.code == .server else { return nil }
-        return error.serverInfo?[.sqlState]
     }
 }
