@@ -145,9 +145,18 @@ public final class Backends: Sendable {
                 [VersionedStore.metadataFile, SQLiteJobStore.fileName, SQLiteAlertStore.fileName].map { $0 + "-wal" }))
     }
 
+    /// Where datums are queued for workers on any host: on the shared database; nil on the embedded default,
+    /// whose engine runs every datum itself.
+    public func datumQueue() -> (any DatumQueue)? {
+        database.map(PostgresDatumQueue.init)
+    }
+
     /// Everything the pipeline engine needs, with `stages`; external commands get their folders under
-    /// `<home>/scratch`.
+    /// `<home>/scratch`. On a shared database, jobs queue their datums for workers on any host.
     public func engineEnvironment(stages: StageRegistry) throws -> EngineEnvironment {
-        try EngineEnvironment(store: store, jobs: try jobs(), stages: stages, home: home, logger: logger)
+        var environment = try EngineEnvironment(
+            store: store, jobs: try jobs(), stages: stages, home: home, logger: logger)
+        environment.queue = datumQueue()
+        return environment
     }
 }

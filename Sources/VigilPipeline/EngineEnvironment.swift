@@ -33,6 +33,16 @@ public struct EngineEnvironment: Sendable {
     public var failedDatumRetry = Backoff(base: 60, maximum: 3600)
     /// Called with a running job's counts about twice a second (a CLI draws progress with it).
     public var progress: (@Sendable (JobInfo) -> Void)?
+    /// Where datums are queued for workers on any host (a shared database); nil: this engine runs every datum
+    /// itself, as the embedded default does.
+    public var queue: (any DatumQueue)?
+    /// With a queue: whether this process also runs workers for every pipeline (false: `--no-workers`, it only
+    /// plans jobs and assembles their commits).
+    public var runsWorkers = true
+    /// How long a worker's claim on a datum lasts without a heartbeat (renewed every third of it).
+    public var datumLease: Double = 10
+    /// How often a worker or a waiting job looks at the queue when no notification came (the poll fallback).
+    public var queuePoll: Double = 2
 
     public init(
         store: VersionedStore, jobs: any JobStore, stages: StageRegistry = .builtIn, scratch: URL, logger: Logger
@@ -65,7 +75,7 @@ public struct EngineEnvironment: Sendable {
         self.init(store: store, jobs: jobs, stages: stages, scratch: scratch, logger: logger)
     }
 
-    static var hostName: String {
+    public static var hostName: String {
         var buffer = [CChar](repeating: 0, count: 256)
         gethostname(&buffer, buffer.count - 1)
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

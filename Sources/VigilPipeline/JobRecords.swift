@@ -108,6 +108,10 @@ public struct DatumRecord: Sendable, Hashable, Codable {
     public var exitCode: Int32?
     /// The end (at most 64 KiB) of what the last attempt printed.
     public var log: String
+    /// What, beyond the spec, determined the outputs (the stage's `identity`: a model's hash).
+    public var identity: String?
+    /// The worker that ran it, when a queued job's worker did (`vigil worker list` names it).
+    public var worker: String?
     public var started: Date
     public var finished: Date
 

@@ -11,6 +11,8 @@ struct JobRunner {
     let environment: EngineEnvironment
     let pipeline: PipelineRecord
     let workers: [any Stage]
+    /// What, beyond the spec, determined the outputs (a model's hash), for the output commit's provenance.
+    var stageIdentity: String?
     /// A job that only tries failed datums again: when none succeeds it makes no commit.
     var retryingFailures = false
     /// Asked before each datum is started: true once the engine is shutting down.
@@ -22,7 +24,7 @@ struct JobRunner {
     static let heartbeatInterval: TimeInterval = 5
 
     private var store: VersionedStore { environment.store }
-    private var spec: PipelineSpec { pipeline.spec }
+    var spec: PipelineSpec { pipeline.spec }
 
     /// Runs `job` (new, or taken over after a crash with the datums it had finished). Returns the job as it
     /// ended: finished (with or without failures), or still `running` with no holder when the engine stopped
@@ -33,6 +35,41 @@ struct JobRunner {
         resumed: [String: DatumRecord] = [:]
     ) async throws -> JobInfo {
         var job = job
+        let prepared = try await prepare(&job, output: output, outputState: outputState)
+        let writer = try await store.openCommit(repo: spec.name, author: "pipeline:\(spec.name)")
+        var execution = Execution(runner: self, job: job, writer: writer, base: prepared.base, resumed: resumed)
+        do {
+            try await execution.removeStale(mode: prepared.mode, delta: prepared.delta, planner: prepared.planner)
+            try await execution.processDatums(mode: prepared.mode, delta: prepared.delta, planner: prepared.planner)
+        } catch {
+            await writer.abandon()
+            try? await execution.flushRecords()
+            throw error
+        }
+        if execution.stopped {
+            await writer.abandon()
+            job = execution.job
+            job.holder = ""
+            try await environment.jobs.finishJob(job, records: execution.takePending())
+            environment.logger.info(
+                "job stopped at a datum boundary; it resumes when the engine starts again",
+                metadata: ["pipeline": "\(spec.name)", "job": "\(job.id)"])
+            return job
+        }
+        return try await publish(&execution)
+    }
+
+    /// What a job reads and starts from, and how it decides its datums.
+    struct Prepared {
+        var planner: JobPlanner
+        var mode: JobPlanner.Mode
+        var delta: JobPlanner.Delta?
+        var base: CommitInfo?
+    }
+
+    /// Reads the job's input commits and base output and decides how it lists its datums (`job.full` says).
+    /// `output` and `outputState` are the output head and its state as the caller read them (not read again).
+    func prepare(_ job: inout JobInfo, output: CommitInfo?, outputState: DatumIndex.State?) async throws -> Prepared {
         var current: [String: CommitInfo] = [:]
         for (name, id) in job.inputCommits {
             guard let commit = try await store.commit(id: id) else {
@@ -66,30 +103,20 @@ struct JobRunner {
             if delta == nil { mode = .full }
         }
         job.full = mode != .delta
+        return Prepared(planner: planner, mode: mode, delta: delta, base: base)
+    }
 
-        let writer = try await store.openCommit(repo: spec.name, author: "pipeline:\(spec.name)")
-        var execution = Execution(runner: self, job: job, writer: writer, base: base, resumed: resumed)
-        do {
-            try await execution.removeStale(mode: mode, delta: delta, planner: planner)
-            try await execution.processDatums(mode: mode, delta: delta, planner: planner)
-        } catch {
-            await writer.abandon()
-            try? await execution.flushRecords()
-            throw error
-        }
-        job = execution.job
-        if execution.stopped {
-            await writer.abandon()
-            job.holder = ""
-            try await environment.jobs.finishJob(job, records: execution.takePending())
-            environment.logger.info(
-                "job stopped at a datum boundary; it resumes when the engine starts again",
-                metadata: ["pipeline": "\(spec.name)", "job": "\(job.id)"])
-            return job
-        }
-
+    /// Makes the job's output commit from what `execution` staged (none when a retry of failures changed
+    /// nothing), then records the job as finished. The commit is made once: if the head moved to a commit
+    /// that already holds this job's output (a coordinator that died after committing, or one that was
+    /// thought dead), that one stands.
+    func publish(_ execution: inout Execution) async throws -> JobInfo {
+        var job = execution.job
+        let writer = execution.writer
         let output: String
-        if retryingFailures, let base, job.counts.processed == 0, job.counts.removed == 0, job.counts.recovered == 0 {
+        if retryingFailures, let base = execution.base, job.counts.processed == 0, job.counts.removed == 0,
+            job.counts.recovered == 0
+        {
             // Nothing changed: the output stays as it is, and nothing downstream is woken.
             await writer.abandon()
             output = base.id
@@ -98,11 +125,22 @@ struct JobRunner {
                 job: job.id, specHash: job.specHash, inputs: job.inputCommits, counts: job.counts)
             try await writer.putMeta(DatumIndex.statePath, data: try DatumIndex.encode(state))
             var origin = "pipeline:\(spec.name) spec=\(job.specHash)"
-            if let identity = workers.first?.identity { origin += " " + identity }
-            output = try await writer.finish(
+            if let identity = stageIdentity ?? workers.first?.identity { origin += " " + identity }
+            let jobID = job.id
+            let store = self.store
+            let already = SentValue<CommitInfo>()
+            let made = try await writer.finish(
                 message: "job \(job.id): \(job.counts.processed) datums processed, \(job.counts.failed) failed, "
-                    + "\(job.counts.removed) removed", provenance: Provenance(inputs: job.inputs, origin: origin)
-            ).id
+                    + "\(job.counts.removed) removed", provenance: Provenance(inputs: job.inputs, origin: origin),
+                rebasingOnto: { head in
+                    guard try await DatumIndex.state(of: head, in: store)?.job == jobID else { return true }
+                    already.set(head)
+                    return false
+                })
+            guard let commit = made ?? already.value else {
+                throw PipelineError(.io, "job \(job.id): its output commit vanished", value: job.id)
+            }
+            output = commit.id
         }
         job.output = output
         job.state = job.counts.failed > 0 ? .finishedWithFailures : .finished
@@ -162,11 +200,11 @@ struct JobRunner {
             let context = DatumContext(datum: datum, job: job, attempt: number, store: environment.store)
             do {
                 try await attempt(stage, context, timeout: spec.effectiveDatumTimeout)
-                return .success(
-                    datum,
-                    DatumRecord(
-                        job: job, datum: datum.id, state: .success, attempts: number, inputs: datum.inputs,
-                        outputs: context.outputs, log: context.logText, started: started, finished: clock()))
+                var record = DatumRecord(
+                    job: job, datum: datum.id, state: .success, attempts: number, inputs: datum.inputs,
+                    outputs: context.outputs, log: context.logText, started: started, finished: clock())
+                record.identity = stage.identity
+                return .success(datum, record)
             } catch {
                 if Task.isCancelled { return .interrupted }
                 if isOutage(error) {
@@ -243,6 +281,7 @@ extension JobRunner {
         let writer: CommitWriter
         let base: CommitInfo?
         let resumed: [String: DatumRecord]
+        /// Records not yet written (a queued job's: datums whose outputs did not fit the commit).
         var pending: [DatumRecord] = []
         var lastFlush = Date()
         var lastHeartbeat = Date()
@@ -404,14 +443,14 @@ extension JobRunner {
         }
 
         /// Stages a finished datum's outputs and its index entry into the output commit.
-        private func stage(_ datum: Datum, _ record: DatumRecord) async throws {
+        func stage(_ datum: Datum, _ record: DatumRecord) async throws {
             for output in record.outputs { try await writer.set(output.path, to: output.value) }
             let entry = DatumIndex.entry(datum, job: job.id, outputs: record.outputs)
             try await writer.putMeta(DatumIndex.path(of: datum.id), data: try DatumIndex.encode(entry))
         }
 
         /// Whether a resumed datum's outputs survived (a gc after the crash may have taken them).
-        private func outputsExist(_ record: DatumRecord) async throws -> Bool {
+        func outputsExist(_ record: DatumRecord) async throws -> Bool {
             for output in record.outputs where try await !store.blobs.contains(output.value.hash) { return false }
             return true
         }

@@ -20,6 +20,10 @@ public final class PipelineEngine: Service, Sendable {
     /// Where `run()` takes its events from, while it runs.
     private let events = Mutex<AsyncStream<Event>.Continuation?>(nil)
     private let workers: WorkerCache
+    /// Jobs waiting for their queued datums, woken when the last is done.
+    let waitingJobs = Mutex<[String: WakeSignal]>([:])
+    /// The in-process workers, by pipeline (with a queue, unless `runsWorkers` is off).
+    let localWorkers = Mutex<[String: DatumWorker]>([:])
 
     public init(environment: EngineEnvironment, changes: (any ChangeFeed)? = nil) {
         self.environment = environment
@@ -55,6 +59,10 @@ public final class PipelineEngine: Service, Sendable {
                 sources.addTask {
                     await changeFeed?.watch { sink.yield(.external($0)) }
                 }
+                if let queue = environment.queue {
+                    let keeper = LeaseKeeper(queue: queue, holder: environment.holder, logger: environment.logger)
+                    sources.addTask { await keeper.run() }
+                }
                 try await self.dispatch(events)
                 sources.cancelAll()
             }
@@ -76,6 +84,18 @@ public final class PipelineEngine: Service, Sendable {
                 for (name, controller) in triggers where !names.contains(name) {
                     controller.trigger.finish()
                     triggers[name] = nil
+                    localWorkers.withLock { $0.removeValue(forKey: name) }?.stop()
+                }
+                if let queue = environment.queue, environment.runsWorkers {
+                    for record in records where localWorkers.withLock({ $0[record.name] == nil }) {
+                        let worker = DatumWorker(
+                            pipeline: record.name, concurrency: record.spec.parallelism,
+                            name: "\(environment.holder):\(record.name)", queue: queue, environment: environment,
+                            // This process's jobs hear of it at once, without the round trip of a NOTIFY.
+                            onRecorded: { self.wakeWaitingJobs() })
+                        localWorkers.withLock { $0[record.name] = worker }
+                        group.addTask { await self.runLocal(worker) }
+                    }
                 }
                 for record in records {
                     let inputs = Set(record.spec.input.leaves.map { "\($0.repo)@\($0.branch)" })
@@ -108,13 +128,23 @@ public final class PipelineEngine: Service, Sendable {
                     }
                 case .external(.alerts):
                     continue
-                case .external(.pipeline), .external(.unknown):
+                case .external(.datums(let pipeline)):
+                    localWorkers.withLock { $0[pipeline] }?.wakeUp()
+                case .external(.jobWorkDone(let job)):
+                    waitingJobs.withLock { $0[job] }?.fire()
+                case .external(.unknown):
+                    // A catch-up (a reconnect, a poll): everything looks again.
+                    wakeWaitingJobs()
+                    for worker in localWorkers.withLock({ Array($0.values) }) { worker.wakeUp() }
+                    try await reconcile()
+                case .external(.pipeline):
                     try await reconcile()
                 case .stop:
                     break loop
                 }
             }
             for controller in triggers.values { controller.trigger.finish() }
+            for worker in localWorkers.withLock({ Array($0.values) }) { worker.stop() }
             try await group.waitForAll()
         }
     }
@@ -195,13 +225,31 @@ public final class PipelineEngine: Service, Sendable {
         }
     }
 
+    /// Jobs waiting for their queued datums look at the queue again.
+    func wakeWaitingJobs() {
+        for signal in waitingJobs.withLock({ Array($0.values) }) { signal.fire() }
+    }
+
+    /// Runs an in-process worker until it stops; its failure is logged, not the engine's end.
+    private func runLocal(_ worker: DatumWorker) async {
+        do {
+            try await worker.runDatums()
+        } catch is CancellationError {
+            return
+        } catch {
+            environment.logger.error(
+                "worker stopped", metadata: ["worker": "\(worker.name)", "error": "\(error)"])
+        }
+    }
+
     /// Whether a graceful stop was asked for: what running jobs and waits check.
-    private var isStopping: @Sendable () -> Bool { { self.stopping.load(ordering: .relaxed) } }
+    var isStopping: @Sendable () -> Bool { { self.stopping.load(ordering: .relaxed) } }
 
     /// Asks running jobs to stop at their next datum boundary and `run()` to return once they have (what
     /// graceful shutdown does).
     public func stopGracefully() {
         stopping.store(true, ordering: .relaxed)
+        wakeWaitingJobs()
         _ = events.withLock { $0?.yield(.stop) }
     }
 
@@ -299,12 +347,17 @@ public final class PipelineEngine: Service, Sendable {
             specHash: specHash, inputs: inputs, inputCommits: inputCommits, baseOutput: output?.id,
             full: record.runRequested || retryFailed, holder: environment.holder, started: environment.clock())
         job.recompute = record.recomputeRequested ? true : nil
-        var resumed: [String: DatumRecord] = [:]
         // A job this engine still holds is one its last step left behind (the steps of a pipeline run one at a
         // time): resume it.
         let isBusy: @Sendable (JobInfo) -> Bool = { [environment] in
             $0.holder != environment.holder && environment.isAlive($0)
         }
+        if let queue = environment.queue {
+            return try await stepQueued(
+                job, record: record, output: output, state: state, planNew: running.isEmpty, retryFailed: retryFailed,
+                queue: queue, isBusy: isBusy)
+        }
+        var resumed: [String: DatumRecord] = [:]
         if let existing = try await environment.jobs.startJob(job, isAlive: isBusy) {
             if isBusy(existing) { return nil }
             job = existing
@@ -375,18 +428,19 @@ actor WorkerCache {
     func stages(for record: PipelineRecord) async throws -> [any Stage] {
         if let cached = cache[record.name], cached.version == record.version { return cached.stages }
         var stages: [any Stage] = []
-        let transform = record.spec.transform
         for _ in 0..<record.spec.parallelism {
-            if let name = transform.stage {
-                let configuration = StageConfiguration(
-                    pipeline: record.name, options: transform.options, store: environment.store,
-                    logger: environment.logger)
-                stages.append(try await environment.stages.make(name, configuration))
-            } else {
-                stages.append(try ExternalCommandStage(spec: record.spec, environment: environment))
-            }
+            stages.append(try await Self.makeStage(for: record.spec, environment: environment))
         }
         cache[record.name] = (record.version, stages)
         return stages
+    }
+
+    /// One worker's stage for `spec`: the built-in stage it names, or its external command.
+    static func makeStage(for spec: PipelineSpec, environment: EngineEnvironment) async throws -> any Stage {
+        let transform = spec.transform
+        guard let name = transform.stage else { return try ExternalCommandStage(spec: spec, environment: environment) }
+        let configuration = StageConfiguration(
+            pipeline: spec.name, options: transform.options, store: environment.store, logger: environment.logger)
+        return try await environment.stages.make(name, configuration)
     }
 }

@@ -14,6 +14,10 @@ public struct PipelineError: Error, Sendable, Equatable, CustomStringConvertible
         case stageFailed = "stage-failed"
         case timeout = "timeout"
         case io = "io"
+        /// A live worker already runs under the name another tried to start with.
+        case workerNameTaken = "worker-name-taken"
+        /// A worker's name was taken over by another (it had looked dead): it stops.
+        case workerReplaced = "worker-replaced"
     }
 
     public var code: Code

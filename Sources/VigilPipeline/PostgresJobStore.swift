@@ -41,7 +41,37 @@ public final class PostgresJobStore: JobStore {
                     PRIMARY KEY(job, id))
                 """,
                 "CREATE INDEX datums_by_job ON datums(job, seq)",
-            ]
+            ],
+            // Datums as claimable work (`PostgresDatumQueue`).
+            [
+                """
+                CREATE TABLE job_work(
+                    job text COLLATE "C" PRIMARY KEY, pipeline text COLLATE "C" NOT NULL, spec_hash text NOT NULL,
+                    spec text NOT NULL, total integer NOT NULL, remaining integer NOT NULL, failed integer NOT NULL)
+                """,
+                "CREATE SEQUENCE datum_claim_tokens",
+                """
+                CREATE TABLE datum_queue(
+                    job text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL, pipeline text COLLATE "C" NOT NULL,
+                    datum text NOT NULL, state text NOT NULL DEFAULT 'waiting', owner text, token bigint,
+                    lease_until double precision, claims integer NOT NULL DEFAULT 0,
+                    seq bigint GENERATED ALWAYS AS IDENTITY, PRIMARY KEY(job, id))
+                """,
+                "CREATE INDEX datum_queue_waiting ON datum_queue(pipeline, seq) WHERE state = 'waiting'",
+                "CREATE INDEX datum_queue_leases ON datum_queue(lease_until) WHERE state = 'claimed'",
+                "CREATE INDEX datum_queue_owners ON datum_queue(owner) WHERE state = 'claimed'",
+                """
+                CREATE TABLE workers(
+                    name text COLLATE "C" PRIMARY KEY, instance text NOT NULL, pipeline text NOT NULL,
+                    host text NOT NULL, version text NOT NULL, concurrency integer NOT NULL, state text NOT NULL,
+                    last_error text, started double precision NOT NULL, heartbeat double precision NOT NULL,
+                    finished bigint NOT NULL)
+                """,
+                """
+                CREATE TABLE leaders(
+                    role text PRIMARY KEY, holder text NOT NULL, term bigint NOT NULL, until double precision NOT NULL)
+                """,
+            ],
         ])
 
     // MARK: Pipelines
@@ -90,6 +120,8 @@ public final class PostgresJobStore: JobStore {
     public func deletePipeline(named name: String) async throws {
         try await database.withTransaction("deleting pipeline '\(name)'") { connection in
             try await connection.rows("DELETE FROM datums WHERE job IN (SELECT id FROM jobs WHERE pipeline = \(name))")
+            try await connection.rows("DELETE FROM datum_queue WHERE pipeline = \(name)")
+            try await connection.rows("DELETE FROM job_work WHERE pipeline = \(name)")
             try await connection.rows("DELETE FROM jobs WHERE pipeline = \(name)")
             let deleted = try await connection.rows(
                 "DELETE FROM pipelines WHERE name = \(name) \(unescaped: Self.notifying)")
@@ -144,19 +176,32 @@ public final class PostgresJobStore: JobStore {
         _ job: JobInfo, body: String, isAlive: @escaping @Sendable (JobInfo) -> Bool
     ) async throws -> JobInfo? {
         try await database.withTransaction("starting a job of '\(job.pipeline)'") { connection in
-            // One starter per pipeline at a time, across every process.
-            try await connection.rows("SELECT pg_advisory_xact_lock(hashtext(\("vigil-job:" + job.pipeline)))")
-            let running = try await connection.rows(
-                "SELECT body FROM jobs WHERE pipeline = \(job.pipeline) AND state = 'running' ORDER BY started, seq"
-            ).map { try JobRecordCoding.decode(JobInfo.self, try $0.decode(String.self)) }
-            if let existing = running.first(where: isAlive) ?? running.first { return existing }
-            try await connection.rows(
-                """
-                INSERT INTO jobs(id, pipeline, state, started, body)
-                VALUES (\(job.id), \(job.pipeline), \(job.state.rawValue), \(job.started.timeIntervalSince1970), \(body))
-                """)
+            if let existing = try await Self.runningJob(of: job.pipeline, isAlive: isAlive, on: connection) {
+                return existing
+            }
+            try await Self.insert(job, body: body, on: connection)
             return nil
         }
+    }
+
+    /// Within a transaction that starts a job: locks the pipeline's job starts (across every process, until
+    /// the transaction ends) and returns the running job a new one must not race (a live one first), if any.
+    static func runningJob(
+        of pipeline: String, isAlive: (JobInfo) -> Bool, on connection: PostgresConnection
+    ) async throws -> JobInfo? {
+        try await connection.rows("SELECT pg_advisory_xact_lock(hashtext(\("vigil-job:" + pipeline)))")
+        let running = try await connection.rows(
+            "SELECT body FROM jobs WHERE pipeline = \(pipeline) AND state = 'running' ORDER BY started, seq"
+        ).map { try JobRecordCoding.decode(JobInfo.self, try $0.decode(String.self)) }
+        return running.first(where: isAlive) ?? running.first
+    }
+
+    static func insert(_ job: JobInfo, body: String, on connection: PostgresConnection) async throws {
+        try await connection.rows(
+            """
+            INSERT INTO jobs(id, pipeline, state, started, body)
+            VALUES (\(job.id), \(job.pipeline), \(job.state.rawValue), \(job.started.timeIntervalSince1970), \(body))
+            """)
     }
 
     public func finishJob(_ job: JobInfo, records: [DatumRecord]) async throws {
@@ -168,6 +213,11 @@ public final class PostgresJobStore: JobStore {
                 "UPDATE jobs SET state = \(job.state.rawValue), body = \(body) WHERE id = \(job.id) RETURNING 1")
             guard !updated.isEmpty else {
                 throw PipelineError.jobNotFound(job.id)
+            }
+            if job.state.isDone {
+                // A finished job's queued work has served: its datum records stay, the queue rows go.
+                try await connection.rows("DELETE FROM datum_queue WHERE job = \(job.id)")
+                try await connection.rows("DELETE FROM job_work WHERE job = \(job.id)")
             }
         }
     }

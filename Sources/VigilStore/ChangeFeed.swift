@@ -18,6 +18,10 @@ public enum Change: Sendable, Hashable {
     case pipeline(String)
     /// A person changed an alert (`ack`, `retry`).
     case alerts
+    /// A pipeline has datums waiting to be claimed (a job started, leases expired): its workers look.
+    case datums(String)
+    /// Every datum of a job is done: its coordinator assembles the output commit.
+    case jobWorkDone(String)
     /// Anything may have changed: a catch-up after a reconnect, a poll, a database file written.
     case unknown
 
@@ -27,6 +31,8 @@ public enum Change: Sendable, Hashable {
         case .repo(let name): Self.repoPrefix + name
         case .pipeline(let name): Self.pipelinePrefix + name
         case .alerts: Self.alertsPayload
+        case .datums(let pipeline): Self.datumsPrefix + pipeline
+        case .jobWorkDone(let job): Self.jobWorkDonePrefix + job
         case .unknown: ""
         }
     }
@@ -39,6 +45,10 @@ public enum Change: Sendable, Hashable {
             self = .pipeline(String(payload.dropFirst(Self.pipelinePrefix.count)))
         } else if payload == Self.alertsPayload {
             self = .alerts
+        } else if payload.hasPrefix(Self.datumsPrefix) {
+            self = .datums(String(payload.dropFirst(Self.datumsPrefix.count)))
+        } else if payload.hasPrefix(Self.jobWorkDonePrefix) {
+            self = .jobWorkDone(String(payload.dropFirst(Self.jobWorkDonePrefix.count)))
         } else {
             self = .unknown
         }
@@ -47,6 +57,8 @@ public enum Change: Sendable, Hashable {
     /// What the payloads of a repo's and a pipeline's changes start with, before the name.
     public static let repoPrefix = "repo:"
     public static let pipelinePrefix = "pipeline:"
+    public static let datumsPrefix = "datums:"
+    public static let jobWorkDonePrefix = "job-done:"
     static let alertsPayload = "alerts"
 }
 

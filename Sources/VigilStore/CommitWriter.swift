@@ -148,20 +148,36 @@ public actor CommitWriter {
     /// Publishes the staged changes as one commit on the branch and returns it.
     @discardableResult
     public func finish(message: String = "", provenance: Provenance = Provenance()) async throws -> CommitInfo {
+        // Without a check, every moved head is rebased onto: the commit is always made.
+        try await finish(message: message, provenance: provenance, rebasingOnto: nil)!
+    }
+
+    /// Publishes the staged changes like `finish`, except that when another writer moved the head first,
+    /// `rebase` is shown that head and decides: true replays the changes onto it, false drops the commit and
+    /// returns nil. How a job's output is made exactly once: a head that already holds the job's output is
+    /// not built on again.
+    public func finish(
+        message: String = "", provenance: Provenance = Provenance(),
+        rebasingOnto rebase: (@Sendable (CommitInfo) async throws -> Bool)?
+    ) async throws -> CommitInfo? {
         try checkOpen()
         // A compaction started by a put still in flight holds changes outside `changes` until it is done.
         while compacting != nil { try await Task.sleep(for: .milliseconds(1)) }
         closed = true
         do {
             // The lease is released with the commit, in its transaction.
-            return try await publish(message: message, provenance: provenance)
+            let commit = try await publish(message: message, provenance: provenance, rebase: rebase)
+            if commit == nil { await releaseLease() }
+            return commit
         } catch {
             await releaseLease()
             throw error
         }
     }
 
-    private func publish(message: String, provenance: Provenance) async throws -> CommitInfo {
+    private func publish(
+        message: String, provenance: Provenance, rebase: (@Sendable (CommitInfo) async throws -> Bool)?
+    ) async throws -> CommitInfo? {
         // First try on the head the commit was opened on; a compare-and-swap that fails says where it is now.
         var head = baseHead
         for _ in 0..<1000 {
@@ -205,7 +221,10 @@ public actor CommitWriter {
                 store.commits.publish(commit)
                 return commit
             case .headMoved(let current):
-                // Another writer moved the head: replay our changes onto theirs.
+                // Another writer moved the head: replay our changes onto theirs, unless the caller says no.
+                if let rebase, let current, try await !rebase(try await store.requireCommit(current, in: repo)) {
+                    return nil
+                }
                 head = current
             }
         }

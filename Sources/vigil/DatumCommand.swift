@@ -24,10 +24,10 @@ struct DatumCommand: AsyncParsableCommand {
                 let datums = try await environment.jobs.datums(job: job.id, state: state, limit: limit)
                 if output.json { return try Terminal.json(datums) }
                 Terminal.table(
-                    ["DATUM", "STATE", "TRIES", "INPUTS", "OUTPUTS", "ERROR"],
+                    ["DATUM", "STATE", "TRIES", "WORKER", "INPUTS", "OUTPUTS", "ERROR"],
                     datums.map {
                         [
-                            String($0.datum.prefix(12)), $0.state.rawValue, "\($0.attempts)",
+                            String($0.datum.prefix(12)), $0.state.rawValue, "\($0.attempts)", $0.worker ?? "-",
                             $0.inputs.map { "\($0.name):\($0.path)" }.joined(separator: " "), "\($0.outputs.count)",
                             ($0.error ?? "").replacingOccurrences(of: "\n", with: " "),
                         ]

@@ -20,11 +20,17 @@ struct EngineCommand: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
     @Flag(name: .long, help: "Process what is pending (upstream first), print the jobs, and exit.")
     var untilIdle = false
+    @Flag(
+        help:
+            "Plan jobs and assemble their commits, but run no datums: `vigil worker` processes run them (needs a shared database)."
+    )
+    var noWorkers = false
     @OptionGroup(title: "Alerts (with --alert-url, the notifier runs beside the pipelines)") var alerts: NotifierOptions
 
     func run() async throws {
         try await store.withBackends { backends in
             var environment = try await store.openEngine(backends, progress: untilIdle)
+            try environment.runWithoutWorkers(noWorkers)
             // A service says what it does (jobs started and finished) unless told to be quieter.
             if !untilIdle, !store.verbose { environment.logger.logLevel = .info }
             let engine = PipelineEngine(environment: environment, changes: backends.changeFeed())

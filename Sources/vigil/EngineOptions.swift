@@ -20,6 +20,22 @@ extension StoreOptions {
     }
 }
 
+extension EngineEnvironment {
+    /// `--no-workers`: this process plans jobs and assembles their commits, and workers elsewhere
+    /// (`vigil worker`) run the datums; only with a shared database, where datums are queued.
+    mutating func runWithoutWorkers(_ noWorkers: Bool) throws {
+        guard noWorkers else { return }
+        guard queue != nil else {
+            throw VigilError(
+                .badConfiguration,
+                "--no-workers leaves datums to `vigil worker` processes, which need a shared database: give "
+                    + "--database postgres://… (see docs/DEPLOY.md), or leave the flag out to run every datum here",
+                value: "--no-workers")
+        }
+        runsWorkers = false
+    }
+}
+
 extension JobInfo {
     /// `12 processed, 3 skipped, …`, leaving out zeros.
     var countsSummary: String {

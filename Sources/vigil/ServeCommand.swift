@@ -26,10 +26,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The port (0: any free one, printed at start).") var port = 8080
     @Option(help: "The largest image upload, in bytes.") var maxImageBytes = 20 << 20
     @Option(help: "The repo uploads go to (created if missing).") var imagesRepo = "images"
+    @Flag(
+        help:
+            "Plan jobs and assemble their commits, but run no datums: `vigil worker` processes run them (needs a shared database)."
+    )
+    var noWorkers = false
 
     func run() async throws {
         try await store.withBackends { backends in
             var environment = try await store.openEngine(backends)
+            try environment.runWithoutWorkers(noWorkers)
             if !store.verbose { environment.logger.logLevel = .info }
             let logger = environment.logger
             let registry = PrometheusCollectorRegistry()

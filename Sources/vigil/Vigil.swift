@@ -21,7 +21,8 @@ struct Vigil: AsyncParsableCommand {
             InitCommand.self, RepoCommand.self, PutCommand.self, ListCommand.self, CatCommand.self, LogCommand.self,
             DiffCommand.self, InspectCommand.self, BranchCommand.self, CopyCommand.self, CheckCommand.self,
             CollectCommand.self, PipelineCommand.self, JobCommand.self, DatumCommand.self, LogsCommand.self,
-            EngineCommand.self, DetectCommand.self, StatsCommand.self, NotifyCommand.self, AlertsCommand.self,
+            EngineCommand.self, WorkerCommand.self, DetectCommand.self, StatsCommand.self, NotifyCommand.self,
+            AlertsCommand.self,
             AlertSinkCommand.self, ServeCommand.self, TokenCommand.self, AuditCommand.self,
         ])
 

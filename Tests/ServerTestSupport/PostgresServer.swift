@@ -34,14 +34,21 @@ public final class PostgresServer: Sendable {
 
     public let directory: URL
     public let port: Int
+    /// The address it listens on: 127.0.0.1, or one of a `NetworkLab` host.
+    public let host: String
+    /// The namespace it runs in (a `NetworkLab` host's), nil for this machine's own network.
+    private let namespace: String?
     private let durable: Bool
     private let pid = Mutex<Int32>(0)
 
     /// A server in a fresh temporary folder (removed when the tests end). `durable: false` turns off fsync: a
     /// crash of the server process (not of the machine) loses nothing without it, and the tests run faster.
-    public init(durable: Bool = false) throws {
+    /// In `namespace` it listens on `host` there and takes password sign-ins from any host of that network.
+    public init(durable: Bool = false, namespace: String? = nil, host: String = "127.0.0.1") throws {
         directory = URL(fileURLWithPath: "/tmp/vigil-pg-\(UUID().uuidString.prefix(8))")
         self.durable = durable
+        self.namespace = namespace
+        self.host = host
         port = try LocalPorts.free(1)[0]
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
@@ -75,6 +82,9 @@ public final class PostgresServer: Sendable {
                     + "\(Self.quote(Self.binDirectory + "/initdb")) -D \(Self.quote(data)) -U \(Self.user) "
                     + "-E UTF8 --locale=C.UTF-8 --auth-local=trust --auth-host=scram-sha-256 "
                     + "--pwfile=\(Self.quote(passwordFile)) --no-sync >\(Self.quote(directory.path + "/initdb.log")) 2>&1"
+                    + (namespace == nil
+                        ? ""
+                        : " && echo 'host all all 0.0.0.0/0 scram-sha-256' >> \(Self.quote(data + "/pg_hba.conf"))")
             )
         }
         let process = try launch(data: data)
@@ -115,7 +125,7 @@ public final class PostgresServer: Sendable {
 
     /// The URL Vigil takes for `database` on this server.
     public func url(database: String) -> String {
-        "postgres://\(Self.user)@127.0.0.1:\(port)/\(database)?sslmode=disable"
+        "postgres://\(Self.user)@\(host):\(port)/\(database)?sslmode=disable"
     }
 
     /// Runs `body` with a client of a fresh, empty database on this server (the client runs while `body` does),
@@ -148,13 +158,11 @@ public final class PostgresServer: Sendable {
     /// Runs one SQL statement with `psql` (as a person debugging would); returns its unaligned output.
     @discardableResult
     public func psql(_ sql: String, database: String = "postgres") async throws -> String {
-        try await Self.run(
-            Self.binDirectory + "/psql",
-            [
-                "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", "\(port)", "-U", Self.user,
-                "-d", database, "-c", sql,
-            ],
-            environment: environment)
+        let command = inNamespace([
+            Self.binDirectory + "/psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", "\(port)",
+            "-U", Self.user, "-d", database, "-c", sql,
+        ])
+        return try await Self.run(command[0], Array(command.dropFirst()), environment: environment)
     }
 
     // MARK: Processes
@@ -167,7 +175,7 @@ public final class PostgresServer: Sendable {
         let log = directory.appendingPathComponent("server.log").path
         let settings =
             [
-                "-p \(port)", "-c listen_addresses=127.0.0.1",
+                "-p \(port)", "-c listen_addresses=\(host)",
                 "-c unix_socket_directories=\(Self.quote(directory.path))",
                 "-c max_connections=200", "-c shared_buffers=64MB",
             ] + (durable ? [] : ["-c fsync=off"])
@@ -180,18 +188,21 @@ public final class PostgresServer: Sendable {
             """
         try? FileManager.default.removeItem(atPath: pidFile)
         let process = Process()
-        if Self.asRoot {
-            process.executableURL = URL(fileURLWithPath: "/bin/su")
-            process.arguments = [Self.user, "-s", "/bin/sh", "-c", script]
-        } else {
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", script]
-        }
+        let command = inNamespace(
+            Self.asRoot ? ["/bin/su", Self.user, "-s", "/bin/sh", "-c", script] : ["/bin/sh", "-c", script])
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
         return process
+    }
+
+    /// `argv` run in the server's namespace, if it has one.
+    private func inNamespace(_ argv: [String]) -> [String] {
+        guard let namespace else { return argv }
+        return [NetworkLab.ip, "netns", "exec", namespace] + argv
     }
 
     private func readPID() {

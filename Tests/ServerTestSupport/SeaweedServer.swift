@@ -42,11 +42,19 @@ public final class SeaweedServer: Sendable {
     private let removeDirectoryAtExit: Bool
     private let pid = Mutex<Int32>(0)
 
-    public var s3Port: Int { ports[6] }
-    public var endpoint: URL { URL(string: "http://127.0.0.1:\(s3Port)")! }
+    /// The address it listens on: 127.0.0.1, or one of a `NetworkLab` host.
+    public let host: String
+    /// The namespace it runs in (a `NetworkLab` host's), nil for this machine's own network.
+    private let namespace: String?
 
-    /// A server over `directory` (a fresh temporary one by default, removed when the tests end).
-    public init(directory: URL? = nil) throws {
+    public var s3Port: Int { ports[6] }
+    public var endpoint: URL { URL(string: "http://\(host):\(s3Port)")! }
+
+    /// A server over `directory` (a fresh temporary one by default, removed when the tests end), in
+    /// `namespace` on `host` if given.
+    public init(directory: URL? = nil, namespace: String? = nil, host: String = "127.0.0.1") throws {
+        self.namespace = namespace
+        self.host = host
         if let directory {
             self.directory = directory
             removeDirectoryAtExit = false
@@ -73,6 +81,7 @@ public final class SeaweedServer: Sendable {
     /// Starts the server (again, after `kill()`, on the same folder and ports) and waits until it answers a
     /// signed request.
     public func start() async throws {
+        if namespace != nil { return try await startInNamespace() }
         let process = try launch()
         let pidFile = directory.appendingPathComponent("weed.pid").path
         let log = directory.appendingPathComponent("weed.log").path
@@ -91,6 +100,56 @@ public final class SeaweedServer: Sendable {
             }
             try await Task.sleep(for: .milliseconds(100))
         }
+    }
+
+    /// `start()` in a namespace, which this test process cannot reach: ready once the S3 port answers there.
+    private func startInNamespace() async throws {
+        let process = try launch()
+        let pidFile = directory.appendingPathComponent("weed.pid").path
+        let deadline = Date().addingTimeInterval(60)
+        while true {
+            readPID(pidFile)
+            if let code = try? curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", endpoint.absoluteString + "/"]),
+                code != "000"
+            {
+                return
+            }
+            guard Date() < deadline, process.isRunning else {
+                let log = directory.appendingPathComponent("weed.log").path
+                let tail = (try? String(contentsOfFile: log, encoding: .utf8))?.suffix(2000) ?? ""
+                throw SeaweedError(message: "SeaweedFS did not start on \(endpoint): \(tail)")
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    /// A new, empty bucket made through the filer (a bucket is a folder under `/buckets`): how a test makes one
+    /// on a server in a namespace; returns its name.
+    public func makeBucketInNamespace() throws -> String {
+        let name = "vigil-\(UUID().uuidString.prefix(13).lowercased().replacingOccurrences(of: "-", with: ""))"
+        let code = try curl(
+            [
+                "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
+                "http://\(host):\(ports[4])/buckets/\(name)/",
+            ])
+        guard code == "201" || code == "200" else {
+            throw SeaweedError(message: "SeaweedFS's filer did not make bucket \(name): HTTP \(code)")
+        }
+        return name
+    }
+
+    /// `curl` in the server's namespace; its standard output.
+    private func curl(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: NetworkLab.ip)
+        process.arguments = ["netns", "exec", namespace ?? "", "curl", "--max-time", "5"] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return text
     }
 
     /// `start()` for a plain thread (no Swift concurrency, so a busy test process cannot starve it): starts the
@@ -120,7 +179,7 @@ public final class SeaweedServer: Sendable {
         guard let binary = Self.binary else { throw SeaweedError(message: Self.skipReason) }
         let p = ports
         let arguments = [
-            "mini", "-dir=\(directory.path)", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-webdav=false",
+            "mini", "-dir=\(directory.path)", "-ip=\(host)", "-ip.bind=\(host)", "-webdav=false",
             "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
             "-master.port=\(p[0])", "-master.port.grpc=\(p[1])", "-volume.port=\(p[2])", "-volume.port.grpc=\(p[3])",
             "-filer.port=\(p[4])", "-filer.port.grpc=\(p[5])", "-s3.port=\(p[6])", "-s3.port.grpc=\(p[7])",
@@ -136,8 +195,10 @@ public final class SeaweedServer: Sendable {
             \(removeDirectoryAtExit ? "kill -0 \(getpid()) 2>/dev/null || rm -rf \(Self.quote(directory.path))" : "")
             """
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", script, binary] + arguments
+        let shell = ["/bin/sh", "-c", script, binary] + arguments
+        let command = namespace.map { [NetworkLab.ip, "netns", "exec", $0] + shell } ?? shell
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
         var environment = ProcessInfo.processInfo.environment
         environment["AWS_ACCESS_KEY_ID"] = Self.accessKey
         environment["AWS_SECRET_ACCESS_KEY"] = Self.secretKey

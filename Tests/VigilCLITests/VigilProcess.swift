@@ -15,6 +15,8 @@ struct VigilProcess {
     let home: URL
     /// Added to (or replacing) the test process's environment: S3 credentials, for one.
     var environment: [String: String] = [:]
+    /// What `vigil` runs under, if anything (`ip netns exec HOST`: another host of a `NetworkLab`).
+    var launcher: [String] = []
 
     /// The `vigil` binary built beside this test bundle (or `$VIGIL_BIN`).
     static var binary: URL {
@@ -32,11 +34,16 @@ struct VigilProcess {
         var error: String
     }
 
+    private func configure(_ process: Process, _ arguments: [String]) {
+        let command = launcher + [Self.binary.path] + arguments + ["--home", home.path]
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+    }
+
     /// Starts `vigil arguments…` without waiting.
     func start(_ arguments: [String], errorLog: URL? = nil) throws -> Process {
         let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments + ["--home", home.path]
+        configure(process, arguments)
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = FileHandle.nullDevice
         if let errorLog {
@@ -53,8 +60,7 @@ struct VigilProcess {
     @discardableResult
     func run(_ arguments: [String]) throws -> Result {
         let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments + ["--home", home.path]
+        configure(process, arguments)
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let output = Pipe()
         let error = Pipe()

@@ -1,0 +1,140 @@
+import Foundation
+import VigilStore
+
+/// Jobs whose datums go to a shared queue (a PostgreSQL database), for workers on any host: this engine plans
+/// the job and records its datums in the transaction that starts it, waits until workers have done them all,
+/// and assembles the output commit from their records, once.
+extension PipelineEngine {
+    /// `step`'s work with a queue: starts `new` (planned here when `planNew`: no job of the pipeline was
+    /// running) or takes over the running job, waits for its datums, and makes its commit.
+    func stepQueued(
+        _ new: JobInfo, record: PipelineRecord, output: CommitInfo?, state: DatumIndex.State?, planNew: Bool,
+        retryFailed: Bool, queue: any DatumQueue, isBusy: @escaping @Sendable (JobInfo) -> Bool
+    ) async throws -> JobInfo? {
+        let name = record.name
+        var runner = JobRunner(
+            environment: environment, pipeline: record, workers: [], retryingFailures: retryFailed,
+            shouldStop: isStopping)
+        var job = new
+        var prepared: JobRunner.Prepared?
+        var work: JobWork?
+        if planNew {
+            let plan = try await runner.prepare(&job, output: output, outputState: state)
+            work = JobWork(spec: record.spec, datums: try await runner.datumsToRun(plan, job: &job))
+            prepared = plan
+        }
+        if let existing = try await queue.startJob(job, work: work, isAlive: isBusy) {
+            if isBusy(existing) { return nil }
+            job = existing
+            job.holder = environment.holder
+            job.heartbeat = environment.clock()
+            if let finished = try await finishedMeanwhile(job, output: output, state: state) { return finished }
+            runner.retryingFailures = false
+            try await environment.jobs.updateJob(job)
+            let plan = try await runner.prepare(&job, output: output, outputState: state)
+            prepared = plan
+            if try await queue.progress(job: job.id) == nil {
+                // Started by an engine that ran its datums itself: its remaining work is recorded now.
+                job.counts = JobCounts()
+                let datums = try await runner.datumsToRun(plan, job: &job)
+                try await queue.addWork(JobWork(spec: record.spec, datums: datums), to: job)
+                try await environment.jobs.updateJob(job)
+            }
+            environment.logger.info("taking over job", metadata: ["pipeline": "\(name)", "job": "\(job.id)"])
+        } else if work == nil {
+            // The job that was running ended meanwhile, and nothing was recorded: look again.
+            return try await step(name, retryFailed: retryFailed)
+        } else if record.runRequested {
+            _ = try await environment.jobs.setRunRequested(false, recompute: false, pipeline: name)
+        }
+        guard let prepared else { return nil }
+
+        do {
+            guard let progress = try await waitForWork(&job, parallelism: record.spec.parallelism, queue: queue) else {
+                // Stopping: the job stays to be taken over; its workers may well finish it meanwhile.
+                job.holder = ""
+                try await environment.jobs.updateJob(job)
+                return job
+            }
+            return try await runner.assemble(job, prepared: prepared, failed: progress.failed)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch  where JobRunner.isOutage(error) {
+            job.holder = ""
+            try? await environment.jobs.updateJob(job)
+            throw error
+        } catch {
+            job.state = .failed
+            job.error = "\(error)"
+            job.finished = environment.clock()
+            try await environment.jobs.updateJob(job)
+            environment.logger.error(
+                "job failed", metadata: ["pipeline": "\(name)", "job": "\(job.id)", "error": "\(error)"])
+            return job
+        }
+    }
+
+    /// A job taken over whose output commit its engine had made before it died: only the record was behind.
+    func finishedMeanwhile(_ job: JobInfo, output: CommitInfo?, state: DatumIndex.State?) async throws -> JobInfo? {
+        guard let state, state.job == job.id, let output else { return nil }
+        var job = job
+        job.counts = state.counts
+        job.output = output.id
+        job.state = .finished
+        job.finished = job.heartbeat
+        try await environment.jobs.updateJob(job)
+        return job
+    }
+
+    /// Waits until every queued datum of `job` is done, keeping the job's heartbeat; nil when the engine is
+    /// stopping first. With no worker of the pipeline in any process, it waits for one to start.
+    private func waitForWork(
+        _ job: inout JobInfo, parallelism: Int, queue: any DatumQueue
+    ) async throws
+        -> JobProgress?
+    {
+        let signal = WakeSignal()
+        let id = job.id
+        waitingJobs.withLock { $0[id] = signal }
+        defer { _ = waitingJobs.withLock { $0.removeValue(forKey: id) } }
+        let ownWorker = localWorkers.withLock { $0[job.pipeline] } == nil && environment.runsWorkers
+        guard ownWorker else { return try await waitLoop(&job, queue: queue, signal: signal) }
+        // No engine loop runs this pipeline's workers here (`vigil pipeline run`): one runs for this job.
+        let worker = DatumWorker(
+            pipeline: job.pipeline, concurrency: parallelism, name: "\(environment.holder):\(job.pipeline)",
+            queue: queue, environment: environment, onRecorded: { signal.fire() })
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await worker.runDatums() }
+            defer { worker.stop() }
+            let progress = try await waitLoop(&job, queue: queue, signal: signal)
+            worker.stop()
+            try await group.waitForAll()
+            return progress
+        }
+    }
+
+    private func waitLoop(
+        _ job: inout JobInfo, queue: any DatumQueue, signal: WakeSignal
+    ) async throws
+        -> JobProgress?
+    {
+        var lastHeartbeat = Date()
+        while true {
+            guard let progress = try await queue.progress(job: job.id) else {
+                throw PipelineError(
+                    .io, "job \(job.id): its queued datums are gone (was its pipeline deleted?)", value: job.id)
+            }
+            if progress.remaining == 0 { return progress }
+            if isStopping() { return nil }
+            job.counts.processed = progress.total - progress.remaining - progress.failed
+            job.counts.failed = progress.failed
+            environment.progress?(job)
+            if Date().timeIntervalSince(lastHeartbeat) >= JobRunner.heartbeatInterval {
+                lastHeartbeat = Date()
+                job.heartbeat = environment.clock()
+                try await environment.jobs.updateJob(job)
+            }
+            await signal.wait(upTo: environment.queuePoll)
+        }
+    }
+}

@@ -1,0 +1,220 @@
+import Foundation
+import Logging
+import ServerTestSupport
+import Synchronization
+import Testing
+import VigilPipeline
+import VigilStore
+
+/// `PostgresDatumQueue` on a real PostgreSQL: claims, leases, fencing tokens, leadership, worker names.
+@Suite("datum queue on PostgreSQL", .enabled(if: PostgresServer.canRun, Comment(rawValue: PostgresServer.skipReason)))
+struct DatumQueueTests {
+    static let logger = Logger(label: "queue-test") { _ in SwiftLogNoOpLogHandler() }
+
+    /// A fresh database with the jobs schema, its queue and job store.
+    static func withQueue(
+        _ body: @Sendable (PostgresDatumQueue, PostgresJobStore) async throws -> Void
+    ) async throws {
+        let server = try await PostgresServer.shared()
+        try await server.withDatabase(schemas: [PostgresJobStore.schema], logger: logger) { database in
+            try await body(PostgresDatumQueue(database: database), PostgresJobStore(database: database))
+        }
+    }
+
+    static let spec: PipelineSpec = try! PipelineSpecParser.parse(
+        "{name: work, input: {pfs: {repo: images, glob: '/*'}}, transform: {stage: noop}}")
+
+    static func datums(_ count: Int) -> [Datum] {
+        (0..<count).map { index in
+            Datum(
+                inputs: [
+                    DatumInput(
+                        name: "images", repo: "images", commit: "c1", path: "/f\(index)", kind: .file,
+                        hash: BlobHash(of: Data("file \(index)".utf8)), size: 6)
+                ], specHash: spec.specHash)
+        }
+    }
+
+    static func job(_ id: String = UUID().uuidString) -> JobInfo {
+        JobInfo(
+            id: id, pipeline: "work", specHash: spec.specHash, inputs: [], inputCommits: [:], baseOutput: nil,
+            full: true, holder: "coordinator", started: Date())
+    }
+
+    static func worker(_ name: String) -> WorkerRecord {
+        WorkerRecord(name: name, pipeline: "work", host: "host-\(name)", version: VigilVersion.current, concurrency: 4)
+    }
+
+    static func result(_ claim: DatumClaim, by worker: String, state: DatumState = .success) -> DatumResult {
+        DatumResult(
+            claim: claim,
+            record: DatumRecord(
+                job: claim.job, datum: claim.datum.id, state: state, attempts: 1, inputs: claim.datum.inputs,
+                outputs: [], error: state == .failed ? "failed on \(worker)" : nil, log: "ran on \(worker)",
+                started: Date(), finished: Date()))
+    }
+
+    /// Starts a job with `count` datums; returns the job.
+    static func start(_ count: Int, on queue: PostgresDatumQueue) async throws -> JobInfo {
+        let job = job()
+        let existing = try await queue.startJob(
+            job, work: JobWork(spec: spec, datums: datums(count)), isAlive: { _ in true })
+        #expect(existing == nil)
+        return job
+    }
+
+    @Test func racingWorkersClaimEveryDatumExactlyOnce() async throws {
+        try await Self.withQueue { queue, _ in
+            let job = try await Self.start(300, on: queue)
+            let claimed = try await withThrowingTaskGroup(of: [String].self) { group in
+                for index in 0..<8 {
+                    group.addTask {
+                        let worker = Self.worker("w\(index)")
+                        var mine: [String] = []
+                        while true {
+                            let claims = try await queue.claim(pipeline: "work", worker: worker, limit: 7, lease: 30)
+                            if claims.isEmpty { return mine }
+                            mine += claims.map(\.datum.id)
+                            let accepted = try await queue.complete(
+                                claims.map { Self.result($0, by: worker.name) }, by: worker.name)
+                            #expect(accepted == Set(claims.map(\.token)))
+                        }
+                    }
+                }
+                var all: [String] = []
+                for try await part in group { all += part }
+                return all
+            }
+            #expect(claimed.count == 300)
+            #expect(Set(claimed) == Set(Self.datums(300).map(\.id)))
+            #expect(try await queue.progress(job: job.id) == JobProgress(total: 300, remaining: 0, failed: 0))
+        }
+    }
+
+    @Test func aResultUnderALeaseThatWasTakenBackIsRefused() async throws {
+        try await Self.withQueue { queue, jobs in
+            let job = try await Self.start(1, on: queue)
+            let slow = Self.worker("slow")
+            let other = Self.worker("other")
+            let first = try #require(try await queue.claim(pipeline: "work", worker: slow, limit: 1, lease: 0.3).first)
+            // Nothing else is claimable while the lease holds.
+            #expect(try await queue.claim(pipeline: "work", worker: other, limit: 1, lease: 30).isEmpty)
+            try await Task.sleep(for: .milliseconds(500))
+            let term = try #require(try await queue.lead("leases", holder: "leader", ttl: 5))
+            #expect(try await queue.requeueExpired(role: "leases", holder: "leader", term: term, maxClaims: 5) == 1)
+            let second = try #require(try await queue.claim(pipeline: "work", worker: other, limit: 1, lease: 30).first)
+            #expect(second.datum.id == first.datum.id)
+            #expect(second.token != first.token)
+            #expect(second.claims == 2)
+            // The slow worker comes back with its result: the fence refuses it.
+            #expect(try await queue.complete([Self.result(first, by: "slow")], by: "slow").isEmpty)
+            #expect(try await queue.progress(job: job.id)?.remaining == 1)
+            #expect(try await queue.complete([Self.result(second, by: "other")], by: "other") == [second.token])
+            #expect(try await queue.progress(job: job.id)?.remaining == 0)
+            let record = try #require(try await jobs.datum(job: job.id, id: first.datum.id))
+            #expect(record.log == "ran on other")
+            // A result sent twice counts once.
+            #expect(try await queue.complete([Self.result(second, by: "other")], by: "other").isEmpty)
+            #expect(try await queue.progress(job: job.id) == JobProgress(total: 1, remaining: 0, failed: 0))
+        }
+    }
+
+    @Test func aHeartbeatKeepsALongDatumClaimedAndItsSilenceGivesItBack() async throws {
+        try await Self.withQueue { queue, _ in
+            _ = try await Self.start(1, on: queue)
+            let worker = Self.worker("steady")
+            try await queue.register(worker, staleAfter: 30)
+            let claim = try #require(
+                try await queue.claim(pipeline: "work", worker: worker, limit: 1, lease: 0.6).first)
+            let term = try #require(try await queue.lead("leases", holder: "leader", ttl: 30))
+            // Ten lease lengths with heartbeats: never taken back, although the datum never finishes.
+            for _ in 0..<20 {
+                #expect(try await queue.heartbeat(worker, holding: [claim.token], lease: 0.6) == [claim.token])
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(try await queue.requeueExpired(role: "leases", holder: "leader", term: term, maxClaims: 5) == 0)
+            }
+            let listed = try #require(try await queue.workers().first)
+            #expect(listed.worker.name == "steady" && listed.worker.host == "host-steady" && listed.claimed == 1)
+            #expect(listed.silentFor < 5)
+            // Silent past its lease: back to the queue, and the worker's next heartbeat says it lost it.
+            try await Task.sleep(for: .milliseconds(800))
+            #expect(try await queue.requeueExpired(role: "leases", holder: "leader", term: term, maxClaims: 5) == 1)
+            #expect(try await queue.heartbeat(worker, holding: [claim.token], lease: 0.6).isEmpty)
+        }
+    }
+
+    @Test func oneLeaderPerTermAndAnOldLeaderCannotActInANewTerm() async throws {
+        try await Self.withQueue { queue, _ in
+            _ = try await Self.start(1, on: queue)
+            let first = try #require(try await queue.lead("leases", holder: "a", ttl: 0.5))
+            #expect(try await queue.lead("leases", holder: "b", ttl: 0.5) == nil)
+            #expect(try await queue.lead("leases", holder: "a", ttl: 0.5) == first)
+            _ = try await queue.claim(pipeline: "work", worker: Self.worker("w"), limit: 1, lease: 0.1)
+            try await Task.sleep(for: .milliseconds(700))
+            let second = try #require(try await queue.lead("leases", holder: "b", ttl: 30))
+            #expect(second == first + 1)
+            // `a` was paused past its lead: it acts on nothing, although the lease it would take back expired.
+            #expect(try await queue.requeueExpired(role: "leases", holder: "a", term: first, maxClaims: 5) == 0)
+            #expect(try await queue.lead("leases", holder: "a", ttl: 30) == nil)
+            #expect(try await queue.requeueExpired(role: "leases", holder: "b", term: second, maxClaims: 5) == 1)
+        }
+    }
+
+    @Test func aDatumWhoseWorkersKeepDyingFailsWithTheReasonInsteadOfKillingThemAll() async throws {
+        try await Self.withQueue { queue, jobs in
+            let job = try await Self.start(1, on: queue)
+            let term = try #require(try await queue.lead("leases", holder: "leader", ttl: 30))
+            for attempt in 1...2 {
+                let claim = try #require(
+                    try await queue.claim(pipeline: "work", worker: Self.worker("w\(attempt)"), limit: 1, lease: 0.1)
+                        .first)
+                #expect(claim.claims == attempt)
+                try await Task.sleep(for: .milliseconds(250))
+                #expect(try await queue.requeueExpired(role: "leases", holder: "leader", term: term, maxClaims: 2) == 1)
+            }
+            #expect(try await queue.claim(pipeline: "work", worker: Self.worker("w3"), limit: 1, lease: 1).isEmpty)
+            #expect(try await queue.progress(job: job.id) == JobProgress(total: 1, remaining: 0, failed: 1))
+            let failed = try await jobs.datums(job: job.id, state: .failed, limit: 10)
+            #expect(failed.count == 1)
+            #expect(failed.first?.error?.contains("stopped answering") == true)
+        }
+    }
+
+    @Test func aLiveWorkersNameCannotBeTakenButADeadOnesCan() async throws {
+        try await Self.withQueue { queue, _ in
+            let first = Self.worker("camera-detect-1")
+            try await queue.register(first, staleAfter: 0.5)
+            let second = Self.worker("camera-detect-1")
+            let error = await #expect(throws: PipelineError.self) {
+                try await queue.register(second, staleAfter: 0.5)
+            }
+            #expect(error?.code == .workerNameTaken)
+            #expect(error?.message.contains("host-camera-detect-1") == true)
+            try await Task.sleep(for: .milliseconds(700))
+            try await queue.register(second, staleAfter: 0.5)
+            let replaced = await #expect(throws: PipelineError.self) {
+                _ = try await queue.heartbeat(first, holding: [], lease: 1)
+            }
+            #expect(replaced?.code == .workerReplaced)
+            #expect(try await queue.heartbeat(second, holding: [], lease: 1).isEmpty)
+            #expect(try await queue.workers().map(\.worker.instance) == [second.instance])
+        }
+    }
+
+    @Test func givenBackClaimsAreClaimableAtOnceAndAFinishedJobTakesItsQueueRowsWithIt() async throws {
+        try await Self.withQueue { queue, jobs in
+            var job = try await Self.start(3, on: queue)
+            let claims = try await queue.claim(pipeline: "work", worker: Self.worker("a"), limit: 3, lease: 30)
+            #expect(claims.count == 3)
+            try await queue.release(Array(claims.prefix(2)))
+            let again = try await queue.claim(pipeline: "work", worker: Self.worker("b"), limit: 3, lease: 30)
+            #expect(Set(again.map(\.datum.id)) == Set(claims.prefix(2).map(\.datum.id)))
+            _ = try await queue.complete((again + [claims[2]]).map { Self.result($0, by: "b") }, by: "b")
+            #expect(try await queue.progress(job: job.id)?.remaining == 0)
+            job.state = .finished
+            try await jobs.finishJob(job, records: [])
+            #expect(try await queue.progress(job: job.id) == nil)
+            #expect(try await jobs.datums(job: job.id, state: .success, limit: 10).count == 3)
+        }
+    }
+}
