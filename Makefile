@@ -2,15 +2,17 @@
 # everything is already there. `make bench-store` runs the store benchmark (release build, DVC alongside),
 # `make bench-engine` the pipeline engine's, `make bench-vision` the vision stages', `make bench-alerts` the
 # notifier's, `make bench-s3` the S3 backend's (boto3 alongside, on a real SeaweedFS), `make bench-serve` the
-# service's upload-to-alert latency, `make bench-postgres` SQLite against PostgreSQL (commits, datums, upload→alert).
+# service's upload-to-alert latency, `make bench-postgres` SQLite against PostgreSQL (commits, datums, upload→alert),
+# `make bench-scale` datum throughput against the number of workers on several hosts (network namespaces, root).
 
 SHELL := /bin/bash
 SWIFT ?= swift
 # Debian packages the build and tests need (Swift itself comes with the machine, under /opt/swift); chromium
 # renders the dashboard in its test; the tests start their own PostgreSQL servers from Debian's postgresql
-# (initdb in a temporary folder, a free loopback port, stopped when they end).
+# (initdb in a temporary folder, a free loopback port, stopped when they end); the multi-host tests make network
+# namespaces with iproute2.
 APT_PACKAGES := libsqlite3-dev sqlite3 python3 python3-venv libjpeg62-turbo-dev libpng-dev librsvg2-bin chromium curl \
-	postgresql
+	postgresql iproute2
 VENV := .venv
 # DVC, pinned: the baseline the store benchmark compares against.
 BENCH_PIP := dvc==3.67.1
@@ -22,7 +24,7 @@ WEED := $(VENV)/bin/weed
 S3_BENCH_PIP := boto3==1.44.8
 
 .PHONY: demo test test-deps deps setup build build-tests lint bench-store bench-engine bench-vision bench-alerts \
-	bench-serve bench-deps s3-deps bench-s3 bench-postgres release clean
+	bench-serve bench-deps s3-deps bench-s3 bench-postgres bench-scale release clean
 
 demo: setup build
 	@scripts/demo.sh
@@ -105,6 +107,13 @@ bench-serve: setup release
 # images/s through the whole service, runs alternating between the backends (bench/postgres.sh).
 bench-postgres: setup release
 	bench/with-postgres.sh bench/postgres.sh
+
+# Datums/s of a stage whose datums wait 50 ms with 1, 2, 4 and 8 workers spread over network namespaces (and the
+# ratio to linear), no-op datums/s with 4 workers, commit → claim on another host p50/p99, kill -9 → reclaim
+# (bench/scale.py; PostgreSQL and SeaweedFS on a namespace of their own; needs root).
+bench-scale: s3-deps release
+	@mkdir -p bench-out
+	python3 bench/scale.py --vigil .build/release/vigil --weed $(WEED) > bench-out/scale.json
 
 clean:
 	rm -rf .build .vigil .vigil-demo bench-out

@@ -25,9 +25,14 @@ public protocol DatumQueue: Sendable {
     func claim(pipeline: String, worker: WorkerRecord, limit: Int, lease: Double) async throws -> [DatumClaim]
     /// The spec a job runs with (a pipeline updated meanwhile does not change a running job).
     func spec(job: String) async throws -> PipelineSpec?
-    /// Records finished datums, each only if its claim still holds it (its token, not yet taken back); returns
-    /// the tokens accepted. A job whose last datum this finishes wakes its coordinator.
-    func complete(_ results: [DatumResult], by worker: String) async throws -> Set<Int64>
+    /// Records finished datums, each only if its claim still holds it (its token, not yet taken back), and
+    /// claims up to `limit` more for `worker` (as `claim` does), in one transaction: a worker's round trip per
+    /// batch. Returns the tokens accepted and the new claims. A job whose last datum this finishes wakes its
+    /// coordinator.
+    func complete(
+        _ results: [DatumResult], by worker: WorkerRecord, claimingUpTo limit: Int, lease: Double
+    )
+        async throws -> (accepted: Set<Int64>, claims: [DatumClaim])
     /// Gives claims back unfinished (a worker stopping): other workers may take them at once.
     func release(_ claims: [DatumClaim]) async throws
 
@@ -157,5 +162,12 @@ public struct WorkerStatus: Sendable, Hashable, Codable {
         self.silentFor = silentFor
         self.claimed = claimed
         self.finished = finished
+    }
+}
+
+extension DatumQueue {
+    /// Records finished datums and claims nothing more; returns the tokens accepted.
+    public func complete(_ results: [DatumResult], by worker: WorkerRecord) async throws -> Set<Int64> {
+        try await complete(results, by: worker, claimingUpTo: 0, lease: 0).accepted
     }
 }

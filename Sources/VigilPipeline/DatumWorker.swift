@@ -124,7 +124,10 @@ public final class DatumWorker: Sendable {
         logger.info("worker stopped", metadata: ["worker": "\(name)", "pipeline": "\(pipeline)"])
     }
 
-    private func register() async throws {
+    /// Registers the worker (again: idempotent), waiting out an outage of the database; throws
+    /// `worker-name-taken` while a live worker has its name. `runDatums` does it too: a caller registers first
+    /// to fail before it says the worker runs.
+    public func register() async throws {
         var failures = 0
         while true {
             do {
@@ -181,23 +184,20 @@ public final class DatumWorker: Sendable {
             while true {
                 var waitFor = environment.queuePoll
                 do {
-                    try await recordFinished()
-                    let running = state.withLock { $0.held.count }
+                    // Slots whose datums are done (recorded by this exchange) count as free.
+                    let (held, done) = state.withLock { ($0.held.count, $0.finished.count + $0.interrupted.count) }
                     let stop = isStopping
-                    if stop, running == 0 { break }
-                    let free = concurrency - running
-                    if !stop, free > 0 {
-                        let claims = try await queue.claim(
-                            pipeline: pipeline, worker: record, limit: min(free, Self.claimBatch),
-                            lease: environment.datumLease)
-                        for claim in claims {
-                            state.withLock { $0.held[claim.token] = claim }
-                            datums.addTask { await self.process(claim) }
-                        }
-                        // More may wait: claim again at once while slots are free.
-                        if claims.count == min(free, Self.claimBatch), claims.count < free { continue }
+                    if stop, held == 0 { break }
+                    let free = stop ? 0 : max(0, min(concurrency, concurrency - held + done))
+                    let limit = min(free, Self.claimBatch)
+                    let claims = try await exchange(claimingUpTo: limit)
+                    for claim in claims {
+                        state.withLock { $0.held[claim.token] = claim }
+                        datums.addTask { await self.process(claim) }
                     }
                     outages = 0
+                    // More may wait: claim again at once while slots are free.
+                    if limit > 0, claims.count == limit, limit < free { continue }
                 } catch let error where Outage.isOutage(error) {
                     outages += 1
                     state.withLock { state in
@@ -213,8 +213,9 @@ public final class DatumWorker: Sendable {
         }
     }
 
-    /// Sends the finished results (and gives back interrupted claims); those not accepted had lost their claim.
-    private func recordFinished() async throws {
+    /// Sends the finished results (and gives back interrupted claims) and claims up to `limit` more, the
+    /// results and the claim in one transaction; results not accepted had lost their claim.
+    private func exchange(claimingUpTo limit: Int) async throws -> [DatumClaim] {
         let (results, interrupted) = state.withLock { state in
             defer {
                 state.finished.removeAll()
@@ -222,11 +223,14 @@ public final class DatumWorker: Sendable {
             }
             return (state.finished, state.interrupted)
         }
+        let claims: [DatumClaim]
         do {
             try await queue.release(interrupted)
-            let accepted = try await queue.complete(results, by: name)
+            let exchanged = try await queue.complete(
+                results, by: record, claimingUpTo: limit, lease: environment.datumLease)
+            claims = exchanged.claims
             if !results.isEmpty { onRecorded?() }
-            let refused = results.count - accepted.count
+            let refused = results.count - exchanged.accepted.count
             if refused > 0 {
                 logger.warning(
                     "results of datums whose lease this worker had lost were refused; another worker runs them",
@@ -244,6 +248,7 @@ public final class DatumWorker: Sendable {
             }
             throw error
         }
+        return claims
     }
 
     /// Runs one claimed datum to a result (or gives it up when stopping), then wakes the loop to record it.
@@ -272,7 +277,19 @@ public final class DatumWorker: Sendable {
             return
         }
         switch outcome {
-        case .success(_, var record), .failure(_, var record):
+        case .success(let datum, var record):
+            record.worker = name
+            do {
+                // Its index entry is stored here, by content, like its outputs: the job's commit only links it.
+                let entry = DatumIndex.entry(datum, job: claim.job, outputs: record.outputs)
+                let written = try await environment.store.blobs.put(try DatumIndex.encode(entry))
+                record.index = .file(written.hash, size: written.size)
+            } catch {
+                state.withLock { $0.interrupted.append(claim) }
+                return
+            }
+            state.withLock { $0.finished.append(DatumResult(claim: claim, record: record)) }
+        case .failure(_, var record):
             record.worker = name
             state.withLock { $0.finished.append(DatumResult(claim: claim, record: record)) }
         case .interrupted:

@@ -23,7 +23,7 @@ struct JobRunner {
     static let recordInterval: TimeInterval = 0.5
     static let heartbeatInterval: TimeInterval = 5
 
-    private var store: VersionedStore { environment.store }
+    var store: VersionedStore { environment.store }
     var spec: PipelineSpec { pipeline.spec }
 
     /// Runs `job` (new, or taken over after a crash with the datums it had finished). Returns the job as it

@@ -18,12 +18,25 @@ extension PipelineEngine {
         var job = new
         var prepared: JobRunner.Prepared?
         var work: JobWork?
+        // Opened before any datum is queued and held until the commit: its lease keeps gc off what workers
+        // store meanwhile.
+        var writer: CommitWriter?
         if planNew {
             let plan = try await runner.prepare(&job, output: output, outputState: state)
             work = JobWork(spec: record.spec, datums: try await runner.datumsToRun(plan, job: &job))
             prepared = plan
+            writer = try await environment.store.openCommit(repo: name, author: "pipeline:\(name)")
         }
-        if let existing = try await queue.startJob(job, work: work, isAlive: isBusy) {
+        let started: JobInfo?
+        do {
+            started = try await queue.startJob(job, work: work, isAlive: isBusy)
+        } catch {
+            await writer?.abandon()
+            throw error
+        }
+        if let existing = started {
+            await writer?.abandon()
+            writer = nil
             if isBusy(existing) { return nil }
             job = existing
             job.holder = environment.holder
@@ -40,6 +53,7 @@ extension PipelineEngine {
                 try await queue.addWork(JobWork(spec: record.spec, datums: datums), to: job)
                 try await environment.jobs.updateJob(job)
             }
+            writer = try await environment.store.openCommit(repo: name, author: "pipeline:\(name)")
             environment.logger.info("taking over job", metadata: ["pipeline": "\(name)", "job": "\(job.id)"])
         } else if work == nil {
             // The job that was running ended meanwhile, and nothing was recorded: look again.
@@ -47,23 +61,31 @@ extension PipelineEngine {
         } else if record.runRequested {
             _ = try await environment.jobs.setRunRequested(false, recompute: false, pipeline: name)
         }
-        guard let prepared else { return nil }
+        guard let prepared, let writer else { return nil }
 
         do {
-            guard let progress = try await waitForWork(&job, parallelism: record.spec.parallelism, queue: queue) else {
+            guard
+                let progress = try await waitForWork(
+                    &job, parallelism: record.spec.parallelism, queue: queue, writer: writer)
+            else {
                 // Stopping: the job stays to be taken over; its workers may well finish it meanwhile.
+                await writer.abandon()
                 job.holder = ""
                 try await environment.jobs.updateJob(job)
                 return job
             }
-            return try await runner.assemble(job, prepared: prepared, failed: progress.failed)
+            return try await runner.assemble(
+                job, prepared: prepared, writer: writer, failed: progress.failed, verifyingOutputs: !planNew)
         } catch is CancellationError {
+            await writer.abandon()
             throw CancellationError()
         } catch  where JobRunner.isOutage(error) {
+            await writer.abandon()
             job.holder = ""
             try? await environment.jobs.updateJob(job)
             throw error
         } catch {
+            await writer.abandon()
             job.state = .failed
             job.error = "\(error)"
             job.finished = environment.clock()
@@ -89,7 +111,7 @@ extension PipelineEngine {
     /// Waits until every queued datum of `job` is done, keeping the job's heartbeat; nil when the engine is
     /// stopping first. With no worker of the pipeline in any process, it waits for one to start.
     private func waitForWork(
-        _ job: inout JobInfo, parallelism: Int, queue: any DatumQueue
+        _ job: inout JobInfo, parallelism: Int, queue: any DatumQueue, writer: CommitWriter
     ) async throws
         -> JobProgress?
     {
@@ -98,7 +120,7 @@ extension PipelineEngine {
         waitingJobs.withLock { $0[id] = signal }
         defer { _ = waitingJobs.withLock { $0.removeValue(forKey: id) } }
         let ownWorker = localWorkers.withLock { $0[job.pipeline] } == nil && environment.runsWorkers
-        guard ownWorker else { return try await waitLoop(&job, queue: queue, signal: signal) }
+        guard ownWorker else { return try await waitLoop(&job, queue: queue, signal: signal, writer: writer) }
         // No engine loop runs this pipeline's workers here (`vigil pipeline run`): one runs for this job.
         let worker = DatumWorker(
             pipeline: job.pipeline, concurrency: parallelism, name: "\(environment.holder):\(job.pipeline)",
@@ -106,7 +128,7 @@ extension PipelineEngine {
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await worker.runDatums() }
             defer { worker.stop() }
-            let progress = try await waitLoop(&job, queue: queue, signal: signal)
+            let progress = try await waitLoop(&job, queue: queue, signal: signal, writer: writer)
             worker.stop()
             try await group.waitForAll()
             return progress
@@ -114,7 +136,7 @@ extension PipelineEngine {
     }
 
     private func waitLoop(
-        _ job: inout JobInfo, queue: any DatumQueue, signal: WakeSignal
+        _ job: inout JobInfo, queue: any DatumQueue, signal: WakeSignal, writer: CommitWriter
     ) async throws
         -> JobProgress?
     {
@@ -133,6 +155,7 @@ extension PipelineEngine {
                 lastHeartbeat = Date()
                 job.heartbeat = environment.clock()
                 try await environment.jobs.updateJob(job)
+                try await writer.keepAlive()
             }
             await signal.wait(upTo: environment.queuePoll)
         }

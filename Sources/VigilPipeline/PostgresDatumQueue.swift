@@ -113,11 +113,18 @@ public final class PostgresDatumQueue: DatumQueue {
 
     public func claim(pipeline: String, worker: WorkerRecord, limit: Int, lease: Double) async throws -> [DatumClaim] {
         guard limit > 0 else { return [] }
-        return try await database.rows(
-            "claiming datums of '\(pipeline)'",
+        return try await database.withConnection("claiming datums of '\(pipeline)'") { connection in
+            try await Self.claim(pipeline: pipeline, worker: worker.name, limit: limit, lease: lease, on: connection)
+        }
+    }
+
+    private static func claim(
+        pipeline: String, worker: String, limit: Int, lease: Double, on connection: PostgresConnection
+    ) async throws -> [DatumClaim] {
+        try await connection.rows(
             """
-            UPDATE datum_queue q SET state = 'claimed', owner = \(worker.name), token = nextval('datum_claim_tokens'),
-                lease_until = \(unescaped: Self.now) + \(lease), claims = q.claims + 1
+            UPDATE datum_queue q SET state = 'claimed', owner = \(worker), token = nextval('datum_claim_tokens'),
+                lease_until = \(unescaped: now) + \(lease), claims = q.claims + 1
             FROM (SELECT job, id FROM datum_queue WHERE pipeline = \(pipeline) AND state = 'waiting'
                   ORDER BY seq LIMIT \(limit) FOR UPDATE SKIP LOCKED) picked, job_work w
             WHERE q.job = picked.job AND q.id = picked.id AND w.job = q.job
@@ -131,11 +138,23 @@ public final class PostgresDatumQueue: DatumQueue {
         }
     }
 
-    public func complete(_ results: [DatumResult], by worker: String) async throws -> Set<Int64> {
-        guard !results.isEmpty else { return [] }
+    public func complete(
+        _ results: [DatumResult], by worker: WorkerRecord, claimingUpTo limit: Int, lease: Double
+    )
+        async throws -> (accepted: Set<Int64>, claims: [DatumClaim])
+    {
+        if results.isEmpty {
+            return ([], try await claim(pipeline: worker.pipeline, worker: worker, limit: limit, lease: lease))
+        }
         let bodies = try results.map { try JobRecordCoding.encode($0.record) }
         return try await database.withTransaction("recording finished datums") { connection in
-            try await Self.complete(results, bodies: bodies, by: worker, on: connection)
+            let accepted = try await Self.complete(results, bodies: bodies, by: worker.name, on: connection)
+            guard limit > 0 else { return (accepted, []) }
+            return (
+                accepted,
+                try await Self.claim(
+                    pipeline: worker.pipeline, worker: worker.name, limit: limit, lease: lease, on: connection)
+            )
         }
     }
 
@@ -232,6 +251,18 @@ public final class PostgresDatumQueue: DatumQueue {
 
     public func heartbeat(_ worker: WorkerRecord, holding tokens: [Int64], lease: Double) async throws -> Set<Int64> {
         try await database.withTransaction("the heartbeat of worker '\(worker.name)'") { connection in
+            // Datum rows first, then the worker's row: the order `complete` takes them in, so a heartbeat and
+            // the same worker's results never wait for each other's locks.
+            let still =
+                tokens.isEmpty
+                ? []
+                : try await connection.rows(
+                    """
+                    UPDATE datum_queue SET lease_until = \(unescaped: Self.now) + \(lease)
+                    WHERE state = 'claimed' AND owner = \(worker.name) AND token = ANY(\(tokens)::bigint[])
+                    RETURNING token
+                    """
+                ).map { try $0.decode(Int64.self) }
             let alive = try await connection.rows(
                 """
                 UPDATE workers SET heartbeat = \(unescaped: Self.now), state = \(worker.state),
@@ -244,15 +275,7 @@ public final class PostgresDatumQueue: DatumQueue {
                     "worker '\(worker.name)' was taken over by another worker of that name (this one looked dead); "
                         + "it stops", value: worker.name)
             }
-            guard !tokens.isEmpty else { return [] }
-            return Set(
-                try await connection.rows(
-                    """
-                    UPDATE datum_queue SET lease_until = \(unescaped: Self.now) + \(lease)
-                    WHERE state = 'claimed' AND owner = \(worker.name) AND token = ANY(\(tokens)::bigint[])
-                    RETURNING token
-                    """
-                ).map { try $0.decode(Int64.self) })
+            return Set(still)
         }
     }
 

@@ -8,19 +8,27 @@ public struct StageRegistry: Sendable {
     public init() {}
 
     /// The engine's own stages: `noop` (writes nothing: measures the engine) and `copy` (passes every input
-    /// file through to the same path, storing no bytes).
+    /// file through to the same path, storing no bytes). Both take `delayMilliseconds`: each datum first waits
+    /// that long, without using a core (a stand-in for I/O or a remote model, for measuring how workers scale).
     public static let builtIn: StageRegistry = {
         var registry = StageRegistry()
         registry.register("noop") { configuration in
-            try configuration.allowOnly([])
-            return NoOpStage()
+            try configuration.allowOnly(["delayMilliseconds"])
+            return NoOpStage(delay: try delay(configuration))
         }
         registry.register("copy") { configuration in
-            try configuration.allowOnly([])
-            return CopyStage()
+            try configuration.allowOnly(["delayMilliseconds"])
+            return CopyStage(delay: try delay(configuration))
         }
         return registry
     }()
+
+    private static func delay(_ configuration: StageConfiguration) throws -> Duration {
+        .milliseconds(
+            try configuration.option("delayMilliseconds", default: 0) {
+                Int($0).flatMap { (0...600_000).contains($0) ? $0 : nil }
+            })
+    }
 
     public mutating func register(_ name: String, _ factory: @escaping Factory) {
         factories[name] = factory
@@ -39,14 +47,21 @@ public struct StageRegistry: Sendable {
     }
 }
 
-/// Does nothing: a datum costs only what the engine spends on it.
+/// Does nothing (after its delay): a datum costs only what the engine spends on it.
 struct NoOpStage: Stage {
-    func process(_ datum: DatumContext) async throws {}
+    var delay: Duration = .zero
+
+    func process(_ datum: DatumContext) async throws {
+        if delay > .zero { try await Task.sleep(for: delay) }
+    }
 }
 
-/// Every input file goes to the output at its own path, at no byte cost.
+/// Every input file goes to the output at its own path, at no byte cost (after its delay).
 struct CopyStage: Stage {
+    var delay: Duration = .zero
+
     func process(_ datum: DatumContext) async throws {
+        if delay > .zero { try await Task.sleep(for: delay) }
         for input in datum.datum.inputs {
             for file in try await datum.files(of: input) { try datum.link(file.path, to: file.entry.value) }
         }

@@ -4,6 +4,7 @@ import Hummingbird
 import NIOCore
 import VigilAccess
 import VigilAlerts
+import VigilPipeline
 import VigilStages
 
 /// `GET /`: the dashboard, rendered on the server. The bar charts, the recent alerts with their images, and
@@ -62,6 +63,12 @@ struct DashboardRoutes {
             body += "<section id=\"pipelines\"><h2>Pipelines</h2>"
             body += Self.pipelineTable(try await pipelines.pipelines())
             body += "</section>"
+            let workers = try await pipelines.workers()
+            if workers.queued {
+                body += "<section id=\"workers\"><h2>Workers</h2>"
+                body += workers.workers.isEmpty ? "<p>No workers are running.</p>" : Self.workerTable(workers.workers)
+                body += "</section>"
+            }
         }
         var response = Self.html(body, status: .ok)
         response.headers[.vigilTarget] = "dashboard"
@@ -98,6 +105,21 @@ struct DashboardRoutes {
             html += "<tr class=\"pipeline\"><td>\(HTML.escape(pipeline.name))</td>"
             html += "<td class=\"state-\(job?.state.rawValue ?? "none")\">\(job?.state.rawValue ?? "no job yet")</td>"
             html += "<td>\(counts ?? "-")</td><td>\(job?.finished?.formatted(.iso8601) ?? "-")</td></tr>"
+        }
+        return html + "</table>"
+    }
+
+    static func workerTable(_ workers: [WorkerStatus]) -> String {
+        var html = "<table><tr><th>Pipeline</th><th>Worker</th><th>Host</th><th>State</th><th>Claimed</th>"
+        html += "<th>Done</th><th>Heartbeat</th></tr>"
+        for status in workers {
+            let worker = status.worker
+            let state = status.silentFor > 30 ? "silent" : worker.state
+            html += "<tr class=\"worker\"><td>\(HTML.escape(worker.pipeline))</td><td>\(HTML.escape(worker.name))</td>"
+            html += "<td>\(HTML.escape(worker.host))</td><td title=\"\(HTML.escape(worker.lastError ?? ""))\">"
+            html +=
+                "\(HTML.escape(state))</td><td>\(status.claimed)/\(worker.concurrency)</td><td>\(status.finished)</td>"
+            html += "<td>\(String(format: "%.1f", max(0, status.silentFor))) s ago</td></tr>"
         }
         return html + "</table>"
     }

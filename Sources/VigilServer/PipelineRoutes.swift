@@ -4,7 +4,8 @@ import VigilAccess
 import VigilPipeline
 import VigilStore
 
-/// `GET /v1/pipelines` (each with its last job) and `GET /v1/jobs?pipeline=` (admins and operators).
+/// `GET /v1/pipelines` (each with its last job), `GET /v1/jobs?pipeline=` and `GET /v1/workers?pipeline=` (admins
+/// and operators).
 struct PipelineRoutes {
     let environment: ServerEnvironment
 
@@ -24,6 +25,12 @@ struct PipelineRoutes {
         var jobs: [JobInfo]
     }
 
+    struct Workers: ResponseEncodable {
+        /// Whether datums are queued for workers (a shared database); false: the engine runs them itself.
+        var queued: Bool
+        var workers: [WorkerStatus]
+    }
+
     func add(to router: Router<VigilRequestContext>) {
         router.get("/v1/pipelines") { _, context in
             _ = try context.require([.admin, .operator], to: "read pipelines")
@@ -36,6 +43,17 @@ struct PipelineRoutes {
                 jobs: try await environment.jobs.jobs(
                     pipeline: query.get("pipeline"), limit: min(1_000, query.get("limit", as: Int.self) ?? 50)))
         }
+        router.get("/v1/workers") { request, context in
+            _ = try context.require([.admin, .operator], to: "read workers")
+            return try await workers(pipeline: request.uri.queryParameters.get("pipeline"))
+        }
+    }
+
+    func workers(pipeline: String? = nil) async throws -> Workers {
+        guard let queue = environment.queue else { return Workers(queued: false, workers: []) }
+        return Workers(
+            queued: true,
+            workers: try await queue.workers().filter { pipeline == nil || $0.worker.pipeline == pipeline })
     }
 
     func pipelines() async throws -> [Pipeline] {

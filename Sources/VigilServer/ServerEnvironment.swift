@@ -18,6 +18,9 @@ public struct ServerEnvironment: Sendable {
     /// Where uploads are spooled while they stream in (on the blobs' filesystem).
     public var scratch: URL
     public var logger: Logger
+    /// Where datums are queued for workers on any host (a shared database); nil on the embedded default,
+    /// whose engine runs every datum itself (`GET /v1/workers` lists none).
+    public var queue: (any DatumQueue)?
 
     public init(
         store: VersionedStore, jobs: any JobStore, alerts: any AlertStore, access: any AccessStore,

@@ -105,6 +105,19 @@ public actor CommitWriter {
         return written
     }
 
+    /// Puts an existing blob (or tree) at `path` of the meta tree, storing no bytes: what another process
+    /// already stored by its content (a queued datum's index entry, written by the worker that ran it).
+    public func setMeta(_ path: String, to value: TreeValue) async throws {
+        try await stageMeta(.set(value), at: try Self.fileComponents(path), path: path)
+    }
+
+    /// Tells gc this writer is still alive, when it has not said so for a while: for a writer that waits long
+    /// between its changes (a job whose datums run elsewhere), whose staging would otherwise say it.
+    public func keepAlive() async throws {
+        try checkOpen()
+        try await renewLeaseIfDue()
+    }
+
     /// Removes `path` (a file or folder; `/`: everything) from the meta tree. Removing what is absent is a no-op:
     /// the caller's bookkeeping, not a user's path.
     public func deleteMeta(_ path: String) async throws {
@@ -279,6 +292,10 @@ public actor CommitWriter {
         try checkOpen()
         try changes.stage(change, at: components[...], fullPath: path)
         try await compactIfLarge()
+        try await renewLeaseIfDue()
+    }
+
+    private func renewLeaseIfDue() async throws {
         let now = store.clock()
         if now.timeIntervalSince(lastHeartbeat) > Self.heartbeatInterval {
             lastHeartbeat = now

@@ -48,10 +48,11 @@ struct ServeCommand: AsyncParsableCommand {
             if (try? await environment.store.repo(imagesRepo)) == nil {
                 try await environment.store.createRepo(imagesRepo, description: "camera frames as uploaded")
             }
-            let server = ServerEnvironment(
+            var server = ServerEnvironment(
                 store: environment.store, jobs: environment.jobs, alerts: try backends.alerts(),
                 access: try backends.access(), metrics: registry, configuration: configuration,
                 scratch: environment.scratch, logger: logger)
+            server.queue = environment.queue
             let engine = PipelineEngine(environment: environment, changes: backends.changeFeed())
             let app = VigilAPI.application(server) { port in
                 Terminal.standardError("vigil serve: listening on http://\(host):\(port)/ (API: /openapi.yaml)")

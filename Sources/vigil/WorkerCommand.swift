@@ -55,6 +55,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 let worker = DatumWorker(
                     pipeline: pipeline, concurrency: concurrency ?? record.spec.parallelism, name: name, queue: queue,
                     environment: environment)
+                try await worker.register()
                 Terminal.standardError(
                     "vigil worker: running datums of '\(pipeline)' as \(worker.name), \(worker.concurrency) at once; "
                         + "Ctrl-C stops it")
@@ -114,10 +115,9 @@ struct WorkerCommand: AsyncParsableCommand {
     /// A worker's state in words; one silent for three leases (the default 10 s) is presumed gone.
     static func state(of status: WorkerStatus) -> String {
         if status.silentFor > 30 { return "silent (gone?)" }
-        if let error = status.worker.lastError, status.worker.state != "running" {
-            return "\(status.worker.state): \(error.prefix(60))"
-        }
-        return status.worker.state
+        guard let error = status.worker.lastError else { return status.worker.state }
+        // An outage it waited out stays shown, so one that passed unseen is still noticed.
+        return "\(status.worker.state) (last error: \(error.prefix(60)))"
     }
 }
 

@@ -76,7 +76,7 @@ struct DatumQueueTests {
                             if claims.isEmpty { return mine }
                             mine += claims.map(\.datum.id)
                             let accepted = try await queue.complete(
-                                claims.map { Self.result($0, by: worker.name) }, by: worker.name)
+                                claims.map { Self.result($0, by: worker.name) }, by: worker)
                             #expect(accepted == Set(claims.map(\.token)))
                         }
                     }
@@ -107,15 +107,30 @@ struct DatumQueueTests {
             #expect(second.token != first.token)
             #expect(second.claims == 2)
             // The slow worker comes back with its result: the fence refuses it.
-            #expect(try await queue.complete([Self.result(first, by: "slow")], by: "slow").isEmpty)
+            #expect(try await queue.complete([Self.result(first, by: "slow")], by: slow).isEmpty)
             #expect(try await queue.progress(job: job.id)?.remaining == 1)
-            #expect(try await queue.complete([Self.result(second, by: "other")], by: "other") == [second.token])
+            #expect(try await queue.complete([Self.result(second, by: "other")], by: other) == [second.token])
             #expect(try await queue.progress(job: job.id)?.remaining == 0)
             let record = try #require(try await jobs.datum(job: job.id, id: first.datum.id))
             #expect(record.log == "ran on other")
             // A result sent twice counts once.
-            #expect(try await queue.complete([Self.result(second, by: "other")], by: "other").isEmpty)
+            #expect(try await queue.complete([Self.result(second, by: "other")], by: other).isEmpty)
             #expect(try await queue.progress(job: job.id) == JobProgress(total: 1, remaining: 0, failed: 0))
+        }
+    }
+
+    @Test func finishingABatchAndClaimingTheNextIsOneExchange() async throws {
+        try await Self.withQueue { queue, jobs in
+            let job = try await Self.start(5, on: queue)
+            let worker = Self.worker("pipelined")
+            let first = try await queue.claim(pipeline: "work", worker: worker, limit: 2, lease: 30)
+            let exchanged = try await queue.complete(
+                first.map { Self.result($0, by: "pipelined") }, by: worker, claimingUpTo: 10, lease: 30)
+            #expect(exchanged.accepted == Set(first.map(\.token)))
+            #expect(exchanged.claims.count == 3)
+            #expect(Set(exchanged.claims.map(\.datum.id)).isDisjoint(with: first.map(\.datum.id)))
+            #expect(try await queue.progress(job: job.id)?.remaining == 3)
+            #expect(try await jobs.datums(job: job.id, state: .success, limit: 10).count == 2)
         }
     }
 
@@ -209,7 +224,7 @@ struct DatumQueueTests {
             try await queue.release(Array(claims.prefix(2)))
             let again = try await queue.claim(pipeline: "work", worker: Self.worker("b"), limit: 3, lease: 30)
             #expect(Set(again.map(\.datum.id)) == Set(claims.prefix(2).map(\.datum.id)))
-            _ = try await queue.complete((again + [claims[2]]).map { Self.result($0, by: "b") }, by: "b")
+            _ = try await queue.complete((again + [claims[2]]).map { Self.result($0, by: "b") }, by: Self.worker("b"))
             #expect(try await queue.progress(job: job.id)?.remaining == 0)
             job.state = .finished
             try await jobs.finishJob(job, records: [])

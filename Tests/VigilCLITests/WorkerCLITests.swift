@@ -1,0 +1,94 @@
+import Foundation
+import ServerTestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+extension ProcessTests {
+    /// `vigil worker` and `--no-workers` given what they cannot work with: one line saying what is wrong.
+    @Suite("vigil worker, bad input", .enabled(if: PostgresServer.canRun, Comment(rawValue: PostgresServer.skipReason)))
+    struct WorkerCLITests {
+        /// A data folder on a fresh database (blobs in the folder: these cases never get as far as a datum).
+        func shared(_ root: URL) async throws -> (VigilProcess, PostgresServer, String) {
+            let postgres = try await PostgresServer.shared()
+            let database = try await postgres.makeDatabase()
+            var environment = postgres.environment
+            environment["VIGIL_DATABASE_URL"] = postgres.url(database: database)
+            return (
+                VigilProcess(home: root.appendingPathComponent("home"), environment: environment), postgres, database
+            )
+        }
+
+        static func oneLine(_ result: VigilProcess.Result, saying code: String, printed: String? = nil) {
+            #expect(result.status == 1)
+            let lines = result.error.split(separator: "\n")
+            #expect(lines.count == 1, "\(result.error.debugDescription)")
+            #expect(result.error.contains("[\(code)]"), "\(result.error)")
+        }
+
+        @Test func aWorkerForAPipelineThatDoesNotExistSaysSo() async throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let (vigil, _, _) = try await shared(root)
+            let result = try vigil.run(["worker", "--pipeline", "detcet"])
+            Self.oneLine(result, saying: "pipeline-not-found")
+            #expect(result.error.contains("detcet"))
+        }
+
+        @Test func aSecondLiveWorkerWithTheSameNameIsRefused() async throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let (vigil, _, _) = try await shared(root)
+            let spec = root.appendingPathComponent("copy.yaml")
+            try Data("{name: copies, input: {pfs: {repo: images, glob: /*}}, transform: {stage: copy}}".utf8)
+                .write(to: spec)
+            #expect(try vigil.run(["repo", "create", "images"]).status == 0)
+            #expect(try vigil.run(["pipeline", "create", spec.path]).status == 0)
+            let first = try vigil.start(
+                ["worker", "--pipeline", "copies", "--name", "gpu-1"],
+                errorLog: root.appendingPathComponent("first.log"))
+            defer { kill(first.processIdentifier, SIGKILL) }
+            struct Worker: Decodable {
+                struct Record: Decodable { var name: String }
+                var worker: Record
+            }
+            #expect(try eventually(30) { try vigil.json([Worker].self, ["worker", "list"]).count == 1 })
+            let second = try vigil.run(["worker", "--pipeline", "copies", "--name", "gpu-1"])
+            Self.oneLine(second, saying: "worker-name-taken")
+            #expect(second.error.contains("gpu-1"))
+            #expect(first.isRunning)
+            // Stopped gracefully, it leaves the list.
+            kill(first.processIdentifier, SIGTERM)
+            first.waitUntilExit()
+            #expect(first.terminationStatus == 0)
+            #expect(try vigil.json([Worker].self, ["worker", "list"]).isEmpty)
+        }
+
+        @Test func aWorkerOlderThanTheDatabasesSchemaIsRefusedBeforeItTouchesIt() async throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let (vigil, postgres, database) = try await shared(root)
+            #expect(try vigil.run(["repo", "list"]).status == 0)
+            try await postgres.psql("UPDATE vigil_schema SET version = 99 WHERE component = 'jobs'", database: database)
+            let result = try vigil.run(["worker", "--pipeline", "detect"])
+            Self.oneLine(result, saying: "schema-too-new")
+        }
+
+        @Test func rolesThatNeedASharedDatabaseSayHowToGiveOne() async throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let embedded = VigilProcess(home: root.appendingPathComponent("home"))
+            #expect(try embedded.run(["init"]).status == 0)
+            for arguments in [["worker", "--pipeline", "detect"], ["worker", "list"], ["engine", "--no-workers"]] {
+                let result = try embedded.run(arguments)
+                Self.oneLine(result, saying: "bad-configuration")
+                #expect(result.error.contains("--database"))
+            }
+            let bad = try embedded.run(["worker", "--pipeline", "detect", "--concurrency", "0"])
+            #expect(bad.status != 0)
+            #expect(bad.error.contains("--concurrency"))
+        }
+    }
+}
