@@ -176,6 +176,7 @@ class Bench:
         self.engine = None
         self.homes = 0
         self.named = 0
+        self.frames = 0
 
     def vigil(self, host, arguments, home=None, background=False, log=None):
         self.homes += 1
@@ -219,10 +220,13 @@ class Bench:
         return started
 
     def put(self, repo, count, tag):
+        """`count` new frames, named as cameras name them: later runs bring later timestamps, never the same name."""
         folder = os.path.join(self.root, f"in-{repo}-{tag}")
         os.makedirs(folder)
+        self.frames += count
         for index in range(count):
-            with open(os.path.join(folder, f"cam{index % 7}-{1_700_000_000 + index}.jpg"), "wb") as f:
+            stamp = 1_700_000_000 + self.frames + index
+            with open(os.path.join(folder, f"cam{index % 7}-{stamp}.jpg"), "wb") as f:
                 f.write(f"{repo} {tag} {index} ".encode() + os.urandom(64))
         self.coordinator(["put", repo, folder])
 
@@ -251,9 +255,23 @@ class Bench:
             "max((d.body::json->>'finished')::float8), (j.body::json->>'finished')::float8 "
             f"FROM jobs j JOIN datums d ON d.job = j.id WHERE j.pipeline = '{pipeline}' GROUP BY j.id, j.body")
         spans = [[float(x) for x in row] for row in rows]
+        # Per worker, each datum's own time and the gap before its next one (recording, claiming, waking).
+        datums = self.services.query(
+            "SELECT d.body::json->>'worker', (d.body::json->>'started')::float8, (d.body::json->>'finished')::float8 "
+            f"FROM datums d JOIN jobs j ON j.id = d.job WHERE j.pipeline = '{pipeline}'")
+        by_worker = {}
+        for worker, started, finished in datums:
+            by_worker.setdefault(worker, []).append((float(started), float(finished)))
+        durations, gaps = [], []
+        for runs in by_worker.values():
+            runs.sort()
+            durations += [f - s for s, f in runs]
+            gaps += [b[0] - a[1] for a, b in zip(runs, runs[1:]) if b[0] - a[1] < 1]
         return {"planSeconds": statistics.median(s[1] - s[0] for s in spans),
                 "runSeconds": statistics.median(s[2] - s[1] for s in spans),
-                "assembleSeconds": statistics.median(s[3] - s[2] for s in spans)}
+                "assembleSeconds": statistics.median(s[3] - s[2] for s in spans),
+                "datumMilliseconds": 1000 * statistics.median(durations),
+                "gapMilliseconds": 1000 * statistics.median(gaps) if gaps else None}
 
     def throughput(self, pipeline, repo, inputs, runs):
         rates = []
@@ -294,8 +312,10 @@ class Bench:
             scaling.append({"workers": count, "datumsPerSecond": rates, "median": statistics.median(rates),
                             "phases": phases})
             print(f"{count} worker(s): {statistics.median(rates):7.1f} datums/s (runs: "
-                  + ", ".join(f"{r:.1f}" for r in rates) + "); plan %.2f s, run %.2f s, assemble %.2f s" % (
-                      phases["planSeconds"], phases["runSeconds"], phases["assembleSeconds"]), file=sys.stderr)
+                  + ", ".join(f"{r:.1f}" for r in rates) + "); plan %.2f s, run %.2f s, assemble %.2f s; "
+                  "a datum %.1f ms, then %.1f ms to the next" % (
+                      phases["planSeconds"], phases["runSeconds"], phases["assembleSeconds"],
+                      phases["datumMilliseconds"], phases["gapMilliseconds"] or 0), file=sys.stderr)
         base = scaling[0]["median"]
         for entry in scaling:
             entry["ratioToLinear"] = entry["median"] / (entry["workers"] * base)
@@ -369,7 +389,8 @@ class Bench:
             self.services.close()
         finally:
             self.lab.close()
-            shutil.rmtree(self.root, ignore_errors=True)
+            if not os.environ.get("VIGIL_BENCH_KEEP"):
+                shutil.rmtree(self.root, ignore_errors=True)
 
 
 def main():

@@ -29,8 +29,12 @@ public final class DatumWorker: Sendable {
     private let onRecorded: (@Sendable () -> Void)?
 
     private struct State {
-        /// Claims being run, by token.
+        /// Claims being run or waiting for a slot, by token.
         var held: [Int64: DatumClaim] = [:]
+        /// Claims waiting for a slot, oldest first.
+        var ready: [DatumClaim] = []
+        /// Slots running datums now.
+        var busySlots = 0
         /// Results not yet recorded.
         var finished: [DatumResult] = []
         /// Claims given up unfinished (a stop), not yet given back.
@@ -41,6 +45,9 @@ public final class DatumWorker: Sendable {
 
     /// At most this many datums are claimed at once, however many slots are free.
     static let claimBatch = 16
+    /// Datums claimed beyond the slots, so a slot that frees starts its next datum at once instead of after a
+    /// round trip to the database; one, so a long datum keeps at most one other waiting behind it.
+    static let prefetch = 1
 
     public init(
         pipeline: String, concurrency: Int, name: String? = nil, queue: any DatumQueue, environment: EngineEnvironment,
@@ -156,6 +163,7 @@ public final class DatumWorker: Sendable {
                     if state.status != "stopping" { state.status = "running" }
                     // Taken back while this worker was cut off: whatever it records for them is refused.
                     for token in lost { state.held[token] = nil }
+                    state.ready.removeAll { lost.contains($0.token) }
                 }
                 if !lost.isEmpty {
                     logger.warning(
@@ -180,24 +188,36 @@ public final class DatumWorker: Sendable {
 
     private func work() async throws {
         var outages = 0
-        try await withThrowingDiscardingTaskGroup { datums in
+        try await withThrowingDiscardingTaskGroup { slots in
             while true {
                 var waitFor = environment.queuePoll
                 do {
-                    // Slots whose datums are done (recorded by this exchange) count as free.
-                    let (held, done) = state.withLock { ($0.held.count, $0.finished.count + $0.interrupted.count) }
                     let stop = isStopping
-                    if stop, held == 0 { break }
-                    let free = stop ? 0 : max(0, min(concurrency, concurrency - held + done))
-                    let limit = min(free, Self.claimBatch)
-                    let claims = try await exchange(claimingUpTo: limit)
-                    for claim in claims {
-                        state.withLock { $0.held[claim.token] = claim }
-                        datums.addTask { await self.process(claim) }
+                    // Claims finished or given up are recorded by the exchange below: their places count as free.
+                    let (outstanding, held) = state.withLock { state in
+                        if stop {
+                            state.interrupted += state.ready
+                            state.ready.removeAll()
+                        }
+                        return (
+                            state.held.count - state.finished.count - state.interrupted.count, state.held.count
+                        )
                     }
+                    if stop, held == 0 { break }
+                    let room = stop ? 0 : max(0, concurrency + Self.prefetch - outstanding)
+                    let limit = min(room, Self.claimBatch)
+                    let claims = try await exchange(claimingUpTo: limit)
+                    let starting = state.withLock { state in
+                        for claim in claims { state.held[claim.token] = claim }
+                        state.ready += claims
+                        let starting = min(concurrency - state.busySlots, state.ready.count)
+                        state.busySlots += max(0, starting)
+                        return starting
+                    }
+                    for _ in 0..<max(0, starting) { slots.addTask { await self.runSlot() } }
                     outages = 0
-                    // More may wait: claim again at once while slots are free.
-                    if limit > 0, claims.count == limit, limit < free { continue }
+                    // More may wait: claim again at once while there is room.
+                    if limit > 0, claims.count == limit, limit < room { continue }
                 } catch let error where Outage.isOutage(error) {
                     outages += 1
                     state.withLock { state in
@@ -211,6 +231,22 @@ public final class DatumWorker: Sendable {
                 await wake.wait(upTo: waitFor)
             }
         }
+    }
+
+    /// One slot: runs ready claims one after another until none is left (or the worker stops).
+    private func runSlot() async {
+        while true {
+            let next = state.withLock { state -> DatumClaim? in
+                guard !state.ready.isEmpty, !stopping.load(ordering: .relaxed) else {
+                    state.busySlots -= 1
+                    return nil
+                }
+                return state.ready.removeFirst()
+            }
+            guard let next else { break }
+            await process(next)
+        }
+        wake.fire()
     }
 
     /// Sends the finished results (and gives back interrupted claims) and claims up to `limit` more, the

@@ -58,24 +58,12 @@ extension JobRunner {
 
     /// The datums (by id) whose stored outputs or index entry are gone, looked up a few at a time.
     static func missingOutputs(_ records: [DatumRecord], in store: VersionedStore) async throws -> Set<String> {
-        try await withThrowingTaskGroup(of: String?.self) { group in
-            var missing = Set<String>()
-            var pending = records[...]
-            func next() {
-                guard let record = pending.popFirst() else { return }
-                group.addTask {
-                    let hashes = record.outputs.map(\.value.hash) + (record.index.map { [$0.hash] } ?? [])
-                    for hash in hashes where try await !store.blobs.contains(hash) { return record.datum }
-                    return nil
-                }
-            }
-            for _ in 0..<16 { next() }
-            while let result = try await group.next() {
-                if let result { missing.insert(result) }
-                next()
-            }
-            return missing
+        let missing = try await records.concurrentMap(width: 16) { record -> String? in
+            let hashes = record.outputs.map(\.value.hash) + (record.index.map { [$0.hash] } ?? [])
+            for hash in hashes where try await !store.blobs.contains(hash) { return record.datum }
+            return nil
         }
+        return Set(missing.compactMap { $0 })
     }
 }
 

@@ -315,10 +315,17 @@ extension JobRunner {
                 try await planner.staleEntries { stale.append($0) }
                 for entry in stale { try await remove(entry) }
             case .delta:
-                for inputs in delta?.removed ?? [] {
-                    let id = Datum(inputs: inputs, specHash: job.specHash, sideInputs: runner.spec.input.sideInputs).id
-                    if let entry = try await DatumIndex.entry(id, in: base, store: store) { try await remove(entry) }
+                let sideInputs = runner.spec.input.sideInputs
+                let ids = (delta?.removed ?? []).map {
+                    Datum(inputs: $0, specHash: job.specHash, sideInputs: sideInputs).id
                 }
+                // Each entry is a blob to read (a round trip on S3): read side by side, removed in order.
+                let base = self.base
+                let store = self.store
+                let entries = try await ids.concurrentMap(width: 32) {
+                    try await DatumIndex.entry($0, in: base, store: store)
+                }
+                for entry in entries.compactMap({ $0 }) { try await remove(entry) }
             }
         }
 

@@ -214,10 +214,14 @@ public actor CommitWriter {
                         onto: headMeta ?? TreeStore.emptyRoot)
                 }
             }
-            root = try await store.trees.apply(changes, to: root)
-            if !metaChanges.isEmpty {
-                meta = try await store.trees.apply(metaChanges, to: meta ?? TreeStore.emptyRoot)
-            }
+            // The data and meta trees are independent: their nodes are written side by side.
+            let trees = store.trees
+            let (changes, metaChanges) = (self.changes, self.metaChanges)
+            let (dataBase, metaBase) = (root, meta)
+            async let newRoot = trees.apply(changes, to: dataBase)
+            async let newMeta =
+                metaChanges.isEmpty ? metaBase : trees.apply(metaChanges, to: metaBase ?? TreeStore.emptyRoot)
+            (root, meta) = try await (newRoot, newMeta)
             if meta?.files == 0 { meta = nil }
             // One barrier makes every blob and node of this commit durable before the head points at them.
             try await store.blobs.flush()

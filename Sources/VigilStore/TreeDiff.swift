@@ -34,7 +34,9 @@ extension TreeStore {
             let oldByBucket = Dictionary(uniqueKeysWithValues: oldRefs.map { ($0.bucket, $0.hash) })
             let newByBucket = Dictionary(uniqueKeysWithValues: newRefs.map { ($0.bucket, $0.hash) })
             var pending: [DiffEntry] = []
-            for bucket in Set(oldByBucket.keys).union(newByBucket.keys) {
+            let buckets = Set(oldByBucket.keys).union(newByBucket.keys).filter { oldByBucket[$0] != newByBucket[$0] }
+            try await prefetch(buckets.flatMap { [oldByBucket[$0], newByBucket[$0]].compactMap { $0 } })
+            for bucket in buckets {
                 try await diffDirectories(
                     oldByBucket[bucket] ?? Self.emptyHash, newByBucket[bucket] ?? Self.emptyHash, path: path,
                     into: &pending)

@@ -78,7 +78,12 @@ public final class TreeStore: Sendable {
         case .flat(let entries):
             for entry in entries { try await visit(entry) }
         case .sharded(_, let refs):
-            for ref in refs { try await forEachEntry(ofDirectory: ref.hash, visit) }
+            // A window of children read side by side ahead of the walk: a round trip each on S3 otherwise.
+            for start in stride(from: 0, to: refs.count, by: Self.nodeWidth) {
+                let window = refs[start..<min(start + Self.nodeWidth, refs.count)]
+                try await prefetch(window.map(\.hash))
+                for ref in window { try await forEachEntry(ofDirectory: ref.hash, visit) }
+            }
         }
     }
 
@@ -86,8 +91,17 @@ public final class TreeStore: Sendable {
         switch try await node(hash) {
         case .flat(let found): entries.append(contentsOf: found)
         case .sharded(_, let refs):
+            try await prefetch(refs.map(\.hash))
             for ref in refs { try await collect(ref.hash, into: &entries) }
         }
+    }
+
+    /// Reads the nodes not yet cached side by side (up to `nodeWidth` at once), so that a walk over them that
+    /// follows costs no round trip each: a sharded directory on S3 has up to a few hundred children.
+    func prefetch(_ hashes: [BlobHash]) async throws {
+        let missing = hashes.filter { $0 != Self.emptyHash && cache.node($0) == nil }
+        guard missing.count > 1 else { return }
+        _ = try await missing.concurrentMap(width: Self.nodeWidth) { hash in _ = try await self.node(hash) }
     }
 
     /// Calls `visit` with every file under `directory`, depth first, sorted by name, with its full path.
@@ -142,6 +156,9 @@ public final class TreeStore: Sendable {
 
     /// Applies `changes` to the tree `root` and returns the new root. Only nodes on changed paths are read
     /// and written: O(k log N) for k changes in a tree of N entries.
+    /// How many child nodes of one sharded node are read or written at once.
+    static let nodeWidth = 32
+
     public func apply(_ changes: ChangeSet, to root: TreeRoot) async throws -> TreeRoot {
         let start = changes.root ?? root
         guard let updated = try await applyDirectory(start.hash, changes, path: "/") else { return Self.emptyRoot }
@@ -201,9 +218,16 @@ public final class TreeStore: Sendable {
             var byBucket: [Int: [(key: String, value: ChangeSet.Edit)]] = [:]
             for edit in edits { byBucket[TreeNode.bucket(of: edit.key, depth: nodeDepth), default: []].append(edit) }
             var newRefs: [Int: ShardRef] = Dictionary(uniqueKeysWithValues: refs.map { ($0.bucket, $0) })
-            for (bucket, bucketEdits) in byBucket {
-                let child = try await update(
-                    newRefs[bucket]?.hash, depth: nodeDepth + 1, edits: bucketEdits[...], path: path)
+            // The buckets' subtrees are independent: their nodes are read and written side by side.
+            let existing = newRefs
+            let children = try await Array(byBucket).concurrentMap(width: Self.nodeWidth) { bucket, bucketEdits in
+                (
+                    bucket,
+                    try await self.update(
+                        existing[bucket]?.hash, depth: nodeDepth + 1, edits: bucketEdits[...], path: path)
+                )
+            }
+            for (bucket, child) in children {
                 newRefs[bucket] = child.map {
                     ShardRef(bucket: bucket, hash: $0.hash, entries: $0.entries, size: $0.size, files: $0.files)
                 }
@@ -235,12 +259,12 @@ public final class TreeStore: Sendable {
         }
         var groups: [Int: [TreeEntry]] = [:]
         for entry in entries { groups[TreeNode.bucket(of: entry.name, depth: depth), default: []].append(entry) }
-        var refs: [ShardRef] = []
-        for bucket in groups.keys.sorted() {
-            let child = try await build(groups[bucket]![...], depth: depth + 1)!
-            refs.append(
-                ShardRef(bucket: bucket, hash: child.hash, entries: child.entries, size: child.size, files: child.files)
-            )
+        // A sharded directory has up to a few hundred children: written side by side, not one round trip each.
+        let grouped = groups
+        let refs = try await grouped.keys.sorted().concurrentMap(width: Self.nodeWidth) { bucket in
+            let child = try await self.build(grouped[bucket]![...], depth: depth + 1)!
+            return ShardRef(
+                bucket: bucket, hash: child.hash, entries: child.entries, size: child.size, files: child.files)
         }
         let node = TreeNode.sharded(depth: depth, refs)
         let totals = node.totals
