@@ -238,6 +238,54 @@ extension ProcessTests {
             #expect(listed.allSatisfy { $0.worker.lastError?.contains("PostgreSQL") == true }, "\(listed)")
         }
 
+        @Test func validateAndDetectOnDifferentHostsJudgeARealPhoto() async throws {
+            let deployment = try await Deployment(hosts: 3)
+            let coordinator = deployment.vigil(on: 0, "coordinator")
+            #expect(try coordinator.run(["repo", "create", "images"]).status == 0)
+            for (name, spec) in [
+                ("validate", "{name: validate, input: {pfs: {repo: images, glob: /*}}, transform: {stage: validate}}"),
+                (
+                    "detect",
+                    "{name: detect, input: {pfs: {repo: validate, glob: '/valid/*'}}, "
+                        + "transform: {stage: detect, options: {intraOpThreads: 1}}}"
+                ),
+            ] {
+                let file = deployment.root.appendingPathComponent("\(name).yaml")
+                try Data(spec.utf8).write(to: file)
+                let created = try coordinator.run(["pipeline", "create", file.path])
+                #expect(created.status == 0, "\(created.error)")
+            }
+            let engine = try coordinator.start(["engine", "--no-workers"], errorLog: deployment.log("engine"))
+            defer { kill(engine.processIdentifier, SIGKILL) }
+            // Two hosts, two stages: the decoded pixels validate leaves in its process never reach detect's.
+            var workers: [Process] = []
+            defer { for worker in workers { kill(worker.processIdentifier, SIGKILL) } }
+            for (host, stage) in [(1, "validate"), (2, "detect")] {
+                workers.append(
+                    try deployment.vigil(on: host, stage).start(
+                        ["worker", "--pipeline", stage, "--name", "\(stage)-worker"], errorLog: deployment.log(stage)))
+            }
+            let frames = deployment.root.appendingPathComponent("frames")
+            try FileManager.default.createDirectory(at: frames, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(
+                at: VisionCLITests.samples.appendingPathComponent("bus.jpg"),
+                to: frames.appendingPathComponent("frontdoor-1700000000.jpg"))
+            #expect(try coordinator.run(["put", "images", frames.path]).status == 0)
+            let judged = try eventually(120) {
+                try coordinator.run(["cat", "detect:/frontdoor/frontdoor-1700000000.jpg.json"]).status == 0
+            }
+            #expect(judged, "detect log: \(deployment.logText("detect").suffix(3000))")
+            let record = try coordinator.run(["cat", "detect:/frontdoor/frontdoor-1700000000.jpg.json"]).output
+            #expect(record.contains("\"bus\""), "\(record)")
+            for stage in ["validate", "detect"] {
+                let job = try #require(try coordinator.json([Job].self, ["job", "list", "--pipeline", stage]).first)
+                let datums = try coordinator.json([Datum].self, ["datum", "list", job.id])
+                #expect(datums.map(\.worker) == ["\(stage)-worker"])
+            }
+            let check = try coordinator.run(["fsck"])
+            #expect(check.status == 0, "\(check.output) \(check.error)")
+        }
+
         @Test func twoWorkersRacingForOneDatumRunItOnce() async throws {
             let deployment = try await Deployment(hosts: 3)
             let coordinator = deployment.vigil(on: 0, "coordinator")

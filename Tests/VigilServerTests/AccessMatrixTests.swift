@@ -56,6 +56,7 @@ struct AccessMatrixTests {
         Row(method: .get, uri: "/v1/repos/nope/commits", expected: ["admin": 404, "operator": 404], otherwise: 403),
         Row(method: .get, uri: "/v1/pipelines", expected: ["admin": 200, "operator": 200], otherwise: 403),
         Row(method: .get, uri: "/v1/jobs", expected: ["admin": 200, "operator": 200], otherwise: 403),
+        Row(method: .get, uri: "/v1/workers", expected: ["admin": 200, "operator": 200], otherwise: 403),
         Row(
             method: .get, uri: "/v1/stats", expected: ["admin": 200, "operator": 200, "acme": 200, "smiths": 200],
             otherwise: 403),
