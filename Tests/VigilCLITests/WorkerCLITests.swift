@@ -66,6 +66,32 @@ extension ProcessTests {
             #expect(try vigil.json([Worker].self, ["worker", "list"]).isEmpty)
         }
 
+        @Test func untilIdleRunsQueuedDatumsInItsOwnProcess() async throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let (vigil, _, _) = try await shared(root)
+            let spec = root.appendingPathComponent("copy.yaml")
+            try Data("{name: copies, input: {pfs: {repo: images, glob: /*}}, transform: {stage: copy}}".utf8)
+                .write(to: spec)
+            #expect(try vigil.run(["repo", "create", "images"]).status == 0)
+            #expect(try vigil.run(["pipeline", "create", spec.path]).status == 0)
+            let frames = root.appendingPathComponent("frames")
+            try makeFrames(in: frames, count: 3, tag: "idle")
+            #expect(try vigil.run(["put", "images", frames.path]).status == 0)
+            // No worker runs anywhere: the command runs the queued datums itself, and leaves no worker behind.
+            let ran = try vigil.run(["engine", "--until-idle"])
+            #expect(ran.status == 0, "\(ran.error)")
+            struct Entry: Decodable { var name: String }
+            #expect(try vigil.json([Entry].self, ["ls", "copies"]).count == 3)
+            struct Worker: Decodable {}
+            #expect(try vigil.json([Worker].self, ["worker", "list"]).isEmpty)
+            let again = try vigil.run(["pipeline", "run", "copies"])
+            #expect(again.status == 0, "\(again.error)")
+            struct Job: Decodable { var state: String }
+            let jobs = try vigil.json([Job].self, ["job", "list", "--pipeline", "copies"])
+            #expect(jobs.count == 2 && jobs.allSatisfy { $0.state == "finished" })
+        }
+
         @Test func aWorkerOlderThanTheDatabasesSchemaIsRefusedBeforeItTouchesIt() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
