@@ -91,15 +91,6 @@ public struct DatumClaim: Sendable, Hashable {
     public var token: Int64
     /// How many times the datum was claimed (1 the first time).
     public var claims: Int
-
-    public init(job: String, pipeline: String, specHash: String, datum: Datum, token: Int64, claims: Int) {
-        self.job = job
-        self.pipeline = pipeline
-        self.specHash = specHash
-        self.datum = datum
-        self.token = token
-        self.claims = claims
-    }
 }
 
 /// A claimed datum's outcome, to record under its claim's token.
@@ -154,15 +145,6 @@ public struct WorkerStatus: Sendable, Hashable, Codable {
     public var claimed: Int
     /// Datums it finished since it started.
     public var finished: Int
-
-    public init(worker: WorkerRecord, started: Date, heartbeat: Date, silentFor: Double, claimed: Int, finished: Int) {
-        self.worker = worker
-        self.started = started
-        self.heartbeat = heartbeat
-        self.silentFor = silentFor
-        self.claimed = claimed
-        self.finished = finished
-    }
 }
 
 extension DatumQueue {

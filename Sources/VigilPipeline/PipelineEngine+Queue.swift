@@ -63,7 +63,8 @@ extension PipelineEngine {
         }
         guard let prepared, let writer else { return nil }
 
-        do {
+        let before = job
+        return try await settling(before, cleanUp: { await writer.abandon() }) {
             guard
                 let progress = try await waitForWork(
                     &job, parallelism: record.spec.parallelism, queue: queue, writer: writer)
@@ -76,36 +77,7 @@ extension PipelineEngine {
             }
             return try await runner.assemble(
                 job, prepared: prepared, writer: writer, failed: progress.failed, verifyingOutputs: !planNew)
-        } catch is CancellationError {
-            await writer.abandon()
-            throw CancellationError()
-        } catch  where JobRunner.isOutage(error) {
-            await writer.abandon()
-            job.holder = ""
-            try? await environment.jobs.updateJob(job)
-            throw error
-        } catch {
-            await writer.abandon()
-            job.state = .failed
-            job.error = "\(error)"
-            job.finished = environment.clock()
-            try await environment.jobs.updateJob(job)
-            environment.logger.error(
-                "job failed", metadata: ["pipeline": "\(name)", "job": "\(job.id)", "error": "\(error)"])
-            return job
         }
-    }
-
-    /// A job taken over whose output commit its engine had made before it died: only the record was behind.
-    func finishedMeanwhile(_ job: JobInfo, output: CommitInfo?, state: DatumIndex.State?) async throws -> JobInfo? {
-        guard let state, state.job == job.id, let output else { return nil }
-        var job = job
-        job.counts = state.counts
-        job.output = output.id
-        job.state = .finished
-        job.finished = job.heartbeat
-        try await environment.jobs.updateJob(job)
-        return job
     }
 
     /// Waits until every queued datum of `job` is done, keeping the job's heartbeat; nil when the engine is

@@ -363,15 +363,7 @@ public final class PipelineEngine: Service, Sendable {
             job = existing
             job.holder = environment.holder
             job.heartbeat = environment.clock()
-            if let state, state.job == job.id, let output {
-                // It had made its commit when its engine died: only the record is behind.
-                job.counts = state.counts
-                job.output = output.id
-                job.state = .finished
-                job.finished = job.heartbeat
-                try await environment.jobs.updateJob(job)
-                return job
-            }
+            if let finished = try await finishedMeanwhile(job, output: output, state: state) { return finished }
             // Counted afresh: what the earlier run finished shows as `recovered`.
             job.counts = JobCounts()
             try await environment.jobs.updateJob(job)
@@ -382,26 +374,52 @@ public final class PipelineEngine: Service, Sendable {
             _ = try await environment.jobs.setRunRequested(false, recompute: false, pipeline: name)
         }
 
-        do {
+        return try await settling(job) {
             let stages = try await workers.stages(for: record)
             let runner = JobRunner(
                 environment: environment, pipeline: record, workers: stages, retryingFailures: retryFailed,
                 shouldStop: isStopping)
             return try await runner.run(job, output: output, outputState: state, resumed: resumed)
+        }
+    }
+
+    /// A job taken over whose output commit its engine had made before it died: only the record was behind.
+    func finishedMeanwhile(_ job: JobInfo, output: CommitInfo?, state: DatumIndex.State?) async throws -> JobInfo? {
+        guard let state, state.job == job.id, let output else { return nil }
+        var job = job
+        job.counts = state.counts
+        job.output = output.id
+        job.state = .finished
+        job.finished = job.heartbeat
+        try await environment.jobs.updateJob(job)
+        return job
+    }
+
+    /// Runs a started job's `body`. An outage is not the job's fault: the job stays to be resumed (by this
+    /// engine's next try, or any other's) and the error goes on; any other error ends the job as failed.
+    /// `cleanUp` runs first whenever `body` throws.
+    func settling(
+        _ job: JobInfo, cleanUp: () async -> Void = {}, _ body: () async throws -> JobInfo
+    ) async throws -> JobInfo {
+        var job = job
+        do {
+            return try await body()
         } catch is CancellationError {
+            await cleanUp()
             throw CancellationError()
         } catch  where JobRunner.isOutage(error) {
-            // Not the job's fault: it stays to be resumed (by this engine's next try, or any other's).
+            await cleanUp()
             job.holder = ""
             try? await environment.jobs.updateJob(job)
             throw error
         } catch {
+            await cleanUp()
             job.state = .failed
             job.error = "\(error)"
             job.finished = environment.clock()
             try await environment.jobs.updateJob(job)
             environment.logger.error(
-                "job failed", metadata: ["pipeline": "\(name)", "job": "\(job.id)", "error": "\(error)"])
+                "job failed", metadata: ["pipeline": "\(job.pipeline)", "job": "\(job.id)", "error": "\(error)"])
             return job
         }
     }

@@ -102,6 +102,35 @@ extension ProcessTests {
             #expect(created.status == 0, "\(created.error)")
         }
 
+        /// The `slow` pipeline (3 s datums), the coordinator, and one worker named `name` on host 1 (lease 2 s)
+        /// that has claimed every datum of a job of `frames` new frames: the engine, the worker, the frames.
+        static func startJobHeldByOneWorker(
+            _ name: String, frames count: Int, deployment: Deployment, coordinator: VigilProcess
+        ) throws -> (Process, Process, URL) {
+            let engine = try startCoordinator(coordinator, deployment: deployment, seconds: 3)
+            let worker = try deployment.vigil(on: 1, name).start(
+                ["worker", "--pipeline", "slow", "--name", name, "--lease", "2", "--concurrency", "\(count)"],
+                errorLog: deployment.log(name))
+            let frames = deployment.root.appendingPathComponent("frames")
+            try makeFrames(in: frames, count: count, tag: name)
+            #expect(try coordinator.run(["put", "images", frames.path]).status == 0)
+            let claimed = try eventually(60) {
+                try workers(coordinator).first { $0.worker.name == name }?.claimed == count
+            }
+            #expect(claimed, "worker \(name) never claimed the datums: \(deployment.logText(name).suffix(2000))")
+            return (engine, worker, frames)
+        }
+
+        /// The `slow` pipeline with datums of `seconds`, and its coordinator (`vigil engine --no-workers`).
+        static func startCoordinator(
+            _ coordinator: VigilProcess, deployment: Deployment, seconds: Double
+        ) throws
+            -> Process
+        {
+            try createPipeline(on: coordinator, in: deployment.root, seconds: seconds)
+            return try coordinator.start(["engine", "--no-workers"], errorLog: deployment.log("engine"))
+        }
+
         static func workers(_ on: VigilProcess) throws -> [Worker] {
             try on.json([Worker].self, ["worker", "list"])
         }
@@ -124,21 +153,10 @@ extension ProcessTests {
         @Test func aWorkerKilledMidDatumHasItsDatumsRunElsewhereWithinItsLease() async throws {
             let deployment = try await Deployment(hosts: 3)
             let coordinator = deployment.vigil(on: 0, "coordinator")
-            try Self.createPipeline(on: coordinator, in: deployment.root, seconds: 3)
-            let engine = try coordinator.start(["engine", "--no-workers"], errorLog: deployment.log("engine"))
+            let (engine, first, frames) = try Self.startJobHeldByOneWorker(
+                "first", frames: 6, deployment: deployment, coordinator: coordinator)
             defer { kill(engine.processIdentifier, SIGKILL) }
-            let first = try deployment.vigil(on: 1, "first").start(
-                ["worker", "--pipeline", "slow", "--name", "first", "--lease", "2", "--concurrency", "6"],
-                errorLog: deployment.log("first"))
             defer { kill(first.processIdentifier, SIGKILL) }
-            let frames = deployment.root.appendingPathComponent("frames")
-            try makeFrames(in: frames, count: 6, tag: "kill")
-            #expect(try coordinator.run(["put", "images", frames.path]).status == 0)
-
-            let claimed = try eventually(60) {
-                try Self.workers(coordinator).first { $0.worker.name == "first" }?.claimed == 6
-            }
-            #expect(claimed, "the first worker never claimed the datums: \(deployment.logText("first").suffix(2000))")
             kill(first.processIdentifier, SIGKILL)
             let killed = Date()
             let second = try deployment.vigil(on: 2, "second").start(
@@ -164,20 +182,10 @@ extension ProcessTests {
         @Test func aWorkerCutOffPastItsLeaseHasItsLateResultsRefused() async throws {
             let deployment = try await Deployment(hosts: 3)
             let coordinator = deployment.vigil(on: 0, "coordinator")
-            try Self.createPipeline(on: coordinator, in: deployment.root, seconds: 3)
-            let engine = try coordinator.start(["engine", "--no-workers"], errorLog: deployment.log("engine"))
+            let (engine, cutOff, frames) = try Self.startJobHeldByOneWorker(
+                "cut", frames: 4, deployment: deployment, coordinator: coordinator)
             defer { kill(engine.processIdentifier, SIGKILL) }
-            let cutOff = try deployment.vigil(on: 1, "cut").start(
-                ["worker", "--pipeline", "slow", "--name", "cut", "--lease", "2", "--concurrency", "4"],
-                errorLog: deployment.log("cut"))
             defer { kill(cutOff.processIdentifier, SIGKILL) }
-            let frames = deployment.root.appendingPathComponent("frames")
-            try makeFrames(in: frames, count: 4, tag: "cut")
-            #expect(try coordinator.run(["put", "images", frames.path]).status == 0)
-            let claimed = try eventually(60) {
-                try Self.workers(coordinator).first { $0.worker.name == "cut" }?.claimed == 4
-            }
-            #expect(claimed, "the worker never claimed the datums: \(deployment.logText("cut").suffix(2000))")
 
             try deployment.lab.partition(1)
             let other = try deployment.vigil(on: 2, "other").start(
@@ -202,8 +210,7 @@ extension ProcessTests {
         @Test func theCoordinatorKilledAndPostgresRestartedMidJobLoseNothing() async throws {
             let deployment = try await Deployment(hosts: 3)
             let coordinator = deployment.vigil(on: 0, "coordinator")
-            try Self.createPipeline(on: coordinator, in: deployment.root, seconds: 1.5)
-            let engine = try coordinator.start(["engine", "--no-workers"], errorLog: deployment.log("engine"))
+            let engine = try Self.startCoordinator(coordinator, deployment: deployment, seconds: 1.5)
             defer { kill(engine.processIdentifier, SIGKILL) }
             var workers: [Process] = []
             defer { for worker in workers { kill(worker.processIdentifier, SIGKILL) } }
@@ -289,8 +296,7 @@ extension ProcessTests {
         @Test func twoWorkersRacingForOneDatumRunItOnce() async throws {
             let deployment = try await Deployment(hosts: 3)
             let coordinator = deployment.vigil(on: 0, "coordinator")
-            try Self.createPipeline(on: coordinator, in: deployment.root, seconds: 0.5)
-            let engine = try coordinator.start(["engine", "--no-workers"], errorLog: deployment.log("engine"))
+            let engine = try Self.startCoordinator(coordinator, deployment: deployment, seconds: 0.5)
             defer { kill(engine.processIdentifier, SIGKILL) }
             var workers: [Process] = []
             defer { for worker in workers { kill(worker.processIdentifier, SIGKILL) } }

@@ -21,6 +21,15 @@ extension ProcessTests {
             )
         }
 
+        /// The repo `images` and a pipeline `copies` of it.
+        static func createCopies(with vigil: VigilProcess, in root: URL) throws {
+            let spec = root.appendingPathComponent("copy.yaml")
+            try Data("{name: copies, input: {pfs: {repo: images, glob: /*}}, transform: {stage: copy}}".utf8)
+                .write(to: spec)
+            #expect(try vigil.run(["repo", "create", "images"]).status == 0)
+            #expect(try vigil.run(["pipeline", "create", spec.path]).status == 0)
+        }
+
         static func oneLine(_ result: VigilProcess.Result, saying code: String, printed: String? = nil) {
             #expect(result.status == 1)
             let lines = result.error.split(separator: "\n")
@@ -41,11 +50,7 @@ extension ProcessTests {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
             let (vigil, _, _) = try await shared(root)
-            let spec = root.appendingPathComponent("copy.yaml")
-            try Data("{name: copies, input: {pfs: {repo: images, glob: /*}}, transform: {stage: copy}}".utf8)
-                .write(to: spec)
-            #expect(try vigil.run(["repo", "create", "images"]).status == 0)
-            #expect(try vigil.run(["pipeline", "create", spec.path]).status == 0)
+            try Self.createCopies(with: vigil, in: root)
             let first = try vigil.start(
                 ["worker", "--pipeline", "copies", "--name", "gpu-1"],
                 errorLog: root.appendingPathComponent("first.log"))
@@ -70,11 +75,7 @@ extension ProcessTests {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
             let (vigil, _, _) = try await shared(root)
-            let spec = root.appendingPathComponent("copy.yaml")
-            try Data("{name: copies, input: {pfs: {repo: images, glob: /*}}, transform: {stage: copy}}".utf8)
-                .write(to: spec)
-            #expect(try vigil.run(["repo", "create", "images"]).status == 0)
-            #expect(try vigil.run(["pipeline", "create", spec.path]).status == 0)
+            try Self.createCopies(with: vigil, in: root)
             let frames = root.appendingPathComponent("frames")
             try makeFrames(in: frames, count: 3, tag: "idle")
             #expect(try vigil.run(["put", "images", frames.path]).status == 0)
