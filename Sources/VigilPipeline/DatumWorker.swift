@@ -122,6 +122,8 @@ public final class DatumWorker: Sendable {
                 group.addTask { try await self.beat() }
                 try await self.work()
                 group.cancelAll()
+                // The heartbeat's own end: `worker-replaced` (it stopped the work) is this worker's error.
+                while try await group.next() != nil {}
             }
         } catch {
             try? await queue.unregister(record)
@@ -171,6 +173,8 @@ public final class DatumWorker: Sendable {
                         metadata: ["worker": "\(name)", "datums": "\(lost.count)"])
                 }
             } catch let error as PipelineError where error.code == .workerReplaced {
+                // Another worker runs under this name now: this one stops claiming and ends with the error.
+                stop()
                 throw error
             } catch {
                 if Task.isCancelled { return }
@@ -192,6 +196,9 @@ public final class DatumWorker: Sendable {
             while true {
                 var waitFor = environment.queuePoll
                 do {
+                    // Cancelled: nothing more can be recorded (the database refuses a cancelled task's queries);
+                    // what this worker holds goes back to the queue when its leases run out.
+                    if Task.isCancelled { break }
                     let stop = isStopping
                     // Claims finished or given up are recorded by the exchange below: their places count as free.
                     let (outstanding, held) = state.withLock { state in
@@ -206,7 +213,7 @@ public final class DatumWorker: Sendable {
                     if stop, held == 0 { break }
                     let room = stop ? 0 : max(0, concurrency + Self.prefetch - outstanding)
                     let limit = min(room, Self.claimBatch)
-                    let claims = try await exchange(claimingUpTo: limit)
+                    let (claims, gaveBack) = try await exchange(claimingUpTo: limit)
                     let starting = state.withLock { state in
                         for claim in claims { state.held[claim.token] = claim }
                         state.ready += claims
@@ -215,9 +222,15 @@ public final class DatumWorker: Sendable {
                         return starting
                     }
                     for _ in 0..<max(0, starting) { slots.addTask { await self.runSlot() } }
-                    outages = 0
-                    // More may wait: claim again at once while there is room.
-                    if limit > 0, claims.count == limit, limit < room { continue }
+                    if gaveBack, !stop {
+                        // A datum given up for an outage (S3, the disk) is not claimed straight back: wait a little.
+                        outages += 1
+                        waitFor = environment.outageBackoff.delay(after: outages)
+                    } else {
+                        outages = 0
+                        // More may wait: claim again at once while there is room.
+                        if limit > 0, claims.count == limit, limit < room { continue }
+                    }
                 } catch let error where Outage.isOutage(error) {
                     outages += 1
                     state.withLock { state in
@@ -251,7 +264,7 @@ public final class DatumWorker: Sendable {
 
     /// Sends the finished results (and gives back interrupted claims) and claims up to `limit` more, the
     /// results and the claim in one transaction; results not accepted had lost their claim.
-    private func exchange(claimingUpTo limit: Int) async throws -> [DatumClaim] {
+    private func exchange(claimingUpTo limit: Int) async throws -> (claims: [DatumClaim], gaveBack: Bool) {
         let (results, interrupted) = state.withLock { state in
             defer {
                 state.finished.removeAll()
@@ -284,7 +297,7 @@ public final class DatumWorker: Sendable {
             }
             throw error
         }
-        return claims
+        return (claims, !interrupted.isEmpty)
     }
 
     /// Runs one claimed datum to a result (or gives it up when stopping), then wakes the loop to record it.

@@ -53,7 +53,17 @@ extension PipelineEngine {
                 try await queue.addWork(JobWork(spec: record.spec, datums: datums), to: job)
                 try await environment.jobs.updateJob(job)
             }
-            writer = try await environment.store.openCommit(repo: name, author: "pipeline:\(name)")
+            let opened = try await environment.store.openCommit(repo: name, author: "pipeline:\(name)")
+            // Its previous coordinator may have committed since the head was read: then that commit stands.
+            let head = try await environment.store.resolveCommit(name, ref: nil)
+            if let head, head.id != output?.id,
+                let finished = try await finishedMeanwhile(
+                    job, output: head, state: try await DatumIndex.state(of: head, in: environment.store))
+            {
+                await opened.abandon()
+                return finished
+            }
+            writer = opened
             environment.logger.info("taking over job", metadata: ["pipeline": "\(name)", "job": "\(job.id)"])
         } else if work == nil {
             // The job that was running ended meanwhile, and nothing was recorded: look again.
@@ -97,13 +107,21 @@ extension PipelineEngine {
         let worker = DatumWorker(
             pipeline: job.pipeline, concurrency: parallelism, name: "\(environment.holder):\(job.pipeline)",
             queue: queue, environment: environment, onRecorded: { signal.fire() })
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await worker.runDatums() }
-            defer { worker.stop() }
-            let progress = try await waitLoop(&job, queue: queue, signal: signal, writer: writer)
-            worker.stop()
-            try await group.waitForAll()
-            return progress
+        // Nor does a lease keeper run here: one runs for as long as the job, so a worker that died holding this
+        // job's datums (elsewhere, or before a restart) does not leave them claimed for ever.
+        let keeper = LeaseKeeper(queue: queue, holder: environment.holder, logger: environment.logger)
+        return try await withThrowingTaskGroup(of: Void.self) { keeping in
+            keeping.addTask { await keeper.run() }
+            defer { keeping.cancelAll() }
+            // The worker is stopped, not cancelled: it records its last results and leaves the list.
+            return try await withThrowingTaskGroup(of: Void.self) { working in
+                working.addTask { try await worker.runDatums() }
+                defer { worker.stop() }
+                let progress = try await waitLoop(&job, queue: queue, signal: signal, writer: writer)
+                worker.stop()
+                try await working.waitForAll()
+                return progress
+            }
         }
     }
 
