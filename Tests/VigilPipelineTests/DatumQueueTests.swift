@@ -139,14 +139,14 @@ struct DatumQueueTests {
             _ = try await Self.start(1, on: queue)
             let worker = Self.worker("steady")
             try await queue.register(worker, staleAfter: 30)
-            // A lease of 2 s renewed every 0.25 s: a margin that a loaded test machine does not eat.
+            // A lease of 5 s renewed every 0.25 s: a margin that a loaded test machine does not eat.
             let claim = try #require(
-                try await queue.claim(pipeline: "work", worker: worker, limit: 1, lease: 2).first)
+                try await queue.claim(pipeline: "work", worker: worker, limit: 1, lease: 5).first)
             let term = try #require(try await queue.lead("leases", holder: "leader", ttl: 30))
-            // Three lease lengths with heartbeats: never taken back, although the datum never finishes.
-            let until = ContinuousClock.now + .seconds(6)
+            // Longer than a lease, with heartbeats: never taken back, although the datum never finishes.
+            let until = ContinuousClock.now + .seconds(7)
             while ContinuousClock.now < until {
-                #expect(try await queue.heartbeat(worker, holding: [claim.token], lease: 2) == [claim.token])
+                #expect(try await queue.heartbeat(worker, holding: [claim.token], lease: 5) == [claim.token])
                 try await Task.sleep(for: .milliseconds(250))
                 #expect(try await queue.requeueExpired(role: "leases", holder: "leader", term: term, maxClaims: 5) == 0)
             }
@@ -154,21 +154,21 @@ struct DatumQueueTests {
             #expect(listed.worker.name == "steady" && listed.worker.host == "host-steady" && listed.claimed == 1)
             #expect(listed.silentFor < 5)
             // Silent past its lease: back to the queue, and the worker's next heartbeat says it lost it.
-            try await Task.sleep(for: .milliseconds(2_300))
+            try await Task.sleep(for: .milliseconds(5_300))
             #expect(try await queue.requeueExpired(role: "leases", holder: "leader", term: term, maxClaims: 5) == 1)
-            #expect(try await queue.heartbeat(worker, holding: [claim.token], lease: 2).isEmpty)
+            #expect(try await queue.heartbeat(worker, holding: [claim.token], lease: 5).isEmpty)
         }
     }
 
     @Test func oneLeaderPerTermAndAnOldLeaderCannotActInANewTerm() async throws {
         try await Self.withQueue { queue, _ in
             _ = try await Self.start(1, on: queue)
-            // A lead of 2 s: long enough that a loaded machine does not end it between two statements.
-            let first = try #require(try await queue.lead("leases", holder: "a", ttl: 2))
-            #expect(try await queue.lead("leases", holder: "b", ttl: 2) == nil)
-            #expect(try await queue.lead("leases", holder: "a", ttl: 2) == first)
+            // A lead of 5 s: long enough that a loaded machine does not end it between two statements.
+            let first = try #require(try await queue.lead("leases", holder: "a", ttl: 5))
+            #expect(try await queue.lead("leases", holder: "b", ttl: 5) == nil)
+            #expect(try await queue.lead("leases", holder: "a", ttl: 5) == first)
             _ = try await queue.claim(pipeline: "work", worker: Self.worker("w"), limit: 1, lease: 0.1)
-            try await Task.sleep(for: .milliseconds(2_300))
+            try await Task.sleep(for: .milliseconds(5_300))
             let second = try #require(try await queue.lead("leases", holder: "b", ttl: 30))
             #expect(second == first + 1)
             // `a` was paused past its lead: it acts on nothing, although the lease it would take back expired.
@@ -201,15 +201,17 @@ struct DatumQueueTests {
     @Test func aLiveWorkersNameCannotBeTakenButADeadOnesCan() async throws {
         try await Self.withQueue { queue, _ in
             let first = Self.worker("camera-detect-1")
-            try await queue.register(first, staleAfter: 2)
+            // Refused while the first is live (heard from within 30 s: however slow this machine is)...
+            try await queue.register(first, staleAfter: 30)
             let second = Self.worker("camera-detect-1")
             let error = await #expect(throws: PipelineError.self) {
-                try await queue.register(second, staleAfter: 2)
+                try await queue.register(second, staleAfter: 30)
             }
             #expect(error?.code == .workerNameTaken)
             #expect(error?.message.contains("host-camera-detect-1") == true)
-            try await Task.sleep(for: .milliseconds(2_300))
-            try await queue.register(second, staleAfter: 2)
+            // ...and taken over once it has been silent longer than the given staleness.
+            try await Task.sleep(for: .milliseconds(1_200))
+            try await queue.register(second, staleAfter: 1)
             let replaced = await #expect(throws: PipelineError.self) {
                 _ = try await queue.heartbeat(first, holding: [], lease: 1)
             }
