@@ -50,9 +50,9 @@ public protocol DatumQueue: Sendable {
 
     /// Takes or keeps the leadership named `role` for `ttl` seconds; returns the term when `holder` leads.
     func lead(_ role: String, holder: String, ttl: Double) async throws -> Int64?
-    /// Returns the datums whose lease expired to the queue (or fails those whose workers died holding them
-    /// `maxClaims` times), if `holder` still leads `role` in `term`; returns how many were handled.
-    func requeueExpired(role: String, holder: String, term: Int64, maxClaims: Int) async throws -> Int
+    /// Returns the datums whose lease expired to the queue (or fails those whose leases have now run out
+    /// `maxExpirations` times), if `holder` still leads `role` in `term`; returns how many were handled.
+    func requeueExpired(role: String, holder: String, term: Int64, maxExpirations: Int) async throws -> Int
 }
 
 /// A job's datums to run, with what the job was planned from.

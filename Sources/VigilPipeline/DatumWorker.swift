@@ -89,7 +89,8 @@ public final class DatumWorker: Sendable {
     /// keeper (which this process may be elected to run), until cancelled or stopped gracefully (datums
     /// running finish first).
     public func serve(changes: (any ChangeFeed)?) async throws {
-        let keeper = LeaseKeeper(queue: queue, holder: name + "#" + instance, logger: logger)
+        let keeper = LeaseKeeper(
+            queue: queue, holder: name + "#" + instance, logger: logger, lease: environment.datumLease)
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {

@@ -19,7 +19,8 @@ public protocol JobStore: Sendable {
     /// returns that job and records nothing. A running job whose holder `isAlive` denies is returned too, for
     /// the caller to resume. Returns nil when `job` was recorded.
     func startJob(_ job: JobInfo, isAlive: @Sendable (JobInfo) -> Bool) async throws -> JobInfo?
-    /// Inserts the job's last datum records and replaces its record, in one transaction: how a job ends.
+    /// Inserts the job's last datum records and replaces its record, in one transaction: how a job ends. Only a
+    /// running job's record is replaced: one that has ended keeps its ending (`conflict`), whoever writes late.
     func finishJob(_ job: JobInfo, records: [DatumRecord]) async throws
     func job(id: String) async throws -> JobInfo?
     /// Jobs newest first, of one pipeline or all.

@@ -16,13 +16,25 @@ struct LeaseKeeper: Sendable {
     /// How long a leader's lead lasts unless renewed (renewed every third of it); a follower tries to take it
     /// that often.
     var leadFor: Double = 3
-    /// How many times a datum's workers may die holding it before it fails instead of being requeued.
-    var maxClaims = 5
+    /// How many times a datum's lease may run out before it fails instead of being requeued.
+    var maxExpirations = 5
+    /// How long to hold back after this keeper could not reach the database: the workers could not either, so
+    /// their leases ran out for the outage, not because they died; they renew them within a third of a lease
+    /// of its end. Twice the workers' lease.
+    var quietAfterOutage: Double
+
+    init(queue: any DatumQueue, holder: String, logger: Logger, lease: Double) {
+        self.queue = queue
+        self.holder = holder
+        self.logger = logger
+        quietAfterOutage = 2 * lease
+    }
 
     /// Runs until cancelled.
     func run() async {
         var term: Int64?
         var renewed = ContinuousClock.now - .seconds(3600)
+        var quietUntil = ContinuousClock.now
         while !Task.isCancelled {
             do {
                 if ContinuousClock.now - renewed >= .seconds(leadFor / 3) {
@@ -37,9 +49,9 @@ struct LeaseKeeper: Sendable {
                     term = next
                     renewed = ContinuousClock.now
                 }
-                if let term {
+                if let term, ContinuousClock.now >= quietUntil {
                     let handled = try await queue.requeueExpired(
-                        role: Self.role, holder: holder, term: term, maxClaims: maxClaims)
+                        role: Self.role, holder: holder, term: term, maxExpirations: maxExpirations)
                     if handled > 0 {
                         logger.warning(
                             "datums whose workers stopped renewing their leases went back to the queue",
@@ -49,6 +61,7 @@ struct LeaseKeeper: Sendable {
             } catch {
                 if Task.isCancelled { return }
                 term = nil
+                quietUntil = ContinuousClock.now + .seconds(quietAfterOutage)
                 logger.debug("lease keeper could not reach the queue", metadata: ["error": "\(error)"])
             }
             try? await Task.sleep(for: .seconds(term == nil ? leadFor / 3 : tick))

@@ -109,7 +109,9 @@ extension PipelineEngine {
             queue: queue, environment: environment, onRecorded: { signal.fire() })
         // Nor does a lease keeper run here: one runs for as long as the job, so a worker that died holding this
         // job's datums (elsewhere, or before a restart) does not leave them claimed for ever.
-        let keeper = LeaseKeeper(queue: queue, holder: environment.holder, logger: environment.logger)
+        let keeper = LeaseKeeper(
+            queue: queue, holder: environment.holder, logger: environment.logger,
+            lease: environment.datumLease)
         return try await withThrowingTaskGroup(of: Void.self) { keeping in
             keeping.addTask { await keeper.run() }
             defer { keeping.cancelAll() }

@@ -60,7 +60,9 @@ public final class PipelineEngine: Service, Sendable {
                     await changeFeed?.watch { sink.yield(.external($0)) }
                 }
                 if let queue = environment.queue {
-                    let keeper = LeaseKeeper(queue: queue, holder: environment.holder, logger: environment.logger)
+                    let keeper = LeaseKeeper(
+                        queue: queue, holder: environment.holder, logger: environment.logger,
+                        lease: environment.datumLease)
                     sources.addTask { await keeper.run() }
                 }
                 try await self.dispatch(events)

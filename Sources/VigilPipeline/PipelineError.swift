@@ -56,6 +56,14 @@ public struct PipelineError: Error, Sendable, Equatable, CustomStringConvertible
         PipelineError(.jobNotFound, "no job \(id) (was its pipeline deleted?)", value: id)
     }
 
+    /// A job's record written after it ended: by an engine that took longer than its heartbeat allows and whose
+    /// job another engine finished meanwhile. The first ending stands.
+    static func jobEnded(_ id: String) -> PipelineError {
+        PipelineError(
+            .conflict, "job \(id) has already ended (another engine finished it); its record is kept as it is",
+            value: id)
+    }
+
     static func pipelineNotFound(_ name: String) -> PipelineError {
         PipelineError(
             .pipelineNotFound, "no pipeline named '\(name)'; `vigil pipeline list` shows them", value: name)

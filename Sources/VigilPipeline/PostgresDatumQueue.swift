@@ -324,7 +324,7 @@ public final class PostgresDatumQueue: DatumQueue {
         ).first.map { try $0.decode(Int64.self) }
     }
 
-    public func requeueExpired(role: String, holder: String, term: Int64, maxClaims: Int) async throws -> Int {
+    public func requeueExpired(role: String, holder: String, term: Int64, maxExpirations: Int) async throws -> Int {
         try await database.withTransaction("requeueing expired datum leases") { connection in
             // Only the leader of this term acts; a leader that lost the lead meanwhile does nothing.
             guard
@@ -337,38 +337,41 @@ public final class PostgresDatumQueue: DatumQueue {
             else { return 0 }
             let expired = try await connection.rows(
                 """
-                SELECT job, pipeline, datum, token, claims FROM datum_queue
+                SELECT job, pipeline, datum, token, claims, expirations FROM datum_queue
                 WHERE state = 'claimed' AND lease_until < \(unescaped: Self.now)
                 ORDER BY lease_until LIMIT 1000 FOR UPDATE SKIP LOCKED
                 """
             ).map { row in
-                let (job, pipeline, datum, token, claims) = try row.decode((String, String, String, Int64, Int).self)
-                return DatumClaim(
+                let (job, pipeline, datum, token, claims, expirations) = try row.decode(
+                    (String, String, String, Int64, Int, Int).self)
+                let claim = DatumClaim(
                     job: job, pipeline: pipeline, specHash: "",
                     datum: try JobRecordCoding.decode(Datum.self, datum), token: token, claims: claims)
+                return (claim: claim, expirations: expirations + 1)
             }
             guard !expired.isEmpty else { return 0 }
-            // A datum whose workers died holding it again and again (one that kills its worker) fails instead
-            // of taking every worker down in turn.
-            let doomed = expired.filter { $0.claims >= maxClaims }
-            let back = expired.filter { $0.claims < maxClaims }
+            // A datum whose leases ran out again and again (one that kills its worker) fails instead of taking
+            // every worker down in turn. Claims given back by stopping workers do not count.
+            let doomed = expired.filter { $0.expirations >= maxExpirations }
+            let back = expired.filter { $0.expirations < maxExpirations }.map(\.claim)
             if !back.isEmpty {
                 try await connection.rows(
                     """
-                    UPDATE datum_queue SET state = 'waiting', owner = NULL, lease_until = NULL
+                    UPDATE datum_queue SET state = 'waiting', owner = NULL, lease_until = NULL,
+                        expirations = expirations + 1
                     WHERE state = 'claimed' AND token = ANY(\(back.map(\.token))::bigint[])
                     """)
                 for pipeline in Set(back.map(\.pipeline)) { try await Self.notify(.datums(pipeline), on: connection) }
             }
             if !doomed.isEmpty {
                 let now = Date()
-                let results = doomed.map { claim in
+                let results = doomed.map { claim, expirations in
                     DatumResult(
                         claim: claim,
                         record: DatumRecord(
                             job: claim.job, datum: claim.datum.id, state: .failed, attempts: claim.claims,
                             inputs: claim.datum.inputs, outputs: [],
-                            error: "its worker stopped answering while it ran, \(claim.claims) times (killed, or out "
+                            error: "its worker stopped answering while it ran, \(expirations) times (killed, or out "
                                 + "of memory?); the datum is not tried again until the next job",
                             started: now, finished: now))
                 }

@@ -55,6 +55,7 @@ public final class PostgresJobStore: JobStore {
                     job text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL, pipeline text COLLATE "C" NOT NULL,
                     datum text NOT NULL, state text NOT NULL DEFAULT 'waiting', owner text, token bigint,
                     lease_until double precision, claims integer NOT NULL DEFAULT 0,
+                    expirations integer NOT NULL DEFAULT 0,
                     seq bigint GENERATED ALWAYS AS IDENTITY, PRIMARY KEY(job, id))
                 """,
                 "CREATE INDEX datum_queue_waiting ON datum_queue(pipeline, seq) WHERE state = 'waiting'",
@@ -210,9 +211,13 @@ public final class PostgresJobStore: JobStore {
         try await database.withTransaction("recording job \(job.id)") { connection in
             try await Self.insert(records, bodies: bodies, on: connection)
             let updated = try await connection.rows(
-                "UPDATE jobs SET state = \(job.state.rawValue), body = \(body) WHERE id = \(job.id) RETURNING 1")
+                """
+                UPDATE jobs SET state = \(job.state.rawValue), body = \(body)
+                WHERE id = \(job.id) AND state = 'running' RETURNING 1
+                """)
             guard !updated.isEmpty else {
-                throw PipelineError.jobNotFound(job.id)
+                let exists = try await !connection.rows("SELECT 1 FROM jobs WHERE id = \(job.id)").isEmpty
+                throw exists ? PipelineError.jobEnded(job.id) : PipelineError.jobNotFound(job.id)
             }
             if job.state.isDone {
                 // A finished job's queued work has served: its datum records stay, the queue rows go.

@@ -152,9 +152,11 @@ public final class SQLiteJobStore: JobStore {
         try await database.write { db in
             try Self.insert(records, bodies: bodies, in: db)
             try db.execute(
-                sql: "UPDATE jobs SET state = ?, body = ? WHERE id = ?", arguments: [job.state.rawValue, body, job.id])
+                sql: "UPDATE jobs SET state = ?, body = ? WHERE id = ? AND state = 'running'",
+                arguments: [job.state.rawValue, body, job.id])
             guard db.changesCount > 0 else {
-                throw PipelineError.jobNotFound(job.id)
+                let exists = try Bool.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE id = ?", arguments: [job.id]) != nil
+                throw exists ? PipelineError.jobEnded(job.id) : PipelineError.jobNotFound(job.id)
             }
         }
     }

@@ -101,7 +101,8 @@ struct DatumQueueTests {
             #expect(try await queue.claim(pipeline: "work", worker: other, limit: 1, lease: 30).isEmpty)
             try await Task.sleep(for: .milliseconds(500))
             let term = try #require(try await queue.lead("leases", holder: "leader", ttl: 5))
-            #expect(try await queue.requeueExpired(role: "leases", holder: "leader", term: term, maxClaims: 5) == 1)
+            #expect(
+                try await queue.requeueExpired(role: "leases", holder: "leader", term: term, maxExpirations: 5) == 1)
             let second = try #require(try await queue.claim(pipeline: "work", worker: other, limit: 1, lease: 30).first)
             #expect(second.datum.id == first.datum.id)
             #expect(second.token != first.token)
@@ -148,14 +149,17 @@ struct DatumQueueTests {
             while ContinuousClock.now < until {
                 #expect(try await queue.heartbeat(worker, holding: [claim.token], lease: 5) == [claim.token])
                 try await Task.sleep(for: .milliseconds(250))
-                #expect(try await queue.requeueExpired(role: "leases", holder: "leader", term: term, maxClaims: 5) == 0)
+                #expect(
+                    try await queue.requeueExpired(role: "leases", holder: "leader", term: term, maxExpirations: 5) == 0
+                )
             }
             let listed = try #require(try await queue.workers().first)
             #expect(listed.worker.name == "steady" && listed.worker.host == "host-steady" && listed.claimed == 1)
             #expect(listed.silentFor < 5)
             // Silent past its lease: back to the queue, and the worker's next heartbeat says it lost it.
             try await Task.sleep(for: .milliseconds(5_300))
-            #expect(try await queue.requeueExpired(role: "leases", holder: "leader", term: term, maxClaims: 5) == 1)
+            #expect(
+                try await queue.requeueExpired(role: "leases", holder: "leader", term: term, maxExpirations: 5) == 1)
             #expect(try await queue.heartbeat(worker, holding: [claim.token], lease: 5).isEmpty)
         }
     }
@@ -172,9 +176,9 @@ struct DatumQueueTests {
             let second = try #require(try await queue.lead("leases", holder: "b", ttl: 30))
             #expect(second == first + 1)
             // `a` was paused past its lead: it acts on nothing, although the lease it would take back expired.
-            #expect(try await queue.requeueExpired(role: "leases", holder: "a", term: first, maxClaims: 5) == 0)
+            #expect(try await queue.requeueExpired(role: "leases", holder: "a", term: first, maxExpirations: 5) == 0)
             #expect(try await queue.lead("leases", holder: "a", ttl: 30) == nil)
-            #expect(try await queue.requeueExpired(role: "leases", holder: "b", term: second, maxClaims: 5) == 1)
+            #expect(try await queue.requeueExpired(role: "leases", holder: "b", term: second, maxExpirations: 5) == 1)
         }
     }
 
@@ -188,13 +192,36 @@ struct DatumQueueTests {
                         .first)
                 #expect(claim.claims == attempt)
                 try await Task.sleep(for: .milliseconds(250))
-                #expect(try await queue.requeueExpired(role: "leases", holder: "leader", term: term, maxClaims: 2) == 1)
+                #expect(
+                    try await queue.requeueExpired(role: "leases", holder: "leader", term: term, maxExpirations: 2) == 1
+                )
             }
             #expect(try await queue.claim(pipeline: "work", worker: Self.worker("w3"), limit: 1, lease: 1).isEmpty)
             #expect(try await queue.progress(job: job.id) == JobProgress(total: 1, remaining: 0, failed: 1))
             let failed = try await jobs.datums(job: job.id, state: .failed, limit: 10)
             #expect(failed.count == 1)
             #expect(failed.first?.error?.contains("stopped answering") == true)
+        }
+    }
+
+    @Test func claimsGivenBackByStoppingWorkersDoNotCountAsDeaths() async throws {
+        try await Self.withQueue { queue, _ in
+            let job = try await Self.start(1, on: queue)
+            for round in 1...4 {
+                let claim = try #require(
+                    try await queue.claim(pipeline: "work", worker: Self.worker("s\(round)"), limit: 1, lease: 30)
+                        .first)
+                try await queue.release([claim])
+            }
+            let term = try #require(try await queue.lead("leases", holder: "leader", ttl: 30))
+            _ = try await queue.claim(pipeline: "work", worker: Self.worker("dies"), limit: 1, lease: 0.1)
+            try await Task.sleep(for: .milliseconds(250))
+            // Five claims, one death: back to the queue, not failed.
+            #expect(
+                try await queue.requeueExpired(role: "leases", holder: "leader", term: term, maxExpirations: 2) == 1)
+            #expect(try await queue.progress(job: job.id) == JobProgress(total: 1, remaining: 1, failed: 0))
+            #expect(
+                try await queue.claim(pipeline: "work", worker: Self.worker("next"), limit: 1, lease: 30).count == 1)
         }
     }
 

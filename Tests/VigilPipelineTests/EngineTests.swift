@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import VigilPipeline
 import VigilStore
@@ -273,33 +274,73 @@ struct DiedAfterCommitTests {
     /// finished from the commit's datum index, and runs nothing again.
     @Test func theNextEngineFinishesItsRecordWithoutRunningAnything() async throws {
         let stage = RecordingStage()
-        let fixture = try await EngineFixture(stages: .with("record", stage))
+        var fixture = try await EngineFixture(stages: .with("record", stage))
         defer { fixture.cleanUp() }
+        // What the kill leaves: the commit made, the job's final record (and last datum records) never written.
+        let jobs = KilledBeforeTheRecord(fixture.environment.jobs)
+        fixture.environment.jobs = jobs
         try await fixture.store.createRepo("images")
         try await commit(["/cam1-1700000000.jpg": "a", "/cam1-1700000001.jpg": "b"], to: "images", in: fixture.store)
         try await fixture.create("{name: frames, input: {pfs: {repo: images, glob: '/*'}}, transform: {stage: record}}")
-        let finished = try #require(try await fixture.engine.runUntilIdle().first)
-        #expect(finished.state == .finished && finished.counts.processed == 2)
-        #expect(try await fixture.environment.jobs.datums(job: finished.id, state: .success, limit: 10).count == 2)
-
-        // What the kill leaves: the record still running, under a holder that is gone, without the last records.
-        var dead = finished
-        dead.state = .running
-        dead.finished = nil
-        dead.output = nil
-        // Another host's engine that has not been heard from for an hour.
-        dead.holder = "elsewhere:1:gone"
-        dead.heartbeat = Date(timeIntervalSinceNow: -3600)
-        try await fixture.environment.jobs.updateJob(dead)
+        await #expect(throws: CancellationError.self) { try await fixture.engine.runUntilIdle() }
+        let left = try #require(try await jobs.jobs(pipeline: "frames", limit: 1).first)
+        #expect(left.state == .running, "the kill left the record running")
         let output = try await fixture.store.resolveCommit("frames", ref: nil)
+        #expect(output != nil)
 
-        let jobs = try await fixture.engine.runUntilIdle()
-        #expect(jobs.map(\.id) == [finished.id])
-        let recovered = try #require(try await fixture.environment.jobs.job(id: finished.id))
+        let next = try await fixture.engine.runUntilIdle()
+        #expect(next.map(\.id) == [left.id])
+        let recovered = try #require(try await jobs.job(id: left.id))
         #expect(recovered.state == .finished)
         #expect(recovered.output == output?.id)
         #expect(recovered.counts.processed == 2)
         #expect(stage.totalRuns == 2, "nothing ran again")
         #expect(try await fixture.store.resolveCommit("frames", ref: nil)?.id == output?.id, "no new commit")
+    }
+}
+
+/// A job store whose process "dies" right before the first job's final record: that write is lost and the
+/// engine stops there.
+final class KilledBeforeTheRecord: JobStore {
+    let base: any JobStore
+    private let killed = Mutex(false)
+
+    init(_ base: any JobStore) {
+        self.base = base
+    }
+
+    func finishJob(_ job: JobInfo, records: [DatumRecord]) async throws {
+        if job.state.isDone, !killed.withLock({ $0 }) {
+            killed.withLock { $0 = true }
+            // The engine stops here, as a killed process would.
+            throw CancellationError()
+        }
+        try await base.finishJob(job, records: records)
+    }
+
+    func putPipeline(_ record: PipelineRecord, expectedVersion: Int?) async throws {
+        try await base.putPipeline(record, expectedVersion: expectedVersion)
+    }
+    func pipeline(named name: String) async throws -> PipelineRecord? { try await base.pipeline(named: name) }
+    func pipelines() async throws -> [PipelineRecord] { try await base.pipelines() }
+    func deletePipeline(named name: String) async throws { try await base.deletePipeline(named: name) }
+    func setRunRequested(_ requested: Bool, recompute: Bool, pipeline name: String) async throws -> Bool {
+        try await base.setRunRequested(requested, recompute: recompute, pipeline: name)
+    }
+    func startJob(_ job: JobInfo, isAlive: @Sendable (JobInfo) -> Bool) async throws -> JobInfo? {
+        try await base.startJob(job, isAlive: isAlive)
+    }
+    func job(id: String) async throws -> JobInfo? { try await base.job(id: id) }
+    func jobs(pipeline: String?, limit: Int) async throws -> [JobInfo] {
+        try await base.jobs(pipeline: pipeline, limit: limit)
+    }
+    func runningJobs() async throws -> [JobInfo] { try await base.runningJobs() }
+    func recordDatums(_ records: [DatumRecord]) async throws { try await base.recordDatums(records) }
+    func datum(job: String, id: String) async throws -> DatumRecord? { try await base.datum(job: job, id: id) }
+    func datums(job: String, state: DatumState?, limit: Int) async throws -> [DatumRecord] {
+        try await base.datums(job: job, state: state, limit: limit)
+    }
+    func successfulDatums(job: String) async throws -> [String: DatumRecord] {
+        try await base.successfulDatums(job: job)
     }
 }

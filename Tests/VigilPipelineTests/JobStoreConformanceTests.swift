@@ -139,6 +139,13 @@ struct JobStoreConformanceTests {
 
             let missing = await #expect(throws: PipelineError.self) { try await store.updateJob(job("nope")) }
             #expect(missing?.code == .jobNotFound)
+
+            // A late writer (an engine that took the job for its own after all) cannot undo its ending.
+            var late = job("j1", holder: "host:2:b")
+            late.heartbeat = Date(timeIntervalSince1970: 50)
+            let ended = await #expect(throws: PipelineError.self) { try await store.updateJob(late) }
+            #expect(ended?.code == .conflict)
+            #expect(try await store.job(id: "j1") == finished)
         }
     }
 
