@@ -23,6 +23,8 @@ public final class DatumWorker: Sendable {
     private let instance = UUID().uuidString
     private let wake = WakeSignal()
     private let stopping = Atomic<Bool>(false)
+    /// Whether `register` succeeded (a caller may register before `runDatums`, which then does not again).
+    private let registered = Atomic<Bool>(false)
     private let state = Mutex(State())
     private let stages: StagePool
     /// Called after results are recorded (an engine in this process wakes its waiting jobs with it).
@@ -138,10 +140,13 @@ public final class DatumWorker: Sendable {
     /// `worker-name-taken` while a live worker has its name. `runDatums` does it too: a caller registers first
     /// to fail before it says the worker runs.
     public func register() async throws {
+        if registered.load(ordering: .relaxed) { return }
         var failures = 0
         while true {
             do {
-                return try await queue.register(record, staleAfter: environment.datumLease * 3)
+                try await queue.register(record, staleAfter: environment.datumLease * 3)
+                registered.store(true, ordering: .relaxed)
+                return
             } catch let error where Outage.isOutage(error) && !isStopping {
                 failures += 1
                 logger.warning(

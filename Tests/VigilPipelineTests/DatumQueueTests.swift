@@ -204,6 +204,29 @@ struct DatumQueueTests {
         }
     }
 
+    @Test func aWorkerWhoseNameWasTakenOverStopsWithThatError() async throws {
+        try await Self.withQueue { queue, jobs in
+            var environment = EngineEnvironment(
+                store: try makeStore(), jobs: jobs, scratch: FileManager.default.temporaryDirectory,
+                logger: Self.logger)
+            environment.datumLease = 0.6
+            let worker = DatumWorker(
+                pipeline: "work", concurrency: 1, name: "taken", queue: queue, environment: environment)
+            try await worker.register()
+            let error = await #expect(throws: PipelineError.self) {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await worker.runDatums() }
+                    // Another worker takes the name, as if this one had looked dead: a staleness below zero
+                    // counts any heartbeat as stale, however recent.
+                    try await queue.register(Self.worker("taken"), staleAfter: -60)
+                    try await group.next()
+                }
+            }
+            #expect(error?.code == .workerReplaced)
+            #expect(try await queue.workers().map(\.worker.host) == ["host-taken"])
+        }
+    }
+
     @Test func claimsGivenBackByStoppingWorkersDoNotCountAsDeaths() async throws {
         try await Self.withQueue { queue, _ in
             let job = try await Self.start(1, on: queue)
