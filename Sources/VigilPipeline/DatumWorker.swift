@@ -87,9 +87,9 @@ public final class DatumWorker: Sendable {
 
     private var logger: Logger { environment.logger }
 
-    /// A worker process's service (`vigil worker`): runs datums with wake-ups from `changes`, beside a lease
-    /// keeper (which this process may be elected to run), until cancelled or stopped gracefully (datums
-    /// running finish first).
+    /// A worker's whole service (`vigil worker`, or the worker `vigil pipeline run` runs for its job): runs
+    /// datums with wake-ups from `changes`, beside a lease keeper (which this process may be elected to run),
+    /// until cancelled or stopped gracefully (datums running finish first).
     public func serve(changes: (any ChangeFeed)?) async throws {
         let keeper = LeaseKeeper(
             queue: queue, holder: name + "#" + instance, logger: logger, lease: environment.datumLease)
@@ -184,14 +184,21 @@ public final class DatumWorker: Sendable {
                 throw error
             } catch {
                 if Task.isCancelled { return }
-                state.withLock { state in
-                    state.status = "waiting for the database"
-                    state.lastError = "\(error)"
-                }
-                logger.warning("worker heartbeat failed", metadata: ["worker": "\(name)", "error": "\(error)"])
+                waitsForTheDatabase(error, doing: "heartbeat")
             }
             try? await Task.sleep(for: .seconds(lease / 3))
         }
+    }
+
+    /// Says (in the log, and in `vigil worker list` once the database answers again) that `error` stopped
+    /// this worker's `doing` for now.
+    private func waitsForTheDatabase(_ error: any Error, doing: String) {
+        state.withLock { state in
+            state.status = "waiting for the database"
+            state.lastError = "\(error)"
+        }
+        logger.warning(
+            "worker waits for the database", metadata: ["worker": "\(name)", "for": "\(doing)", "error": "\(error)"])
     }
 
     // MARK: Work
@@ -239,12 +246,7 @@ public final class DatumWorker: Sendable {
                     }
                 } catch let error where Outage.isOutage(error) {
                     outages += 1
-                    state.withLock { state in
-                        state.status = "waiting for the database"
-                        state.lastError = "\(error)"
-                    }
-                    logger.warning(
-                        "worker waits for the database", metadata: ["worker": "\(name)", "error": "\(error)"])
+                    waitsForTheDatabase(error, doing: "claims and results")
                     waitFor = environment.outageBackoff.delay(after: outages)
                 }
                 await wake.wait(upTo: waitFor)

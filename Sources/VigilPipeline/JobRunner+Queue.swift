@@ -82,13 +82,7 @@ extension JobRunner.Execution {
                     "its outputs were removed (by gc?) before the job could commit them; the next job runs it again"
             } else {
                 do {
-                    for output in record.outputs { try await writer.set(output.path, to: output.value) }
-                    if let index = record.index {
-                        try await writer.setMeta(DatumIndex.path(of: datum.id), to: index)
-                    } else {
-                        let entry = DatumIndex.entry(datum, job: job.id, outputs: record.outputs)
-                        try await writer.putMeta(DatumIndex.path(of: datum.id), data: try DatumIndex.encode(entry))
-                    }
+                    try await stage(datum, record)
                 } catch let error as VigilError where !Outage.isOutage(error) {
                     failure = "its outputs do not fit the output commit: \(error.description)"
                 }

@@ -36,7 +36,7 @@ struct JobRunner {
     ) async throws -> JobInfo {
         var job = job
         let prepared = try await prepare(&job, output: output, outputState: outputState)
-        let writer = try await store.openCommit(repo: spec.name, author: "pipeline:\(spec.name)")
+        let writer = try await openOutput()
         var execution = Execution(runner: self, job: job, writer: writer, base: prepared.base, resumed: resumed)
         do {
             try await execution.removeStale(mode: prepared.mode, delta: prepared.delta, planner: prepared.planner)
@@ -57,6 +57,11 @@ struct JobRunner {
             return job
         }
         return try await publish(&execution)
+    }
+
+    /// A commit on the pipeline's output repo, by the pipeline.
+    func openOutput() async throws -> CommitWriter {
+        try await store.openCommit(repo: spec.name, author: "pipeline:\(spec.name)")
     }
 
     /// What a job reads and starts from, and how it decides its datums.
@@ -452,6 +457,10 @@ extension JobRunner {
         /// Stages a finished datum's outputs and its index entry into the output commit.
         func stage(_ datum: Datum, _ record: DatumRecord) async throws {
             for output in record.outputs { try await writer.set(output.path, to: output.value) }
+            // A queued datum's worker stored its index entry already; only linked here.
+            if let index = record.index {
+                return try await writer.setMeta(DatumIndex.path(of: datum.id), to: index)
+            }
             let entry = DatumIndex.entry(datum, job: job.id, outputs: record.outputs)
             try await writer.putMeta(DatumIndex.path(of: datum.id), data: try DatumIndex.encode(entry))
         }

@@ -25,7 +25,7 @@ extension PipelineEngine {
             let plan = try await runner.prepare(&job, output: output, outputState: state)
             work = JobWork(spec: record.spec, datums: try await runner.datumsToRun(plan, job: &job))
             prepared = plan
-            writer = try await environment.store.openCommit(repo: name, author: "pipeline:\(name)")
+            writer = try await runner.openOutput()
         }
         let started: JobInfo?
         do {
@@ -53,7 +53,7 @@ extension PipelineEngine {
                 try await queue.addWork(JobWork(spec: record.spec, datums: datums), to: job)
                 try await environment.jobs.updateJob(job)
             }
-            let opened = try await environment.store.openCommit(repo: name, author: "pipeline:\(name)")
+            let opened = try await runner.openOutput()
             // Its previous coordinator may have committed since the head was read: then that commit stands.
             let head = try await environment.store.resolveCommit(name, ref: nil)
             if let head, head.id != output?.id,
@@ -103,27 +103,20 @@ extension PipelineEngine {
         defer { _ = waitingJobs.withLock { $0.removeValue(forKey: id) } }
         let ownWorker = localWorkers.withLock { $0[job.pipeline] } == nil && environment.runsWorkers
         guard ownWorker else { return try await waitLoop(&job, queue: queue, signal: signal, writer: writer) }
-        // No engine loop runs this pipeline's workers here (`vigil pipeline run`): one runs for this job.
+        // No engine loop runs this pipeline's workers, or a lease keeper, here (`vigil pipeline run`): a worker
+        // process's own service runs for this job, keeper included, so a worker that died holding this job's
+        // datums (elsewhere, or before a restart) does not leave them claimed for ever.
         let worker = DatumWorker(
             pipeline: job.pipeline, concurrency: parallelism, name: "\(environment.holder):\(job.pipeline)",
             queue: queue, environment: environment, onRecorded: { signal.fire() })
-        // Nor does a lease keeper run here: one runs for as long as the job, so a worker that died holding this
-        // job's datums (elsewhere, or before a restart) does not leave them claimed for ever.
-        let keeper = LeaseKeeper(
-            queue: queue, holder: environment.holder, logger: environment.logger,
-            lease: environment.datumLease)
-        return try await withThrowingTaskGroup(of: Void.self) { keeping in
-            keeping.addTask { await keeper.run() }
-            defer { keeping.cancelAll() }
-            // The worker is stopped, not cancelled: it records its last results and leaves the list.
-            return try await withThrowingTaskGroup(of: Void.self) { working in
-                working.addTask { try await worker.runDatums() }
-                defer { worker.stop() }
-                let progress = try await waitLoop(&job, queue: queue, signal: signal, writer: writer)
-                worker.stop()
-                try await working.waitForAll()
-                return progress
-            }
+        // The worker is stopped, not cancelled: it records its last results and leaves the list.
+        return try await withThrowingTaskGroup(of: Void.self) { working in
+            working.addTask { try await worker.serve(changes: nil) }
+            defer { worker.stop() }
+            let progress = try await waitLoop(&job, queue: queue, signal: signal, writer: writer)
+            worker.stop()
+            try await working.waitForAll()
+            return progress
         }
     }
 
