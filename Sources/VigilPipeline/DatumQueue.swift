@@ -145,6 +145,9 @@ public struct WorkerStatus: Sendable, Hashable, Codable {
     public var claimed: Int
     /// Datums it finished since it started.
     public var finished: Int
+
+    /// Silent for three default leases (30 s): presumed gone (killed, or cut off), its claims taken back.
+    public var seemsGone: Bool { silentFor > 30 }
 }
 
 extension DatumQueue {

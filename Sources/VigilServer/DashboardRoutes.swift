@@ -114,7 +114,7 @@ struct DashboardRoutes {
         html += "<th>Done</th><th>Heartbeat</th></tr>"
         for status in workers {
             let worker = status.worker
-            let state = status.silentFor > 30 ? "silent" : worker.state
+            let state = status.seemsGone ? "silent" : worker.state
             html += "<tr class=\"worker\"><td>\(HTML.escape(worker.pipeline))</td><td>\(HTML.escape(worker.name))</td>"
             html += "<td>\(HTML.escape(worker.host))</td><td title=\"\(HTML.escape(worker.lastError ?? ""))\">"
             html +=

@@ -112,9 +112,9 @@ struct WorkerCommand: AsyncParsableCommand {
         return queue
     }
 
-    /// A worker's state in words; one silent for three leases (the default 10 s) is presumed gone.
+    /// A worker's state in words; one silent too long (`seemsGone`) is presumed gone.
     static func state(of status: WorkerStatus) -> String {
-        if status.silentFor > 30 { return "silent (gone?)" }
+        if status.seemsGone { return "silent (gone?)" }
         guard let error = status.worker.lastError else { return status.worker.state }
         // An outage it waited out stays shown, so one that passed unseen is still noticed.
         return "\(status.worker.state) (last error: \(error.prefix(60)))"
