@@ -55,6 +55,25 @@ enum DatumIndex {
         }
     }
 
+    /// The index entries of several datums as one blob: what a worker stores for the datums it records
+    /// together (one write to the blob store instead of one each). Each datum's `/datums/<id>` points at the
+    /// pack, and a reader picks its entry by id (`entry(of:from:at:)`).
+    static func encodePack(_ entries: [Entry]) throws -> Data {
+        try encode(entries.sorted { $0.datum < $1.datum })
+    }
+
+    /// The entry of `datum` in a stored index blob: one entry, or a pack of them.
+    static func entry(of datum: String, from data: Data, at path: String) throws -> Entry {
+        guard data.first == UInt8(ascii: "[") else {
+            return try decode(Entry.self, data, at: path)
+        }
+        guard let entry = try decode([Entry].self, data, at: path).first(where: { $0.datum == datum }) else {
+            throw PipelineError(
+                .io, "the datum index entry \(path) points at a pack without datum \(datum)", value: path)
+        }
+        return entry
+    }
+
     static func state(of commit: CommitInfo?, in store: VersionedStore) async throws -> State? {
         guard let commit, let data = try await store.readMeta(commit, statePath) else { return nil }
         return try decode(State.self, data, at: statePath)
@@ -67,6 +86,6 @@ enum DatumIndex {
 
     static func entry(_ datum: String, in commit: CommitInfo?, store: VersionedStore) async throws -> Entry? {
         guard let commit, let data = try await store.readMeta(commit, path(of: datum)) else { return nil }
-        return try decode(Entry.self, data, at: path(of: datum))
+        return try entry(of: datum, from: data, at: path(of: datum))
     }
 }

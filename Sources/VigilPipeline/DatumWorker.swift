@@ -39,6 +39,9 @@ public final class DatumWorker: Sendable {
         var busySlots = 0
         /// Results not yet recorded.
         var finished: [DatumResult] = []
+        /// The index entries of successful results not yet stored, by claim token: stored as one pack when
+        /// the results are recorded.
+        var entries: [Int64: DatumIndex.Entry] = [:]
         /// Claims given up unfinished (a stop), not yet given back.
         var interrupted: [DatumClaim] = []
         var status = "running"
@@ -273,12 +276,26 @@ public final class DatumWorker: Sendable {
     /// Sends the finished results (and gives back interrupted claims) and claims up to `limit` more, the
     /// results and the claim in one transaction; results not accepted had lost their claim.
     private func exchange(claimingUpTo limit: Int) async throws -> (claims: [DatumClaim], gaveBack: Bool) {
-        let (results, interrupted) = state.withLock { state in
+        let (finished, entries, stillInterrupted) = state.withLock { state in
             defer {
                 state.finished.removeAll()
+                state.entries.removeAll()
                 state.interrupted.removeAll()
             }
-            return (state.finished, state.interrupted)
+            return (state.finished, state.entries, state.interrupted)
+        }
+        var (results, interrupted) = (finished, stillInterrupted)
+        if !entries.isEmpty {
+            do {
+                try await storeIndexEntries(entries, of: &results)
+            } catch {
+                // The blob store is out of reach: those datums go back to the queue, to run again later.
+                logger.warning(
+                    "worker could not store index entries; their datums go back to the queue",
+                    metadata: ["worker": "\(name)", "datums": "\(entries.count)", "error": "\(error)"])
+                interrupted += results.filter { entries[$0.claim.token] != nil }.map(\.claim)
+                results.removeAll { entries[$0.claim.token] != nil }
+            }
         }
         let claims: [DatumClaim]
         do {
@@ -306,6 +323,15 @@ public final class DatumWorker: Sendable {
             throw error
         }
         return (claims, !interrupted.isEmpty)
+    }
+
+    /// Stores the index entries of results about to be recorded, by content, like their outputs: one pack for
+    /// all of them (one write to the blob store instead of one a datum), which the job's commit only links.
+    private func storeIndexEntries(_ entries: [Int64: DatumIndex.Entry], of results: inout [DatumResult]) async throws {
+        let written = try await environment.store.blobs.put(try DatumIndex.encodePack(Array(entries.values)))
+        for index in results.indices where entries[results[index].claim.token] != nil {
+            results[index].record.index = .file(written.hash, size: written.size)
+        }
     }
 
     /// Runs one claimed datum to a result (or gives it up when stopping), then wakes the loop to record it.
@@ -336,16 +362,11 @@ public final class DatumWorker: Sendable {
         switch outcome {
         case .success(let datum, var record):
             record.worker = name
-            do {
-                // Its index entry is stored here, by content, like its outputs: the job's commit only links it.
-                let entry = DatumIndex.entry(datum, job: claim.job, outputs: record.outputs)
-                let written = try await environment.store.blobs.put(try DatumIndex.encode(entry))
-                record.index = .file(written.hash, size: written.size)
-            } catch {
-                state.withLock { $0.interrupted.append(claim) }
-                return
+            let entry = DatumIndex.entry(datum, job: claim.job, outputs: record.outputs)
+            state.withLock { state in
+                state.finished.append(DatumResult(claim: claim, record: record))
+                state.entries[claim.token] = entry
             }
-            state.withLock { $0.finished.append(DatumResult(claim: claim, record: record)) }
         case .failure(_, var record):
             record.worker = name
             state.withLock { $0.finished.append(DatumResult(claim: claim, record: record)) }

@@ -126,8 +126,18 @@ struct JobPlanner: Sendable {
         guard let base, let meta = base.meta,
             let folder = try await store.trees.lookup("/datums", in: meta), folder.kind == .directory
         else { return }
+        // Datums recorded together share one stored pack of entries: each pack is read once, not once a datum.
+        var packs: [BlobHash: Data] = [:]
         try await store.trees.walkFiles(under: folder.hash, path: "/datums") { path, file in
-            let entry = try DatumIndex.decode(DatumIndex.Entry.self, try await store.blobs.get(file.hash), at: path)
+            let data: Data
+            if let known = packs[file.hash] {
+                data = known
+            } else {
+                data = try await store.blobs.get(file.hash)
+                if packs.count >= 4096 { packs.removeAll() }
+                packs[file.hash] = data
+            }
+            let entry = try DatumIndex.entry(of: file.name, from: data, at: path)
             if try await !isLive(entry) { try await visit(entry) }
         }
     }

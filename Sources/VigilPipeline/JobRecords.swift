@@ -112,8 +112,8 @@ public struct DatumRecord: Sendable, Hashable, Codable {
     public var identity: String?
     /// The worker that ran it, when a queued job's worker did (`vigil worker list` names it).
     public var worker: String?
-    /// Its entry of the output's datum index, already stored by the worker that ran it (queued jobs), so the
-    /// job's commit only links it.
+    /// Its entry of the output's datum index, already stored by the worker that ran it (queued jobs: in a pack
+    /// with the entries of the datums it recorded together), so the job's commit only links it.
     public var index: TreeValue?
     public var started: Date
     public var finished: Date

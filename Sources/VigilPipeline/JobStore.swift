@@ -35,6 +35,11 @@ public protocol JobStore: Sendable {
     func datums(job: String, state: DatumState?, limit: Int) async throws -> [DatumRecord]
     /// The successful datums of a job, by id: what a resumed job takes over.
     func successfulDatums(job: String) async throws -> [String: DatumRecord]
+    /// The successful datums of a job recorded after `position` (0: from the first), in the order they
+    /// finished, with the position to pass next time: how a coordinator takes in a queued job's results as they
+    /// come. A record committed while another was being read may land behind the position returned: a caller
+    /// that must see every record checks against `successfulDatums(job:)` at the end.
+    func successfulDatums(job: String, after position: Int64) async throws -> (records: [DatumRecord], next: Int64)
 }
 
 extension JobStore {

@@ -75,9 +75,11 @@ extension PipelineEngine {
 
         let before = job
         return try await settling(before, cleanUp: { await writer.abandon() }) {
+            var assembly = try await JobAssembly(
+                runner: runner, job: job, prepared: prepared, writer: writer, verifyingOutputs: !planNew)
             guard
                 let progress = try await waitForWork(
-                    &job, parallelism: record.spec.parallelism, queue: queue, writer: writer)
+                    &job, parallelism: record.spec.parallelism, queue: queue, writer: writer, assembly: &assembly)
             else {
                 // Stopping: the job stays to be taken over; its workers may well finish it meanwhile.
                 await writer.abandon()
@@ -85,15 +87,16 @@ extension PipelineEngine {
                 try await environment.jobs.updateJob(job)
                 return job
             }
-            return try await runner.assemble(
-                job, prepared: prepared, writer: writer, failed: progress.failed, verifyingOutputs: !planNew)
+            return try await assembly.finish(job, progress: progress)
         }
     }
 
-    /// Waits until every queued datum of `job` is done, keeping the job's heartbeat; nil when the engine is
-    /// stopping first. With no worker of the pipeline in any process, it waits for one to start.
+    /// Waits until every queued datum of `job` is done, keeping the job's heartbeat and taking finished
+    /// datums into `assembly` meanwhile; nil when the engine is stopping first. With no worker of the pipeline
+    /// in any process, it waits for one to start.
     private func waitForWork(
-        _ job: inout JobInfo, parallelism: Int, queue: any DatumQueue, writer: CommitWriter
+        _ job: inout JobInfo, parallelism: Int, queue: any DatumQueue, writer: CommitWriter,
+        assembly: inout JobAssembly
     ) async throws
         -> JobProgress?
     {
@@ -102,7 +105,9 @@ extension PipelineEngine {
         waitingJobs.withLock { $0[id] = signal }
         defer { _ = waitingJobs.withLock { $0.removeValue(forKey: id) } }
         let ownWorker = localWorkers.withLock { $0[job.pipeline] } == nil && environment.runsWorkers
-        guard ownWorker else { return try await waitLoop(&job, queue: queue, signal: signal, writer: writer) }
+        guard ownWorker else {
+            return try await waitLoop(&job, queue: queue, signal: signal, writer: writer, assembly: &assembly)
+        }
         // No engine loop runs this pipeline's workers, or a lease keeper, here (`vigil pipeline run`): a worker
         // process's own service runs for this job, keeper included, so a worker that died holding this job's
         // datums (elsewhere, or before a restart) does not leave them claimed for ever.
@@ -113,7 +118,8 @@ extension PipelineEngine {
         return try await withThrowingTaskGroup(of: Void.self) { working in
             working.addTask { try await worker.serve(changes: nil) }
             defer { worker.stop() }
-            let progress = try await waitLoop(&job, queue: queue, signal: signal, writer: writer)
+            let progress = try await waitLoop(
+                &job, queue: queue, signal: signal, writer: writer, assembly: &assembly)
             worker.stop()
             try await working.waitForAll()
             return progress
@@ -121,11 +127,15 @@ extension PipelineEngine {
     }
 
     private func waitLoop(
-        _ job: inout JobInfo, queue: any DatumQueue, signal: WakeSignal, writer: CommitWriter
+        _ job: inout JobInfo, queue: any DatumQueue, signal: WakeSignal, writer: CommitWriter,
+        assembly: inout JobAssembly
     ) async throws
         -> JobProgress?
     {
         var lastHeartbeat = Date()
+        let started = ContinuousClock.now
+        // Looked at often while records come in (to take them in as they do), less and less often while none do.
+        var pause = JobAssembly.writeInterval
         while true {
             guard let progress = try await queue.progress(job: job.id) else {
                 throw PipelineError(
@@ -133,6 +143,8 @@ extension PipelineEngine {
             }
             if progress.remaining == 0 { return progress }
             if isStopping() { return nil }
+            let arrived = try await assembly.takeIn(progress, elapsed: started.duration(to: .now))
+            pause = arrived > 0 ? JobAssembly.writeInterval : min(pause * 2, .seconds(environment.queuePoll))
             job.counts.processed = progress.total - progress.remaining - progress.failed
             job.counts.failed = progress.failed
             environment.progress?(job)
@@ -142,7 +154,7 @@ extension PipelineEngine {
                 try await environment.jobs.updateJob(job)
                 try await writer.keepAlive()
             }
-            await signal.wait(upTo: environment.queuePoll)
+            await signal.wait(upTo: pause / .seconds(1))
         }
     }
 }

@@ -304,4 +304,20 @@ public final class PostgresJobStore: JobStore {
         }
         return out
     }
+
+    public func successfulDatums(
+        job: String, after position: Int64
+    ) async throws -> (records: [DatumRecord], next: Int64) {
+        var records: [DatumRecord] = []
+        var next = position
+        for row in try await database.rows(
+            "reading the datums job \(job) finished lately",
+            "SELECT seq, body FROM datums WHERE job = \(job) AND state = 'success' AND seq > \(position) ORDER BY seq")
+        {
+            let (seq, body) = try row.decode((Int64, String).self)
+            next = seq
+            records.append(try JobRecordCoding.decode(DatumRecord.self, body))
+        }
+        return (records, next)
+    }
 }

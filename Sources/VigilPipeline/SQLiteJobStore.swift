@@ -245,4 +245,22 @@ public final class SQLiteJobStore: JobStore {
             return out
         }
     }
+
+    public func successfulDatums(
+        job: String, after position: Int64
+    ) async throws -> (records: [DatumRecord], next: Int64) {
+        try read { db in
+            var records: [DatumRecord] = []
+            var next = position
+            let rows = try Row.fetchCursor(
+                db,
+                sql: "SELECT rowid, body FROM datums WHERE job = ? AND state = 'success' AND rowid > ? ORDER BY rowid",
+                arguments: [job, position])
+            while let row = try rows.next() {
+                next = row[0]
+                records.append(try JobRecordCoding.decode(DatumRecord.self, row[1] as String))
+            }
+            return (records, next)
+        }
+    }
 }

@@ -261,10 +261,23 @@ public actor CommitWriter {
         try? await store.metadata.releaseLease(lease.id)
     }
 
+    /// Applies what is staged to the commit's working trees now (their nodes go to the blob store), so that
+    /// `finish` has only what is staged after it to write: for a commit whose changes trickle in while there
+    /// is time to spare (a job whose datums run elsewhere), which would otherwise write every node at the end.
+    public func applyStaged() async throws {
+        try checkOpen()
+        guard compacting == nil, !changes.isEmpty || !metaChanges.isEmpty else { return }
+        try await applyToWorking()
+    }
+
     /// Applies staged changes to the working trees once there are many, so memory stays bounded.
     private func compactIfLarge() async throws {
         stagedSinceCompaction += 1
         guard stagedSinceCompaction >= Self.compactionThreshold, compacting == nil else { return }
+        try await applyToWorking()
+    }
+
+    private func applyToWorking() async throws {
         stagedSinceCompaction = 0
         // Swapped out first: other calls may stage while this one awaits the tree writes.
         let data = changes

@@ -158,6 +158,9 @@ public final class TreeStore: Sendable {
     /// and written: O(k log N) for k changes in a tree of N entries.
     /// How many child nodes of one sharded node are read or written at once.
     static let nodeWidth = 32
+    /// How many children a large directory's node has at most (one per value of a byte of the name hash): a
+    /// change of about this many paths rewrites nearly every one of them, a change of a few paths only a few.
+    public static let nodeFanOut = 256
 
     public func apply(_ changes: ChangeSet, to root: TreeRoot) async throws -> TreeRoot {
         let start = changes.root ?? root

@@ -343,4 +343,7 @@ final class KilledBeforeTheRecord: JobStore {
     func successfulDatums(job: String) async throws -> [String: DatumRecord] {
         try await base.successfulDatums(job: job)
     }
+    func successfulDatums(job: String, after position: Int64) async throws -> (records: [DatumRecord], next: Int64) {
+        try await base.successfulDatums(job: job, after: position)
+    }
 }

@@ -165,6 +165,29 @@ struct JobStoreConformanceTests {
         }
     }
 
+    @Test(arguments: JobStoreKind.testable)
+    func successfulDatumsAreReadOnFromWhereTheLastReadEnded(kind: JobStoreKind) async throws {
+        try await kind.withStore { store in
+            #expect(try await store.startJob(job("j1"), isAlive: { _ in true }) == nil)
+            #expect(try await store.startJob(job("j2", pipeline: "other"), isAlive: { _ in true }) == nil)
+            try await store.recordDatums([datum("c", job: "j1"), datum("a", job: "j1", state: .failed)])
+            try await store.recordDatums([datum("b", job: "j1"), datum("x", job: "j2")])
+            let first = try await store.successfulDatums(job: "j1", after: 0)
+            #expect(first.records.map(\.datum) == ["c", "b"])
+            #expect(first.next > 0)
+            // A datum that succeeds on a retry comes after the position, like one finished for the first time.
+            try await store.recordDatums([datum("d", job: "j1"), datum("a", job: "j1"), datum("y", job: "j2")])
+            let second = try await store.successfulDatums(job: "j1", after: first.next)
+            #expect(second.records.map(\.datum) == ["d", "a"])
+            #expect(second.records.last == datum("a", job: "j1"))
+            #expect(second.next > first.next)
+            let third = try await store.successfulDatums(job: "j1", after: second.next)
+            #expect(third.records.isEmpty)
+            #expect(third.next == second.next)
+            #expect(try await store.successfulDatums(job: "j2", after: 0).records.map(\.datum) == ["x", "y"])
+        }
+    }
+
     @Test(arguments: JobStoreKind.shareable)
     func enginesInTwoProcessesNeverStartTheSamePipelineTwice(kind: JobStoreKind) async throws {
         try await kind.withStores { first, second in

@@ -36,6 +36,36 @@ struct CompactionTests {
         #expect(try await store.check().isClean)
     }
 
+    @Test func changesWrittenEarlyMakeTheTreesOneApplyAtTheEndMakes() async throws {
+        let store = try makeMemoryStore()
+        try await store.createRepo("early")
+        try await store.createRepo("late")
+        let base = (0..<600).reduce(into: [String: String]()) { $0["/out/old-\($1)"] = "old \($1)" }
+        try await commitFiles(base, to: "early", in: store)
+        try await commitFiles(base, to: "late", in: store)
+        let early = try await store.openCommit(repo: "early")
+        let late = try await store.openCommit(repo: "late")
+        for writer in [early, late] { try await writer.delete("/out/old-7") }
+        // A few changes at a time, each batch written into the trees at once on one side only.
+        for batch in 0..<6 {
+            for index in (batch * 50)..<(batch * 50 + 50) {
+                for writer in [early, late] {
+                    try await writer.put("/out/new-\(index)", data: Data("new \(index)".utf8))
+                    try await writer.putMeta("/datums/d\(index)", data: Data("entry \(index)".utf8))
+                }
+            }
+            try await early.applyStaged()
+            #expect(await early.stagedCount == 0)
+        }
+        try await early.applyStaged()
+        let written = try await early.finish()
+        let reference = try await late.finish()
+        #expect(written.tree == reference.tree)
+        #expect(written.meta == reference.meta)
+        #expect(written.tree.files == 600 - 1 + 300)
+        #expect(try await store.check().isClean)
+    }
+
     @Test func aCompactedCommitReplaysOntoAHeadThatMoved() async throws {
         let store = try makeMemoryStore()
         try await store.createRepo("busy")
