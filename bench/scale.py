@@ -267,7 +267,22 @@ class Bench:
             runs.sort()
             durations += [f - s for s, f in runs]
             gaps += [b[0] - a[1] for a, b in zip(runs, runs[1:]) if b[0] - a[1] < 1]
+        # Per job, how evenly its datums spread over the workers: how far apart the workers started and ended,
+        # and the fewest and most datums one of them ran.
+        per_worker = self.services.query(
+            "SELECT d.job, count(*), min((d.body::json->>'started')::float8), max((d.body::json->>'finished')::float8) "
+            f"FROM datums d JOIN jobs j ON j.id = d.job WHERE j.pipeline = '{pipeline}' "
+            "GROUP BY d.job, d.body::json->>'worker'")
+        jobs = {}
+        for job, count, first, last in per_worker:
+            jobs.setdefault(job, []).append((int(count), float(first), float(last)))
+        starts = [max(w[1] for w in ws) - min(w[1] for w in ws) for ws in jobs.values()]
+        ends = [max(w[2] for w in ws) - min(w[2] for w in ws) for ws in jobs.values()]
         return {"planSeconds": statistics.median(s[1] - s[0] for s in spans),
+                "workerStartSpreadMilliseconds": 1000 * statistics.median(starts),
+                "workerEndSpreadMilliseconds": 1000 * statistics.median(ends),
+                "fewestDatumsOnAWorker": min(min(w[0] for w in ws) for ws in jobs.values()),
+                "mostDatumsOnAWorker": max(max(w[0] for w in ws) for ws in jobs.values()),
                 "runSeconds": statistics.median(s[2] - s[1] for s in spans),
                 "assembleSeconds": statistics.median(s[3] - s[2] for s in spans),
                 "datumMilliseconds": 1000 * statistics.median(durations),
@@ -313,9 +328,12 @@ class Bench:
                             "phases": phases})
             print(f"{count} worker(s): {statistics.median(rates):7.1f} datums/s (runs: "
                   + ", ".join(f"{r:.1f}" for r in rates) + "); plan %.2f s, run %.2f s, assemble %.2f s; "
-                  "a datum %.1f ms, then %.1f ms to the next" % (
+                  "a datum %.1f ms, then %.1f ms to the next; workers started %.0f ms and ended %.0f ms apart, "
+                  "ran %d to %d datums each" % (
                       phases["planSeconds"], phases["runSeconds"], phases["assembleSeconds"],
-                      phases["datumMilliseconds"], phases["gapMilliseconds"] or 0), file=sys.stderr)
+                      phases["datumMilliseconds"], phases["gapMilliseconds"] or 0,
+                      phases["workerStartSpreadMilliseconds"], phases["workerEndSpreadMilliseconds"],
+                      phases["fewestDatumsOnAWorker"], phases["mostDatumsOnAWorker"]), file=sys.stderr)
         base = scaling[0]["median"]
         for entry in scaling:
             entry["ratioToLinear"] = entry["median"] / (entry["workers"] * base)

@@ -90,11 +90,7 @@ public final class PipelineEngine: Service, Sendable {
                 }
                 if let queue = environment.queue, environment.runsWorkers {
                     for record in records where localWorkers.withLock({ $0[record.name] == nil }) {
-                        let worker = DatumWorker(
-                            pipeline: record.name, concurrency: record.spec.parallelism,
-                            name: "\(environment.holder):\(record.name)", queue: queue, environment: environment,
-                            // This process's jobs hear of it at once, without the round trip of a NOTIFY.
-                            onRecorded: { self.wakeWaitingJobs() })
+                        let worker = localWorker(of: record.name, concurrency: record.spec.parallelism, on: queue)
                         localWorkers.withLock { $0[record.name] = worker }
                         group.addTask { await self.runLocal(worker) }
                     }
@@ -233,14 +229,46 @@ public final class PipelineEngine: Service, Sendable {
     }
 
     /// Runs an in-process worker until it stops; its failure is logged, not the engine's end.
-    private func runLocal(_ worker: DatumWorker) async {
-        do {
-            try await worker.runDatums()
-        } catch is CancellationError {
-            return
-        } catch {
-            environment.logger.error(
-                "worker stopped", metadata: ["worker": "\(worker.name)", "error": "\(error)"])
+    /// This process's worker of `pipeline`'s queued datums.
+    private func localWorker(of pipeline: String, concurrency: Int, on queue: any DatumQueue) -> DatumWorker {
+        DatumWorker(
+            pipeline: pipeline, concurrency: concurrency, name: "\(environment.holder):\(pipeline)", queue: queue,
+            environment: environment,
+            // This process's jobs hear of it at once, without the round trip of a NOTIFY.
+            onRecorded: { self.wakeWaitingJobs() })
+    }
+
+    /// Runs `worker` until it stops. One that stops on an error is replaced by a new one after a pause
+    /// (growing while they keep failing), unless the engine stops or the pipeline went away: otherwise the
+    /// pipeline's datums would wait for another process's worker, perhaps for ever.
+    private func runLocal(_ first: DatumWorker) async {
+        var worker = first
+        var failures = 0
+        while true {
+            do {
+                try await worker.runDatums()
+                return
+            } catch is CancellationError {
+                return
+            } catch {
+                failures += 1
+                let pause = environment.stepRetry.delay(after: failures)
+                environment.logger.error(
+                    "worker stopped; a new one starts shortly",
+                    metadata: [
+                        "worker": "\(worker.name)", "error": "\(error)", "in": "\(String(format: "%.0f", pause)) s",
+                    ])
+                try? await Task.sleep(for: .seconds(pause))
+            }
+            if Task.isCancelled || isStopping() { return }
+            let next = localWorker(of: worker.pipeline, concurrency: worker.concurrency, on: worker.queue)
+            let replaced = localWorkers.withLock { workers in
+                guard workers[worker.pipeline] === worker else { return false }
+                workers[worker.pipeline] = next
+                return true
+            }
+            guard replaced else { return }
+            worker = next
         }
     }
 

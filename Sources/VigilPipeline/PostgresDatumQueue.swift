@@ -25,6 +25,15 @@ public final class PostgresDatumQueue: DatumQueue {
     static let now = "extract(epoch FROM clock_timestamp())"
     /// Datums inserted per statement when a job starts.
     static let insertChunk = 2_000
+    /// Datums a transaction that records a job's work is expected to insert per second, at the least (about
+    /// twenty times what a 2-core machine does): its deadline grows with the job, so a job of a million
+    /// datums starts within the query timeout plus a few minutes instead of never.
+    static let slowestInsertsPerSecond = 5_000.0
+
+    /// The time beyond the query timeout that recording `count` datums is given.
+    static func insertTime(_ count: Int) -> Duration {
+        .seconds(Double(count) / slowestInsertsPerSecond)
+    }
 
     // MARK: Jobs
 
@@ -34,7 +43,9 @@ public final class PostgresDatumQueue: DatumQueue {
         let body = try JobRecordCoding.encode(job)
         let encoded = try work.map(Self.encode)
         return try await withoutActuallyEscaping(isAlive) { isAlive in
-            try await database.withTransaction("starting a job of '\(job.pipeline)'") { connection in
+            try await database.withTransaction(
+                "starting a job of '\(job.pipeline)'", extraTime: Self.insertTime(encoded?.ids.count ?? 0)
+            ) { connection in
                 if let existing = try await PostgresJobStore.runningJob(
                     of: job.pipeline, isAlive: isAlive, on: connection)
                 {
@@ -50,7 +61,9 @@ public final class PostgresDatumQueue: DatumQueue {
 
     public func addWork(_ work: JobWork, to job: JobInfo) async throws {
         let encoded = try Self.encode(work)
-        try await database.withTransaction("recording the datums of job \(job.id)") { connection in
+        try await database.withTransaction(
+            "recording the datums of job \(job.id)", extraTime: Self.insertTime(encoded.ids.count)
+        ) { connection in
             try await Self.insert(encoded, job: job, on: connection)
         }
     }

@@ -63,6 +63,23 @@ struct DatumQueueTests {
         return job
     }
 
+    /// A job's datums are inserted in the transaction that starts it: a big job is given time in proportion
+    /// (100,000 datums take this machine about 3 s, and the query timeout here is 1 s).
+    @Test func aJobTooBigToRecordWithinTheQueryTimeoutStillStarts() async throws {
+        let server = try await PostgresServer.shared()
+        let location = try PostgresLocation.parse(
+            server.url(database: try await server.makeDatabase()) + "&timeout=1")
+        try await PostgresServer.withClient(
+            location, environment: server.environment, schemas: [PostgresJobStore.schema], logger: Self.logger
+        ) { (database: PostgresDatabase) async throws -> Void in
+            let queue = PostgresDatumQueue(database: database)
+            let work = JobWork(spec: Self.spec, datums: Self.datums(100_000))
+            let job = Self.job()
+            #expect(try await queue.startJob(job, work: work, isAlive: { _ in true }) == nil)
+            #expect(try await queue.progress(job: job.id) == JobProgress(total: 100_000, remaining: 100_000, failed: 0))
+        }
+    }
+
     @Test func racingWorkersClaimEveryDatumExactlyOnce() async throws {
         try await Self.withQueue { queue, _ in
             let job = try await Self.start(300, on: queue)

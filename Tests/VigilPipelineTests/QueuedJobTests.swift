@@ -74,6 +74,51 @@ struct QueuedJobTests {
         }
     }
 
+    /// A service's worker that stops on an error (here: another process took its name over) is replaced, so
+    /// the pipeline's datums do not wait for ever for a worker somewhere else.
+    @Test func anEnginesWorkerThatStopsOnAnErrorIsReplaced() async throws {
+        let server = try await PostgresServer.shared()
+        let url = server.url(database: try await server.makeDatabase())
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-queued-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: home) }
+        try await Backends.with(
+            home: home, configuration: StoreConfiguration(database: url), create: true,
+            environment: ProcessInfo.processInfo.environment.merging(server.environment) { $1 }, logger: Self.logger
+        ) { backends in
+            var environment = try backends.engineEnvironment(stages: .builtIn)
+            environment.datumLease = 1.5
+            environment.stepRetry = Backoff(base: 0.2, maximum: 1)
+            let queue = try #require(environment.queue)
+            try await backends.store.createRepo("images")
+            let spec = "{name: copies, input: {pfs: {repo: images, glob: '/*'}}, transform: {stage: copy}}"
+            try await PipelineManager(environment: environment).create(try PipelineSpecParser.parse(spec), source: spec)
+            let engine = PipelineEngine(environment: environment)
+            let name = "\(environment.holder):copies"
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await engine.run() }
+                #expect(await waitFor { (try? await queue.workers().contains { $0.worker.name == name }) == true })
+                // Another process takes the name over: the engine's worker hears so at its next heartbeat and
+                // stops; the one that replaces it registers once the usurper's registration is stale.
+                let usurper = WorkerRecord(
+                    name: name, pipeline: "copies", host: "usurper", version: VigilVersion.current, concurrency: 1)
+                try await queue.register(usurper, staleAfter: 0)
+                #expect(
+                    await waitFor {
+                        (try? await queue.workers().contains { $0.worker.name == name && $0.worker.host != "usurper" })
+                            == true
+                    })
+                try await commit(
+                    ["/cam1-1700000000.jpg": "one", "/cam2-1700000001.jpg": "two"], to: "images", in: backends.store)
+                #expect(
+                    await waitFor {
+                        (try? await backends.store.resolveCommit("copies", ref: nil))??.tree.files == 2
+                    })
+                engine.stopGracefully()
+                try await group.waitForAll()
+            }
+        }
+    }
+
     @Test func anIndexEntryIsFoundInItsPackByItsDatum() throws {
         let entries = (0..<3).map { index in
             DatumIndex.Entry(

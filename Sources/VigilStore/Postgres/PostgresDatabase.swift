@@ -74,11 +74,13 @@ public final class PostgresDatabase: Service, Sendable {
         await client.run()
     }
 
-    /// Runs `body` on one pooled connection, within the deadline.
+    /// Runs `body` on one pooled connection, within the deadline (the query timeout, plus `extraTime` for work
+    /// whose size the caller knows grows with its input).
     public func withConnection<T: Sendable>(
-        _ operation: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+        _ operation: String, extraTime: Duration = .zero,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
-        try await withDeadline(operation, location.queryTimeout) { slot in
+        try await withDeadline(operation, location.queryTimeout + extraTime) { slot in
             try await self.client.withConnection { connection in
                 slot.hold(connection)
                 // The pool may hand out a connection whose close it has not heard of yet (see `inTransaction`).
@@ -92,11 +94,12 @@ public final class PostgresDatabase: Service, Sendable {
         }
     }
 
-    /// Runs `body` in one transaction on a pooled connection, within the deadline.
+    /// Runs `body` in one transaction on a pooled connection, within the deadline (see `withConnection`).
     public func withTransaction<T: Sendable>(
-        _ operation: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+        _ operation: String, extraTime: Duration = .zero,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
-        try await withConnection(operation) { connection in
+        try await withConnection(operation, extraTime: extraTime) { connection in
             try await Self.inTransaction(connection, body)
         }
     }
