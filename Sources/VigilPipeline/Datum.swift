@@ -42,7 +42,7 @@ public struct Datum: Sendable, Hashable, Codable {
         for input in inputs where !sideInputs.contains(input.name) {
             hasher.update(data: Data("\(input.name)\t\(input.path)\t\(input.hash.hex)\n".utf8))
         }
-        id = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        id = Hex.lowercase(hasher.finalize())
     }
 }
 

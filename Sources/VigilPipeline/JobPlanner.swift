@@ -97,17 +97,29 @@ struct JobPlanner: Sendable {
         // Every changed file lies under at most one match: the prefix of its path as deep as the glob.
         var matches: [String] = []
         var seen = Set<String>()
+        // A changed file that is itself a match (a `/*` glob over files) comes with both its values: no lookup.
+        var files: [String: DiffEntry] = [:]
+        var under = Set<String>()
         for change in try await store.trees.diff(from: oldRoot.hash, to: newRoot.hash) {
             let components = change.path.split(separator: "/")
             guard components.count >= depth else { continue }
             let match = "/" + components.prefix(depth).joined(separator: "/")
-            if glob.matches(match), seen.insert(match).inserted { matches.append(match) }
+            guard glob.matches(match) else { continue }
+            if components.count == depth { files[match] = change } else { under.insert(match) }
+            if seen.insert(match).inserted { matches.append(match) }
         }
         var removed: [[DatumInput]] = []
         var added: [[DatumInput]] = []
         for match in matches {
-            let before = try await store.trees.lookup(match, in: oldRoot)
-            let after = try await store.trees.lookup(match, in: newRoot)
+            let before: TreeEntry?
+            let after: TreeEntry?
+            if let change = files[match], !under.contains(match) {
+                before = change.old.map { TreeEntry(name: "", value: $0) }
+                after = change.new.map { TreeEntry(name: "", value: $0) }
+            } else {
+                before = try await store.trees.lookup(match, in: oldRoot)
+                after = try await store.trees.lookup(match, in: newRoot)
+            }
             if before?.hash == after?.hash { continue }
             if let before, let old {
                 removed.append([DatumInput(pfs, old, match, before)])

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Synchronization
+import VigilStore
 
 /// A pipeline: which input data it reads (repos, branches, globs), what it runs on each datum, and how.
 /// Field names follow Pachyderm's where they mean the same thing. Parse one with `PipelineSpecParser`.
@@ -51,7 +52,7 @@ public struct PipelineSpec: Sendable, Hashable, Codable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let bytes = (try? encoder.encode(Identity(input: input, transform: transform))) ?? Data()
-        let hash = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        let hash = Hex.lowercase(SHA256.hash(data: bytes))
         Self.hashes.withLock { known in
             // Specs change rarely; a bound keeps a process that edits many from growing without end.
             if known.count >= 256 { known.removeAll() }

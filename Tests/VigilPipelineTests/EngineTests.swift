@@ -73,6 +73,25 @@ struct EngineTests {
         #expect(image.first?.hash == copied.first?.hash)
     }
 
+    @Test func aFileReplacedByAFolderIsOneChangedDatum() async throws {
+        let stage = RecordingStage()
+        let fixture = try await EngineFixture(stages: .with("record", stage))
+        defer { fixture.cleanUp() }
+        try await fixture.store.createRepo("images")
+        try await commit(["/a": "1", "/b": "2", "/c": "3"], to: "images", in: fixture.store)
+        try await fixture.create("{name: out, input: {pfs: {repo: images, glob: '/*'}}, transform: {stage: record}}")
+        _ = try await fixture.engine.runUntilIdle()
+        #expect(try await fixture.files("out") == ["/a.out": "1", "/b.out": "2", "/c.out": "3"])
+
+        // The diff says "/a" (a file) went and "/a/x" came: the datum "/a" is the new folder, not gone.
+        try await commit(["/b": "5"], to: "images", in: fixture.store, deleting: ["/a"])
+        try await commit(["/a/x": "4"], to: "images", in: fixture.store)
+        let job = try #require(try await fixture.engine.runUntilIdle().last)
+        #expect(!job.full)
+        #expect(job.counts.processed == 2 && job.counts.removed == 2, "\(job.counts) \(job.error ?? "")")
+        #expect(try await fixture.files("out") == ["/a.out": "4", "/b.out": "5", "/c.out": "3"])
+    }
+
     @Test func crossAndUnionInputs() async throws {
         let stage = RecordingStage()
         let fixture = try await EngineFixture(stages: .with("record", stage))
@@ -215,7 +234,7 @@ struct EngineTests {
         let other = "{name: out, input: {pfs: {repo: images, glob: '/*'}}, transform: {stage: record}}"
         try await fixture.manager.update(try PipelineSpecParser.parse(other), source: other)
         let job = try #require(try await fixture.engine.runUntilIdle().first)
-        #expect(job.counts.processed == 2 && job.counts.removed == 2)
+        #expect(job.counts.processed == 2 && job.counts.removed == 2, "\(job.counts) \(job.error ?? "")")
         #expect(try await fixture.files("out") == ["/a.out": "a", "/b.out": "b"])
     }
 

@@ -1,0 +1,15 @@
+/// Bytes as lowercase hex digits, without a formatter per byte (datum ids are made for every datum a job
+/// considers: `String(format:)` per byte cost about as much as the rest of planning).
+public enum Hex {
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    public static func lowercase(_ bytes: some Sequence<UInt8>) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.underestimatedCount * 2)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
