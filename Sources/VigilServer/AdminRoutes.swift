@@ -49,7 +49,7 @@ struct AdminRoutes {
             }
             return Audit(
                 entries: try await environment.access.audit(
-                    token: query.get("token"), since: since, limit: min(1_000, query.get("limit", as: Int.self) ?? 100))
+                    token: query.get("token"), since: since, limit: try PageLimit.read(query, default: 100))
             )
         }
     }

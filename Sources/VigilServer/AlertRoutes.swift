@@ -24,7 +24,7 @@ struct AlertRoutes {
     func list(_ request: Request, context: VigilRequestContext) async throws -> Alerts {
         let principal = try context.require([.admin, .operator, .customer], to: "read alerts")
         let query = request.uri.queryParameters
-        var filter = AlertFilter(limit: min(1_000, query.get("limit", as: Int.self) ?? 100))
+        var filter = AlertFilter(limit: try PageLimit.read(query, default: 100))
         filter.device = query.get("device")
         filter.customer = query.get("customer")
         if principal.role == .customer {

@@ -37,7 +37,7 @@ struct DataRoutes {
             do {
                 return Commits(
                     commits: try await environment.store.log(
-                        repo, ref: query.get("ref"), limit: min(1_000, query.get("limit", as: Int.self) ?? 50)))
+                        repo, ref: query.get("ref"), limit: try PageLimit.read(query, default: 50)))
             } catch let error as VigilError {
                 throw Self.apiError(error)
             }

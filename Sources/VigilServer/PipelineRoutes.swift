@@ -41,7 +41,7 @@ struct PipelineRoutes {
             let query = request.uri.queryParameters
             return Jobs(
                 jobs: try await environment.jobs.jobs(
-                    pipeline: query.get("pipeline"), limit: min(1_000, query.get("limit", as: Int.self) ?? 50)))
+                    pipeline: query.get("pipeline"), limit: try PageLimit.read(query, default: 50)))
         }
         router.get("/v1/workers") { request, context in
             _ = try context.require([.admin, .operator], to: "read workers")

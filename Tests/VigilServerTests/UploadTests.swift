@@ -61,6 +61,32 @@ struct UploadTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: fixture.scratch.path).isEmpty)
     }
 
+    /// Every list route takes `limit` from 1 to 1,000 as documented, and refuses anything else by name.
+    @Test(arguments: ["/v1/alerts", "/v1/jobs", "/v1/audit", "/v1/repos/images/commits"])
+    func aLimitOutsideItsBoundsIsRefusedWithTheReason(route: String) async throws {
+        let fixture = try await ServerFixture()
+        defer { fixture.remove() }
+        try await fixture.test { client in
+            for limit in ["0", "-5", "1001", "abc", "2.5", ""] {
+                let response = try await client.execute(
+                    uri: "\(route)?limit=\(limit)", method: .get, headers: fixture.headers("admin"))
+                #expect(response.status == .badRequest, "limit=\(limit): \(String(buffer: response.body))")
+                #expect(response.errorCode == "bad-limit")
+                #expect(String(buffer: response.body).contains("from 1 to 1000"))
+            }
+            for limit in ["1", "1000"] {
+                let response = try await client.execute(
+                    uri: "\(route)?limit=\(limit)", method: .get, headers: fixture.headers("admin"))
+                #expect(response.status == .ok, "limit=\(limit): \(String(buffer: response.body))")
+            }
+            let one = try await client.execute(
+                uri: "/v1/alerts?limit=1", method: .get, headers: fixture.headers("admin"))
+            struct Alerts: Decodable { var alerts: [AnyCodable] }
+            struct AnyCodable: Decodable {}
+            #expect(try JSONDecoder().decode(Alerts.self, from: Data(buffer: one.body)).alerts.count == 1)
+        }
+    }
+
     @Test func theServedOpenAPIDocumentIsTheCommittedOneAndNamesEveryRoute() async throws {
         let fixture = try await ServerFixture()
         defer { fixture.remove() }
