@@ -10,6 +10,8 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public var code: String
     public var message: String
     public var value: String?
+    /// The methods a path takes, for a 405 (its `Allow` header).
+    public var allow: [HTTPRequest.Method] = []
 
     public init(_ status: HTTPResponse.Status, code: String, _ message: String, value: String? = nil) {
         self.status = status
@@ -30,6 +32,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"vigil\"" }
+        if !allow.isEmpty { headers[.allow] = allow.map(\.rawValue).joined(separator: ", ") }
         let data = try JSONEncoder().encode(Body(error: .init(code: code, message: message, value: value)))
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }

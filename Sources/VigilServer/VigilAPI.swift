@@ -8,6 +8,8 @@ public enum VigilAPI {
     public static func router(_ environment: ServerEnvironment) -> Router<VigilRequestContext> {
         let router = Router(context: VigilRequestContext.self)
         router.add(middleware: AccessMiddleware(access: environment.access, logger: environment.logger))
+        let routes = MethodCheck.Routes()
+        router.add(middleware: MethodCheck(routes: routes))
         let tenants = TenantScope(store: environment.store, rulesRepo: environment.configuration.rulesRepo)
         AdminRoutes(environment: environment).add(to: router)
         ImageRoutes(environment: environment).add(to: router)
@@ -19,6 +21,7 @@ public enum VigilAPI {
         pipelines.add(to: router)
         LineageRoutes(environment: environment, tenants: tenants).add(to: router)
         DashboardRoutes(environment: environment, stats: stats, pipelines: pipelines).add(to: router)
+        routes.set(router.routes)
         return router
     }
 

@@ -87,6 +87,33 @@ struct UploadTests {
         }
     }
 
+    /// A path the service has routes for, asked with another method, is 405 with the methods it takes; a path
+    /// it has no route for stays 404, and so does a route's own "not found".
+    @Test func anotherMethodOnAKnownPathIsRefusedWithTheMethodsItTakes() async throws {
+        let fixture = try await ServerFixture()
+        defer { fixture.remove() }
+        try await fixture.test { client in
+            for (method, path, allow) in [
+                (HTTPRequest.Method("TRACE")!, "/v1/alerts", "GET"),
+                (.delete, "/v1/images/frontdoor-1763800000.jpg", "PUT"),
+                (.post, "/v1/repos/images/files/a/b.jpg", "GET"), (.put, "/healthz", "GET"),
+                (.get, "/v1/alerts/x/ack", "POST"),
+            ] {
+                let response = try await client.execute(uri: path, method: method, headers: fixture.headers("admin"))
+                #expect(response.status == .methodNotAllowed, "\(method) \(path): \(String(buffer: response.body))")
+                #expect(response.headers[.allow] == allow, "\(method) \(path)")
+                #expect(response.errorCode == "method-not-allowed")
+            }
+            for (method, path) in [(HTTPRequest.Method.get, "/v1/nothing-here"), (.get, "/v1/repos/nope/commits")] {
+                let response = try await client.execute(uri: path, method: method, headers: fixture.headers("admin"))
+                #expect(response.status == .notFound, "\(method) \(path): \(String(buffer: response.body))")
+                #expect(response.headers[.allow] == nil)
+            }
+        }
+        let audit = try await fixture.environment.access.audit(token: nil, since: nil, limit: 100)
+        #expect(audit.contains { $0.action == "TRACE /v1/alerts" && $0.status == 405 })
+    }
+
     @Test func theServedOpenAPIDocumentIsTheCommittedOneAndNamesEveryRoute() async throws {
         let fixture = try await ServerFixture()
         defer { fixture.remove() }
