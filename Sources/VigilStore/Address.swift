@@ -58,6 +58,10 @@ struct RefSpec: Sendable, Hashable {
     var base: String
     var ancestors: Int
 
+    /// How far back a ref may walk: each step reads a commit, and a ref comes from users and URLs (an
+    /// unbounded `^N` is a request that reads the whole history). Older commits are named by their id.
+    static let maximumAncestors = 10_000
+
     static func parse(_ text: String, address: String) throws -> RefSpec {
         guard let caret = text.firstIndex(of: "^") else {
             try Names.validateBranch(text, in: address)
@@ -73,10 +77,16 @@ struct RefSpec: Sendable, Hashable {
             rest = rest.dropFirst(digits.count)
             if digits.isEmpty {
                 ancestors += 1
-            } else if let count = Int(digits), count <= 1_000_000 {
+            } else if let count = Int(digits), count <= maximumAncestors {
                 ancestors += count
             } else {
-                throw VigilError(.badAddress, "'\(text)' asks for too many ancestors", value: address)
+                ancestors = maximumAncestors + 1
+            }
+            guard ancestors <= maximumAncestors else {
+                throw VigilError(
+                    .badAddress,
+                    "'\(text)' goes back more than \(maximumAncestors) commits; name an older commit by its id "
+                        + "(vigil log shows them)", value: address)
             }
         }
         guard rest.isEmpty else {

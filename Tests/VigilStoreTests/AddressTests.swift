@@ -11,6 +11,7 @@ struct AddressTests {
         ("images@master^2:/a", Address(repo: "images", ref: "master^2", path: "/a")),
         ("images@9f3ab2c1", Address(repo: "images", ref: "9f3ab2c1")),
         ("images@master^^", Address(repo: "images", ref: "master^^")),
+        ("images@master^10000", Address(repo: "images", ref: "master^10000")),
         ("images:a//b", Address(repo: "images", path: "/a/b")),
         ("my_repo-2@v1.0", Address(repo: "my_repo-2", ref: "v1.0")),
     ])
@@ -25,6 +26,10 @@ struct AddressTests {
         ("images@", .badAddress),
         ("images@mas ter", .badName),
         ("images@master^x", .badAddress),
+        // Walks are bounded: each step reads a commit.
+        ("images@master^10001", .badAddress),
+        ("images@master^5000^5000^", .badAddress),
+        ("images@master^99999999999999999999999", .badAddress),
         ("images:/../etc/passwd", .badAddress),
         ("images:/a/./b", .badAddress),
         ("images@master:/a\\b", .badAddress),
