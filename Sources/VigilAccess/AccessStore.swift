@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import VigilStore
 
 /// API tokens and the audit log. Implementations store records; the token rules (shapes, secrets, hashing,
 /// the constant-time check) live here, once, for all of them: `AccessDatabase` (SQLite in the data folder)
@@ -61,8 +62,8 @@ extension AccessStore {
             throw AccessError(.badToken, "an \(role.rawValue) token sees everything: give no --customer or --device")
         default: break
         }
-        let id = TokenSecrets.hex(TokenSecrets.random(6))
-        let token = "vgl_\(id)_\(TokenSecrets.hex(TokenSecrets.random(32)))"
+        let id = Hex.lowercase(TokenSecrets.random(6))
+        let token = "vgl_\(id)_\(Hex.lowercase(TokenSecrets.random(32)))"
         let info = TokenInfo(id: id, name: name, role: role, customer: customer, device: device, created: now)
         try await insertToken(info, secretSHA256: TokenSecrets.digest(token))
         return (token, info)
@@ -92,16 +93,12 @@ extension AccessStore {
     }
 }
 
-/// The token format's secrets: random bytes, their hex, the stored digest, and a comparison that takes the
-/// same time wherever the bytes differ.
+/// The token format's secrets: random bytes, the stored digest, and a comparison that takes the same time
+/// wherever the bytes differ.
 enum TokenSecrets {
     static func random(_ count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
         return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
-    }
-
-    static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        bytes.map { String(format: "%02x", $0) }.joined()
     }
 
     static func digest(_ token: String) -> Data {

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import VigilStages
+import VigilStore
 
 /// One threat to tell a customer about, and where its telling stands.
 public struct AlertInfo: Sendable, Hashable, Codable {
@@ -54,7 +55,7 @@ public struct AlertInfo: Sendable, Hashable, Codable {
     /// The id of the alert for `record`: a hash of customer, device, image name and image content.
     public static func id(for record: ThreatRecord) -> String {
         let text = [record.customer, record.device, record.image.name, record.image.sha256].joined(separator: "\n")
-        return SHA256.hash(data: Data(text.utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
+        return Hex.lowercase(SHA256.hash(data: Data(text.utf8)).prefix(16))
     }
 
     /// `Idempotency-Key` of the delivery to the contact at `level`: the same on every retry and after restarts.

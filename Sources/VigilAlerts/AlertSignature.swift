@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import VigilStore
 
 /// `X-Vigil-Signature: sha256=<hex>`: the HMAC-SHA256 of the exact request body under the secret the notifier
 /// and the alert API share, so the receiver knows the alert came from Vigil and was not altered.
@@ -22,10 +23,7 @@ public struct AlertSignature: Sendable {
 
     /// The header value for `body`.
     public func sign(_ body: Data) -> String {
-        "sha256="
-            + HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: secret)).map {
-                String(format: "%02x", $0)
-            }.joined()
+        "sha256=" + Hex.lowercase(HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: secret)))
     }
 
     /// Whether `header` is the signature of `body` (compared in constant time).
