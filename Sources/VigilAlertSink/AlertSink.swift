@@ -107,7 +107,10 @@ public final class AlertSink: Sendable {
         self.onReceive = onReceive
         var state = State(behaviour: behaviour)
         if let journal {
+            var endsMidLine = false
             if let text = try? String(contentsOf: journal, encoding: .utf8) {
+                // A sink killed while appending leaves half a line; the next one must start on a line of its own.
+                endsMidLine = !text.isEmpty && !text.hasSuffix("\n")
                 for line in text.split(separator: "\n") {
                     guard let received = try? Self.decoder.decode(Received.self, from: Data(line.utf8)),
                         state.keys.insert(received.idempotencyKey).inserted
@@ -122,6 +125,7 @@ public final class AlertSink: Sendable {
                 throw AlertError(.io, "cannot write the sink's journal '\(journal.path)'", value: journal.path)
             }
             handle.seekToEndOfFile()
+            if endsMidLine { handle.write(Data("\n".utf8)) }
             state.journal = handle
         }
         self.state = Mutex(state)

@@ -339,6 +339,46 @@ struct NotifierTests {
         }
     }
 
+    @Test func aSinkKilledMidLineKeepsEveryWholeAlertInItsJournal() async throws {
+        let store = try makeStore()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-sink-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let journal = folder.appendingPathComponent("sink.jsonl")
+        let record = try threatRecord()
+        let commit = try await commitThreats([record], to: store)
+        let alert = try #require(
+            try await SQLiteAlertStore(path: folder.appendingPathComponent("alerts.sqlite").path).ingest(
+                [(record, "threats@\(commit.id):\(record.imagePath).json")], repo: "threats", from: nil,
+                to: commit.id, now: Date()
+            ).first)
+        let payload = AlertPayload(
+            alert: alert, level: 0,
+            image: .init(
+                name: record.image.name, width: 640, height: 480, bytes: record.image.bytes,
+                sha256: record.image.sha256, address: "threats@\(commit.id):\(record.imagePath)"))
+        @Sendable func send(_ key: String, to url: URL) async throws {
+            var payload = payload
+            payload.idempotencyKey = key
+            let transport = try transport(url)
+            let outcome = await transport.send(.init(idempotencyKey: key, body: try payload.encoded(), attempt: 1))
+            await transport.shutdown()
+            #expect(outcome == .delivered(status: 201))
+        }
+        try await withSink(journal: journal) { _, url in try await send("first", to: url) }
+        // What a kill in the middle of an append leaves behind.
+        let handle = try FileHandle(forWritingTo: journal)
+        handle.seekToEndOfFile()
+        handle.write(Data(#"{"idempotencyKey":"half"#.utf8))
+        try handle.close()
+        try await withSink(journal: journal) { sink, url in
+            #expect(sink.received.map(\.idempotencyKey) == ["first"])
+            try await send("second", to: url)
+        }
+        let reread = try await withSink(journal: journal) { sink, _ in sink.received.map(\.idempotencyKey) }
+        #expect(reread == ["first", "second"])
+    }
+
     @Test func aRunningNotifierDeliversACommitAsItLandsAndStopsGracefully() async throws {
         let store = try makeStore()
         try await withSink { sink, url in
