@@ -48,11 +48,20 @@ struct ImageRoutes {
         defer { try? FileManager.default.removeItem(at: spool) }
         var size = 0
         var head = Data()
+        // A silent client is cut off by the idle timeout; this bounds one that trickles a byte at a time.
+        let timeout = environment.configuration.bodyTimeout
+        let deadline = ContinuousClock.now + .nanoseconds(Int64(timeout * 1e9))
         do {
             defer { try? handle.close() }
             for try await buffer in request.body {
                 size += buffer.readableBytes
                 if size > limit { throw Self.tooLarge(limit) }
+                if ContinuousClock.now > deadline {
+                    throw APIError(
+                        .requestTimeout, code: "body-timeout",
+                        "the upload took longer than \(timeout) s to arrive; send the image again, faster",
+                        value: "\(size) bytes received")
+                }
                 let bytes = Data(buffer: buffer)
                 if head.count < 16 { head.append(bytes.prefix(16 - head.count)) }
                 try handle.write(contentsOf: bytes)

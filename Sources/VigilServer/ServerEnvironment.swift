@@ -47,6 +47,13 @@ public struct ServerConfiguration: Sendable {
     /// Where uploads go, and the repos a customer may read (scoped to its devices).
     public var imagesRepo = "images"
     public var rulesRepo = "rules"
+    /// Seconds a connection may send nothing: before its first request is whole, between requests, or in the
+    /// middle of a body. Past it the connection is closed, so silent clients cannot hold connections open.
+    public var idleTimeout = 60.0
+    /// Seconds an upload's body may take in all, however steadily it trickles in (408 `body-timeout` past it).
+    public var bodyTimeout = 120.0
+    /// Connections served at once; more wait in the listen queue until one closes.
+    public var maxConnections = 4_096
 
     public init() {}
 }

@@ -32,8 +32,11 @@ public enum VigilAPI {
         let configuration = environment.configuration
         return Application(
             router: router(environment),
+            server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(configuration.idleTimeout * 1e9)))),
             configuration: .init(
-                address: .hostname(configuration.host, port: configuration.port), serverName: "vigil"),
+                address: .hostname(configuration.host, port: configuration.port), serverName: "vigil",
+                backlog: 1_024,
+                availableConnectionsDelegate: .maximum(configuration.maxConnections, logger: environment.logger)),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
             logger: environment.logger)
     }

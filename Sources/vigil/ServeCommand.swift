@@ -26,11 +26,34 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The port (0: any free one, printed at start).") var port = 8080
     @Option(help: "The largest image upload, in bytes.") var maxImageBytes = 20 << 20
     @Option(help: "The repo uploads go to (created if missing).") var imagesRepo = "images"
+    @Option(help: "Seconds a connection may send nothing (before a request is whole, between requests, mid-body).")
+    var idleTimeout = 60.0
+    @Option(help: "Seconds an upload's body may take to arrive in all (408 past it).") var bodyTimeout = 120.0
+    @Option(help: "Connections served at once; more wait until one closes.") var maxConnections = 4_096
+    @Option(
+        help:
+            "Seconds a graceful stop waits for requests and datums in flight before cutting them off (nothing half-committed either way)."
+    )
+    var shutdownTimeout = 30.0
     @Flag(
         help:
             "Plan jobs and assemble their commits, but run no datums: `vigil worker` processes run them (needs a shared database)."
     )
     var noWorkers = false
+
+    func validate() throws {
+        for (name, value) in [
+            ("--idle-timeout", idleTimeout), ("--body-timeout", bodyTimeout), ("--shutdown-timeout", shutdownTimeout),
+        ] where !(value >= 0.1 && value <= 86_400) {
+            throw ValidationError("\(name) must be between 0.1 and 86400 seconds, not \(value)")
+        }
+        guard (1...1_000_000).contains(maxConnections) else {
+            throw ValidationError("--max-connections must be between 1 and 1000000, not \(maxConnections)")
+        }
+        guard (1...(1 << 40)).contains(maxImageBytes) else {
+            throw ValidationError("--max-image-bytes must be between 1 and 2^40, not \(maxImageBytes)")
+        }
+    }
 
     func run() async throws {
         try await store.withBackends { backends in
@@ -45,6 +68,12 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.port = port
             configuration.maxImageBytes = maxImageBytes
             configuration.imagesRepo = imagesRepo
+            configuration.idleTimeout = idleTimeout
+            configuration.bodyTimeout = bodyTimeout
+            configuration.maxConnections = maxConnections
+            if let warning = OpenFileLimit.raise(toServe: maxConnections) {
+                logger.warning("\(warning)")
+            }
             if (try? await environment.store.repo(imagesRepo)) == nil {
                 try await environment.store.createRepo(imagesRepo, description: "camera frames as uploaded")
             }
@@ -59,10 +88,13 @@ struct ServeCommand: AsyncParsableCommand {
             }
             func serve(_ notifier: Notifier?) async throws {
                 let services: [any Service] = [engine, app] + (notifier.map { [$0] } ?? [])
-                let group = ServiceGroup(
-                    configuration: .init(
-                        services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
-                        logger: logger))
+                var lifecycle = ServiceGroupConfiguration(
+                    services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger)
+                // Past it the group is cancelled: requests still streaming are cut (never committed half),
+                // datums in flight are left to be run again.
+                lifecycle.maximumGracefulShutdownDuration = .milliseconds(Int64(shutdownTimeout * 1_000))
+                let group = ServiceGroup(configuration: lifecycle)
                 try await group.run()
             }
             guard alerts.isConfigured else { return try await serve(nil) }

@@ -32,7 +32,8 @@ extension ProcessTests {
                 data.withUnsafeBytes { raw in
                     var offset = 0
                     while offset < raw.count {
-                        let sent = Glibc.send(socket, raw.baseAddress! + offset, raw.count - offset, 0)
+                        let sent = Glibc.send(
+                            socket, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
                         if sent <= 0 { return }
                         offset += sent
                     }
@@ -50,6 +51,12 @@ extension ProcessTests {
                     if String(decoding: out, as: UTF8.self).contains("\r\n\r\n{") { break }
                 }
                 return String(decoding: out, as: UTF8.self)
+            }
+
+            /// Whether the server sent something (or closed) within `seconds`.
+            func isReadable(within seconds: Double) -> Bool {
+                var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+                return poll(&descriptor, 1, Int32(seconds * 1_000)) > 0
             }
 
             func close() { _ = Glibc.close(socket) }

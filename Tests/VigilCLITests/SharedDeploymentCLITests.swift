@@ -34,12 +34,15 @@ extension ProcessTests {
         }
 
         static func serve(_ vigil: VigilProcess, name: String, root: URL, sink: String, secret: URL) throws -> Server {
+            try serve(
+                vigil, name: name, root: root,
+                options: ["--alert-url", sink, "--alert-secret-file", secret.path, "--alert-claim-lease", "10"])
+        }
+
+        /// `vigil serve --port 0 options…`, once it says where it listens; its standard error goes to `name`.log.
+        static func serve(_ vigil: VigilProcess, name: String, root: URL, options: [String]) throws -> Server {
             let log = root.appendingPathComponent("\(name).log")
-            let process = try vigil.start(
-                [
-                    "serve", "--port", "0", "--alert-url", sink, "--alert-secret-file", secret.path,
-                    "--alert-claim-lease", "10",
-                ], errorLog: log)
+            let process = try vigil.start(["serve", "--port", "0"] + options, errorLog: log)
             var port: Int?
             _ = try eventually(60) {
                 let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
