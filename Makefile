@@ -2,8 +2,9 @@
 # everything is already there. `make bench-store` runs the store benchmark (release build, DVC alongside),
 # `make bench-engine` the pipeline engine's, `make bench-vision` the vision stages', `make bench-alerts` the
 # notifier's, `make bench-s3` the S3 backend's (boto3 alongside, on a real SeaweedFS), `make bench-serve` the
-# service's upload-to-alert latency, `make bench-postgres` SQLite against PostgreSQL (commits, datums, upload→alert),
-# `make bench-scale` datum throughput against the number of workers on several hosts (network namespaces, root).
+# service's upload-to-alert latency, `make bench-connections` an upload's answer beside idle connections,
+# `make bench-postgres` SQLite against PostgreSQL (commits, datums, upload→alert), `make bench-scale` datum
+# throughput against the number of workers on several hosts (network namespaces, root).
 
 SHELL := /bin/bash
 SWIFT ?= swift
@@ -24,7 +25,7 @@ WEED := $(VENV)/bin/weed
 S3_BENCH_PIP := boto3==1.44.8
 
 .PHONY: demo test test-deps deps setup build build-tests lint bench-store bench-engine bench-vision bench-alerts \
-	bench-serve bench-deps s3-deps bench-s3 bench-postgres bench-scale release clean
+	bench-serve bench-connections bench-deps s3-deps bench-s3 bench-postgres bench-scale release clean
 
 demo: setup build
 	@scripts/demo.sh
@@ -101,6 +102,11 @@ bench-alerts: deps release
 bench-serve: setup release
 	@mkdir -p bench-out
 	.build/release/vigil-bench serve --home bench-out/serve-$$(date +%s) > bench-out/serve.json
+
+# An upload's answer time while 500 and 2,000 idle connections are held open, against none.
+bench-connections: setup release
+	@mkdir -p bench-out
+	.build/release/vigil-bench connections --home bench-out/connections-$$(date +%s) > bench-out/connections.json
 
 # SQLite against PostgreSQL (a server of its own, fsync on), with the ratios: 1-file commit latency, commits/s
 # with 8 writers on distinct branches, no-op datums/s through the engine, then upload→alert p50/p99 at 5
