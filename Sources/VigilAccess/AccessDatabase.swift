@@ -42,6 +42,9 @@ public final class AccessDatabase: AccessStore {
                     CREATE INDEX audit_by_token ON audit(token, time);
                     """)
         }
+        migrator.registerMigration("v2: token expiry") { db in
+            try db.execute(sql: "ALTER TABLE tokens ADD COLUMN expires REAL")
+        }
         return migrator
     }
 
@@ -56,12 +59,12 @@ public final class AccessDatabase: AccessStore {
         try await database.write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO tokens(id, secret_sha256, name, role, customer, device, created)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO tokens(id, secret_sha256, name, role, customer, device, created, expires)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     info.id, secretSHA256, info.name, info.role.rawValue, info.customer, info.device,
-                    info.created.timeIntervalSince1970,
+                    info.created.timeIntervalSince1970, info.expires?.timeIntervalSince1970,
                 ])
         }
     }
@@ -84,7 +87,8 @@ public final class AccessDatabase: AccessStore {
         TokenInfo(
             id: row["id"], name: row["name"], role: Role(rawValue: row["role"]) ?? .device,
             customer: row["customer"], device: row["device"], created: Date(timeIntervalSince1970: row["created"]),
-            revoked: (row["revoked"] as Double?).map(Date.init(timeIntervalSince1970:)))
+            revoked: (row["revoked"] as Double?).map(Date.init(timeIntervalSince1970:)),
+            expires: (row["expires"] as Double?).map(Date.init(timeIntervalSince1970:)))
     }
 
     public func revoke(_ id: String, at now: Date) async throws {

@@ -32,9 +32,12 @@ public struct TokenInfo: Sendable, Hashable, Codable {
     public var device: String?
     public var created: Date
     public var revoked: Date?
+    /// When it stops working by itself; nil: until revoked.
+    public var expires: Date?
 
     public init(
-        id: String, name: String, role: Role, customer: String?, device: String?, created: Date, revoked: Date? = nil
+        id: String, name: String, role: Role, customer: String?, device: String?, created: Date, revoked: Date? = nil,
+        expires: Date? = nil
     ) {
         self.id = id
         self.name = name
@@ -43,16 +46,22 @@ public struct TokenInfo: Sendable, Hashable, Codable {
         self.device = device
         self.created = created
         self.revoked = revoked
+        self.expires = expires
     }
 }
 
 extension AccessStore {
     /// Makes a token; returns it whole (the only time it is seen) and its record.
     public func createToken(
-        name: String, role: Role, customer: String? = nil, device: String? = nil, at now: Date
+        name: String, role: Role, customer: String? = nil, device: String? = nil, expires: Date? = nil, at now: Date
     )
         async throws -> (token: String, info: TokenInfo)
     {
+        if let expires, expires <= now {
+            throw AccessError(
+                .badToken, "the expiry \(expires.formatted(.iso8601)) is not in the future",
+                value: expires.formatted(.iso8601))
+        }
         switch role {
         case .customer where customer == nil || device != nil:
             throw AccessError(.badToken, "a customer token needs --customer ID (and no --device)")
@@ -64,13 +73,15 @@ extension AccessStore {
         }
         let id = Hex.lowercase(TokenSecrets.random(6))
         let token = "vgl_\(id)_\(Hex.lowercase(TokenSecrets.random(32)))"
-        let info = TokenInfo(id: id, name: name, role: role, customer: customer, device: device, created: now)
+        let info = TokenInfo(
+            id: id, name: name, role: role, customer: customer, device: device, created: now, expires: expires)
         try await insertToken(info, secretSHA256: TokenSecrets.digest(token))
         return (token, info)
     }
 
-    /// The principal a presented token stands for; `unauthenticated` for anything but a live token.
-    public func authenticate(_ token: String) async throws -> Principal {
+    /// The principal a presented token stands for; `unauthenticated` for anything but a live token (known,
+    /// not revoked, not expired at `now`).
+    public func authenticate(_ token: String, at now: Date = Date()) async throws -> Principal {
         let parts = token.split(separator: "_")
         guard parts.count == 3, parts[0] == "vgl", parts[1].utf8.count == 12 else {
             throw AccessError(.unauthenticated, "the token is not a Vigil token (vgl_<id>_<secret>)")
@@ -83,6 +94,10 @@ extension AccessStore {
         }
         guard info.revoked == nil else {
             throw AccessError(.unauthenticated, "token \(id) was revoked", value: id)
+        }
+        if let expires = info.expires, now >= expires {
+            throw AccessError(
+                .unauthenticated, "token \(id) expired at \(expires.formatted(.iso8601)); ask for a new one", value: id)
         }
         return Principal(
             tokenID: id, name: info.name, role: info.role, customer: info.customer, device: info.device)

@@ -30,16 +30,18 @@ public final class PostgresAccessStore: AccessStore {
                 """,
                 "CREATE INDEX audit_by_time ON audit(time)",
                 "CREATE INDEX audit_by_token ON audit(token, seq)",
-            ]
+            ],
+            ["ALTER TABLE tokens ADD COLUMN expires double precision"],
         ])
 
     public func insertToken(_ info: TokenInfo, secretSHA256: Data) async throws {
         _ = try await database.rows(
             "recording token \(info.id)",
             """
-            INSERT INTO tokens(id, secret_sha256, name, role, customer, device, created)
+            INSERT INTO tokens(id, secret_sha256, name, role, customer, device, created, expires)
             VALUES (\(info.id), \(ByteBuffer(bytes: secretSHA256)), \(info.name), \(info.role.rawValue),
-                    \(info.customer), \(info.device), \(info.created.timeIntervalSince1970))
+                    \(info.customer), \(info.device), \(info.created.timeIntervalSince1970),
+                    \(info.expires?.timeIntervalSince1970))
             """)
     }
 
@@ -47,7 +49,7 @@ public final class PostgresAccessStore: AccessStore {
         try await database.rows(
             "checking token \(id)", "SELECT \(unescaped: Self.tokenColumns), secret_sha256 FROM tokens WHERE id = \(id)"
         ).first.map { row in
-            let digest = try row.makeRandomAccess()[8].decode(ByteBuffer.self)
+            let digest = try row.makeRandomAccess()[9].decode(ByteBuffer.self)
             return (try Self.token(row), Data(digest.readableBytesView))
         }
     }
@@ -95,7 +97,7 @@ public final class PostgresAccessStore: AccessStore {
         }
     }
 
-    private static let tokenColumns = "id, name, role, customer, device, created, revoked, seq"
+    private static let tokenColumns = "id, name, role, customer, device, created, revoked, seq, expires"
 
     private static func token(_ row: PostgresRow) throws -> TokenInfo {
         let cells = row.makeRandomAccess()
@@ -104,6 +106,7 @@ public final class PostgresAccessStore: AccessStore {
             role: Role(rawValue: try cells[2].decode(String.self)) ?? .device,
             customer: try cells[3].decode(String?.self), device: try cells[4].decode(String?.self),
             created: Date(timeIntervalSince1970: try cells[5].decode(Double.self)),
-            revoked: try cells[6].decode(Double?.self).map(Date.init(timeIntervalSince1970:)))
+            revoked: try cells[6].decode(Double?.self).map(Date.init(timeIntervalSince1970:)),
+            expires: try cells[8].decode(Double?.self).map(Date.init(timeIntervalSince1970:)))
     }
 }

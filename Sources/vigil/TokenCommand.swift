@@ -19,6 +19,10 @@ struct TokenCommand: AsyncParsableCommand {
         @Option(help: "For a customer token: the customer id of the rules.") var customer: String?
         @Option(help: "For a device token: the device id.") var device: String?
         @Option(help: "Who or what holds it (shown in the audit log).") var name: String?
+        @Option(
+            help: ArgumentHelp(
+                "How long it works: 90d, 12h, 30m, 45s (default: until revoked).", valueName: "duration"))
+        var expiresIn: DurationArgument?
 
         func run() async throws {
             try await store.withBackends { backends in
@@ -28,13 +32,16 @@ struct TokenCommand: AsyncParsableCommand {
                     )
                 }
                 let access = try backends.access()
+                let now = Date()
                 let (token, info) = try await access.createToken(
                     name: name ?? customer ?? device ?? role.rawValue, role: role, customer: customer, device: device,
-                    at: Date())
+                    expires: expiresIn.map { now.addingTimeInterval($0.seconds) }, at: now)
                 print(token)
                 Terminal.standardError(
                     "token \(info.id) (\(info.role.rawValue)\(info.customer.map { " of \($0)" } ?? "")"
-                        + "\(info.device.map { " for \($0)" } ?? "")): keep it; it is not shown again")
+                        + "\(info.device.map { " for \($0)" } ?? "")"
+                        + "\(info.expires.map { ", until \(Terminal.date($0))" } ?? "")): keep it; it is not shown again"
+                )
             }
         }
     }
@@ -49,11 +56,11 @@ struct TokenCommand: AsyncParsableCommand {
                 let tokens = try await backends.access().tokens()
                 if output.json { return try Terminal.json(tokens) }
                 Terminal.table(
-                    ["TOKEN", "NAME", "ROLE", "CUSTOMER", "DEVICE", "CREATED", "REVOKED"],
+                    ["TOKEN", "NAME", "ROLE", "CUSTOMER", "DEVICE", "CREATED", "EXPIRES", "REVOKED"],
                     tokens.map {
                         [
                             $0.id, $0.name, $0.role.rawValue, $0.customer ?? "-", $0.device ?? "-",
-                            Terminal.date($0.created),
+                            Terminal.date($0.created), $0.expires.map(Terminal.date) ?? "-",
                             $0.revoked.map(Terminal.date) ?? "-",
                         ]
                     })

@@ -19,6 +19,28 @@ extension ProcessTests {
             var name: String
         }
 
+        @Test func aTokenMadeToExpireSaysUntilWhenAndBadDurationsAreRefused() throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let vigil = VigilProcess(home: root.appendingPathComponent("home"))
+            try vigil.run(["init"])
+            let created = try vigil.run(["token", "create", "--role", "operator", "--expires-in", "90d"])
+            #expect(created.status == 0 && created.output.hasPrefix("vgl_"), "\(created.error)")
+            #expect(created.error.contains("until"), "\(created.error)")
+            struct Token: Decodable {
+                var expires: Date?
+            }
+            let listed = try vigil.json([Token].self, ["token", "list"])
+            let expires = try #require(listed.first?.expires)
+            #expect(abs(expires.timeIntervalSinceNow - 90 * 86_400) < 600)
+            #expect(try vigil.run(["token", "list"]).output.contains("EXPIRES"))
+            for bad in ["0", "-3d", "soon", "5y", "1e300d"] {
+                let refused = try vigil.run(["token", "create", "--role", "operator", "--expires-in", bad])
+                #expect(refused.status != 0 && refused.error.contains("--expires-in"), "\(bad): \(refused.error)")
+            }
+            #expect(try vigil.json([Token].self, ["token", "list"]).count == 1)
+        }
+
         @Test func putListCatLogDiffRoundTrip() throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }

@@ -77,6 +77,32 @@ struct AccessStoreConformanceTests {
     }
 
     @Test(arguments: AccessStoreKind.testable)
+    func aTokenWithAnExpiryWorksUntilThenAndNotAfter(kind: AccessStoreKind) async throws {
+        try await kind.withStores { store, other in
+            let now = Date(timeIntervalSince1970: 1_700_000_000)
+            let until = now.addingTimeInterval(3_600)
+            let (token, info) = try await store.createToken(
+                name: "installer", role: .operator, expires: until, at: now)
+            let forever = try await store.createToken(name: "ops", role: .operator, at: now)
+            #expect(info.expires == until && forever.info.expires == nil)
+            // Every process sharing the store sees the same expiry.
+            for reader in [store] + (other.map { [$0] } ?? []) {
+                #expect(try await reader.tokens().map(\.expires) == [until, nil])
+                #expect(try await reader.authenticate(token, at: until.addingTimeInterval(-1)).tokenID == info.id)
+                let expired = await #expect(throws: AccessError.self) {
+                    try await reader.authenticate(token, at: until)
+                }
+                #expect(expired?.code == .unauthenticated && expired?.message.contains("expired") == true)
+                #expect(try await reader.authenticate(forever.token, at: until.addingTimeInterval(1e9)).name == "ops")
+            }
+            let past = await #expect(throws: AccessError.self) {
+                try await store.createToken(name: "x", role: .admin, expires: now, at: now)
+            }
+            #expect(past?.code == .badToken)
+        }
+    }
+
+    @Test(arguments: AccessStoreKind.testable)
     func theAuditLogListsNewestFirstByTokenAndTime(kind: AccessStoreKind) async throws {
         try await kind.withStores { store, _ in
             for index in 0..<6 {

@@ -1,0 +1,20 @@
+import ArgumentParser
+import Foundation
+
+/// A span of time as people type it on a command line: `90d`, `12h`, `30m`, `45s`, or plain seconds.
+struct DurationArgument: ExpressibleByArgument, Sendable {
+    var seconds: Double
+
+    static let units: [Character: Double] = ["s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800]
+
+    init?(argument: String) {
+        let text = argument.trimmingCharacters(in: .whitespaces).lowercased()
+        let unit = text.last.flatMap { Self.units[$0] }
+        let number = unit == nil ? Substring(text) : text.dropLast()
+        guard let value = Double(number), value.isFinite, value > 0 else { return nil }
+        seconds = value * (unit ?? 1)
+        guard seconds.isFinite, seconds <= 100 * 365 * 86_400 else { return nil }
+    }
+
+    static var defaultCompletionKind: CompletionKind { .default }
+}
