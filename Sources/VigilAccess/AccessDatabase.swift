@@ -119,6 +119,15 @@ public final class AccessDatabase: AccessStore {
         }
     }
 
+    public func pruneAudit(before cutoff: Date, limit: Int) async throws -> Int {
+        try await database.write { db in
+            try db.execute(
+                sql: "DELETE FROM audit WHERE seq IN (SELECT seq FROM audit WHERE time < ? ORDER BY time LIMIT ?)",
+                arguments: [cutoff.timeIntervalSince1970, limit])
+            return db.changesCount
+        }
+    }
+
     public func audit(token: String?, since: Date?, limit: Int) async throws -> [AuditEntry] {
         try read { db in
             try Row.fetchAll(

@@ -21,6 +21,8 @@ public protocol AccessStore: Sendable {
     func record(_ entry: AuditEntry) async throws
     /// Audit entries, newest first: all, or one token's, since a time.
     func audit(token: String?, since: Date?, limit: Int) async throws -> [AuditEntry]
+    /// Deletes up to `limit` entries older than `cutoff`, oldest first; how many went.
+    func pruneAudit(before cutoff: Date, limit: Int) async throws -> Int
 }
 
 /// A token as listed: everything but its secret.

@@ -80,6 +80,17 @@ public final class PostgresAccessStore: AccessStore {
             """)
     }
 
+    public func pruneAudit(before cutoff: Date, limit: Int) async throws -> Int {
+        try await database.rows(
+            "pruning the audit log",
+            """
+            DELETE FROM audit WHERE seq IN (
+                SELECT seq FROM audit WHERE time < \(cutoff.timeIntervalSince1970) ORDER BY time LIMIT \(limit))
+            RETURNING 1
+            """
+        ).count
+    }
+
     public func audit(token: String?, since: Date?, limit: Int) async throws -> [AuditEntry] {
         try await database.rows(
             "reading the audit log",

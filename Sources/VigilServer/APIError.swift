@@ -12,6 +12,8 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public var value: String?
     /// The methods a path takes, for a 405 (its `Allow` header).
     public var allow: [HTTPRequest.Method] = []
+    /// Seconds until asking again may succeed, for a 429 or 503 (its `Retry-After` header).
+    public var retryAfter: Int?
 
     public init(_ status: HTTPResponse.Status, code: String, _ message: String, value: String? = nil) {
         self.status = status
@@ -33,6 +35,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         var headers: HTTPFields = [.contentType: "application/json"]
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"vigil\"" }
         if !allow.isEmpty { headers[.allow] = allow.map(\.rawValue).joined(separator: ", ") }
+        if let retryAfter { headers[.retryAfter] = "\(retryAfter)" }
         let data = try JSONEncoder().encode(Body(error: .init(code: code, message: message, value: value)))
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }

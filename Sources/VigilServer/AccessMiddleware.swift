@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Metrics
 import VigilAccess
 
 /// Authenticates every request but the public ones (a Bearer token → the principal in the context, else 401)
@@ -10,6 +11,7 @@ import VigilAccess
 struct AccessMiddleware: RouterMiddleware {
     typealias Context = VigilRequestContext
     let access: any AccessStore
+    let throttle: SignInThrottle
     let logger: Logger
 
     /// Served without a token.
@@ -30,17 +32,38 @@ struct AccessMiddleware: RouterMiddleware {
         var context = context
         var failure: (any Error)?
         var response: Response?
-        do {
+        let audited = path.hasPrefix("/v1/") || path == "/metrics" || path == "/"
+        let tokenKeys = SignInThrottle.keys(address: nil, token: Self.presentedToken(request))
+        let addressKeys = SignInThrottle.keys(address: context.remoteAddress, token: nil)
+        if let wait = throttle.retryAfter(tokenKeys) {
+            failure = Self.tooManyFailures(wait)
+        } else {
+            let addressWait = throttle.retryAfter(addressKeys)
             do {
-                context.principal = try await authenticate(request)
-            } catch  where Self.optionalPaths.contains(path) {
-                context.principal = nil
+                do {
+                    context.principal = try await authenticate(request)
+                } catch  where Self.optionalPaths.contains(path) {
+                    context.principal = nil
+                }
+                response = try await next(request, context)
+            } catch {
+                failure = error
             }
-            response = try await next(request, context)
-        } catch {
-            failure = error
+            let status = response?.status.code ?? Self.status(of: failure)
+            if status == 401 {
+                throttle.recordFailure(for: tokenKeys + addressKeys)
+                if let addressWait {
+                    response = nil
+                    failure = Self.tooManyFailures(addressWait)
+                }
+            }
         }
-        if path.hasPrefix("/v1/") || path == "/metrics" || path == "/" {
+        if let refusal = failure as? APIError, refusal.code == Self.throttled {
+            Counter(label: "vigil_http_throttled_total").increment()
+            // One entry per block, not one per refused request: the log stays bounded under a flood.
+            if !throttle.isFirstRefusal(tokenKeys + addressKeys) { throw refusal }
+        }
+        if audited {
             let status = response?.status.code ?? Self.status(of: failure)
             let principal = context.principal
             let entry = AuditEntry(
@@ -60,6 +83,25 @@ struct AccessMiddleware: RouterMiddleware {
         var answer = response!
         answer.headers[.vigilTarget] = nil
         return answer
+    }
+
+    static let throttled = "too-many-failures"
+
+    private static func tooManyFailures(_ wait: Double) -> APIError {
+        let seconds = max(1, Int(wait.rounded(.up)))
+        var error = APIError(
+            .tooManyRequests, code: throttled,
+            "too many requests without a valid token from this address or for this token; try again in \(seconds) s")
+        error.retryAfter = seconds
+        return error
+    }
+
+    /// The token a request carries, unchecked (for the throttle's keys).
+    private static func presentedToken(_ request: Request) -> String? {
+        if let header = request.headers[.authorization], header.hasPrefix("Bearer ") {
+            return String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        }
+        return request.cookies[cookie]?.value
     }
 
     private func authenticate(_ request: Request) async throws -> Principal {

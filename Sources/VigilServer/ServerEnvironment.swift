@@ -21,6 +21,8 @@ public struct ServerEnvironment: Sendable {
     /// Where datums are queued for workers on any host (a shared database); nil on the embedded default,
     /// whose engine runs every datum itself (`GET /v1/workers` lists none).
     public var queue: (any DatumQueue)?
+    /// Failed sign-ins per address and token id (429 past the limit); one per server process.
+    public var throttle = SignInThrottle()
 
     public init(
         store: VersionedStore, jobs: any JobStore, alerts: any AlertStore, access: any AccessStore,

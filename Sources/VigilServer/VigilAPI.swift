@@ -7,7 +7,9 @@ import Logging
 public enum VigilAPI {
     public static func router(_ environment: ServerEnvironment) -> Router<VigilRequestContext> {
         let router = Router(context: VigilRequestContext.self)
-        router.add(middleware: AccessMiddleware(access: environment.access, logger: environment.logger))
+        router.add(
+            middleware: AccessMiddleware(
+                access: environment.access, throttle: environment.throttle, logger: environment.logger))
         let routes = MethodCheck.Routes()
         router.add(middleware: MethodCheck(routes: routes))
         let tenants = TenantScope(store: environment.store, rulesRepo: environment.configuration.rulesRepo)

@@ -8,6 +8,8 @@ public struct VigilRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Nil on the public endpoints (`/healthz`, `/openapi.yaml`).
     public var principal: Principal?
+    /// The client's IP address as the connection shows it; nil where there is none (in-process tests).
+    public let remoteAddress: String?
     /// Uploads stream and enforce their own limit; decoded JSON bodies are small.
     public var maxUploadSize: Int { 1 << 20 }
 
@@ -21,6 +23,7 @@ public struct VigilRequestContext: RequestContext {
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress?.ipAddress
     }
 
     /// The principal, or 401 (only the public endpoints run without one, and they do not call this).

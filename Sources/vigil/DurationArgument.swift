@@ -5,6 +5,10 @@ import Foundation
 struct DurationArgument: ExpressibleByArgument, Sendable {
     var seconds: Double
 
+    init(seconds: Double) {
+        self.seconds = seconds
+    }
+
     static let units: [Character: Double] = ["s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800]
 
     init?(argument: String) {
@@ -17,4 +21,12 @@ struct DurationArgument: ExpressibleByArgument, Sendable {
     }
 
     static var defaultCompletionKind: CompletionKind { .default }
+
+    var defaultValueDescription: String {
+        let units: [(String, Double)] = [("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)]
+        for (unit, size) in units where seconds >= size && seconds.truncatingRemainder(dividingBy: size) == 0 {
+            return "\(Int(seconds / size))\(unit)"
+        }
+        return "\(seconds)s"
+    }
 }

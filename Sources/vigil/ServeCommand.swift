@@ -35,6 +35,10 @@ struct ServeCommand: AsyncParsableCommand {
             "Seconds a graceful stop waits for requests and datums in flight before cutting them off (nothing half-committed either way)."
     )
     var shutdownTimeout = 30.0
+    @Option(
+        help: ArgumentHelp(
+            "How long audit entries are kept (365d, 12w, 36h…); older ones are deleted hourly.", valueName: "duration"))
+    var auditRetention = DurationArgument(seconds: 365 * 86_400)
     @Flag(
         help:
             "Plan jobs and assemble their commits, but run no datums: `vigil worker` processes run them (needs a shared database)."
@@ -87,7 +91,9 @@ struct ServeCommand: AsyncParsableCommand {
                 Terminal.standardError("vigil serve: listening on http://\(host):\(port)/ (API: /openapi.yaml)")
             }
             func serve(_ notifier: Notifier?) async throws {
-                let services: [any Service] = [engine, app] + (notifier.map { [$0] } ?? [])
+                let retention = AuditRetention(
+                    access: server.access, retention: auditRetention.seconds, logger: logger)
+                let services: [any Service] = [engine, retention, app] + (notifier.map { [$0] } ?? [])
                 var lifecycle = ServiceGroupConfiguration(
                     services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger)

@@ -3,6 +3,7 @@ import Logging
 import ServerTestSupport
 import Testing
 import VigilAccess
+import VigilServer
 import VigilStore
 
 /// One suite, run against every `AccessStore` implementation: a new implementation joins `AccessStoreKind`.
@@ -120,6 +121,30 @@ struct AccessStoreConformanceTests {
                 try await store.audit(token: nil, since: Date(timeIntervalSince1970: 1_004), limit: 10).map(\.principal)
                     == ["p5", "p4"])
             #expect(try await store.audit(token: nil, since: nil, limit: 2).count == 2)
+        }
+    }
+
+    @Test(arguments: AccessStoreKind.testable)
+    func pruningDeletesOnlyEntriesPastRetentionOldestFirstInBatches(kind: AccessStoreKind) async throws {
+        try await kind.withStores { store, _ in
+            // Recorded out of time order, as several servers would: pruning goes by time, not by sequence.
+            for time in [1_005.0, 1_001, 1_003, 1_000, 1_004, 1_002] {
+                try await store.record(
+                    AuditEntry(
+                        time: Date(timeIntervalSince1970: time), tokenID: "a", principal: "p\(Int(time) - 1_000)",
+                        role: "admin", action: "GET /v1/stats", target: nil, status: 200, detail: nil))
+            }
+            let cutoff = Date(timeIntervalSince1970: 1_004)
+            #expect(try await store.pruneAudit(before: cutoff, limit: 2) == 2)
+            #expect(Set(try await store.audit().map(\.principal)) == ["p2", "p3", "p4", "p5"])
+            #expect(try await store.pruneAudit(before: cutoff, limit: 10) == 2)
+            #expect(try await store.pruneAudit(before: cutoff, limit: 10) == 0)
+            // Newest first by sequence: p4 was recorded after p5.
+            #expect(try await store.audit().map(\.principal) == ["p4", "p5"])
+            // The service's pass: everything past a retention of 3 s at 1,008.
+            let retention = AuditRetention(access: store, retention: 3, logger: quiet)
+            #expect(try await retention.prune(now: Date(timeIntervalSince1970: 1_008)) == 1)
+            #expect(try await store.audit().map(\.principal) == ["p5"])
         }
     }
 

@@ -91,10 +91,13 @@ struct ServerFixture {
         try? FileManager.default.removeItem(at: scratch)
     }
 
-    /// Runs `body` against the router in-process.
-    func test<T: Sendable>(_ body: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
+    /// Runs `body` against the router in-process, or (`.live`) against a server on a loopback port, where
+    /// requests come from a real address.
+    func test<T: Sendable>(
+        _ setup: TestingSetup = .router, _ body: @Sendable (any TestClientProtocol) async throws -> T
+    ) async throws -> T {
         let app = Application(router: VigilAPI.router(environment), logger: quiet)
-        return try await app.test(.router, body)
+        return try await app.test(setup, body)
     }
 
     /// The headers of a request made with the named token (none for "none").
