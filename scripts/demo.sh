@@ -215,7 +215,7 @@ for c in json.load(sys.stdin)["commits"]:
 step audit --limit 8
 step fsck
 echo
-echo "Dashboard: $API/?token=$ACME (customer acme), $API/?token=$SMITHS (the Smiths), $API/?token=$ADMIN (admin)"
+echo "Dashboard: $API/ - sign in with a token: $ACME (customer acme), $SMITHS (the Smiths), $ADMIN (admin)"
 $KEEP_RUNNING || echo "(the service stops now; scripts/demo.sh --keep-running keeps it up)"
 if $KEEP_RUNNING; then
     echo "The service is running (VIGIL_HOME=$VIGIL_HOME); Ctrl-C stops it."

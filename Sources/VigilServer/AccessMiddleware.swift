@@ -17,7 +17,7 @@ struct AccessMiddleware: RouterMiddleware {
     /// Served without a token.
     static let publicPaths: Set<String> = ["/healthz", "/openapi.yaml"]
     /// Served to anyone, showing more to a signed-in caller (the dashboard shows its sign-in form).
-    static let optionalPaths: Set<String> = ["/", "/logout"]
+    static let optionalPaths: Set<String> = ["/", "/logout", "/sign-in"]
     /// The dashboard's cookie: accepted on GET and HEAD only, so a page elsewhere cannot make a browser change
     /// anything with it.
     static let cookie = "vigil_token"
@@ -32,7 +32,7 @@ struct AccessMiddleware: RouterMiddleware {
         var context = context
         var failure: (any Error)?
         var response: Response?
-        let audited = path.hasPrefix("/v1/") || path == "/metrics" || path == "/"
+        let audited = path.hasPrefix("/v1/") || path == "/metrics" || path == "/" || path == "/sign-in"
         let tokenKeys = SignInThrottle.keys(address: nil, token: Self.presentedToken(request))
         let addressKeys = SignInThrottle.keys(address: context.remoteAddress, token: nil)
         if let wait = throttle.retryAfter(tokenKeys) {

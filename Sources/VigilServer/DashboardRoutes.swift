@@ -8,8 +8,10 @@ import VigilPipeline
 import VigilStages
 
 /// `GET /`: the dashboard, rendered on the server. The bar charts, the recent alerts with their images, and
-/// (for admins and operators) pipeline and job health. A customer sees only its own devices. Sign-in is a
-/// token (`/?token=…` sets an HttpOnly cookie and drops the token from the address); `/logout` clears it.
+/// (for admins and operators) pipeline and job health. A customer sees only its own devices. Sign-in posts a
+/// token from a form (`POST /sign-in`: never in an address, where history and logs would keep it), which
+/// becomes an HttpOnly, SameSite=Lax cookie, `Secure` when the service's public URL is HTTPS; `/logout`
+/// clears it.
 struct DashboardRoutes {
     let environment: ServerEnvironment
     let stats: StatsRoutes
@@ -17,23 +19,47 @@ struct DashboardRoutes {
 
     func add(to router: Router<VigilRequestContext>) {
         router.get("/") { request, context in try await page(request, context: context) }
+        router.post("/sign-in") { request, _ in try await signIn(request) }
         router.get("/logout") { _, _ in
             var response = Self.redirect("/")
-            response.setCookie(.init(name: AccessMiddleware.cookie, value: "", maxAge: 0, path: "/", httpOnly: true))
+            response.setCookie(cookie(value: "", maxAge: 0))
             return response
         }
     }
 
+    /// The session cookie: HttpOnly (no script reads it), Secure when the service is reached over HTTPS, and
+    /// SameSite=Lax: another site's page can only make a browser send it on a plain top-level GET (following
+    /// a link from an alert email keeps the user signed in), and the cookie is accepted on GET and HEAD only,
+    /// which change nothing.
+    private func cookie(value: String, maxAge: Int? = nil) -> Cookie {
+        .init(
+            name: AccessMiddleware.cookie, value: value, maxAge: maxAge, path: "/",
+            secure: environment.configuration.publicURL?.scheme == "https", httpOnly: true, sameSite: .lax)
+    }
+
+    func signIn(_ request: Request) async throws -> Response {
+        let body = try await request.body.collect(upTo: 8_192)
+        guard let token = FormBody(String(buffer: body))["token"], !token.isEmpty else {
+            return Self.html(Self.signIn(error: "Give a token."), status: .badRequest)
+        }
+        // Checked first: a wrong token gets the form again, not a useless cookie.
+        guard let principal = try? await environment.access.authenticate(token),
+            let info = try? await environment.access.tokenRecord(id: principal.tokenID)?.info
+        else {
+            return Self.html(Self.signIn(error: "That token is not valid."), status: .unauthorized)
+        }
+        var response = Self.redirect("/")
+        // A token that expires takes its cookie with it.
+        response.setCookie(cookie(value: token, maxAge: info.expires.map { max(1, Int($0.timeIntervalSinceNow)) }))
+        return response
+    }
+
     func page(_ request: Request, context: VigilRequestContext) async throws -> Response {
-        if let token = request.uri.queryParameters.get("token") {
-            // Check it first: a wrong token gets the form again, not a useless cookie.
-            guard (try? await environment.access.authenticate(token)) != nil else {
-                return Self.html(Self.signIn(error: "That token is not valid."), status: .unauthorized)
-            }
-            var response = Self.redirect("/")
-            response.setCookie(
-                .init(name: AccessMiddleware.cookie, value: token, path: "/", httpOnly: true, sameSite: .strict))
-            return response
+        if request.uri.queryParameters.get("token") != nil {
+            return Self.html(
+                Self.signIn(
+                    error: "Sign in with this form: a token in an address stays in browser history and server logs."),
+                status: .badRequest)
         }
         guard let principal = context.principal else {
             return Self.html(Self.signIn(error: nil), status: .unauthorized)
@@ -128,7 +154,8 @@ struct DashboardRoutes {
         """
         <header><h1>Vigil</h1></header><section id="sign-in"><h2>Sign in</h2>\
         \(error.map { "<p class=\"error\">\(HTML.escape($0))</p>" } ?? "")\
-        <form method="get" action="/"><label>API token <input name="token" type="password" size="60"></label> \
+        <form method="post" action="/sign-in"><label>API token <input name="token" type="password" size="60" \
+        autocomplete="off"></label> \
         <button>Sign in</button></form><p>Tokens come from <code>vigil token create</code>.</p></section>
         """
     }

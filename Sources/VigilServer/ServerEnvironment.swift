@@ -54,6 +54,9 @@ public struct ServerConfiguration: Sendable {
     public var idleTimeout = 60.0
     /// Seconds an upload's body may take in all, however steadily it trickles in (408 `body-timeout` past it).
     public var bodyTimeout = 120.0
+    /// Where users reach the service (`https://vigil.example.com`), when it is behind a proxy or TLS: an HTTPS
+    /// URL makes the sign-in cookie `Secure`.
+    public var publicURL: URL?
     /// Connections served at once; more wait in the listen queue until one closes.
     public var maxConnections = 4_096
 

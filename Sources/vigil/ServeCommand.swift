@@ -32,6 +32,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Connections served at once; more wait until one closes.") var maxConnections = 4_096
     @Option(
         help:
+            "Where users reach the service (https://vigil.example.com behind a TLS proxy): HTTPS makes the sign-in cookie Secure."
+    )
+    var publicURL: String?
+    @Option(
+        help:
             "Seconds a graceful stop waits for requests and datums in flight before cutting them off (nothing half-committed either way)."
     )
     var shutdownTimeout = 30.0
@@ -46,6 +51,14 @@ struct ServeCommand: AsyncParsableCommand {
     var noWorkers = false
 
     func validate() throws {
+        if let publicURL {
+            guard let url = URL(string: publicURL), ["http", "https"].contains(url.scheme?.lowercased() ?? ""),
+                url.host?.isEmpty == false
+            else {
+                throw ValidationError(
+                    "--public-url must be an http:// or https:// address with a host, not '\(publicURL)'")
+            }
+        }
         for (name, value) in [
             ("--idle-timeout", idleTimeout), ("--body-timeout", bodyTimeout), ("--shutdown-timeout", shutdownTimeout),
         ] where !(value >= 0.1 && value <= 86_400) {
@@ -75,6 +88,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.idleTimeout = idleTimeout
             configuration.bodyTimeout = bodyTimeout
             configuration.maxConnections = maxConnections
+            configuration.publicURL = publicURL.flatMap { URL(string: $0) }
             if let warning = OpenFileLimit.raise(toServe: maxConnections) {
                 logger.warning("\(warning)")
             }
