@@ -113,8 +113,12 @@ enum SandboxScratch {
     static func folder(preferring scratch: URL, for user: SandboxUser?) throws -> URL {
         try DatumFolder.makeFolder(scratch)
         guard user != nil else { return scratch }
-        chmod(scratch.path, 0o711)
-        if reachableByOthers(scratch.path) { return scratch }
+        // Opened to the sandbox user only where the data folder already lets others pass (Vigil makes its own
+        // data folders private; then the datums go to the fallback below).
+        if reachableByOthers(scratch.deletingLastPathComponent().path) {
+            chmod(scratch.path, 0o711)
+            return scratch
+        }
         let fallback = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-sandbox-\(geteuid())")
         if mkdir(fallback.path, 0o711) != 0, errno != EEXIST {
             throw PipelineError(

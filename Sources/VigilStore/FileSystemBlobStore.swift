@@ -30,14 +30,14 @@ public final class FileSystemBlobStore: BlobStore {
         self.root = root
         rootPath = root.path
         tempPath = rootPath + "/.tmp"
-        for path in [rootPath, tempPath] where mkdir(path, 0o755) != 0 && errno != EEXIST {
+        for path in [rootPath, tempPath] where mkdir(path, 0o700) != 0 && errno != EEXIST {
             throw VigilError.io("create folder", path, errno: errno)
         }
         // The fan-out folders, once, so writers never have to create them (the last one marks completion).
         if access(rootPath + "/ff", F_OK) != 0 {
             for index in 0..<256 {
                 let folder = rootPath + "/" + String(index, radix: 16).leftPadded(to: 2)
-                if mkdir(folder, 0o755) != 0 && errno != EEXIST {
+                if mkdir(folder, 0o700) != 0 && errno != EEXIST {
                     throw VigilError.io("create folder", folder, errno: errno)
                 }
             }
@@ -61,11 +61,11 @@ public final class FileSystemBlobStore: BlobStore {
         let target = path(of: hash)
         if freshen(target) { return BlobWrite(hash: hash, size: size, stored: false) }
         let temp = temporaryPath(for: hash)
-        var fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
+        var fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o400)
         if fd < 0, errno == ENOENT {
             // Someone removed the fan-out folder; make it again.
-            mkdir(directory(of: hash), 0o755)
-            fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
+            mkdir(directory(of: hash), 0o700)
+            fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o400)
         }
         guard fd >= 0 else { throw VigilError.io("create", temp, errno: errno) }
         do {
@@ -98,7 +98,7 @@ public final class FileSystemBlobStore: BlobStore {
     /// Hashes and copies in one pass, then renames into place (or drops the copy if the blob already exists).
     private func streamLargeFile(_ source: Int32, path sourcePath: String) throws -> BlobWrite {
         let temp = rootPath + "/.tmp/stream." + String(UInt64.random(in: 0...UInt64.max), radix: 16)
-        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o400)
         guard fd >= 0 else { throw VigilError.io("create", temp, errno: errno) }
         var hasher = SHA256()
         var size: Int64 = 0
@@ -220,7 +220,7 @@ public final class FileSystemBlobStore: BlobStore {
             throw VigilError.io("rename into", target, errno: code)
         }
         let folder = directory(of: hash)
-        guard mkdir(folder, 0o755) == 0 || errno == EEXIST else {
+        guard mkdir(folder, 0o700) == 0 || errno == EEXIST else {
             let code = errno
             unlink(temp)
             throw VigilError.io("create folder", folder, errno: code)

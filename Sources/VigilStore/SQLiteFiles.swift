@@ -1,5 +1,9 @@
 import GRDB
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Opening Vigil's SQLite databases the one way they are meant to be opened: a WAL pool that several processes
 /// share (the CLI and a running engine), waiting up to 30 s for another process's write lock, migrated.
 public enum SQLiteFiles {
@@ -14,6 +18,9 @@ public enum SQLiteFiles {
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
+        // Made private before SQLite opens it: its journal files take the database file's mode.
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if fd >= 0 { close(fd) }
         let pool = try DatabasePool(path: path, configuration: configuration)
         try migrator.migrate(pool)
         return pool

@@ -40,11 +40,7 @@ public final class VersionedStore: Sendable {
         logger: Logger
     ) async throws -> VersionedStore {
         if !create, shared == nil { try requireInitialized(home: home) }
-        do {
-            try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
-        } catch {
-            throw VigilError(.io, "cannot create '\(home.path)': \(error.localizedDescription)", value: home.path)
-        }
+        try DataFolder.create(home, logger: logger)
         let recorded = try StoreConfiguration.read(home: home)
         let configuration = recorded.merged(with: overrides)
         let blobs: any BlobStore

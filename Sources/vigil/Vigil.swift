@@ -28,6 +28,9 @@ struct Vigil: AsyncParsableCommand {
 
     /// Runs the command; Vigil's own errors are printed as one line, without a stack, and exit 1.
     static func main() async {
+        // Whatever Vigil or its libraries create (databases, blobs, spooled uploads, charts, logs) is for its
+        // own user only: the data holds images from people's homes and their contacts' details.
+        umask(0o077)
         do {
             var command = try parseAsRoot()
             if var command = command as? AsyncParsableCommand {

@@ -14,6 +14,44 @@ extension ProcessTests {
             var name: String
         }
 
+        @Test func nothingVigilWritesInItsDataFolderIsOpenToOtherUsers() throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let vigil = VigilProcess(home: root.appendingPathComponent("home"))
+            try vigil.run(["init"])
+            try vigil.run(["repo", "create", "images"])
+            let frames = root.appendingPathComponent("frames")
+            try makeFrames(in: frames, count: 3, tag: "m", size: 256)
+            #expect(try vigil.run(["put", "images", frames.path]).status == 0)
+            // An external command: as root it runs as the sandbox user, who cannot enter a private data folder.
+            let spec = root.appendingPathComponent("copy.yaml")
+            try Data(
+                """
+                name: copies
+                input: {pfs: {repo: images, glob: /*}}
+                transform: {cmd: [sh, -c, 'cp "$images" /pfs/out/']}
+                """.utf8
+            ).write(to: spec)
+            #expect(try vigil.run(["pipeline", "create", spec.path]).status == 0)
+            let engine = try vigil.run(["engine", "--until-idle"])
+            #expect(engine.status == 0, "\(engine.error)")
+            #expect(try vigil.run(["token", "create", "--role", "admin"]).status == 0)
+            struct Entry: Decodable { var name: String }
+            #expect(try vigil.json([Entry].self, ["ls", "copies:/"]).count == 3)
+
+            var open: [String] = []
+            var checked = 0
+            let enumerator = FileManager.default.enumerator(atPath: vigil.home.path)
+            for path in [""] + ((enumerator?.allObjects as? [String]) ?? []) {
+                var info = stat()
+                guard lstat(vigil.home.appendingPathComponent(path).path, &info) == 0 else { continue }
+                checked += 1
+                if info.st_mode & 0o077 != 0 { open.append("\(path) \(String(info.st_mode & 0o777, radix: 8))") }
+            }
+            #expect(checked > 20, "only \(checked) entries were looked at")
+            #expect(open.isEmpty, "open to others: \(open.prefix(20))")
+        }
+
         @Test func killingTheEngineMidJobLosesNothingAndRedoesNoFinishedDatum() throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }

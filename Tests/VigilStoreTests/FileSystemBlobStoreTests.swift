@@ -48,7 +48,7 @@ struct FileSystemBlobStoreTests {
         #expect(error?.message.contains("does not hash to its address") == true)
     }
 
-    @Test func blobsAreReadOnlyFilesNamedByTheirHash() async throws {
+    @Test func blobsAreReadOnlyPrivateFilesNamedByTheirHash() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let root = folder.url.appendingPathComponent("blobs")
@@ -57,7 +57,12 @@ struct FileSystemBlobStoreTests {
         let hex = written.hash.hex
         let path = root.appendingPathComponent(String(hex.prefix(2))).appendingPathComponent(String(hex.dropFirst(2)))
         #expect(try Data(contentsOf: path) == Data("frame"))
+        // Read-only for its owner, nothing for anyone else, whatever the process's umask.
         let permissions = try FileManager.default.attributesOfItem(atPath: path.path)[.posixPermissions] as? Int
-        #expect(permissions == 0o444)
+        #expect(permissions == 0o400)
+        let folderMode =
+            try FileManager.default.attributesOfItem(atPath: path.deletingLastPathComponent().path)[
+                .posixPermissions] as? Int
+        #expect(folderMode == 0o700)
     }
 }
