@@ -87,11 +87,9 @@ struct DataRoutes {
             body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    /// A store error as an answer: 404 for what is not there, 400 for what is malformed.
+    /// A store error as an answer (`ErrorStatus`).
     static func apiError(_ error: VigilError) -> APIError {
-        let notFound: Set<VigilError.Code> = [.repoNotFound, .pathNotFound, .commitNotFound, .branchNotFound]
-        return APIError(
-            notFound.contains(error.code) ? .notFound : .badRequest, code: error.code.rawValue, error.message,
-            value: error.value)
+        ErrorStatus.apiError(for: error)
+            ?? APIError(.internalServerError, code: error.code.rawValue, error.message, value: error.value)
     }
 }

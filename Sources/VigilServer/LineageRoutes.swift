@@ -65,7 +65,7 @@ struct LineageRoutes {
             }
             return Lineage(address: "\(address.repo)@\(commit.id):\(address.path)", file: entry, commits: steps)
         } catch let error as VigilError {
-            throw APIError(.notFound, code: error.code.rawValue, error.message, value: error.value)
+            throw DataRoutes.apiError(error)
         }
     }
 }

@@ -12,6 +12,7 @@ public enum VigilAPI {
                 access: environment.access, throttle: environment.throttle, logger: environment.logger))
         let routes = MethodCheck.Routes()
         router.add(middleware: MethodCheck(routes: routes))
+        router.add(middleware: ErrorMapping(logger: environment.logger))
         let tenants = TenantScope(store: environment.store, rulesRepo: environment.configuration.rulesRepo)
         AdminRoutes(environment: environment).add(to: router)
         ImageRoutes(environment: environment).add(to: router)

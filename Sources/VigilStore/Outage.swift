@@ -10,7 +10,8 @@ public enum Outage {
         switch error {
         case let error as VigilError:
             switch error.code {
-            case .io, .s3Unreachable, .s3AccessDenied, .s3BucketNotFound, .s3Error, .databaseUnavailable: return true
+            case .io, .diskFull, .s3Unreachable, .s3AccessDenied, .s3BucketNotFound, .s3Error, .databaseUnavailable:
+                return true
             default: return false
             }
         case let error as DatabaseError:
@@ -25,6 +26,21 @@ public enum Outage {
             let error = error as NSError
             if error.domain == NSPOSIXErrorDomain { return isOutage(errno: Int32(error.code)) }
             return false
+        }
+    }
+
+    /// Whether `error` says the disk (or a quota) is full: the one outage a person must act on.
+    public static func isDiskFull(_ error: any Error) -> Bool {
+        switch error {
+        case let error as VigilError: return error.code == .diskFull
+        case let error as DatabaseError: return error.resultCode == .SQLITE_FULL
+        case let error as CocoaError:
+            if error.code == .fileWriteOutOfSpace { return true }
+            return (error.userInfo[NSUnderlyingErrorKey] as? any Error).map(isDiskFull) ?? false
+        case let error as POSIXError: return error.code == .ENOSPC || error.code == .EDQUOT
+        default:
+            let error = error as NSError
+            return error.domain == NSPOSIXErrorDomain && [ENOSPC, EDQUOT].contains(Int32(error.code))
         }
     }
 

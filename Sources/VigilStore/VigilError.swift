@@ -17,6 +17,8 @@ public struct VigilError: Error, Sendable, Equatable, CustomStringConvertible {
         case blobNotFound = "blob-not-found"
         case corruptData = "corrupt-data"
         case io = "io"
+        /// The disk (or the quota) is full: nothing was half-written; free space and try again.
+        case diskFull = "disk-full"
         case notInitialized = "not-initialized"
         case badArgument = "bad-argument"
         case commitClosed = "commit-closed"
@@ -66,7 +68,13 @@ extension VigilError {
     }
 
     static func io(_ operation: String, _ path: String, errno code: Int32) -> VigilError {
-        VigilError(.io, "\(operation) '\(path)' failed: \(String(cString: strerror(code)))", value: path)
+        if code == ENOSPC || code == EDQUOT {
+            return VigilError(
+                .diskFull,
+                "\(operation) '\(path)' failed: \(String(cString: strerror(code))); free space (`vigil gc` removes "
+                    + "what no commit needs) and try again", value: path)
+        }
+        return VigilError(.io, "\(operation) '\(path)' failed: \(String(cString: strerror(code)))", value: path)
     }
 }
 

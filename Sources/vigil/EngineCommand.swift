@@ -33,6 +33,9 @@ struct EngineCommand: AsyncParsableCommand {
             try environment.runWithoutWorkers(noWorkers)
             // A service says what it does (jobs started and finished) unless told to be quieter.
             if !untilIdle, !store.verbose { environment.logger.logLevel = .info }
+            if !untilIdle, let warning = DataFolder.openToOthers(store.homeURL) {
+                environment.logger.warning("\(warning)")
+            }
             let engine = PipelineEngine(environment: environment, changes: backends.changeFeed())
             guard alerts.isConfigured else { return try await run(engine, logger: environment.logger) }
             try await alerts.withNotifier(backends, logger: environment.logger) {

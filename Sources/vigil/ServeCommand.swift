@@ -9,6 +9,7 @@ import VigilAlerts
 import VigilBackends
 import VigilPipeline
 import VigilServer
+import VigilStore
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -92,6 +93,7 @@ struct ServeCommand: AsyncParsableCommand {
             if let warning = OpenFileLimit.raise(toServe: maxConnections) {
                 logger.warning("\(warning)")
             }
+            if let warning = DataFolder.openToOthers(store.homeURL) { logger.warning("\(warning)") }
             if (try? await environment.store.repo(imagesRepo)) == nil {
                 try await environment.store.createRepo(imagesRepo, description: "camera frames as uploaded")
             }

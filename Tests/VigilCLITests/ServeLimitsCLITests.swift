@@ -32,6 +32,18 @@ extension ProcessTests {
             get throws { try Data(contentsOf: VisionCLITests.samples.appendingPathComponent("bus.jpg")) }
         }
 
+        /// Runs a system command; its exit status.
+        static func shell(_ arguments: String...) throws -> Int32 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = arguments
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+
         /// What the images repo holds.
         static func imageNames(_ vigil: VigilProcess) throws -> [String] {
             struct Entry: Decodable { var name: String }
