@@ -81,10 +81,22 @@ struct AlertRoutes {
         if principal.role == .customer, alert.customer != principal.customer {
             throw APIError.notFound("no alert '\(id)'")
         }
-        guard let hash = BlobHash(hex: alert.record.image.sha256),
-            let data = try? await environment.store.blobs.get(hash),
-            let jpeg = try? Thumbnail.jpeg(of: data)
-        else { throw APIError.notFound("the image of alert \(alert.id) cannot be read", value: alert.id) }
+        guard let hash = BlobHash(hex: alert.record.image.sha256) else {
+            throw APIError.notFound("the image of alert \(alert.id) cannot be read", value: alert.id)
+        }
+        let made: Data?
+        do {
+            made = try await environment.thumbnails.jpeg(of: hash) { try await environment.store.blobs.get(hash) }
+        } catch let error as ImageError {
+            throw APIError.notFound(
+                "the image of alert \(alert.id) cannot be previewed: \(error.message)", value: alert.id)
+        }
+        guard let jpeg = made else {
+            var busy = APIError(
+                .serviceUnavailable, code: "busy", "too many previews are being made; try again in a second")
+            busy.retryAfter = 1
+            throw busy
+        }
         var response = Response(
             status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "private, max-age=86400"],
             body: .init(byteBuffer: ByteBuffer(bytes: jpeg)))

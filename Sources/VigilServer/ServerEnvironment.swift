@@ -23,6 +23,8 @@ public struct ServerEnvironment: Sendable {
     public var queue: (any DatumQueue)?
     /// Failed sign-ins per address and token id (429 past the limit); one per server process.
     public var throttle = SignInThrottle()
+    /// The dashboard's image previews, made once each, one at a time.
+    public var thumbnails = ThumbnailCache()
 
     public init(
         store: VersionedStore, jobs: any JobStore, alerts: any AlertStore, access: any AccessStore,

@@ -5,7 +5,7 @@ import Foundation
 public enum Thumbnail {
     /// A JPEG that fits in `box` (never larger than the image), in the image's proportions.
     public static func jpeg(
-        of data: Data, fitting box: (width: Int, height: Int) = (160, 120)
+        of data: Data, fitting box: (width: Int, height: Int) = (160, 120), maximumPixels: Int = 50_000_000
     ) throws(ImageError)
         -> Data
     {
@@ -14,7 +14,8 @@ public enum Thumbnail {
             1, Double(box.width) / Double(max(1, header.width)), Double(box.height) / Double(max(1, header.height)))
         let targetWidth = max(1, Int((Double(header.width) * scale).rounded()))
         let targetHeight = max(1, Int((Double(header.height) * scale).rounded()))
-        let (image, _) = try ImageDecoder.decode(data, atLeast: (targetWidth, targetHeight))
+        let (image, _) = try ImageDecoder.decode(
+            data, atLeast: (targetWidth, targetHeight), maxPixels: maximumPixels)
         return try ImageEncoder.jpeg(
             shrink(image, width: targetWidth, height: targetHeight), width: targetWidth, height: targetHeight,
             quality: 80)
