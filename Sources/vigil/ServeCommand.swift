@@ -36,6 +36,8 @@ struct ServeCommand: AsyncParsableCommand {
             "Where users reach the service (https://vigil.example.com behind a TLS proxy): HTTPS makes the sign-in cookie Secure."
     )
     var publicURL: String?
+    @Option(help: "Requests without a valid token allowed per minute from one address or for one token id (then 429).")
+    var signInLimit = 10
     @Option(
         help:
             "Seconds a graceful stop waits for requests and datums in flight before cutting them off (nothing half-committed either way)."
@@ -64,6 +66,9 @@ struct ServeCommand: AsyncParsableCommand {
             ("--idle-timeout", idleTimeout), ("--body-timeout", bodyTimeout), ("--shutdown-timeout", shutdownTimeout),
         ] where !(value >= 0.1 && value <= 86_400) {
             throw ValidationError("\(name) must be between 0.1 and 86400 seconds, not \(value)")
+        }
+        guard (1...1_000_000).contains(signInLimit) else {
+            throw ValidationError("--sign-in-limit must be between 1 and 1000000, not \(signInLimit)")
         }
         guard (1...1_000_000).contains(maxConnections) else {
             throw ValidationError("--max-connections must be between 1 and 1000000, not \(maxConnections)")
@@ -102,6 +107,7 @@ struct ServeCommand: AsyncParsableCommand {
                 access: try backends.access(), metrics: registry, configuration: configuration,
                 scratch: environment.scratch, logger: logger)
             server.queue = environment.queue
+            server.throttle = SignInThrottle(limits: .init(failures: signInLimit))
             let engine = PipelineEngine(environment: environment, changes: backends.changeFeed())
             let app = VigilAPI.application(server) { port in
                 Terminal.standardError("vigil serve: listening on http://\(host):\(port)/ (API: /openapi.yaml)")
