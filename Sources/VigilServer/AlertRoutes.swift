@@ -10,6 +10,7 @@ import VigilVision
 /// `POST /v1/alerts/{id}/ack` (the acknowledge endpoint: nobody else is told).
 struct AlertRoutes {
     let environment: ServerEnvironment
+    let tenants: TenantScope
 
     struct Alerts: ResponseEncodable {
         var alerts: [AlertInfo]
@@ -44,7 +45,21 @@ struct AlertRoutes {
         }
         filter.from = try Self.time(query.get("since"), name: "since")
         filter.to = try Self.time(query.get("until"), name: "until")
-        return Alerts(alerts: try await environment.alerts.alerts(filter))
+        return Alerts(alerts: try await visible(environment.alerts.alerts(filter), to: principal))
+    }
+
+    /// Whether `principal` may see `alert`: a customer only its own, of images from when it owned the device.
+    func isVisible(_ alert: AlertInfo, to principal: Principal) async throws -> Bool {
+        guard principal.role == .customer else { return true }
+        guard alert.customer == principal.customer else { return false }
+        return try await !visible([alert], to: principal).isEmpty
+    }
+
+    /// `alerts` less those of images from before or after `principal` owned the device (a customer), in order.
+    func visible(_ alerts: [AlertInfo], to principal: Principal) async throws -> [AlertInfo] {
+        guard principal.role == .customer else { return alerts }
+        let visibility = try await tenants.visibility(of: principal)
+        return alerts.filter { visibility.mayRead(device: $0.device, at: $0.time) }
     }
 
     func acknowledge(_ request: Request, context: VigilRequestContext) async throws -> Response {
@@ -53,7 +68,7 @@ struct AlertRoutes {
         let alert: AlertInfo
         do {
             let (found, _) = try await environment.alerts.alert(id)
-            if principal.role == .customer, found.customer != principal.customer {
+            if try await !isVisible(found, to: principal) {
                 // Someone else's alert does not exist, as far as this customer can tell.
                 throw AlertError.notFound(id)
             }
@@ -78,7 +93,7 @@ struct AlertRoutes {
         } catch let error as AlertError {
             throw APIError(.notFound, code: error.code.rawValue, error.message, value: error.value)
         }
-        if principal.role == .customer, alert.customer != principal.customer {
+        if try await !isVisible(alert, to: principal) {
             throw APIError.notFound("no alert '\(id)'")
         }
         guard let hash = BlobHash(hex: alert.record.image.sha256) else {

@@ -16,6 +16,7 @@ struct DashboardRoutes {
     let environment: ServerEnvironment
     let stats: StatsRoutes
     let pipelines: PipelineRoutes
+    let alerts: AlertRoutes
 
     func add(to router: Router<VigilRequestContext>) {
         router.get("/") { request, context in try await page(request, context: context) }
@@ -69,7 +70,7 @@ struct DashboardRoutes {
         }
         var filter = AlertFilter(limit: 20)
         if principal.role == .customer { filter.customer = principal.customer }
-        let alerts = try await environment.alerts.alerts(filter)
+        let alerts = try await self.alerts.visible(environment.alerts.alerts(filter), to: principal)
         let counts = try await stats.counts(for: principal)
         var body = "<header><h1>Vigil</h1><p id=\"who\">Signed in as <b>\(HTML.escape(principal.name))</b> ("
         body += HTML.escape(principal.role.rawValue)

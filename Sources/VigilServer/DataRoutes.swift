@@ -14,7 +14,7 @@ struct DataRoutes {
     /// The repos a customer may read files of (the uploads and what the stages made of them), scoped to its
     /// devices by path.
     static func customerRepos(_ configuration: ServerConfiguration) -> Set<String> {
-        [configuration.imagesRepo, "validate", "detect", "threats"]
+        [configuration.imagesRepo, configuration.validateRepo, configuration.detectRepo, configuration.threatsRepo]
     }
 
     struct Repos: ResponseEncodable {
@@ -50,11 +50,9 @@ struct DataRoutes {
         let repo = try context.parameters.require("repo")
         let path = "/" + context.parameters.getCatchAll().joined(separator: "/")
         let ref = request.uri.queryParameters.get("ref")
-        if let devices = try await tenants.devices(of: principal) {
-            guard Self.customerRepos(environment.configuration).contains(repo),
-                let device = TenantScope.device(ofPath: path),
-                devices.contains(device)
-            else {
+        let visibility = try await tenants.visibility(of: principal)
+        if visibility.devices != nil {
+            guard Self.customerRepos(environment.configuration).contains(repo), visibility.mayRead(path: path) else {
                 // Not this customer's: indistinguishable from absent.
                 throw APIError.notFound("no file '\(path)' in \(repo) that this token may read", value: path)
             }

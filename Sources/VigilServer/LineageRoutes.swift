@@ -40,9 +40,10 @@ struct LineageRoutes {
             } catch let error as VigilError {
                 throw APIError.badRequest(code: error.code.rawValue, error.message, value: text)
             }
-            if let devices = try await tenants.devices(of: principal) {
+            let visibility = try await tenants.visibility(of: principal)
+            if visibility.devices != nil {
                 guard DataRoutes.customerRepos(environment.configuration).contains(address.repo),
-                    let device = TenantScope.device(ofPath: address.path), devices.contains(device)
+                    visibility.mayRead(path: address.path)
                 else { throw APIError.notFound("nothing at '\(text)' that this token may see", value: text) }
             }
             return try await lineage(of: address, text: text)

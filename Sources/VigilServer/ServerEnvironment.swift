@@ -51,6 +51,11 @@ public struct ServerConfiguration: Sendable {
     /// Where uploads go, and the repos a customer may read (scoped to its devices).
     public var imagesRepo = "images"
     public var rulesRepo = "rules"
+    /// The stages' output repos a customer reads (scoped to its devices), and the analytics' output.
+    public var validateRepo = "validate"
+    public var detectRepo = "detect"
+    public var threatsRepo = "threats"
+    public var statsRepo = "stats"
     /// Seconds a connection may send nothing: before its first request is whole, between requests, or in the
     /// middle of a body. Past it the connection is closed, so silent clients cannot hold connections open.
     public var idleTimeout = 60.0

@@ -31,47 +31,83 @@ struct StatsRoutes {
         }
     }
 
-    /// The counts `principal` may see.
+    /// The counts `principal` may see: for a customer, of the images from the times it owned each device.
     func counts(for principal: Principal) async throws -> AlertCounts {
         let store = environment.store
+        let configuration = environment.configuration
         let everything = try await analyticsCounts()
-        let threatsRepo = "threats"
-        var devices = try await tenants.devices(of: principal)
+        let visibility = try await tenants.visibility(of: principal)
+        var devices = visibility.devices
         if devices == nil {
             if let everything { return everything }
             // No analytics output yet: the same tables from every device's threat records.
-            let folders = (try? await store.list(Address(repo: threatsRepo, path: "/"))) ?? []
+            let folders = (try? await store.list(Address(repo: configuration.threatsRepo, path: "/"))) ?? []
             devices = Set(folders.filter { $0.kind == .directory }.map(\.name))
         }
         var counts = AlertCounts()
         for device in (devices ?? []).sorted() {
-            let folder = Address(repo: threatsRepo, path: "/\(device)")
+            let folder = Address(repo: configuration.threatsRepo, path: "/\(device)")
             guard let entries = try? await store.list(folder) else { continue }
             for entry in entries where entry.kind == .file && entry.name.hasSuffix(".json") {
                 if let record = try? JSONDecoder().decode(
-                    ThreatRecord.self, from: try await store.blobs.get(entry.hash))
+                    ThreatRecord.self, from: try await store.blobs.get(entry.hash)),
+                    visibility.mayRead(device: record.device, at: record.time)
                 {
                     counts.add(record)
                 }
             }
         }
-        if let everything, let devices {
-            for device in devices {
-                for (reason, count) in everything.invalid.byDeviceAndReason[device] ?? [:] {
-                    counts.invalid.total += count
-                    counts.invalid.byDevice[device, default: 0] += count
-                    counts.invalid.byReason[reason, default: 0] += count
-                    counts.invalid.byDeviceAndReason[device, default: [:]][reason] = count
+        if let devices {
+            // Invalid images: the analytics' table for a device this principal had all along; image by image
+            // from the reasons validate wrote for a device that moved.
+            var reasons: [ValidateStage.Reason]?
+            for device in devices.sorted() {
+                if visibility.hasAlways(device) {
+                    for (reason, count) in everything?.invalid.byDeviceAndReason[device] ?? [:] {
+                        counts.invalid.total += count
+                        counts.invalid.byDevice[device, default: 0] += count
+                        counts.invalid.byReason[reason, default: 0] += count
+                        counts.invalid.byDeviceAndReason[device, default: [:]][reason] = count
+                    }
+                    continue
+                }
+                if reasons == nil { reasons = try await invalidReasons() }
+                for reason in reasons ?? [] where reason.device == device {
+                    guard let time = reason.time,
+                        visibility.mayRead(device: device, at: Int64(time.timeIntervalSince1970))
+                    else { continue }
+                    counts.add(invalid: reason)
                 }
             }
         }
-        counts.sources = ["\(threatsRepo)@master"] + (everything == nil ? [] : ["stats@master (invalid images)"])
+        counts.sources =
+            ["\(configuration.threatsRepo)@master"]
+            + (everything == nil ? [] : ["\(configuration.statsRepo)@master (invalid images)"])
         return counts
+    }
+
+    /// Every reason validate wrote beside an invalid image.
+    private func invalidReasons() async throws -> [ValidateStage.Reason] {
+        let store = environment.store
+        let folder = Address(repo: environment.configuration.validateRepo, path: "/invalid")
+        guard let entries = try? await store.list(folder) else { return [] }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        var reasons: [ValidateStage.Reason] = []
+        for entry in entries where entry.kind == .file && entry.name.hasSuffix(".reason.json") {
+            if let reason = try? decoder.decode(
+                ValidateStage.Reason.self, from: try await store.blobs.get(entry.hash))
+            {
+                reasons.append(reason)
+            }
+        }
+        return reasons
     }
 
     /// counts.json of the analytics stage's output, or nil before it has run.
     private func analyticsCounts() async throws -> AlertCounts? {
-        guard let data = try? await environment.store.read(Address(repo: "stats", path: "/counts.json")) else {
+        let address = Address(repo: environment.configuration.statsRepo, path: "/counts.json")
+        guard let data = try? await environment.store.read(address) else {
             return nil
         }
         return try JSONDecoder().decode(AlertCounts.self, from: data)

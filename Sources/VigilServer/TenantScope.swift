@@ -1,50 +1,76 @@
 import Foundation
+import Synchronization
 import VigilAccess
 import VigilStages
 import VigilStore
 
-/// Which devices a customer owns (from the current rules in the `rules` repo, the same ones that judge
-/// threats), and which device a path in a repo belongs to: what keeps a customer to its own data.
+/// What keeps a customer to its own data: which customer owned each device when (from the rules repo's
+/// history, the same rules that judge threats: `DeviceOwnership`), and which device and image time a path in
+/// a data repo belongs to. A customer reads a device's data only from the times it owned the device.
 final class TenantScope: Sendable {
     let store: VersionedStore
     let rulesRepo: String
-    /// The rule book of the last rules tree read: parsed once per rules version.
+    /// The rule book of each rules tree read: parsed once per rules version.
     private let cache = RuleBookCache()
+    /// The ownership built from the history up to a rules commit: rebuilt when the rules change.
+    private let built = Mutex<(head: String, ownership: DeviceOwnership)?>(nil)
 
     init(store: VersionedStore, rulesRepo: String) {
         self.store = store
         self.rulesRepo = rulesRepo
     }
 
-    /// The devices `principal` may see: nil for everything (admins, operators), its own for a device, the
-    /// customer's (by the current rules) for a customer.
-    func devices(of principal: Principal) async throws -> Set<String>? {
+    /// What `principal` may see.
+    func visibility(of principal: Principal) async throws -> Visibility {
         switch principal.role {
-        case .admin, .operator: return nil
-        case .device: return Set([principal.device].compactMap { $0 })
-        case .customer:
-            guard let customer = principal.customer else { return [] }
-            return Set(try await ruleBook()?.customers.first { $0.id == customer }?.devices ?? [])
+        case .admin, .operator: return .everything
+        case .device: return .device(principal.device ?? "")
+        case .customer: return .customer(principal.customer ?? "", try await ownership())
         }
     }
 
-    /// The device a file of a data repo belongs to, or nil when the path names none: images are
-    /// `/<device>-<seconds>.<ext>` (in `/valid/` or `/invalid/` after validation), records `/<device>/…`.
-    static func device(ofPath path: String) -> String? {
+    /// The device a file of a data repo belongs to and, when its name carries one, its image's time: images
+    /// are `/<device>-<seconds>.<ext>` (in `/valid/` or `/invalid/` after validation, with `.reason.json`
+    /// beside the invalid), records `/<device>/<image name>.json`.
+    static func image(ofPath path: String) -> (device: String, seconds: Int64?)? {
         let parts = path.split(separator: "/").map(String.init)
-        guard let last = parts.last else { return nil }
-        if parts.count >= 2, parts[0] != "valid", parts[0] != "invalid" { return parts[0] }
-        let name = last.hasSuffix(".reason.json") ? String(last.dropLast(".reason.json".count)) : last
-        return try? ImageName.parse(name).device
+        guard var name = parts.last else { return nil }
+        for suffix in [".reason.json", ".json"] where name.hasSuffix(suffix) {
+            name = String(name.dropLast(suffix.count))
+            break
+        }
+        let image = try? ImageName.parse(name)
+        if parts.count >= 2, parts[0] != "valid", parts[0] != "invalid" {
+            return (parts[0], image?.device == parts[0] ? image?.seconds : nil)
+        }
+        return image.map { ($0.device, $0.seconds) }
     }
 
-    private func ruleBook() async throws -> RuleBook? {
-        guard let head = try await store.resolveCommit(rulesRepo, ref: nil) else { return nil }
-        return try await cache.book(tree: head.tree.hash) {
+    /// Who owned which device when, by the rules repo's history (the empty ownership before any rules).
+    func ownership() async throws -> DeviceOwnership {
+        guard let head = try await store.resolveCommit(rulesRepo, ref: nil) else { return DeviceOwnership(history: []) }
+        if let built = built.withLock({ $0 }), built.head == head.id { return built.ownership }
+        var history: [(time: Double, book: RuleBook)] = []
+        for commit in try await store.log(rulesRepo, ref: head.id).reversed() {
+            // A version that does not parse judged nothing (the threats stage refuses it too): ownership stays
+            // as the last good one had it.
+            do {
+                history.append((commit.finished.timeIntervalSince1970, try await book(of: commit)))
+            } catch is RuleError {
+                continue
+            }
+        }
+        let ownership = DeviceOwnership(history: history)
+        built.withLock { $0 = (head.id, ownership) }
+        return ownership
+    }
+
+    private func book(of commit: CommitInfo) async throws -> RuleBook {
+        try await cache.book(tree: commit.tree.hash) {
             var files: [(name: String, text: String)] = []
             var folders = ["/"]
             while let folder = folders.popLast() {
-                for entry in try await store.list(Address(repo: rulesRepo, ref: head.id, path: folder)) {
+                for entry in try await store.list(Address(repo: rulesRepo, ref: commit.id, path: folder)) {
                     let path = (folder == "/" ? "/" : folder + "/") + entry.name
                     if entry.kind == .directory {
                         folders.append(path)
@@ -55,6 +81,53 @@ final class TenantScope: Sendable {
                 }
             }
             return files
+        }
+    }
+}
+
+/// What one principal may see of the tenants' data.
+enum Visibility: Sendable {
+    /// Admins and operators.
+    case everything
+    /// A device token: its own device.
+    case device(String)
+    /// A customer: each device's data from the times the customer owned it.
+    case customer(String, DeviceOwnership)
+
+    /// Whether data of `device` from an image taken at `seconds` may be read. A customer needs the time: a
+    /// file that names none is not shown to one.
+    func mayRead(device: String, at seconds: Int64?) -> Bool {
+        switch self {
+        case .everything: return true
+        case .device(let own): return device == own
+        case .customer(let id, let ownership):
+            guard let seconds else { return false }
+            return ownership.owner(of: device, at: Double(seconds)) == id
+        }
+    }
+
+    /// Whether the file at `path` of a data repo may be read.
+    func mayRead(path: String) -> Bool {
+        if case .everything = self { return true }
+        guard let image = TenantScope.image(ofPath: path) else { return false }
+        return mayRead(device: image.device, at: image.seconds)
+    }
+
+    /// Whether all of `device`'s data, at every time, may be read (no move in or out of this customer).
+    func hasAlways(_ device: String) -> Bool {
+        switch self {
+        case .everything: return true
+        case .device(let own): return device == own
+        case .customer(let id, let ownership): return ownership.owns(device, always: id)
+        }
+    }
+
+    /// The devices whose data may show at all; nil for every device.
+    var devices: Set<String>? {
+        switch self {
+        case .everything: return nil
+        case .device(let own): return [own]
+        case .customer(let id, let ownership): return ownership.devices(everOwnedBy: id)
         }
     }
 }

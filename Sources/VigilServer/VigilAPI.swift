@@ -16,14 +16,15 @@ public enum VigilAPI {
         let tenants = TenantScope(store: environment.store, rulesRepo: environment.configuration.rulesRepo)
         AdminRoutes(environment: environment).add(to: router)
         ImageRoutes(environment: environment).add(to: router)
-        AlertRoutes(environment: environment).add(to: router)
+        let alerts = AlertRoutes(environment: environment, tenants: tenants)
+        alerts.add(to: router)
         DataRoutes(environment: environment, tenants: tenants).add(to: router)
         let stats = StatsRoutes(environment: environment, tenants: tenants)
         stats.add(to: router)
         let pipelines = PipelineRoutes(environment: environment)
         pipelines.add(to: router)
         LineageRoutes(environment: environment, tenants: tenants).add(to: router)
-        DashboardRoutes(environment: environment, stats: stats, pipelines: pipelines).add(to: router)
+        DashboardRoutes(environment: environment, stats: stats, pipelines: pipelines, alerts: alerts).add(to: router)
         routes.set(router.routes)
         return router
     }

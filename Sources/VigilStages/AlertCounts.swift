@@ -48,7 +48,7 @@ public struct AlertCounts: Sendable, Hashable, Codable {
         for label in threat.labels { alerts.byLabel[label.label, default: 0] += 1 }
     }
 
-    mutating func add(invalid reason: ValidateStage.Reason) {
+    public mutating func add(invalid reason: ValidateStage.Reason) {
         let device = reason.device ?? "(unnamed)"
         invalid.total += 1
         invalid.byDevice[device, default: 0] += 1
