@@ -82,7 +82,7 @@ struct DatumQueueTests {
                 do {
                     _ = try await queue.progress(job: "warm-up")
                     break
-                } catch where attempt < 20 {
+                } catch  where attempt < 20 {
                     try await Task.sleep(for: .milliseconds(100))
                 }
             }
