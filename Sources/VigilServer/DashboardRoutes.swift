@@ -87,8 +87,16 @@ struct DashboardRoutes {
         }
         body += "</div></section>"
         if principal.seesEverything {
+            let pipelineList = try await pipelines.pipelines()
+            let failed = pipelineList.reduce(0) { $0 + ($1.lastJob?.counts.failed ?? 0) }
+            let dead = try await environment.alerts.counts()[.dead] ?? 0
+            // What waits on a person or a later try, at the top of the operator's view.
+            body += "<section id=\"health\"><p>Failed datums (tried again on a schedule): "
+            body += "<b class=\"\(failed > 0 ? "state-failed" : "")\">\(failed)</b> · dead alerts "
+            body +=
+                "(<code>vigil alerts retry</code>): <b class=\"\(dead > 0 ? "state-dead" : "")\">\(dead)</b></p></section>"
             body += "<section id=\"pipelines\"><h2>Pipelines</h2>"
-            body += Self.pipelineTable(try await pipelines.pipelines())
+            body += Self.pipelineTable(pipelineList)
             body += "</section>"
             let workers = try await pipelines.workers()
             if workers.queued {

@@ -81,6 +81,9 @@ struct DashboardTests {
             #expect(
                 operatorPage.contains("data-device=\"garage\"") && operatorPage.contains("data-device=\"frontdoor\""))
             #expect(operatorPage.contains("id=\"pipelines\""))
+            #expect(operatorPage.contains("Failed datums (tried again on a schedule): <b class=\"\">0</b>"))
+            #expect(operatorPage.contains("dead alerts"))
+            #expect(!acme.contains("id=\"health\""))
             #expect(stranger.contains("id=\"sign-in\"") && !stranger.contains("class=\"alert\""))
             #expect(wrong.contains("That token is not valid."))
             #expect(inAddress.contains("id=\"sign-in\"") && inAddress.contains("stays in browser history"))

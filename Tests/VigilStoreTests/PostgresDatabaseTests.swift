@@ -12,7 +12,8 @@ import VigilStore
 struct PostgresLocationTests {
     @Test func aFullURLIsReadWithItsSettings() throws {
         let location = try PostgresLocation.parse(
-            "postgres://vigil@db.example.com:6543/cameras?sslmode=require&pool=32&timeout=2.5&passwordFile=/run/pw")
+            "postgres://vigil@db.example.com:6543/cameras?sslmode=require&pool=32&timeout=2.5&connect_timeout=20"
+                + "&passwordFile=/run/pw")
         #expect(location.host == "db.example.com")
         #expect(location.port == 6543)
         #expect(location.user == "vigil")
@@ -20,12 +21,14 @@ struct PostgresLocationTests {
         #expect(location.tls == .require)
         #expect(location.poolSize == 32)
         #expect(location.queryTimeout == .milliseconds(2500))
+        #expect(location.connectionTimeout == .seconds(20))
         #expect(location.passwordFile == "/run/pw")
         #expect(location.description == "postgres://vigil@db.example.com:6543/cameras")
         let defaults = try PostgresLocation.parse("postgresql://vigil@localhost/cameras")
         #expect(defaults.port == 5432)
         #expect(defaults.tls == .prefer)
         #expect(defaults.poolSize == 10)
+        #expect(defaults.connectionTimeout == defaults.queryTimeout)
     }
 
     @Test(arguments: [
@@ -35,6 +38,7 @@ struct PostgresLocationTests {
         ("mysql://vigil@db/cameras", "postgres://"),
         ("postgres://vigil@db/cameras?pool=0", "pool"),
         ("postgres://vigil@db/cameras?timeout=-1", "timeout"),
+        ("postgres://vigil@db/cameras?connect_timeout=0", "connect_timeout must be"),
         ("postgres://vigil@db/cameras?sslmode=maybe", "sslmode"),
         ("postgres://vigil@db/cameras?passwordFile=pw.txt", "absolute"),
         ("postgres://vigil@db/cameras?colour=blue", "unknown setting 'colour'"),

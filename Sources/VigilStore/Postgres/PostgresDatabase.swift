@@ -37,7 +37,7 @@ public final class PostgresDatabase: Service, Sendable {
             host: location.host, port: location.port, username: location.user, password: password,
             database: location.database, tls: tls)
         configuration.options.maximumConnections = location.poolSize
-        configuration.options.connectTimeout = min(location.queryTimeout, .seconds(10))
+        configuration.options.connectTimeout = location.connectTimeout ?? min(location.queryTimeout, .seconds(10))
         let milliseconds =
             location.queryTimeout.components.seconds * 1000
             + location.queryTimeout.components.attoseconds / 1_000_000_000_000_000
@@ -65,7 +65,9 @@ public final class PostgresDatabase: Service, Sendable {
         var dedicated = PostgresConnection.Configuration(
             host: location.host, port: location.port, username: location.user, password: password,
             database: location.database, tls: connectionTLS)
-        dedicated.options.connectTimeout = .milliseconds(Int64(milliseconds))
+        let connecting = location.connectionTimeout.components
+        dedicated.options.connectTimeout = .milliseconds(
+            connecting.seconds * 1000 + connecting.attoseconds / 1_000_000_000_000_000)
         dedicated.options.additionalStartupParameters = startup
         connectionConfiguration = dedicated
     }
@@ -176,14 +178,17 @@ public final class PostgresDatabase: Service, Sendable {
     /// The connection a query is running on, so that a deadline can close it (closing is what makes a query
     /// stuck on a silent server return; leasing stops on cancellation by itself).
     private final class ConnectionSlot: Sendable {
-        private let connection = Mutex<PostgresConnection?>(nil)
+        private let connection = Mutex<(PostgresConnection, since: ContinuousClock.Instant)?>(nil)
 
-        func hold(_ value: PostgresConnection) { connection.withLock { $0 = value } }
+        func hold(_ value: PostgresConnection) { connection.withLock { $0 = (value, .now) } }
 
         var isHeld: Bool { connection.withLock { $0 != nil } }
 
+        /// When the connection was handed over; nil while none is.
+        var heldSince: ContinuousClock.Instant? { connection.withLock { $0?.since } }
+
         func abandon() {
-            if let connection = connection.withLock({ $0 }) { connection.close().whenComplete { _ in } }
+            if let (connection, _) = connection.withLock({ $0 }) { connection.close().whenComplete { _ in } }
         }
     }
 
@@ -199,11 +204,14 @@ public final class PostgresDatabase: Service, Sendable {
         do {
             return try await withThrowingTaskGroup(of: Outcome<T>.self) { group in
                 group.addTask { .done(try await work(slot)) }
-                // Getting a connection has the query timeout, whatever time the work itself is given.
-                let connecting = min(timeout, location.queryTimeout)
+                // Getting a connection has the connect timeout; the work has `timeout` from when it has one.
+                let connecting = location.connectionTimeout
                 group.addTask {
-                    try await Task.sleep(for: connecting)
-                    if slot.isHeld, timeout > connecting { try await Task.sleep(for: timeout - connecting) }
+                    let start = ContinuousClock.now
+                    while slot.heldSince == nil, ContinuousClock.now - start < connecting {
+                        try await Task.sleep(for: min(.milliseconds(20), connecting))
+                    }
+                    if let since = slot.heldSince { try await Task.sleep(until: since + timeout, clock: .continuous) }
                     return .expired
                 }
                 defer { group.cancelAll() }

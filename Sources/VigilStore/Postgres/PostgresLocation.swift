@@ -2,7 +2,8 @@ import Foundation
 
 /// Where a PostgreSQL database is: `postgres://USER@HOST:PORT/DATABASE`, with optional settings after `?`:
 /// `sslmode` (`disable`, `prefer`, the default, or `require`), `pool` (most connections this process opens,
-/// default 10), `timeout` (seconds a query may take before it fails, default 10) and `passwordFile`.
+/// default 10), `timeout` (seconds a query may take before it fails, default 10), `connect_timeout` (seconds
+/// getting a connection may take, opening one included; default: `timeout`) and `passwordFile`.
 ///
 /// The URL may be recorded in `config.json` and shows up in logs, so it never carries the password: that comes
 /// from `PGPASSWORD`, or from the file `passwordFile` (or `VIGIL_DATABASE_PASSWORD_FILE`) names.
@@ -18,6 +19,10 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
     public var tls: TLSMode = .prefer
     public var poolSize = 10
     public var queryTimeout: Duration = .seconds(10)
+    /// How long getting a connection may take (nil: the query timeout). Opening one is a TCP handshake and an
+    /// authentication, which a busy server may take longer for than a short query timeout allows.
+    public var connectTimeout: Duration?
+    public var connectionTimeout: Duration { connectTimeout ?? queryTimeout }
     public var passwordFile: String?
 
     public init(host: String, port: Int = 5432, user: String, database: String) {
@@ -72,11 +77,18 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
                     throw bad("timeout must be a number of seconds, more than 0 and at most 3600")
                 }
                 location.queryTimeout = .milliseconds(Int64(seconds * 1000))
+            case "connect_timeout":
+                guard let seconds = Double(value), seconds > 0, seconds <= 3600 else {
+                    throw bad("connect_timeout must be a number of seconds, more than 0 and at most 3600")
+                }
+                location.connectTimeout = .milliseconds(Int64(seconds * 1000))
             case "passwordFile":
                 guard value.hasPrefix("/") else { throw bad("passwordFile must be an absolute path") }
                 location.passwordFile = value
             default:
-                throw bad("it has an unknown setting '\(item.name)' (known: sslmode, pool, timeout, passwordFile)")
+                throw bad(
+                    "it has an unknown setting '\(item.name)' (known: sslmode, pool, timeout, connect_timeout, "
+                        + "passwordFile)")
             }
         }
         return location
