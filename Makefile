@@ -4,7 +4,8 @@
 # notifier's, `make bench-s3` the S3 backend's (boto3 alongside, on a real SeaweedFS), `make bench-serve` the
 # service's upload-to-alert latency, `make bench-connections` an upload's answer beside idle connections,
 # `make bench-postgres` SQLite against PostgreSQL (commits, datums, upload→alert), `make bench-scale` datum
-# throughput against the number of workers on several hosts (network namespaces, root).
+# throughput against the number of workers on several hosts (network namespaces, root), `make bench-outage`
+# frames judged after S3 was down for 5 minutes.
 
 SHELL := /bin/bash
 SWIFT ?= swift
@@ -27,7 +28,7 @@ WEED := $(VENV)/bin/weed
 S3_BENCH_PIP := boto3==1.44.8
 
 .PHONY: demo test test-deps deps setup build build-tests lint bench-store bench-engine bench-vision bench-alerts \
-	bench-serve bench-connections bench-deps s3-deps bench-s3 bench-postgres bench-scale release clean
+	bench-serve bench-connections bench-outage bench-deps s3-deps bench-s3 bench-postgres bench-scale release clean
 
 demo: setup build
 	@scripts/demo.sh
@@ -108,6 +109,13 @@ bench-alerts: deps release
 bench-serve: setup release
 	@mkdir -p bench-out
 	.build/release/vigil-bench serve --home bench-out/serve-$$(date +%s) > bench-out/serve.json
+
+# S3 (a real SeaweedFS) killed for 5 minutes while cameras send a frame a second: every accepted frame judged
+# after it returns, how long that takes, failed datums and dead alerts.
+bench-outage: setup s3-deps release
+	@$(VENV)/bin/python -c "import boto3, sys; sys.exit(boto3.__version__ != '$(subst boto3==,,$(S3_BENCH_PIP))')" 2>/dev/null \
+		|| $(VENV)/bin/pip install -q $(S3_BENCH_PIP)
+	$(VENV)/bin/python bench/outage.py --vigil .build/release/vigil --weed $(WEED) --samples .deps/model/samples
 
 # An upload's answer time while 500 and 2,000 idle connections are held open, against none.
 bench-connections: setup release

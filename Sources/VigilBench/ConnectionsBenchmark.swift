@@ -66,12 +66,7 @@ struct ConnectionsBenchmark: AsyncParsableCommand {
             try await store.createRepo("images", description: "camera frames as uploaded")
             let access = try backends.access()
             let token = try await access.createToken(name: "cam", role: .device, device: "cam", at: Date()).token
-            var configuration = ServerConfiguration()
-            configuration.port = 0
-            let server = ServerEnvironment(
-                store: store, jobs: engine.jobs, alerts: try backends.alerts(), access: access,
-                metrics: PrometheusCollectorRegistry(), configuration: configuration, scratch: engine.scratch,
-                logger: logger)
+            let server = try ServerEnvironment.benchmark(backends, engine: engine, access: access, logger: logger)
             let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
             let app = VigilAPI.application(server) { portSink.yield($0) }
             let client = HTTPClient(eventLoopGroupProvider: .singleton)

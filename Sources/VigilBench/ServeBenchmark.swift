@@ -86,12 +86,7 @@ struct ServeBenchmark: AsyncParsableCommand {
             try await setUp(store: store, engine: engine)
             let access = try backends.access()
             let token = try await access.createToken(name: "cam", role: .device, device: "cam", at: Date()).token
-            var configuration = ServerConfiguration()
-            configuration.port = 0
-            let server = ServerEnvironment(
-                store: store, jobs: engine.jobs, alerts: try backends.alerts(), access: access,
-                metrics: PrometheusCollectorRegistry(), configuration: configuration, scratch: engine.scratch,
-                logger: logger)
+            let server = try ServerEnvironment.benchmark(backends, engine: engine, access: access, logger: logger)
             let signature = try AlertSignature(secret: "vigil-benchmark-secret-0123456789")
             let sink = try AlertSink(signature: signature)
             return try await sink.whileRunning(logger: logger) { alertURL in

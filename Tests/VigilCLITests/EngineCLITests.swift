@@ -14,15 +14,21 @@ extension ProcessTests {
             var name: String
         }
 
-        @Test func nothingVigilWritesInItsDataFolderIsOpenToOtherUsers() throws {
-            let root = try temporaryFolder()
-            defer { try? FileManager.default.removeItem(at: root) }
+        /// A data folder under `root` whose images repo holds `frames` small frames.
+        static func dataFolder(in root: URL, frames count: Int, tag: String) throws -> VigilProcess {
             let vigil = VigilProcess(home: root.appendingPathComponent("home"))
             try vigil.run(["init"])
             try vigil.run(["repo", "create", "images"])
             let frames = root.appendingPathComponent("frames")
-            try makeFrames(in: frames, count: 3, tag: "m", size: 256)
+            try makeFrames(in: frames, count: count, tag: tag, size: 256)
             #expect(try vigil.run(["put", "images", frames.path]).status == 0)
+            return vigil
+        }
+
+        @Test func nothingVigilWritesInItsDataFolderIsOpenToOtherUsers() throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let vigil = try Self.dataFolder(in: root, frames: 3, tag: "m")
             // An external command: as root it runs as the sandbox user, who cannot enter a private data folder.
             let spec = root.appendingPathComponent("copy.yaml")
             try Data(
@@ -55,12 +61,7 @@ extension ProcessTests {
         @Test func killingTheEngineMidJobLosesNothingAndRedoesNoFinishedDatum() throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
-            let vigil = VigilProcess(home: root.appendingPathComponent("home"))
-            try vigil.run(["init"])
-            try vigil.run(["repo", "create", "images"])
-            let frames = root.appendingPathComponent("frames")
-            try makeFrames(in: frames, count: 200, tag: "k", size: 256)
-            #expect(try vigil.run(["put", "images", frames.path]).status == 0)
+            let vigil = try Self.dataFolder(in: root, frames: 200, tag: "k")
             // Each run of a datum appends its id to a log outside the store: what shows a datum ran twice.
             // The command runs as an unprivileged user when the tests run as root: it may write this one file.
             let runs = root.appendingPathComponent("runs.log")
@@ -113,7 +114,8 @@ extension ProcessTests {
             let sample = try vigil.run(["cat", "copies:/cam3-1700000003.jpg"])
             #expect(
                 sample.output
-                    == (try String(contentsOf: frames.appendingPathComponent("cam3-1700000003.jpg"), encoding: .utf8)))
+                    == (try String(
+                        contentsOf: root.appendingPathComponent("frames/cam3-1700000003.jpg"), encoding: .utf8)))
             let log = try String(contentsOf: runs, encoding: .utf8).split(separator: "\n").map(String.init)
             var counts: [String: Int] = [:]
             for id in log { counts[id, default: 0] += 1 }
