@@ -73,7 +73,17 @@ public struct FolderChangeFeed: ChangeFeed {
         self.files = files
     }
 
+    /// At most one change every `interval` seconds: the folder sees this process's own writes too (a busy
+    /// service writes its databases many times a second), and what it reports, "something changed", sends
+    /// the engine to look at every pipeline. This process's own commits reach it at once by the commit feed;
+    /// other processes' within the interval.
+    public var interval: Duration = .milliseconds(500)
+
     public func watch(_ onChange: @escaping @Sendable (Change) -> Void) async {
-        for await _ in DirectoryWatcher.changes(in: folder, names: files) { onChange(.unknown) }
+        for await _ in DirectoryWatcher.changes(in: folder, names: files) {
+            onChange(.unknown)
+            // Writes meanwhile are coalesced into one change, reported when the interval is over.
+            try? await Task.sleep(for: interval)
+        }
     }
 }

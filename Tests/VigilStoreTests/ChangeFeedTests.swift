@@ -4,11 +4,52 @@ import Synchronization
 import Testing
 import VigilStore
 
+/// When a feed reported a change.
+final class Changes: Sendable {
+    let times = Mutex<[ContinuousClock.Instant]>([])
+}
+
 @Suite("Change feed")
 struct ChangeFeedTests {
     @Test(arguments: [Change.repo("images"), .pipeline("detect"), .alerts])
     func aChangeSurvivesItsPayload(change: Change) {
         #expect(Change(payload: change.payload) == change)
+    }
+
+    @Test func theDataFolderReportsABurstOfWritesAsAFewChangesAndAQuietWriteAtOnce() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let file = folder.url.appendingPathComponent("metadata.sqlite-wal")
+        #expect(FileManager.default.createFile(atPath: file.path, contents: nil))
+        var watcher = FolderChangeFeed(folder: folder.url, files: [file.lastPathComponent])
+        watcher.interval = .milliseconds(300)
+        let feed = watcher
+        let changes = Changes()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await feed.watch { _ in changes.times.withLock { $0.append(.now) } } }
+            try await Task.sleep(for: .milliseconds(200))
+            // A second of writes, 50 of them, as a busy service makes: reported about three times a second.
+            let handle = try FileHandle(forWritingTo: file)
+            for _ in 0..<50 {
+                try handle.write(contentsOf: Data("x".utf8))
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            try await Task.sleep(for: .milliseconds(700))
+            let burst = changes.times.withLock { $0.count }
+            #expect(burst >= 2 && burst <= 6, "\(burst) changes for 50 writes")
+            // After a quiet spell, one write is reported at once.
+            let written = ContinuousClock.now
+            try handle.write(contentsOf: Data("y".utf8))
+            try handle.close()
+            var reported = false
+            for _ in 0..<100 where !reported {
+                try await Task.sleep(for: .milliseconds(10))
+                reported = changes.times.withLock { $0.count > burst }
+            }
+            #expect(reported)
+            if let last = changes.times.withLock({ $0.last }) { #expect(last - written < .milliseconds(250)) }
+            group.cancelAll()
+        }
     }
 
     @Test func anUnknownPayloadMeansLookEverywhere() {
