@@ -102,7 +102,8 @@ extension AccessStore {
                 .unauthenticated, "token \(id) expired at \(expires.formatted(.iso8601)); ask for a new one", value: id)
         }
         return Principal(
-            tokenID: id, name: info.name, role: info.role, customer: info.customer, device: info.device)
+            tokenID: id, name: info.name, role: info.role, customer: info.customer, device: info.device,
+            expires: info.expires)
     }
 
     public func audit(token: String? = nil, since: Date? = nil, limit: Int = 100) async throws -> [AuditEntry] {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What a token may do: everything, run the system, see one customer's own data, or upload as one camera.
 public enum Role: String, Sendable, Hashable, Codable, CaseIterable {
     /// Everything, including tokens and the audit log.
@@ -20,13 +22,19 @@ public struct Principal: Sendable, Hashable, Codable {
     public var customer: String?
     /// For `device` tokens: the device id of the naming contract.
     public var device: String?
+    /// When the token stops working; nil: until revoked.
+    public var expires: Date?
 
-    public init(tokenID: String, name: String, role: Role, customer: String? = nil, device: String? = nil) {
+    public init(
+        tokenID: String, name: String, role: Role, customer: String? = nil, device: String? = nil,
+        expires: Date? = nil
+    ) {
         self.tokenID = tokenID
         self.name = name
         self.role = role
         self.customer = customer
         self.device = device
+        self.expires = expires
     }
 
     /// Whether this principal sees every customer's data (admins and operators).

@@ -44,14 +44,13 @@ struct DashboardRoutes {
             return Self.html(Self.signIn(error: "Give a token."), status: .badRequest)
         }
         // Checked first: a wrong token gets the form again, not a useless cookie.
-        guard let principal = try? await environment.access.authenticate(token),
-            let info = try? await environment.access.tokenRecord(id: principal.tokenID)?.info
-        else {
+        guard let principal = try? await environment.access.authenticate(token) else {
             return Self.html(Self.signIn(error: "That token is not valid."), status: .unauthorized)
         }
         var response = Self.redirect("/")
         // A token that expires takes its cookie with it.
-        response.setCookie(cookie(value: token, maxAge: info.expires.map { max(1, Int($0.timeIntervalSinceNow)) }))
+        response.setCookie(
+            cookie(value: token, maxAge: principal.expires.map { max(1, Int($0.timeIntervalSinceNow)) }))
         return response
     }
 

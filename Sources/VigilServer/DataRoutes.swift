@@ -34,13 +34,9 @@ struct DataRoutes {
             _ = try context.require([.admin, .operator], to: "list commits")
             let repo = try context.parameters.require("repo")
             let query = request.uri.queryParameters
-            do {
-                return Commits(
-                    commits: try await environment.store.log(
-                        repo, ref: query.get("ref"), limit: try PageLimit.read(query, default: 50)))
-            } catch let error as VigilError {
-                throw Self.apiError(error)
-            }
+            return Commits(
+                commits: try await environment.store.log(
+                    repo, ref: query.get("ref"), limit: try PageLimit.read(query, default: 50)))
         }
         router.get("/v1/repos/:repo/files/**") { request, context in try await file(request, context: context) }
     }
@@ -57,18 +53,13 @@ struct DataRoutes {
                 throw APIError.notFound("no file '\(path)' in \(repo) that this token may read", value: path)
             }
         }
-        let data: Data
-        let commit: CommitInfo?
-        do {
-            let found = try await environment.store.entry(at: Address(repo: repo, ref: ref, path: path))
-            guard found.entry.kind == .file else {
-                throw APIError(.notFound, code: "not-a-file", "'\(path)' is a folder, not a file", value: path)
-            }
-            commit = found.commit
-            data = try await environment.store.blobs.get(found.entry.hash)
-        } catch let error as VigilError {
-            throw Self.apiError(error)
+        // Store errors become answers in `ErrorMapping`, as everywhere.
+        let found = try await environment.store.entry(at: Address(repo: repo, ref: ref, path: path))
+        guard found.entry.kind == .file else {
+            throw APIError(.notFound, code: "not-a-file", "'\(path)' is a folder, not a file", value: path)
         }
+        let commit = found.commit
+        let data = try await environment.store.blobs.get(found.entry.hash)
         let type =
             switch (path as NSString).pathExtension.lowercased() {
             case "jpg", "jpeg": "image/jpeg"
@@ -85,9 +76,4 @@ struct DataRoutes {
             body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    /// A store error as an answer (`ErrorStatus`).
-    static func apiError(_ error: VigilError) -> APIError {
-        ErrorStatus.apiError(for: error)
-            ?? APIError(.internalServerError, code: error.code.rawValue, error.message, value: error.value)
-    }
 }

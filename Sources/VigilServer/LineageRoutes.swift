@@ -52,21 +52,17 @@ struct LineageRoutes {
 
     func lineage(of address: Address, text: String) async throws -> Lineage {
         let store = environment.store
-        do {
-            let (commit, entry) = try await store.entry(at: address)
-            guard let commit else { throw APIError.notFound("'\(text)' names no commit yet", value: text) }
-            var steps: [Step] = []
-            for reference in [commit.reference] + (try await store.provenance(of: commit.reference, transitive: true)) {
-                guard let info = try await store.commit(id: reference.commit) else { continue }
-                steps.append(
-                    Step(
-                        repo: info.repo, commit: info.id, author: info.author, message: info.message,
-                        finished: info.finished, origin: info.provenance.origin,
-                        inputs: info.provenance.inputs.map(\.description)))
-            }
-            return Lineage(address: "\(address.repo)@\(commit.id):\(address.path)", file: entry, commits: steps)
-        } catch let error as VigilError {
-            throw DataRoutes.apiError(error)
+        let (commit, entry) = try await store.entry(at: address)
+        guard let commit else { throw APIError.notFound("'\(text)' names no commit yet", value: text) }
+        var steps: [Step] = []
+        for reference in [commit.reference] + (try await store.provenance(of: commit.reference, transitive: true)) {
+            guard let info = try await store.commit(id: reference.commit) else { continue }
+            steps.append(
+                Step(
+                    repo: info.repo, commit: info.id, author: info.author, message: info.message,
+                    finished: info.finished, origin: info.provenance.origin,
+                    inputs: info.provenance.inputs.map(\.description)))
         }
+        return Lineage(address: "\(address.repo)@\(commit.id):\(address.path)", file: entry, commits: steps)
     }
 }
