@@ -2,7 +2,8 @@
 # everything is already there. `make bench-store` runs the store benchmark (release build, DVC alongside),
 # `make bench-engine` the pipeline engine's, `make bench-vision` the vision stages', `make bench-alerts` the
 # notifier's, `make bench-s3` the S3 backend's (boto3 alongside, on a real SeaweedFS), `make bench-serve` the
-# service's upload-to-alert latency, `make bench-connections` an upload's answer beside idle connections,
+# service's upload-to-alert latency on varied frames, `make bench-soak` one `vigil serve` over 20,000 frames (its
+# memory and latency per 1,000), `make bench-connections` an upload's answer beside idle connections,
 # `make bench-postgres` SQLite against PostgreSQL (commits, datums, upload→alert), `make bench-scale` datum
 # throughput against the number of workers on several hosts (network namespaces, root), `make bench-outage`
 # frames judged after S3 was down for 5 minutes.
@@ -28,7 +29,7 @@ WEED := $(VENV)/bin/weed
 S3_BENCH_PIP := boto3==1.44.8
 
 .PHONY: demo test test-deps deps setup build build-tests lint bench-store bench-engine bench-vision bench-alerts \
-	bench-serve bench-connections bench-outage bench-deps s3-deps bench-s3 bench-postgres bench-scale release clean
+	bench-serve bench-soak bench-photos bench-connections bench-outage bench-deps s3-deps bench-s3 bench-postgres bench-scale release clean
 
 demo: setup build
 	@scripts/demo.sh
@@ -105,10 +106,22 @@ bench-alerts: deps release
 	@mkdir -p bench-out
 	.build/release/vigil-bench alerts --home bench-out/alerts-$$(date +%s) > bench-out/alerts.json
 
-# The service: upload → alert latency at 1, 5 and 10 images/s (60 s each), beside the detector's own time.
-bench-serve: setup release
+# Real photos the latency benchmarks make their frames from (scikit-image's and Matplotlib's sample data and the
+# detector's two, from PyPI into .deps/photos; skipped when present and intact).
+bench-photos: setup
+	@scripts/setup-photos.sh
+
+# The service: upload → alert latency at 1, 5 and 10 images/s (60 s each) on varied frames from 5 cameras,
+# beside the detector alone on the same frames.
+bench-serve: bench-photos release
 	@mkdir -p bench-out
 	.build/release/vigil-bench serve --home bench-out/serve-$$(date +%s) > bench-out/serve.json
+
+# One `vigil serve` process over 20,000 frames, as fast as it keeps up: its resident memory and latency per
+# 1,000 frames (about 30 minutes).
+bench-soak: bench-photos release
+	@mkdir -p bench-out
+	.build/release/vigil-bench soak --home bench-out/soak-$$(date +%s) --vigil .build/release/vigil > bench-out/soak.json
 
 # S3 (a real SeaweedFS) killed for 5 minutes while cameras send a frame a second: every accepted frame judged
 # after it returns, how long that takes, failed datums and dead alerts.

@@ -14,10 +14,11 @@ import VigilStages
 import VigilStore
 import VigilVision
 
-/// Upload-to-alert latency of the whole system as `vigil serve` runs it: a camera PUTs a real photo over HTTP
-/// at a steady rate; validate, detect (the real detector), threats and the notifier run in the same process;
-/// the latency is from the request being sent to the alert's arrival at a local sink. Printed beside the
-/// detector's own time on the same photo.
+/// Upload-to-alert latency of the whole system as `vigil serve` runs it: cameras PUT varied frames made from
+/// real photos over HTTP at a steady rate; validate, detect (the real detector), threats and the notifier run in
+/// the same process; the latency is from the request being sent to the alert's arrival at a local sink. Printed
+/// beside the detector alone (decode + inference) on the same frames. A frame of an empty scene raises no alert
+/// and is not timed, but it is uploaded and judged like the others.
 struct ServeBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve", abstract: "Time upload → alert through the HTTP API, the pipelines and the notifier.")
@@ -25,14 +26,17 @@ struct ServeBenchmark: AsyncParsableCommand {
     @Option(help: "Data folder to create (must not exist).") var home: String
     @Option(parsing: .upToNextOption, help: "Upload rates, images per second.") var rates: [Double] = [1, 5, 10]
     @Option(help: "Seconds at each rate.") var seconds = 60.0
+    @Option(help: "Cameras taking turns to upload.") var cameras = 5
     @Option(help: "Intra-op threads of the detector.") var threads = 2
     @Flag(help: "Let the detector's intra-op threads spin while they wait (ONNX Runtime's default).")
     var spinning = false
     @Flag(inversion: .prefixedNo, help: "Let validate leave its decoded pixels for detect (DecodedImageCache).")
     var shareDecoded = true
+    @Option(help: "The photos the frames are made from (`make bench-photos` puts them there).")
+    var photos = ".deps/photos"
     @Option(
         help:
-            "Send this one photo every time (dedup and the decode cache then flatter the figures); without it, varied frames made from the detector's sample photos."
+            "Send this one photo every time (dedup and the decode cache then flatter the figures) instead of varied frames."
     )
     var photo: String?
     @Option(help: "Keep metadata, jobs, alerts and tokens in this PostgreSQL database (password from PGPASSWORD).")
@@ -41,9 +45,16 @@ struct ServeBenchmark: AsyncParsableCommand {
     struct RateResult: Encodable {
         var rate: Double
         var uploads: Int
+        /// Uploads whose frame should raise an alert (the detector alone says so), and those that did.
+        var expectedAlerts: Int
         var alerts: Int
+        /// Expected alerts that never came, and alerts for frames the detector alone did not alert on (a
+        /// confidence at a threshold's edge can tip either way between runs).
+        var missing: Int
+        var unexpected: Int
         var latencyMilliseconds: [Double]
         var p50: Double
+        var p90: Double
         var p99: Double
         var max: Double
         /// The process's CPU time (user + system) over the window, per upload: the whole system's work for one
@@ -55,11 +66,8 @@ struct ServeBenchmark: AsyncParsableCommand {
     }
 
     struct Result: Encodable {
-        var detectorMilliseconds: Double
-        var detectorWithDecodeMilliseconds: Double
-        var detectorWithDecodeP99Milliseconds: Double
-        /// Steal over the detector-alone runs, as `RateResult.stealPercent`.
-        var detectorStealPercent: Double?
+        var frames: String
+        var detector: DetectorAlone
         var rates: [RateResult]
     }
 
@@ -68,40 +76,51 @@ struct ServeBenchmark: AsyncParsableCommand {
         guard !FileManager.default.fileExists(atPath: folder.path) else {
             throw ValidationError("--home \(home) exists; give a new folder")
         }
+        guard cameras >= 1 else { throw ValidationError("--cameras must be at least 1") }
         let logger = Logger(label: "vigil-bench") { _ in SwiftLogNoOpLogHandler() }
+        let workload = try CameraWorkload(cameras: cameras)
+        // One frame per upload at every rate, and one for the warm-up.
+        let count = 1 + rates.reduce(0) { $0 + Int($1 * seconds) }
         let frames: [VariedFrames.Frame]
+        let described: String
         if let photo {
             let data = try Data(contentsOf: URL(fileURLWithPath: photo))
             let header = try ImageDecoder.header(data)
             frames = [
                 .init(
                     data: data, fileExtension: header.format == .png ? "png" : "jpg", width: header.width,
-                    height: header.height)
+                    height: header.height, source: photo)
             ]
+            described = "\(photo) every time"
         } else {
-            let samples = Detector.Configuration.defaultModelFolder().appendingPathComponent("samples")
-            let photos = try ["bus.jpg", "zidane.jpg"].map { try Data(contentsOf: samples.appendingPathComponent($0)) }
-            // One frame per upload: the warm-up and every rate's.
-            let count = 1 + rates.reduce(0) { $0 + Int($1 * seconds) }
-            frames = try VariedFrames.make(from: photos, count: count) { made in
+            let sources = try VariedFrames.photos(in: photos)
+            frames = try VariedFrames.make(from: sources, count: count) { made in
                 FileHandle.standardError.write(Data("\rmaking \(count) varied frames: \(made)".utf8))
             }
-            report(
-                "\r\(count) varied frames from \(photos.count) photos: "
-                    + "\(frames.filter { $0.fileExtension == "png" }.count) PNG, sizes "
-                    + Set(frames.map { "\($0.width)×\($0.height)" }).sorted().joined(separator: ", ")
-                    + String(
-                        format: ", %.0f KB on average",
-                        Double(frames.reduce(0) { $0 + $1.data.count }) / Double(count) / 1000))
+            described =
+                "\(count) varied frames from \(sources.count) photos: "
+                + "\(frames.filter { $0.fileExtension == "png" }.count) PNG, sizes "
+                + Set(frames.map { "\($0.width)×\($0.height)" }).sorted().joined(separator: ", ")
+                + String(
+                    format: ", %.0f KB on average",
+                    Double(frames.reduce(0) { $0 + $1.data.count }) / Double(count) / 1000)
+            report("\r" + described)
         }
-        let steal = StealMeter()
-        let (inference, detection, detectionP99) = try detectorTimes(frames)
-        let detectorSteal = steal.percent
+        let detector = try DetectorAlone.measure(frames, threads: threads, spinning: spinning, workload: workload) {
+            FileHandle.standardError.write(Data("\rthe detector alone: \($0) of \(frames.count) frames".utf8))
+        }
         report(
             String(
-                format: "the detector alone (%d threads%@, on %d of the frames): inference p50 %.1f ms; with decoding "
-                    + "p50 %.1f ms, p99 %.1f ms%@", threads, spinning ? ", spinning" : "", min(100, frames.count),
-                inference, detection, detectionP99, stealNote(detectorSteal)))
+                format: "\rthe detector alone (%d threads%@, every frame): inference p50 %.1f ms; with decoding "
+                    + "p50 %.1f ms, p90 %.1f ms, p99 %.1f ms%@; %d of %d frames should raise an alert", threads,
+                spinning ? ", spinning" : "", detector.inferenceP50, detector.p50, detector.p90, detector.p99,
+                stealNote(detector.stealPercent), detector.shouldAlert.filter { $0 }.count, frames.count))
+        // The warm-up sends a frame that raises an alert, so its arrival says every stage's worker is loaded.
+        guard let warmUp = frames.indices.first(where: { detector.shouldAlert[$0] }) else {
+            throw ValidationError(
+                "no frame raises an alert for the rules \(CameraWorkload.dangerous); use other photos")
+        }
+        let order = [warmUp] + frames.indices.filter { $0 != warmUp }
 
         let configuration = StoreConfiguration(database: database)
         let results = try await Backends.with(home: folder, configuration: configuration, create: true, logger: logger)
@@ -109,9 +128,10 @@ struct ServeBenchmark: AsyncParsableCommand {
             backends in
             let store = backends.store
             let engine = try backends.engineEnvironment(stages: .vigil)
-            try await setUp(store: store, engine: engine)
             let access = try backends.access()
-            let token = try await access.createToken(name: "cam", role: .device, device: "cam", at: Date()).token
+            let tokens = try await workload.install(
+                store: store, engine: engine, access: access, threads: threads, spinning: spinning,
+                shareDecoded: shareDecoded)
             let server = try ServerEnvironment.benchmark(backends, engine: engine, access: access, logger: logger)
             let signature = try AlertSignature(secret: "vigil-benchmark-secret-0123456789")
             let sink = try AlertSink(signature: signature)
@@ -130,16 +150,19 @@ struct ServeBenchmark: AsyncParsableCommand {
                         var iterator = ports.makeAsyncIterator()
                         guard let port = await iterator.next() else { throw CancellationError() }
                         let upload = Uploader(
-                            client: client, base: "http://127.0.0.1:\(port)", token: token, frames: frames)
-                        // A warm-up image: every stage's worker loads (the detector's session) before timing.
-                        _ = try await upload.send(at: 1_700_000_000)
+                            client: client, base: "http://127.0.0.1:\(port)", tokens: tokens, frames: frames,
+                            order: order, workload: workload)
+                        _ = try await upload.send(sequence: 0)
                         for _ in 0..<3_000 where sink.stats.received < 1 {
                             try await Task.sleep(for: .milliseconds(10))
                         }
                         var results: [RateResult] = []
-                        var next: Int64 = 1_700_000_001
+                        var next = 1
                         for rate in rates {
-                            results.append(try await measure(rate: rate, upload: upload, sink: sink, first: &next))
+                            results.append(
+                                try await measure(
+                                    rate: rate, upload: upload, sink: sink, shouldAlert: detector.shouldAlert,
+                                    first: &next))
                         }
                         pipelines.stopGracefully()
                         notifier.stopGracefully()
@@ -160,43 +183,40 @@ struct ServeBenchmark: AsyncParsableCommand {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         print(
             String(
-                decoding: try encoder.encode(
-                    Result(
-                        detectorMilliseconds: inference, detectorWithDecodeMilliseconds: detection,
-                        detectorWithDecodeP99Milliseconds: detectionP99, detectorStealPercent: detectorSteal,
-                        rates: results)),
+                decoding: try encoder.encode(Result(frames: described, detector: detector, rates: results)),
                 as: UTF8.self))
     }
 
     /// Uploads at `rate` for `seconds` (open loop: each request leaves at its time whatever the others do),
     /// then waits for the alerts.
     private func measure(
-        rate: Double, upload: Uploader, sink: AlertSink, first: inout Int64
-    ) async throws
-        -> RateResult
-    {
+        rate: Double, upload: Uploader, sink: AlertSink, shouldAlert: [Bool], first: inout Int
+    ) async throws -> RateResult {
         let count = Int(rate * seconds)
-        let before = sink.stats.received
+        let sequences = first..<(first + count)
+        first += count
+        let expected = Set(sequences.filter { shouldAlert[upload.frameIndex(sequence: $0)] }.map(upload.name))
+        let before = Set(sink.received.map(\.alert.image.name))
         let cpuBefore = Self.processCPUMilliseconds()
         let steal = StealMeter()
         let start = ContinuousClock.now
-        let names = (0..<count).map { upload.name(at: first + Int64($0)) }
         let sent = try await withThrowingTaskGroup(of: (String, Date).self) { group in
-            for (index, name) in names.enumerated() {
+            for (index, sequence) in sequences.enumerated() {
                 try await Task.sleep(until: start + .seconds(Double(index) / rate), clock: .continuous)
-                let seconds = first + Int64(index)
-                group.addTask { (name, try await upload.send(at: seconds)) }
+                group.addTask { (upload.name(sequence: sequence), try await upload.send(sequence: sequence)) }
             }
             var sent: [String: Date] = [:]
             for try await (name, time) in group { sent[name] = time }
             return sent
         }
-        first += Int64(count)
-        // Every alert, or none new for 5 s (a frame with no one in it raises none), at most a minute.
-        var (seen, quietSince) = (sink.stats.received, ContinuousClock.now)
-        for _ in 0..<6_000 where sink.stats.received < before + count {
-            if sink.stats.received != seen {
-                (seen, quietSince) = (sink.stats.received, .now)
+        // Every expected alert, or none new for 5 s, at most a minute.
+        func arrived() -> [AlertSink.Received] { sink.received.filter { sent[$0.alert.image.name] != nil } }
+        var (seen, quietSince) = (0, ContinuousClock.now)
+        for _ in 0..<6_000 {
+            let now = arrived().count
+            if now >= expected.count && ContinuousClock.now - quietSince > .seconds(1) { break }
+            if now != seen {
+                (seen, quietSince) = (now, .now)
             } else if ContinuousClock.now - quietSince > .seconds(5) {
                 break
             }
@@ -205,25 +225,33 @@ struct ServeBenchmark: AsyncParsableCommand {
         let cpu = (Self.processCPUMilliseconds() - cpuBefore) / Double(count)
         let stolen = steal.percent
         let shared = DecodedImageCache.shared.statistics
-        let latencies = sink.received.compactMap { received in
+        let received = arrived().filter { !before.contains($0.alert.image.name) }
+        let alerted = Set(received.map(\.alert.image.name))
+        let latencies = received.compactMap { received in
             sent[received.alert.image.name].map { received.receivedAt.timeIntervalSince($0) * 1000 }
         }
-        // A varied frame whose crop left no one in it is judged and raises no alert: its latency cannot be
-        // read at the sink. Too few alerts means the run measured something else.
-        guard latencies.count * 10 >= count * 9 else {
-            throw ValidationError("at \(rate)/s: only \(latencies.count) of \(count) uploads became alerts")
+        let missing = expected.subtracting(alerted).count
+        let unexpected = alerted.subtracting(expected).count
+        // A confidence right at a threshold can tip either way; more than that means the run measured
+        // something else.
+        guard !latencies.isEmpty, (missing + unexpected) * 50 <= max(count, 1) else {
+            throw ValidationError(
+                "at \(rate)/s: \(expected.count) alerts expected, \(alerted.count) came; \(missing) missing, "
+                    + "\(unexpected) unexpected: \(expected.symmetricDifference(alerted).sorted())")
         }
         let result = RateResult(
-            rate: rate, uploads: count, alerts: latencies.count, latencyMilliseconds: latencies, p50: median(latencies),
-            p99: percentile(latencies, 99), max: latencies.max() ?? 0, cpuMillisecondsPerImage: cpu,
-            stealPercent: stolen)
+            rate: rate, uploads: count, expectedAlerts: expected.count, alerts: alerted.count, missing: missing,
+            unexpected: unexpected, latencyMilliseconds: latencies, p50: median(latencies),
+            p90: percentile(latencies, 90), p99: percentile(latencies, 99), max: latencies.max() ?? 0,
+            cpuMillisecondsPerImage: cpu, stealPercent: stolen)
         report(
             String(
                 format:
-                    "%4.0f images/s for %.0f s: %d uploads, %d alerts; upload → alert p50 %.1f ms, p99 %.1f ms, max %.1f ms; "
-                    + "CPU %.1f ms per image%@; so far %d decodes shared, %d missed",
-                rate, seconds, count, latencies.count, result.p50, result.p99, result.max, cpu, stealNote(stolen),
-                shared.hits, shared.misses))
+                    "%4.0f images/s for %.0f s: %d uploads, %d of %d expected alerts (%d unexpected); upload → alert "
+                    + "p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms; CPU %.1f ms per image%@; so far %d "
+                    + "decodes shared, %d missed",
+                rate, seconds, count, alerted.count - unexpected, expected.count, unexpected, result.p50, result.p90,
+                result.p99, result.max, cpu, stealNote(stolen), shared.hits, shared.misses))
         return result
     }
 
@@ -233,78 +261,34 @@ struct ServeBenchmark: AsyncParsableCommand {
         func milliseconds(_ time: timeval) -> Double { Double(time.tv_sec) * 1000 + Double(time.tv_usec) / 1000 }
         return milliseconds(usage.ru_utime) + milliseconds(usage.ru_stime)
     }
-
-    /// The detector alone on (up to 100 of) the frames: median inference, median and p99 of decoding plus
-    /// inference.
-    private func detectorTimes(_ frames: [VariedFrames.Frame]) throws -> (Double, Double, Double) {
-        var configuration = Detector.Configuration.defaultModel()
-        configuration.intraOpThreads = threads
-        configuration.allowSpinning = spinning
-        let detector = try Detector(configuration)
-        _ = try detector.detect(frames[0].data)
-        var inference: [Double] = []
-        var total: [Double] = []
-        for index in 0..<100 {
-            let result = try detector.detect(frames[index % frames.count].data)
-            inference.append(result.inferenceMilliseconds)
-            total.append(result.inferenceMilliseconds + result.decodeMilliseconds)
-        }
-        return (median(inference), median(total), percentile(total, 99))
-    }
-
-    private func setUp(store: VersionedStore, engine: EngineEnvironment) async throws {
-        for repo in ["images", "rules"] { try await store.createRepo(repo) }
-        let writer = try await store.openCommit(repo: "rules")
-        try await writer.put(
-            "/customers.yaml",
-            data: Data(
-                """
-                customers:
-                  - {id: acme, name: Acme, contacts: [{name: Ana, email: ana@acme.example}], devices: [cam], dangerous: {person: 0.25, bus: 0.3}}
-                """.utf8))
-        try await writer.finish()
-        let manager = PipelineManager(environment: engine)
-        for yaml in [
-            """
-            {name: validate, input: {pfs: {repo: images, glob: '/*'}}, \
-            transform: {stage: validate, options: {shareDecoded: '\(shareDecoded)'}}}
-            """,
-            """
-            {name: detect, input: {pfs: {repo: validate, glob: '/valid/*'}}, \
-            transform: {stage: detect, options: {intraOpThreads: '\(threads)', allowSpinning: '\(spinning)'}}}
-            """,
-            """
-            {name: threats, input: {cross: [{pfs: {repo: detect, glob: '/*/*'}}, \
-            {pfs: {repo: rules, glob: '/', reprocess: false}}]}, transform: {stage: threats}}
-            """,
-        ] {
-            try await manager.create(try PipelineSpecParser.parse(yaml), source: yaml)
-        }
-    }
 }
 
-/// PUTs the frames in turn as `cam-<seconds>.<ext>` with the device's token; returns when the request was sent.
+/// PUTs the frames in `order`, upload `sequence` as `CameraWorkload.name` with that camera's device token;
+/// returns when the request was sent.
 struct Uploader: Sendable {
     let client: HTTPClient
     let base: String
-    let token: String
+    /// Camera k's token at k.
+    let tokens: [String]
     let frames: [VariedFrames.Frame]
+    let order: [Int]
+    let workload: CameraWorkload
 
-    private func frame(at seconds: Int64) -> VariedFrames.Frame {
-        frames[Int((seconds - 1_700_000_000) % Int64(frames.count))]
+    func frameIndex(sequence: Int) -> Int { order[sequence % order.count] }
+
+    func name(sequence: Int) -> String {
+        workload.name(sequence: sequence, fileExtension: frames[frameIndex(sequence: sequence)].fileExtension)
     }
 
-    func name(at seconds: Int64) -> String { "cam-\(seconds).\(frame(at: seconds).fileExtension)" }
-
-    func send(at seconds: Int64) async throws -> Date {
-        var request = HTTPClientRequest(url: "\(base)/v1/images/\(name(at: seconds))")
+    func send(sequence: Int) async throws -> Date {
+        var request = HTTPClientRequest(url: "\(base)/v1/images/\(name(sequence: sequence))")
         request.method = .PUT
-        request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        request.body = .bytes(ByteBuffer(bytes: frame(at: seconds).data))
+        request.headers.add(name: "Authorization", value: "Bearer \(tokens[sequence % tokens.count])")
+        request.body = .bytes(ByteBuffer(bytes: frames[frameIndex(sequence: sequence)].data))
         let sent = Date()
         let response = try await client.execute(request, timeout: .seconds(30))
         guard response.status == .created else {
-            throw ValidationError("upload \(name(at: seconds)) answered \(response.status.code)")
+            throw ValidationError("upload \(name(sequence: sequence)) answered \(response.status.code)")
         }
         return sent
     }

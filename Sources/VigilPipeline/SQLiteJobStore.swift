@@ -54,6 +54,12 @@ public final class SQLiteJobStore: JobStore {
         migrator.registerMigration("v2-recompute") { db in
             try db.execute(sql: "ALTER TABLE pipelines ADD COLUMN recompute_requested INTEGER NOT NULL DEFAULT 0")
         }
+        // Starting a job looks for the pipeline's running one. Through jobs_by_pipeline that read every job the
+        // pipeline ever ran (one per frame on a busy camera pipeline), so each start cost more than the last;
+        // only the running few are indexed here.
+        migrator.registerMigration("v3-running-jobs") { db in
+            try db.execute(sql: "CREATE INDEX jobs_running ON jobs(pipeline, started) WHERE state = 'running'")
+        }
         return migrator
     }
 
