@@ -3,7 +3,8 @@
 # `make bench-engine` the pipeline engine's, `make bench-vision` the vision stages', `make bench-alerts` the
 # notifier's, `make bench-s3` the S3 backend's (boto3 alongside, on a real SeaweedFS), `make bench-serve` the
 # service's upload-to-alert latency on varied frames, `make bench-soak` one `vigil serve` over 20,000 frames (its
-# memory and latency per 1,000), `make bench-connections` an upload's answer beside idle connections,
+# memory and latency per 1,000), `make bench-ingest` uploads alone from many cameras at once,
+# `make bench-connections` an upload's answer beside idle connections,
 # `make bench-postgres` SQLite against PostgreSQL (commits, datums, upload→alert), `make bench-scale` datum
 # throughput against the number of workers on several hosts (network namespaces, root), `make bench-outage`
 # frames judged after S3 was down for 5 minutes.
@@ -29,7 +30,7 @@ WEED := $(VENV)/bin/weed
 S3_BENCH_PIP := boto3==1.44.8
 
 .PHONY: demo test test-deps deps setup build build-tests lint bench-store bench-engine bench-vision bench-alerts \
-	bench-serve bench-soak bench-photos bench-connections bench-outage bench-deps s3-deps bench-s3 bench-postgres bench-scale release clean
+	bench-serve bench-soak bench-ingest bench-photos bench-connections bench-outage bench-deps s3-deps bench-s3 bench-postgres bench-scale release clean
 
 demo: setup build
 	@scripts/demo.sh
@@ -116,6 +117,11 @@ bench-photos: setup
 bench-serve: bench-photos release
 	@mkdir -p bench-out
 	.build/release/vigil-bench serve --home bench-out/serve-$$(date +%s) > bench-out/serve.json
+
+# Uploads alone: 2,000 small distinct frames at 1, 16 and 64 cameras at once, uploads/s and ack p50/p99.
+bench-ingest: bench-photos release
+	@mkdir -p bench-out
+	.build/release/vigil-bench ingest --home bench-out/ingest-$$(date +%s) > bench-out/ingest.json
 
 # One `vigil serve` process over 20,000 frames, as fast as it keeps up: its resident memory and latency per
 # 1,000 frames (about 30 minutes).

@@ -71,7 +71,7 @@ public final class AccessDatabase: AccessStore {
 
     public func tokenRecord(id: String) async throws -> (info: TokenInfo, secretSHA256: Data)? {
         try read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE id = ?", arguments: [id]).map {
+            try Row.fetchOne(try db.prepared("SELECT * FROM tokens WHERE id = ?"), arguments: [id]).map {
                 (Self.token($0), $0["secret_sha256"])
             }
         }
@@ -79,7 +79,7 @@ public final class AccessDatabase: AccessStore {
 
     public func tokens() async throws -> [TokenInfo] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM tokens ORDER BY created, rowid").map(Self.token)
+            try Row.fetchAll(try db.prepared("SELECT * FROM tokens ORDER BY created, rowid")).map(Self.token)
         }
     }
 
@@ -93,9 +93,9 @@ public final class AccessDatabase: AccessStore {
 
     public func revoke(_ id: String, at now: Date) async throws {
         try await database.write { db in
-            try db.execute(
-                sql: "UPDATE tokens SET revoked = ? WHERE id = ? AND revoked IS NULL",
-                arguments: [now.timeIntervalSince1970, id])
+            try db.prepared("UPDATE tokens SET revoked = ? WHERE id = ? AND revoked IS NULL").execute(arguments: [
+                now.timeIntervalSince1970, id,
+            ])
             guard db.changesCount > 0 else {
                 throw AccessError(
                     .tokenNotFound, "no live token '\(id)'; `vigil token list` shows the tokens there are", value: id)
@@ -121,9 +121,9 @@ public final class AccessDatabase: AccessStore {
 
     public func pruneAudit(before cutoff: Date, limit: Int) async throws -> Int {
         try await database.write { db in
-            try db.execute(
-                sql: "DELETE FROM audit WHERE seq IN (SELECT seq FROM audit WHERE time < ? ORDER BY time LIMIT ?)",
-                arguments: [cutoff.timeIntervalSince1970, limit])
+            try db.prepared(
+                "DELETE FROM audit WHERE seq IN (SELECT seq FROM audit WHERE time < ? ORDER BY time LIMIT ?)"
+            ).execute(arguments: [cutoff.timeIntervalSince1970, limit])
             return db.changesCount
         }
     }

@@ -103,7 +103,7 @@ public final class SQLiteAlertStore: AlertStore {
     }
 
     private static func cursor(_ db: Database, _ repo: String) throws -> String? {
-        try String.fetchOne(db, sql: "SELECT commit_id FROM cursors WHERE repo = ?", arguments: [repo])
+        try String.fetchOne(try db.prepared("SELECT commit_id FROM cursors WHERE repo = ?"), arguments: [repo])
     }
 
     @discardableResult
@@ -138,8 +138,9 @@ public final class SQLiteAlertStore: AlertStore {
                         escalateAt: now.addingTimeInterval(threat.record.acknowledgeWithin)))
             }
             if try Self.cursor(db, repo) == previous {
-                try db.execute(
-                    sql: "INSERT OR REPLACE INTO cursors(repo, commit_id) VALUES (?, ?)", arguments: [repo, commit])
+                try db.prepared("INSERT OR REPLACE INTO cursors(repo, commit_id) VALUES (?, ?)").execute(arguments: [
+                    repo, commit,
+                ])
             }
             return added
         }
@@ -190,8 +191,7 @@ public final class SQLiteAlertStore: AlertStore {
                 guard !excluding.contains(delivery.idempotencyKey), out.count < limit,
                     let alert = try Self.alert(db, id: delivery.alert)
                 else { continue }
-                try db.execute(
-                    sql: "UPDATE deliveries SET claimed_until = ? WHERE idempotency_key = ?",
+                try db.prepared("UPDATE deliveries SET claimed_until = ? WHERE idempotency_key = ?").execute(
                     arguments: [stamp + lease, delivery.idempotencyKey])
                 out.append((delivery, alert))
             }
@@ -224,7 +224,7 @@ public final class SQLiteAlertStore: AlertStore {
 
     public func pendingCount() async throws -> Int {
         try read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'") ?? 0
+            try Int.fetchOne(try db.prepared("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'")) ?? 0
         }
     }
 
@@ -236,8 +236,8 @@ public final class SQLiteAlertStore: AlertStore {
         try await database.write { db in
             guard
                 let row = try Row.fetchOne(
-                    db,
-                    sql: "SELECT alert, level, state, attempts, created FROM deliveries WHERE idempotency_key = ?",
+                    try db.prepared(
+                        "SELECT alert, level, state, attempts, created FROM deliveries WHERE idempotency_key = ?"),
                     arguments: [key])
             else { return nil }
             // An acknowledgement that came while the request was out cancelled it, yet it went: record that it
@@ -300,14 +300,14 @@ public final class SQLiteAlertStore: AlertStore {
         let cutoff = now.timeIntervalSince1970 - retry.horizon
         let any = try read { db in
             try Bool.fetchOne(
-                db, sql: "SELECT EXISTS(SELECT 1 FROM deliveries WHERE state = 'pending' AND created <= ?)",
+                try db.prepared("SELECT EXISTS(SELECT 1 FROM deliveries WHERE state = 'pending' AND created <= ?)"),
                 arguments: [cutoff]) ?? false
         }
         guard any else { return 0 }
         return try await database.write { db in
             let rows = try Row.fetchAll(
-                db,
-                sql: "SELECT alert, idempotency_key, attempts FROM deliveries WHERE state = 'pending' AND created <= ?",
+                try db.prepared(
+                    "SELECT alert, idempotency_key, attempts FROM deliveries WHERE state = 'pending' AND created <= ?"),
                 arguments: [cutoff])
             for row in rows {
                 let attempts: Int = row["attempts"]
@@ -329,9 +329,8 @@ public final class SQLiteAlertStore: AlertStore {
     public func resumeAfterOutage(at now: Date, retry: RetryPolicy) async throws -> Int {
         let stamp = now.timeIntervalSince1970
         return try await database.write { db in
-            try db.execute(
-                sql: "UPDATE deliveries SET next_attempt = ? WHERE state = 'pending' AND next_attempt > ?",
-                arguments: [stamp, stamp])
+            try db.prepared("UPDATE deliveries SET next_attempt = ? WHERE state = 'pending' AND next_attempt > ?")
+                .execute(arguments: [stamp, stamp])
             let condition = "state = 'dead' AND dead_reason = 'outage' AND created > ?"
             let alerts = try String.fetchAll(
                 db, sql: "SELECT DISTINCT alert FROM deliveries WHERE \(condition)", arguments: [stamp - retry.horizon])
@@ -368,14 +367,12 @@ public final class SQLiteAlertStore: AlertStore {
                 if alert.level + 1 < alert.record.contacts.count {
                     alert.level += 1
                     try Self.insertDelivery(db, alert: id, level: alert.level, record: alert.record, now: now)
-                    try db.execute(
-                        sql: "UPDATE alerts SET level = ?, escalate_at = ? + acknowledge_within WHERE id = ?",
-                        arguments: [alert.level, now.timeIntervalSince1970, id])
+                    try db.prepared("UPDATE alerts SET level = ?, escalate_at = ? + acknowledge_within WHERE id = ?")
+                        .execute(arguments: [alert.level, now.timeIntervalSince1970, id])
                     escalated.append(alert)
                 } else {
-                    try db.execute(
-                        sql: "UPDATE alerts SET state = 'unacknowledged', escalate_at = NULL WHERE id = ?",
-                        arguments: [id])
+                    try db.prepared("UPDATE alerts SET state = 'unacknowledged', escalate_at = NULL WHERE id = ?")
+                        .execute(arguments: [id])
                 }
             }
             return escalated
@@ -394,9 +391,9 @@ public final class SQLiteAlertStore: AlertStore {
                     """,
                 arguments: [now.timeIntervalSince1970, who, id])
             guard db.changesCount > 0 else { throw AlertStoreRules.acknowledgedAlready(id) }
-            try db.execute(
-                sql: "UPDATE deliveries SET state = 'cancelled' WHERE alert = ? AND state IN ('pending', 'dead')",
-                arguments: [id])
+            try db.prepared(
+                "UPDATE deliveries SET state = 'cancelled' WHERE alert = ? AND state IN ('pending', 'dead')"
+            ).execute(arguments: [id])
             return try Self.alert(db, id: id)!
         }
     }
@@ -413,9 +410,8 @@ public final class SQLiteAlertStore: AlertStore {
                     dead_reason = NULL, claimed_until = NULL WHERE alert = ? AND state = 'dead'
                     """,
                 arguments: [now.timeIntervalSince1970, now.timeIntervalSince1970, id])
-            try db.execute(
-                sql: "UPDATE alerts SET state = 'open', escalate_at = ? + acknowledge_within WHERE id = ?",
-                arguments: [now.timeIntervalSince1970, id])
+            try db.prepared("UPDATE alerts SET state = 'open', escalate_at = ? + acknowledge_within WHERE id = ?")
+                .execute(arguments: [now.timeIntervalSince1970, id])
             return try Self.alert(db, id: id)!
         }
     }
@@ -460,7 +456,7 @@ public final class SQLiteAlertStore: AlertStore {
         try read { db in
             let id = try Self.resolve(db, idOrPrefix)
             let deliveries = try Row.fetchAll(
-                db, sql: "SELECT * FROM deliveries WHERE alert = ? ORDER BY level", arguments: [id]
+                try db.prepared("SELECT * FROM deliveries WHERE alert = ? ORDER BY level"), arguments: [id]
             ).map(Self.delivery)
             return (try Self.alert(db, id: id)!, deliveries)
         }
@@ -469,7 +465,7 @@ public final class SQLiteAlertStore: AlertStore {
     public func counts() async throws -> [AlertInfo.State: Int] {
         try read { db in
             var out: [AlertInfo.State: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM alerts GROUP BY state") {
+            for row in try Row.fetchAll(try db.prepared("SELECT state, COUNT(*) AS n FROM alerts GROUP BY state")) {
                 if let state = AlertInfo.State(rawValue: row["state"]) { out[state] = row["n"] }
             }
             return out
@@ -479,12 +475,13 @@ public final class SQLiteAlertStore: AlertStore {
     private static func resolve(_ db: Database, _ idOrPrefix: String) throws -> String {
         let prefix = try AlertStoreRules.prefix(idOrPrefix)
         let ids = try String.fetchAll(
-            db, sql: "SELECT id FROM alerts WHERE id >= ? AND id < ? LIMIT 2", arguments: [prefix, prefix + "g"])
+            try db.prepared("SELECT id FROM alerts WHERE id >= ? AND id < ? LIMIT 2"),
+            arguments: [prefix, prefix + "g"])
         return try AlertStoreRules.single(ids, prefix: prefix, asked: idOrPrefix)
     }
 
     private static func alert(_ db: Database, id: String) throws -> AlertInfo? {
-        try Row.fetchOne(db, sql: "SELECT * FROM alerts WHERE id = ?", arguments: [id]).map(alert)
+        try Row.fetchOne(try db.prepared("SELECT * FROM alerts WHERE id = ?"), arguments: [id]).map(alert)
     }
 
     private static func alert(_ row: Row) throws -> AlertInfo {

@@ -34,9 +34,11 @@ struct VariedFrames {
     static let sizes = [(640, 480), (1280, 720), (1920, 1080)]
     static let qualities = [60, 75, 85, 95]
 
-    /// `count` frames from `photos` (encoded images), with `progress` told how many are made.
+    /// `count` frames from `photos` (encoded images), at `sizes` in turn, one in `pngEvery` a PNG (0: none), with
+    /// `progress` told how many are made.
     static func make(
-        from photos: [(name: String, data: Data)], count: Int, seed: UInt64 = 42, progress: (Int) -> Void = { _ in }
+        from photos: [(name: String, data: Data)], count: Int, sizes: [(Int, Int)] = sizes,
+        qualities: [Int] = qualities, pngEvery: Int = 8, seed: UInt64 = 42, progress: (Int) -> Void = { _ in }
     ) throws -> [Frame] {
         let sources = try photos.map { try ImageDecoder.decode($0.data) }
         var random = SplitMix64(seed: seed)
@@ -55,7 +57,7 @@ struct VariedFrames {
             if components == 1 { pixels = stride(from: 0, to: pixels.count, by: 3).map { pixels[$0] } }
             var frame: Frame
             repeat {
-                let png = index % 8 == 7
+                let png = pngEvery > 0 && index % pngEvery == pngEvery - 1
                 let data =
                     png
                     ? try ImageEncoder.png(pixels, width: width, height: height, components: components)

@@ -12,7 +12,8 @@ struct VigilBench: AsyncParsableCommand {
             "In-process benchmarks: store, engine, vision, notifier, S3, the service, metadata backends (docs/benchmarks.md).",
         subcommands: [
             TreeBenchmark.self, EngineBenchmark.self, VisionBenchmark.self, AlertsBenchmark.self, S3Benchmark.self,
-            ServeBenchmark.self, SoakBenchmark.self, MetadataBenchmark.self, ConnectionsBenchmark.self,
+            ServeBenchmark.self, SoakBenchmark.self, IngestBenchmark.self, MetadataBenchmark.self,
+            ConnectionsBenchmark.self,
         ])
 }
 

@@ -76,7 +76,7 @@ public final class SQLiteJobStore: JobStore {
         let spec = try JobRecordCoding.encode(record.spec)
         try await database.write { db in
             let stored = try Int.fetchOne(
-                db, sql: "SELECT version FROM pipelines WHERE name = ?", arguments: [record.name])
+                try db.prepared("SELECT version FROM pipelines WHERE name = ?"), arguments: [record.name])
             try PipelineRecord.checkVersion(of: record.name, stored: stored, expected: expectedVersion)
             try db.execute(
                 sql: """
@@ -93,22 +93,23 @@ public final class SQLiteJobStore: JobStore {
 
     public func pipeline(named name: String) async throws -> PipelineRecord? {
         try read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM pipelines WHERE name = ?", arguments: [name]).map(Self.pipeline)
+            try Row.fetchOne(try db.prepared("SELECT * FROM pipelines WHERE name = ?"), arguments: [name]).map(
+                Self.pipeline)
         }
     }
 
     public func pipelines() async throws -> [PipelineRecord] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM pipelines ORDER BY name").map(Self.pipeline)
+            try Row.fetchAll(try db.prepared("SELECT * FROM pipelines ORDER BY name")).map(Self.pipeline)
         }
     }
 
     public func deletePipeline(named name: String) async throws {
         try await database.write { db in
-            try db.execute(
-                sql: "DELETE FROM datums WHERE job IN (SELECT id FROM jobs WHERE pipeline = ?)", arguments: [name])
-            try db.execute(sql: "DELETE FROM jobs WHERE pipeline = ?", arguments: [name])
-            try db.execute(sql: "DELETE FROM pipelines WHERE name = ?", arguments: [name])
+            try db.prepared("DELETE FROM datums WHERE job IN (SELECT id FROM jobs WHERE pipeline = ?)").execute(
+                arguments: [name])
+            try db.prepared("DELETE FROM jobs WHERE pipeline = ?").execute(arguments: [name])
+            try db.prepared("DELETE FROM pipelines WHERE name = ?").execute(arguments: [name])
             guard db.changesCount > 0 else { throw PipelineError.pipelineNotFound(name) }
         }
     }
@@ -117,10 +118,9 @@ public final class SQLiteJobStore: JobStore {
         try await database.write { db in
             guard
                 let before = try Bool.fetchOne(
-                    db, sql: "SELECT run_requested FROM pipelines WHERE name = ?", arguments: [name])
+                    try db.prepared("SELECT run_requested FROM pipelines WHERE name = ?"), arguments: [name])
             else { throw PipelineError.pipelineNotFound(name) }
-            try db.execute(
-                sql: "UPDATE pipelines SET run_requested = ?, recompute_requested = ? WHERE name = ?",
+            try db.prepared("UPDATE pipelines SET run_requested = ?, recompute_requested = ? WHERE name = ?").execute(
                 arguments: [requested, requested && recompute, name])
             return before
         }
@@ -141,12 +141,11 @@ public final class SQLiteJobStore: JobStore {
         let body = try JobRecordCoding.encode(job)
         return try await database.write { db in
             let running = try String.fetchAll(
-                db, sql: "SELECT body FROM jobs WHERE pipeline = ? AND state = 'running' ORDER BY started",
+                try db.prepared("SELECT body FROM jobs WHERE pipeline = ? AND state = 'running' ORDER BY started"),
                 arguments: [job.pipeline]
             ).map { try JobRecordCoding.decode(JobInfo.self, $0) }
             if let existing = running.first(where: isAlive) ?? running.first { return existing }
-            try db.execute(
-                sql: "INSERT INTO jobs(id, pipeline, state, started, body) VALUES (?, ?, ?, ?, ?)",
+            try db.prepared("INSERT INTO jobs(id, pipeline, state, started, body) VALUES (?, ?, ?, ?, ?)").execute(
                 arguments: [job.id, job.pipeline, job.state.rawValue, job.started.timeIntervalSince1970, body])
             return nil
         }
@@ -157,11 +156,11 @@ public final class SQLiteJobStore: JobStore {
         let bodies = try records.map { try JobRecordCoding.encode($0) }
         try await database.write { db in
             try Self.insert(records, bodies: bodies, in: db)
-            try db.execute(
-                sql: "UPDATE jobs SET state = ?, body = ? WHERE id = ? AND state = 'running'",
+            try db.prepared("UPDATE jobs SET state = ?, body = ? WHERE id = ? AND state = 'running'").execute(
                 arguments: [job.state.rawValue, body, job.id])
             guard db.changesCount > 0 else {
-                let exists = try Bool.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE id = ?", arguments: [job.id]) != nil
+                let exists =
+                    try Bool.fetchOne(try db.prepared("SELECT 1 FROM jobs WHERE id = ?"), arguments: [job.id]) != nil
                 throw exists ? PipelineError.jobEnded(job.id) : PipelineError.jobNotFound(job.id)
             }
         }
@@ -169,7 +168,7 @@ public final class SQLiteJobStore: JobStore {
 
     public func job(id: String) async throws -> JobInfo? {
         try read { db in
-            try String.fetchOne(db, sql: "SELECT body FROM jobs WHERE id = ?", arguments: [id]).map {
+            try String.fetchOne(try db.prepared("SELECT body FROM jobs WHERE id = ?"), arguments: [id]).map {
                 try JobRecordCoding.decode(JobInfo.self, $0)
             }
         }
@@ -180,11 +179,13 @@ public final class SQLiteJobStore: JobStore {
             let bodies =
                 if let pipeline {
                     try String.fetchAll(
-                        db, sql: "SELECT body FROM jobs WHERE pipeline = ? ORDER BY started DESC, rowid DESC LIMIT ?",
+                        try db.prepared(
+                            "SELECT body FROM jobs WHERE pipeline = ? ORDER BY started DESC, rowid DESC LIMIT ?"),
                         arguments: [pipeline, limit])
                 } else {
                     try String.fetchAll(
-                        db, sql: "SELECT body FROM jobs ORDER BY started DESC, rowid DESC LIMIT ?", arguments: [limit])
+                        try db.prepared("SELECT body FROM jobs ORDER BY started DESC, rowid DESC LIMIT ?"),
+                        arguments: [limit])
                 }
             return try bodies.map { try JobRecordCoding.decode(JobInfo.self, $0) }
         }
@@ -192,7 +193,7 @@ public final class SQLiteJobStore: JobStore {
 
     public func runningJobs() async throws -> [JobInfo] {
         try read { db in
-            try String.fetchAll(db, sql: "SELECT body FROM jobs WHERE state = 'running' ORDER BY started").map {
+            try String.fetchAll(try db.prepared("SELECT body FROM jobs WHERE state = 'running' ORDER BY started")).map {
                 try JobRecordCoding.decode(JobInfo.self, $0)
             }
         }
@@ -218,8 +219,10 @@ public final class SQLiteJobStore: JobStore {
 
     public func datum(job: String, id: String) async throws -> DatumRecord? {
         try read { db in
-            try String.fetchOne(db, sql: "SELECT body FROM datums WHERE job = ? AND id = ?", arguments: [job, id])
-                .map { try JobRecordCoding.decode(DatumRecord.self, $0) }
+            try String.fetchOne(
+                try db.prepared("SELECT body FROM datums WHERE job = ? AND id = ?"), arguments: [job, id]
+            )
+            .map { try JobRecordCoding.decode(DatumRecord.self, $0) }
         }
     }
 
@@ -228,11 +231,11 @@ public final class SQLiteJobStore: JobStore {
             let bodies =
                 if let state {
                     try String.fetchAll(
-                        db, sql: "SELECT body FROM datums WHERE job = ? AND state = ? ORDER BY rowid LIMIT ?",
+                        try db.prepared("SELECT body FROM datums WHERE job = ? AND state = ? ORDER BY rowid LIMIT ?"),
                         arguments: [job, state.rawValue, limit])
                 } else {
                     try String.fetchAll(
-                        db, sql: "SELECT body FROM datums WHERE job = ? ORDER BY rowid LIMIT ?",
+                        try db.prepared("SELECT body FROM datums WHERE job = ? ORDER BY rowid LIMIT ?"),
                         arguments: [job, limit])
                 }
             return try bodies.map { try JobRecordCoding.decode(DatumRecord.self, $0) }

@@ -82,16 +82,9 @@ struct ImageRoutes {
                 value: text)
         }
         let repo = environment.configuration.imagesRepo
-        let writer = try await environment.store.openCommit(
-            repo: repo, author: "\(principal.role.rawValue):\(principal.name)")
-        let written: BlobWrite
-        do {
-            written = try await writer.put("/\(text)", contentsOf: spool)
-        } catch {
-            await writer.abandon()
-            throw error
-        }
-        let commit = try await writer.finish(message: "upload \(text)")
+        // Acknowledged once durable, in a commit shared with the uploads that arrived alongside.
+        let (commit, written) = try await environment.uploads.group(repo: repo, store: environment.store).put(
+            "/\(text)", contentsOf: spool, author: "\(principal.role.rawValue):\(principal.name)")
         let address = "\(repo)@\(commit.id):/\(text)"
         var response = try Uploaded(
             commit: commit.id, address: address, bytes: written.size, sha256: written.hash.hex

@@ -25,6 +25,8 @@ public struct ServerEnvironment: Sendable {
     public var throttle = SignInThrottle()
     /// The dashboard's image previews, made once each, one at a time.
     public var thumbnails = ThumbnailCache()
+    /// Uploads arriving together share a commit.
+    public var uploads = UploadCommits()
 
     public init(
         store: VersionedStore, jobs: any JobStore, alerts: any AlertStore, access: any AccessStore,

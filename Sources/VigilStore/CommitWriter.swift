@@ -15,7 +15,7 @@ public actor CommitWriter {
     public nonisolated let repo: String
     public nonisolated let branch: String
     private let store: VersionedStore
-    private let author: String
+    private var author: String
     private let started: Date
     private let lease: WriterLease
     /// The head when the commit was opened, and its trees.
@@ -159,10 +159,15 @@ public actor CommitWriter {
     public var stagedCount: Int { changes.count }
 
     /// Publishes the staged changes as one commit on the branch and returns it.
+    /// `author`, when given, replaces the one the commit was opened with: a commit that gathered several
+    /// senders' files names them all (`GroupCommit`).
     @discardableResult
-    public func finish(message: String = "", provenance: Provenance = Provenance()) async throws -> CommitInfo {
+    public func finish(
+        message: String = "", author: String? = nil, provenance: Provenance = Provenance()
+    ) async throws -> CommitInfo {
+        if let author { self.author = author }
         // Without a check, every moved head is rebased onto: the commit is always made.
-        try await finish(message: message, provenance: provenance, rebasingOnto: nil)!
+        return try await finish(message: message, provenance: provenance, rebasingOnto: nil)!
     }
 
     /// Publishes the staged changes like `finish`, except that when another writer moved the head first,
@@ -193,6 +198,10 @@ public actor CommitWriter {
     ) async throws -> CommitInfo? {
         // First try on the head the commit was opened on; a compare-and-swap that fails says where it is now.
         var head = baseHead
+        // A writer opened while another commit was being made (a group commit's next one) would build its trees
+        // on the old head, fail the swap and build them again: it starts from the head as it is now, unless the
+        // caller decides about moved heads itself.
+        if rebase == nil, let current = try await store.metadata.branch(branch, in: repo) { head = current.head }
         for _ in 0..<1000 {
             var headRoot = TreeStore.emptyRoot
             var headMeta: TreeRoot?

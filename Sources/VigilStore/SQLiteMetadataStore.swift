@@ -69,35 +69,35 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func createRepo(_ repo: RepoInfo, defaultBranch: String) async throws {
         try await database.write { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM repos WHERE name = ?", arguments: [repo.name]) != nil {
+            if try Bool.fetchOne(try db.prepared("SELECT 1 FROM repos WHERE name = ?"), arguments: [repo.name]) != nil {
                 throw VigilError(
                     .repoExists, "a repo named '\(repo.name)' already exists; pick another name or delete it first",
                     value: repo.name)
             }
-            try db.execute(
-                sql: "INSERT INTO repos(name, description, created) VALUES (?, ?, ?)",
-                arguments: [repo.name, repo.description, repo.created.timeIntervalSince1970])
-            try db.execute(
-                sql: "INSERT INTO branches(repo, name, head) VALUES (?, ?, NULL)",
-                arguments: [repo.name, defaultBranch])
+            try db.prepared("INSERT INTO repos(name, description, created) VALUES (?, ?, ?)").execute(arguments: [
+                repo.name, repo.description, repo.created.timeIntervalSince1970,
+            ])
+            try db.prepared("INSERT INTO branches(repo, name, head) VALUES (?, ?, NULL)").execute(arguments: [
+                repo.name, defaultBranch,
+            ])
         }
     }
 
     public func repo(named name: String) async throws -> RepoInfo? {
         try read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM repos WHERE name = ?", arguments: [name]).map(Self.repo)
+            try Row.fetchOne(try db.prepared("SELECT * FROM repos WHERE name = ?"), arguments: [name]).map(Self.repo)
         }
     }
 
     public func repos() async throws -> [RepoInfo] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM repos ORDER BY name").map(Self.repo)
+            try Row.fetchAll(try db.prepared("SELECT * FROM repos ORDER BY name")).map(Self.repo)
         }
     }
 
     public func deleteRepo(named name: String) async throws {
         try await database.write { db in
-            try db.execute(sql: "DELETE FROM repos WHERE name = ?", arguments: [name])
+            try db.prepared("DELETE FROM repos WHERE name = ?").execute(arguments: [name])
             if db.changesCount == 0 { throw VigilError.repoNotFound(name) }
         }
     }
@@ -107,7 +107,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     public func branch(_ name: String, in repo: String) async throws -> BranchInfo? {
         try read { db in
             try Row.fetchOne(
-                db, sql: "SELECT * FROM branches WHERE repo = ? AND name = ?", arguments: [repo, name]
+                try db.prepared("SELECT * FROM branches WHERE repo = ? AND name = ?"), arguments: [repo, name]
             ).map(Self.branch)
         }
     }
@@ -120,12 +120,11 @@ public final class SQLiteMetadataStore: MetadataStore {
         try await database.write { db in
             guard
                 let branch = try Row.fetchOne(
-                    db, sql: "SELECT * FROM branches WHERE repo = ? AND name = ?", arguments: [repo, name]
+                    try db.prepared("SELECT * FROM branches WHERE repo = ? AND name = ?"), arguments: [repo, name]
                 ).map(Self.branch)
             else { return nil }
             let lease = WriterLease(id: UUID().uuidString, holder: holder, started: now, heartbeat: now)
-            try db.execute(
-                sql: "INSERT INTO leases(id, holder, started, heartbeat) VALUES (?, ?, ?, ?)",
+            try db.prepared("INSERT INTO leases(id, holder, started, heartbeat) VALUES (?, ?, ?, ?)").execute(
                 arguments: [lease.id, holder, now.timeIntervalSince1970, now.timeIntervalSince1970])
             return LeasedBranch(branch: branch, lease: lease)
         }
@@ -133,7 +132,7 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func branches(in repo: String) async throws -> [BranchInfo] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM branches WHERE repo = ? ORDER BY name", arguments: [repo])
+            try Row.fetchAll(try db.prepared("SELECT * FROM branches WHERE repo = ? ORDER BY name"), arguments: [repo])
                 .map(Self.branch)
         }
     }
@@ -147,7 +146,7 @@ public final class SQLiteMetadataStore: MetadataStore {
             try Self.requireRepo(repo, db)
             if let head,
                 try Bool.fetchOne(
-                    db, sql: "SELECT 1 FROM commits WHERE id = ? AND repo = ?", arguments: [head, repo]) == nil
+                    try db.prepared("SELECT 1 FROM commits WHERE id = ? AND repo = ?"), arguments: [head, repo]) == nil
             {
                 throw VigilError(.commitNotFound, "no commit \(head) in repo '\(repo)'", value: head)
             }
@@ -158,12 +157,10 @@ public final class SQLiteMetadataStore: MetadataStore {
                         + "ON CONFLICT(repo, name) DO UPDATE SET head = excluded.head",
                     arguments: [repo, name, head])
             case .absent:
-                try db.execute(
-                    sql: "INSERT INTO branches(repo, name, head) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                    arguments: [repo, name, head])
+                try db.prepared("INSERT INTO branches(repo, name, head) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+                    .execute(arguments: [repo, name, head])
             case .head(let current):
-                try db.execute(
-                    sql: "UPDATE branches SET head = ? WHERE repo = ? AND name = ? AND head IS ?",
+                try db.prepared("UPDATE branches SET head = ? WHERE repo = ? AND name = ? AND head IS ?").execute(
                     arguments: [head, repo, name, current])
             }
             return db.changesCount == 1
@@ -172,7 +169,7 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func deleteBranch(_ name: String, in repo: String) async throws {
         try await database.write { db in
-            try db.execute(sql: "DELETE FROM branches WHERE repo = ? AND name = ?", arguments: [repo, name])
+            try db.prepared("DELETE FROM branches WHERE repo = ? AND name = ?").execute(arguments: [repo, name])
             if db.changesCount == 0 {
                 throw VigilError(.branchNotFound, "no branch '\(name)' in repo '\(repo)'", value: name)
             }
@@ -189,13 +186,12 @@ public final class SQLiteMetadataStore: MetadataStore {
         try await database.write { db in
             try Self.requireRepo(commit.repo, db)
             // The compare-and-swap first: if it moves nothing, nothing else is written.
-            try db.execute(
-                sql: "UPDATE branches SET head = ? WHERE repo = ? AND name = ? AND head IS ?",
+            try db.prepared("UPDATE branches SET head = ? WHERE repo = ? AND name = ? AND head IS ?").execute(
                 arguments: [commit.id, commit.repo, commit.branch, expectedHead])
             guard db.changesCount == 1 else {
                 guard
                     let branch = try Row.fetchOne(
-                        db, sql: "SELECT * FROM branches WHERE repo = ? AND name = ?",
+                        try db.prepared("SELECT * FROM branches WHERE repo = ? AND name = ?"),
                         arguments: [commit.repo, commit.branch]
                     ).map(Self.branch)
                 else {
@@ -217,18 +213,17 @@ public final class SQLiteMetadataStore: MetadataStore {
                     commit.meta?.hash.hex, commit.meta?.size, commit.meta?.files,
                 ])
             for (position, input) in commit.provenance.inputs.enumerated() {
-                try db.execute(
-                    sql: "INSERT INTO commit_inputs(commit_id, position, repo, input) VALUES (?, ?, ?, ?)",
-                    arguments: [commit.id, position, input.repo, input.commit])
+                try db.prepared("INSERT INTO commit_inputs(commit_id, position, repo, input) VALUES (?, ?, ?, ?)")
+                    .execute(arguments: [commit.id, position, input.repo, input.commit])
             }
-            if let lease { try db.execute(sql: "DELETE FROM leases WHERE id = ?", arguments: [lease]) }
+            if let lease { try db.prepared("DELETE FROM leases WHERE id = ?").execute(arguments: [lease]) }
             return .appended
         }
     }
 
     public func commit(id: String) async throws -> CommitInfo? {
         try read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM commits WHERE id = ?", arguments: [id]).map {
+            try Row.fetchOne(try db.prepared("SELECT * FROM commits WHERE id = ?"), arguments: [id]).map {
                 try Self.commit($0, db)
             }
         }
@@ -238,7 +233,7 @@ public final class SQLiteMetadataStore: MetadataStore {
         try read { db in
             // Ids are lowercase hex, so a range scan on the primary key finds the prefix without LIKE's escaping.
             try Row.fetchAll(
-                db, sql: "SELECT * FROM commits WHERE id >= ? AND id < ? AND repo = ? LIMIT ?",
+                try db.prepared("SELECT * FROM commits WHERE id >= ? AND id < ? AND repo = ? LIMIT ?"),
                 arguments: [prefix, prefix + "g", repo, limit]
             ).map { try Self.commit($0, db) }
         }
@@ -249,9 +244,9 @@ public final class SQLiteMetadataStore: MetadataStore {
             let rows =
                 if let repo {
                     try Row.fetchAll(
-                        db, sql: "SELECT * FROM commits WHERE repo = ? ORDER BY finished", arguments: [repo])
+                        try db.prepared("SELECT * FROM commits WHERE repo = ? ORDER BY finished"), arguments: [repo])
                 } else {
-                    try Row.fetchAll(db, sql: "SELECT * FROM commits ORDER BY finished")
+                    try Row.fetchAll(try db.prepared("SELECT * FROM commits ORDER BY finished"))
                 }
             return try rows.map { try Self.commit($0, db) }
         }
@@ -274,20 +269,21 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func renewLease(_ id: String, now: Date) async throws {
         try await database.write { db in
-            try db.execute(
-                sql: "UPDATE leases SET heartbeat = ? WHERE id = ?", arguments: [now.timeIntervalSince1970, id])
+            try db.prepared("UPDATE leases SET heartbeat = ? WHERE id = ?").execute(arguments: [
+                now.timeIntervalSince1970, id,
+            ])
         }
     }
 
     public func releaseLease(_ id: String) async throws {
         try await database.write { db in
-            try db.execute(sql: "DELETE FROM leases WHERE id = ?", arguments: [id])
+            try db.prepared("DELETE FROM leases WHERE id = ?").execute(arguments: [id])
         }
     }
 
     public func leases() async throws -> [WriterLease] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM leases ORDER BY started").map { row in
+            try Row.fetchAll(try db.prepared("SELECT * FROM leases ORDER BY started")).map { row in
                 WriterLease(
                     id: row["id"], holder: row["holder"],
                     started: Date(timeIntervalSince1970: row["started"]),
@@ -299,7 +295,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     // MARK: Row mapping
 
     private static func requireRepo(_ name: String, _ db: Database) throws {
-        if try Bool.fetchOne(db, sql: "SELECT 1 FROM repos WHERE name = ?", arguments: [name]) == nil {
+        if try Bool.fetchOne(try db.prepared("SELECT 1 FROM repos WHERE name = ?"), arguments: [name]) == nil {
             throw VigilError.repoNotFound(name)
         }
     }
@@ -320,7 +316,8 @@ public final class SQLiteMetadataStore: MetadataStore {
             throw VigilError(.corruptData, "commit \(id) names a malformed tree hash", value: treeHex)
         }
         let inputs = try Row.fetchAll(
-            db, sql: "SELECT repo, input FROM commit_inputs WHERE commit_id = ? ORDER BY position", arguments: [id]
+            try db.prepared("SELECT repo, input FROM commit_inputs WHERE commit_id = ? ORDER BY position"),
+            arguments: [id]
         ).map { CommitReference(repo: $0[0], commit: $0[1]) }
         var meta: TreeRoot?
         if let metaHex: String = row["meta"] {

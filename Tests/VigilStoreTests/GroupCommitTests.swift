@@ -1,0 +1,121 @@
+import Foundation
+import Testing
+
+@testable import VigilStore
+
+/// Uploads that arrive together share commits; each caller still gets a published commit holding exactly its
+/// own bytes, and nothing one caller does costs another its file.
+@Suite("Group commit")
+struct GroupCommitTests {
+    /// The files of `count` callers put at once, each returning its commit and the index it put.
+    private static func putAtOnce(
+        _ count: Int, into group: GroupCommit, folder: TemporaryFolder, path: @escaping @Sendable (Int) -> String
+    ) async throws -> [(index: Int, commit: CommitInfo, written: BlobWrite)] {
+        try await withThrowingTaskGroup(of: (Int, CommitInfo, BlobWrite).self) { tasks in
+            for index in 0..<count {
+                tasks.addTask {
+                    let file = folder.url.appendingPathComponent("upload-\(index)")
+                    try Data("frame \(index)").write(to: file)
+                    let (commit, written) = try await group.put(
+                        path(index), contentsOf: file, author: "device:cam\(index % 4)")
+                    return (index, commit, written)
+                }
+            }
+            return try await tasks.reduce(into: []) { $0.append($1) }
+        }
+    }
+
+    @Test func filesPutAtOnceShareCommitsAndEachCallerGetsOneHoldingItsFile() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let store = try makeMemoryStore()
+        try await store.createRepo("images")
+        let group = GroupCommit(store: store, repo: "images")
+        let count = 48
+        let results = try await Self.putAtOnce(count, into: group, folder: folder) { "/cam\($0 % 4)-\($0).jpg" }
+
+        #expect(results.count == count)
+        for (index, commit, written) in results {
+            let data = try await store.read(
+                Address(repo: "images", ref: commit.id, path: "/cam\(index % 4)-\(index).jpg"))
+            #expect(data == Data("frame \(index)"))
+            #expect(written.hash == BlobHash(of: data))
+        }
+        let log = try await store.log("images")
+        // The first caller's commit starts at once; the others arrive while it is being made and share the next.
+        #expect(log.count < count)
+        #expect(Set(results.map(\.commit.id)) == Set(log.map(\.id)))
+        #expect(log.first?.tree.files == Int64(count))
+        for commit in log {
+            let senders = Set(results.filter { $0.commit.id == commit.id }.map { "device:cam\($0.index % 4)" })
+            #expect(Set(commit.author.components(separatedBy: ", ")) == senders)
+            let files = results.filter { $0.commit.id == commit.id }.count
+            #expect(
+                files == 1
+                    ? commit.message.hasPrefix("upload cam") : commit.message.hasPrefix("upload \(files) files: "))
+        }
+        #expect(try await store.metadata.leases().isEmpty)
+        #expect(try await store.check().isClean)
+    }
+
+    @Test func aPathPutTwiceAtOnceLandsInTwoCommitsEachHoldingItsOwnBytes() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let store = try makeMemoryStore()
+        try await store.createRepo("images")
+        let group = GroupCommit(store: store, repo: "images")
+        let results = try await Self.putAtOnce(6, into: group, folder: folder) { "/cam0-\($0 % 2).jpg" }
+
+        for (index, commit, _) in results {
+            let data = try await store.read(Address(repo: "images", ref: commit.id, path: "/cam0-\(index % 2).jpg"))
+            #expect(data == Data("frame \(index)"))
+        }
+        // Three puts of each path: no commit holds two of them, so there are at least three commits.
+        #expect(Set(results.map(\.commit.id)).count >= 3)
+        let head = try #require(try await store.resolveCommit("images", ref: nil))
+        #expect(head.tree.files == 2)
+    }
+
+    @Test func aFailedPutFailsOnlyItselfAndLeavesNoOpenCommitBehind() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let store = try makeMemoryStore()
+        try await store.createRepo("images")
+        let group = GroupCommit(store: store, repo: "images")
+        let missing = folder.url.appendingPathComponent("never-written")
+        await #expect(throws: (any Error).self) {
+            try await group.put("/alone.jpg", contentsOf: missing, author: "device:cam0")
+        }
+        #expect(try await store.metadata.leases().isEmpty)
+        #expect(try await store.resolveCommit("images", ref: nil) == nil)
+
+        let outcomes = try await withThrowingTaskGroup(of: Bool.self) { tasks in
+            for index in 0..<12 {
+                tasks.addTask {
+                    let file = index == 5 ? missing : folder.url.appendingPathComponent("upload-\(index)")
+                    if index != 5 { try Data("frame \(index)").write(to: file) }
+                    do {
+                        _ = try await group.put("/cam0-\(index).jpg", contentsOf: file, author: "device:cam0")
+                        return true
+                    } catch {
+                        return false
+                    }
+                }
+            }
+            return try await tasks.reduce(into: []) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 11)
+        let head = try #require(try await store.resolveCommit("images", ref: nil))
+        #expect(head.tree.files == 11)
+        #expect(try await store.metadata.leases().isEmpty)
+        #expect(try await store.check().isClean)
+    }
+
+    @Test func messagesAndAuthorsNameTheFilesAndEverySenderOnce() {
+        #expect(GroupCommit.message(["/a.jpg"]) == "upload a.jpg")
+        #expect(GroupCommit.message(["/a.jpg", "/b.jpg"]) == "upload 2 files: a.jpg, b.jpg")
+        #expect(GroupCommit.message((0..<12).map { "/\($0).jpg" }).hasSuffix("9.jpg, …"))
+        #expect(GroupCommit.author(["device:a", "device:b", "device:a"]) == "device:a, device:b")
+        #expect(GroupCommit.author((0..<13).map { "device:\($0)" }).hasSuffix("device:9 and 3 more"))
+    }
+}
