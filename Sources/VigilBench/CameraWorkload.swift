@@ -63,8 +63,13 @@ struct CameraWorkload: Sendable {
         ] {
             try await manager.create(try PipelineSpecParser.parse(yaml), source: yaml)
         }
+        return try await Self.deviceTokens(cameras, access: access)
+    }
+
+    /// A device token for each of `count` cameras, `cam0`…: camera k's at k.
+    static func deviceTokens(_ count: Int, access: any AccessStore) async throws -> [String] {
         var tokens: [String] = []
-        for camera in 0..<cameras {
+        for camera in 0..<count {
             tokens.append(
                 try await access.createToken(name: "cam\(camera)", role: .device, device: "cam\(camera)", at: Date())
                     .token)

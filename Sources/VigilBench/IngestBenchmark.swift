@@ -62,15 +62,7 @@ struct IngestBenchmark: AsyncParsableCommand {
             let engine = try backends.engineEnvironment(stages: .vigil)
             try await store.createRepo("images", description: "camera frames as uploaded")
             let access = try backends.access()
-            var made: [String] = []
-            for camera in 0..<cameras {
-                made.append(
-                    try await access.createToken(
-                        name: "cam\(camera)", role: .device, device: "cam\(camera)", at: Date()
-                    )
-                    .token)
-            }
-            let tokens = made
+            let tokens = try await CameraWorkload.deviceTokens(cameras, access: access)
             let server = try ServerEnvironment.benchmark(backends, engine: engine, access: access, logger: logger)
             let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
             let app = VigilAPI.application(server) { portSink.yield($0) }

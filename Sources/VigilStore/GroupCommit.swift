@@ -110,12 +110,8 @@ public actor GroupCommit {
             committing = false
             wake()
         }
+        // The leader's own file is stored, so the commit is never empty.
         while group.storing > 0 { await waitForChange() }
-        guard !group.names.isEmpty else {
-            await group.writer.abandon()
-            group.result = .failure(VigilError(.io, "nothing was stored in the commit", value: repo))
-            return
-        }
         do {
             group.result = .success(
                 try await group.writer.finish(message: Self.message(group.names), author: Self.author(group.authors)))
