@@ -32,11 +32,13 @@ public struct AlertInfo: Sendable, Hashable, Codable {
     public var escalateAt: Date?
     public var acknowledged: Date?
     public var acknowledgedBy: String?
+    /// The trace of the frame it is about (when tracing was on): its deliveries are spans of that trace.
+    public var trace: TraceHeaders?
 
     public init(
         id: String, state: State, level: Int, customer: String, device: String, time: Int64, threat: String,
         record: ThreatRecord, created: Date, escalateAt: Date? = nil, acknowledged: Date? = nil,
-        acknowledgedBy: String? = nil
+        acknowledgedBy: String? = nil, trace: TraceHeaders? = nil
     ) {
         self.id = id
         self.state = state
@@ -50,6 +52,7 @@ public struct AlertInfo: Sendable, Hashable, Codable {
         self.escalateAt = escalateAt
         self.acknowledged = acknowledged
         self.acknowledgedBy = acknowledgedBy
+        self.trace = trace
     }
 
     /// The id of the alert for `record`: a hash of customer, device, image name and image content.

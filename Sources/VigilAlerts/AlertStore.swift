@@ -1,5 +1,6 @@
 import Foundation
 import VigilStages
+import VigilStore
 
 /// The notifier's durable state: every alert, every delivery to a contact with its attempts, and how far the
 /// threats repo has been read. Implementations: `SQLiteAlertStore` (the data folder, or in memory) and
@@ -16,11 +17,12 @@ public protocol AlertStore: Sendable {
 
     /// Adds an alert for each record not alerted before (by `AlertInfo.id`), with its first delivery due now,
     /// and moves the cursor of `repo` from `previous` to `commit`: one transaction. When another notifier moved
-    /// the cursor meanwhile it stays where that one put it. Returns the alerts this call added.
+    /// the cursor meanwhile it stays where that one put it. Returns the alerts this call added. `traces` are the
+    /// traces of the threats that have one, by address (`AlertInfo.trace`).
     @discardableResult
     func ingest(
-        _ threats: [(record: ThreatRecord, address: String)], repo: String, from previous: String?, to commit: String,
-        now: Date
+        _ threats: [(record: ThreatRecord, address: String)], traces: [String: TraceHeaders], repo: String,
+        from previous: String?, to commit: String, now: Date
     ) async throws -> [AlertInfo]
 
     /// Claims up to `limit` pending deliveries due at `now` and not claimed by anyone, oldest due first,
@@ -80,6 +82,15 @@ public protocol AlertStore: Sendable {
 }
 
 extension AlertStore {
+    /// `ingest` of threats without traces.
+    @discardableResult
+    public func ingest(
+        _ threats: [(record: ThreatRecord, address: String)], repo: String, from previous: String?, to commit: String,
+        now: Date
+    ) async throws -> [AlertInfo] {
+        try await ingest(threats, traces: [:], repo: repo, from: previous, to: commit, now: now)
+    }
+
     @discardableResult
     public func record(
         _ outcome: DeliveryOutcome, for key: String, at now: Date, retry: RetryPolicy
@@ -123,6 +134,17 @@ public struct AlertFilter: Sendable {
 
 /// The rules both stores share, so that their answers and messages are the same.
 enum AlertStoreRules {
+    /// An alert's trace as a column's text, and back (text that is not one is no trace, never an error).
+    static func encodeTrace(_ trace: TraceHeaders?) -> String? {
+        guard let trace, let data = try? JSONEncoder().encode(trace) else { return nil }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func decodeTrace(_ text: String?) -> TraceHeaders? {
+        guard let text, !text.isEmpty else { return nil }
+        return try? JSONDecoder().decode(TraceHeaders.self, from: Data(text.utf8))
+    }
+
     /// The id prefix a person typed, lowercased, or an error saying what an id looks like.
     static func prefix(_ idOrPrefix: String) throws -> String {
         let text = idOrPrefix.lowercased()

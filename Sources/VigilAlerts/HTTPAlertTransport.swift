@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOFoundationCompat
 import Synchronization
+import VigilStore
 
 /// Delivers alerts to an alert/email API as `POST <url>` with the JSON body, `Idempotency-Key`,
 /// `X-Vigil-Signature` (HMAC-SHA256 of the body) and `X-Vigil-Attempt` headers, over keep-alive connections.
@@ -46,6 +47,10 @@ public final class HTTPAlertTransport: AlertTransport {
         request.headers.add(name: "Idempotency-Key", value: alert.idempotencyKey)
         request.headers.add(name: AlertSignature.header, value: signature.sign(alert.body))
         request.headers.add(name: "X-Vigil-Attempt", value: String(alert.attempt))
+        // The receiver can continue the frame's trace (nothing is added when tracing is off).
+        for (name, value) in TraceHeaders.capture()?.fields ?? [:] {
+            request.headers.replaceOrAdd(name: name, value: value)
+        }
         request.body = .bytes(ByteBuffer(data: alert.body))
         do {
             let response = try await client.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))

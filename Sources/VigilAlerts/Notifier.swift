@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import ServiceLifecycle
 import Synchronization
+import Tracing
 import VigilStages
 import VigilStore
 
@@ -276,16 +277,60 @@ public final class Notifier: Service, Sendable {
                 logger.error("not a threat record; skipped", metadata: ["record": "\(address)", "error": "\(error)"])
             }
         }
-        let added = try await database.ingest(threats, repo: repo, from: cursor, to: head.id, now: clock.now())
+        let traces = await Self.traces(of: threats.map(\.address), from: head, back: cursor, store: store)
+        let added = try await database.ingest(
+            threats, traces: traces.mapValues(\.headers), repo: repo, from: cursor, to: head.id, now: clock.now())
+        for alert in added {
+            guard let trace = traces[alert.threat] else { continue }
+            // The frame's wait from the threat's commit to its alert.
+            let span = startSpan("queued alert", at: WallClockInstant(trace.committed), context: trace.headers.context)
+            span.attributes["vigil.alert"] = alert.id
+            span.end()
+        }
         ingested.increment(by: added.count)
         if !added.isEmpty {
             logger.info("new alerts", metadata: ["count": "\(added.count)", "commit": "\(repo)@\(head.id)"])
         }
     }
 
+    /// The traces of the threats at `addresses` (`repo@head:/path`), by address, with when each was committed:
+    /// read from the commits from `head` back to `cursor` (at most 64). Empty when tracing is off.
+    static func traces(
+        of addresses: [String], from head: CommitInfo, back cursor: String?, store: VersionedStore
+    ) async -> [String: (headers: TraceHeaders, committed: Date)] {
+        guard TraceHeaders.isTracing, !addresses.isEmpty else { return [:] }
+        var byPath: [String: (headers: TraceHeaders, committed: Date)] = [:]
+        var commit: CommitInfo? = head
+        var walked = 0
+        while let next = commit, next.id != cursor, walked < 64 {
+            for (path, headers) in next.traces ?? [:] where byPath[path] == nil {
+                byPath[path] = (headers, next.finished)
+            }
+            walked += 1
+            guard let parent = next.parent else { break }
+            commit = try? await store.commit(id: parent)
+        }
+        let prefix = "\(head.repo)@\(head.id):"
+        var found: [String: (headers: TraceHeaders, committed: Date)] = [:]
+        for address in addresses where address.hasPrefix(prefix) {
+            if let trace = byPath[String(address.dropFirst(prefix.count))] { found[address] = trace }
+        }
+        return found
+    }
+
     // MARK: Delivery
 
     private func deliver(_ delivery: DeliveryInfo, of alert: AlertInfo) async {
+        guard let trace = alert.trace else { return await send(delivery, of: alert) }
+        await withSpan("deliver", context: trace.context, ofKind: .producer) { span in
+            span.attributes["vigil.alert"] = alert.id
+            span.attributes["vigil.contact"] = delivery.contact
+            span.attributes["vigil.attempt"] = delivery.attempts + 1
+            await send(delivery, of: alert)
+        }
+    }
+
+    private func send(_ delivery: DeliveryInfo, of alert: AlertInfo) async {
         let started = DispatchTime.now()
         let outcome: DeliveryOutcome
         do {

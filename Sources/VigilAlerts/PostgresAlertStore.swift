@@ -47,7 +47,8 @@ public final class PostgresAlertStore: AlertStore {
                 "CREATE INDEX deliveries_dead ON deliveries(created) WHERE state = 'dead'",
                 "CREATE INDEX deliveries_pending_age ON deliveries(created) WHERE state = 'pending'",
                 "CREATE TABLE alert_cursors(repo text COLLATE \"C\" PRIMARY KEY, commit_id text NOT NULL)",
-            ]
+            ],
+            ["ALTER TABLE alerts ADD COLUMN trace text"],
         ])
 
     // MARK: Ingest
@@ -60,8 +61,8 @@ public final class PostgresAlertStore: AlertStore {
 
     @discardableResult
     public func ingest(
-        _ threats: [(record: ThreatRecord, address: String)], repo: String, from previous: String?, to commit: String,
-        now: Date
+        _ threats: [(record: ThreatRecord, address: String)], traces: [String: TraceHeaders], repo: String,
+        from previous: String?, to commit: String, now: Date
     ) async throws -> [AlertInfo] {
         let rows = try threats.filter { !$0.record.contacts.isEmpty }.map { threat in
             (
@@ -82,14 +83,16 @@ public final class PostgresAlertStore: AlertStore {
                         \(rows.map(\.0))::text[], \(records.map(\.customer))::text[], \(records.map(\.device))::text[],
                         \(records.map(\.time))::bigint[], \(rows.map(\.1.address))::text[], \(rows.map(\.2))::text[],
                         \(records.map(\.acknowledgeWithin))::float8[], \(records.map { $0.contacts[0].name })::text[],
-                        \(rows.map { AlertInfo.idempotencyKey(alert: $0.0, level: 0) })::text[])
-                    AS g(id, customer, device, time, threat, record, acknowledge_within, contact, idempotency_key)
+                        \(rows.map { AlertInfo.idempotencyKey(alert: $0.0, level: 0) })::text[],
+                        \(rows.map { AlertStoreRules.encodeTrace(traces[$0.1.address]) ?? "" })::text[])
+                    AS g(id, customer, device, time, threat, record, acknowledge_within, contact, idempotency_key,
+                         trace)
                 ), added AS (
                     INSERT INTO alerts(
                         id, state, level, customer, device, time, threat, record, acknowledge_within, created,
-                        escalate_at)
+                        escalate_at, trace)
                     SELECT id, 'open', 0, customer, device, time, threat, record, acknowledge_within, \(stamp),
-                           \(stamp) + acknowledge_within
+                           \(stamp) + acknowledge_within, NULLIF(trace, '')
                     FROM given ON CONFLICT (id) DO NOTHING RETURNING id
                 ), queued AS (
                     INSERT INTO deliveries(
@@ -115,7 +118,7 @@ public final class PostgresAlertStore: AlertStore {
                 return AlertInfo(
                     id: id, state: .open, level: 0, customer: record.customer, device: record.device,
                     time: record.time, threat: threat.address, record: record, created: now,
-                    escalateAt: now.addingTimeInterval(record.acknowledgeWithin))
+                    escalateAt: now.addingTimeInterval(record.acknowledgeWithin), trace: traces[threat.address])
             }
         }
     }
@@ -450,7 +453,8 @@ public final class PostgresAlertStore: AlertStore {
     }
 
     private static let alertColumns = """
-        id, state, level, customer, device, time, threat, record, created, escalate_at, acknowledged, acknowledged_by
+        id, state, level, customer, device, time, threat, record, created, escalate_at, acknowledged, acknowledged_by,
+        trace
         """
 
     private static func alert(_ row: PostgresRow) throws -> AlertInfo {
@@ -465,7 +469,8 @@ public final class PostgresAlertStore: AlertStore {
             created: Date(timeIntervalSince1970: try cells[8].decode(Double.self)),
             escalateAt: try cells[9].decode(Double?.self).map(Date.init(timeIntervalSince1970:)),
             acknowledged: try cells[10].decode(Double?.self).map(Date.init(timeIntervalSince1970:)),
-            acknowledgedBy: try cells[11].decode(String?.self))
+            acknowledgedBy: try cells[11].decode(String?.self),
+            trace: AlertStoreRules.decodeTrace(try cells[12].decode(String?.self)))
     }
 
     private static func deliveryColumns(_ table: String) -> String {

@@ -87,6 +87,9 @@ public final class SQLiteAlertStore: AlertStore {
                     CREATE INDEX alerts_escalation_due ON alerts(escalate_at) WHERE state = 'open' AND escalate_at IS NOT NULL;
                     """)
         }
+        migrator.registerMigration("v5-alert-traces") { db in
+            try db.execute(sql: "ALTER TABLE alerts ADD COLUMN trace TEXT")
+        }
         return migrator
     }
 
@@ -108,8 +111,8 @@ public final class SQLiteAlertStore: AlertStore {
 
     @discardableResult
     public func ingest(
-        _ threats: [(record: ThreatRecord, address: String)], repo: String, from previous: String?, to commit: String,
-        now: Date
+        _ threats: [(record: ThreatRecord, address: String)], traces: [String: TraceHeaders], repo: String,
+        from previous: String?, to commit: String, now: Date
     ) async throws -> [AlertInfo] {
         let rows = try threats.map { threat in
             (AlertInfo.id(for: threat.record), threat, try AlertStoreRules.encoder.encode(threat.record))
@@ -121,13 +124,14 @@ public final class SQLiteAlertStore: AlertStore {
                     sql: """
                         INSERT OR IGNORE INTO alerts(
                             id, state, level, customer, device, time, threat, record, acknowledge_within, created,
-                            escalate_at)
-                        VALUES (?, 'open', 0, ?, ?, ?, ?, ?, ?, ?, ?)
+                            escalate_at, trace)
+                        VALUES (?, 'open', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
                         id, threat.record.customer, threat.record.device, threat.record.time, threat.address,
                         String(decoding: body, as: UTF8.self), threat.record.acknowledgeWithin,
                         now.timeIntervalSince1970, now.timeIntervalSince1970 + threat.record.acknowledgeWithin,
+                        AlertStoreRules.encodeTrace(traces[threat.address]),
                     ])
                 guard db.changesCount > 0 else { continue }
                 try Self.insertDelivery(db, alert: id, level: 0, record: threat.record, now: now)
@@ -135,7 +139,8 @@ public final class SQLiteAlertStore: AlertStore {
                     AlertInfo(
                         id: id, state: .open, level: 0, customer: threat.record.customer, device: threat.record.device,
                         time: threat.record.time, threat: threat.address, record: threat.record, created: now,
-                        escalateAt: now.addingTimeInterval(threat.record.acknowledgeWithin)))
+                        escalateAt: now.addingTimeInterval(threat.record.acknowledgeWithin),
+                        trace: traces[threat.address]))
             }
             if try Self.cursor(db, repo) == previous {
                 try db.prepared("INSERT OR REPLACE INTO cursors(repo, commit_id) VALUES (?, ?)").execute(arguments: [
@@ -492,7 +497,7 @@ public final class SQLiteAlertStore: AlertStore {
             created: Date(timeIntervalSince1970: row["created"]),
             escalateAt: (row["escalate_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
             acknowledged: (row["acknowledged"] as Double?).map(Date.init(timeIntervalSince1970:)),
-            acknowledgedBy: row["acknowledged_by"])
+            acknowledgedBy: row["acknowledged_by"], trace: AlertStoreRules.decodeTrace(row["trace"]))
     }
 
     private static func delivery(_ row: Row) -> DeliveryInfo {

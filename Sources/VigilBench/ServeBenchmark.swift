@@ -41,6 +41,12 @@ struct ServeBenchmark: AsyncParsableCommand {
     var photo: String?
     @Option(help: "Keep metadata, jobs, alerts and tokens in this PostgreSQL database (password from PGPASSWORD).")
     var database: String?
+    @Flag(
+        inversion: .prefixedNo,
+        help:
+            "Trace every frame (an in-memory tracer, the spans --otel-endpoint exports) and print each step's p50/p99."
+    )
+    var steps = true
 
     struct RateResult: Encodable {
         var rate: Double
@@ -63,6 +69,9 @@ struct ServeBenchmark: AsyncParsableCommand {
         /// The share of the CPU time the machine wanted over the window that went to other guests, percent
         /// (`StealMeter`); nil where it cannot be read.
         var stealPercent: Double?
+        /// Each step's p50/p99 from the frames' traces (with `--steps`).
+        var steps: [StepBreakdown.Step]?
+        var slowest: [StepBreakdown.SlowFrame]?
     }
 
     struct Result: Encodable {
@@ -79,6 +88,7 @@ struct ServeBenchmark: AsyncParsableCommand {
         guard cameras >= 1 else { throw ValidationError("--cameras must be at least 1") }
         let logger = Logger(label: "vigil-bench") { _ in SwiftLogNoOpLogHandler() }
         let workload = try CameraWorkload(cameras: cameras)
+        let breakdown = steps ? StepBreakdown.start() : nil
         // One frame per upload at every rate, and one for the warm-up.
         let count = 1 + rates.reduce(0) { $0 + Int($1 * seconds) }
         let frames: [VariedFrames.Frame]
@@ -156,13 +166,14 @@ struct ServeBenchmark: AsyncParsableCommand {
                         for _ in 0..<3_000 where sink.stats.received < 1 {
                             try await Task.sleep(for: .milliseconds(10))
                         }
+                        _ = breakdown?.tracer.popFinishedSpans()
                         var results: [RateResult] = []
                         var next = 1
                         for rate in rates {
                             results.append(
                                 try await measure(
                                     rate: rate, upload: upload, sink: sink, shouldAlert: detector.shouldAlert,
-                                    first: &next))
+                                    breakdown: breakdown, first: &next))
                         }
                         pipelines.stopGracefully()
                         notifier.stopGracefully()
@@ -190,7 +201,8 @@ struct ServeBenchmark: AsyncParsableCommand {
     /// Uploads at `rate` for `seconds` (open loop: each request leaves at its time whatever the others do),
     /// then waits for the alerts.
     private func measure(
-        rate: Double, upload: Uploader, sink: AlertSink, shouldAlert: [Bool], first: inout Int
+        rate: Double, upload: Uploader, sink: AlertSink, shouldAlert: [Bool], breakdown: StepBreakdown?,
+        first: inout Int
     ) async throws -> RateResult {
         let count = Int(rate * seconds)
         let sequences = first..<(first + count)
@@ -239,11 +251,12 @@ struct ServeBenchmark: AsyncParsableCommand {
                 "at \(rate)/s: \(expected.count) alerts expected, \(alerted.count) came; \(missing) missing, "
                     + "\(unexpected) unexpected: \(expected.symmetricDifference(alerted).sorted())")
         }
+        let traced = breakdown?.steps(of: alerted)
         let result = RateResult(
             rate: rate, uploads: count, expectedAlerts: expected.count, alerts: alerted.count, missing: missing,
             unexpected: unexpected, latencyMilliseconds: latencies, p50: median(latencies),
             p90: percentile(latencies, 90), p99: percentile(latencies, 99), max: latencies.max() ?? 0,
-            cpuMillisecondsPerImage: cpu, stealPercent: stolen)
+            cpuMillisecondsPerImage: cpu, stealPercent: stolen, steps: traced?.steps, slowest: traced?.slowest)
         report(
             String(
                 format:
@@ -252,6 +265,11 @@ struct ServeBenchmark: AsyncParsableCommand {
                     + "decodes shared, %d missed",
                 rate, seconds, count, alerted.count - unexpected, expected.count, unexpected, result.p50, result.p90,
                 result.p99, result.max, cpu, stealNote(stolen), shared.hits, shared.misses))
+        if let traced {
+            report(
+                "  the alerted frames' traces, step by step:\n"
+                    + StepBreakdown.table(traced.steps, slowest: traced.slowest))
+        }
         return result
     }
 

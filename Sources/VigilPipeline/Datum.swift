@@ -33,6 +33,8 @@ public struct DatumInput: Sendable, Hashable, Codable {
 public struct Datum: Sendable, Hashable, Codable {
     public var id: String
     public var inputs: [DatumInput]
+    /// The trace of the frame it came from, when tracing is on: not part of what the datum is.
+    public var trace: DatumTrace?
 
     /// `sideInputs` (input names) are read by the datum but not part of its identity.
     public init(inputs: [DatumInput], specHash: String, sideInputs: Set<String> = []) {
@@ -43,6 +45,25 @@ public struct Datum: Sendable, Hashable, Codable {
             hasher.update(data: Data("\(input.name)\t\(input.path)\t\(input.hash.hex)\n".utf8))
         }
         id = Hex.lowercase(hasher.finalize())
+    }
+
+    public static func == (lhs: Datum, rhs: Datum) -> Bool { lhs.id == rhs.id && lhs.inputs == rhs.inputs }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(id)
+        hasher.combine(inputs)
+    }
+}
+
+/// Where a datum's trace comes from: the headers its input file was committed with, and when that commit was
+/// published (the datum's wait for a job starts then).
+public struct DatumTrace: Sendable, Hashable, Codable {
+    public var headers: TraceHeaders
+    public var committed: Date
+
+    public init(headers: TraceHeaders, committed: Date) {
+        self.headers = headers
+        self.committed = committed
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Tracing
 import VigilStore
 
 /// One datum as a stage sees it: its inputs to read, and a place for its outputs. Outputs go to the blob
@@ -82,14 +83,14 @@ public final class DatumContext: Sendable {
     /// Writes `data` at `path` of the output.
     public func write(_ path: String, data: Data) async throws {
         let normalized = try StorePath.normalize(path)
-        let written = try await store.blobs.put(data)
+        let written = try await withSpan("record") { _ in try await store.blobs.put(data) }
         state.withLock { $0.outputs[normalized] = .file(written.hash, size: written.size) }
     }
 
     /// Writes a local file's bytes at `path` of the output.
     public func write(_ path: String, contentsOf file: URL) async throws {
         let normalized = try StorePath.normalize(path)
-        let written = try await store.blobs.put(contentsOf: file)
+        let written = try await withSpan("record") { _ in try await store.blobs.put(contentsOf: file) }
         state.withLock { $0.outputs[normalized] = .file(written.hash, size: written.size) }
     }
 

@@ -117,6 +117,7 @@ struct JobAssembly {
             }
             guard let failure else {
                 execution.job.counts.processed += 1
+                execution.noteTrace(of: record)
                 stagedSinceWrite += 1
                 continue
             }

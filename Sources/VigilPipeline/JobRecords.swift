@@ -115,6 +115,8 @@ public struct DatumRecord: Sendable, Hashable, Codable {
     /// Its entry of the output's datum index, already stored by the worker that ran it (queued jobs: in a pack
     /// with the entries of the datums it recorded together), so the job's commit only links it.
     public var index: TreeValue?
+    /// The datum's span, when tracing is on: its outputs carry it into the output commit (`CommitInfo.traces`).
+    public var trace: TraceHeaders?
     public var started: Date
     public var finished: Date
 

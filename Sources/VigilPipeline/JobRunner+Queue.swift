@@ -16,7 +16,7 @@ extension JobRunner {
             if prepared.mode != .rebuild, try await DatumIndex.contains(datum.id, in: prepared.base, store: store) {
                 counts.skipped += 1
             } else if seen.insert(datum.id).inserted {
-                datums.append(datum)
+                datums.append(prepared.traces.traced(datum))
             }
         }
         if prepared.mode == .delta {

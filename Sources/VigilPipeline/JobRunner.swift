@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metrics
+import Tracing
 import VigilStore
 
 /// Runs one job of a pipeline to its output commit: removes the outputs of datums whose inputs are gone, runs
@@ -37,7 +38,8 @@ struct JobRunner {
         var job = job
         let prepared = try await prepare(&job, output: output, outputState: outputState)
         let writer = try await openOutput()
-        var execution = Execution(runner: self, job: job, writer: writer, base: prepared.base, resumed: resumed)
+        var execution = Execution(
+            runner: self, job: job, writer: writer, base: prepared.base, resumed: resumed, traces: prepared.traces)
         do {
             try await execution.removeStale(mode: prepared.mode, delta: prepared.delta, planner: prepared.planner)
             try await execution.processDatums(mode: prepared.mode, delta: prepared.delta, planner: prepared.planner)
@@ -70,6 +72,7 @@ struct JobRunner {
         var mode: JobPlanner.Mode
         var delta: JobPlanner.Delta?
         var base: CommitInfo?
+        var traces = JobTraces()
     }
 
     /// Reads the job's input commits and base output and decides how it lists its datums (`job.full` says).
@@ -108,7 +111,8 @@ struct JobRunner {
             if delta == nil { mode = .full }
         }
         job.full = mode != .delta
-        return Prepared(planner: planner, mode: mode, delta: delta, base: base)
+        let traces = await JobTraces.gather(current: current, previous: previous, store: store)
+        return Prepared(planner: planner, mode: mode, delta: delta, base: base, traces: traces)
     }
 
     /// Makes the job's output commit from what `execution` staged (none when a retry of failures changed
@@ -146,6 +150,12 @@ struct JobRunner {
                 throw PipelineError(.io, "job \(job.id): its output commit vanished", value: job.id)
             }
             output = commit.id
+            for (headers, finished) in execution.traced {
+                let span = startSpan(
+                    "output commit \(spec.name)", at: WallClockInstant(finished), context: headers.context)
+                span.attributes["vigil.commit"] = "\(spec.name)@\(commit.id)"
+                span.end(at: WallClockInstant(commit.finished))
+            }
         }
         job.output = output
         job.state = job.counts.failed > 0 ? .finishedWithFailures : .finished
@@ -193,6 +203,38 @@ struct JobRunner {
     /// or the database unavailable) is not the datum's fault: the attempt is tried again with backoff, without
     /// using up a try, for up to `outageGrace`; the job resumes by itself when the outage ends. Never throws.
     static func process(
+        _ datum: Datum, on stage: any Stage, job: String, spec: PipelineSpec, environment: EngineEnvironment,
+        shouldStop: @Sendable () -> Bool
+    ) async -> Outcome {
+        guard TraceHeaders.isTracing else {
+            return await attempts(
+                datum, on: stage, job: job, spec: spec, environment: environment, shouldStop: shouldStop)
+        }
+        // The frame's trace goes on: its wait from the input's commit to here, then the datum's own span, whose
+        // headers its outputs carry to the next stage.
+        let parent = datum.trace?.headers.context ?? .current ?? .topLevel
+        if let trace = datum.trace {
+            let queued = startSpan("queued \(spec.name)", at: WallClockInstant(trace.committed), context: parent)
+            queued.end()
+        }
+        return await withSpan("datum \(spec.name)", context: parent, ofKind: .consumer) { span in
+            span.attributes["vigil.datum"] = datum.id
+            span.attributes["vigil.job"] = job
+            var outcome = await attempts(
+                datum, on: stage, job: job, spec: spec, environment: environment, shouldStop: shouldStop)
+            switch outcome {
+            case .success(let datum, var record):
+                record.trace = TraceHeaders.capture()
+                outcome = .success(datum, record)
+            case .failure(_, let record):
+                span.setStatus(SpanStatus(code: .error, message: record.error))
+            case .interrupted: break
+            }
+            return outcome
+        }
+    }
+
+    private static func attempts(
         _ datum: Datum, on stage: any Stage, job: String, spec: PipelineSpec, environment: EngineEnvironment,
         shouldStop: @Sendable () -> Bool
     ) async -> Outcome {
@@ -286,18 +328,26 @@ extension JobRunner {
         let writer: CommitWriter
         let base: CommitInfo?
         let resumed: [String: DatumRecord]
+        let traces: JobTraces
+        /// Datums processed whose outputs carry a trace, and when each finished: each trace gets a span for the
+        /// wait for the output commit once it is made.
+        var traced: [(headers: TraceHeaders, finished: Date)] = []
         /// Records not yet written (a queued job's: datums whose outputs did not fit the commit).
         var pending: [DatumRecord] = []
         var lastFlush = Date()
         var lastHeartbeat = Date()
         var stopped = false
 
-        init(runner: JobRunner, job: JobInfo, writer: CommitWriter, base: CommitInfo?, resumed: [String: DatumRecord]) {
+        init(
+            runner: JobRunner, job: JobInfo, writer: CommitWriter, base: CommitInfo?, resumed: [String: DatumRecord],
+            traces: JobTraces = JobTraces()
+        ) {
             self.runner = runner
             self.job = job
             self.writer = writer
             self.base = base
             self.resumed = resumed
+            self.traces = traces
         }
 
         private var store: VersionedStore { runner.environment.store }
@@ -375,6 +425,7 @@ extension JobRunner {
                 }
 
                 func dispatch(_ datum: Datum) async throws {
+                    let datum = traces.traced(datum)
                     if runner.shouldStop() { throw StopRequested() }
                     job.counts.total += 1
                     if mode != .rebuild, try await DatumIndex.contains(datum.id, in: base, store: store) {
@@ -431,6 +482,7 @@ extension JobRunner {
                 do {
                     try await stage(datum, record)
                     job.counts.processed += 1
+                    noteTrace(of: record)
                 } catch let error as VigilError where !Outage.isOutage(error) {
                     // Outputs that cannot live together (a file where another datum made a folder); an outage
                     // is not the datum's fault and ends the job, to be resumed.
@@ -456,13 +508,22 @@ extension JobRunner {
 
         /// Stages a finished datum's outputs and its index entry into the output commit.
         func stage(_ datum: Datum, _ record: DatumRecord) async throws {
-            for output in record.outputs { try await writer.set(output.path, to: output.value) }
+            for output in record.outputs {
+                try await writer.set(output.path, to: output.value)
+                await writer.trace(output.path, record.trace)
+            }
             // A queued datum's worker stored its index entry already; only linked here.
             if let index = record.index {
                 return try await writer.setMeta(DatumIndex.path(of: datum.id), to: index)
             }
             let entry = DatumIndex.entry(datum, job: job.id, outputs: record.outputs)
             try await writer.putMeta(DatumIndex.path(of: datum.id), data: try DatumIndex.encode(entry))
+        }
+
+        /// Remembers a staged datum's trace, for its span of the wait for the output commit.
+        mutating func noteTrace(of record: DatumRecord) {
+            guard let trace = record.trace, traced.count < CommitWriter.maxTraces else { return }
+            traced.append((trace, record.finished))
         }
 
         /// Whether a resumed datum's outputs survived (a gc after the crash may have taken them).

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Tracing
 import VigilAccess
 import VigilStages
 import VigilStore
@@ -51,7 +52,7 @@ struct ImageRoutes {
         // A silent client is cut off by the idle timeout; this bounds one that trickles a byte at a time.
         let timeout = environment.configuration.bodyTimeout
         let deadline = ContinuousClock.now + .nanoseconds(Int64(timeout * 1e9))
-        do {
+        try await withSpan("spool") { _ in
             defer { try? handle.close() }
             for try await buffer in request.body {
                 size += buffer.readableBytes
@@ -83,8 +84,13 @@ struct ImageRoutes {
         }
         let repo = environment.configuration.imagesRepo
         // Acknowledged once durable, in a commit shared with the uploads that arrived alongside.
-        let (commit, written) = try await environment.uploads.group(repo: repo, store: environment.store).put(
-            "/\(text)", contentsOf: spool, author: "\(principal.role.rawValue):\(principal.name)")
+        // The frame's trace goes with it into the commit, for the stages that read it next.
+        let trace = TraceHeaders.capture()
+        let group = environment.uploads.group(repo: repo, store: environment.store)
+        let (commit, written) = try await withSpan("commit") { _ in
+            try await group.put(
+                "/\(text)", contentsOf: spool, author: "\(principal.role.rawValue):\(principal.name)", trace: trace)
+        }
         let address = "\(repo)@\(commit.id):/\(text)"
         var response = try Uploaded(
             commit: commit.id, address: address, bytes: written.size, sha256: written.hash.hex

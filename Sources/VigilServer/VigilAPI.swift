@@ -1,12 +1,15 @@
 import Foundation
 import Hummingbird
 import Logging
+import VigilStore
 
 /// The HTTP API's router: every route behind `AccessMiddleware`. Built as a function of its environment so
 /// tests drive it in-process (`app.test(.router)`) exactly as `vigil serve` runs it.
 public enum VigilAPI {
     public static func router(_ environment: ServerEnvironment) -> Router<VigilRequestContext> {
         let router = Router(context: VigilRequestContext.self)
+        // A span per request (continuing a caller's `traceparent`), only when a tracer is bootstrapped.
+        if TraceHeaders.isTracing { router.add(middleware: TracingMiddleware()) }
         router.add(
             middleware: AccessMiddleware(
                 access: environment.access, throttle: environment.throttle, logger: environment.logger))

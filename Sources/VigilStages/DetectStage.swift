@@ -1,4 +1,5 @@
 import Foundation
+import Tracing
 import VigilPipeline
 import VigilStore
 import VigilVision
@@ -54,6 +55,7 @@ public final class DetectStage: Stage {
                 let detector = self.detector
                 let key = file.entry.hash.hex
                 let result = try await thread.run { try detector.detect(data, cacheKey: key) }
+                Self.spans(of: result, endingAt: Date())
                 let image = DetectionRecord.Image(
                     name: file.entry.name, width: result.width, height: result.height, bytes: file.entry.size,
                     sha256: file.entry.hash.hex, address: "\(input.repo)@\(input.commit):\(file.path)")
@@ -64,5 +66,14 @@ public final class DetectStage: Stage {
                     "\(file.entry.name): \(result.detections.count) objects in \(Int(result.inferenceMilliseconds)) ms")
             }
         }
+    }
+
+    /// The decode and inference the detector timed on its thread, as spans of the current datum's trace.
+    private static func spans(of result: Detector.Result, endingAt end: Date) {
+        guard TraceHeaders.isTracing else { return }
+        let inferred = end.addingTimeInterval(-result.inferenceMilliseconds / 1000)
+        let decoded = inferred.addingTimeInterval(-result.decodeMilliseconds / 1000)
+        startSpan("decode", at: WallClockInstant(decoded)).end(at: WallClockInstant(inferred))
+        startSpan("inference", at: WallClockInstant(inferred)).end(at: WallClockInstant(end))
     }
 }

@@ -1,12 +1,18 @@
 import Foundation
+import Tracing
 import VigilPipeline
 import VigilStore
+import VigilVision
 
 /// The `validate` stage: each uploaded image goes to `/valid/<name>` (the same bytes: a copy that stores
 /// nothing) or to `/invalid/<name>` with `/invalid/<name>.reason.json` saying why, so a drop in a chart can
 /// be traced to the frames that were turned away.
 public struct ValidateStage: Stage {
     public let validator: ImageValidator
+    /// Decoding runs here, off the threads async code shares, and at a lower priority than the detector: a
+    /// frame being validated while the one before it is inferred would otherwise slow that inference, and then
+    /// wait for the detector anyway.
+    private let thread = WorkerThread(name: "vigil-validate", niceness: 10)
 
     public init(validator: ImageValidator) {
         self.validator = validator
@@ -28,8 +34,11 @@ public struct ValidateStage: Stage {
         for input in datum.datum.inputs {
             for file in try await datum.files(of: input) {
                 let name = file.entry.name
-                let verdict = validator.judge(
-                    name: name, data: try await datum.read(file.entry), key: file.entry.hash.hex)
+                let data = try await datum.read(file.entry)
+                let (validator, key) = (self.validator, file.entry.hash.hex)
+                let verdict = try await withSpan("judge") { _ in
+                    try await thread.run { validator.judge(name: name, data: data, key: key) }
+                }
                 guard let rejection = verdict.rejection else {
                     try datum.link("/valid/\(name)", to: file.entry.value)
                     continue

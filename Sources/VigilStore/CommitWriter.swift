@@ -34,6 +34,8 @@ public actor CommitWriter {
     private var lastHeartbeat: Date
     private var changes = ChangeSet()
     private var metaChanges = ChangeSet()
+    /// The trace each traced file belongs to (`CommitInfo.traces`).
+    private var traces: [String: TraceHeaders] = [:]
     private var closed = false
 
     /// How often a long-running writer tells gc it is still alive.
@@ -137,6 +139,17 @@ public actor CommitWriter {
         try await compactIfLarge()
     }
 
+    /// Says which trace the file at `path` belongs to: published with the commit (`CommitInfo.traces`), so that
+    /// whoever reads the file next continues its trace. Past `maxTraces` files a commit carries no more: a
+    /// trace is a sample, never worth the memory of a million-file commit.
+    public func trace(_ path: String, _ headers: TraceHeaders?) {
+        guard let headers, !closed, traces.count < Self.maxTraces || traces[path] != nil else { return }
+        traces[path] = headers
+    }
+
+    /// The most traced files one commit names.
+    public static let maxTraces = 4_096
+
     /// Stages the removal of the file or directory at `path` (`/`: everything).
     public func delete(_ path: String) async throws {
         try checkOpen()
@@ -237,7 +250,7 @@ public actor CommitWriter {
             let commit = CommitInfo(
                 id: VersionedStore.newID(), repo: repo, branch: branch, parent: head, tree: root,
                 author: author, message: message, provenance: provenance, started: started,
-                finished: store.clock(), meta: meta)
+                finished: store.clock(), meta: meta, traces: traces.isEmpty ? nil : traces)
             switch try await store.metadata.append(commit, expectedHead: head, releasingLease: lease.id) {
             case .appended:
                 store.remember(commit)

@@ -44,8 +44,11 @@ public actor GroupCommit {
     }
 
     /// Stores `file`'s bytes at `path` and returns once a commit holding them is published: the commit and what
-    /// was stored. `author` is who sent the file; a commit of several authors names each once.
-    public func put(_ path: String, contentsOf file: URL, author: String) async throws -> (CommitInfo, BlobWrite) {
+    /// was stored. `author` is who sent the file; a commit of several authors names each once. `trace`, when
+    /// given, is the trace the file belongs to (`CommitWriter.trace`).
+    public func put(
+        _ path: String, contentsOf file: URL, author: String, trace: TraceHeaders? = nil
+    ) async throws -> (CommitInfo, BlobWrite) {
         let group = try await groupTaking(path, author: author)
         let written: BlobWrite
         do {
@@ -61,6 +64,7 @@ public actor GroupCommit {
             wake()
             throw error
         }
+        await group.writer.trace(path, trace)
         group.storing -= 1
         group.names.append(path)
         group.authors.append(author)

@@ -85,10 +85,14 @@ public struct CommitInfo: Sendable, Hashable, Codable {
     /// pipeline engine keeps its datum index here, as Pachyderm keeps meta commits). Not listed, not diffed,
     /// not matched by globs; walked by gc and fsck like `tree`. Nil when the commit has none.
     public var meta: TreeRoot?
+    /// The trace each file this commit wrote belongs to, by path (a frame's upload, a datum's span): how a
+    /// trace follows a frame from stage to stage and process to process. Nil when tracing was off.
+    public var traces: [String: TraceHeaders]?
 
     public init(
         id: String, repo: String, branch: String, parent: String?, tree: TreeRoot, author: String, message: String,
-        provenance: Provenance, started: Date, finished: Date, meta: TreeRoot? = nil
+        provenance: Provenance, started: Date, finished: Date, meta: TreeRoot? = nil,
+        traces: [String: TraceHeaders]? = nil
     ) {
         self.id = id
         self.repo = repo
@@ -101,6 +105,7 @@ public struct CommitInfo: Sendable, Hashable, Codable {
         self.started = started
         self.finished = finished
         self.meta = meta
+        self.traces = traces
     }
 
     public var reference: CommitReference { CommitReference(repo: repo, commit: id) }

@@ -55,6 +55,9 @@ public final class SQLiteMetadataStore: MetadataStore {
                     ALTER TABLE commits ADD COLUMN meta_files INTEGER;
                     """)
         }
+        migrator.registerMigration("v3-commit-traces") { db in
+            try db.execute(sql: "ALTER TABLE commits ADD COLUMN traces TEXT")
+        }
         return migrator
     }
 
@@ -203,14 +206,15 @@ public final class SQLiteMetadataStore: MetadataStore {
             try db.execute(
                 sql: """
                     INSERT INTO commits(id, repo, branch, parent, tree, size, files, author, message, origin,
-                                        started, finished, meta, meta_size, meta_files)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                        started, finished, meta, meta_size, meta_files, traces)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     commit.id, commit.repo, commit.branch, commit.parent, commit.tree.hash.hex, commit.tree.size,
                     commit.tree.files, commit.author, commit.message, commit.provenance.origin,
                     commit.started.timeIntervalSince1970, commit.finished.timeIntervalSince1970,
                     commit.meta?.hash.hex, commit.meta?.size, commit.meta?.files,
+                    commit.traces.flatMap(TraceHeaders.encodeMap),
                 ])
             for (position, input) in commit.provenance.inputs.enumerated() {
                 try db.prepared("INSERT INTO commit_inputs(commit_id, position, repo, input) VALUES (?, ?, ?, ?)")
@@ -333,6 +337,11 @@ public final class SQLiteMetadataStore: MetadataStore {
             provenance: Provenance(inputs: inputs, origin: row["origin"]),
             started: Date(timeIntervalSince1970: row["started"]),
             finished: Date(timeIntervalSince1970: row["finished"]),
-            meta: meta)
+            meta: meta, traces: Self.traces(row["traces"]))
+    }
+
+    private static func traces(_ text: String?) -> [String: TraceHeaders]? {
+        let map = TraceHeaders.decodeMap(text)
+        return map.isEmpty ? nil : map
     }
 }

@@ -19,8 +19,14 @@ public final class WorkerThread: Sendable {
 
     private let queue = Queue()
 
-    public init(name: String) {
+    /// `niceness` above 0 makes the thread yield the cores to normal threads (Linux's nice is per thread):
+    /// for work that should fill the gaps that latency-critical work leaves, not slow it down.
+    public init(name: String, niceness: Int32 = 0) {
         let thread = Thread { [queue] in
+            #if os(Linux)
+                // `who` 0 is the calling thread; lowering one's own priority needs no privilege.
+                if niceness > 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness) }
+            #endif
             while true {
                 queue.signal.wait()
                 let job: (@Sendable () -> Void)? = queue.state.withLock { state in

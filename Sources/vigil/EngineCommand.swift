@@ -26,8 +26,17 @@ struct EngineCommand: AsyncParsableCommand {
     )
     var noWorkers = false
     @OptionGroup(title: "Alerts (with --alert-url, the notifier runs beside the pipelines)") var alerts: NotifierOptions
+    @OptionGroup(title: "Tracing") var tracing: TracingOptions
+
+    func validate() throws {
+        if untilIdle, tracing.otelEndpoint != nil {
+            throw ValidationError("--otel-endpoint traces a running engine; leave it out with --until-idle")
+        }
+    }
 
     func run() async throws {
+        // Before any logger is made: log lines then carry trace ids.
+        let exporter = try tracing.start(command: "engine", logger: store.logger)
         try await store.withBackends { backends in
             var environment = try await store.openEngine(backends, progress: untilIdle)
             try environment.runWithoutWorkers(noWorkers)
@@ -37,15 +46,19 @@ struct EngineCommand: AsyncParsableCommand {
                 environment.logger.warning("\(warning)")
             }
             let engine = PipelineEngine(environment: environment, changes: backends.changeFeed())
-            guard alerts.isConfigured else { return try await run(engine, logger: environment.logger) }
+            guard alerts.isConfigured else {
+                return try await run(engine, exporter: exporter, logger: environment.logger)
+            }
             try await alerts.withNotifier(backends, logger: environment.logger) {
                 notifier in
-                try await run(engine, notifier: notifier, logger: environment.logger)
+                try await run(engine, notifier: notifier, exporter: exporter, logger: environment.logger)
             }
         }
     }
 
-    private func run(_ engine: PipelineEngine, notifier: Notifier? = nil, logger: Logger) async throws {
+    private func run(
+        _ engine: PipelineEngine, notifier: Notifier? = nil, exporter: (any Service)?, logger: Logger
+    ) async throws {
         if untilIdle {
             JobPrinter.finish(
                 try await engine.runUntilIdle(), json: false, emptyNote: "an engine running elsewhere has it")
@@ -55,7 +68,7 @@ struct EngineCommand: AsyncParsableCommand {
             }
             return
         }
-        let services: [any Service] = [engine] + (notifier.map { [$0] } ?? [])
+        let services: [any Service] = (exporter.map { [$0] } ?? []) + [engine] + (notifier.map { [$0] } ?? [])
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],

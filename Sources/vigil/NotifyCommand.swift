@@ -21,8 +21,16 @@ struct NotifyCommand: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
     @OptionGroup var alerts: NotifierOptions
     @Flag(name: .long, help: "Deliver what is pending and exit.") var untilIdle = false
+    @OptionGroup(title: "Tracing") var tracing: TracingOptions
+
+    func validate() throws {
+        if untilIdle, tracing.otelEndpoint != nil {
+            throw ValidationError("--otel-endpoint traces a running notifier; leave it out with --until-idle")
+        }
+    }
 
     func run() async throws {
+        let exporter = try tracing.start(command: "notify", logger: store.logger)
         try await store.withBackends { backends in
             var logger = store.logger
             if !untilIdle, !store.verbose { logger.logLevel = .info }
@@ -32,9 +40,10 @@ struct NotifyCommand: AsyncParsableCommand {
                     AlertPrinter.summary(try await notifier.database.counts())
                     return
                 }
+                let services: [any Service] = (exporter.map { [$0] } ?? []) + [notifier]
                 let group = ServiceGroup(
                     configuration: .init(
-                        services: [.init(service: notifier)], gracefulShutdownSignals: [.sigterm, .sigint],
+                        services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
                         logger: logger))
                 Terminal.standardError(
                     "vigil notify: delivering \(alerts.alertRepo) to \(notifier.transport.destination); Ctrl-C stops it"

@@ -23,6 +23,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var store: StoreOptions
     @OptionGroup(title: "Alerts (with --alert-url, the notifier runs too)") var alerts: NotifierOptions
+    @OptionGroup(title: "Tracing") var tracing: TracingOptions
     @Option(help: "The address to listen on.") var host = "127.0.0.1"
     @Option(help: "The port (0: any free one, printed at start).") var port = 8080
     @Option(help: "The largest image upload, in bytes.") var maxImageBytes = 20 << 20
@@ -79,6 +80,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let exporter = try tracing.start(command: "serve", logger: store.logger)
         try await store.withBackends { backends in
             var environment = try await store.openEngine(backends)
             try environment.runWithoutWorkers(noWorkers)
@@ -115,7 +117,9 @@ struct ServeCommand: AsyncParsableCommand {
             func serve(_ notifier: Notifier?) async throws {
                 let retention = AuditRetention(
                     access: server.access, retention: auditRetention.seconds, logger: logger)
-                let services: [any Service] = [engine, retention, app] + (notifier.map { [$0] } ?? [])
+                // The exporter first: it stops last, after sending the spans of everything else.
+                let services: [any Service] =
+                    (exporter.map { [$0] } ?? []) + [engine, retention, app] + (notifier.map { [$0] } ?? [])
                 var lifecycle = ServiceGroupConfiguration(
                     services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger)

@@ -50,7 +50,8 @@ struct StoreOptions: ParsableArguments {
     }
 
     var logger: Logger {
-        var logger = Logger(label: "vigil") { StreamLogHandler.standardError(label: $0) }
+        let provider = TracingOptions.metadataProvider()
+        var logger = Logger(label: "vigil") { StreamLogHandler.standardError(label: $0, metadataProvider: provider) }
         logger.logLevel = verbose ? .debug : .warning
         return logger
     }

@@ -22,6 +22,7 @@ struct WorkerCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "run", abstract: "Claim and run one pipeline's datums until stopped (the default).")
         @OptionGroup var store: StoreOptions
+        @OptionGroup(title: "Tracing") var tracing: TracingOptions
         @Option(name: [.short, .long], help: "The pipeline whose datums this worker runs.") var pipeline: String
         @Option(help: "Datums run at once (default: the spec's parallelism).") var concurrency: Int?
         @Option(help: "The worker's name, unique among live workers (default: host:pid:pipeline).") var name: String?
@@ -41,6 +42,7 @@ struct WorkerCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
+            let exporter = try tracing.start(command: "worker", logger: store.logger)
             try await store.withBackends { backends in
                 let queue = try WorkerCommand.queue(backends, for: "vigil worker")
                 var environment = try await store.openEngine(backends)
@@ -60,9 +62,10 @@ struct WorkerCommand: AsyncParsableCommand {
                     "vigil worker: running datums of '\(pipeline)' as \(worker.name), \(worker.concurrency) at once; "
                         + "Ctrl-C stops it")
                 let service = WorkerService(worker: worker, changes: backends.changeFeed())
+                let services: [any Service] = (exporter.map { [$0] } ?? []) + [service]
                 let group = ServiceGroup(
                     configuration: .init(
-                        services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint],
+                        services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
                         logger: environment.logger))
                 try await group.run()
             }

@@ -68,6 +68,21 @@ private let noJitter: @Sendable (ClosedRange<Double>) -> Double = { $0.upperBoun
 @Suite("AlertStore conformance")
 struct AlertStoreConformanceTests {
     @Test(arguments: AlertStoreKind.testable)
+    func anAlertKeepsTheTraceOfItsThreatForItsDeliveries(kind: AlertStoreKind) async throws {
+        try await kind.withStore { store in
+            let batch = try threats(2)
+            let trace = TraceHeaders(["traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"])
+            let added = try await store.ingest(
+                batch, traces: [batch[0].address: trace], repo: "threats", from: nil, to: "c1", now: start)
+            #expect(added.map(\.trace) == [trace, nil])
+            #expect(try await store.alert(added[0].id).0.trace == trace)
+            #expect(try await store.alert(added[1].id).0.trace == nil)
+            let claimed = try await store.claimDue(at: start, lease: 60, excluding: [], limit: 10)
+            #expect(Set(claimed.map(\.1.trace)) == [trace, nil])
+        }
+    }
+
+    @Test(arguments: AlertStoreKind.testable)
     func ingestAddsEachAlertOnceAndMovesTheCursorOnlyFromWhereItWas(kind: AlertStoreKind) async throws {
         try await kind.withStore { store in
             #expect(try await store.cursor(of: "threats") == nil)

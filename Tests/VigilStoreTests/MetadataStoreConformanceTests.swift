@@ -228,6 +228,29 @@ struct MetadataStoreConformanceTests {
     }
 
     @Test(arguments: MetadataStoreKind.testable)
+    func aCommitsTracesAreStoredByPathAndAnUntracedCommitHasNone(kind: MetadataStoreKind) async throws {
+        try await kind.withStore { store in
+            try await store.createRepo(RepoInfo(name: "images", created: Date()), defaultBranch: "master")
+            let traces = [
+                "/cam1-1700000000.jpg": TraceHeaders([
+                    "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "tracestate": "v=1",
+                ]),
+                "/cam2-1700000000.jpg": TraceHeaders([
+                    "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+                ]),
+            ]
+            var traced = commit("c1", parent: nil)
+            traced.traces = traces
+            #expect(try await store.appendCommit(traced, expectedHead: nil))
+            #expect(try await store.appendCommit(commit("c2", parent: "c1"), expectedHead: "c1"))
+            #expect(try await store.commit(id: "c1")?.traces == traces)
+            #expect(try await store.commit(id: "c2")?.traces == nil)
+            let listed = Dictionary(uniqueKeysWithValues: try await store.allCommits(in: "images").map { ($0.id, $0) })
+            #expect(listed["c1"]?.traces == traces && listed["c2"] != nil && listed["c2"]?.traces == nil)
+        }
+    }
+
+    @Test(arguments: MetadataStoreKind.testable)
     func leasesAreAcquiredRenewedAndReleased(kind: MetadataStoreKind) async throws {
         try await kind.withStore { store in
             let start = Date(timeIntervalSince1970: 5_000)

@@ -53,7 +53,8 @@ public final class PostgresMetadataStore: MetadataStore {
                     id text PRIMARY KEY, seq bigint GENERATED ALWAYS AS IDENTITY, holder text NOT NULL,
                     started double precision NOT NULL, heartbeat double precision NOT NULL)
                 """,
-            ]
+            ],
+            ["ALTER TABLE commits ADD COLUMN traces text"],
         ])
 
     // MARK: Repos
@@ -178,11 +179,12 @@ public final class PostgresMetadataStore: MetadataStore {
                 \(unescaped: Self.notifying)
             ), recorded AS (
                 INSERT INTO commits(id, repo, branch, parent, tree, size, files, meta, meta_size, meta_files,
-                                    author, message, origin, started, finished)
+                                    author, message, origin, started, finished, traces)
                 SELECT \(commit.id), \(commit.repo), \(commit.branch), \(commit.parent), \(commit.tree.hash.hex),
                        \(commit.tree.size), \(commit.tree.files), \(commit.meta?.hash.hex), \(commit.meta?.size),
                        \(commit.meta?.files), \(commit.author), \(commit.message), \(commit.provenance.origin),
-                       \(commit.started.timeIntervalSince1970), \(commit.finished.timeIntervalSince1970)
+                       \(commit.started.timeIntervalSince1970), \(commit.finished.timeIntervalSince1970),
+                       \(commit.traces.flatMap(TraceHeaders.encodeMap))
                 WHERE EXISTS (SELECT 1 FROM moved)
                 RETURNING id
             ), inputs AS (
@@ -320,7 +322,7 @@ public final class PostgresMetadataStore: MetadataStore {
     /// A commit with its inputs in one row (`inputs` as two parallel arrays, in order).
     private static let commitColumns = """
         c.id, c.repo, c.branch, c.parent, c.tree, c.size, c.files, c.meta, c.meta_size, c.meta_files,
-        c.author, c.message, c.origin, c.started, c.finished,
+        c.author, c.message, c.origin, c.started, c.finished, c.traces,
         ARRAY(SELECT i.repo FROM commit_inputs i WHERE i.commit_id = c.id ORDER BY i.position),
         ARRAY(SELECT i.input FROM commit_inputs i WHERE i.commit_id = c.id ORDER BY i.position)
         """
@@ -328,11 +330,11 @@ public final class PostgresMetadataStore: MetadataStore {
     private static func commit(_ row: PostgresRow) throws -> CommitInfo {
         let (
             id, repo, branch, parent, treeHex, size, files, metaHex, metaSize, metaFiles, author, message, origin,
-            started, finished, inputRepos, inputCommits
+            started, finished, traces, inputRepos, inputCommits
         ) = try row.decode(
             (
                 String, String, String, String?, String, Int64, Int64, String?, Int64?, Int64?, String, String, String?,
-                Double, Double, [String], [String]
+                Double, Double, String?, [String], [String]
             ).self)
         guard let tree = BlobHash(hex: treeHex) else {
             throw VigilError(.corruptData, "commit \(id) names a malformed tree hash", value: treeHex)
@@ -349,6 +351,7 @@ public final class PostgresMetadataStore: MetadataStore {
             author: author, message: message,
             provenance: Provenance(
                 inputs: zip(inputRepos, inputCommits).map { CommitReference(repo: $0, commit: $1) }, origin: origin),
-            started: Date(timeIntervalSince1970: started), finished: Date(timeIntervalSince1970: finished), meta: meta)
+            started: Date(timeIntervalSince1970: started), finished: Date(timeIntervalSince1970: finished), meta: meta,
+            traces: traces.map(TraceHeaders.decodeMap).flatMap { $0.isEmpty ? nil : $0 })
     }
 }

@@ -1,0 +1,94 @@
+import Foundation
+import InMemoryTracing
+import Tracing
+
+/// Where upload → alert goes, step by step: read from the spans of the frames' own traces (the same spans
+/// `--otel-endpoint` exports), recorded by an in-memory tracer in the benchmark's process.
+struct StepBreakdown: Sendable {
+    let tracer: InMemoryTracer
+
+    struct Step: Encodable {
+        var step: String
+        var spans: Int
+        var p50: Double
+        var p99: Double
+    }
+
+    /// The steps in the order a frame meets them. `record` is written by two stages: it is told apart by its
+    /// datum (`record (detect)`).
+    static let order = [
+        "PUT", "/v1/images/{name}", "spool", "commit", "queued validate", "datum validate", "judge",
+        "output commit validate", "queued detect", "datum detect", "decode", "inference", "record (detect)",
+        "output commit detect", "queued threats", "datum threats", "record (threats)", "output commit threats",
+        "queued alert", "deliver", "POST",
+    ]
+
+    /// Bootstraps the process's tracer (once per process).
+    static func start() -> StepBreakdown {
+        let tracer = InMemoryTracer(recordInjections: false, recordExtractions: false)
+        InstrumentationSystem.bootstrap(tracer)
+        return StepBreakdown(tracer: tracer)
+    }
+
+    /// Where the slowest frames' time went: each step of their traces that took a millisecond or more.
+    struct SlowFrame: Encodable {
+        var frame: String
+        var milliseconds: Double
+        var steps: [String]
+    }
+
+    /// Each step's durations over the traces of the uploads named in `frames`, and the `slowest` frames' own
+    /// steps; the spans recorded so far are taken out (the next window starts afresh).
+    func steps(of frames: Set<String>, slowest: Int = 3) -> (steps: [Step], slowest: [SlowFrame]) {
+        let spans = tracer.popFinishedSpans()
+        let byID = Dictionary(spans.map { ($0.spanID, $0) }, uniquingKeysWith: { first, _ in first })
+        // A trace belongs to the frame its server span uploaded.
+        var traces: [String: String] = [:]
+        for span in spans where span.kind == .server {
+            guard case .string(let path)? = span.attributes.get("url.path")?.toSpanAttribute() else { continue }
+            let frame = String(path.split(separator: "/").last ?? "")
+            if frames.contains(frame) { traces[span.traceID] = frame }
+        }
+        var durations: [String: [Double]] = [:]
+        var byTrace: [String: [(name: String, start: UInt64, end: UInt64)]] = [:]
+        for span in spans where traces[span.traceID] != nil {
+            var name = span.operationName
+            if name == "record", let parent = span.parentSpanID.flatMap({ byID[$0] }) {
+                name = "record (\(parent.operationName.replacingOccurrences(of: "datum ", with: "")))"
+            }
+            let (start, end) = (span.startInstant.nanosecondsSinceEpoch, span.endInstant.nanosecondsSinceEpoch)
+            durations[name, default: []].append(Double(end - start) / 1e6)
+            byTrace[span.traceID, default: []].append((name, start, end))
+        }
+        let slow = byTrace.map { trace, steps -> SlowFrame in
+            let first = steps.map(\.start).min() ?? 0
+            let last = steps.map(\.end).max() ?? 0
+            let shown = steps.sorted { $0.start < $1.start }.filter { $0.end - $0.start >= 1_000_000 }.map {
+                String(format: "%@ %.1f", $0.name, Double($0.end - $0.start) / 1e6)
+            }
+            return SlowFrame(frame: traces[trace] ?? "", milliseconds: Double(last - first) / 1e6, steps: shown)
+        }.sorted { $0.milliseconds > $1.milliseconds }.prefix(slowest)
+        let known = Self.order.filter { durations[$0] != nil }
+        let others = durations.keys.filter { !Self.order.contains($0) }.sorted()
+        let table = (known + others).map { name in
+            let values = durations[name] ?? []
+            return Step(step: name, spans: values.count, p50: median(values), p99: percentile(values, 99))
+        }
+        return (table, Array(slow))
+    }
+
+    static func table(_ steps: [Step], slowest: [SlowFrame]) -> String {
+        var lines = ["  step                       spans   p50 ms   p99 ms"]
+        for step in steps {
+            lines.append(
+                "  " + step.step.padding(toLength: 26, withPad: " ", startingAt: 0)
+                    + String(format: "%6d %8.1f %8.1f", step.spans, step.p50, step.p99))
+        }
+        for frame in slowest {
+            lines.append(
+                String(format: "  slow: %@ %.1f ms: ", frame.frame, frame.milliseconds)
+                    + frame.steps.joined(separator: ", "))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
