@@ -41,33 +41,29 @@ struct ImageRoutes {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
             throw Self.tooLarge(limit)
         }
-        // Spooled to a file as it streams in (never held whole in memory), then stored without a copy.
-        let spool = environment.scratch.appendingPathComponent("upload-\(UUID().uuidString)")
-        guard FileManager.default.createFile(atPath: spool.path, contents: nil),
-            let handle = try? FileHandle(forWritingTo: spool)
-        else { throw APIError(.internalServerError, code: "io", "cannot spool the upload") }
-        defer { try? FileManager.default.removeItem(at: spool) }
-        var size = 0
+        // Spooled to a file as it streams in (never held whole in memory) and hashed on the way, then taken
+        // into the store as it is: no second read, hash or copy.
+        let spool = try SpoolFile(in: environment.scratch, name: "upload-\(UUID().uuidString)")
+        defer { spool.discard() }
         var head = Data()
         // A silent client is cut off by the idle timeout; this bounds one that trickles a byte at a time.
         let timeout = environment.configuration.bodyTimeout
         let deadline = ContinuousClock.now + .nanoseconds(Int64(timeout * 1e9))
         try await withSpan("spool") { _ in
-            defer { try? handle.close() }
             for try await buffer in request.body {
-                size += buffer.readableBytes
-                if size > limit { throw Self.tooLarge(limit) }
+                if spool.size + Int64(buffer.readableBytes) > limit { throw Self.tooLarge(limit) }
                 if ContinuousClock.now > deadline {
                     throw APIError(
                         .requestTimeout, code: "body-timeout",
                         "the upload took longer than \(timeout) s to arrive; send the image again, faster",
-                        value: "\(size) bytes received")
+                        value: "\(spool.size) bytes received")
                 }
-                let bytes = Data(buffer: buffer)
-                if head.count < 16 { head.append(bytes.prefix(16 - head.count)) }
-                try handle.write(contentsOf: bytes)
+                if head.count < 16 { head.append(contentsOf: buffer.readableBytesView.prefix(16 - head.count)) }
+                try buffer.withUnsafeReadableBytes { try spool.append($0) }
             }
         }
+        let size = spool.size
+        let hash = try spool.finish()
         guard size > 0 else {
             throw APIError.badRequest(code: "empty-file", "the body is empty; send the image's bytes", value: text)
         }
@@ -89,7 +85,8 @@ struct ImageRoutes {
         let group = environment.uploads.group(repo: repo, store: environment.store)
         let (commit, written) = try await withSpan("commit") { _ in
             try await group.put(
-                "/\(text)", contentsOf: spool, author: "\(principal.role.rawValue):\(principal.name)", trace: trace)
+                "/\(text)", movingFile: spool.url, hash: hash, size: size,
+                author: "\(principal.role.rawValue):\(principal.name)", trace: trace)
         }
         let address = "\(repo)@\(commit.id):/\(text)"
         var response = try Uploaded(

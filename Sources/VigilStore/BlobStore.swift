@@ -39,6 +39,10 @@ public protocol BlobStore: Sendable {
     func put(_ data: Data) async throws -> BlobWrite
     /// Stores a local file's bytes under their hash, streaming it rather than loading it whole.
     func put(contentsOf file: URL) async throws -> BlobWrite
+    /// Stores a local file whose bytes the caller hashed as it wrote them (`SpoolFile`), taking the file itself
+    /// where the store can (a local store renames it into place: no second read, hash or copy). The file is
+    /// gone afterwards, whether its bytes were new or not.
+    func put(movingFile file: URL, hash: BlobHash, size: Int64) async throws -> BlobWrite
     /// The blob's bytes; `VigilError.blobNotFound` if absent, `VigilError.corruptData` if what is stored does
     /// not hash to `hash` (a disk error, or someone wrote to the blob): wrong bytes are never returned.
     func get(_ hash: BlobHash) async throws -> Data
@@ -75,6 +79,19 @@ extension BlobStore {
             throw VigilError(.io, "cannot read '\(file.path)': \(error.localizedDescription)", value: file.path)
         }
         return try await put(data)
+    }
+
+    /// Default: store a copy (checking it hashes to `hash`), then remove the file.
+    public func put(movingFile file: URL, hash: BlobHash, size: Int64) async throws -> BlobWrite {
+        defer { try? FileManager.default.removeItem(at: file) }
+        let written = try await put(contentsOf: file)
+        guard written.hash == hash, written.size == size else {
+            throw VigilError(
+                .corruptData,
+                "'\(file.path)' changed while it was being stored: it hashed to \(written.hash.hex), not \(hash.hex)",
+                value: file.path)
+        }
+        return written
     }
 
     /// `data` if it hashes to `hash`; else `corrupt-data`, naming where it was read.

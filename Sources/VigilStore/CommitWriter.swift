@@ -73,6 +73,19 @@ public actor CommitWriter {
         return written
     }
 
+    /// Takes a spooled local file (hashed as it was written) as the blob at `path` (`BlobStore.put(movingFile:)`).
+    @discardableResult
+    public nonisolated func put(
+        _ path: String, movingFile file: URL, hash: BlobHash, size: Int64
+    ) async throws
+        -> BlobWrite
+    {
+        let components = try Self.fileComponents(path)
+        let written = try await store.blobs.put(movingFile: file, hash: hash, size: size)
+        try await stage(.set(.file(written.hash, size: written.size)), at: components, path: path)
+        return written
+    }
+
     /// Stages an existing file or directory (from any commit of any repo) at `path`: a copy that stores no
     /// bytes. At `/`, a directory replaces the whole tree.
     public func set(_ path: String, to value: TreeValue) async throws {
@@ -186,9 +199,10 @@ public actor CommitWriter {
     /// Publishes the staged changes like `finish`, except that when another writer moved the head first,
     /// `rebase` is shown that head and decides: true replays the changes onto it, false drops the commit and
     /// returns nil. How a job's output is made exactly once: a head that already holds the job's output is
-    /// not built on again.
+    /// not built on again. `durable` false lets the commit reach the disk after this returns
+    /// (`MetadataStore.append`): for an output that can be computed again, never for what a user is told.
     public func finish(
-        message: String = "", provenance: Provenance = Provenance(),
+        message: String = "", provenance: Provenance = Provenance(), durable: Bool = true,
         rebasingOnto rebase: (@Sendable (CommitInfo) async throws -> Bool)?
     ) async throws -> CommitInfo? {
         try checkOpen()
@@ -197,7 +211,8 @@ public actor CommitWriter {
         closed = true
         do {
             // The lease is released with the commit, in its transaction.
-            let commit = try await publish(message: message, provenance: provenance, rebase: rebase)
+            let commit = try await publish(
+                message: message, provenance: provenance, durable: durable, rebase: rebase)
             if commit == nil { await releaseLease() }
             return commit
         } catch {
@@ -207,7 +222,8 @@ public actor CommitWriter {
     }
 
     private func publish(
-        message: String, provenance: Provenance, rebase: (@Sendable (CommitInfo) async throws -> Bool)?
+        message: String, provenance: Provenance, durable: Bool,
+        rebase: (@Sendable (CommitInfo) async throws -> Bool)?
     ) async throws -> CommitInfo? {
         // First try on the head the commit was opened on; a compare-and-swap that fails says where it is now.
         var head = baseHead
@@ -251,7 +267,9 @@ public actor CommitWriter {
                 id: VersionedStore.newID(), repo: repo, branch: branch, parent: head, tree: root,
                 author: author, message: message, provenance: provenance, started: started,
                 finished: store.clock(), meta: meta, traces: traces.isEmpty ? nil : traces)
-            switch try await store.metadata.append(commit, expectedHead: head, releasingLease: lease.id) {
+            switch try await store.metadata.append(
+                commit, expectedHead: head, releasingLease: lease.id, durable: durable)
+            {
             case .appended:
                 store.remember(commit)
                 store.logger.debug(

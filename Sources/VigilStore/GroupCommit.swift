@@ -49,10 +49,27 @@ public actor GroupCommit {
     public func put(
         _ path: String, contentsOf file: URL, author: String, trace: TraceHeaders? = nil
     ) async throws -> (CommitInfo, BlobWrite) {
+        try await put(path, author: author, trace: trace) { try await $0.put(path, contentsOf: file) }
+    }
+
+    /// `put` of a spooled file (hashed as it was written), which the store takes as the blob itself
+    /// (`BlobStore.put(movingFile:hash:size:)`).
+    public func put(
+        _ path: String, movingFile file: URL, hash: BlobHash, size: Int64, author: String, trace: TraceHeaders? = nil
+    ) async throws -> (CommitInfo, BlobWrite) {
+        try await put(path, author: author, trace: trace) {
+            try await $0.put(path, movingFile: file, hash: hash, size: size)
+        }
+    }
+
+    private func put(
+        _ path: String, author: String, trace: TraceHeaders?,
+        storing: @Sendable (CommitWriter) async throws -> BlobWrite
+    ) async throws -> (CommitInfo, BlobWrite) {
         let group = try await groupTaking(path, author: author)
         let written: BlobWrite
         do {
-            written = try await group.writer.put(path, contentsOf: file)
+            written = try await storing(group.writer)
         } catch {
             group.storing -= 1
             group.paths.remove(path)

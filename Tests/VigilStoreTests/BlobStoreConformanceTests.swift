@@ -64,6 +64,38 @@ struct BlobStoreConformanceTests {
     }
 
     @Test(arguments: BlobStoreKind.testable)
+    func aSpooledFileIsTakenAsTheBlobAndIsGoneAfterwardsStoredOrNot(kind: BlobStoreKind) async throws {
+        let (store, cleanup) = try await kind.make()
+        defer { cleanup() }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spool-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let bytes = Data((0..<300_000).map { UInt8($0 % 253) })
+        func spool(_ name: String) throws -> (SpoolFile, BlobHash) {
+            let file = try SpoolFile(in: folder, name: name)
+            // In uneven chunks, as a body arrives.
+            for start in stride(from: 0, to: bytes.count, by: 65_537) {
+                try bytes[start..<min(start + 65_537, bytes.count)].withUnsafeBytes { try file.append($0) }
+            }
+            return (file, try file.finish())
+        }
+        let (first, hash) = try spool("a")
+        #expect(hash == BlobHash(of: bytes) && first.size == Int64(bytes.count))
+        let stored = try await store.put(movingFile: first.url, hash: hash, size: first.size)
+        #expect(stored == BlobWrite(hash: hash, size: Int64(bytes.count), stored: true))
+        #expect(!FileManager.default.fileExists(atPath: first.url.path))
+        #expect(try await store.get(hash) == bytes)
+        // The same bytes again: nothing new is stored, and the spool file is removed all the same.
+        let (second, _) = try spool("b")
+        #expect(try await !store.put(movingFile: second.url, hash: hash, size: second.size).stored)
+        #expect(!FileManager.default.fileExists(atPath: second.url.path))
+        // A spool given up is removed.
+        let (third, _) = try spool("c")
+        third.discard()
+        #expect(!FileManager.default.fileExists(atPath: third.url.path))
+    }
+
+    @Test(arguments: BlobStoreKind.testable)
     func concurrentPutsOfTheSameBytesLeaveOneWholeBlob(kind: BlobStoreKind) async throws {
         let (store, cleanup) = try await kind.make()
         defer { cleanup() }
