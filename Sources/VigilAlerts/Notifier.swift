@@ -277,9 +277,6 @@ public final class Notifier: Service, Sendable {
                 logger.error("not a threat record; skipped", metadata: ["record": "\(address)", "error": "\(error)"])
             }
         }
-        // A pipeline's commits may reach the disk after they are made (`MetadataStore.append`): an alert is only
-        // sent about commits that a crash of the machine cannot take back.
-        if !threats.isEmpty { try await store.metadata.makeDurable() }
         let traces = await Self.traces(of: threats.map(\.address), from: head, back: cursor, store: store)
         let added = try await database.ingest(
             threats, traces: traces.mapValues(\.headers), repo: repo, from: cursor, to: head.id, now: clock.now())

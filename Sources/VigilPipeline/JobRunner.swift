@@ -141,10 +141,6 @@ struct JobRunner {
             let made = try await writer.finish(
                 message: "job \(job.id): \(job.counts.processed) datums processed, \(job.counts.failed) failed, "
                     + "\(job.counts.removed) removed", provenance: Provenance(inputs: job.inputs, origin: origin),
-                // An output can be computed again from its inputs, which are durable: a machine crash that
-                // loses it (never the process's) only means the job runs again. Its blobs are synced first all
-                // the same, so it is never there without them.
-                durable: false,
                 rebasingOnto: { head in
                     guard try await DatumIndex.state(of: head, in: store)?.job == jobID else { return true }
                     already.set(head)

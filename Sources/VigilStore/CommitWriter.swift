@@ -199,10 +199,9 @@ public actor CommitWriter {
     /// Publishes the staged changes like `finish`, except that when another writer moved the head first,
     /// `rebase` is shown that head and decides: true replays the changes onto it, false drops the commit and
     /// returns nil. How a job's output is made exactly once: a head that already holds the job's output is
-    /// not built on again. `durable` false lets the commit reach the disk after this returns
-    /// (`MetadataStore.append`): for an output that can be computed again, never for what a user is told.
+    /// not built on again.
     public func finish(
-        message: String = "", provenance: Provenance = Provenance(), durable: Bool = true,
+        message: String = "", provenance: Provenance = Provenance(),
         rebasingOnto rebase: (@Sendable (CommitInfo) async throws -> Bool)?
     ) async throws -> CommitInfo? {
         try checkOpen()
@@ -211,8 +210,7 @@ public actor CommitWriter {
         closed = true
         do {
             // The lease is released with the commit, in its transaction.
-            let commit = try await publish(
-                message: message, provenance: provenance, durable: durable, rebase: rebase)
+            let commit = try await publish(message: message, provenance: provenance, rebase: rebase)
             if commit == nil { await releaseLease() }
             return commit
         } catch {
@@ -222,8 +220,7 @@ public actor CommitWriter {
     }
 
     private func publish(
-        message: String, provenance: Provenance, durable: Bool,
-        rebase: (@Sendable (CommitInfo) async throws -> Bool)?
+        message: String, provenance: Provenance, rebase: (@Sendable (CommitInfo) async throws -> Bool)?
     ) async throws -> CommitInfo? {
         // First try on the head the commit was opened on; a compare-and-swap that fails says where it is now.
         var head = baseHead
@@ -267,9 +264,7 @@ public actor CommitWriter {
                 id: VersionedStore.newID(), repo: repo, branch: branch, parent: head, tree: root,
                 author: author, message: message, provenance: provenance, started: started,
                 finished: store.clock(), meta: meta, traces: traces.isEmpty ? nil : traces)
-            switch try await store.metadata.append(
-                commit, expectedHead: head, releasingLease: lease.id, durable: durable)
-            {
+            switch try await store.metadata.append(commit, expectedHead: head, releasingLease: lease.id) {
             case .appended:
                 store.remember(commit)
                 store.logger.debug(

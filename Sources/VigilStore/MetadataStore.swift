@@ -26,13 +26,8 @@ public protocol MetadataStore: Sendable {
     /// the same transaction releases the writer lease `releasingLease`, if given. When another writer moved the
     /// head first, records and releases nothing and says where the head is now, so the writer can rebase
     /// without reading the branch again; `VigilError.branchNotFound` when there is no such branch.
-    ///
-    /// `durable` false allows the store to return before the commit is on disk: it gets there with the next
-    /// durable write or barrier, and a crash of the machine (never of the process) may lose it, but never
-    /// without the commits after it and never half of it. For commits that can be made again from durable
-    /// inputs (a pipeline's output), not for anything acknowledged to a user. A store may always be durable.
     func append(
-        _ commit: CommitInfo, expectedHead: String?, releasingLease lease: String?, durable: Bool
+        _ commit: CommitInfo, expectedHead: String?, releasingLease lease: String?
     ) async throws
         -> CommitAppend
     func commit(id: String) async throws -> CommitInfo?
@@ -43,23 +38,12 @@ public protocol MetadataStore: Sendable {
     /// Commits whose provenance names `commit` as an input.
     func subvenance(of commit: CommitReference) async throws -> [CommitReference]
 
-    /// Makes every commit appended so far durable, `durable` or not: what a reader does before telling a user
-    /// about a commit (the notifier, before it alerts on one).
-    func makeDurable() async throws
-
     func renewLease(_ id: String, now: Date) async throws
     func releaseLease(_ id: String) async throws
     func leases() async throws -> [WriterLease]
 }
 
 extension MetadataStore {
-    /// `append`, durable before it returns.
-    public func append(
-        _ commit: CommitInfo, expectedHead: String?, releasingLease lease: String?
-    ) async throws -> CommitAppend {
-        try await append(commit, expectedHead: expectedHead, releasingLease: lease, durable: true)
-    }
-
     /// Whether `append` recorded `commit`.
     public func appendCommit(
         _ commit: CommitInfo, expectedHead: String?, releasingLease lease: String? = nil

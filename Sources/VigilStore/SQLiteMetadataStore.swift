@@ -5,12 +5,9 @@ import GRDB
 /// a server at once), or an in-memory database for tests.
 public final class SQLiteMetadataStore: MetadataStore {
     private let database: any DatabaseWriter
-    /// The write-ahead log, whose sync makes every transaction before it durable (nil in memory).
-    private let writeAheadLog: String?
 
     /// Opens (creating and migrating if needed) the database at `path`.
     public init(path: String) throws {
-        writeAheadLog = path + "-wal"
         do {
             database = try SQLiteFiles.pool(path: path, migrator: Self.migrator)
         } catch {
@@ -20,7 +17,6 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     /// An in-memory database, gone with the object.
     public init() throws {
-        writeAheadLog = nil
         database = try SQLiteFiles.memory(migrator: Self.migrator)
     }
 
@@ -63,42 +59,6 @@ public final class SQLiteMetadataStore: MetadataStore {
             try db.execute(sql: "ALTER TABLE commits ADD COLUMN traces TEXT")
         }
         return migrator
-    }
-
-    /// A write transaction. Not `durable`: its commit is not synced (SQLite's `synchronous = NORMAL` for it);
-    /// in WAL mode it reaches the disk with the next synced write or filesystem barrier, never without the
-    /// transactions before it and never half. For what a machine crash may lose: writer leases (a dead
-    /// writer's lease is moot) and commits that can be made again (`append`'s `durable`).
-    private func write<T: Sendable>(
-        durable: Bool, _ body: @escaping @Sendable (Database) throws -> T
-    ) async throws -> T {
-        guard !durable else { return try await database.write(body) }
-        return try await database.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
-            var result: T?
-            try db.inTransaction {
-                result = try body(db)
-                return .commit
-            }
-            return result!
-        }
-    }
-
-    /// Syncs the write-ahead log: its frames are appended in order, so every transaction committed before
-    /// this call, synced or not, is then on disk. Off the threads async code shares.
-    public func makeDurable() async throws {
-        guard let writeAheadLog else { return }
-        try await database.writeWithoutTransaction { _ in
-            let descriptor = open(writeAheadLog, O_RDONLY | O_CLOEXEC)
-            // No log: everything is in the database file, which a checkpoint syncs.
-            guard descriptor >= 0 else {
-                if errno == ENOENT { return }
-                throw VigilError.io("open", writeAheadLog, errno: errno)
-            }
-            defer { close(descriptor) }
-            guard fsync(descriptor) == 0 else { throw VigilError.io("sync", writeAheadLog, errno: errno) }
-        }
     }
 
     /// Reads on the calling task. A WAL reader never waits for a writer, so this takes tens of microseconds;
@@ -160,8 +120,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     ) async throws
         -> LeasedBranch?
     {
-        // A lease only matters while its writer lives: it is not synced.
-        try await write(durable: false) { db in
+        try await database.write { db in
             guard
                 let branch = try Row.fetchOne(
                     try db.prepared("SELECT * FROM branches WHERE repo = ? AND name = ?"), arguments: [repo, name]
@@ -223,11 +182,11 @@ public final class SQLiteMetadataStore: MetadataStore {
     // MARK: Commits
 
     public func append(
-        _ commit: CommitInfo, expectedHead: String?, releasingLease lease: String?, durable: Bool
+        _ commit: CommitInfo, expectedHead: String?, releasingLease lease: String?
     ) async throws
         -> CommitAppend
     {
-        try await write(durable: durable) { db in
+        try await database.write { db in
             try Self.requireRepo(commit.repo, db)
             // The compare-and-swap first: if it moves nothing, nothing else is written.
             try db.prepared("UPDATE branches SET head = ? WHERE repo = ? AND name = ? AND head IS ?").execute(
@@ -313,7 +272,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     // MARK: Leases
 
     public func renewLease(_ id: String, now: Date) async throws {
-        try await write(durable: false) { db in
+        try await database.write { db in
             try db.prepared("UPDATE leases SET heartbeat = ? WHERE id = ?").execute(arguments: [
                 now.timeIntervalSince1970, id,
             ])
@@ -321,7 +280,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func releaseLease(_ id: String) async throws {
-        try await write(durable: false) { db in
+        try await database.write { db in
             try db.prepared("DELETE FROM leases WHERE id = ?").execute(arguments: [id])
         }
     }

@@ -228,34 +228,6 @@ struct MetadataStoreConformanceTests {
     }
 
     @Test(arguments: MetadataStoreKind.testable)
-    func aCommitNotYetSyncedIsSeenAtOnceByEveryReaderAndThenMadeDurable(kind: MetadataStoreKind) async throws {
-        try await kind.withStores { store, other in
-            try await store.createRepo(RepoInfo(name: "detect", created: Date()), defaultBranch: "master")
-            let leased = try #require(
-                try await store.leaseBranch("master", in: "detect", holder: "job", now: Date()))
-            #expect(try await store.leases().map(\.id) == [leased.lease.id])
-            let made = try await store.append(
-                commit("d1", repo: "detect", parent: nil), expectedHead: nil, releasingLease: leased.lease.id,
-                durable: false)
-            #expect(made == .appended)
-            // Seen at once, here and by another process on the same database; its lease is gone with it.
-            for reader in [store] + (other.map { [$0] } ?? []) {
-                #expect(try await reader.branch("master", in: "detect")?.head == "d1")
-                #expect(try await reader.commit(id: "d1")?.repo == "detect")
-                #expect(try await reader.leases().isEmpty)
-            }
-            // The compare-and-swap holds as for any commit.
-            #expect(
-                try await store.append(
-                    commit("d2", repo: "detect", parent: nil), expectedHead: nil, releasingLease: nil, durable: false)
-                    == .headMoved("d1"))
-            try await store.makeDurable()
-            #expect(try await store.appendCommit(commit("d3", repo: "detect", parent: "d1"), expectedHead: "d1"))
-            #expect(try await store.branch("master", in: "detect")?.head == "d3")
-        }
-    }
-
-    @Test(arguments: MetadataStoreKind.testable)
     func aCommitsTracesAreStoredByPathAndAnUntracedCommitHasNone(kind: MetadataStoreKind) async throws {
         try await kind.withStore { store in
             try await store.createRepo(RepoInfo(name: "images", created: Date()), defaultBranch: "master")

@@ -159,10 +159,8 @@ public final class PostgresMetadataStore: MetadataStore {
 
     // MARK: Commits
 
-    /// Always durable: a deferred commit would cost a transaction of its own (`SET LOCAL synchronous_commit`),
-    /// more round trips than the flush it saves.
     public func append(
-        _ commit: CommitInfo, expectedHead: String?, releasingLease lease: String?, durable: Bool
+        _ commit: CommitInfo, expectedHead: String?, releasingLease lease: String?
     ) async throws
         -> CommitAppend
     {
@@ -277,9 +275,6 @@ public final class PostgresMetadataStore: MetadataStore {
             """
         ).first.map { LeasedBranch(branch: try Self.branch($0), lease: lease) }
     }
-
-    /// Every commit is durable when `append` returns.
-    public func makeDurable() async throws {}
 
     public func renewLease(_ id: String, now: Date) async throws {
         _ = try await database.rows(
