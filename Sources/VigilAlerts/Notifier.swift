@@ -293,25 +293,15 @@ public final class Notifier: Service, Sendable {
         }
     }
 
-    /// The traces of the threats at `addresses` (`repo@head:/path`), by address, with when each was committed:
-    /// read from the commits from `head` back to `cursor` (at most 64). Empty when tracing is off.
+    /// The traces of the threats at `addresses` (`repo@head:/path`), by address: read from the commits from
+    /// `head` back to `cursor`. Empty when tracing is off.
     static func traces(
         of addresses: [String], from head: CommitInfo, back cursor: String?, store: VersionedStore
-    ) async -> [String: (headers: TraceHeaders, committed: Date)] {
-        guard TraceHeaders.isTracing, !addresses.isEmpty else { return [:] }
-        var byPath: [String: (headers: TraceHeaders, committed: Date)] = [:]
-        var commit: CommitInfo? = head
-        var walked = 0
-        while let next = commit, next.id != cursor, walked < 64 {
-            for (path, headers) in next.traces ?? [:] where byPath[path] == nil {
-                byPath[path] = (headers, next.finished)
-            }
-            walked += 1
-            guard let parent = next.parent else { break }
-            commit = try? await store.commit(id: parent)
-        }
+    ) async -> [String: CommittedTrace] {
+        guard !addresses.isEmpty else { return [:] }
+        let byPath = await store.traces(from: head, back: cursor)
         let prefix = "\(head.repo)@\(head.id):"
-        var found: [String: (headers: TraceHeaders, committed: Date)] = [:]
+        var found: [String: CommittedTrace] = [:]
         for address in addresses where address.hasPrefix(prefix) {
             if let trace = byPath[String(address.dropFirst(prefix.count))] { found[address] = trace }
         }

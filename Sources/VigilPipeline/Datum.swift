@@ -34,7 +34,7 @@ public struct Datum: Sendable, Hashable, Codable {
     public var id: String
     public var inputs: [DatumInput]
     /// The trace of the frame it came from, when tracing is on: not part of what the datum is.
-    public var trace: DatumTrace?
+    public var trace: CommittedTrace?
 
     /// `sideInputs` (input names) are read by the datum but not part of its identity.
     public init(inputs: [DatumInput], specHash: String, sideInputs: Set<String> = []) {
@@ -52,18 +52,6 @@ public struct Datum: Sendable, Hashable, Codable {
     public func hash(into hasher: inout Hasher) {
         hasher.combine(id)
         hasher.combine(inputs)
-    }
-}
-
-/// Where a datum's trace comes from: the headers its input file was committed with, and when that commit was
-/// published (the datum's wait for a job starts then).
-public struct DatumTrace: Sendable, Hashable, Codable {
-    public var headers: TraceHeaders
-    public var committed: Date
-
-    public init(headers: TraceHeaders, committed: Date) {
-        self.headers = headers
-        self.committed = committed
     }
 }
 
