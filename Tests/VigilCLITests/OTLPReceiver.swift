@@ -14,6 +14,8 @@ final class OTLPReceiver: Sendable {
         var start: UInt64
         var end: UInt64
         var attributes: [String: String]
+        /// The sending process's `service.name`.
+        var service: String?
     }
 
     private let received = Mutex<[Span]>([])
@@ -58,17 +60,12 @@ final class OTLPReceiver: Sendable {
         else { throw NotOTLP(description: "no resourceSpans") }
         var spans: [Span] = []
         for resource in resources {
+            let service = attributes(of: resource["resource"] as? [String: Any])["service.name"]
             for scope in resource["scopeSpans"] as? [[String: Any]] ?? [] {
                 for span in scope["spans"] as? [[String: Any]] ?? [] {
                     guard let trace = (span["traceId"] as? String).flatMap(hex),
                         let id = (span["spanId"] as? String).flatMap(hex), let name = span["name"] as? String
                     else { throw NotOTLP(description: "a span without traceId, spanId or name") }
-                    var attributes: [String: String] = [:]
-                    for attribute in span["attributes"] as? [[String: Any]] ?? [] {
-                        guard let key = attribute["key"] as? String, let value = attribute["value"] as? [String: Any]
-                        else { continue }
-                        attributes[key] = value.values.first.map { "\($0)" }
-                    }
                     spans.append(
                         Span(
                             traceID: trace, spanID: id,
@@ -76,11 +73,24 @@ final class OTLPReceiver: Sendable {
                                 $0.isEmpty ? nil : $0
                             },
                             name: name, start: nanoseconds(span["startTimeUnixNano"]),
-                            end: nanoseconds(span["endTimeUnixNano"]), attributes: attributes))
+                            end: nanoseconds(span["endTimeUnixNano"]), attributes: attributes(of: span),
+                            service: service))
                 }
             }
         }
         return spans
+    }
+
+    /// An object's `attributes` (OTLP's key/value list) as text by key.
+    private static func attributes(of object: [String: Any]?) -> [String: String] {
+        var found: [String: String] = [:]
+        for attribute in object?["attributes"] as? [[String: Any]] ?? [] {
+            guard let key = attribute["key"] as? String, let value = attribute["value"] as? [String: Any] else {
+                continue
+            }
+            found[key] = value.values.first.map { "\($0)" }
+        }
+        return found
     }
 
     /// An id as lowercase hex, whether sent as hex (OTLP's JSON rule) or as base64 (protobuf's JSON mapping).

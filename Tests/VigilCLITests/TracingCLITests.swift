@@ -1,4 +1,5 @@
 import Foundation
+import ServerTestSupport
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -33,7 +34,27 @@ extension ProcessTests {
         @Test func aFrameCarriesOneTraceFromItsUploadThroughEveryStageToItsDelivery() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
-            let vigil = VigilProcess(home: root.appendingPathComponent("home"))
+            try await Self.traceOneFrame(vigil: VigilProcess(home: root.appendingPathComponent("home")), root: root)
+        }
+
+        /// On a shared database the API process queues the datums and `vigil worker` processes run them: the
+        /// trace goes with each queued datum to its worker and back into the commits.
+        @Test(.enabled(if: PostgresServer.canRun, Comment(rawValue: PostgresServer.skipReason)))
+        func aQueuedDatumCarriesTheTraceToTheWorkerProcessThatRunsIt() async throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let postgres = try await PostgresServer.shared()
+            let database = try await postgres.makeDatabase()
+            var environment = postgres.environment
+            environment["VIGIL_DATABASE_URL"] = postgres.url(database: database)
+            let vigil = VigilProcess(home: root.appendingPathComponent("home"), environment: environment)
+            try await Self.traceOneFrame(vigil: vigil, root: root, workers: ["validate", "detect", "threats"])
+        }
+
+        /// Sets up the three pipelines, a camera's token and an alert sink; starts a collector, `vigil serve`
+        /// (with `workers`: `--no-workers`, and a `vigil worker` process per pipeline named) all tracing to it;
+        /// uploads one photo with a camera's `traceparent` and checks the trace that arrives.
+        static func traceOneFrame(vigil: VigilProcess, root: URL, workers: [String] = []) async throws {
             try vigil.run(["init"])
             try vigil.run(["repo", "create", "images"])
             try vigil.run(["repo", "create", "rules"])
@@ -63,24 +84,36 @@ extension ProcessTests {
                 defer { group.cancelAll() }
                 try await Self.traceOneFrame(
                     vigil: vigil, root: root, token: token, sink: sink, secret: secret, receiver: receiver,
-                    collector: collector)
+                    collector: collector, workers: workers)
             }
         }
 
         static func traceOneFrame(
             vigil: VigilProcess, root: URL, token: String, sink: AlertsCLITests.Sink, secret: URL,
-            receiver: OTLPReceiver, collector: Int
+            receiver: OTLPReceiver, collector: Int, workers: [String]
         ) async throws {
             var traced = vigil
             // JSON, which the test's receiver reads; spans sent every 100 ms rather than every 5 s.
             traced.environment["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"] = "http/json"
             traced.environment["OTEL_BSP_SCHEDULE_DELAY"] = "100"
+            let endpoint = "http://127.0.0.1:\(collector)/v1/traces"
+            let workerProcesses = try workers.map { pipeline in
+                try traced.start(
+                    ["worker", "--pipeline", pipeline, "--otel-endpoint", endpoint],
+                    errorLog: root.appendingPathComponent("worker-\(pipeline).log"))
+            }
+            defer {
+                for worker in workerProcesses where worker.isRunning {
+                    worker.terminate()
+                    worker.waitUntilExit()
+                }
+            }
             let log = root.appendingPathComponent("serve.log")
             let serve = try traced.start(
                 [
-                    "serve", "--port", "0", "--otel-endpoint", "http://127.0.0.1:\(collector)/v1/traces",
-                    "--alert-url", sink.url, "--alert-secret-file", secret.path,
-                ], errorLog: log)
+                    "serve", "--port", "0", "--otel-endpoint", endpoint, "--alert-url", sink.url,
+                    "--alert-secret-file", secret.path,
+                ] + (workers.isEmpty ? [] : ["--no-workers"]), errorLog: log)
             defer {
                 if serve.isRunning {
                     serve.terminate()
@@ -138,6 +171,11 @@ extension ProcessTests {
                 #expect(validate.end <= detect.start && detect.end <= threats.start && threats.end <= deliver.start)
             }
             #expect(try sink.keys().count == 1)
+            // Each datum ran in the process meant to run it: the API process's own workers, or `vigil worker`.
+            for pipeline in ["validate", "detect", "threats"] {
+                let service = spans.first { $0.name == "datum \(pipeline)" }?.service
+                #expect(service == (workers.contains(pipeline) ? "vigil-worker" : "vigil-serve"), "datum \(pipeline)")
+            }
 
             // Log lines written inside a span carry its trace id.
             serve.terminate()
