@@ -172,7 +172,7 @@ struct ServeBenchmark: AsyncParsableCommand {
                         for rate in rates {
                             results.append(
                                 try await measure(
-                                    rate: rate, upload: upload, sink: sink, shouldAlert: detector.shouldAlert,
+                                    rate: rate, upload: upload, sink: sink, detector: detector,
                                     breakdown: breakdown, first: &next))
                         }
                         pipelines.stopGracefully()
@@ -201,9 +201,10 @@ struct ServeBenchmark: AsyncParsableCommand {
     /// Uploads at `rate` for `seconds` (open loop: each request leaves at its time whatever the others do),
     /// then waits for the alerts.
     private func measure(
-        rate: Double, upload: Uploader, sink: AlertSink, shouldAlert: [Bool], breakdown: StepBreakdown?,
+        rate: Double, upload: Uploader, sink: AlertSink, detector: DetectorAlone, breakdown: StepBreakdown?,
         first: inout Int
     ) async throws -> RateResult {
+        let shouldAlert = detector.shouldAlert
         let count = Int(rate * seconds)
         let sequences = first..<(first + count)
         first += count
@@ -261,10 +262,11 @@ struct ServeBenchmark: AsyncParsableCommand {
             String(
                 format:
                     "%4.0f images/s for %.0f s: %d uploads, %d of %d expected alerts (%d unexpected); upload → alert "
-                    + "p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms; CPU %.1f ms per image%@; so far %d "
-                    + "decodes shared, %d missed",
+                    + "p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms (over the detector alone: p50 %+.1f ms, "
+                    + "p99 %+.1f ms); CPU %.1f ms per image%@; so far %d decodes shared, %d missed",
                 rate, seconds, count, alerted.count - unexpected, expected.count, unexpected, result.p50, result.p90,
-                result.p99, result.max, cpu, stealNote(stolen), shared.hits, shared.misses))
+                result.p99, result.max, result.p50 - detector.p50, result.p99 - detector.p99, cpu, stealNote(stolen),
+                shared.hits, shared.misses))
         if let traced {
             report(
                 "  the alerted frames' traces, step by step:\n"
