@@ -134,17 +134,6 @@ public struct AlertFilter: Sendable {
 
 /// The rules both stores share, so that their answers and messages are the same.
 enum AlertStoreRules {
-    /// An alert's trace as a column's text, and back (text that is not one is no trace, never an error).
-    static func encodeTrace(_ trace: TraceHeaders?) -> String? {
-        guard let trace, let data = try? JSONEncoder().encode(trace) else { return nil }
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    static func decodeTrace(_ text: String?) -> TraceHeaders? {
-        guard let text, !text.isEmpty else { return nil }
-        return try? JSONDecoder().decode(TraceHeaders.self, from: Data(text.utf8))
-    }
-
     /// The id prefix a person typed, lowercased, or an error saying what an id looks like.
     static func prefix(_ idOrPrefix: String) throws -> String {
         let text = idOrPrefix.lowercased()

@@ -84,7 +84,7 @@ public final class PostgresAlertStore: AlertStore {
                         \(records.map(\.time))::bigint[], \(rows.map(\.1.address))::text[], \(rows.map(\.2))::text[],
                         \(records.map(\.acknowledgeWithin))::float8[], \(records.map { $0.contacts[0].name })::text[],
                         \(rows.map { AlertInfo.idempotencyKey(alert: $0.0, level: 0) })::text[],
-                        \(rows.map { AlertStoreRules.encodeTrace(traces[$0.1.address]) ?? "" })::text[])
+                        \(rows.map { traces[$0.1.address]?.columnText ?? "" })::text[])
                     AS g(id, customer, device, time, threat, record, acknowledge_within, contact, idempotency_key,
                          trace)
                 ), added AS (
@@ -470,7 +470,7 @@ public final class PostgresAlertStore: AlertStore {
             escalateAt: try cells[9].decode(Double?.self).map(Date.init(timeIntervalSince1970:)),
             acknowledged: try cells[10].decode(Double?.self).map(Date.init(timeIntervalSince1970:)),
             acknowledgedBy: try cells[11].decode(String?.self),
-            trace: AlertStoreRules.decodeTrace(try cells[12].decode(String?.self)))
+            trace: TraceHeaders(columnText: try cells[12].decode(String?.self)))
     }
 
     private static func deliveryColumns(_ table: String) -> String {

@@ -131,7 +131,7 @@ public final class SQLiteAlertStore: AlertStore {
                         id, threat.record.customer, threat.record.device, threat.record.time, threat.address,
                         String(decoding: body, as: UTF8.self), threat.record.acknowledgeWithin,
                         now.timeIntervalSince1970, now.timeIntervalSince1970 + threat.record.acknowledgeWithin,
-                        AlertStoreRules.encodeTrace(traces[threat.address]),
+                        traces[threat.address]?.columnText,
                     ])
                 guard db.changesCount > 0 else { continue }
                 try Self.insertDelivery(db, alert: id, level: 0, record: threat.record, now: now)
@@ -497,7 +497,7 @@ public final class SQLiteAlertStore: AlertStore {
             created: Date(timeIntervalSince1970: row["created"]),
             escalateAt: (row["escalate_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
             acknowledged: (row["acknowledged"] as Double?).map(Date.init(timeIntervalSince1970:)),
-            acknowledgedBy: row["acknowledged_by"], trace: AlertStoreRules.decodeTrace(row["trace"]))
+            acknowledgedBy: row["acknowledged_by"], trace: TraceHeaders(columnText: row["trace"]))
     }
 
     private static func delivery(_ row: Row) -> DeliveryInfo {

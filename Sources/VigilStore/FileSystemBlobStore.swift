@@ -107,19 +107,10 @@ public final class FileSystemBlobStore: BlobStore {
             return BlobWrite(hash: hash, size: size, stored: false)
         }
         guard chmod(file.path, 0o400) == 0 else { throw VigilError.io("chmod", file.path, errno: errno) }
-        var moved = rename(file.path, target) == 0
-        if !moved, errno == ENOENT, access(file.path, F_OK) == 0 {
-            // Someone removed the fan-out folder; make it again.
-            mkdir(directory(of: hash), 0o700)
-            moved = rename(file.path, target) == 0
-        }
-        guard moved else {
-            let code = errno
-            if code == EXDEV {
-                defer { unlink(file.path) }
-                return try await put(contentsOf: file)
-            }
-            throw VigilError.io("move into place", target, errno: code)
+        if let failure = moveIntoPlace(file.path, as: hash) {
+            guard failure.code == EXDEV else { throw failure.error }
+            defer { unlink(file.path) }
+            return try await put(contentsOf: file)
         }
         return BlobWrite(hash: hash, size: size, stored: true)
     }
@@ -246,24 +237,34 @@ public final class FileSystemBlobStore: BlobStore {
     }
 
     private func install(_ temp: String, as hash: BlobHash) throws {
-        let target = path(of: hash)
-        if rename(temp, target) == 0 { return }
-        guard errno == ENOENT else {
-            let code = errno
+        if let failure = moveIntoPlace(temp, as: hash) {
             unlink(temp)
-            throw VigilError.io("rename into", target, errno: code)
+            throw failure.error
         }
+    }
+
+    /// What a move into place could not do: the step, its path and its errno.
+    private struct MoveFailure {
+        var operation: String
+        var path: String
+        var code: Int32
+        var error: VigilError { .io(operation, path, errno: code) }
+    }
+
+    /// Renames `source` to blob `hash`'s place, making its fan-out folder again if someone removed it; leaves
+    /// `source` where it was when it fails.
+    private func moveIntoPlace(_ source: String, as hash: BlobHash) -> MoveFailure? {
+        let target = path(of: hash)
+        if rename(source, target) == 0 { return nil }
+        guard errno == ENOENT else { return MoveFailure(operation: "rename into", path: target, code: errno) }
         let folder = directory(of: hash)
         guard mkdir(folder, 0o700) == 0 || errno == EEXIST else {
-            let code = errno
-            unlink(temp)
-            throw VigilError.io("create folder", folder, errno: code)
+            return MoveFailure(operation: "create folder", path: folder, code: errno)
         }
-        guard rename(temp, target) == 0 else {
-            let code = errno
-            unlink(temp)
-            throw VigilError.io("rename into", target, errno: code)
+        guard rename(source, target) == 0 else {
+            return MoveFailure(operation: "rename into", path: target, code: errno)
         }
+        return nil
     }
 
     static func modified(_ info: stat) -> Date {

@@ -214,7 +214,7 @@ public final class SQLiteMetadataStore: MetadataStore {
                     commit.tree.files, commit.author, commit.message, commit.provenance.origin,
                     commit.started.timeIntervalSince1970, commit.finished.timeIntervalSince1970,
                     commit.meta?.hash.hex, commit.meta?.size, commit.meta?.files,
-                    commit.traces.flatMap(TraceHeaders.encodeMap),
+                    TraceHeaders.columnText(of: commit.traces),
                 ])
             for (position, input) in commit.provenance.inputs.enumerated() {
                 try db.prepared("INSERT INTO commit_inputs(commit_id, position, repo, input) VALUES (?, ?, ?, ?)")
@@ -337,11 +337,6 @@ public final class SQLiteMetadataStore: MetadataStore {
             provenance: Provenance(inputs: inputs, origin: row["origin"]),
             started: Date(timeIntervalSince1970: row["started"]),
             finished: Date(timeIntervalSince1970: row["finished"]),
-            meta: meta, traces: Self.traces(row["traces"]))
-    }
-
-    private static func traces(_ text: String?) -> [String: TraceHeaders]? {
-        let map = TraceHeaders.decodeMap(text)
-        return map.isEmpty ? nil : map
+            meta: meta, traces: TraceHeaders.map(columnText: row["traces"]))
     }
 }

@@ -184,7 +184,7 @@ public final class PostgresMetadataStore: MetadataStore {
                        \(commit.tree.size), \(commit.tree.files), \(commit.meta?.hash.hex), \(commit.meta?.size),
                        \(commit.meta?.files), \(commit.author), \(commit.message), \(commit.provenance.origin),
                        \(commit.started.timeIntervalSince1970), \(commit.finished.timeIntervalSince1970),
-                       \(commit.traces.flatMap(TraceHeaders.encodeMap))
+                       \(TraceHeaders.columnText(of: commit.traces))
                 WHERE EXISTS (SELECT 1 FROM moved)
                 RETURNING id
             ), inputs AS (
@@ -352,6 +352,6 @@ public final class PostgresMetadataStore: MetadataStore {
             provenance: Provenance(
                 inputs: zip(inputRepos, inputCommits).map { CommitReference(repo: $0, commit: $1) }, origin: origin),
             started: Date(timeIntervalSince1970: started), finished: Date(timeIntervalSince1970: finished), meta: meta,
-            traces: traces.map(TraceHeaders.decodeMap).flatMap { $0.isEmpty ? nil : $0 })
+            traces: TraceHeaders.map(columnText: traces))
     }
 }

@@ -43,23 +43,38 @@ public struct TraceHeaders: Sendable, Hashable, Codable {
         return context
     }
 
-    /// The first headers of `candidates` that there are, as a context; else the current context.
-    public static func context(continuing candidates: TraceHeaders?...) -> ServiceContext {
-        for case let headers? in candidates { return headers.context }
-        return .current ?? .topLevel
+    // A database column holds headers as JSON text. Text that does not read back is no trace, never an error:
+    // a trace is worth less than the commit or alert it rides on and never makes one unreadable.
+
+    /// The headers as a database column's text.
+    public var columnText: String? { Self.json(self) }
+
+    /// Headers from a database column's text; nil for none, or for text that is not headers.
+    public init?(columnText: String?) {
+        guard let decoded = Self.decoded(TraceHeaders.self, from: columnText) else { return nil }
+        self = decoded
     }
 
-    /// The headers as JSON text, for a database column.
-    public static func encodeMap(_ map: [String: TraceHeaders]) -> String? {
-        guard !map.isEmpty, let data = try? JSONEncoder().encode(map) else { return nil }
+    /// Headers by path as a database column's text; nil when there are none.
+    public static func columnText(of map: [String: TraceHeaders]?) -> String? {
+        guard let map, !map.isEmpty else { return nil }
+        return json(map)
+    }
+
+    /// Headers by path from a database column's text; nil when there are none or the text is not such a map.
+    public static func map(columnText: String?) -> [String: TraceHeaders]? {
+        guard let map = decoded([String: TraceHeaders].self, from: columnText), !map.isEmpty else { return nil }
+        return map
+    }
+
+    private static func json(_ value: some Encodable) -> String? {
+        guard let data = try? JSONEncoder().encode(value) else { return nil }
         return String(decoding: data, as: UTF8.self)
     }
 
-    /// A database column's JSON text back as headers by path; nothing for text that is not such a map (a
-    /// trace is worth less than the commit it rides on: it never makes one unreadable).
-    public static func decodeMap(_ text: String?) -> [String: TraceHeaders] {
-        guard let text else { return [:] }
-        return (try? JSONDecoder().decode([String: TraceHeaders].self, from: Data(text.utf8))) ?? [:]
+    private static func decoded<T: Decodable>(_ type: T.Type, from text: String?) -> T? {
+        guard let text, !text.isEmpty else { return nil }
+        return try? JSONDecoder().decode(type, from: Data(text.utf8))
     }
 }
 
