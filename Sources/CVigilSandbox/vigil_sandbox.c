@@ -4,8 +4,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -55,6 +57,14 @@ static void child(const vigil_sandbox_request *request, int report) {
     if (in < 0 || out < 0 || err < 0) fail(report, 2);
     if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) fail(report, 2);
     close_others(report);
+
+    /* The datum's folder at /pfs, seen by this process and its children only (a mount namespace of its own,
+       private so that nothing propagates back to the host's). Needs root: done before the user switch. */
+    if (request->pfs_folder != NULL) {
+        if (unshare(CLONE_NEWNS) != 0) fail(report, 8);
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail(report, 8);
+        if (mount(request->pfs_folder, "/pfs", NULL, MS_BIND | MS_REC, NULL) != 0) fail(report, 8);
+    }
 
     struct rlimit no_core = {0, 0};
     if (setrlimit(RLIMIT_CORE, &no_core) != 0) fail(report, 3);
@@ -111,6 +121,21 @@ int vigil_sandbox_spawn(const vigil_sandbox_request *request, pid_t *pid, int *s
     }
     *pid = child_pid;
     return 0;
+}
+
+int vigil_sandbox_can_mount(void) {
+    pid_t child_pid = fork();
+    if (child_pid < 0) return errno;
+    if (child_pid == 0) {
+        if (unshare(CLONE_NEWNS) != 0) _exit(1);
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) _exit(1);
+        _exit(0);
+    }
+    int status;
+    while (waitpid(child_pid, &status, 0) < 0) {
+        if (errno != EINTR) return errno;
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : EPERM;
 }
 
 int vigil_sandbox_wait_exited(pid_t pid) {

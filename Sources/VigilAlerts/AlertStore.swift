@@ -115,8 +115,7 @@ public struct AlertFilter: Sendable {
 
     /// An image time given as unix seconds or ISO 8601 (`2025-11-22T08:00:00Z`), or nil when it is neither.
     public static func seconds(from text: String) -> Int64? {
-        if let seconds = Int64(text) { return seconds }
-        return (try? Date(text, strategy: .iso8601)).map { Int64($0.timeIntervalSince1970) }
+        FrameSelection.unixSeconds(text)
     }
 
     public init(

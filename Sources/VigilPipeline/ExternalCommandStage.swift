@@ -27,6 +27,9 @@ struct ExternalCommandStage: Stage {
     let scratch: URL
     /// The engine's environment, which the command sees only a part of.
     let engineEnvironment: [String: String]
+    /// Whether the datum's folder is mounted at `/pfs` for the command (`PFSMount`), rather than `/pfs` in its
+    /// arguments being rewritten to the folder.
+    let mountsPFS: Bool
 
     /// Looks the user up and settles the scratch folder once per worker, not per datum.
     init(spec: PipelineSpec, environment: EngineEnvironment) throws {
@@ -35,6 +38,7 @@ struct ExternalCommandStage: Stage {
         user = geteuid() == 0 ? try SandboxUser.lookUp(transform.user ?? SandboxUser.defaultName) : nil
         scratch = try SandboxScratch.folder(preferring: environment.scratch, for: user)
         engineEnvironment = environment.processEnvironment
+        mountsPFS = PFSMount.available
     }
 
     /// Variables of the engine's environment every command sees (locale, time zone, where programs are).
@@ -53,19 +57,21 @@ struct ExternalCommandStage: Stage {
             user: user)
         defer { folder.remove() }
 
-        var environment = try environment(for: datum, folder: folder)
+        // Where the command sees its datum: /pfs itself when mounted there, else the folder.
+        let pfs = mountsPFS ? PFSMount.target : folder.pfs.path
+        var environment = try environment(for: datum, folder: folder, pfs: pfs)
         var inputs = InputCopies()
         for input in datum.datum.inputs {
             let local = try await materialize(
                 input, under: folder.pfs.appendingPathComponent(input.name), datum: datum, copies: &inputs)
-            environment[input.name] = local.path
+            environment[input.name] = pfs + local.path.dropFirst(folder.pfs.path.count)
         }
 
         let log = try folder.makeLog()
         defer { close(log) }
-        let stdin = try folder.makeStandardInput(transform.stdin.map { Self.mapPFS($0, to: folder.pfs.path) })
+        let stdin = try folder.makeStandardInput(transform.stdin.map { Self.mapPFS($0, to: pfs) })
         defer { close(stdin) }
-        let arguments = transform.cmd.map { Self.mapPFS($0, to: folder.pfs.path) }
+        let arguments = transform.cmd.map { Self.mapPFS($0, to: pfs) }
         guard
             let executable = SandboxedProcess.resolve(
                 arguments[0], path: environment["PATH"] ?? Self.defaultPath, as: user)
@@ -81,7 +87,7 @@ struct ExternalCommandStage: Stage {
                 executable: executable, arguments: arguments, environment: environment,
                 workingDirectory: folder.root.path, standardInput: stdin, standardOutput: log, standardError: log,
                 user: user, memoryBytes: limits.memory ?? ResourceLimits.defaultMemory, fileBytes: diskLimit,
-                processes: user == nil ? 0 : 4096))
+                processes: user == nil ? 0 : 4096, pfsFolder: mountsPFS ? folder.pfs.path : nil))
         let (termination, overLimit) = await watch(process, out: folder.out)
         if let tail = try? folder.logTail() { datum.appendLog(tail) }
         let command = "`\(transform.cmd.joined(separator: " "))`"
@@ -89,6 +95,8 @@ struct ExternalCommandStage: Stage {
         switch termination {
         case .exited(0):
             break
+        case .exited(let code) where transform.acceptReturnCode?.contains(Int(code)) == true:
+            datum.log("\(command) exited with status \(code), accepted as success (transform.acceptReturnCode)")
         case .exited(let code) where code == 128 + SIGXFSZ:
             // A shell reports a program it ran that was killed by SIGXFSZ this way.
             throw CommandFailure(
@@ -141,7 +149,7 @@ struct ExternalCommandStage: Stage {
     // MARK: Environment
 
     private func environment(
-        for datum: DatumContext, folder: DatumFolder
+        for datum: DatumContext, folder: DatumFolder, pfs: String
     ) throws -> [String: String] {
         let engine = engineEnvironment
         var environment = engine.filter { Self.allowedVariables.contains($0.key) || $0.key.hasPrefix("LC_") }
@@ -165,7 +173,7 @@ struct ExternalCommandStage: Stage {
         }
         environment["PACH_JOB_ID"] = datum.job
         environment["PACH_DATUM_ID"] = datum.datum.id
-        environment["PFS"] = folder.pfs.path
+        environment["PFS"] = pfs
         return environment
     }
 
@@ -209,7 +217,8 @@ struct ExternalCommandStage: Stage {
             case .symlink:
                 // A link to an input is Pachyderm's zero-copy pass-through; anything else could reach any file
                 // the engine can read.
-                guard let target = realpath(file.path, nil) else {
+                guard let target = realpath(hostPath(ofLink: file.path, pfs: out.deletingLastPathComponent()), nil)
+                else {
                     throw refused(relative, "is a symbolic link to nothing")
                 }
                 let resolved = String(cString: target)
@@ -224,6 +233,14 @@ struct ExternalCommandStage: Stage {
                 throw refused(relative, "is a \(kind); only files and folders are outputs")
             }
         }
+    }
+
+    /// A link a command made under a mounted `/pfs` names `/pfs/…`, which on this side is the datum's folder.
+    private func hostPath(ofLink path: String, pfs: URL) -> String {
+        guard mountsPFS, let target = try? FileManager.default.destinationOfSymbolicLink(atPath: path),
+            target.hasPrefix(PFSMount.target + "/")
+        else { return path }
+        return pfs.path + target.dropFirst(PFSMount.target.count)
     }
 
     private func refused(_ path: String, _ reason: String) -> PipelineError {

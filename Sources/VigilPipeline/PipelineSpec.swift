@@ -18,6 +18,14 @@ public struct PipelineSpec: Sendable, Hashable, Codable {
     public var datumTimeout: Double?
     /// What one attempt of an external command may use (Pachyderm's `resourceLimits`).
     public var resourceLimits: ResourceLimits?
+    /// What a worker asks a scheduler for (Pachyderm's `resourceRequests`): kept for Kubernetes and exports, not
+    /// applied by a local engine.
+    public var resourceRequests: ResourceLimits?
+    /// Whether a scheduler may scale the pipeline's workers down to none while it is idle (Pachyderm's
+    /// `autoscaling`): kept for Kubernetes and exports.
+    public var autoscaling: Bool?
+    /// Pachyderm's `salt`: part of what the pipeline computes, so a new salt reprocesses every datum.
+    public var salt: String?
 
     /// A datum that hangs must not hold a worker for ever: the limit when the spec gives none.
     public static let defaultDatumTimeout: Double = 600
@@ -27,7 +35,8 @@ public struct PipelineSpec: Sendable, Hashable, Codable {
 
     public init(
         name: String, description: String = "", input: PipelineInput, transform: Transform, parallelism: Int = 1,
-        datumTries: Int = 3, datumTimeout: Double? = nil, resourceLimits: ResourceLimits? = nil
+        datumTries: Int = 3, datumTimeout: Double? = nil, resourceLimits: ResourceLimits? = nil,
+        resourceRequests: ResourceLimits? = nil, autoscaling: Bool? = nil, salt: String? = nil
     ) {
         self.name = name
         self.description = description
@@ -37,21 +46,27 @@ public struct PipelineSpec: Sendable, Hashable, Codable {
         self.datumTries = datumTries
         self.datumTimeout = datumTimeout
         self.resourceLimits = resourceLimits
+        self.resourceRequests = resourceRequests
+        self.autoscaling = autoscaling
+        self.salt = salt
     }
 
-    /// Identifies what the pipeline computes: its input structure and its transform. Worker count, tries,
-    /// time-out and description are left out, so changing them does not reprocess finished datums.
+    /// Identifies what the pipeline computes: its input structure, its transform and its salt. Worker count,
+    /// tries, time-out, resources and description are left out, so changing them does not reprocess finished
+    /// datums.
     /// Remembered per spec: the engine asks for it at every step of every pipeline, and encoding and hashing
     /// the spec each time cost a stage about 0.3 ms of CPU on the way to each alert (profiled in `serve`).
     public var specHash: String {
         if let known = Self.hashes.withLock({ $0[self] }) { return known }
+        // Optional members are left out of the encoding when nil, so hashes of specs without them stay put.
         struct Identity: Encodable {
             var input: PipelineInput
             var transform: Transform
+            var salt: String?
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let bytes = (try? encoder.encode(Identity(input: input, transform: transform))) ?? Data()
+        let bytes = (try? encoder.encode(Identity(input: input, transform: transform, salt: salt))) ?? Data()
         let hash = Hex.lowercase(SHA256.hash(data: bytes))
         Self.hashes.withLock { known in
             // Specs change rarely; a bound keeps a process that edits many from growing without end.
@@ -142,10 +157,16 @@ public struct Transform: Sendable, Hashable, Codable {
     public var secrets: [SecretVariable]?
     /// The user an engine running as root starts the command as (default `nobody`); ignored otherwise.
     public var user: String?
+    /// The container image Pachyderm or Kubernetes runs the command in. Kept and shown; a local engine runs
+    /// the command on its own host.
+    public var image: String?
+    /// Exit codes besides 0 that count as success (Pachyderm's `acceptReturnCode`).
+    public var acceptReturnCode: [Int]?
 
     public init(
         stage: String? = nil, options: [String: String] = [:], cmd: [String] = [], env: [String: String] = [:],
-        stdin: [String] = [], secrets: [SecretVariable]? = nil, user: String? = nil
+        stdin: [String] = [], secrets: [SecretVariable]? = nil, user: String? = nil, image: String? = nil,
+        acceptReturnCode: [Int]? = nil
     ) {
         self.stage = stage
         self.options = options
@@ -154,6 +175,8 @@ public struct Transform: Sendable, Hashable, Codable {
         self.stdin = stdin
         self.secrets = secrets
         self.user = user
+        self.image = image
+        self.acceptReturnCode = acceptReturnCode
     }
 }
 
@@ -175,21 +198,36 @@ public struct SecretVariable: Sendable, Hashable, Codable {
     public var source: String { key ?? envVar }
 }
 
-/// Limits on one attempt of an external command (Pachyderm's `resourceLimits`; `cpu` and `gpu` are for a
-/// scheduler such as Kubernetes and are only recorded here).
+/// Resources of one worker, as Pachyderm's `ResourceSpec` gives them. As `resourceLimits`, `memory` and `disk`
+/// limit each attempt of an external command here; `cpu` and `gpu` are for a scheduler such as Kubernetes and
+/// are only recorded.
 public struct ResourceLimits: Sendable, Hashable, Codable {
     /// Bytes of address space.
     public var memory: Int64?
     /// Bytes the command may write under `/pfs/out` in all.
     public var disk: Int64?
     public var cpu: Double?
+    public var gpu: GPURequest?
 
-    public init(memory: Int64? = nil, disk: Int64? = nil, cpu: Double? = nil) {
+    public init(memory: Int64? = nil, disk: Int64? = nil, cpu: Double? = nil, gpu: GPURequest? = nil) {
         self.memory = memory
         self.disk = disk
         self.cpu = cpu
+        self.gpu = gpu
     }
 
     public static let defaultMemory: Int64 = 4 << 30
     public static let defaultDisk: Int64 = 1 << 30
+}
+
+/// GPUs a worker asks its scheduler for (Pachyderm's `GPUSpec`): `type` is the Kubernetes resource, e.g.
+/// `nvidia.com/gpu`.
+public struct GPURequest: Sendable, Hashable, Codable {
+    public var type: String
+    public var number: Int
+
+    public init(type: String, number: Int) {
+        self.type = type
+        self.number = number
+    }
 }

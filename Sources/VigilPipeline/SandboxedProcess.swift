@@ -27,6 +27,8 @@ final class SandboxedProcess: Sendable {
         var memoryBytes: Int64 = 0
         var fileBytes: Int64 = 0
         var processes: Int64 = 0
+        /// A folder to bind at `/pfs` for the command alone (`PFSMount`); nil for none.
+        var pfsFolder: String?
     }
 
     enum Termination: Sendable, Equatable {
@@ -123,6 +125,8 @@ final class SandboxedProcess: Sendable {
         defer {
             for pointer in argv + envp { free(pointer) }
         }
+        let pfs = request.pfsFolder.flatMap { strdup($0) }
+        defer { if let pfs { free(pfs) } }
         return request.executable.withCString { path in
             request.workingDirectory.withCString { directory in
                 argv.withUnsafeBufferPointer { arguments in
@@ -143,6 +147,7 @@ final class SandboxedProcess: Sendable {
                         spawn.memory_bytes = request.memoryBytes
                         spawn.file_bytes = request.fileBytes
                         spawn.processes = request.processes
+                        spawn.pfs_folder = pfs.map { UnsafePointer($0) }
                         return vigil_sandbox_spawn(&spawn, &pid, &stage)
                     }
                 }
@@ -159,6 +164,7 @@ final class SandboxedProcess: Sendable {
             case 4: "switching to the sandbox user"
             case 5: "setting no_new_privs"
             case 6: "entering its working folder"
+            case 8: "mounting its datum's folder at /pfs"
             default: "exec"
             }
         return "\(what) failed: \(String(cString: strerror(code)))"

@@ -15,7 +15,7 @@ struct AccessMiddleware: RouterMiddleware {
     let logger: Logger
 
     /// Served without a token.
-    static let publicPaths: Set<String> = ["/healthz", "/openapi.yaml"]
+    static let publicPaths: Set<String> = ["/healthz", "/readyz", "/openapi.yaml"]
     /// Served to anyone, showing more to a signed-in caller (the dashboard shows its sign-in form).
     static let optionalPaths: Set<String> = ["/", "/logout", "/sign-in"]
     /// The dashboard's cookie: accepted on GET and HEAD only, so a page elsewhere cannot make a browser change

@@ -3,7 +3,7 @@ import Hummingbird
 import NIOCore
 import VigilAccess
 
-/// `/healthz`, `/openapi.yaml` (public), `/metrics` (Prometheus text; admins and operators) and `/v1/audit`
+/// `/healthz` (liveness), `/readyz` (the database and blob store answer), `/openapi.yaml` (public), `/metrics` (Prometheus text; admins and operators) and `/v1/audit`
 /// (admins).
 struct AdminRoutes {
     let environment: ServerEnvironment
@@ -27,6 +27,7 @@ struct AdminRoutes {
 
     func add(to router: Router<VigilRequestContext>) {
         router.get("/healthz") { _, _ in ["status": "ok"] }
+        router.get("/readyz") { _, _ in try await HealthRoutes.readiness(environment.store) }
         router.get("/openapi.yaml") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "application/yaml"],

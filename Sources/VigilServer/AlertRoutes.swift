@@ -99,9 +99,14 @@ struct AlertRoutes {
         guard let hash = BlobHash(hex: alert.record.image.sha256) else {
             throw APIError.notFound("the image of alert \(alert.id) cannot be read", value: alert.id)
         }
+        // An erased image has no preview, even one cached before the erasure.
+        let image = try Address.parse(alert.record.image.address)
+        try await environment.store.checkNotErased(repo: image.repo, path: image.path, hash: hash)
         let made: Data?
         do {
-            made = try await environment.thumbnails.jpeg(of: hash) { try await environment.store.blobs.get(hash) }
+            made = try await environment.thumbnails.jpeg(of: hash) {
+                try await environment.store.readFile(repo: image.repo, path: image.path, hash: hash)
+            }
         } catch let error as ImageError {
             throw APIError.notFound(
                 "the image of alert \(alert.id) cannot be previewed: \(error.message)", value: alert.id)

@@ -5,8 +5,9 @@ import NIOCore
 import VigilAccess
 import VigilStore
 
-/// Repos and files: `GET /v1/repos` and `GET /v1/repos/{repo}/files/{path}?ref=` (download). A customer may
-/// read only the images, validation results, detections and threats of its own devices.
+/// Repos and files: `GET /v1/repos`, `GET /v1/repos/{repo}/files/{path}?ref=` (download) and
+/// `DELETE /v1/repos/{repo}/files/{path}?branch=` (admins and operators: a new commit without it). A customer
+/// may read only the images, validation results, detections and threats of its own devices.
 struct DataRoutes {
     let environment: ServerEnvironment
     let tenants: TenantScope
@@ -25,6 +26,10 @@ struct DataRoutes {
         var commits: [CommitInfo]
     }
 
+    struct Deleted: ResponseEncodable {
+        var commit: CommitInfo
+    }
+
     func add(to router: Router<VigilRequestContext>) {
         router.get("/v1/repos") { _, context in
             _ = try context.require([.admin, .operator], to: "list repos")
@@ -39,6 +44,20 @@ struct DataRoutes {
                     repo, ref: query.get("ref"), limit: try PageLimit.read(query, default: 50)))
         }
         router.get("/v1/repos/:repo/files/**") { request, context in try await file(request, context: context) }
+        router.delete("/v1/repos/:repo/files/**") { request, context in try await delete(request, context: context) }
+    }
+
+    /// A new commit on the branch without the file or folder; history keeps it (VersionedStore.delete).
+    func delete(_ request: Request, context: VigilRequestContext) async throws -> Response {
+        let principal = try context.require([.admin, .operator], to: "delete files")
+        let repo = try context.parameters.require("repo")
+        let path = "/" + context.parameters.getCatchAll().joined(separator: "/")
+        let commit = try await environment.store.delete(
+            [path], from: repo, branch: request.uri.queryParameters.get("branch"),
+            author: "\(principal.name) (\(principal.role.rawValue))")
+        var response = try Deleted(commit: commit).response(from: request, context: context)
+        response.headers[.vigilTarget] = "\(repo)@\(commit.id):\(path) deleted"
+        return response
     }
 
     func file(_ request: Request, context: VigilRequestContext) async throws -> Response {
@@ -59,7 +78,7 @@ struct DataRoutes {
             throw APIError(.notFound, code: "not-a-file", "'\(path)' is a folder, not a file", value: path)
         }
         let commit = found.commit
-        let data = try await environment.store.blobs.get(found.entry.hash)
+        let data = try await environment.store.readFile(repo: repo, path: path, hash: found.entry.hash)
         let type =
             switch (path as NSString).pathExtension.lowercased() {
             case "jpg", "jpeg": "image/jpeg"

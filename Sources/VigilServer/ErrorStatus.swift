@@ -38,6 +38,10 @@ enum ErrorStatus {
             if conflict.contains(error.code) {
                 return APIError(.conflict, code: error.code.rawValue, error.message, value: error.value)
             }
+            // Erased for good: gone, with the reason, and not coming back (unlike 404).
+            if error.code == .erased {
+                return APIError(.gone, code: error.code.rawValue, error.message, value: error.value)
+            }
         }
         if Outage.isOutage(error) {
             var answer = APIError(

@@ -43,6 +43,13 @@ public final class ThumbnailCache: Sendable {
 
     public var statistics: Statistics { state.withLock { $0.statistics } }
 
+    /// Forgets the previews of `hashes` (an erasure took their images): small copies of the pictures are pictures.
+    public func forget(_ hashes: some Sequence<BlobHash>) {
+        state.withLock { state in
+            for hash in hashes { state.entries[hash] = nil }
+        }
+    }
+
     /// The thumbnail of the image `hash`, read by `read` when not kept. nil when the server is too busy.
     public func jpeg(of hash: BlobHash, read: () async throws -> Data) async throws -> Data? {
         if let kept = state.withLock({ state -> Data? in

@@ -16,6 +16,22 @@ public struct ImageName: Sendable, Hashable, Codable, CustomStringConvertible {
     /// Seconds past this (the year 2286) are not a time a camera sends.
     static let maxSeconds: Int64 = 9_999_999_999
 
+    /// The frame a stored file belongs to, read from its path's last component: the upload itself
+    /// (`cam1-1700000000.jpg`) and every file made from it (`cam1-1700000000.jpg.json`,
+    /// `cam1-1700000000.jpg.reason.json`) give `cam1` and `1700000000`; nil for any other file.
+    public static func frame(ofPath path: String) -> (device: String, seconds: Int64)? {
+        guard let name = path.split(separator: "/").last,
+            let image = name.range(of: #"^.+?-[0-9]+\.(jpg|jpeg|png)(\.|$)"#, options: .regularExpression)
+        else {
+            return nil
+        }
+        let stem = name[image].prefix { $0 != "." }
+        guard let dash = stem.lastIndex(of: "-"), let seconds = Int64(stem[stem.index(after: dash)...]),
+            dash > stem.startIndex
+        else { return nil }
+        return (String(stem[..<dash]), seconds)
+    }
+
     /// Parses a file name (not a path). Every way it can be wrong has its own code.
     public static func parse(_ name: String) throws(NameError) -> ImageName {
         guard !name.isEmpty else { throw NameError(.emptyName, "the name is empty", name) }

@@ -5,7 +5,7 @@ import Foundation
 ///
 /// Branch heads move only by compare-and-swap (`append(_:expectedHead:releasingLease:)`), so concurrent writers
 /// never lose a commit: a writer whose expectation is stale is told the head that is there now and rebases.
-public protocol MetadataStore: Sendable {
+public protocol MetadataStore: ErasureLog {
     /// Creates a repo with an empty default branch; `VigilError.repoExists` if the name is taken.
     func createRepo(_ repo: RepoInfo, defaultBranch: String) async throws
     func repo(named name: String) async throws -> RepoInfo?

@@ -58,6 +58,18 @@ public final class SQLiteMetadataStore: MetadataStore {
         migrator.registerMigration("v3-commit-traces") { db in
             try db.execute(sql: "ALTER TABLE commits ADD COLUMN traces TEXT")
         }
+        // No reference to repos: an erasure's record outlives the repo it names.
+        migrator.registerMigration("v4-erasures") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE erasures(
+                        id TEXT PRIMARY KEY, time REAL NOT NULL, requester TEXT NOT NULL, reason TEXT NOT NULL,
+                        selection TEXT NOT NULL);
+                    CREATE TABLE erased_entries(
+                        hash TEXT NOT NULL, repo TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL,
+                        erasure TEXT NOT NULL REFERENCES erasures(id), PRIMARY KEY(hash, repo, path));
+                    """)
+        }
         return migrator
     }
 
@@ -294,6 +306,61 @@ public final class SQLiteMetadataStore: MetadataStore {
                     heartbeat: Date(timeIntervalSince1970: row["heartbeat"]))
             }
         }
+    }
+
+    // MARK: Erasures
+
+    public func recordErasure(_ erasure: ErasureInfo, entries: [ErasedEntry]) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: "INSERT INTO erasures(id, time, requester, reason, selection) VALUES (?, ?, ?, ?, ?)",
+                arguments: [
+                    erasure.id, erasure.time.timeIntervalSince1970, erasure.requester, erasure.reason,
+                    erasure.selection,
+                ])
+            let insert = try db.makeStatement(
+                sql: "INSERT OR IGNORE INTO erased_entries(hash, repo, path, size, erasure) VALUES (?, ?, ?, ?, ?)")
+            for entry in entries {
+                try insert.execute(arguments: [entry.hash.hex, entry.repo, entry.path, entry.size, erasure.id])
+            }
+        }
+    }
+
+    public func erasure(repo: String, path: String, hash: BlobHash) async throws -> ErasureInfo? {
+        try read { db in
+            try Row.fetchOne(
+                try db.prepared(
+                    """
+                    SELECT e.* FROM erased_entries x JOIN erasures e ON e.id = x.erasure
+                    WHERE x.hash = ? AND x.repo = ? AND x.path = ?
+                    """), arguments: [hash.hex, repo, path]
+            ).map(Self.erasure)
+        }
+    }
+
+    public func isErased(_ hash: BlobHash) async throws -> Bool {
+        try read { db in
+            try Bool.fetchOne(
+                try db.prepared("SELECT 1 FROM erased_entries WHERE hash = ? LIMIT 1"), arguments: [hash.hex]) != nil
+        }
+    }
+
+    public func erasures() async throws -> [(erasure: ErasureInfo, entries: Int)] {
+        try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT e.*, (SELECT count(*) FROM erased_entries x WHERE x.erasure = e.id) AS entries
+                    FROM erasures e ORDER BY time DESC, id
+                    """
+            ).map { (Self.erasure($0), $0["entries"]) }
+        }
+    }
+
+    private static func erasure(_ row: Row) -> ErasureInfo {
+        ErasureInfo(
+            id: row["id"], time: Date(timeIntervalSince1970: row["time"]), requester: row["requester"],
+            reason: row["reason"], selection: row["selection"])
     }
 
     // MARK: Row mapping

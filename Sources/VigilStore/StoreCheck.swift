@@ -29,6 +29,8 @@ public struct CheckReport: Sendable, Codable {
     public var nodes = 0
     public var files = 0
     public var bytes: Int64 = 0
+    /// Blobs an erasure took (`vigil erase`): missing on purpose, so not problems.
+    public var erased = 0
     public var problems: [Problem] = []
 
     public var isClean: Bool { problems.isEmpty }
@@ -48,6 +50,10 @@ extension VersionedStore {
             do {
                 read = try await blobs.get(hash)
             } catch let error as VigilError where error.code == .blobNotFound {
+                if !isNode, try await metadata.isErased(hash) {
+                    report.erased += 1
+                    return nil
+                }
                 report.problems.append(.init(kind: .missingBlob, subject: hash.hex, commit: commit, path: path))
                 return nil
             } catch let error as VigilError where error.code == .corruptData {

@@ -277,7 +277,29 @@ public final class VersionedStore: Sendable {
         guard entry.kind == .file else {
             throw VigilError(.notAFile, "'\(address)' is a directory; `vigil ls` lists it", value: address.description)
         }
-        return try await blobs.get(entry.hash)
+        return try await readFile(repo: address.repo, path: address.path, hash: entry.hash)
+    }
+
+    /// The bytes `hash` of the file at `path` of `repo`; `erased` when an erasure took them there, or when
+    /// they are gone because one took them at another path.
+    public func readFile(repo: String, path: String, hash: BlobHash) async throws -> Data {
+        try await checkNotErased(repo: repo, path: path, hash: hash)
+        do {
+            return try await blobs.get(hash)
+        } catch let error as VigilError where error.code == .blobNotFound {
+            guard try await metadata.isErased(hash) else { throw error }
+            throw VigilError(
+                .erased, "the bytes of \(repo):\(path) were erased (they were also another erased file's)",
+                value: path)
+        }
+    }
+
+    /// Throws `erased`, with who asked and why, when an erasure took the bytes `hash` at `path` of `repo`; for
+    /// what reads them past the store (a cache of thumbnails).
+    public func checkNotErased(repo: String, path: String, hash: BlobHash) async throws {
+        if let erasure = try await metadata.erasure(repo: repo, path: path, hash: hash) {
+            throw VigilError.erased("\(repo):\(path)", by: erasure)
+        }
     }
 
     /// Commits reachable from `ref` by parent links, newest first.

@@ -21,6 +21,8 @@ public struct VigilError: Error, Sendable, Equatable, CustomStringConvertible {
         case diskFull = "disk-full"
         case notInitialized = "not-initialized"
         case badArgument = "bad-argument"
+        /// The file's bytes were erased for good (`vigil erase`); its name, size and hash remain in history.
+        case erased = "erased"
         case commitClosed = "commit-closed"
         /// S3 refused the credentials or the request (403): the S3 error code is in the message.
         case s3AccessDenied = "s3-access-denied"
@@ -61,6 +63,13 @@ public struct VigilError: Error, Sendable, Equatable, CustomStringConvertible {
 extension VigilError {
     static func repoNotFound(_ name: String) -> VigilError {
         VigilError(.repoNotFound, "no repo named '\(name)'; `vigil repo list` shows the repos there are", value: name)
+    }
+
+    static func erased(_ file: String, by erasure: ErasureInfo) -> VigilError {
+        VigilError(
+            .erased,
+            "\(file) was erased on \(erasure.time.formatted(.iso8601)) at the request of \(erasure.requester): "
+                + "\(erasure.reason) (its name, size and hash remain in history, its bytes do not)", value: file)
     }
 
     static func pathNotFound(_ path: String, in place: String) -> VigilError {

@@ -18,7 +18,8 @@ struct CheckCommand: AsyncParsableCommand {
             } else {
                 print(
                     "checked \(report.commits) commits, \(report.nodes) tree nodes, \(report.files) files, "
-                        + "\(Terminal.bytes(report.bytes))")
+                        + "\(Terminal.bytes(report.bytes))"
+                        + (report.erased > 0 ? "; \(report.erased) blobs erased (gone on purpose)" : ""))
                 for problem in report.problems { print("problem: \(problem)") }
                 print(report.isClean ? "fsck: clean" : "fsck: \(report.problems.count) problems")
             }

@@ -22,10 +22,14 @@ struct NotifyCommand: AsyncParsableCommand {
     @OptionGroup var alerts: NotifierOptions
     @Flag(name: .long, help: "Deliver what is pending and exit.") var untilIdle = false
     @OptionGroup(title: "Tracing") var tracing: TracingOptions
+    @OptionGroup(title: "Probes") var health: HealthOptions
 
     func validate() throws {
         if untilIdle, tracing.otelEndpoint != nil {
             throw ValidationError("--otel-endpoint traces a running notifier; leave it out with --until-idle")
+        }
+        if untilIdle, health.healthPort != nil {
+            throw ValidationError("--health-port probes a running notifier; leave it out with --until-idle")
         }
     }
 
@@ -40,7 +44,8 @@ struct NotifyCommand: AsyncParsableCommand {
                     AlertPrinter.summary(try await notifier.database.counts())
                     return
                 }
-                let services: [any Service] = (exporter.map { [$0] } ?? []) + [notifier]
+                let services: [any Service] =
+                    (exporter.map { [$0] } ?? []) + [notifier] + health.services(store: backends.store, logger: logger)
                 let group = ServiceGroup(
                     configuration: .init(
                         services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],

@@ -9,7 +9,7 @@ struct PipelineCommand: AsyncParsableCommand {
         commandName: "pipeline",
         abstract: "Create, change, inspect, delete and run pipelines.",
         discussion: "A pipeline reads input repos and writes the repo of its own name; see docs/PIPELINES.md.",
-        subcommands: [Create.self, Update.self, List.self, Inspect.self, Delete.self, Run.self])
+        subcommands: [Create.self, Update.self, List.self, Inspect.self, Delete.self, Run.self, Export.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -109,7 +109,15 @@ struct PipelineCommand: AsyncParsableCommand {
                 print("Description: \(spec.description.isEmpty ? "-" : spec.description)")
                 print("Input:       \(spec.input.summary)")
                 print("Transform:   \(spec.transform.summary)")
-                print("Workers:     \(spec.parallelism)")
+                if let image = spec.transform.image {
+                    print("Image:       \(image) (Pachyderm's and Kubernetes'; here the command runs on this host)")
+                }
+                print(
+                    "Workers:     \(spec.parallelism)"
+                        + (spec.autoscaling == true ? " (autoscaling on a scheduler)" : ""))
+                if let limits = spec.resourceLimits { print("Limits:      \(limits.summary)") }
+                if let requests = spec.resourceRequests { print("Requests:    \(requests.summary) (a scheduler's)") }
+                if let salt = spec.salt { print("Salt:        \(salt)") }
                 print("Datum tries: \(spec.datumTries)")
                 print(
                     "Time-out:    \(spec.effectiveDatumTimeout) s" + (spec.datumTimeout == nil ? " (the default)" : ""))
@@ -168,14 +176,67 @@ struct PipelineCommand: AsyncParsableCommand {
     }
 }
 
-/// Reading a spec file, with the file named in errors.
+extension PipelineCommand {
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a pipeline's spec for Pachyderm (`pachctl create pipeline -f`).",
+            discussion: """
+                The spec is valid against Pachyderm's schema for CreatePipelineRequest. A built-in stage runs \
+                as `vigil stage NAME` in Vigil's image (--image), reading /pfs/<input> and writing /pfs/out; \
+                an external command keeps its own command and image. What does not carry over exactly is \
+                named on standard error. docs/DEPLOY.md has the field-by-field mapping.
+                """)
+        enum Format: String, ExpressibleByArgument, CaseIterable {
+            case pachyderm
+        }
+
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The pipeline.") var name: String
+        @Option(help: "The engine the spec is for: pachyderm.") var format: Format = .pachyderm
+        @Option(help: "The image with Vigil in it, for built-in stages and commands that name no image.")
+        var image = PachydermExport.defaultImage
+        @Option(name: [.short, .long], help: "Write the spec to this file instead of standard output.")
+        var output: String?
+
+        func validate() throws {
+            guard image.range(of: #"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}$"#, options: .regularExpression) != nil
+            else {
+                throw ValidationError("--image '\(image)' is not an image reference (e.g. registry/vigil:0.2.0)")
+            }
+        }
+
+        func run() async throws {
+            try await store.withBackends { backends in
+                let record = try await PipelineManager(environment: try await store.openEngine(backends)).pipeline(
+                    name)
+                let export = try PachydermExport(record.spec, image: image)
+                for note in export.notes { Terminal.standardError("note: " + note) }
+                var text = export.json
+                text.append(0x0A)
+                if let output {
+                    do {
+                        try text.write(to: URL(fileURLWithPath: output), options: .atomic)
+                    } catch {
+                        throw VigilError(.io, "cannot write \(output): \(error.localizedDescription)", value: output)
+                    }
+                } else {
+                    FileHandle.standardOutput.write(text)
+                }
+            }
+        }
+    }
+}
+
+/// Reading a spec file, with the file named in errors and the fields that have no effect here in one warning.
 enum PipelineSpecFile {
     static func read(_ path: String) throws -> (PipelineSpec, String) {
         let url = URL(fileURLWithPath: path)
         guard let source = try? String(contentsOf: url, encoding: .utf8) else {
             throw PipelineError(.badSpec, "cannot read the spec file '\(path)'", value: path)
         }
-        return (try PipelineSpecParser.parse(contentsOf: url), source)
+        let result = try PipelineSpecParser.read(contentsOf: url)
+        if let warning = result.warning { Terminal.standardError(warning) }
+        return (result.spec, source)
     }
 }
 
@@ -203,6 +264,17 @@ extension PipelineInput {
         case .cross(let inputs): "cross(" + inputs.map(\.summary).joined(separator: ", ") + ")"
         case .union(let inputs): "union(" + inputs.map(\.summary).joined(separator: ", ") + ")"
         }
+    }
+}
+
+extension ResourceLimits {
+    var summary: String {
+        var parts: [String] = []
+        if let cpu { parts.append("cpu \(cpu.formatted())") }
+        if let memory { parts.append("memory \(Terminal.bytes(memory))") }
+        if let disk { parts.append("disk \(Terminal.bytes(disk))") }
+        if let gpu { parts.append("\(gpu.number) \(gpu.type)") }
+        return parts.isEmpty ? "-" : parts.joined(separator: ", ")
     }
 }
 

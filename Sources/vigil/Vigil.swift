@@ -20,8 +20,11 @@ struct Vigil: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, RepoCommand.self, PutCommand.self, ListCommand.self, CatCommand.self, LogCommand.self,
             DiffCommand.self, InspectCommand.self, BranchCommand.self, CopyCommand.self, CheckCommand.self,
-            CollectCommand.self, PipelineCommand.self, JobCommand.self, DatumCommand.self, LogsCommand.self,
-            EngineCommand.self, WorkerCommand.self, DetectCommand.self, StatsCommand.self, NotifyCommand.self,
+            CollectCommand.self, RmCommand.self, EraseCommand.self, PipelineCommand.self, JobCommand.self,
+            DatumCommand.self,
+            LogsCommand.self,
+            EngineCommand.self, WorkerCommand.self, StageCommand.self, DetectCommand.self, StatsCommand.self,
+            NotifyCommand.self,
             AlertsCommand.self,
             AlertSinkCommand.self, ServeCommand.self, TokenCommand.self, AuditCommand.self,
         ])

@@ -23,6 +23,7 @@ struct WorkerCommand: AsyncParsableCommand {
             commandName: "run", abstract: "Claim and run one pipeline's datums until stopped (the default).")
         @OptionGroup var store: StoreOptions
         @OptionGroup(title: "Tracing") var tracing: TracingOptions
+        @OptionGroup(title: "Probes") var health: HealthOptions
         @Option(name: [.short, .long], help: "The pipeline whose datums this worker runs.") var pipeline: String
         @Option(help: "Datums run at once (default: the spec's parallelism).") var concurrency: Int?
         @Option(help: "The worker's name, unique among live workers (default: host:pid:pipeline).") var name: String?
@@ -62,7 +63,9 @@ struct WorkerCommand: AsyncParsableCommand {
                     "vigil worker: running datums of '\(pipeline)' as \(worker.name), \(worker.concurrency) at once; "
                         + "Ctrl-C stops it")
                 let service = WorkerService(worker: worker, changes: backends.changeFeed())
-                let services: [any Service] = (exporter.map { [$0] } ?? []) + [service]
+                let services: [any Service] =
+                    (exporter.map { [$0] } ?? []) + [service]
+                    + health.services(store: backends.store, logger: environment.logger)
                 let group = ServiceGroup(
                     configuration: .init(
                         services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],

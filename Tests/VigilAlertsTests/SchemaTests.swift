@@ -1,4 +1,5 @@
 import Foundation
+import ServerTestSupport
 import Testing
 import VigilAlerts
 import VigilStages
@@ -7,34 +8,9 @@ import VigilStages
 /// and what the threats stage really writes must pass them (checked by docs/schemas/check.py, jsonschema 4).
 @Suite("Alert and threat records against their JSON Schemas")
 struct SchemaTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-
-    /// Runs check.py on `documents` (and the schema's own examples); returns its exit status and output.
+    /// check.py on `documents` and the schema's own examples: its exit status and output.
     static func check(schema: String, _ documents: [Data]) throws -> (Int32, String) {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-schema-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        var paths: [String] = []
-        for (index, document) in documents.enumerated() {
-            let path = folder.appendingPathComponent("\(index).json")
-            try document.write(to: path)
-            paths.append(path.path)
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments =
-            [
-                "python3", root.appendingPathComponent("docs/schemas/check.py").path, "--examples",
-                root.appendingPathComponent("docs/schemas/\(schema)").path,
-            ] + paths
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
+        try SchemaCheck.run(schema: "docs/schemas/\(schema)", documents, examples: true)
     }
 
     @Test func deliveredAlertsMatchTheAlertSchema() async throws {

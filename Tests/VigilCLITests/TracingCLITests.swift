@@ -43,11 +43,7 @@ extension ProcessTests {
         func aQueuedDatumCarriesTheTraceToTheWorkerProcessThatRunsIt() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
-            let postgres = try await PostgresServer.shared()
-            let database = try await postgres.makeDatabase()
-            var environment = postgres.environment
-            environment["VIGIL_DATABASE_URL"] = postgres.url(database: database)
-            let vigil = VigilProcess(home: root.appendingPathComponent("home"), environment: environment)
+            let (vigil, _) = try await VigilProcess.onNewDatabase(of: try await PostgresServer.shared(), root: root)
             try await Self.traceOneFrame(vigil: vigil, root: root, workers: ["validate", "detect", "threats"])
         }
 

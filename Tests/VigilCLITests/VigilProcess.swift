@@ -1,4 +1,5 @@
 import Foundation
+import ServerTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -17,6 +18,8 @@ struct VigilProcess {
     var environment: [String: String] = [:]
     /// What `vigil` runs under, if anything (`ip netns exec HOST`: another host of a `NetworkLab`).
     var launcher: [String] = []
+    /// False for commands that take no data folder (`vigil stage`).
+    var passesHome = true
 
     /// The `vigil` binary built beside this test bundle (or `$VIGIL_BIN`).
     static var binary: URL {
@@ -32,10 +35,12 @@ struct VigilProcess {
         var status: Int32
         var output: String
         var error: String
+        /// What it printed, as bytes (`vigil cat` of an image).
+        var outputData = Data()
     }
 
     private func configure(_ process: Process, _ arguments: [String]) {
-        let command = launcher + [Self.binary.path] + arguments + ["--home", home.path]
+        let command = launcher + [Self.binary.path] + arguments + (passesHome ? ["--home", home.path] : [])
         process.executableURL = URL(fileURLWithPath: command[0])
         process.arguments = Array(command.dropFirst())
     }
@@ -73,7 +78,7 @@ struct VigilProcess {
         process.waitUntilExit()
         return Result(
             status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
-            error: String(decoding: errorData, as: UTF8.self))
+            error: String(decoding: errorData, as: UTF8.self), outputData: outputData)
     }
 
     /// Runs and decodes the JSON it prints.
@@ -83,6 +88,17 @@ struct VigilProcess {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         return try decoder.decode(T.self, from: Data(result.output.utf8))
+    }
+}
+
+extension VigilProcess {
+    /// `vigil` with a data folder under `root` on a new, empty database of `postgres` (blobs in the folder);
+    /// also the database's name.
+    static func onNewDatabase(of postgres: PostgresServer, root: URL) async throws -> (VigilProcess, String) {
+        let database = try await postgres.makeDatabase()
+        var environment = postgres.environment
+        environment["VIGIL_DATABASE_URL"] = postgres.url(database: database)
+        return (VigilProcess(home: root.appendingPathComponent("home"), environment: environment), database)
     }
 }
 

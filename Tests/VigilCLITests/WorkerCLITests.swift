@@ -13,12 +13,8 @@ extension ProcessTests {
         /// A data folder on a fresh database (blobs in the folder: these cases never get as far as a datum).
         func shared(_ root: URL) async throws -> (VigilProcess, PostgresServer, String) {
             let postgres = try await PostgresServer.shared()
-            let database = try await postgres.makeDatabase()
-            var environment = postgres.environment
-            environment["VIGIL_DATABASE_URL"] = postgres.url(database: database)
-            return (
-                VigilProcess(home: root.appendingPathComponent("home"), environment: environment), postgres, database
-            )
+            let (vigil, database) = try await VigilProcess.onNewDatabase(of: postgres, root: root)
+            return (vigil, postgres, database)
         }
 
         /// The repo `images` and a pipeline `copies` of it.

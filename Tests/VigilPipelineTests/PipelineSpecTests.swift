@@ -68,7 +68,7 @@ struct PipelineSpecTests {
         ("input: {pfs: {repo: a, glob: /}}\ntransform: {stage: s}", "name", "is required"),
         ("name: bad name\ninput: {pfs: {repo: a, glob: /}}\ntransform: {stage: s}", "name", "cannot name a pipeline"),
         (
-            "name: p\ninput: {pfs: {repo: a, glob: /}}\ntransform: {stage: s}\ndatum_tries: 2", "datum_tries",
+            "name: p\ninput: {pfs: {repo: a, glob: /}}\ntransform: {stage: s}\nretries: 2", "retries",
             "not a known field"
         ),
         ("name: p\ninput: {pfs: {repo: a, glob: /}, union: []}\ntransform: {stage: s}", "input", "exactly one of"),

@@ -27,6 +27,7 @@ struct AccessMatrixTests {
 
     static let rows: [Row] = [
         Row(method: .get, uri: "/healthz", expected: [:], otherwise: 200),
+        Row(method: .get, uri: "/readyz", expected: [:], otherwise: 200),
         Row(method: .get, uri: "/openapi.yaml", expected: [:], otherwise: 200),
         Row(method: .get, uri: "/metrics", expected: ["admin": 200, "operator": 200], otherwise: 403),
         Row(method: .get, uri: "/v1/repos", expected: ["admin": 200, "operator": 200], otherwise: 403),
@@ -52,6 +53,11 @@ struct AccessMatrixTests {
         Row(
             method: .get, uri: "/v1/repos/threats/files/frontdoor/frontdoor-1763800000.jpg.json",
             expected: ["admin": 200, "operator": 200, "acme": 200, "smiths": 404], otherwise: 403),
+        Row(
+            method: .delete, uri: "/v1/repos/images/files/nothing-1763800000.jpg",
+            expected: ["admin": 404, "operator": 404], otherwise: 403),
+        // No body: an admin is told what an erasure needs; nobody else may ask.
+        Row(method: .post, uri: "/v1/erasures", expected: ["admin": 400], otherwise: 403),
         Row(method: .get, uri: "/v1/repos/images/commits", expected: ["admin": 200, "operator": 200], otherwise: 403),
         Row(method: .get, uri: "/v1/repos/nope/commits", expected: ["admin": 404, "operator": 404], otherwise: 403),
         Row(method: .get, uri: "/v1/pipelines", expected: ["admin": 200, "operator": 200], otherwise: 403),
@@ -75,7 +81,7 @@ struct AccessMatrixTests {
     func everyCallerGetsItsStatus(row: Row) async throws {
         let fixture = try await ServerFixture()
         defer { fixture.remove() }
-        let isPublic = row.uri == "/healthz" || row.uri == "/openapi.yaml"
+        let isPublic = ["/healthz", "/readyz", "/openapi.yaml"].contains(row.uri)
         try await fixture.test { client in
             for caller in Self.callers {
                 let expected = row.expected[caller] ?? (isPublic ? nil : Self.unauthenticated[caller]) ?? row.otherwise

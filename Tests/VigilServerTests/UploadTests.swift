@@ -96,7 +96,7 @@ struct UploadTests {
             for (method, path, allow) in [
                 (HTTPRequest.Method("TRACE")!, "/v1/alerts", "GET"),
                 (.delete, "/v1/images/frontdoor-1763800000.jpg", "PUT"),
-                (.post, "/v1/repos/images/files/a/b.jpg", "GET"), (.put, "/healthz", "GET"),
+                (.post, "/v1/repos/images/files/a/b.jpg", "DELETE, GET"), (.put, "/healthz", "GET"),
                 (.get, "/v1/alerts/x/ack", "POST"),
             ] {
                 let response = try await client.execute(uri: path, method: method, headers: fixture.headers("admin"))

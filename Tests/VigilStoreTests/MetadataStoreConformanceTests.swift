@@ -302,4 +302,41 @@ struct MetadataStoreConformanceTests {
             #expect(try await first.allCommits(in: "images").count == 40)
         }
     }
+
+    @Test(arguments: MetadataStoreKind.testable)
+    func erasuresAreRecordedWithTheirEntriesAndOutliveTheirRepos(kind: MetadataStoreKind) async throws {
+        try await kind.withStores { store, other in
+            try await store.createRepo(RepoInfo(name: "images", created: Date()), defaultBranch: "master")
+            let frame = BlobHash(of: Data("frontdoor frame"))
+            let shared = BlobHash(of: Data("a frame two cameras sent"))
+            let first = ErasureInfo(
+                id: "e1", time: Date(timeIntervalSince1970: 1_000), requester: "ops (operator)",
+                reason: "customer left", selection: "--device frontdoor")
+            try await store.recordErasure(
+                first,
+                entries: [
+                    ErasedEntry(repo: "images", path: "/frontdoor-1.jpg", hash: frame, size: 15),
+                    ErasedEntry(repo: "validate", path: "/valid/frontdoor-1.jpg", hash: frame, size: 15),
+                    ErasedEntry(repo: "images", path: "/frontdoor-2.jpg", hash: shared, size: 24),
+                ])
+            let second = ErasureInfo(
+                id: "e2", time: Date(timeIntervalSince1970: 2_000), requester: "root (admin)", reason: "again",
+                selection: "images@master:/frontdoor-1.jpg")
+            try await store.recordErasure(
+                second, entries: [ErasedEntry(repo: "images", path: "/frontdoor-1.jpg", hash: frame, size: 15)])
+            for view in [store] + (other.map { [$0] } ?? []) {
+                // An entry keeps the erasure that first took it.
+                #expect(try await view.erasure(repo: "images", path: "/frontdoor-1.jpg", hash: frame) == first)
+                #expect(try await view.erasure(repo: "validate", path: "/valid/frontdoor-1.jpg", hash: frame) == first)
+                // The same bytes at a path no erasure named are not erased there.
+                #expect(try await view.erasure(repo: "images", path: "/garage-2.jpg", hash: shared) == nil)
+                #expect(try await view.isErased(shared))
+                #expect(try await !view.isErased(BlobHash(of: Data("never erased"))))
+                let listed = try await view.erasures()
+                #expect(listed.map(\.erasure) == [second, first] && listed.map(\.entries) == [0, 3])
+            }
+            try await store.deleteRepo(named: "images")
+            #expect(try await store.erasure(repo: "images", path: "/frontdoor-1.jpg", hash: frame) == first)
+        }
+    }
 }

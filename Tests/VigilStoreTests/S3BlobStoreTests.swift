@@ -76,6 +76,28 @@ struct S3BlobStoreTests {
         #expect(try await !store.put(large).stored)
     }
 
+    @Test func encryptionIsCheckedWhenTheStoreOpens() async throws {
+        let server = try await SeaweedServer.shared()
+        // SeaweedFS encrypts with AES256 and says so: the store opens, and the probe object is gone again.
+        var configuration = try await server.makeBucket(prefix: "sse", logger: .test)
+        configuration.serverSideEncryption = "AES256"
+        let store = S3BlobStore(configuration: configuration, logger: .test)
+        try await store.verifyAccess()
+        #expect(try await store.client.headObject("sse/vigil-encryption-probe") == nil)
+        // It has no KMS: asked for aws:kms it refuses the write, and the store does not open.
+        configuration.serverSideEncryption = "aws:kms"
+        await #expect(throws: VigilError.self) {
+            try await S3BlobStore(configuration: configuration, logger: .test).verifyAccess()
+        }
+        // A service that takes the request but does not confirm it (none runs here) is refused as well.
+        #expect(S3Client.encryptionProblem(requested: "AES256", answered: "AES256", endpoint: "x") == nil)
+        for answered in [nil, "aws:kms"] {
+            let problem = try #require(
+                S3Client.encryptionProblem(requested: "AES256", answered: answered, endpoint: "x"))
+            #expect(problem.code == .badConfiguration && problem.message.contains("images would not be stored"))
+        }
+    }
+
     @Test func wrongCredentialsFailWithTheS3ErrorCode() async throws {
         let server = try await SeaweedServer.shared()
         var configuration = try await server.makeBucket(logger: .test)

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Validate JSON files against one of Vigil's record schemas (JSON Schema draft 2020-12).
+"""Validate JSON files against one of Vigil's record schemas (JSON Schema draft 2020-12), or another schema
+that names its draft in `$schema` (Pachyderm's pipeline-spec schema is draft-04).
 
     python3 docs/schemas/check.py SCHEMA FILE...
     python3 docs/schemas/check.py --examples SCHEMA [FILE...]   # also check the schema's own `examples`
@@ -78,11 +79,12 @@ def main(argv):
     try:
         with open(schema_path, encoding="utf-8") as f:
             schema = json.load(f)
-        jsonschema.Draft202012Validator.check_schema(schema)
+        draft = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        draft.check_schema(schema)
     except (OSError, ValueError, jsonschema.SchemaError) as error:
         print(f"bad schema {schema_path}: {error}", file=sys.stderr)
         return 2
-    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    validator = draft(schema, format_checker=draft.FORMAT_CHECKER)
     invariants = detection_invariants if schema.get("$id", "").endswith("/detection.json") else None
 
     valid, status = True, 0

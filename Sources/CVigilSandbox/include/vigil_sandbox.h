@@ -31,14 +31,23 @@ typedef struct {
     long long file_bytes;
     /* RLIMIT_NPROC; 0 leaves it. */
     long long processes;
+    /* Non-NULL: bind this folder at /pfs in a mount namespace of the command's own (root only; /pfs must
+       exist). */
+    const char *pfs_folder;
 } vigil_sandbox_request;
 
 /*
  * Forks and execs. On success returns 0 and sets *pid (also the process group id). On failure returns an
  * errno value and sets *stage to what failed: 1 fork, 2 the descriptors, 3 the limits, 4 the user, 5
- * no_new_privs, 6 the working directory, 7 exec.
+ * no_new_privs, 6 the working directory, 7 exec, 8 mounting /pfs.
  */
 int vigil_sandbox_spawn(const vigil_sandbox_request *request, pid_t *pid, int *stage);
+
+/*
+ * Whether this process may give a child a mount namespace of its own (root with CAP_SYS_ADMIN): 0, or an
+ * errno value. Forks once; blocking.
+ */
+int vigil_sandbox_can_mount(void);
 
 /*
  * Waits until `pid` has ended without reaping it, so its pid (and process group id) cannot be reused while

@@ -55,6 +55,20 @@ public final class PostgresMetadataStore: MetadataStore {
                 """,
             ],
             ["ALTER TABLE commits ADD COLUMN traces text"],
+            // No reference to repos: an erasure's record outlives the repo it names.
+            [
+                """
+                CREATE TABLE erasures(
+                    id text COLLATE "C" PRIMARY KEY, time double precision NOT NULL, requester text NOT NULL,
+                    reason text NOT NULL, selection text NOT NULL)
+                """,
+                """
+                CREATE TABLE erased_entries(
+                    hash text COLLATE "C" NOT NULL, repo text COLLATE "C" NOT NULL, path text COLLATE "C" NOT NULL,
+                    size bigint NOT NULL, erasure text COLLATE "C" NOT NULL REFERENCES erasures(id),
+                    PRIMARY KEY(hash, repo, path))
+                """,
+            ],
         ])
 
     // MARK: Repos
@@ -295,6 +309,72 @@ public final class PostgresMetadataStore: MetadataStore {
                 id: id, holder: holder, started: Date(timeIntervalSince1970: started),
                 heartbeat: Date(timeIntervalSince1970: heartbeat))
         }
+    }
+
+    // MARK: Erasures
+
+    public func recordErasure(_ erasure: ErasureInfo, entries: [ErasedEntry]) async throws {
+        try await database.withTransaction("recording erasure \(erasure.id)") { connection in
+            try await connection.rows(
+                """
+                INSERT INTO erasures(id, time, requester, reason, selection)
+                VALUES (\(erasure.id), \(erasure.time.timeIntervalSince1970), \(erasure.requester), \(erasure.reason),
+                        \(erasure.selection))
+                """)
+            for start in stride(from: 0, to: entries.count, by: 2_000) {
+                let batch = entries[start..<min(start + 2_000, entries.count)]
+                try await connection.rows(
+                    """
+                    INSERT INTO erased_entries(hash, repo, path, size, erasure)
+                    SELECT h, r, p, s, \(erasure.id)
+                    FROM unnest(\(batch.map(\.hash.hex))::text[], \(batch.map(\.repo))::text[],
+                                \(batch.map(\.path))::text[], \(batch.map(\.size))::bigint[]) AS x(h, r, p, s)
+                    ON CONFLICT DO NOTHING
+                    """)
+            }
+        }
+    }
+
+    public func erasure(repo: String, path: String, hash: BlobHash) async throws -> ErasureInfo? {
+        try await database.rows(
+            "reading the erasure of \(repo):\(path)",
+            """
+            SELECT e.id, e.time, e.requester, e.reason, e.selection
+            FROM erased_entries x JOIN erasures e ON e.id = x.erasure
+            WHERE x.hash = \(hash.hex) AND x.repo = \(repo) AND x.path = \(path)
+            """
+        ).first.map(Self.erasure)
+    }
+
+    public func isErased(_ hash: BlobHash) async throws -> Bool {
+        try await !database.rows(
+            "checking for an erasure of \(hash.hex)", "SELECT 1 FROM erased_entries WHERE hash = \(hash.hex) LIMIT 1"
+        ).isEmpty
+    }
+
+    public func erasures() async throws -> [(erasure: ErasureInfo, entries: Int)] {
+        try await database.rows(
+            "listing erasures",
+            """
+            SELECT e.id, e.time, e.requester, e.reason, e.selection,
+                   (SELECT count(*) FROM erased_entries x WHERE x.erasure = e.id)
+            FROM erasures e ORDER BY e.time DESC, e.id
+            """
+        ).map { row in
+            let columns = try row.decode((String, Double, String, String, String, Int).self)
+            return (
+                ErasureInfo(
+                    id: columns.0, time: Date(timeIntervalSince1970: columns.1), requester: columns.2,
+                    reason: columns.3, selection: columns.4), columns.5
+            )
+        }
+    }
+
+    private static func erasure(_ row: PostgresRow) throws -> ErasureInfo {
+        let (id, time, requester, reason, selection) = try row.decode((String, Double, String, String, String).self)
+        return ErasureInfo(
+            id: id, time: Date(timeIntervalSince1970: time), requester: requester, reason: reason,
+            selection: selection)
     }
 
     /// A branch row's `RETURNING`: tells other processes' change feeds, when the transaction commits, that a

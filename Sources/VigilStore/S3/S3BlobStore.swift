@@ -31,9 +31,11 @@ public final class S3BlobStore: BlobStore {
     }
 
     /// Fails at once, with S3's error code, when the bucket is missing, the credentials are wrong or the
-    /// endpoint does not answer.
+    /// endpoint does not answer; and, with server-side encryption asked for, when the service does not say it
+    /// encrypts what it stores.
     public func verifyAccess() async throws {
         try await client.verifyAccess(prefix: keyPrefix)
+        try await client.verifyEncryption(prefix: String(keyPrefix.dropLast("blobs/".count)))
     }
 
     public func key(of hash: BlobHash) -> String {

@@ -145,6 +145,44 @@ extension S3Client {
             prefix: prefix, continuation: nil, maxKeys: 1, maxAttempts: min(3, configuration.maxAttempts))
     }
 
+    /// With `serverSideEncryption` set, writes a small probe object under `prefix` (beside the blobs, not among
+    /// them) and checks that the service says it stored it encrypted with that algorithm: its
+    /// `x-amz-server-side-encryption` answer, to the PUT or else to a HEAD. A service that ignores the request
+    /// fails the start of the process, instead of every image going into the bucket in the clear. The probe is
+    /// removed either way.
+    public func verifyEncryption(prefix: String) async throws {
+        guard let algorithm = configuration.serverSideEncryption else { return }
+        let key = prefix + "vigil-encryption-probe"
+        let body = Data("Vigil checks that this bucket encrypts what it stores.\n".utf8)
+        let put = try await send(
+            .put, key: key, headers: writeHeaders, body: ByteBuffer(data: body), payloadHash: BlobHash(of: body).hex,
+            maxAttempts: min(3, configuration.maxAttempts))
+        guard (200..<300).contains(put.status) else { throw failure(put, "PUT", key: key) }
+        var answered = put.headers.first(name: "x-amz-server-side-encryption")
+        if answered == nil {
+            let head = try await send(.head, key: key, maxAttempts: min(3, configuration.maxAttempts))
+            answered = head.headers.first(name: "x-amz-server-side-encryption")
+        }
+        _ = try? await send(.delete, key: key, maxAttempts: 1)
+        if let problem = Self.encryptionProblem(
+            requested: algorithm, answered: answered, endpoint: configuration.endpoint.absoluteString)
+        {
+            throw problem
+        }
+    }
+
+    /// The error when a service's answer (`x-amz-server-side-encryption`, nil when absent) does not confirm the
+    /// encryption asked for; nil when it does.
+    static func encryptionProblem(requested: String, answered: String?, endpoint: String) -> VigilError? {
+        guard answered?.lowercased() != requested.lowercased() else { return nil }
+        return VigilError(
+            .badConfiguration,
+            "server-side encryption \(requested) was asked for (--s3-sse or VIGIL_S3_SSE), but \(endpoint) stored "
+                + "a probe object " + (answered.map { "encrypted with \($0)" } ?? "without saying it encrypted it")
+                + ": images would not be stored as asked; turn on encryption at the service, or leave the setting out",
+            value: requested)
+    }
+
     /// Makes the bucket (tests and first-time setup); an existing bucket of ours is fine.
     public func createBucket() async throws {
         let response = try await send(.put, key: nil)

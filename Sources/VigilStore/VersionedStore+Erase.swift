@@ -1,0 +1,185 @@
+import Foundation
+
+/// Which files an erasure takes: a test on a repo and a path, applied to every file of every commit.
+public struct ErasureSelection: Sendable {
+    /// What was asked for, as the requester gave it; recorded with the erasure.
+    public var description: String
+    public var matches: @Sendable (_ repo: String, _ path: String) -> Bool
+
+    public init(_ description: String, matches: @escaping @Sendable (_ repo: String, _ path: String) -> Bool) {
+        self.description = description
+        self.matches = matches
+    }
+}
+
+/// What an erasure takes, or took: found by walking every commit of every repo.
+public struct ErasurePlan: Sendable {
+    /// Every selected file, once per repo, path and content.
+    public var entries: [ErasedEntry]
+    /// The bytes no file outside the selection uses: these blobs go.
+    public var removed: [BlobHash: Int64]
+    /// Selected bytes that a file outside the selection also uses (the same frame from another camera): they
+    /// stay for that file, and reading them through a selected one still fails.
+    public var kept: Set<BlobHash>
+    /// Commits read, and file entries looked at (each commit's new or changed files; a first commit's all).
+    public var commits = 0
+    public var files = 0
+
+    public var removedBytes: Int64 { removed.values.reduce(0, +) }
+}
+
+/// What `erase` did.
+public struct ErasureReport: Sendable {
+    public var erasure: ErasureInfo
+    public var plan: ErasurePlan
+    /// The commits that took the selected files out of branch heads.
+    public var headCommits: [CommitInfo]
+    /// Blobs deleted now (a blob already gone is not counted).
+    public var blobsDeleted: Int
+}
+
+extension VersionedStore {
+    /// Finds every file of every commit of every repo that `selection` takes. A commit is read as its changes
+    /// from its parent (equal subtrees skipped by hash), and only a first commit whole, so the cost follows
+    /// what history added, not commits × files.
+    public func planErasure(_ selection: ErasureSelection) async throws -> ErasurePlan {
+        var walk = ErasureWalk(selection: selection)
+        for repo in try await repos() {
+            let commits = try await metadata.allCommits(in: repo.name)
+            let byID = Dictionary(commits.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+            for commit in commits {
+                walk.commits += 1
+                guard let parent = commit.parent.flatMap({ byID[$0] }) else {
+                    try await walk.directory(commit.tree.hash, path: "", repo: repo.name, trees: trees)
+                    continue
+                }
+                for change in try await trees.diff(from: parent.tree.hash, to: commit.tree.hash)
+                where change.change != .removed {
+                    guard let new = change.new, new.kind == .file else { continue }
+                    walk.file(path: change.path, hash: new.hash, size: new.size, repo: repo.name)
+                }
+            }
+        }
+        let selectedHashes = Set(walk.entries.map(\.hash))
+        var removed: [BlobHash: Int64] = [:]
+        for entry in walk.entries where !walk.used.contains(entry.hash) { removed[entry.hash] = entry.size }
+        return ErasurePlan(
+            entries: walk.entries.sorted { ($0.repo, $0.path) < ($1.repo, $1.path) }, removed: removed,
+            kept: selectedHashes.intersection(walk.used), commits: walk.commits, files: walk.files)
+    }
+
+    /// Erases the files `selection` takes, from every branch and every commit, for good:
+    /// 1. records the erasure and its entries (so that from then on reads of them answer `erased`);
+    /// 2. takes the selected files out of every branch head that still has them, one commit per branch
+    ///    (pipelines then drop what they produced from them, as for any deletion);
+    /// 3. deletes the blobs no other file uses, wherever the blob store keeps them (a folder, or S3).
+    /// Commits, trees and provenance stay byte for byte as they were. Running it again finishes what an
+    /// interrupted run left (step 3 is idempotent; an entry erased before keeps its first record).
+    public func erase(
+        _ selection: ErasureSelection, requester: String, reason: String, now: Date = Date()
+    ) async throws -> ErasureReport {
+        guard !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw VigilError(.badArgument, "an erasure needs a reason (who asked, and why)", value: reason)
+        }
+        let plan = try await planErasure(selection)
+        let erasure = ErasureInfo(
+            id: UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(), time: now,
+            requester: requester, reason: reason, selection: selection.description)
+        try await metadata.recordErasure(erasure, entries: plan.entries)
+
+        var headCommits: [CommitInfo] = []
+        let byRepo = Dictionary(grouping: plan.entries, by: \.repo)
+        for (repo, entries) in byRepo.sorted(by: { $0.key < $1.key }) {
+            for branch in try await metadata.branches(in: repo) {
+                guard let head = try await resolveCommit(repo, ref: branch.name) else { continue }
+                var present: [String] = []
+                for entry in entries {
+                    if let found = try await trees.lookup(entry.path, in: head.tree), found.hash == entry.hash {
+                        present.append(entry.path)
+                    }
+                }
+                guard !present.isEmpty else { continue }
+                headCommits.append(
+                    try await delete(
+                        present, from: repo, branch: branch.name, author: requester,
+                        message: "erase \(erasure.id): \(reason)"))
+            }
+        }
+
+        var deleted = 0
+        for hash in plan.removed.keys.sorted(by: { $0.hex < $1.hex })
+        where try await blobs.delete(hash, ifNotModifiedSince: .distantFuture) {
+            deleted += 1
+        }
+        logger.notice(
+            "erased",
+            metadata: [
+                "erasure": "\(erasure.id)", "selection": "\(selection.description)", "entries": "\(plan.entries.count)",
+                "blobs": "\(deleted)", "kept": "\(plan.kept.count)",
+            ])
+        return ErasureReport(erasure: erasure, plan: plan, headCommits: headCommits, blobsDeleted: deleted)
+    }
+}
+
+/// One pass over history for an erasure: the selected files, and every hash a file outside the selection
+/// uses.
+private struct ErasureWalk {
+    let selection: ErasureSelection
+    var entries: [ErasedEntry] = []
+    var selectedKeys: Set<String> = []
+    var used: Set<BlobHash> = []
+    var visited: Set<String> = []
+    var commits = 0
+    var files = 0
+
+    mutating func directory(_ hash: BlobHash, path: String, repo: String, trees: TreeStore) async throws {
+        // The same subtree at the same place is the same files.
+        guard visited.insert("\(repo)\u{0}\(path)\u{0}\(hash.hex)").inserted else { return }
+        var children: [TreeEntry] = []
+        try await trees.forEachEntry(ofDirectory: hash) { children.append($0) }
+        for child in children {
+            let childPath = path + "/" + child.name
+            if child.kind == .directory {
+                try await directory(child.hash, path: childPath, repo: repo, trees: trees)
+            } else {
+                file(path: childPath, hash: child.hash, size: child.size, repo: repo)
+            }
+        }
+    }
+
+    mutating func file(path: String, hash: BlobHash, size: Int64, repo: String) {
+        files += 1
+        if selection.matches(repo, path) {
+            if selectedKeys.insert("\(repo)\u{0}\(path)\u{0}\(hash.hex)").inserted {
+                entries.append(ErasedEntry(repo: repo, path: path, hash: hash, size: size))
+            }
+        } else {
+            used.insert(hash)
+        }
+    }
+}
+
+/// An erasure (or a dry run) as the CLI prints it and the API answers it.
+public struct ErasureSummary: Sendable, Codable {
+    public var erasure: ErasureInfo?
+    public var dryRun: Bool
+    public var files: Int
+    public var blobs: Int
+    public var bytes: Int64
+    public var keptForOtherFiles: Int
+    public var commitsWalked: Int
+    public var headCommits: [String]
+    public var entries: [ErasedEntry]
+
+    public init(plan: ErasurePlan, report: ErasureReport?) {
+        erasure = report?.erasure
+        dryRun = report == nil
+        files = plan.entries.count
+        blobs = plan.removed.count
+        bytes = plan.removedBytes
+        keptForOtherFiles = plan.kept.count
+        commitsWalked = plan.commits
+        headCommits = report?.headCommits.map { "\($0.repo)@\($0.id)" } ?? []
+        entries = plan.entries
+    }
+}
