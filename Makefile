@@ -1,10 +1,10 @@
 # Vigil: the two commands are `make demo` and `make test`. Both install what they need first and are fast when
 # everything is already there. `make bench-store` runs the store benchmark (release build, DVC alongside),
-# `make bench-engine` the pipeline engine's, `make bench-vision` the vision stages', `make bench-alerts` the
-# notifier's, `make bench-s3` the S3 backend's (boto3 alongside, on a real SeaweedFS), `make bench-serve` the
-# service's upload-to-alert latency on varied frames, `make bench-soak` one `vigil serve` over 20,000 frames (its
-# memory and latency per 1,000), `make bench-ingest` uploads alone from many cameras at once,
-# `make bench-connections` an upload's answer beside idle connections,
+# `make bench-engine` the pipeline engine's, `make bench-vision` the vision stages', `make bench-png` PNG
+# decoding, `make bench-alerts` the notifier's, `make bench-s3` the S3 backend's (boto3 alongside, on a real
+# SeaweedFS), `make bench-serve` the service's upload-to-alert latency on varied frames, `make bench-soak` one
+# `vigil serve` over 20,000 frames (its memory and latency per 1,000), `make bench-ingest` uploads alone from
+# many cameras at once, `make bench-connections` an upload's answer beside idle connections,
 # `make bench-postgres` SQLite against PostgreSQL (commits, datums, upload→alert), `make bench-scale` datum
 # throughput against the number of workers on several hosts (network namespaces, root), `make bench-outage`
 # frames judged after S3 was down for 5 minutes.
@@ -15,7 +15,7 @@ SWIFT ?= swift
 # renders the dashboard in its test; the tests start their own PostgreSQL servers from Debian's postgresql
 # (initdb in a temporary folder, a free loopback port, stopped when they end); the multi-host tests make network
 # namespaces with iproute2; imagemagick (`montage`) and python3-pil run Pachyderm's tutorial pipelines in theirs.
-APT_PACKAGES := libsqlite3-dev sqlite3 python3 python3-venv libjpeg62-turbo-dev libpng-dev librsvg2-bin chromium curl \
+APT_PACKAGES := libsqlite3-dev sqlite3 python3 python3-venv libjpeg62-turbo-dev libpng-dev libdeflate-dev librsvg2-bin chromium curl \
 	postgresql iproute2 imagemagick python3-pil
 VENV := .venv
 SCHEMATHESIS_VERSION := 4.32.5
@@ -34,7 +34,7 @@ DEPLOY_CHECK := .deps/deploy-check
 S3_BENCH_PIP := boto3==1.44.8
 
 .PHONY: demo test test-deps deps setup build build-tests lint deploy-check bench-erase bench-store bench-engine bench-vision bench-alerts \
-	bench-serve bench-soak bench-ingest bench-photos bench-connections bench-outage bench-deps s3-deps bench-s3 bench-postgres bench-scale release clean
+	bench-serve bench-png bench-soak bench-ingest bench-photos bench-connections bench-outage bench-deps s3-deps bench-s3 bench-postgres bench-scale release clean
 
 demo: setup build
 	@scripts/demo.sh
@@ -131,6 +131,11 @@ bench-photos: setup
 bench-serve: bench-photos release
 	@mkdir -p bench-out
 	.build/release/vigil-bench serve --home bench-out/serve-$$(date +%s) > bench-out/serve.json
+
+# PNG decoding of varied camera frames at three sizes: libpng alone against Vigil's decoder, in one run.
+bench-png: bench-photos release
+	@mkdir -p bench-out
+	.build/release/vigil-bench png > bench-out/png.json
 
 # Uploads alone: 2,000 small distinct frames at 1, 16 and 64 cameras at once, uploads/s and ack p50/p99.
 bench-ingest: bench-photos release

@@ -69,10 +69,10 @@ let package = Package(
         ),
         // Starts external commands sandboxed: own process group, resource limits, an unprivileged user.
         .target(name: "CVigilSandbox"),
-        // Safe JPEG (libjpeg-turbo) and PNG (libpng) decoding: a C shim that turns every failure into a value.
+        // Safe JPEG (libjpeg-turbo) and PNG (libpng; libdeflate for the common camera PNG) decoding: a C shim that turns every failure into a value.
         .target(
             name: "CVigilImage",
-            linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]
+            linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("deflate")]
         ),
         // The ONNX Runtime C API (a verified prefix of its function table) and a dlopen loader.
         .target(name: "COnnxRuntime", linkerSettings: [.linkedLibrary("dl")]),
@@ -189,6 +189,7 @@ let package = Package(
                 "VigilAccess",
                 "VigilBackends",
                 "VigilServer",
+                "CVigilImage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -211,7 +212,8 @@ let package = Package(
             name: "VigilPipelineTests",
             dependencies: ["VigilPipeline", "VigilStore", "VigilBackends", "ServerTestSupport"]),
         .testTarget(
-            name: "VigilStagesTests", dependencies: ["VigilStages", "VigilVision", "VigilPipeline", "VigilStore"]),
+            name: "VigilStagesTests",
+            dependencies: ["VigilStages", "VigilVision", "VigilPipeline", "VigilStore", "CVigilImage"]),
         .testTarget(
             name: "VigilServerTests",
             dependencies: [

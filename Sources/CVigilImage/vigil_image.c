@@ -252,6 +252,12 @@ int vigil_png_header(const uint8_t *data, size_t size, vigil_image_info *info) {
 }
 
 int vigil_png_decode(const uint8_t *data, size_t size, uint8_t *output, size_t output_size, vigil_image_info *info) {
+    if (vigil_png_decode_fast(data, size, output, output_size, info)) return 0;
+    return vigil_png_decode_libpng(data, size, output, output_size, info);
+}
+
+int vigil_png_decode_libpng(
+    const uint8_t *data, size_t size, uint8_t *output, size_t output_size, vigil_image_info *info) {
     png_image image;
     if (vigil_png_begin(data, size, &image, info) != 0) return -1;
     image.format = PNG_FORMAT_RGB;

@@ -13,7 +13,7 @@ struct VigilBench: AsyncParsableCommand {
         subcommands: [
             TreeBenchmark.self, EngineBenchmark.self, VisionBenchmark.self, AlertsBenchmark.self, S3Benchmark.self,
             ServeBenchmark.self, SoakBenchmark.self, IngestBenchmark.self, MetadataBenchmark.self,
-            ConnectionsBenchmark.self, ErasureBenchmark.self,
+            ConnectionsBenchmark.self, ErasureBenchmark.self, PNGBenchmark.self,
         ])
 }
 

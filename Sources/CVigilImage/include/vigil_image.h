@@ -56,8 +56,22 @@ int vigil_rgb_box_reduce(const uint8_t *pixels, uint32_t width, uint32_t height,
 /* Reads a PNG's header. Returns 0 on success, -1 on error (message set). */
 int vigil_png_header(const uint8_t *data, size_t size, vigil_image_info *info);
 
-/* Decodes a PNG to RGB8 (alpha dropped, grey expanded). `output` holds width * height * 3 bytes. */
+/*
+ * Decodes a PNG to RGB8 (alpha dropped, grey expanded). `output` holds width * height * 3 bytes. The common
+ * camera PNG takes vigil_png_decode_fast, everything else libpng. Returns 0, or -1 with the message set.
+ */
 int vigil_png_decode(const uint8_t *data, size_t size, uint8_t *output, size_t output_size, vigil_image_info *info);
+
+/* The same with libpng alone. */
+int vigil_png_decode_libpng(
+    const uint8_t *data, size_t size, uint8_t *output, size_t output_size, vigil_image_info *info);
+
+/*
+ * The fast path: 8-bit grey or RGB, not interlaced, no tRNS, no gamma but sRGB's, every CRC and the zlib
+ * stream intact. Returns 1 with the same pixels (and info) libpng gives, or 0, having set nothing, for any
+ * other file: libpng then decodes it or reports what is wrong.
+ */
+int vigil_png_decode_fast(const uint8_t *data, size_t size, uint8_t *output, size_t output_size, vigil_image_info *info);
 
 /*
  * Encodes RGB8 (components 3) or grey (components 1) pixels as a JPEG of the given quality (1-100). On success
