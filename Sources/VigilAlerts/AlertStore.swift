@@ -79,6 +79,11 @@ public protocol AlertStore: Sendable {
 
     /// Alerts per state.
     func counts() async throws -> [AlertInfo.State: Int]
+
+    /// Forgets the alerts `ids` (past retention, or of an erased customer) with their deliveries, in whatever
+    /// state: deliveries not yet made are never made. Each id stays behind alone, so the same threat judged
+    /// again (history re-run) does not alert a second time. Returns the ids forgotten.
+    func forget(alerts ids: [String], at now: Date) async throws -> [String]
 }
 
 extension AlertStore {

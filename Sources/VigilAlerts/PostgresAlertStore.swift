@@ -49,6 +49,8 @@ public final class PostgresAlertStore: AlertStore {
                 "CREATE TABLE alert_cursors(repo text COLLATE \"C\" PRIMARY KEY, commit_id text NOT NULL)",
             ],
             ["ALTER TABLE alerts ADD COLUMN trace text"],
+            // The ids of alerts forgotten past retention: ingest never adds them again.
+            ["CREATE TABLE forgotten_alerts(id text COLLATE \"C\" PRIMARY KEY, forgotten double precision NOT NULL)"],
         ])
 
     // MARK: Ingest
@@ -93,7 +95,8 @@ public final class PostgresAlertStore: AlertStore {
                         escalate_at, trace)
                     SELECT id, 'open', 0, customer, device, time, threat, record, acknowledge_within, \(stamp),
                            \(stamp) + acknowledge_within, NULLIF(trace, '')
-                    FROM given ON CONFLICT (id) DO NOTHING RETURNING id
+                    FROM given WHERE NOT EXISTS (SELECT 1 FROM forgotten_alerts f WHERE f.id = given.id)
+                    ON CONFLICT (id) DO NOTHING RETURNING id
                 ), queued AS (
                     INSERT INTO deliveries(
                         alert, level, contact, idempotency_key, state, attempts, next_attempt, created)
@@ -442,6 +445,28 @@ public final class PostgresAlertStore: AlertStore {
             if let state = AlertInfo.State(rawValue: state) { out[state] = count }
         }
         return out
+    }
+
+    // MARK: Retention
+
+    public func forget(alerts ids: [String], at now: Date) async throws -> [String] {
+        guard !ids.isEmpty else { return [] }
+        return try await database.withTransaction("forgetting \(ids.count) alerts past retention") { connection in
+            let forgotten = try await connection.rows(
+                """
+                WITH gone AS (
+                    DELETE FROM alerts WHERE id = ANY(\(ids)::text[]) RETURNING id
+                ), deliveries_gone AS (
+                    DELETE FROM deliveries WHERE alert IN (SELECT id FROM gone)
+                ), remembered AS (
+                    INSERT INTO forgotten_alerts(id, forgotten) SELECT id, \(now.timeIntervalSince1970) FROM gone
+                    ON CONFLICT DO NOTHING
+                )
+                SELECT id FROM gone
+                """
+            ).map { try $0.decode(String.self) }
+            return ids.filter(Set(forgotten).contains)
+        }
     }
 
     private static func resolve(_ connection: PostgresConnection, _ idOrPrefix: String) async throws -> String {

@@ -90,6 +90,10 @@ public final class SQLiteAlertStore: AlertStore {
         migrator.registerMigration("v5-alert-traces") { db in
             try db.execute(sql: "ALTER TABLE alerts ADD COLUMN trace TEXT")
         }
+        // The ids of alerts forgotten past retention: ingest never adds them again.
+        migrator.registerMigration("v6-forgotten-alerts") { db in
+            try db.execute(sql: "CREATE TABLE forgotten_alerts(id TEXT PRIMARY KEY, forgotten REAL NOT NULL)")
+        }
         return migrator
     }
 
@@ -125,13 +129,14 @@ public final class SQLiteAlertStore: AlertStore {
                         INSERT OR IGNORE INTO alerts(
                             id, state, level, customer, device, time, threat, record, acknowledge_within, created,
                             escalate_at, trace)
-                        VALUES (?, 'open', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        SELECT ?, 'open', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?
+                        WHERE NOT EXISTS (SELECT 1 FROM forgotten_alerts WHERE id = ?)
                         """,
                     arguments: [
                         id, threat.record.customer, threat.record.device, threat.record.time, threat.address,
                         String(decoding: body, as: UTF8.self), threat.record.acknowledgeWithin,
                         now.timeIntervalSince1970, now.timeIntervalSince1970 + threat.record.acknowledgeWithin,
-                        traces[threat.address]?.columnText,
+                        traces[threat.address]?.columnText, id,
                     ])
                 guard db.changesCount > 0 else { continue }
                 try Self.insertDelivery(db, alert: id, level: 0, record: threat.record, now: now)
@@ -474,6 +479,24 @@ public final class SQLiteAlertStore: AlertStore {
                 if let state = AlertInfo.State(rawValue: row["state"]) { out[state] = row["n"] }
             }
             return out
+        }
+    }
+
+    // MARK: Retention
+
+    public func forget(alerts ids: [String], at now: Date) async throws -> [String] {
+        guard !ids.isEmpty else { return [] }
+        return try await database.write { db in
+            var forgotten: [String] = []
+            for id in ids {
+                try db.prepared("DELETE FROM alerts WHERE id = ?").execute(arguments: [id])
+                guard db.changesCount > 0 else { continue }
+                try db.prepared("DELETE FROM deliveries WHERE alert = ?").execute(arguments: [id])
+                try db.prepared("INSERT OR IGNORE INTO forgotten_alerts(id, forgotten) VALUES (?, ?)")
+                    .execute(arguments: [id, now.timeIntervalSince1970])
+                forgotten.append(id)
+            }
+            return forgotten
         }
     }
 

@@ -53,7 +53,9 @@ struct ErasureBenchmark: AsyncParsableCommand {
             let plan = try await store.planErasure(selection)
             let planTime = ContinuousClock.now - planStart
             let eraseStart = ContinuousClock.now
-            let report = try await store.erase(selection, requester: "vigil-bench", reason: "benchmark")
+            // As `vigil erase` runs it: the plan made once, then carried out.
+            let report = try await store.erase(
+                planned: plan, selection: selection.description, requester: "vigil-bench", reason: "benchmark")
             let eraseTime = ContinuousClock.now - eraseStart
             let after = try Self.blobFiles(root)
             let written = after.filter { before[$0.key] == nil }
@@ -63,10 +65,11 @@ struct ErasureBenchmark: AsyncParsableCommand {
                 String(
                     format: """
                         %d frames from %d cameras in %d commits (built in %.1f s); erasing cam0's %d frames:
-                          plan %.2f s (%d commits, %d file entries read), erase %.2f s, %d blobs deleted
+                          plan %.2f s (%d commits, %d file entries read), then erase %.2f s (%.2f s in all), %d blobs deleted
                           written anew: %d blobs, %.1f KB, against %.1f MB in the blob store before (%.3f %%); steal %.1f %%
                         """, made, devices, commits, seconds(build), plan.entries.count, seconds(planTime),
-                    plan.commits, plan.files, seconds(eraseTime), report.blobsDeleted, written.count,
+                    plan.commits, plan.files, seconds(eraseTime), seconds(planTime + eraseTime), report.blobsDeleted,
+                    written.count,
                     Double(writtenBytes) / 1e3, Double(storedBytes) / 1e6,
                     100 * Double(writtenBytes) / Double(max(1, storedBytes)), steal.percent ?? 0))
         }

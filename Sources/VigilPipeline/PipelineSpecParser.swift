@@ -438,7 +438,7 @@ public enum PipelineSpecParser {
     public enum Duration {
         /// A positive, finite number of seconds, or a number with a unit (`250ms`, `30s`, `5m`, `1h`); nil else.
         public static func seconds(_ value: Any) -> Double? {
-            let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+            let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
             var seconds: Double?
             if let number = value as? Int {
                 seconds = Double(number)

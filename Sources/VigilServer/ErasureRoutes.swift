@@ -5,7 +5,7 @@ import VigilStages
 import VigilStore
 
 /// `POST /v1/erasures` (admins): `vigil erase` over the API. The body names what to erase (`devices`,
-/// `addresses`, `after`, `before`), why (`reason`) and whether only to list it (`dryRun`); the answer is the
+/// `customers`, `addresses`, `after`, `before`), why (`reason`) and whether only to list it (`dryRun`); the answer is the
 /// erasure with what it took. In the audit log as `POST /v1/erasures` with the erasure's id.
 struct ErasureRoutes {
     let environment: ServerEnvironment
@@ -13,23 +13,26 @@ struct ErasureRoutes {
     /// The body. A field given as null is refused rather than read as absent: every field has one type.
     struct Asked: Decodable {
         var devices: [String]?
+        var customers: [String]?
         var addresses: [String]?
         var after: Int64?
         var before: Int64?
         var reason: String?
         var dryRun: Bool?
 
-        enum Key: String, CodingKey { case devices, addresses, after, before, reason, dryRun }
+        enum Key: String, CodingKey { case devices, customers, addresses, after, before, reason, dryRun }
 
         init(from decoder: any Decoder) throws {
             let body = try decoder.container(keyedBy: Key.self)
-            for key in [Key.devices, .addresses, .after, .before, .reason, .dryRun] where body.contains(key) {
+            for key in [Key.devices, .customers, .addresses, .after, .before, .reason, .dryRun] where body.contains(key)
+            {
                 if try body.decodeNil(forKey: key) {
                     throw DecodingError.valueNotFound(
                         Any.self, .init(codingPath: [key], debugDescription: "`\(key.rawValue)` is null"))
                 }
             }
             devices = try body.decodeIfPresent([String].self, forKey: .devices)
+            customers = try body.decodeIfPresent([String].self, forKey: .customers)
             addresses = try body.decodeIfPresent([String].self, forKey: .addresses)
             after = try body.decodeIfPresent(Int64.self, forKey: .after)
             before = try body.decodeIfPresent(Int64.self, forKey: .before)
@@ -55,14 +58,17 @@ struct ErasureRoutes {
         } catch {
             throw APIError.badRequest(
                 code: "bad-erasure",
-                "the body must be JSON: {\"devices\": [\"cam1\"], \"addresses\": [\"images@master:/cam1-1700000000.jpg\"], "
+                "the body must be JSON: {\"devices\": [\"cam1\"], \"customers\": [\"acme\"], \"addresses\": [\"images@master:/cam1-1700000000.jpg\"], "
                     + "\"after\": UNIX_SECONDS, \"before\": UNIX_SECONDS, \"reason\": \"who asked and why\", \"dryRun\": false}, "
                     + "every field but `reason` optional and none null: \(error)")
         }
         guard let reason = asked.reason, !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw APIError.badRequest(code: "bad-erasure", "an erasure needs a `reason`: who asked, and why")
         }
-        for (name, list) in [("devices", asked.devices), ("addresses", asked.addresses)] where list?.isEmpty == true {
+        for (name, list) in [
+            ("devices", asked.devices), ("customers", asked.customers), ("addresses", asked.addresses),
+        ]
+        where list?.isEmpty == true {
             throw APIError.badRequest(code: "bad-erasure", "`\(name)` is empty: leave it out, or name at least one")
         }
         for address in asked.addresses ?? []
@@ -78,18 +84,14 @@ struct ErasureRoutes {
                 code: "bad-erasure",
                 "`\(name)` must be unix seconds from 0 to \(AlertRoutes.latestSeconds) (the year 9999)")
         }
-        let selection = try FrameSelection(
-            devices: asked.devices ?? [], addresses: asked.addresses ?? [], after: asked.after, before: asked.before
-        ).erasureSelection()
-        let summary: ErasureSummary
-        if asked.dryRun == true {
-            summary = ErasureSummary(plan: try await environment.store.planErasure(selection), report: nil)
-        } else {
-            let report = try await environment.store.erase(
-                selection, requester: "\(principal.name) (\(principal.role.rawValue))", reason: reason)
-            environment.thumbnails.forget(report.plan.entries.map(\.hash))
-            summary = ErasureSummary(plan: report.plan, report: report)
-        }
+        let erasure = ErasureRequest(
+            frames: FrameSelection(
+                devices: asked.devices ?? [], customers: asked.customers ?? [], addresses: asked.addresses ?? [],
+                after: asked.after, before: asked.before),
+            reason: reason, requester: "\(principal.name) (\(principal.role.rawValue))", dryRun: asked.dryRun == true)
+        let (summary, report) = try await erasure.run(
+            store: environment.store, alerts: environment.alerts, configuration: environment.configuration)
+        if let report { environment.thumbnails.forget(report.plan.entries.map(\.hash)) }
         var response = try summary.response(from: request, context: context)
         response.headers[.vigilTarget] =
             summary.erasure.map { "erasure \($0.id): \(summary.files) files" }

@@ -10,11 +10,14 @@ import VigilStore
 enum ErrorStatus {
     /// A file asked for that is a folder is no file there: 404, with its own code.
     static let notFound: Set<VigilError.Code> = [
-        .repoNotFound, .pathNotFound, .commitNotFound, .branchNotFound, .blobNotFound, .notAFile,
+        .repoNotFound, .pathNotFound, .commitNotFound, .branchNotFound, .blobNotFound, .notAFile, .holdNotFound,
+        .customerNotFound,
     ]
     static let badRequest: Set<VigilError.Code> = [.badAddress, .badName, .badPath, .badArgument]
     /// A commit prefix that several commits share is well formed, and names more than one thing as things are.
-    static let conflict: Set<VigilError.Code> = [.repoExists, .branchExists, .pathConflict, .ambiguousCommit]
+    static let conflict: Set<VigilError.Code> = [
+        .repoExists, .branchExists, .pathConflict, .ambiguousCommit, .holdReleased, .held,
+    ]
     /// Seconds a client is told to wait after an outage.
     static let outageRetry = 5
 

@@ -53,6 +53,8 @@ public struct ServerConfiguration: Sendable {
     /// Where uploads go, and the repos a customer may read (scoped to its devices).
     public var imagesRepo = "images"
     public var rulesRepo = "rules"
+    /// Legal holds, one record per hold (`LegalHoldBook`).
+    public var holdsRepo = "holds"
     /// The stages' output repos a customer reads (scoped to its devices), and the analytics' output.
     public var validateRepo = "validate"
     public var detectRepo = "detect"

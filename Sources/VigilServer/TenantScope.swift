@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import VigilAccess
 import VigilStages
 import VigilStore
@@ -8,16 +7,10 @@ import VigilStore
 /// history, the same rules that judge threats: `DeviceOwnership`), and which device and image time a path in
 /// a data repo belongs to. A customer reads a device's data only from the times it owned the device.
 final class TenantScope: Sendable {
-    let store: VersionedStore
-    let rulesRepo: String
-    /// The rule book of each rules tree read: parsed once per rules version.
-    private let cache = RuleBookCache()
-    /// The ownership built from the history up to a rules commit: rebuilt when the rules change.
-    private let built = Mutex<(head: String, ownership: DeviceOwnership)?>(nil)
+    let rules: RuleHistory
 
-    init(store: VersionedStore, rulesRepo: String) {
-        self.store = store
-        self.rulesRepo = rulesRepo
+    init(rules: RuleHistory) {
+        self.rules = rules
     }
 
     /// What `principal` may see.
@@ -48,40 +41,7 @@ final class TenantScope: Sendable {
 
     /// Who owned which device when, by the rules repo's history (the empty ownership before any rules).
     func ownership() async throws -> DeviceOwnership {
-        guard let head = try await store.resolveCommit(rulesRepo, ref: nil) else { return DeviceOwnership(history: []) }
-        if let built = built.withLock({ $0 }), built.head == head.id { return built.ownership }
-        var history: [(time: Double, book: RuleBook)] = []
-        for commit in try await store.log(rulesRepo, ref: head.id).reversed() {
-            // A version that does not parse judged nothing (the threats stage refuses it too): ownership stays
-            // as the last good one had it.
-            do {
-                history.append((commit.finished.timeIntervalSince1970, try await book(of: commit)))
-            } catch is RuleError {
-                continue
-            }
-        }
-        let ownership = DeviceOwnership(history: history)
-        built.withLock { $0 = (head.id, ownership) }
-        return ownership
-    }
-
-    private func book(of commit: CommitInfo) async throws -> RuleBook {
-        try await cache.book(tree: commit.tree.hash) {
-            var files: [(name: String, text: String)] = []
-            var folders = ["/"]
-            while let folder = folders.popLast() {
-                for entry in try await store.list(Address(repo: rulesRepo, ref: commit.id, path: folder)) {
-                    let path = (folder == "/" ? "/" : folder + "/") + entry.name
-                    if entry.kind == .directory {
-                        folders.append(path)
-                    } else if RuleBookCache.isRuleFile(entry.name) {
-                        let data = try await store.blobs.get(entry.hash)
-                        files.append((String(path.dropFirst()), String(decoding: data, as: UTF8.self)))
-                    }
-                }
-            }
-            return files
-        }
+        try await rules.ownership()
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import VigilStages
 import VigilStore
 
 /// The HTTP API's router: every route behind `AccessMiddleware`. Built as a function of its environment so
@@ -16,7 +17,8 @@ public enum VigilAPI {
         let routes = MethodCheck.Routes()
         router.add(middleware: MethodCheck(routes: routes))
         router.add(middleware: ErrorMapping(logger: environment.logger))
-        let tenants = TenantScope(store: environment.store, rulesRepo: environment.configuration.rulesRepo)
+        let tenants = TenantScope(
+            rules: RuleHistory(store: environment.store, repo: environment.configuration.rulesRepo))
         AdminRoutes(environment: environment).add(to: router)
         ImageRoutes(environment: environment).add(to: router)
         let alerts = AlertRoutes(environment: environment, tenants: tenants)

@@ -1,29 +1,47 @@
 import Foundation
 import VigilStore
 
-/// What an erasure asks for, in the terms of the naming contract: every frame of some cameras, the frames named
-/// by an image's address (the upload, its validated copy, its detection and threat records, in every repo),
-/// other files or folders by address, and an optional range of the time in the name. The same for
-/// `vigil erase` and `POST /v1/erasures`.
+/// What an erasure asks for, in the terms of the naming contract: every frame of some cameras, or of some
+/// customers (the frames of the cameras each owned, from the times it owned them), the frames named by an
+/// image's address (the upload, its validated copy, its detection and threat records, in every repo), other
+/// files or folders by address, and an optional range of the time in the name. The same for `vigil erase` and
+/// `POST /v1/erasures`.
 public struct FrameSelection: Sendable, Codable, Equatable {
     public var devices: [String]
+    public var customers: [String] = []
     public var addresses: [String]
     /// Unix seconds: frames taken at or after, and before.
     public var after: Int64?
     public var before: Int64?
 
-    public init(devices: [String] = [], addresses: [String] = [], after: Int64? = nil, before: Int64? = nil) {
+    public init(
+        devices: [String] = [], customers: [String] = [], addresses: [String] = [], after: Int64? = nil,
+        before: Int64? = nil
+    ) {
         self.devices = devices
+        self.customers = customers
         self.addresses = addresses
         self.after = after
         self.before = before
     }
 
-    /// Checks the selection and makes the store's test from it; `bad-argument` naming what is wrong.
-    public func erasureSelection() throws -> ErasureSelection {
-        guard !devices.isEmpty || !addresses.isEmpty else {
+    /// Checks the selection and makes the store's test from it; `bad-argument` naming what is wrong. Customers
+    /// are looked up in `ownership` (who owned which camera when, from the rules' history).
+    public func erasureSelection(ownership: DeviceOwnership = DeviceOwnership(history: [])) throws -> ErasureSelection {
+        guard !devices.isEmpty || !customers.isEmpty || !addresses.isEmpty else {
             throw VigilError(
-                .badArgument, "say what to erase: a device, or the address of an image, file or folder", value: "")
+                .badArgument, "say what to erase: a device, a customer, or the address of an image, file or folder",
+                value: "")
+        }
+        for id in customers {
+            guard id.range(of: "^[a-z0-9][a-z0-9_-]{0,63}$", options: .regularExpression) != nil else {
+                throw VigilError(
+                    .badArgument, "'\(id)' is not a customer id (lower-case letters, digits, '_' and '-')", value: id)
+            }
+            guard !ownership.devices(everOwnedBy: id).isEmpty else {
+                throw VigilError(
+                    .customerNotFound, "customer '\(id)' never owned a camera in the rules; check the id", value: id)
+            }
         }
         for id in devices where id.range(of: "^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$", options: .regularExpression) == nil {
             throw VigilError(.badArgument, "'\(id)' is not a device id (letters, digits, '-' and '_')", value: id)
@@ -39,12 +57,18 @@ public struct FrameSelection: Sendable, Codable, Equatable {
             }
         }
         let devices = Set(devices)
+        let customers = Set(customers)
         let (after, before) = (after, before)
         return ErasureSelection(description) { [frames, places] repo, path in
             if let frame = ImageName.frame(ofPath: path) {
                 if let after, frame.seconds < after { return false }
                 if let before, frame.seconds >= before { return false }
                 if devices.contains(frame.device) || frames.contains("\(frame.device)-\(frame.seconds)") {
+                    return true
+                }
+                if !customers.isEmpty, let owner = ownership.owner(of: frame.device, at: Double(frame.seconds)),
+                    customers.contains(owner)
+                {
                     return true
                 }
             }
@@ -54,7 +78,7 @@ public struct FrameSelection: Sendable, Codable, Equatable {
 
     /// As recorded with the erasure: `--device cam1 images@master:/x.jpg --after 1700000000`.
     public var description: String {
-        (devices.map { "--device \($0)" } + addresses
+        (devices.map { "--device \($0)" } + customers.map { "--customer \($0)" } + addresses
             + [after.map { "--after \($0)" }, before.map { "--before \($0)" }]
             .compactMap { $0 }).joined(separator: " ")
     }

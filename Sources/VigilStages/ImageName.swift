@@ -77,7 +77,8 @@ public struct ImageName: Sendable, Hashable, Codable, CustomStringConvertible {
         return ImageName(device: device, seconds: seconds, fileExtension: fileExtension)
     }
 
-    static func isValidDevice(_ device: String) -> Bool {
+    /// Whether `device` is a device id of the naming contract: 1-64 letters, digits, `_` or `.`, no `-`.
+    public static func isValidDevice(_ device: String) -> Bool {
         guard let first = device.unicodeScalars.first, device.unicodeScalars.count <= 64 else { return false }
         func plain(_ scalar: Unicode.Scalar) -> Bool {
             scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar))

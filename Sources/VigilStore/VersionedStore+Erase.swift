@@ -78,13 +78,21 @@ extension VersionedStore {
     public func erase(
         _ selection: ErasureSelection, requester: String, reason: String, now: Date = Date()
     ) async throws -> ErasureReport {
-        guard !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-            throw VigilError(.badArgument, "an erasure needs a reason (who asked, and why)", value: reason)
-        }
-        let plan = try await planErasure(selection)
+        try Self.checkErasureReason(reason)
+        return try await erase(
+            planned: try await planErasure(selection), selection: selection.description, requester: requester,
+            reason: reason, now: now)
+    }
+
+    /// `erase` of a plan made before (by `planErasure`, perhaps narrowed): steps 1 to 3 without walking
+    /// history again. `selection` is what was asked for, as recorded.
+    public func erase(
+        planned plan: ErasurePlan, selection: String, requester: String, reason: String, now: Date = Date()
+    ) async throws -> ErasureReport {
+        try Self.checkErasureReason(reason)
         let erasure = ErasureInfo(
             id: UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(), time: now,
-            requester: requester, reason: reason, selection: selection.description)
+            requester: requester, reason: reason, selection: selection)
         try await metadata.recordErasure(erasure, entries: plan.entries)
 
         var headCommits: [CommitInfo] = []
@@ -114,10 +122,33 @@ extension VersionedStore {
         logger.notice(
             "erased",
             metadata: [
-                "erasure": "\(erasure.id)", "selection": "\(selection.description)", "entries": "\(plan.entries.count)",
+                "erasure": "\(erasure.id)", "selection": "\(selection)", "entries": "\(plan.entries.count)",
                 "blobs": "\(deleted)", "kept": "\(plan.kept.count)",
             ])
         return ErasureReport(erasure: erasure, plan: plan, headCommits: headCommits, blobsDeleted: deleted)
+    }
+
+    private static func checkErasureReason(_ reason: String) throws {
+        guard !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw VigilError(.badArgument, "an erasure needs a reason (who asked, and why)", value: reason)
+        }
+    }
+}
+
+extension ErasurePlan {
+    /// The plan without the entries an earlier erasure took already (their bytes are gone; the log keeps the
+    /// first erasure of each): what a repeated selection, such as retention's, still has to do.
+    public func withoutErased(in log: any ErasureLog) async throws -> ErasurePlan {
+        var fresh: [ErasedEntry] = []
+        for entry in entries where try await log.erasure(repo: entry.repo, path: entry.path, hash: entry.hash) == nil {
+            fresh.append(entry)
+        }
+        var plan = self
+        plan.entries = fresh
+        let hashes = Set(fresh.map(\.hash))
+        plan.removed = removed.filter { hashes.contains($0.key) }
+        plan.kept = kept.intersection(hashes)
+        return plan
     }
 }
 
@@ -170,6 +201,8 @@ public struct ErasureSummary: Sendable, Codable {
     public var commitsWalked: Int
     public var headCommits: [String]
     public var entries: [ErasedEntry]
+    /// Alerts forgotten with a customer's frames (their records hold its contacts); on a dry run, how many would be.
+    public var alertsForgotten = 0
 
     public init(plan: ErasurePlan, report: ErasureReport?) {
         erasure = report?.erasure

@@ -24,6 +24,14 @@ public struct VigilError: Error, Sendable, Equatable, CustomStringConvertible {
         /// The file's bytes were erased for good (`vigil erase`); its name, size and hash remain in history.
         case erased = "erased"
         case commitClosed = "commit-closed"
+        /// No customer of that id in the rules (now or in their history).
+        case customerNotFound = "customer-not-found"
+        /// No legal hold with that id (`vigil hold list --all` lists them).
+        case holdNotFound = "hold-not-found"
+        /// The hold was released already: a release is final; place a new hold to keep the data again.
+        case holdReleased = "hold-released"
+        /// The data asked for is under a legal hold: it cannot be erased until the hold is released.
+        case held = "held"
         /// S3 refused the credentials or the request (403): the S3 error code is in the message.
         case s3AccessDenied = "s3-access-denied"
         /// The configured bucket does not exist on the endpoint.

@@ -48,6 +48,11 @@ struct ServeCommand: AsyncParsableCommand {
         help: ArgumentHelp(
             "How long audit entries are kept (365d, 12w, 36h…); older ones are deleted hourly.", valueName: "duration"))
     var auditRetention = DurationArgument(seconds: 365 * 86_400)
+    @Option(
+        help: ArgumentHelp(
+            "How often each customer's retention (the rules' `retention`) is applied; also once at start.",
+            valueName: "duration"))
+    var retentionEvery = DurationArgument(seconds: 3_600)
     @Flag(
         help:
             "Plan jobs and assemble their commits, but run no datums: `vigil worker` processes run them (needs a shared database)."
@@ -117,9 +122,15 @@ struct ServeCommand: AsyncParsableCommand {
             func serve(_ notifier: Notifier?) async throws {
                 let retention = AuditRetention(
                     access: server.access, retention: auditRetention.seconds, logger: logger)
+                let dataRetention = RetentionSchedule(
+                    runner: RetentionRunner(
+                        store: server.store, alerts: server.alerts, access: server.access,
+                        configuration: configuration, logger: logger),
+                    interval: retentionEvery.seconds, logger: logger)
                 // The exporter first: it stops last, after sending the spans of everything else.
                 let services: [any Service] =
-                    (exporter.map { [$0] } ?? []) + [engine, retention, app] + (notifier.map { [$0] } ?? [])
+                    (exporter.map { [$0] } ?? []) + [engine, retention, dataRetention, app]
+                    + (notifier.map { [$0] } ?? [])
                 var lifecycle = ServiceGroupConfiguration(
                     services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger)

@@ -20,7 +20,8 @@ struct Vigil: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, RepoCommand.self, PutCommand.self, ListCommand.self, CatCommand.self, LogCommand.self,
             DiffCommand.self, InspectCommand.self, BranchCommand.self, CopyCommand.self, CheckCommand.self,
-            CollectCommand.self, RmCommand.self, EraseCommand.self, PipelineCommand.self, JobCommand.self,
+            CollectCommand.self, RmCommand.self, EraseCommand.self, RetentionCommand.self, HoldCommand.self,
+            PipelineCommand.self, JobCommand.self,
             DatumCommand.self,
             LogsCommand.self,
             EngineCommand.self, WorkerCommand.self, StageCommand.self, DetectCommand.self, StatsCommand.self,

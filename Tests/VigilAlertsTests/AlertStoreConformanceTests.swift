@@ -323,6 +323,32 @@ struct AlertStoreConformanceTests {
             }
         }
     }
+
+    @Test(arguments: AlertStoreKind.testable)
+    func alertsPastRetentionAreForgottenForGood(kind: AlertStoreKind) async throws {
+        try await kind.withStore { store in
+            let batch = try threats(3)
+            let added = try await store.ingest(batch, repo: "threats", from: nil, to: "c1", now: start)
+            let ids = added.map(\.id)
+            _ = try await store.acknowledge(ids[0], by: "Ana Lee", at: start + 60)
+            // Acknowledged or still open, each goes with its deliveries; an unknown id is no error.
+            let forgotten = try await store.forget(
+                alerts: [ids[0], ids[2], "00000000000000000000000000000000"], at: start)
+            #expect(forgotten == [ids[0], ids[2]])
+            #expect(try await store.alerts().map(\.id) == [ids[1]])
+            await #expect(throws: AlertError.self) { _ = try await store.alert(ids[0]) }
+            #expect(try await store.pendingCount() == 1)
+            #expect(
+                try await store.claimDue(at: start + 3_600, lease: 60, excluding: [], limit: 10).map(\.1.id) == [ids[1]]
+            )
+            #expect(try await store.forget(alerts: [], at: start).isEmpty)
+            // The same threats judged again: the forgotten alert is not added (nor told) a second time.
+            let again = try await store.ingest(batch, repo: "threats", from: "c1", to: "c2", now: start + 120)
+            #expect(again.isEmpty)
+            #expect(try await store.alerts().count == 1)
+            #expect(try await store.forget(alerts: [ids[0]], at: start).isEmpty)
+        }
+    }
 }
 
 /// Notifiers in two processes over one shared store, delivering to one real sink.

@@ -68,7 +68,7 @@ struct DeleteFileTests {
         let frontdoor = ErasureSelection("--device frontdoor") { _, path in path.contains("frontdoor-") }
         _ = try await store.erase(frontdoor, requester: "ops (operator)", reason: "camera faced the neighbours")
         // The alert's image (its record names validate's copy) is erased too.
-        let image = try #require(try await fixture.environment.alerts.alert(try #require(fixture.alertIDs["acme"]))).0
+        let image = try await fixture.environment.alerts.alert(try #require(fixture.alertIDs["acme"])).0
         let address = try Address.parse(image.record.image.address)
         try await store.metadata.recordErasure(
             ErasureInfo(id: "e2", time: Date(), requester: "ops", reason: "same request", selection: "validate copy"),

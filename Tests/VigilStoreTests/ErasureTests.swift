@@ -172,7 +172,7 @@ struct ErasureTests {
         defer { folder.remove() }
         let store = try await VersionedStore.open(home: folder.url, create: true, logger: .test)
         _ = try await Self.history(store)
-        let frame = try #require(try await store.entry(at: Address(repo: "images", path: "/cam1-200.jpg")).entry)
+        let frame = try await store.entry(at: Address(repo: "images", path: "/cam1-200.jpg")).entry
         let job = try await store.openCommit(repo: "validate")
         try await job.set("/late/cam1-200.jpg", to: .file(frame.hash, size: frame.size))
         _ = try await store.erase(Self.cam1, requester: "ops", reason: "customer left")

@@ -53,7 +53,9 @@ public enum RuleBookParser {
         }
     }
 
-    static let customerKeys = ["id", "name", "timezone", "contacts", "devices", "dangerous", "schedule", "escalation"]
+    static let customerKeys = [
+        "id", "name", "timezone", "contacts", "devices", "dangerous", "schedule", "escalation", "retention",
+    ]
 
     private static func customer(_ value: Any, at field: String) throws(RuleError) -> Customer {
         let body = try object(value, at: field, allowed: customerKeys)
@@ -93,7 +95,24 @@ public enum RuleBookParser {
             devices: devices, dangerous: try dangerous(body["dangerous"], at: field + ".dangerous"),
             schedule: try body["schedule"].map { v throws(RuleError) in try schedule(v, at: field + ".schedule") }
                 ?? [],
-            escalation: try escalation(body["escalation"], contacts: contacts, at: field + ".escalation"))
+            escalation: try escalation(body["escalation"], contacts: contacts, at: field + ".escalation"),
+            retention: try body["retention"].map { v throws(RuleError) in try retention(v, at: field + ".retention") })
+    }
+
+    /// `{images: 30d, alerts: 365d}`: either may be left out (kept until erased).
+    private static func retention(_ value: Any, at field: String) throws(RuleError) -> Retention {
+        let body = try object(value, at: field, allowed: ["images", "alerts"])
+        guard !body.isEmpty else { throw RuleError(field: field, "give images, alerts or both, e.g. {images: 30d}") }
+        func duration(_ key: String) throws(RuleError) -> Double? {
+            guard let raw = body[key] else { return nil }
+            guard let seconds = PipelineSpecParser.Duration.seconds(raw), seconds >= 3600 else {
+                throw RuleError(
+                    field: "\(field).\(key)", "must be a duration of an hour or more, such as 30d, 48h or 365d",
+                    value: "\(raw)")
+            }
+            return seconds
+        }
+        return Retention(images: try duration("images"), alerts: try duration("alerts"))
     }
 
     private static func contact(_ value: Any, at field: String) throws(RuleError) -> Contact {

@@ -27,6 +27,22 @@ public struct Customer: Sendable, Hashable, Codable {
     /// When alerts are active; empty: always.
     public var schedule: [ScheduleWindow]
     public var escalation: Escalation
+    /// How long its images and alerts are kept; nil: for ever (until erased).
+    public var retention: Retention? = nil
+}
+
+/// How long a customer's data is kept, in seconds, as its contract says. An image's age counts from the time in
+/// its name, an alert's from its image's time. Nil: kept until erased.
+public struct Retention: Sendable, Hashable, Codable {
+    /// Frames, and everything made from them (validated copies, detection and threat records).
+    public var images: Double?
+    /// Alert records (who was told, and when).
+    public var alerts: Double?
+
+    public init(images: Double? = nil, alerts: Double? = nil) {
+        self.images = images
+        self.alerts = alerts
+    }
 }
 
 public struct Contact: Sendable, Hashable, Codable {

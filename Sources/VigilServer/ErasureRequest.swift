@@ -1,0 +1,48 @@
+import Foundation
+import VigilAlerts
+import VigilStages
+import VigilStore
+
+/// An erasure as `vigil erase` and `POST /v1/erasures` run it: the selection checked (customers looked up in
+/// the rules' history), planned, refused with `held` when it takes evidence under a legal hold, and carried
+/// out; for a customer, its alerts are forgotten as well, since their records hold its contacts.
+public struct ErasureRequest: Sendable {
+    public var frames: FrameSelection
+    public var reason: String
+    public var requester: String
+    public var dryRun: Bool
+
+    public init(frames: FrameSelection, reason: String, requester: String, dryRun: Bool) {
+        self.frames = frames
+        self.reason = reason
+        self.requester = requester
+        self.dryRun = dryRun
+    }
+
+    /// Runs it on `store`, with the alerts in `alerts`; the summary says what was (or would be) taken.
+    public func run(
+        store: VersionedStore, alerts: any AlertStore, configuration: ServerConfiguration, now: Date = Date()
+    ) async throws -> (summary: ErasureSummary, report: ErasureReport?) {
+        let ownership =
+            frames.customers.isEmpty
+            ? DeviceOwnership(history: [])
+            : try await RuleHistory(store: store, repo: configuration.rulesRepo).ownership()
+        let selection = try frames.erasureSelection(ownership: ownership)
+        let plan = try await store.planErasure(selection)
+        try await LegalHoldBook(store: store, repo: configuration.holdsRepo).checkNotHeld(plan)
+        var customerAlerts: [String] = []
+        for customer in frames.customers {
+            customerAlerts += try await alerts.alerts(AlertFilter(customer: customer, limit: .max)).map(\.id)
+        }
+        guard !dryRun else {
+            var summary = ErasureSummary(plan: plan, report: nil)
+            summary.alertsForgotten = customerAlerts.count
+            return (summary, nil)
+        }
+        let report = try await store.erase(
+            planned: plan, selection: selection.description, requester: requester, reason: reason, now: now)
+        var summary = ErasureSummary(plan: report.plan, report: report)
+        summary.alertsForgotten = try await alerts.forget(alerts: customerAlerts, at: now).count
+        return (summary, report)
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import VigilStore
+
+/// The legal holds, as versioned data: one JSON record per hold in a repo of their own, each placing and
+/// release a commit. The repo's log is the holds' history; the record of a released hold stays.
+public struct LegalHoldBook: Sendable {
+    public let store: VersionedStore
+    public let repo: String
+
+    public init(store: VersionedStore, repo: String) {
+        self.store = store
+        self.repo = repo
+    }
+
+    /// Every hold, released ones too, oldest first; none before the first is placed.
+    public func all() async throws -> [LegalHold] {
+        let head: CommitInfo?
+        do {
+            head = try await store.resolveCommit(repo, ref: nil)
+        } catch let error as VigilError where error.code == .repoNotFound {
+            head = nil  // the repo is made with the first hold
+        }
+        guard head != nil else { return [] }
+        var holds: [LegalHold] = []
+        for entry in try await store.list(Address(repo: repo, ref: nil, path: "/")) where entry.kind == .file {
+            let data = try await store.readFile(repo: repo, path: "/" + entry.name, hash: entry.hash)
+            do {
+                holds.append(try Self.decoder.decode(LegalHold.self, from: data))
+            } catch {
+                throw VigilError(
+                    .corruptData, "the hold record \(repo):/\(entry.name) is unreadable: \(error)", value: entry.name)
+            }
+        }
+        return holds.sorted { ($0.placed, $0.id) < ($1.placed, $1.id) }
+    }
+
+    /// The holds in force.
+    public func active() async throws -> [LegalHold] {
+        try await all().filter(\.isActive)
+    }
+
+    /// Places a hold on `device`'s frames, or on one alert's (its id, and its frame's device and time).
+    public func place(
+        device: String, alert: (id: String, seconds: Int64)? = nil, reason: String, by who: String, now: Date = Date()
+    ) async throws -> LegalHold {
+        try Self.checkReason(reason)
+        let now = Self.wholeSeconds(now)
+        let hold = LegalHold(
+            id: UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16).description,
+            device: device, alert: alert?.id, seconds: alert?.seconds, reason: reason, placedBy: who, placed: now)
+        try await write(hold, message: "hold \(hold.id) on \(hold.target): \(reason)", author: who)
+        return hold
+    }
+
+    /// Releases hold `id` (or a unique prefix of it): its record stays, saying who released it, when and why.
+    public func release(_ id: String, reason: String, by who: String, now: Date = Date()) async throws -> LegalHold {
+        try Self.checkReason(reason)
+        let matching = try await all().filter { $0.id.hasPrefix(id) }
+        guard !id.isEmpty, matching.count == 1, var hold = matching.first else {
+            throw VigilError(
+                matching.count > 1 ? .badArgument : .holdNotFound,
+                matching.count > 1
+                    ? "'\(id)' starts more than one hold's id; give more of it"
+                    : "no hold '\(id)'; `vigil hold list --all` lists them", value: id)
+        }
+        guard hold.isActive else {
+            throw VigilError(
+                .holdReleased, "hold \(hold.id) was released already; place a new hold to keep the data again",
+                value: hold.id)
+        }
+        hold.released = Self.wholeSeconds(now)
+        hold.releasedBy = who
+        hold.releaseReason = reason
+        try await write(hold, message: "release hold \(hold.id) on \(hold.target): \(reason)", author: who)
+        return hold
+    }
+
+    /// Refuses an erasure that would take a held frame: `held`, naming the hold. A legal hold comes first: the
+    /// data it keeps is evidence, and it is erased only once the hold is released.
+    public func checkNotHeld(_ plan: ErasurePlan) async throws {
+        let active = try await active()
+        guard !active.isEmpty else { return }
+        for entry in plan.entries {
+            guard let frame = ImageName.frame(ofPath: entry.path),
+                let hold = active.first(where: { $0.holds(device: frame.device, seconds: frame.seconds) })
+            else { continue }
+            throw VigilError(
+                .held,
+                "\(entry.repo):\(entry.path) is under legal hold \(hold.id) (\(hold.reason)); leave it out, or "
+                    + "release the hold first (`vigil hold release \(hold.id) --reason …`)", value: hold.id)
+        }
+    }
+
+    private func write(_ hold: LegalHold, message: String, author: String) async throws {
+        if (try? await store.repo(repo)) == nil {
+            do {
+                try await store.createRepo(repo, description: "legal holds: evidence kept past retention")
+            } catch let error as VigilError where error.code == .repoExists {
+                // Another process made it first.
+            }
+        }
+        let writer = try await store.openCommit(repo: repo, author: author)
+        do {
+            _ = try await writer.put("/\(hold.id).json", data: try Self.encoder.encode(hold))
+            try await writer.finish(message: message)
+        } catch {
+            await writer.abandon()
+            throw error
+        }
+    }
+
+    /// Records keep whole seconds (ISO 8601 without fractions): a hold reads back as it was placed.
+    private static func wholeSeconds(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down))
+    }
+
+    private static func checkReason(_ reason: String) throws {
+        guard !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw VigilError(.badArgument, "say why: who asked for it, under which claim or request", value: reason)
+        }
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }()
+
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+}

@@ -1,0 +1,67 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import Testing
+import VigilStore
+
+/// Erasing a customer (`POST /v1/erasures` with `customers`, as `vigil erase --customer`): the frames of the
+/// cameras it owned, everything made from them, and its alerts, whose records hold its contacts.
+@Suite("Erasing a customer")
+struct CustomerErasureTests {
+    static func erase(_ fixture: ServerFixture, _ body: String) async throws -> (HTTPResponse.Status, [String: Any]) {
+        let (status, answer) = try await fixture.test { client in
+            try await client.execute(
+                uri: "/v1/erasures", method: .post, headers: fixture.headers("admin"), body: ByteBuffer(string: body)
+            ) { ($0.status, Data(buffer: $0.body)) }
+        }
+        return (status, (try JSONSerialization.jsonObject(with: answer) as? [String: Any]) ?? [:])
+    }
+
+    @Test func aCustomersFramesRecordsAndAlertsGoAndNoOneElses() async throws {
+        let fixture = try await ServerFixture()
+        defer { fixture.remove() }
+        let (dryStatus, dry) = try await Self.erase(
+            fixture, #"{"customers": ["acme"], "reason": "customer left (ticket 88)", "dryRun": true}"#)
+        #expect(dryStatus == .ok)
+        #expect(dry["files"] as? Int == 3 && dry["alertsForgotten"] as? Int == 1, "\(dry)")
+        #expect(try await fixture.environment.alerts.alerts().count == 2)
+
+        let (status, done) = try await Self.erase(
+            fixture, #"{"customers": ["acme"], "reason": "customer left (ticket 88)"}"#)
+        #expect(status == .ok)
+        #expect(done["files"] as? Int == 3 && done["alertsForgotten"] as? Int == 1, "\(done)")
+        let paths = (done["entries"] as? [[String: Any]] ?? []).compactMap { $0["path"] as? String }.sorted()
+        #expect(
+            paths == [
+                "/frontdoor-1763800000.jpg", "/frontdoor/frontdoor-1763800000.jpg.json",
+                "/frontdoor/frontdoor-1763800000.jpg.json",
+            ])
+        // No record with acme's contacts is left in the alert store; smiths' alert stays.
+        let alerts = try await fixture.environment.alerts.alerts()
+        #expect(alerts.map(\.customer) == ["smiths"])
+        // The same threat ingested again does not come back.
+        let record = try ServerFixture.threat(device: "frontdoor", customer: "acme")
+        let again = try await fixture.environment.alerts.ingest(
+            [(record, "threats@0001:/frontdoor/frontdoor-1763800000.jpg.json")], repo: "threats", from: "0000",
+            to: "0001", now: Date())
+        #expect(again.isEmpty)
+        let garage = try await fixture.environment.store.read(Address(repo: "images", path: "/garage-1763800000.jpg"))
+        #expect(garage == ServerFixture.jpeg)
+    }
+
+    @Test func anUnknownCustomerIsRefused() async throws {
+        let fixture = try await ServerFixture()
+        defer { fixture.remove() }
+        for (body, status, code) in [
+            (#"{"customers": ["nobody"], "reason": "x"}"#, HTTPResponse.Status.notFound, "customer-not-found"),
+            (#"{"customers": ["Not An Id"], "reason": "x"}"#, .badRequest, "bad-argument"),
+            (#"{"customers": [], "reason": "x"}"#, .badRequest, "bad-erasure"),
+        ] {
+            let (answered, answer) = try await Self.erase(fixture, body)
+            #expect(answered == status, "\(body)")
+            #expect((answer["error"] as? [String: Any])?["code"] as? String == code, "\(body): \(answer)")
+        }
+        #expect(try await fixture.environment.alerts.alerts().count == 2)
+    }
+}
