@@ -16,7 +16,7 @@ enum ErrorStatus {
     static let badRequest: Set<VigilError.Code> = [.badAddress, .badName, .badPath, .badArgument]
     /// A commit prefix that several commits share is well formed, and names more than one thing as things are.
     static let conflict: Set<VigilError.Code> = [
-        .repoExists, .branchExists, .pathConflict, .ambiguousCommit, .holdReleased, .held,
+        .repoExists, .branchExists, .pathConflict, .ambiguousCommit, .holdReleased, .held, .ambiguousHold,
     ]
     /// Seconds a client is told to wait after an outage.
     static let outageRetry = 5

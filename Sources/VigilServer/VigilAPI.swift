@@ -25,6 +25,7 @@ public enum VigilAPI {
         alerts.add(to: router)
         DataRoutes(environment: environment, tenants: tenants).add(to: router)
         ErasureRoutes(environment: environment).add(to: router)
+        HoldRoutes(environment: environment).add(to: router)
         let stats = StatsRoutes(environment: environment, tenants: tenants)
         stats.add(to: router)
         let pipelines = PipelineRoutes(environment: environment)

@@ -55,13 +55,16 @@ public struct LegalHoldBook: Sendable {
     /// Releases hold `id` (or a unique prefix of it): its record stays, saying who released it, when and why.
     public func release(_ id: String, reason: String, by who: String, now: Date = Date()) async throws -> LegalHold {
         try Self.checkReason(reason)
-        let matching = try await all().filter { $0.id.hasPrefix(id) }
-        guard !id.isEmpty, matching.count == 1, var hold = matching.first else {
+        guard id.count >= 4, id.allSatisfy(\.isHexDigit) else {
+            throw VigilError(.badArgument, "'\(id)' is not a hold id: give 4 or more of its hex digits", value: id)
+        }
+        let matching = try await all().filter { $0.id.hasPrefix(id.lowercased()) }
+        guard matching.count == 1, var hold = matching.first else {
             throw VigilError(
-                matching.count > 1 ? .badArgument : .holdNotFound,
-                matching.count > 1
-                    ? "'\(id)' starts more than one hold's id; give more of it"
-                    : "no hold '\(id)'; `vigil hold list --all` lists them", value: id)
+                matching.isEmpty ? .holdNotFound : .ambiguousHold,
+                matching.isEmpty
+                    ? "no hold '\(id)'; `vigil hold list --all` lists them"
+                    : "'\(id)' starts more than one hold's id; give more of it", value: id)
         }
         guard hold.isActive else {
             throw VigilError(

@@ -28,6 +28,8 @@ public struct VigilError: Error, Sendable, Equatable, CustomStringConvertible {
         case customerNotFound = "customer-not-found"
         /// No legal hold with that id (`vigil hold list --all` lists them).
         case holdNotFound = "hold-not-found"
+        /// The id prefix given starts more than one hold's id: give more of it.
+        case ambiguousHold = "ambiguous-hold"
         /// The hold was released already: a release is final; place a new hold to keep the data again.
         case holdReleased = "hold-released"
         /// The data asked for is under a legal hold: it cannot be erased until the hold is released.

@@ -58,6 +58,9 @@ struct AccessMatrixTests {
             expected: ["admin": 404, "operator": 404], otherwise: 403),
         // No body: an admin is told what an erasure needs; nobody else may ask.
         Row(method: .post, uri: "/v1/erasures", expected: ["admin": 400], otherwise: 403),
+        Row(method: .get, uri: "/v1/holds", expected: ["admin": 200, "operator": 200], otherwise: 403),
+        Row(method: .post, uri: "/v1/holds", expected: ["admin": 400], otherwise: 403),
+        Row(method: .post, uri: "/v1/holds/feedface/release", expected: ["admin": 400], otherwise: 403),
         Row(method: .get, uri: "/v1/repos/images/commits", expected: ["admin": 200, "operator": 200], otherwise: 403),
         Row(method: .get, uri: "/v1/repos/nope/commits", expected: ["admin": 404, "operator": 404], otherwise: 403),
         Row(method: .get, uri: "/v1/pipelines", expected: ["admin": 200, "operator": 200], otherwise: 403),

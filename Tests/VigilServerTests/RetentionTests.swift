@@ -154,6 +154,66 @@ struct RetentionTests {
         #expect(try await fixture.environment.alerts.alerts().count == 2)
     }
 
+    @Test func holdsArePlacedListedAndReleasedOverTheAPI() async throws {
+        let fixture = try await Self.fixture()
+        defer { fixture.remove() }
+        let acme = try #require(fixture.alertIDs["acme"])
+        try await fixture.test { client in
+            func call(
+                _ method: HTTPRequest.Method, _ uri: String, _ who: String, _ body: String? = nil
+            )
+                async throws -> (HTTPResponse.Status, [String: Any])
+            {
+                let (status, data) = try await client.execute(
+                    uri: uri, method: method, headers: fixture.headers(who), body: body.map { ByteBuffer(string: $0) }
+                ) { ($0.status, Data(buffer: $0.body)) }
+                return (status, (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:])
+            }
+            let (placed, hold) = try await call(
+                .post, "/v1/holds", "admin", #"{"alert": "\#(acme.prefix(8))", "reason": "police request 77/2026"}"#)
+            #expect(placed == .created, "\(hold)")
+            #expect(hold["alert"] as? String == acme && hold["device"] as? String == "frontdoor")
+            #expect(hold["placedBy"] as? String == "root (admin)")
+            let id = try #require(hold["id"] as? String)
+            #expect(
+                try await call(.post, "/v1/holds", "operator", #"{"device": "garage", "reason": "x"}"#).0 == .forbidden)
+            let (listed, list) = try await call(.get, "/v1/holds", "operator")
+            #expect(listed == .ok && (list["holds"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == [id])
+            // The held alert's frame cannot be erased over the API either.
+            let (erasing, refusal) = try await call(
+                .post, "/v1/erasures", "admin",
+                #"{"addresses": ["images@master:/frontdoor-1763800000.jpg"], "reason": "asked"}"#)
+            #expect(erasing == .conflict && (refusal["error"] as? [String: Any])?["code"] as? String == "held")
+
+            for (body, code) in [
+                (#"{"device": "front-door", "reason": "x"}"#, "bad-hold"),
+                (#"{"device": "garage", "alert": "abcd", "reason": "x"}"#, "bad-hold"),
+                (#"{"device": "garage", "reason": " "}"#, "bad-hold"),
+                (#"{"device": null, "reason": "x"}"#, "bad-hold"),
+                (#"{"alert": "abcdef12", "reason": "x"}"#, "alert-not-found"),
+            ] {
+                let (status, answer) = try await call(.post, "/v1/holds", "admin", body)
+                #expect(status == (code == "alert-not-found" ? .notFound : .badRequest), "\(body)")
+                #expect((answer["error"] as? [String: Any])?["code"] as? String == code, "\(body): \(answer)")
+            }
+
+            let (released, after) = try await call(
+                .post, "/v1/holds/\(id)/release", "admin", #"{"reason": "case closed"}"#)
+            #expect(released == .ok && after["releaseReason"] as? String == "case closed")
+            let (again, twice) = try await call(.post, "/v1/holds/\(id)/release", "admin", #"{"reason": "again"}"#)
+            #expect(again == .conflict && (twice["error"] as? [String: Any])?["code"] as? String == "hold-released")
+            let (_, active) = try await call(.get, "/v1/holds", "admin")
+            #expect((active["holds"] as? [Any])?.isEmpty == true, "\(active)")
+            let (_, all) = try await call(.get, "/v1/holds?all=true", "admin")
+            #expect((all["holds"] as? [[String: Any]])?.first?["released"] != nil)
+            #expect(try await call(.get, "/v1/holds?all=maybe", "admin").0 == .badRequest)
+        }
+        // Each change is in the audit log with the hold it touched.
+        let audit = try await fixture.environment.access.audit(limit: 50).compactMap(\.target)
+        #expect(audit.contains { $0.hasPrefix("hold ") && $0.hasSuffix("released") })
+        #expect(audit.contains { $0.hasPrefix("hold ") && $0.contains("alert \(acme)") })
+    }
+
     @Test func holdsAreCheckedAsTheyArePlacedAndReleased() async throws {
         let fixture = try await Self.fixture()
         defer { fixture.remove() }

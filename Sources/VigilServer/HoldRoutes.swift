@@ -1,0 +1,125 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import VigilAlerts
+import VigilStages
+import VigilStore
+
+/// Legal holds over the API, as `vigil hold` has them: `GET /v1/holds` (admins and operators; `?all=true` with
+/// released ones), `POST /v1/holds` and `POST /v1/holds/{id}/release` (admins). Each request is in the audit log
+/// with the hold it touched.
+struct HoldRoutes {
+    let environment: ServerEnvironment
+
+    var book: LegalHoldBook { LegalHoldBook(store: environment.store, repo: environment.configuration.holdsRepo) }
+
+    /// The body of a placing: a device or an alert, and why. A field given as null is refused.
+    struct Placing: Decodable {
+        var device: String?
+        var alert: String?
+        var reason: String?
+
+        enum Key: String, CodingKey { case device, alert, reason }
+
+        init(from decoder: any Decoder) throws {
+            let body = try decoder.container(keyedBy: Key.self)
+            for key in [Key.device, .alert, .reason] where body.contains(key) {
+                if try body.decodeNil(forKey: key) {
+                    throw DecodingError.valueNotFound(
+                        Any.self, .init(codingPath: [key], debugDescription: "`\(key.rawValue)` is null"))
+                }
+            }
+            device = try body.decodeIfPresent(String.self, forKey: .device)
+            alert = try body.decodeIfPresent(String.self, forKey: .alert)
+            reason = try body.decodeIfPresent(String.self, forKey: .reason)
+        }
+    }
+
+    struct Releasing: Decodable {
+        var reason: String
+    }
+
+    struct Holds: ResponseEncodable {
+        var holds: [LegalHold]
+    }
+
+    func add(to router: Router<VigilRequestContext>) {
+        router.get("/v1/holds") { request, context in try await list(request, context: context) }
+        router.post("/v1/holds") { request, context in try await place(request, context: context) }
+        router.post("/v1/holds/:id/release") { request, context in try await release(request, context: context) }
+    }
+
+    func list(_ request: Request, context: VigilRequestContext) async throws -> Response {
+        _ = try context.require([.admin, .operator], to: "read legal holds")
+        let all: Bool
+        switch request.uri.queryParameters.get("all") {
+        case nil, "false": all = false
+        case "true": all = true
+        case let other?:
+            throw APIError.badRequest(code: "bad-hold", "`all` is true or false", value: other)
+        }
+        return try Holds(holds: try await all ? book.all() : book.active()).response(from: request, context: context)
+    }
+
+    func place(_ request: Request, context: VigilRequestContext) async throws -> Response {
+        let principal = try context.require([.admin], to: "place legal holds")
+        let asked: Placing
+        do {
+            asked = try JSONDecoder().decode(
+                Placing.self, from: Data(buffer: try await request.body.collect(upTo: 1 << 16)))
+        } catch {
+            throw APIError.badRequest(
+                code: "bad-hold",
+                "the body must be JSON: {\"device\": \"cam7\", \"reason\": \"claim 2291\"} or "
+                    + "{\"alert\": \"ALERT_ID\", \"reason\": \"…\"}, no field null: \(error)")
+        }
+        guard (asked.device == nil) != (asked.alert == nil) else {
+            throw APIError.badRequest(code: "bad-hold", "give `device` or `alert` (one of them)")
+        }
+        guard let reason = asked.reason, !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw APIError.badRequest(code: "bad-hold", "a hold needs a `reason`: the claim or request, and who asked")
+        }
+        let who = "\(principal.name) (\(principal.role.rawValue))"
+        let hold: LegalHold
+        if let id = asked.alert {
+            let alert: AlertInfo
+            do {
+                alert = try await environment.alerts.alert(id).0
+            } catch let error as AlertError {
+                throw APIError(.notFound, code: error.code.rawValue, error.message, value: error.value)
+            }
+            hold = try await book.place(device: alert.device, alert: (alert.id, alert.time), reason: reason, by: who)
+        } else {
+            let device = asked.device ?? ""
+            guard ImageName.isValidDevice(device) else {
+                throw APIError.badRequest(
+                    code: "bad-hold", "'\(device)' is not a device id: 1-64 letters, digits, '_' or '.'", value: device)
+            }
+            hold = try await book.place(device: device, reason: reason, by: who)
+        }
+        var response = try hold.response(from: request, context: context)
+        response.status = .created
+        response.headers[.vigilTarget] = "hold \(hold.id) on \(hold.target)"
+        return response
+    }
+
+    func release(_ request: Request, context: VigilRequestContext) async throws -> Response {
+        let principal = try context.require([.admin], to: "release legal holds")
+        let id = try context.parameters.require("id")
+        let asked: Releasing
+        do {
+            asked = try JSONDecoder().decode(
+                Releasing.self, from: Data(buffer: try await request.body.collect(upTo: 1 << 16)))
+        } catch {
+            throw APIError.badRequest(
+                code: "bad-hold", "the body must be JSON: {\"reason\": \"claim settled\"}: \(error)")
+        }
+        let hold = try await book.release(
+            id, reason: asked.reason, by: "\(principal.name) (\(principal.role.rawValue))")
+        var response = try hold.response(from: request, context: context)
+        response.headers[.vigilTarget] = "hold \(hold.id) on \(hold.target) released"
+        return response
+    }
+}
+
+extension LegalHold: ResponseEncodable {}
