@@ -123,13 +123,16 @@ public struct RetentionRunner: Sendable {
         }
         let plan = try await store.planErasure(selection).withoutErased(in: store.metadata)
         guard !plan.entries.isEmpty else { return }
+        // Counted per owner in one pass: there may be many customers.
+        var files: [String: Int] = [:]
+        for entry in plan.entries {
+            guard let frame = ImageName.frame(ofPath: entry.path),
+                let owner = ownership.owner(of: frame.device, at: Double(frame.seconds))
+            else { continue }
+            files[owner, default: 0] += 1
+        }
         for index in outcome.customers.indices {
-            outcome.customers[index].files =
-                plan.entries.filter { entry in
-                    guard let frame = ImageName.frame(ofPath: entry.path) else { return false }
-                    return ownership.owner(of: frame.device, at: Double(frame.seconds))
-                        == outcome.customers[index].customer
-                }.count
+            outcome.customers[index].files = files[outcome.customers[index].customer] ?? 0
         }
         outcome.files = plan.entries.count
         outcome.bytes = plan.removedBytes
