@@ -20,17 +20,11 @@ struct ErasureRoutes {
         var reason: String?
         var dryRun: Bool?
 
-        enum Key: String, CodingKey { case devices, customers, addresses, after, before, reason, dryRun }
+        enum Key: String, CodingKey, CaseIterable { case devices, customers, addresses, after, before, reason, dryRun }
 
         init(from decoder: any Decoder) throws {
             let body = try decoder.container(keyedBy: Key.self)
-            for key in [Key.devices, .customers, .addresses, .after, .before, .reason, .dryRun] where body.contains(key)
-            {
-                if try body.decodeNil(forKey: key) {
-                    throw DecodingError.valueNotFound(
-                        Any.self, .init(codingPath: [key], debugDescription: "`\(key.rawValue)` is null"))
-                }
-            }
+            try body.refuseNulls()
             devices = try body.decodeIfPresent([String].self, forKey: .devices)
             customers = try body.decodeIfPresent([String].self, forKey: .customers)
             addresses = try body.decodeIfPresent([String].self, forKey: .addresses)

@@ -19,16 +19,11 @@ struct HoldRoutes {
         var alert: String?
         var reason: String?
 
-        enum Key: String, CodingKey { case device, alert, reason }
+        enum Key: String, CodingKey, CaseIterable { case device, alert, reason }
 
         init(from decoder: any Decoder) throws {
             let body = try decoder.container(keyedBy: Key.self)
-            for key in [Key.device, .alert, .reason] where body.contains(key) {
-                if try body.decodeNil(forKey: key) {
-                    throw DecodingError.valueNotFound(
-                        Any.self, .init(codingPath: [key], debugDescription: "`\(key.rawValue)` is null"))
-                }
-            }
+            try body.refuseNulls()
             device = try body.decodeIfPresent(String.self, forKey: .device)
             alert = try body.decodeIfPresent(String.self, forKey: .alert)
             reason = try body.decodeIfPresent(String.self, forKey: .reason)

@@ -55,7 +55,7 @@ struct EraseCommand: AsyncParsableCommand {
             after: try after.map { try FrameSelection.seconds($0, field: "--after") },
             before: try before.map { try FrameSelection.seconds($0, field: "--before") })
         try await store.withBackends { backends in
-            let requester = (ProcessInfo.processInfo.environment["USER"] ?? "unknown") + " (vigil erase)"
+            let requester = Terminal.requester("vigil erase")
             let (summary, report) = try await ErasureRequest(
                 frames: frames, reason: reason, requester: requester, dryRun: dryRun
             ).run(store: backends.store, alerts: try backends.alerts(), configuration: ServerConfiguration())

@@ -16,7 +16,7 @@ struct HoldCommand: AsyncParsableCommand {
             """,
         subcommands: [Place.self, Release.self, List.self])
 
-    static var requester: String { (ProcessInfo.processInfo.environment["USER"] ?? "unknown") + " (vigil hold)" }
+    static var requester: String { Terminal.requester("vigil hold") }
 
     struct Place: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

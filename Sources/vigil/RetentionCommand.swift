@@ -34,7 +34,7 @@ struct RetentionCommand: AsyncParsableCommand {
                 let runner = RetentionRunner(
                     store: backends.store, alerts: try backends.alerts(), access: try backends.access(),
                     configuration: ServerConfiguration(), logger: store.logger)
-                let requester = (ProcessInfo.processInfo.environment["USER"] ?? "unknown") + " (vigil retention run)"
+                let requester = Terminal.requester("vigil retention run")
                 let outcome = try await runner.run(now: time ?? Date(), dryRun: dryRun, requester: requester)
                 if output.json { return try Terminal.json(outcome) }
                 if outcome.customers.isEmpty {

@@ -50,6 +50,11 @@ enum Terminal {
         return unit == 0 ? "\(count) B" : String(format: "%.1f %@", value, units[unit])
     }
 
+    /// Who runs `command`, as erasures, holds and retention record it: the user and the command.
+    static func requester(_ command: String) -> String {
+        (ProcessInfo.processInfo.environment["USER"] ?? "unknown") + " (\(command))"
+    }
+
     static func date(_ date: Date) -> String {
         date.formatted(
             .iso8601.year().month().day().time(includingFractionalSeconds: false).timeZone(separator: .omitted))
