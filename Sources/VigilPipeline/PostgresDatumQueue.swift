@@ -44,18 +44,12 @@ public final class PostgresDatumQueue: DatumQueue {
         let body = try JobRecordCoding.encode(job)
         let encoded = try work.map(Self.encode)
         return try await withoutActuallyEscaping(isAlive) { isAlive in
-            try await database.withTransaction(
-                "starting a job of '\(job.pipeline)'", extraTime: Self.insertTime(encoded?.ids.count ?? 0)
+            try await PostgresJobStore.start(
+                job, on: database, extraTime: Self.insertTime(encoded?.ids.count ?? 0), isAlive: isAlive
             ) { connection in
-                if let existing = try await PostgresJobStore.runningJob(
-                    of: job.pipeline, isAlive: isAlive, on: connection)
-                {
-                    return existing
-                }
-                guard let encoded else { return nil }
+                guard let encoded else { return }
                 try await PostgresJobStore.insert(job, body: body, on: connection)
                 try await Self.insert(encoded, job: job, on: connection)
-                return nil
             }
         }
     }

@@ -3,9 +3,9 @@ import PostgresNIO
 import VigilStore
 
 /// `JobStore` on the shared PostgreSQL database, for engines on many hosts. Records are stored as the same
-/// JSON as on SQLite, beside the columns that are queried. Starting a job takes a transaction-scoped advisory
-/// lock on its pipeline, so two engines that start the same pipeline at once see each other's job: one records
-/// it, the other gets it back. Changes to pipelines (created, updated, asked to run, deleted) notify the change
+/// JSON as on SQLite, beside the columns that are queried. Recording a new job takes a transaction-scoped
+/// advisory lock on its pipeline, so two engines that start the same pipeline at once see each other's job: one
+/// records it, the other gets it back. Changes to pipelines (created, updated, asked to run, deleted) notify the change
 /// feed, so every engine hears of them at once.
 public final class PostgresJobStore: JobStore {
     private let database: VigilStore.PostgresDatabase
@@ -167,33 +167,69 @@ public final class PostgresJobStore: JobStore {
 
     public func startJob(_ job: JobInfo, isAlive: @Sendable (JobInfo) -> Bool) async throws -> JobInfo? {
         let body = try JobRecordCoding.encode(job)
-        // The transaction runs (and ends) within this call, so `isAlive` does not outlive it.
+        // The transactions run (and end) within this call, so `isAlive` does not outlive it.
         return try await withoutActuallyEscaping(isAlive) { isAlive in
-            try await start(job, body: body, isAlive: isAlive)
+            try await Self.start(job, on: database, isAlive: isAlive) { connection in
+                try await Self.insert(job, body: body, on: connection)
+            }
         }
     }
 
-    private func start(
-        _ job: JobInfo, body: String, isAlive: @escaping @Sendable (JobInfo) -> Bool
+    /// Starts `job` unless another job of its pipeline is running (see `JobStore.startJob`): `record` writes
+    /// the new job in a transaction that holds the pipeline's advisory lock. Returns nil when it was recorded.
+    static func start(
+        _ job: JobInfo, on database: VigilStore.PostgresDatabase, extraTime: Duration = .zero,
+        isAlive: @escaping @Sendable (JobInfo) -> Bool,
+        record: @escaping @Sendable (PostgresConnection) async throws -> Void
     ) async throws -> JobInfo? {
-        try await database.withTransaction("starting a job of '\(job.pipeline)'") { connection in
-            if let existing = try await Self.runningJob(of: job.pipeline, isAlive: isAlive, on: connection) {
-                return existing
+        let operation = "starting a job of '\(job.pipeline)'"
+        while true {
+            // Most starts find a job already running, and that answer needs no lock: a committed running job
+            // is what the lock would have shown too.
+            let running = try await database.rows(operation, Self.runningJobsQuery(of: job.pipeline))
+            if let existing = try Self.pick(running, isAlive: isAlive) { return existing }
+            let attempt = try await database.withTransaction(operation, extraTime: extraTime) {
+                connection -> StartAttempt in
+                // Never waiting in the server's lock queue: a wait there would count against this attempt's
+                // deadline, which is for a server that stopped answering, and a queue of starters (engines
+                // racing after an outage) would outlast it. The holder is about to commit; this one reads again.
+                guard try await Self.tryLockJobStarts(of: job.pipeline, on: connection) else { return .busy }
+                let running = try await connection.rows(Self.runningJobsQuery(of: job.pipeline))
+                if let existing = try Self.pick(running, isAlive: isAlive) { return .existing(existing) }
+                try await record(connection)
+                return .started
             }
-            try await Self.insert(job, body: body, on: connection)
-            return nil
+            switch attempt {
+            case .started: return nil
+            case .existing(let existing): return existing
+            case .busy: try await Task.sleep(for: .milliseconds(Int.random(in: 5...25)))
+            }
         }
+    }
+
+    private enum StartAttempt: Sendable {
+        case started
+        case existing(JobInfo)
+        /// Another starter of the same pipeline held the lock.
+        case busy
     }
 
     /// Within a transaction that starts a job: locks the pipeline's job starts (across every process, until
-    /// the transaction ends) and returns the running job a new one must not race (a live one first), if any.
-    static func runningJob(
-        of pipeline: String, isAlive: (JobInfo) -> Bool, on connection: PostgresConnection
-    ) async throws -> JobInfo? {
-        try await connection.rows("SELECT pg_advisory_xact_lock(hashtext(\("vigil-job:" + pipeline)))")
-        let running = try await connection.rows(
-            "SELECT body FROM jobs WHERE pipeline = \(pipeline) AND state = 'running' ORDER BY started, seq"
-        ).map { try JobRecordCoding.decode(JobInfo.self, try $0.decode(String.self)) }
+    /// the transaction ends) if no other transaction holds that lock; false if one does.
+    static func tryLockJobStarts(of pipeline: String, on connection: PostgresConnection) async throws -> Bool {
+        let rows = try await connection.rows(
+            "SELECT pg_try_advisory_xact_lock(hashtext(\("vigil-job:" + pipeline)))")
+        guard let row = rows.first else { return false }
+        return try row.decode(Bool.self)
+    }
+
+    static func runningJobsQuery(of pipeline: String) -> PostgresQuery {
+        "SELECT body FROM jobs WHERE pipeline = \(pipeline) AND state = 'running' ORDER BY started, seq"
+    }
+
+    /// The running job a new one must not race (a live one first), if any.
+    static func pick(_ rows: [PostgresRow], isAlive: (JobInfo) -> Bool) throws -> JobInfo? {
+        let running = try rows.map { try JobRecordCoding.decode(JobInfo.self, try $0.decode(String.self)) }
         return running.first(where: isAlive) ?? running.first
     }
 
