@@ -11,8 +11,12 @@
    readiness and liveness probes and a PodDisruptionBudget, every ScaledObject a Deployment of the render,
    every secret and ConfigMap key a container or TriggerAuthentication reads exists in the render.
 4. Lints the Containerfile with hadolint, checks that every path it copies from the build stage exists in this
-   checkout's release build, and that its run stage installs exactly the Debian packages holding the libraries
-   `ldd` lists for the release binary and the ONNX Runtime library (plus ca-certificates).
+   checkout's build, and that its run stage installs exactly the Debian packages holding the libraries `ldd`
+   lists for the binary and the ONNX Runtime library (plus ca-certificates). The binary given may be a debug
+   build's (what `make test` has built): the Containerfile's `.build/release/` paths are then looked for in
+   that build's folder, and its libraries are a release build's plus the Swift runtime's debug support
+   library, which the run stage copies with the rest of the runtime. `make deploy-check DEPLOY_BUILD=release`
+   checks a release build itself.
 5. Shows that the checks can fail: broken copies of the objects must each be caught.
 
 Prints one line per finding and a summary; exit status 0 only when nothing failed.
@@ -214,7 +218,7 @@ def containerfile_errors(hadolint, binary, text):
             if not source.startswith(build_dir + "/"):
                 errors.append(("Containerfile", f"copies {source}, outside the build stage's {build_dir}"))
                 continue
-            local = os.path.join(ROOT, source[len(build_dir) + 1:])
+            local = os.path.join(ROOT, in_build(source[len(build_dir) + 1:], binary))
             if not os.path.exists(local):
                 errors.append(("Containerfile", f"copies {source}, but {local} is not in this checkout's build"))
     run_stage = " ".join(lines[stages[1]:])
@@ -240,6 +244,16 @@ def containerfile_errors(hadolint, binary, text):
     for package in sorted(installed - needed - EXTRA_PACKAGES):
         errors.append(("Containerfile", f"the run stage installs {package}, which ldd does not list"))
     return errors, sorted(needed)
+
+
+def in_build(path, binary):
+    """`path` (relative to the checkout) with a release build's folder replaced by the folder of `binary`'s
+    build, when `binary` is another configuration's (a debug build's): the same products are in both."""
+    release = ".build/release/"
+    if not path.startswith(release):
+        return path
+    folder = os.path.relpath(os.path.dirname(os.path.realpath(binary)), os.path.realpath(ROOT))
+    return os.path.join(folder, path[len(release):])
 
 
 def context_keeps(path):
@@ -328,6 +342,8 @@ def broken_containerfiles(text):
         ("a run stage with a package ldd does not list", text.replace(" zlib1g", " zlib1g curl", 1)),
         ("a copy of a file the build does not make",
          text.replace("/src/.deps/model/coco.names", "/src/.deps/model/coco.labels", 1)),
+        ("a copy of a product the build does not make",
+         text.replace("/src/.build/release/vigil ", "/src/.build/release/vigild ", 1)),
         ("a Containerfile hadolint rejects", text.replace("WORKDIR /src", "WORKDIR src", 1)),
         ("a copy of something the context lacks", text.replace("COPY Tests ./Tests", "COPY Specs ./Specs", 1)),
     ]
@@ -338,7 +354,7 @@ def main(argv):
     parser.add_argument("--kubectl", default="kubectl")
     parser.add_argument("--hadolint", required=True)
     parser.add_argument("--validate", required=True, help="the kubernetes-validate program")
-    parser.add_argument("--binary", required=True, help="the release build of vigil")
+    parser.add_argument("--binary", required=True, help="vigil as built here (release, or debug: see 4. above)")
     args = parser.parse_args(argv)
 
     objects = render(args.kubectl)
