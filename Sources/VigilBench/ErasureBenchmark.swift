@@ -18,6 +18,8 @@ struct ErasureBenchmark: AsyncParsableCommand {
     @Option(help: "Frames in the repo at the end.") var files = 100_000
     @Option(help: "Commits they arrive in.") var commits = 100
     @Option(help: "Cameras sending them (the erased one is 1 of them).") var devices = 100
+    @Option(help: "Plans made each way (commits diffed one at a time, and side by side), alternating.")
+    var planRuns = 2
 
     func run() async throws {
         let root = URL(fileURLWithPath: home)
@@ -49,9 +51,29 @@ struct ErasureBenchmark: AsyncParsableCommand {
             let before = try Self.blobFiles(root)
 
             let selection = try FrameSelection(devices: ["cam0"]).erasureSelection()
-            let planStart = ContinuousClock.now
-            let plan = try await store.planErasure(selection)
-            let planTime = ContinuousClock.now - planStart
+            // The same plan made with commits diffed one at a time (the baseline) and side by side, in turn.
+            var oneAtATime: [Duration] = []
+            var sideBySide: [Duration] = []
+            var reference: ErasurePlan?
+            for run in 0..<max(1, planRuns) {
+                for width in [1, nil] as [Int?] {
+                    let start = ContinuousClock.now
+                    let plan = try await store.planErasure(selection, width: width)
+                    let time = ContinuousClock.now - start
+                    if width == 1 { oneAtATime.append(time) } else { sideBySide.append(time) }
+                    if let reference, reference.entries != plan.entries || reference.removed != plan.removed {
+                        throw ValidationError("plans made two ways differ")
+                    }
+                    reference = plan
+                    FileHandle.standardError.write(
+                        Data(
+                            "plan \(run + 1), width \(width ?? ProcessInfo.processInfo.activeProcessorCount): \(time)\n"
+                                .utf8))
+                }
+            }
+            guard let plan = reference else { return }
+            let planTime = median(sideBySide)
+            let baselineTime = median(oneAtATime)
             let eraseStart = ContinuousClock.now
             // As `vigil erase` runs it: the plan made once, then carried out.
             let report = try await store.erase(
@@ -65,10 +87,13 @@ struct ErasureBenchmark: AsyncParsableCommand {
                 String(
                     format: """
                         %d frames from %d cameras in %d commits (built in %.1f s); erasing cam0's %d frames:
-                          plan %.2f s (%d commits, %d file entries read), then erase %.2f s (%.2f s in all), %d blobs deleted
+                          plan %.2f s (%d commits, %d file entries read; median of %d, commits diffed side by side;
+                            one at a time: %.2f s, ×%.2f), then erase %.2f s (%.2f s in all), %d blobs deleted
                           written anew: %d blobs, %.1f KB, against %.1f MB in the blob store before (%.3f %%); steal %.1f %%
                         """, made, devices, commits, seconds(build), plan.entries.count, seconds(planTime),
-                    plan.commits, plan.files, seconds(eraseTime), seconds(planTime + eraseTime), report.blobsDeleted,
+                    plan.commits, plan.files, sideBySide.count, seconds(baselineTime),
+                    seconds(baselineTime) / max(1e-9, seconds(planTime)), seconds(eraseTime),
+                    seconds(planTime + eraseTime), report.blobsDeleted,
                     written.count,
                     Double(writtenBytes) / 1e3, Double(storedBytes) / 1e6,
                     100 * Double(writtenBytes) / Double(max(1, storedBytes)), steal.percent ?? 0))
@@ -85,6 +110,12 @@ struct ErasureBenchmark: AsyncParsableCommand {
             files[file.path] = Int64(size)
         }
         return files
+    }
+
+    private func median(_ times: [Duration]) -> Duration {
+        let sorted = times.sorted()
+        return sorted.count % 2 == 1
+            ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 
     private func seconds(_ duration: Duration) -> Double {

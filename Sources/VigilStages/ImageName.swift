@@ -18,19 +18,34 @@ public struct ImageName: Sendable, Hashable, Codable, CustomStringConvertible {
 
     /// The frame a stored file belongs to, read from its path's last component: the upload itself
     /// (`cam1-1700000000.jpg`) and every file made from it (`cam1-1700000000.jpg.json`,
-    /// `cam1-1700000000.jpg.reason.json`) give `cam1` and `1700000000`; nil for any other file.
+    /// `cam1-1700000000.jpg.reason.json`) give `cam1` and `1700000000`; nil for any other file. The device is
+    /// all before the first `-` that digits and `.jpg`, `.jpeg` or `.png` follow (then the end or a `.`), so a
+    /// device id with dots (`porch.east-1700000000.jpg`) reads whole.
     public static func frame(ofPath path: String) -> (device: String, seconds: Int64)? {
-        guard let name = path.split(separator: "/").last,
-            let image = name.range(of: #"^.+?-[0-9]+\.(jpg|jpeg|png)(\.|$)"#, options: .regularExpression)
-        else {
-            return nil
+        guard let name = path.split(separator: "/").last else { return nil }
+        // Read byte by byte: an erasure or retention walk asks this of every file in history (a million and
+        // more). The bytes looked for are ASCII, which never occurs inside a longer UTF-8 sequence.
+        let bytes = Array(name.utf8)
+        var dash = 1
+        while dash < bytes.count {
+            defer { dash += 1 }
+            guard bytes[dash] == UInt8(ascii: "-") else { continue }
+            var end = dash + 1
+            while end < bytes.count, bytes[end] >= UInt8(ascii: "0"), bytes[end] <= UInt8(ascii: "9") { end += 1 }
+            guard end > dash + 1, end < bytes.count, bytes[end] == UInt8(ascii: "."),
+                extensionBytes.contains(where: { suffix in
+                    let stop = end + 1 + suffix.count
+                    return stop <= bytes.count && bytes[(end + 1)..<stop].elementsEqual(suffix)
+                        && (stop == bytes.count || bytes[stop] == UInt8(ascii: "."))
+                })
+            else { continue }
+            guard let seconds = Int64(String(decoding: bytes[(dash + 1)..<end], as: UTF8.self)) else { return nil }
+            return (String(decoding: bytes[..<dash], as: UTF8.self), seconds)
         }
-        let stem = name[image].prefix { $0 != "." }
-        guard let dash = stem.lastIndex(of: "-"), let seconds = Int64(stem[stem.index(after: dash)...]),
-            dash > stem.startIndex
-        else { return nil }
-        return (String(stem[..<dash]), seconds)
+        return nil
     }
+
+    private static let extensionBytes = extensions.map { Array($0.utf8) }
 
     /// Parses a file name (not a path). Every way it can be wrong has its own code.
     public static func parse(_ name: String) throws(NameError) -> ImageName {

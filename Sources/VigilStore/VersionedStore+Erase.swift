@@ -42,21 +42,35 @@ extension VersionedStore {
     /// Finds every file of every commit of every repo that `selection` takes. A commit is read as its changes
     /// from its parent (equal subtrees skipped by hash), and only a first commit whole, so the cost follows
     /// what history added, not commits × files.
-    public func planErasure(_ selection: ErasureSelection) async throws -> ErasurePlan {
+    /// `width` commits are diffed at once (default: one per core).
+    public func planErasure(_ selection: ErasureSelection, width: Int? = nil) async throws -> ErasurePlan {
         var walk = ErasureWalk(selection: selection)
         for repo in try await repos() {
             let commits = try await metadata.allCommits(in: repo.name)
             let byID = Dictionary(commits.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+            var diffs: [(old: BlobHash, new: BlobHash)] = []
             for commit in commits {
                 walk.commits += 1
                 guard let parent = commit.parent.flatMap({ byID[$0] }) else {
                     try await walk.directory(commit.tree.hash, path: "", repo: repo.name, trees: trees)
                     continue
                 }
-                for change in try await trees.diff(from: parent.tree.hash, to: commit.tree.hash)
-                where change.change != .removed {
-                    guard let new = change.new, new.kind == .file else { continue }
-                    walk.file(path: change.path, hash: new.hash, size: new.size, repo: repo.name)
+                diffs.append((parent.tree.hash, commit.tree.hash))
+            }
+            // Commits are diffed side by side, a window at a time (each diff is its own reads and decoding;
+            // the window bounds how many diffs are held at once), and taken in in order.
+            let width = max(1, width ?? ProcessInfo.processInfo.activeProcessorCount)
+            for start in stride(from: 0, to: diffs.count, by: width * 4) {
+                let window = Array(diffs[start..<min(start + width * 4, diffs.count)])
+                let found = try await window.concurrentMap(width: width) { [trees] pair in
+                    try await ErasureWalk.files(
+                        changedFrom: pair.old, to: pair.new, repo: repo.name, selection: selection, trees: trees)
+                }
+                for files in found {
+                    for file in files {
+                        walk.file(
+                            path: file.path, hash: file.hash, size: file.size, repo: repo.name, selected: file.selected)
+                    }
                 }
             }
         }
@@ -178,9 +192,20 @@ private struct ErasureWalk {
         }
     }
 
-    mutating func file(path: String, hash: BlobHash, size: Int64, repo: String) {
+    /// The files a commit added or changed (its diff from its parent, without removals and directories), and
+    /// whether the selection takes each: the part of the walk that runs side by side.
+    static func files(
+        changedFrom old: BlobHash, to new: BlobHash, repo: String, selection: ErasureSelection, trees: TreeStore
+    ) async throws -> [(path: String, hash: BlobHash, size: Int64, selected: Bool)] {
+        try await trees.diff(from: old, to: new).compactMap { change in
+            guard change.change != .removed, let new = change.new, new.kind == .file else { return nil }
+            return (change.path, new.hash, new.size, selection.matches(repo, change.path))
+        }
+    }
+
+    mutating func file(path: String, hash: BlobHash, size: Int64, repo: String, selected: Bool? = nil) {
         files += 1
-        if selection.matches(repo, path) {
+        if selected ?? selection.matches(repo, path) {
             if selectedKeys.insert("\(repo)\u{0}\(path)\u{0}\(hash.hex)").inserted {
                 entries.append(ErasedEntry(repo: repo, path: path, hash: hash, size: size))
             }
