@@ -143,6 +143,7 @@ let package = Package(
             name: "VigilServer",
             dependencies: [
                 "VigilStore", "VigilPipeline", "VigilStages", "VigilAlerts", "VigilAccess", "VigilVision",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

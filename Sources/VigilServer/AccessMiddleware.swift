@@ -18,9 +18,12 @@ struct AccessMiddleware: RouterMiddleware {
     static let publicPaths: Set<String> = ["/healthz", "/readyz", "/openapi.yaml"]
     /// Served to anyone, showing more to a signed-in caller (the dashboard shows its sign-in form).
     static let optionalPaths: Set<String> = ["/", "/logout", "/sign-in"]
-    /// The dashboard's cookie: accepted on GET and HEAD only, so a page elsewhere cannot make a browser change
+    /// The dashboard's cookie: accepted on GET and HEAD, which change nothing, and on the dashboard's own form
+    /// posts only with the page's form key (`DashboardFormKey`), so a page elsewhere cannot make a browser change
     /// anything with it.
     static let cookie = "vigil_token"
+    /// The dashboard's forms, which post with the cookie and the form key.
+    static let formPaths: Set<String> = ["/verdict"]
 
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
@@ -32,7 +35,9 @@ struct AccessMiddleware: RouterMiddleware {
         var context = context
         var failure: (any Error)?
         var response: Response?
-        let audited = path.hasPrefix("/v1/") || path == "/metrics" || path == "/" || path == "/sign-in"
+        let audited =
+            path.hasPrefix("/v1/") || path == "/metrics" || path == "/" || path == "/sign-in"
+            || Self.formPaths.contains(path)
         let tokenKeys = SignInThrottle.keys(address: nil, token: Self.presentedToken(request))
         let addressKeys = SignInThrottle.keys(address: context.remoteAddress, token: nil)
         if let wait = throttle.retryAfter(tokenKeys) {
@@ -97,7 +102,7 @@ struct AccessMiddleware: RouterMiddleware {
     }
 
     /// The token a request carries, unchecked (for the throttle's keys).
-    private static func presentedToken(_ request: Request) -> String? {
+    static func presentedToken(_ request: Request) -> String? {
         if let header = request.headers[.authorization], header.hasPrefix("Bearer ") {
             return String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
         }
@@ -111,7 +116,11 @@ struct AccessMiddleware: RouterMiddleware {
                 throw APIError.unauthenticated("the Authorization header is not a Bearer token")
             }
             token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-        } else if request.method == .get || request.method == .head, let cookie = request.cookies[Self.cookie] {
+        } else if let cookie = request.cookies[Self.cookie],
+            request.method == .get || request.method == .head
+                || (request.method == .post && Self.formPaths.contains(request.uri.path)
+                    && DashboardFormKey.matches(request.uri.queryParameters.get("form"), token: cookie.value))
+        {
             token = cookie.value
         } else {
             throw APIError.unauthenticated("no token")

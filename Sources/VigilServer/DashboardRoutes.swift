@@ -6,20 +6,24 @@ import VigilAccess
 import VigilAlerts
 import VigilPipeline
 import VigilStages
+import VigilStore
 
 /// `GET /`: the dashboard, rendered on the server. The bar charts, the recent alerts with their images, and
 /// (for admins and operators) pipeline and job health. A customer sees only its own devices. Sign-in posts a
 /// token from a form (`POST /sign-in`: never in an address, where history and logs would keep it), which
 /// becomes an HttpOnly, SameSite=Lax cookie, `Secure` when the service's public URL is HTTPS; `/logout`
-/// clears it.
+/// clears it. Each alert has its verdict buttons: one click posts `POST /verdict` (with the page's form key,
+/// `DashboardFormKey`) and comes back to the page.
 struct DashboardRoutes {
     let environment: ServerEnvironment
     let stats: StatsRoutes
     let pipelines: PipelineRoutes
     let alerts: AlertRoutes
+    let verdicts: VerdictRoutes
 
     func add(to router: Router<VigilRequestContext>) {
         router.get("/") { request, context in try await page(request, context: context) }
+        router.post("/verdict") { request, context in try await judge(request, context: context) }
         router.post("/sign-in") { request, _ in try await signIn(request) }
         router.get("/logout") { _, _ in
             var response = Self.redirect("/")
@@ -76,7 +80,10 @@ struct DashboardRoutes {
         if let customer = principal.customer { body += " <b>\(HTML.escape(customer))</b>" }
         body += ") · <a href=\"/logout\">sign out</a></p></header>"
         body += "<section id=\"alerts\"><h2>Recent alerts</h2>"
-        body += alerts.isEmpty ? "<p>No alerts.</p>" : Self.alertTable(alerts)
+        var standing: [String: AlertVerdict] = [:]
+        for alert in alerts { standing[alert.id] = try await verdicts.book.verdict(on: alert) }
+        let formKey = AccessMiddleware.presentedToken(request).map(DashboardFormKey.value(for:)) ?? ""
+        body += alerts.isEmpty ? "<p>No alerts.</p>" : Self.alertTable(alerts, verdicts: standing, formKey: formKey)
         body += "</section>"
         body += "<section id=\"stats\"><h2>Alerts: \(counts.alerts.total)"
         body += " · invalid images: \(counts.invalid.total)</h2><div class=\"charts\">"
@@ -109,24 +116,64 @@ struct DashboardRoutes {
         return response
     }
 
-    static func alertTable(_ alerts: [AlertInfo]) -> String {
+    /// A verdict from the dashboard's buttons: the form's `alert`, `verdict` and optional `label`; back to the
+    /// page when it is recorded.
+    func judge(_ request: Request, context: VigilRequestContext) async throws -> Response {
+        let principal = try context.require([.admin, .operator, .customer], to: "give verdicts on alerts")
+        let form = FormBody(String(buffer: try await request.body.collect(upTo: 8_192)))
+        guard let id = form["alert"], !id.isEmpty else {
+            throw APIError.badRequest(code: VigilError.Code.badVerdict.rawValue, "the form names no alert")
+        }
+        guard let kind = form["verdict"].flatMap(AlertVerdict.Kind.init(rawValue:)) else {
+            throw APIError.badRequest(
+                code: VigilError.Code.badVerdict.rawValue, "the verdict is confirmed or false-alarm",
+                value: form["verdict"] ?? "")
+        }
+        let label = form["label"].flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
+        let alert = try await verdicts.alert(id, to: principal)
+        let (_, target) = try await verdicts.record(kind, label: label, note: nil, on: alert, by: principal)
+        var response = Self.redirect("/#alert-\(alert.id)")
+        response.headers[.vigilTarget] = target
+        return response
+    }
+
+    static func alertTable(_ alerts: [AlertInfo], verdicts: [String: AlertVerdict], formKey: String) -> String {
         var html = "<table><tr><th>Image</th><th>Time (UTC)</th><th>Device</th><th>Customer</th><th>Seen</th>"
-        html += "<th>State</th><th>Told</th></tr>"
+        html += "<th>State</th><th>Told</th><th>Verdict</th></tr>"
         for alert in alerts {
             let record = alert.record
             let image = "/v1/alerts/\(alert.id)/thumbnail.jpg"
             let seen = record.labels.map { "\($0.label) \(Int(($0.confidence * 100).rounded()))%" }.joined(
                 separator: ", ")
-            html += "<tr class=\"alert\" data-device=\"\(HTML.escape(alert.device))\" data-customer=\""
+            html +=
+                "<tr class=\"alert\" id=\"alert-\(HTML.escape(alert.id))\" data-device=\"\(HTML.escape(alert.device))\" data-customer=\""
             html +=
                 "\(HTML.escape(alert.customer))\"><td><img loading=\"lazy\" alt=\"\(HTML.escape(record.image.name))\" "
             html += "src=\"\(HTML.escape(image))\"></td><td>\(HTML.escape(record.isoTime))</td>"
             html += "<td>\(HTML.escape(alert.device))</td><td>\(HTML.escape(record.customerName))</td>"
             html +=
                 "<td>\(HTML.escape(seen))</td><td class=\"state-\(alert.state.rawValue)\">\(alert.state.rawValue)</td>"
-            html += "<td>\(alert.level + 1)/\(record.contacts.count)</td></tr>"
+            html += "<td>\(alert.level + 1)/\(record.contacts.count)</td>"
+            html += "<td class=\"verdict\">" + verdictCell(alert, verdicts[alert.id], formKey: formKey) + "</td></tr>"
         }
         return html + "</table>"
+    }
+
+    /// The verdict that stands (if any) and one click to give or change it.
+    static func verdictCell(_ alert: AlertInfo, _ verdict: AlertVerdict?, formKey: String) -> String {
+        var html = ""
+        if let verdict {
+            html += "<span class=\"verdict-\(verdict.verdict.rawValue)\">"
+            html += HTML.escape(verdict.verdict == .confirmed ? "confirmed" : "false alarm")
+            if let label = verdict.label { html += " (\(HTML.escape(label)))" }
+            html += "</span> "
+        }
+        html += "<form method=\"post\" action=\"/verdict?form=\(HTML.escape(formKey))\">"
+        html += "<input type=\"hidden\" name=\"alert\" value=\"\(HTML.escape(alert.id))\">"
+        html += "<input name=\"label\" size=\"9\" maxlength=\"64\" placeholder=\"what was it?\" "
+        html += "aria-label=\"what it really was\"> <button name=\"verdict\" value=\"confirmed\">Real</button> "
+        html += "<button name=\"verdict\" value=\"false-alarm\">False alarm</button></form>"
+        return html
     }
 
     static func pipelineTable(_ pipelines: [PipelineRoutes.Pipeline]) -> String {

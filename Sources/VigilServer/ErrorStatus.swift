@@ -13,7 +13,7 @@ enum ErrorStatus {
         .repoNotFound, .pathNotFound, .commitNotFound, .branchNotFound, .blobNotFound, .notAFile, .holdNotFound,
         .customerNotFound,
     ]
-    static let badRequest: Set<VigilError.Code> = [.badAddress, .badName, .badPath, .badArgument]
+    static let badRequest: Set<VigilError.Code> = [.badAddress, .badName, .badPath, .badArgument, .badVerdict]
     /// A commit prefix that several commits share is well formed, and names more than one thing as things are.
     static let conflict: Set<VigilError.Code> = [
         .repoExists, .branchExists, .pathConflict, .ambiguousCommit, .holdReleased, .held, .ambiguousHold,

@@ -55,6 +55,8 @@ public struct ServerConfiguration: Sendable {
     public var rulesRepo = "rules"
     /// Legal holds, one record per hold (`LegalHoldBook`).
     public var holdsRepo = "holds"
+    /// Verdicts on alerts (confirmed or false alarm), one record per alert (`VerdictBook`).
+    public var verdictsRepo = "verdicts"
     /// The stages' output repos a customer reads (scoped to its devices), and the analytics' output.
     public var validateRepo = "validate"
     public var detectRepo = "detect"

@@ -23,6 +23,8 @@ public enum VigilAPI {
         ImageRoutes(environment: environment).add(to: router)
         let alerts = AlertRoutes(environment: environment, tenants: tenants)
         alerts.add(to: router)
+        let verdicts = VerdictRoutes(environment: environment, alerts: alerts)
+        verdicts.add(to: router)
         DataRoutes(environment: environment, tenants: tenants).add(to: router)
         ErasureRoutes(environment: environment).add(to: router)
         HoldRoutes(environment: environment).add(to: router)
@@ -31,7 +33,9 @@ public enum VigilAPI {
         let pipelines = PipelineRoutes(environment: environment)
         pipelines.add(to: router)
         LineageRoutes(environment: environment, tenants: tenants).add(to: router)
-        DashboardRoutes(environment: environment, stats: stats, pipelines: pipelines, alerts: alerts).add(to: router)
+        DashboardRoutes(
+            environment: environment, stats: stats, pipelines: pipelines, alerts: alerts, verdicts: verdicts
+        ).add(to: router)
         routes.set(router.routes)
         return router
     }

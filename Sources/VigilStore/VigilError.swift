@@ -34,6 +34,8 @@ public struct VigilError: Error, Sendable, Equatable, CustomStringConvertible {
         case holdReleased = "hold-released"
         /// The data asked for is under a legal hold: it cannot be erased until the hold is released.
         case held = "held"
+        /// A verdict on an alert that is not `confirmed` or `false-alarm`, or with a label or note out of bounds.
+        case badVerdict = "bad-verdict"
         /// S3 refused the credentials or the request (403): the S3 error code is in the message.
         case s3AccessDenied = "s3-access-denied"
         /// The configured bucket does not exist on the endpoint.

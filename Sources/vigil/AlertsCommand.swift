@@ -1,11 +1,14 @@
 import ArgumentParser
 import Foundation
+import VigilAccess
 import VigilAlerts
+import VigilServer
+import VigilStore
 
 struct AlertsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "alerts", abstract: "List, show, acknowledge and retry the alerts the notifier delivers.",
-        subcommands: [List.self, Show.self, Ack.self, Retry.self])
+        commandName: "alerts", abstract: "List, show, acknowledge, judge and retry the alerts the notifier delivers.",
+        subcommands: [List.self, Show.self, Ack.self, Verdict.self, Retry.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -115,6 +118,68 @@ struct AlertsCommand: AsyncParsableCommand {
                     self.alert, by: by, at: Date())
                 print("acknowledged \(alert.id) by \(by): no further contacts are told")
             }
+        }
+    }
+
+    struct Verdict: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Say what an alert really was: confirmed, or a false alarm (with what it was).",
+            discussion: """
+                The verdict is committed to the verdicts repo (the latest stands; the record keeps the ones it \
+                replaced) and written to the audit log. Without --confirmed or --false-alarm it prints the \
+                verdict that stands.
+                """)
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The alert id, or a unique prefix (4+ digits).") var alert: String
+        @Flag(help: "Something the customer wanted to hear about was there.") var confirmed = false
+        @Flag(help: "Nothing was: a shadow, a pet, a tree.") var falseAlarm = false
+        @Option(help: "What it really was (shadow, cat, tree, courier…).") var label: String?
+        @Option(help: "A note kept with the verdict.") var note: String?
+
+        func validate() throws {
+            if confirmed && falseAlarm { throw ValidationError("give --confirmed or --false-alarm, not both") }
+            if !confirmed && !falseAlarm && (label != nil || note != nil) {
+                throw ValidationError("--label and --note go with --confirmed or --false-alarm")
+            }
+            do {
+                try AlertVerdict.check(label: label, note: note)
+            } catch let error as VigilError {
+                throw ValidationError(error.message)
+            }
+        }
+
+        func run() async throws {
+            try await store.withBackends { backends in
+                let found = try await backends.alerts().alert(alert).0
+                let book = VerdictBook(store: backends.store, repo: ServerConfiguration().verdictsRepo)
+                guard confirmed || falseAlarm else {
+                    guard let verdict = try await book.verdict(on: found) else {
+                        throw VigilError(
+                            .badArgument,
+                            "nobody has given a verdict on alert \(found.id) yet; give one with --confirmed or "
+                                + "--false-alarm", value: found.id)
+                    }
+                    return try Self.print(verdict, json: output.json)
+                }
+                let requester = Terminal.requester("vigil alerts verdict")
+                let verdict = try await book.record(
+                    confirmed ? .confirmed : .falseAlarm, label: label, note: note, on: found, by: requester)
+                try await backends.access().record(
+                    AuditEntry(
+                        time: verdict.at, tokenID: "-", principal: requester, role: "cli",
+                        action: "VERDICT \(verdict.verdict.rawValue)", target: "alert \(found.id)", status: 200,
+                        detail: [verdict.label, verdict.note].compactMap { $0 }.joined(separator: ": ")))
+                try Self.print(verdict, json: output.json)
+            }
+        }
+
+        static func print(_ verdict: AlertVerdict, json: Bool) throws {
+            if json { return try Terminal.json(verdict) }
+            Swift.print(
+                "alert \(verdict.alert): \(verdict.verdict.rawValue)" + (verdict.label.map { " (\($0))" } ?? "")
+                    + " by \(verdict.by) at \(Terminal.date(verdict.at))"
+                    + (verdict.earlier.isEmpty ? "" : "; \(verdict.earlier.count) earlier"))
         }
     }
 

@@ -95,6 +95,17 @@ extension ProcessTests {
             var state: String
             var device: String
         }
+        struct Verdict: Decodable {
+            struct Earlier: Decodable { var verdict: String }
+            var verdict: String
+            var label: String?
+            var note: String?
+            var earlier: [Earlier]
+        }
+        struct Audit: Decodable {
+            var action: String
+            var target: String?
+        }
 
         @Test func killingTheNotifierMidDeliveryNeitherLosesNorDuplicatesAnAlert() throws {
             let root = try temporaryFolder()
@@ -194,6 +205,24 @@ extension ProcessTests {
             #expect(twice.status == 1 && twice.error.contains("acknowledged already"))
             let badState = try vigil.run(["alerts", "list", "--state", "lost"])
             #expect(badState.status == 64 && badState.error.contains("--state must be one of"))
+
+            // A verdict, then a change of mind: the latest stands and keeps the earlier; both are audited.
+            let judged = try vigil.run(
+                ["alerts", "verdict", String(dead[0].id.prefix(8)), "--false-alarm", "--label", "shadow"])
+            #expect(judged.status == 0 && judged.output.contains("false-alarm (shadow)"), "\(judged.error)")
+            let changed = try vigil.json(
+                Verdict.self, ["alerts", "verdict", dead[0].id, "--confirmed", "--note", "a courier", "--json"])
+            #expect(changed.verdict == "confirmed" && changed.earlier.map(\.verdict) == ["false-alarm"])
+            let standing = try vigil.json(Verdict.self, ["alerts", "verdict", dead[0].id, "--json"])
+            #expect(standing.verdict == "confirmed" && standing.note == "a courier" && standing.label == nil)
+            let actions = try vigil.json([Audit].self, ["audit"]).filter { $0.target == "alert \(dead[0].id)" }
+            #expect(Set(actions.map(\.action)) == ["VERDICT false-alarm", "VERDICT confirmed"])
+            let unjudged = try vigil.run(["alerts", "verdict", dead[1].id])
+            #expect(unjudged.status == 1 && unjudged.error.contains("nobody has given a verdict"))
+            for bad in [["--confirmed", "--false-alarm"], ["--false-alarm", "--label", " "], ["--label", "cat"]] {
+                let refused = try vigil.run(["alerts", "verdict", dead[1].id] + bad)
+                #expect(refused.status == 64, "\(bad): \(refused.error)")
+            }
         }
     }
 }

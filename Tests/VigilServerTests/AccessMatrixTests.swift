@@ -58,6 +58,13 @@ struct AccessMatrixTests {
             expected: ["admin": 404, "operator": 404], otherwise: 403),
         // No body: an admin is told what an erasure needs; nobody else may ask.
         Row(method: .post, uri: "/v1/erasures", expected: ["admin": 400], otherwise: 403),
+        // An alert nobody has: everyone who may judge alerts is told so; nobody else may ask.
+        Row(
+            method: .post, uri: "/v1/alerts/feedface00/verdict",
+            expected: ["admin": 404, "operator": 404, "acme": 404, "smiths": 404], otherwise: 403),
+        Row(
+            method: .get, uri: "/v1/alerts/feedface00/verdict",
+            expected: ["admin": 404, "operator": 404, "acme": 404, "smiths": 404], otherwise: 403),
         Row(method: .get, uri: "/v1/holds", expected: ["admin": 200, "operator": 200], otherwise: 403),
         Row(method: .post, uri: "/v1/holds", expected: ["admin": 400], otherwise: 403),
         Row(method: .post, uri: "/v1/holds/feedface/release", expected: ["admin": 400], otherwise: 403),

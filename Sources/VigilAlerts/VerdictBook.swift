@@ -1,0 +1,120 @@
+import Foundation
+import VigilStore
+
+/// Verdicts on alerts, as versioned data: one JSON record per alert, under its customer's folder
+/// (`/<customer>/<alert>.json`) of a repo of their own, each verdict given or changed one commit. The latest
+/// stands; the record keeps the earlier ones it replaced, and the repo's log keeps every commit, so who said
+/// what, and when, can be shown later.
+public struct VerdictBook: Sendable {
+    public let store: VersionedStore
+    public let repo: String
+
+    public init(store: VersionedStore, repo: String) {
+        self.store = store
+        self.repo = repo
+    }
+
+    /// The verdict that stands on `alert`, with the earlier ones it replaced; nil before anyone judged it.
+    public func verdict(on alert: AlertInfo) async throws -> AlertVerdict? {
+        let path = Self.path(customer: alert.customer, alert: alert.id)
+        let entry: TreeEntry
+        do {
+            entry = try await store.entry(at: Address(repo: repo, ref: nil, path: path)).entry
+        } catch let error as VigilError where error.code == .repoNotFound || error.code == .pathNotFound {
+            return nil  // the repo is made with the first verdict
+        }
+        return try decode(try await store.readFile(repo: repo, path: path, hash: entry.hash), path: path)
+    }
+
+    /// Records `kind` on `alert`, replacing any verdict given before (which the new record keeps in `earlier`).
+    public func record(
+        _ kind: AlertVerdict.Kind, label: String?, note: String?, on alert: AlertInfo, by who: String,
+        now: Date = Date()
+    ) async throws -> AlertVerdict {
+        try AlertVerdict.check(label: label, note: note)
+        var verdict = AlertVerdict(
+            alert: alert, verdict: kind, label: label, note: note, by: who,
+            at: Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down)))
+        if let standing = try await self.verdict(on: alert) {
+            var replaced = standing
+            replaced.earlier = []
+            verdict.earlier = standing.earlier + [AlertVerdict.Earlier(replaced)]
+        }
+        try await write(verdict, author: who)
+        return verdict
+    }
+
+    /// Every verdict that stands, of one customer or of all, oldest judged first.
+    public func all(customer: String? = nil) async throws -> [AlertVerdict] {
+        let folders: [String]
+        do {
+            if let customer {
+                folders = ["/" + customer]
+            } else {
+                folders = try await store.list(Address(repo: repo, ref: nil, path: "/"))
+                    .filter { $0.kind == .directory }.map { "/" + $0.name }
+            }
+        } catch let error as VigilError where error.code == .repoNotFound || error.code == .pathNotFound {
+            return []
+        }
+        var verdicts: [AlertVerdict] = []
+        for folder in folders {
+            let entries: [TreeEntry]
+            do {
+                entries = try await store.list(Address(repo: repo, ref: nil, path: folder))
+            } catch let error as VigilError where error.code == .pathNotFound {
+                continue
+            }
+            for entry in entries where entry.kind == .file {
+                let path = folder + "/" + entry.name
+                verdicts.append(
+                    try decode(try await store.readFile(repo: repo, path: path, hash: entry.hash), path: path))
+            }
+        }
+        return verdicts.sorted { ($0.at, $0.alert) < ($1.at, $1.alert) }
+    }
+
+    static func path(customer: String, alert: String) -> String { "/\(customer)/\(alert).json" }
+
+    private func write(_ verdict: AlertVerdict, author: String) async throws {
+        if (try? await store.repo(repo)) == nil {
+            do {
+                try await store.createRepo(repo, description: "verdicts on alerts: confirmed or false alarm")
+            } catch let error as VigilError where error.code == .repoExists {
+                // Another process made it first.
+            }
+        }
+        let writer = try await store.openCommit(repo: repo, author: author)
+        do {
+            _ = try await writer.put(
+                Self.path(customer: verdict.customer, alert: verdict.alert), data: try Self.encoder.encode(verdict))
+            try await writer.finish(
+                message: "verdict on alert \(verdict.alert): \(verdict.verdict.rawValue)"
+                    + (verdict.label.map { " (\($0))" } ?? ""))
+        } catch {
+            await writer.abandon()
+            throw error
+        }
+    }
+
+    private func decode(_ data: Data, path: String) throws -> AlertVerdict {
+        do {
+            return try Self.decoder.decode(AlertVerdict.self, from: data)
+        } catch {
+            throw VigilError(.corruptData, "the verdict record \(repo):\(path) is unreadable: \(error)", value: path)
+        }
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }()
+
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+}
