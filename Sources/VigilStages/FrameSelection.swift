@@ -43,8 +43,10 @@ public struct FrameSelection: Sendable, Codable, Equatable {
                     .customerNotFound, "customer '\(id)' never owned a camera in the rules; check the id", value: id)
             }
         }
-        for id in devices where id.range(of: "^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$", options: .regularExpression) == nil {
-            throw VigilError(.badArgument, "'\(id)' is not a device id (letters, digits, '-' and '_')", value: id)
+        for id in devices where !ImageName.isValidDevice(id) {
+            throw VigilError(
+                .badArgument, "'\(id)' is not a device id: 1-64 letters, digits, '_' or '.', no '-' (docs/CONTRACT.md)",
+                value: id)
         }
         var frames: Set<String> = []
         var places: [(repo: String, path: String)] = []
