@@ -63,18 +63,17 @@ public struct AlertVerdict: Sendable, Hashable, Codable {
         customer = alert.customer
         device = alert.device
         time = alert.time
-        // `localTime` is ISO 8601 with the customer's offset: its hour is the two digits after the `T`.
-        localHour = Self.hour(ofLocalTime: alert.record.localTime) ?? Int((alert.time % 86_400) / 3_600)
+        localHour = Int(alert.record.localHour) ?? 0
         labels = alert.record.labels.map(\.label)
-        model = "\(alert.record.model.name)@\(alert.record.model.sha256.prefix(12))"
+        model = alert.record.modelVersion
         threat = alert.threat
     }
 
-    static func hour(ofLocalTime text: String) -> Int? {
-        guard let t = text.firstIndex(of: "T") else { return nil }
-        let digits = text[text.index(after: t)...].prefix(2)
-        guard digits.count == 2, let hour = Int(digits), (0..<24).contains(hour) else { return nil }
-        return hour
+    /// This verdict as the rates count it.
+    public var judged: VerdictRates.Judged {
+        VerdictRates.Judged(
+            falseAlarm: verdict == .falseAlarm, device: device, customer: customer, labels: labels,
+            hour: String(format: "%02d", localHour), model: model, cause: label)
     }
 
     /// Checks what a person typed: a label of 1 to 64 characters (Unicode scalars, as JSON Schema counts them)

@@ -62,8 +62,8 @@ public struct VerdictBook: Sendable {
             let entries: [TreeEntry]
             do {
                 entries = try await store.list(Address(repo: repo, ref: nil, path: folder))
-            } catch let error as VigilError where error.code == .pathNotFound {
-                continue
+            } catch let error as VigilError where error.code == .repoNotFound || error.code == .pathNotFound {
+                continue  // no verdicts yet, or none of this customer's
             }
             for entry in entries where entry.kind == .file {
                 let path = folder + "/" + entry.name

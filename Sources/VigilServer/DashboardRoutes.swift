@@ -92,6 +92,19 @@ struct DashboardRoutes {
             if let chart = charts[name] { body += "<figure data-chart=\"\(name)\">\(chart.svg)</figure>" }
         }
         body += "</div></section>"
+        if let rates = counts.verdicts, rates.total.judged > 0 {
+            let total = rates.total
+            body += "<section id=\"verdicts\"><h2>False alarms: \(total.falseAlarms) of \(total.judged) judged alerts"
+            body += " (\(Self.percent(total.falseAlarmRate))) · judged: \(total.judged) of \(total.alerts) alerts"
+            body += " (\(Self.percent(total.judgedShare)))</h2><div class=\"charts\">"
+            for name in [
+                "false-alarms-by-device.svg", "false-alarms-by-label.svg", "false-alarms-by-hour.svg",
+                "false-alarms-by-model.svg", "false-alarm-causes.svg",
+            ] {
+                if let chart = charts[name] { body += "<figure data-chart=\"\(name)\">\(chart.svg)</figure>" }
+            }
+            body += "</div></section>"
+        }
         if principal.seesEverything {
             let pipelineList = try await pipelines.pipelines()
             let failed = pipelineList.reduce(0) { $0 + ($1.lastJob?.counts.failed ?? 0) }
@@ -174,6 +187,11 @@ struct DashboardRoutes {
         html += "aria-label=\"what it really was\"> <button name=\"verdict\" value=\"confirmed\">Real</button> "
         html += "<button name=\"verdict\" value=\"false-alarm\">False alarm</button></form>"
         return html
+    }
+
+    /// A share as a whole percent with one decimal: `12.5%`; `-` when undefined.
+    static func percent(_ share: Double?) -> String {
+        share.map { String(format: "%.1f%%", $0 * 100) } ?? "-"
     }
 
     static func pipelineTable(_ pipelines: [PipelineRoutes.Pipeline]) -> String {

@@ -2,12 +2,14 @@ import Foundation
 import Hummingbird
 import NIOCore
 import VigilAccess
+import VigilAlerts
 import VigilStages
 import VigilStore
 
 /// `GET /v1/stats` (alert and invalid-image counts, JSON) and `GET /v1/stats/{chart}.svg` (the bar charts).
 /// Admins and operators get the analytics stage's counts; a customer gets the same tables computed from its own
-/// devices' threat records and invalid images only.
+/// devices' threat records and invalid images only. Both come with the false-alarm rates of the verdicts on
+/// those alerts (`verdicts`), and their charts.
 struct StatsRoutes {
     let environment: ServerEnvironment
     let tenants: TenantScope
@@ -22,7 +24,9 @@ struct StatsRoutes {
             let name = try context.parameters.require("chart")
             guard let chart = try await counts(for: principal).charts[name] else {
                 throw APIError.notFound(
-                    "no chart '\(name)'; charts: " + AlertCounts().charts.keys.sorted().joined(separator: ", "),
+                    "no chart '\(name)'; charts: "
+                        + (Array(AlertCounts().charts.keys) + Array(VerdictRates().charts.keys)).sorted()
+                        .joined(separator: ", "),
                     value: name)
             }
             return Response(
@@ -31,8 +35,27 @@ struct StatsRoutes {
         }
     }
 
-    /// The counts `principal` may see: for a customer, of the images from the times it owned each device.
+    /// The counts `principal` may see, with the rates of the verdicts on those alerts: a customer's own verdicts,
+    /// on the frames of the times it owned each device.
     func counts(for principal: Principal) async throws -> AlertCounts {
+        var counts = try await alertCounts(for: principal)
+        let book = VerdictBook(store: environment.store, repo: environment.configuration.verdictsRepo)
+        let verdicts: [AlertVerdict]
+        if principal.role == .customer {
+            let visibility = try await tenants.visibility(of: principal)
+            var own: [AlertVerdict] = []
+            if let customer = principal.customer { own = try await book.all(customer: customer) }
+            verdicts = own.filter { visibility.mayRead(device: $0.device, at: $0.time) }
+        } else {
+            verdicts = try await book.all()
+        }
+        counts.verdicts = VerdictRates(alerts: counts.alerts, verdicts: verdicts.map(\.judged))
+        counts.sources.append("\(environment.configuration.verdictsRepo)@master")
+        return counts
+    }
+
+    /// The alert counts `principal` may see: for a customer, of the images from the times it owned each device.
+    private func alertCounts(for principal: Principal) async throws -> AlertCounts {
         let store = environment.store
         let configuration = environment.configuration
         let everything = try await analyticsCounts()

@@ -13,6 +13,29 @@ public struct AlertCounts: Sendable, Hashable, Codable {
         /// `00`–`23` (UTC) → alerts.
         public var byHour: [String: Int] = [:]
         public var byLabel: [String: Int] = [:]
+        /// `00`–`23` in each customer's own time zone → alerts (what verdict rates by hour are set against).
+        public var byLocalHour: [String: Int] = [:]
+        /// The model that saw them (`ThreatRecord.modelVersion`) → alerts.
+        public var byModel: [String: Int] = [:]
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case total, byDevice, byCustomer, byDay, byHour, byLabel, byLocalHour, byModel
+        }
+
+        /// Counts written before `byLocalHour` and `byModel` existed read with those empty.
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            total = try container.decode(Int.self, forKey: .total)
+            byDevice = try container.decode([String: Int].self, forKey: .byDevice)
+            byCustomer = try container.decode([String: Int].self, forKey: .byCustomer)
+            byDay = try container.decode([String: Int].self, forKey: .byDay)
+            byHour = try container.decode([String: Int].self, forKey: .byHour)
+            byLabel = try container.decode([String: Int].self, forKey: .byLabel)
+            byLocalHour = try container.decodeIfPresent([String: Int].self, forKey: .byLocalHour) ?? [:]
+            byModel = try container.decodeIfPresent([String: Int].self, forKey: .byModel) ?? [:]
+        }
     }
 
     public struct Invalid: Sendable, Hashable, Codable {
@@ -24,6 +47,9 @@ public struct AlertCounts: Sendable, Hashable, Codable {
 
     public var alerts = Alerts()
     public var invalid = Invalid()
+    /// False-alarm and confirmed rates from the verdicts on these alerts; nil where none were read (the
+    /// analytics stage's own output, which the API and `vigil stats` complete with the verdicts).
+    public var verdicts: VerdictRates?
     /// The commits counted: `repo@commit`.
     public var sources: [String] = []
 
@@ -46,6 +72,8 @@ public struct AlertCounts: Sendable, Hashable, Codable {
             1
         alerts.byHour[String(format: "%02d", parts.hour ?? 0), default: 0] += 1
         for label in threat.labels { alerts.byLabel[label.label, default: 0] += 1 }
+        alerts.byLocalHour[threat.localHour, default: 0] += 1
+        alerts.byModel[threat.modelVersion, default: 0] += 1
     }
 
     public mutating func add(invalid reason: ValidateStage.Reason) {
@@ -83,20 +111,23 @@ public struct AlertCounts: Sendable, Hashable, Codable {
             counts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         }
         let hours = (0..<24).map { String(format: "%02d", $0) }.map { ($0, alerts.byHour[$0] ?? 0) }
-        return [
-            "by-device.svg": BarChart(
-                title: "Alerts per device", xLabel: "device", yLabel: "alerts", bars: sorted(alerts.byDevice)),
-            "by-day.svg": BarChart(
-                title: "Alerts per day (UTC)", xLabel: "day", yLabel: "alerts", bars: sorted(alerts.byDay)),
-            "by-hour.svg": BarChart(
-                title: "Alerts per hour of day (UTC)", xLabel: "hour", yLabel: "alerts", bars: hours),
-            "by-label.svg": BarChart(
-                title: "Alerts per label", xLabel: "label", yLabel: "alerts", bars: sorted(alerts.byLabel)),
-            "invalid-by-device.svg": BarChart(
-                title: "Invalid images per device", xLabel: "device", yLabel: "images", bars: sorted(invalid.byDevice)),
-            "invalid-by-reason.svg": BarChart(
-                title: "Invalid images per reason", xLabel: "reason", yLabel: "images", bars: sorted(invalid.byReason)),
-        ]
+        return (verdicts?.charts ?? [:]).merging(
+            [
+                "by-device.svg": BarChart(
+                    title: "Alerts per device", xLabel: "device", yLabel: "alerts", bars: sorted(alerts.byDevice)),
+                "by-day.svg": BarChart(
+                    title: "Alerts per day (UTC)", xLabel: "day", yLabel: "alerts", bars: sorted(alerts.byDay)),
+                "by-hour.svg": BarChart(
+                    title: "Alerts per hour of day (UTC)", xLabel: "hour", yLabel: "alerts", bars: hours),
+                "by-label.svg": BarChart(
+                    title: "Alerts per label", xLabel: "label", yLabel: "alerts", bars: sorted(alerts.byLabel)),
+                "invalid-by-device.svg": BarChart(
+                    title: "Invalid images per device", xLabel: "device", yLabel: "images",
+                    bars: sorted(invalid.byDevice)),
+                "invalid-by-reason.svg": BarChart(
+                    title: "Invalid images per reason", xLabel: "reason", yLabel: "images",
+                    bars: sorted(invalid.byReason)),
+            ], uniquingKeysWith: { _, own in own })
     }
 
     static func csvField(_ text: String) -> String {

@@ -106,6 +106,19 @@ extension ProcessTests {
             var action: String
             var target: String?
         }
+        struct Stats: Decodable {
+            struct Rates: Decodable {
+                struct Tally: Decodable {
+                    var alerts: Int
+                    var judged: Int
+                    var confirmed: Int
+                    var falseAlarms: Int
+                }
+                var total: Tally
+                var byDevice: [String: Tally]
+            }
+            var verdicts: Rates
+        }
 
         @Test func killingTheNotifierMidDeliveryNeitherLosesNorDuplicatesAnAlert() throws {
             let root = try temporaryFolder()
@@ -223,6 +236,27 @@ extension ProcessTests {
                 let refused = try vigil.run(["alerts", "verdict", dead[1].id] + bad)
                 #expect(refused.status == 64, "\(bad): \(refused.error)")
             }
+
+            // `vigil stats` sets the verdicts against the alerts the analytics stage counted.
+            let stats = root.appendingPathComponent("stats")
+            try FileManager.default.createDirectory(at: stats, withIntermediateDirectories: true)
+            let byDevice = Dictionary(dead.map { ($0.device, 1) }, uniquingKeysWith: +)
+            let counts: [String: Any] = [
+                "alerts": [
+                    "total": 2, "byDevice": byDevice, "byCustomer": [:], "byDay": [:], "byHour": [:], "byLabel": [:],
+                ],
+                "invalid": ["total": 0, "byDevice": [:], "byReason": [:], "byDeviceAndReason": [:]], "sources": [],
+            ]
+            try JSONSerialization.data(withJSONObject: counts).write(to: stats.appendingPathComponent("counts.json"))
+            #expect(try vigil.run(["repo", "create", "stats"]).status == 0)
+            #expect(try vigil.run(["put", "stats", stats.path]).status == 0)
+            let rates = try vigil.json(Stats.self, ["stats", "--json"]).verdicts
+            #expect(rates.total.alerts == 2 && rates.total.judged == 1 && rates.total.confirmed == 1)
+            #expect(rates.total.falseAlarms == 0)
+            #expect(rates.byDevice[dead[0].device]?.judged == 1)
+            let printed = try vigil.run(["stats"])
+            #expect(
+                printed.status == 0 && printed.output.contains("Verdicts: 1 of 2 alerts judged"), "\(printed.error)")
         }
     }
 }
