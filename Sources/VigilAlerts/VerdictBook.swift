@@ -6,12 +6,13 @@ import VigilStore
 /// stands; the record keeps the earlier ones it replaced, and the repo's log keeps every commit, so who said
 /// what, and when, can be shown later.
 public struct VerdictBook: Sendable {
-    public let store: VersionedStore
-    public let repo: String
+    private let book: RecordBook
+    var store: VersionedStore { book.store }
+    var repo: String { book.repo }
 
     public init(store: VersionedStore, repo: String) {
-        self.store = store
-        self.repo = repo
+        book = RecordBook(
+            store: store, repo: repo, description: "verdicts on alerts: confirmed or false alarm", kind: "verdict")
     }
 
     /// The verdict that stands on `alert`, with the earlier ones it replaced; nil before anyone judged it.
@@ -23,7 +24,7 @@ public struct VerdictBook: Sendable {
         } catch let error as VigilError where error.code == .repoNotFound || error.code == .pathNotFound {
             return nil  // the repo is made with the first verdict
         }
-        return try decode(try await store.readFile(repo: repo, path: path, hash: entry.hash), path: path)
+        return try await book.read(AlertVerdict.self, at: path, hash: entry.hash)
     }
 
     /// Records `kind` on `alert`, replacing any verdict given before (which the new record keeps in `earlier`).
@@ -34,13 +35,16 @@ public struct VerdictBook: Sendable {
         try AlertVerdict.check(label: label, note: note)
         var verdict = AlertVerdict(
             alert: alert, verdict: kind, label: label, note: note, by: who,
-            at: Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down)))
+            at: RecordBook.wholeSeconds(now))
         if let standing = try await self.verdict(on: alert) {
             var replaced = standing
             replaced.earlier = []
             verdict.earlier = standing.earlier + [AlertVerdict.Earlier(replaced)]
         }
-        try await write(verdict, author: who)
+        try await book.write(
+            verdict, at: Self.path(customer: verdict.customer, alert: verdict.alert), author: who,
+            message: "verdict on alert \(verdict.alert): \(verdict.verdict.rawValue)"
+                + (verdict.label.map { " (\($0))" } ?? ""))
         return verdict
     }
 
@@ -67,54 +71,11 @@ public struct VerdictBook: Sendable {
             }
             for entry in entries where entry.kind == .file {
                 let path = folder + "/" + entry.name
-                verdicts.append(
-                    try decode(try await store.readFile(repo: repo, path: path, hash: entry.hash), path: path))
+                verdicts.append(try await book.read(AlertVerdict.self, at: path, hash: entry.hash))
             }
         }
         return verdicts.sorted { ($0.at, $0.alert) < ($1.at, $1.alert) }
     }
 
     static func path(customer: String, alert: String) -> String { "/\(customer)/\(alert).json" }
-
-    private func write(_ verdict: AlertVerdict, author: String) async throws {
-        if (try? await store.repo(repo)) == nil {
-            do {
-                try await store.createRepo(repo, description: "verdicts on alerts: confirmed or false alarm")
-            } catch let error as VigilError where error.code == .repoExists {
-                // Another process made it first.
-            }
-        }
-        let writer = try await store.openCommit(repo: repo, author: author)
-        do {
-            _ = try await writer.put(
-                Self.path(customer: verdict.customer, alert: verdict.alert), data: try Self.encoder.encode(verdict))
-            try await writer.finish(
-                message: "verdict on alert \(verdict.alert): \(verdict.verdict.rawValue)"
-                    + (verdict.label.map { " (\($0))" } ?? ""))
-        } catch {
-            await writer.abandon()
-            throw error
-        }
-    }
-
-    private func decode(_ data: Data, path: String) throws -> AlertVerdict {
-        do {
-            return try Self.decoder.decode(AlertVerdict.self, from: data)
-        } catch {
-            throw VigilError(.corruptData, "the verdict record \(repo):\(path) is unreadable: \(error)", value: path)
-        }
-    }
-
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        return encoder
-    }()
-
-    static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return decoder
-    }()
 }

@@ -6,10 +6,13 @@ import VigilStore
 public struct LegalHoldBook: Sendable {
     public let store: VersionedStore
     public let repo: String
+    private let book: RecordBook
 
     public init(store: VersionedStore, repo: String) {
         self.store = store
         self.repo = repo
+        book = RecordBook(
+            store: store, repo: repo, description: "legal holds: evidence kept past retention", kind: "hold")
     }
 
     /// Every hold, released ones too, oldest first; none before the first is placed.
@@ -23,13 +26,7 @@ public struct LegalHoldBook: Sendable {
         guard head != nil else { return [] }
         var holds: [LegalHold] = []
         for entry in try await store.list(Address(repo: repo, ref: nil, path: "/")) where entry.kind == .file {
-            let data = try await store.readFile(repo: repo, path: "/" + entry.name, hash: entry.hash)
-            do {
-                holds.append(try Self.decoder.decode(LegalHold.self, from: data))
-            } catch {
-                throw VigilError(
-                    .corruptData, "the hold record \(repo):/\(entry.name) is unreadable: \(error)", value: entry.name)
-            }
+            holds.append(try await book.read(LegalHold.self, at: "/" + entry.name, hash: entry.hash))
         }
         return holds.sorted { ($0.placed, $0.id) < ($1.placed, $1.id) }
     }
@@ -44,11 +41,12 @@ public struct LegalHoldBook: Sendable {
         device: String, alert: (id: String, seconds: Int64)? = nil, reason: String, by who: String, now: Date = Date()
     ) async throws -> LegalHold {
         try Self.checkReason(reason)
-        let now = Self.wholeSeconds(now)
+        let now = RecordBook.wholeSeconds(now)
         let hold = LegalHold(
             id: UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16).description,
             device: device, alert: alert?.id, seconds: alert?.seconds, reason: reason, placedBy: who, placed: now)
-        try await write(hold, message: "hold \(hold.id) on \(hold.target): \(reason)", author: who)
+        try await book.write(
+            hold, at: "/\(hold.id).json", author: who, message: "hold \(hold.id) on \(hold.target): \(reason)")
         return hold
     }
 
@@ -71,10 +69,12 @@ public struct LegalHoldBook: Sendable {
                 .holdReleased, "hold \(hold.id) was released already; place a new hold to keep the data again",
                 value: hold.id)
         }
-        hold.released = Self.wholeSeconds(now)
+        hold.released = RecordBook.wholeSeconds(now)
         hold.releasedBy = who
         hold.releaseReason = reason
-        try await write(hold, message: "release hold \(hold.id) on \(hold.target): \(reason)", author: who)
+        try await book.write(
+            hold, at: "/\(hold.id).json", author: who,
+            message: "release hold \(hold.id) on \(hold.target): \(reason)")
         return hold
     }
 
@@ -94,45 +94,9 @@ public struct LegalHoldBook: Sendable {
         }
     }
 
-    private func write(_ hold: LegalHold, message: String, author: String) async throws {
-        if (try? await store.repo(repo)) == nil {
-            do {
-                try await store.createRepo(repo, description: "legal holds: evidence kept past retention")
-            } catch let error as VigilError where error.code == .repoExists {
-                // Another process made it first.
-            }
-        }
-        let writer = try await store.openCommit(repo: repo, author: author)
-        do {
-            _ = try await writer.put("/\(hold.id).json", data: try Self.encoder.encode(hold))
-            try await writer.finish(message: message)
-        } catch {
-            await writer.abandon()
-            throw error
-        }
-    }
-
-    /// Records keep whole seconds (ISO 8601 without fractions): a hold reads back as it was placed.
-    private static func wholeSeconds(_ date: Date) -> Date {
-        Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down))
-    }
-
     private static func checkReason(_ reason: String) throws {
         guard !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw VigilError(.badArgument, "say why: who asked for it, under which claim or request", value: reason)
         }
     }
-
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        return encoder
-    }()
-
-    static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return decoder
-    }()
 }
