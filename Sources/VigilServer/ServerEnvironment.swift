@@ -57,6 +57,8 @@ public struct ServerConfiguration: Sendable {
     public var holdsRepo = "holds"
     /// Verdicts on alerts (confirmed or false alarm), one record per alert (`VerdictBook`).
     public var verdictsRepo = "verdicts"
+    /// Labelled datasets exported from the judged alerts (`DatasetExport`).
+    public var datasetsRepo = "datasets"
     /// The stages' output repos a customer reads (scoped to its devices), and the analytics' output.
     public var validateRepo = "validate"
     public var detectRepo = "detect"

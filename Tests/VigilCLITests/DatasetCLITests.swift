@@ -1,0 +1,189 @@
+import Foundation
+import Testing
+
+extension ProcessTests {
+    /// `vigil dataset export` after real frames went through validate, the real detector and the threats stage,
+    /// the notifier made alerts of them, and a person judged them.
+    @Suite("vigil dataset export")
+    struct DatasetCLITests {
+        struct Alert: Decodable {
+            var id: String
+            var time: Int64
+        }
+        struct Detection: Decodable {
+            struct Box: Decodable, Hashable {
+                var label: String
+                var xMin: Int
+                var yMin: Int
+                var xMax: Int
+                var yMax: Int
+            }
+            struct Image: Decodable {
+                var width: Int
+                var height: Int
+            }
+            var detections: [Box]
+            var image: Image
+        }
+        struct Coco: Decodable {
+            struct Image: Decodable {
+                var id: Int
+                var file_name: String
+                var width: Int
+                var height: Int
+                var vigil_verdict: String
+            }
+            struct Annotation: Decodable {
+                var image_id: Int
+                var category_id: Int
+                var bbox: [Int]
+            }
+            struct Category: Decodable {
+                var id: Int
+                var name: String
+            }
+            var images: [Image]
+            var annotations: [Annotation]
+            var categories: [Category]
+        }
+        struct Commit: Decodable {
+            struct Provenance: Decodable {
+                struct Input: Decodable { var repo: String }
+                var inputs: [Input]
+            }
+            var provenance: Provenance
+        }
+
+        static let rules = """
+            customers:
+              - id: acme
+                name: Acme Storage Ltd
+                contacts: [{name: Ana Lee, email: ana@acme.example}]
+                devices: [cam1]
+                dangerous: {person: 0.5}
+            """
+
+        @Test func judgedAlertsBecomeACocoAndAYoloDatasetWithTheDetectorsBoxes() throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let vigil = VigilProcess(home: root.appendingPathComponent("home"))
+            try vigil.run(["init"])
+            for repo in ["images", "rules"] { #expect(try vigil.run(["repo", "create", repo]).status == 0) }
+            for (name, text) in [
+                ("validate", "name: validate\ninput: {pfs: {repo: images, glob: /*}}\ntransform: {stage: validate}"),
+                (
+                    "detect",
+                    "name: detect\ninput: {pfs: {repo: validate, glob: /valid/*}}\n"
+                        + "transform: {stage: detect, options: {intraOpThreads: 1}}"
+                ),
+                (
+                    "threats",
+                    "name: threats\ninput: {cross: [{pfs: {repo: detect, glob: /*/*}}, {pfs: {repo: rules, glob: /}}]}\n"
+                        + "transform: {stage: threats}"
+                ),
+            ] {
+                let spec = root.appendingPathComponent("\(name).yaml")
+                try Data(text.utf8).write(to: spec)
+                #expect(try vigil.run(["pipeline", "create", spec.path]).status == 0)
+            }
+            let rules = root.appendingPathComponent("customers.yaml")
+            try Data(Self.rules.utf8).write(to: rules)
+            #expect(try vigil.run(["put", "rules", rules.path]).status == 0)
+            let frames = root.appendingPathComponent("frames")
+            try FileManager.default.createDirectory(at: frames, withIntermediateDirectories: true)
+            for (photo, name) in [("bus.jpg", "cam1-1700000000.jpg"), ("zidane.jpg", "cam1-1700000100.jpg")] {
+                try FileManager.default.copyItem(
+                    at: VisionCLITests.samples.appendingPathComponent(photo), to: frames.appendingPathComponent(name))
+            }
+            #expect(try vigil.run(["put", "images", frames.path]).status == 0)
+            #expect(try vigil.run(["engine", "--until-idle"]).status == 0)
+            let secret = root.appendingPathComponent("secret")
+            try Data("a shared secret of some length".utf8).write(to: secret)
+            let sink = try AlertsCLITests.startSink(vigil, root: root, secret: secret)
+            defer { sink.stop() }
+            let notify = try vigil.run(
+                ["notify", "--alert-url", sink.url, "--alert-secret-file", secret.path, "--until-idle"])
+            #expect(notify.status == 0, "\(notify.error)")
+            let alerts = try vigil.json([Alert].self, ["alerts", "list"]).sorted { $0.time < $1.time }
+            try #require(alerts.count == 2)
+            // The bus photo was someone; the other one a poster, say.
+            #expect(try vigil.run(["alerts", "verdict", alerts[0].id, "--confirmed"]).status == 0)
+            #expect(
+                try vigil.run(["alerts", "verdict", alerts[1].id, "--false-alarm", "--label", "poster"]).status == 0)
+
+            let detection = try JSONDecoder().decode(
+                Detection.self, from: try vigil.run(["cat", "detect:/cam1/cam1-1700000000.jpg.json"]).outputData)
+            let people = Set(detection.detections.filter { $0.label == "person" })
+            try #require(!people.isEmpty)
+
+            // COCO: both frames, the confirmed one with the detector's person boxes, the false alarm with none.
+            let coco = root.appendingPathComponent("coco")
+            let exported = try vigil.run(["dataset", "export", "--format", "coco", coco.path, "--name", "round-1"])
+            #expect(exported.status == 0, "\(exported.error)")
+            #expect(exported.output.contains("2 images, \(people.count) boxes, 1 false alarms without boxes"))
+            let document = try JSONDecoder().decode(
+                Coco.self, from: try Data(contentsOf: coco.appendingPathComponent("annotations.json")))
+            #expect(document.categories.map(\.name) == ["person"])
+            let confirmed = try #require(document.images.first { $0.vigil_verdict == "confirmed" })
+            let negative = try #require(document.images.first { $0.vigil_verdict == "false-alarm" })
+            #expect(confirmed.file_name == "images/cam1-1700000000.jpg")
+            #expect(confirmed.width == detection.image.width && confirmed.height == detection.image.height)
+            let read = Set(
+                document.annotations.filter { $0.image_id == confirmed.id }.map { annotation in
+                    Detection.Box(
+                        label: document.categories.first { $0.id == annotation.category_id }?.name ?? "?",
+                        xMin: annotation.bbox[0], yMin: annotation.bbox[1],
+                        xMax: annotation.bbox[0] + annotation.bbox[2],
+                        yMax: annotation.bbox[1] + annotation.bbox[3])
+                })
+            #expect(read == people)
+            #expect(!document.annotations.contains { $0.image_id == negative.id })
+            // The frames are the bytes the detector saw.
+            let image = try Data(contentsOf: coco.appendingPathComponent(confirmed.file_name))
+            #expect(image == (try vigil.run(["cat", "validate:/valid/cam1-1700000000.jpg"])).outputData)
+
+            // YOLO: the same boxes, as fractions of the frame; an empty label file for the false alarm.
+            let yolo = root.appendingPathComponent("yolo")
+            #expect(
+                try vigil.run(["dataset", "export", "--format", "yolo", yolo.path, "--name", "round-1-yolo"]).status
+                    == 0)
+            #expect(try String(contentsOf: yolo.appendingPathComponent("classes.txt"), encoding: .utf8) == "person\n")
+            let lines = try String(
+                contentsOf: yolo.appendingPathComponent("labels/cam1-1700000000.txt"), encoding: .utf8
+            ).split(separator: "\n")
+            let (width, height) = (Double(detection.image.width), Double(detection.image.height))
+            let back = Set(
+                lines.map { line -> Detection.Box in
+                    let f = line.split(separator: " ").compactMap { Double($0) }
+                    return Detection.Box(
+                        label: "person", xMin: Int(((f[1] - f[3] / 2) * width).rounded()),
+                        yMin: Int(((f[2] - f[4] / 2) * height).rounded()),
+                        xMax: Int(((f[1] + f[3] / 2) * width).rounded()),
+                        yMax: Int(((f[2] + f[4] / 2) * height).rounded()))
+                })
+            #expect(back == people)
+            #expect(
+                try String(contentsOf: yolo.appendingPathComponent("labels/cam1-1700000100.txt"), encoding: .utf8)
+                    .isEmpty)
+
+            // Committed, with the image, detection and verdict commits it came from.
+            let commits = try vigil.json([Commit].self, ["log", "datasets"])
+            #expect(commits.count == 2)
+            let sources = Set(try #require(commits.first).provenance.inputs.map(\.repo))
+            #expect(sources == ["validate", "detect", "verdicts"])
+            #expect(try vigil.run(["cat", "datasets:/round-1/annotations.json"]).status == 0)
+
+            // Only false alarms; a folder that is not empty is refused; so is a format that is none.
+            let negatives = root.appendingPathComponent("negatives")
+            let only = try vigil.run([
+                "dataset", "export", "--format", "coco", negatives.path, "--verdict", "false-alarm",
+            ])
+            #expect(only.status == 0 && only.output.contains("1 images, 0 boxes"), "\(only.output)")
+            let again = try vigil.run(["dataset", "export", "--format", "coco", coco.path])
+            #expect(again.status == 1 && again.error.contains("not empty"))
+            #expect(
+                try vigil.run(["dataset", "export", "--format", "voc", root.appendingPathComponent("x").path]).status
+                    == 64)
+        }
+    }
+}
