@@ -28,14 +28,14 @@ extension ProcessTests {
         struct Coco: Decodable {
             struct Image: Decodable {
                 var id: Int
-                var file_name: String
+                var fileName: String
                 var width: Int
                 var height: Int
-                var vigil_verdict: String
+                var vigilVerdict: String
             }
             struct Annotation: Decodable {
-                var image_id: Int
-                var category_id: Int
+                var imageId: Int
+                var categoryId: Int
                 var bbox: [Int]
             }
             struct Category: Decodable {
@@ -121,25 +121,27 @@ extension ProcessTests {
             let exported = try vigil.run(["dataset", "export", "--format", "coco", coco.path, "--name", "round-1"])
             #expect(exported.status == 0, "\(exported.error)")
             #expect(exported.output.contains("2 images, \(people.count) boxes, 1 false alarms without boxes"))
-            let document = try JSONDecoder().decode(
+            let snakeCase = JSONDecoder()
+            snakeCase.keyDecodingStrategy = .convertFromSnakeCase
+            let document = try snakeCase.decode(
                 Coco.self, from: try Data(contentsOf: coco.appendingPathComponent("annotations.json")))
             #expect(document.categories.map(\.name) == ["person"])
-            let confirmed = try #require(document.images.first { $0.vigil_verdict == "confirmed" })
-            let negative = try #require(document.images.first { $0.vigil_verdict == "false-alarm" })
-            #expect(confirmed.file_name == "images/cam1-1700000000.jpg")
+            let confirmed = try #require(document.images.first { $0.vigilVerdict == "confirmed" })
+            let negative = try #require(document.images.first { $0.vigilVerdict == "false-alarm" })
+            #expect(confirmed.fileName == "images/cam1-1700000000.jpg")
             #expect(confirmed.width == detection.image.width && confirmed.height == detection.image.height)
             let read = Set(
-                document.annotations.filter { $0.image_id == confirmed.id }.map { annotation in
+                document.annotations.filter { $0.imageId == confirmed.id }.map { annotation in
                     Detection.Box(
-                        label: document.categories.first { $0.id == annotation.category_id }?.name ?? "?",
+                        label: document.categories.first { $0.id == annotation.categoryId }?.name ?? "?",
                         xMin: annotation.bbox[0], yMin: annotation.bbox[1],
                         xMax: annotation.bbox[0] + annotation.bbox[2],
                         yMax: annotation.bbox[1] + annotation.bbox[3])
                 })
             #expect(read == people)
-            #expect(!document.annotations.contains { $0.image_id == negative.id })
+            #expect(!document.annotations.contains { $0.imageId == negative.id })
             // The frames are the bytes the detector saw.
-            let image = try Data(contentsOf: coco.appendingPathComponent(confirmed.file_name))
+            let image = try Data(contentsOf: coco.appendingPathComponent(confirmed.fileName))
             #expect(image == (try vigil.run(["cat", "validate:/valid/cam1-1700000000.jpg"])).outputData)
 
             // YOLO: the same boxes, as fractions of the frame; an empty label file for the false alarm.
