@@ -183,6 +183,7 @@ public final class PostgresJobStore: JobStore {
         record: @escaping @Sendable (PostgresConnection) async throws -> Void
     ) async throws -> JobInfo? {
         let operation = "starting a job of '\(job.pipeline)'"
+        var wait = 5
         while true {
             // Most starts find a job already running, and that answer needs no lock: a committed running job
             // is what the lock would have shown too.
@@ -202,7 +203,10 @@ public final class PostgresJobStore: JobStore {
             switch attempt {
             case .started: return nil
             case .existing(let existing): return existing
-            case .busy: try await Task.sleep(for: .milliseconds(Int.random(in: 5...25)))
+            case .busy:
+                // Backing off (to 200 ms between looks): a holder that takes long is not polled hard.
+                try await Task.sleep(for: .milliseconds(Int.random(in: wait...(2 * wait))))
+                wait = min(wait * 2, 100)
             }
         }
     }
