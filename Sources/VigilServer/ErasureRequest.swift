@@ -5,7 +5,8 @@ import VigilStore
 
 /// An erasure as `vigil erase` and `POST /v1/erasures` run it: the selection checked (customers looked up in
 /// the rules' history), planned, refused with `held` when it takes evidence under a legal hold, and carried
-/// out; for a customer, its alerts are forgotten as well, since their records hold its contacts.
+/// out; for a customer, its alerts are forgotten as well, since their records hold its contacts, and its
+/// verdicts on them (who judged, their notes) are erased with its frames.
 public struct ErasureRequest: Sendable {
     public var frames: FrameSelection
     public var reason: String
@@ -27,6 +28,8 @@ public struct ErasureRequest: Sendable {
             frames.customers.isEmpty
             ? DeviceOwnership(history: [])
             : try await RuleHistory(store: store, repo: configuration.rulesRepo).ownership()
+        var frames = self.frames
+        frames.addresses += frames.customers.map { "\(configuration.verdictsRepo):/\($0)" }
         let selection = try frames.erasureSelection(ownership: ownership)
         let plan = try await store.planErasure(selection)
         try await LegalHoldBook(store: store, repo: configuration.holdsRepo).checkNotHeld(plan)

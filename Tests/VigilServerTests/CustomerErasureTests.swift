@@ -3,6 +3,7 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import Testing
+import VigilAlerts
 import VigilStore
 
 /// Erasing a customer (`POST /v1/erasures` with `customers`, as `vigil erase --customer`): the frames of the
@@ -48,6 +49,35 @@ struct CustomerErasureTests {
         #expect(again.isEmpty)
         let garage = try await fixture.environment.store.read(Address(repo: "images", path: "/garage-1763800000.jpg"))
         #expect(garage == ServerFixture.jpeg)
+    }
+
+    /// A customer's verdicts hold who judged its alerts and their notes: they go with its frames; another
+    /// customer's stay.
+    @Test func aCustomersVerdictsGoWithIt() async throws {
+        let fixture = try await ServerFixture()
+        defer { fixture.remove() }
+        let environment = fixture.environment
+        let book = VerdictBook(store: environment.store, repo: environment.configuration.verdictsRepo)
+        for customer in ["acme", "smiths"] {
+            let alert = try await environment.alerts.alert(try #require(fixture.alertIDs[customer])).0
+            _ = try await book.record(
+                .falseAlarm, label: "shadow", note: "Ana saw the porch light", on: alert, by: "\(customer) (customer)")
+        }
+        let (status, done) = try await Self.erase(fixture, #"{"customers": ["acme"], "reason": "customer left"}"#)
+        #expect(status == .ok, "\(done)")
+        let acme = try #require(fixture.alertIDs["acme"])
+        let path = "/acme/\(acme).json"
+        let paths = (done["entries"] as? [[String: Any]] ?? []).compactMap { $0["path"] as? String }
+        #expect(paths.contains(path), "\(paths)")
+        // Gone from the head, and unreadable through the commit that had it.
+        await #expect(throws: VigilError.self) {
+            _ = try await environment.store.read(Address(repo: "verdicts", path: path))
+        }
+        let earlier = await #expect(throws: VigilError.self) {
+            _ = try await environment.store.read(Address(repo: "verdicts", ref: "master^", path: path))
+        }
+        #expect(earlier?.code == .erased)
+        #expect(try await book.all().map(\.customer) == ["smiths"])
     }
 
     @Test func anUnknownCustomerIsRefused() async throws {
