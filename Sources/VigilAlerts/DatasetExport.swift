@@ -136,13 +136,7 @@ public struct DatasetExport: Sendable {
                 at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try data.write(to: url, options: .atomic)
         }
-        if (try? await store.repo(repo)) == nil {
-            do {
-                try await store.createRepo(repo, description: "labelled datasets made from judged alerts")
-            } catch let error as VigilError where error.code == .repoExists {
-                // Another process made it first.
-            }
-        }
+        try await store.createRepoIfMissing(repo, description: "labelled datasets made from judged alerts")
         let writer = try await store.openCommit(repo: repo, author: who)
         let commit: CommitInfo
         do {

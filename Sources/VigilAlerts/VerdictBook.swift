@@ -17,14 +17,25 @@ public struct VerdictBook: Sendable {
 
     /// The verdict that stands on `alert`, with the earlier ones it replaced; nil before anyone judged it.
     public func verdict(on alert: AlertInfo) async throws -> AlertVerdict? {
-        let path = Self.path(customer: alert.customer, alert: alert.id)
-        let entry: TreeEntry
+        try await verdicts(on: [alert])[alert.id]
+    }
+
+    /// The verdicts that stand on `alerts`, by alert id (those nobody judged are absent), read from one head.
+    public func verdicts(on alerts: [AlertInfo]) async throws -> [String: AlertVerdict] {
+        let head: CommitInfo?
         do {
-            entry = try await store.entry(at: Address(repo: repo, ref: nil, path: path)).entry
-        } catch let error as VigilError where error.code == .repoNotFound || error.code == .pathNotFound {
-            return nil  // the repo is made with the first verdict
+            head = try await store.resolveCommit(repo, ref: nil)
+        } catch let error as VigilError where error.code == .repoNotFound {
+            return [:]  // the repo is made with the first verdict
         }
-        return try await book.read(AlertVerdict.self, at: path, hash: entry.hash)
+        guard let head else { return [:] }
+        var found: [String: AlertVerdict] = [:]
+        for alert in alerts {
+            let path = Self.path(customer: alert.customer, alert: alert.id)
+            guard let entry = try await store.trees.lookup(path, in: head.tree), entry.kind == .file else { continue }
+            found[alert.id] = try await book.read(AlertVerdict.self, at: path, hash: entry.hash)
+        }
+        return found
     }
 
     /// Records `kind` on `alert`, replacing any verdict given before (which the new record keeps in `earlier`).

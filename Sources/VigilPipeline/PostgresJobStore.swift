@@ -185,18 +185,16 @@ public final class PostgresJobStore: JobStore {
         let operation = "starting a job of '\(job.pipeline)'"
         var wait = 5
         while true {
-            // Most starts find a job already running, and that answer needs no lock: a committed running job
-            // is what the lock would have shown too.
-            let running = try await database.rows(operation, Self.runningJobsQuery(of: job.pipeline))
-            if let existing = try Self.pick(running, isAlive: isAlive) { return existing }
+            // An uncontended start is the one transaction it always was (a try-lock where a lock was).
             let attempt = try await database.withTransaction(operation, extraTime: extraTime) {
                 connection -> StartAttempt in
                 // Never waiting in the server's lock queue: a wait there would count against this attempt's
                 // deadline, which is for a server that stopped answering, and a queue of starters (engines
                 // racing after an outage) would outlast it. The holder is about to commit; this one reads again.
                 guard try await Self.tryLockJobStarts(of: job.pipeline, on: connection) else { return .busy }
-                let running = try await connection.rows(Self.runningJobsQuery(of: job.pipeline))
-                if let existing = try Self.pick(running, isAlive: isAlive) { return .existing(existing) }
+                if let existing = try await Self.runningJob(of: job.pipeline, isAlive: isAlive, on: connection) {
+                    return .existing(existing)
+                }
                 try await record(connection)
                 return .started
             }
@@ -227,13 +225,13 @@ public final class PostgresJobStore: JobStore {
         return try row.decode(Bool.self)
     }
 
-    static func runningJobsQuery(of pipeline: String) -> PostgresQuery {
-        "SELECT body FROM jobs WHERE pipeline = \(pipeline) AND state = 'running' ORDER BY started, seq"
-    }
-
     /// The running job a new one must not race (a live one first), if any.
-    static func pick(_ rows: [PostgresRow], isAlive: (JobInfo) -> Bool) throws -> JobInfo? {
-        let running = try rows.map { try JobRecordCoding.decode(JobInfo.self, try $0.decode(String.self)) }
+    static func runningJob(
+        of pipeline: String, isAlive: (JobInfo) -> Bool, on connection: PostgresConnection
+    ) async throws -> JobInfo? {
+        let running = try await connection.rows(
+            "SELECT body FROM jobs WHERE pipeline = \(pipeline) AND state = 'running' ORDER BY started, seq"
+        ).map { try JobRecordCoding.decode(JobInfo.self, try $0.decode(String.self)) }
         return running.first(where: isAlive) ?? running.first
     }
 

@@ -80,8 +80,7 @@ struct DashboardRoutes {
         if let customer = principal.customer { body += " <b>\(HTML.escape(customer))</b>" }
         body += ") · <a href=\"/logout\">sign out</a></p></header>"
         body += "<section id=\"alerts\"><h2>Recent alerts</h2>"
-        var standing: [String: AlertVerdict] = [:]
-        for alert in alerts { standing[alert.id] = try await verdicts.book.verdict(on: alert) }
+        let standing = try await verdicts.book.verdicts(on: alerts)
         let formKey = AccessMiddleware.presentedToken(request).map(DashboardFormKey.value(for:)) ?? ""
         body += alerts.isEmpty ? "<p>No alerts.</p>" : Self.alertTable(alerts, verdicts: standing, formKey: formKey)
         body += "</section>"
@@ -95,8 +94,9 @@ struct DashboardRoutes {
         if let rates = counts.verdicts, rates.total.judged > 0 {
             let total = rates.total
             body += "<section id=\"verdicts\"><h2>False alarms: \(total.falseAlarms) of \(total.judged) judged alerts"
-            body += " (\(Self.percent(total.falseAlarmRate))) · judged: \(total.judged) of \(total.alerts) alerts"
-            body += " (\(Self.percent(total.judgedShare)))</h2><div class=\"charts\">"
+            body +=
+                " (\(VerdictRates.percent(total.falseAlarmRate))) · judged: \(total.judged) of \(total.alerts) alerts"
+            body += " (\(VerdictRates.percent(total.judgedShare)))</h2><div class=\"charts\">"
             for name in [
                 "false-alarms-by-device.svg", "false-alarms-by-label.svg", "false-alarms-by-hour.svg",
                 "false-alarms-by-model.svg", "false-alarm-causes.svg",
@@ -187,11 +187,6 @@ struct DashboardRoutes {
         html += "aria-label=\"what it really was\"> <button name=\"verdict\" value=\"confirmed\">Real</button> "
         html += "<button name=\"verdict\" value=\"false-alarm\">False alarm</button></form>"
         return html
-    }
-
-    /// A share as a whole percent with one decimal: `12.5%`; `-` when undefined.
-    static func percent(_ share: Double?) -> String {
-        share.map { String(format: "%.1f%%", $0 * 100) } ?? "-"
     }
 
     static func pipelineTable(_ pipelines: [PipelineRoutes.Pipeline]) -> String {

@@ -88,6 +88,11 @@ public struct VerdictRates: Sendable, Hashable, Codable {
 
     public init() {}
 
+    /// A share as a percent with one decimal (`12.5%`), `-` when it is undefined: how people read the rates.
+    public static func percent(_ share: Double?) -> String {
+        share.map { String(format: "%.1f%%", $0 * 100) } ?? "-"
+    }
+
     /// The rates of `verdicts` against `alerts`, the counts of the same alerts (those a verdict is on among
     /// them).
     public init(alerts: AlertCounts.Alerts, verdicts: [Judged]) {

@@ -20,13 +20,7 @@ public struct RecordBook: Sendable {
 
     /// Commits `record` at `path`, replacing what was there, as `author`.
     public func write(_ record: some Encodable, at path: String, author: String, message: String) async throws {
-        if (try? await store.repo(repo)) == nil {
-            do {
-                try await store.createRepo(repo, description: description)
-            } catch let error as VigilError where error.code == .repoExists {
-                // Another process made it first.
-            }
-        }
+        try await store.createRepoIfMissing(repo, description: description)
         let writer = try await store.openCommit(repo: repo, author: author)
         do {
             _ = try await writer.put(path, data: try Self.encoder.encode(record))

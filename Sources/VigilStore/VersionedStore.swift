@@ -94,6 +94,17 @@ public final class VersionedStore: Sendable {
         return repo
     }
 
+    /// Makes `name` unless it is there: for repos made with their first record (holds, verdicts, datasets), by
+    /// whichever process writes first.
+    public func createRepoIfMissing(_ name: String, description: String) async throws {
+        if (try? await repo(name)) != nil { return }
+        do {
+            _ = try await createRepo(name, description: description)
+        } catch let error as VigilError where error.code == .repoExists {
+            // Another process made it first.
+        }
+    }
+
     public func repos() async throws -> [RepoInfo] {
         try await metadata.repos()
     }

@@ -61,7 +61,7 @@ struct StatsCommand: AsyncParsableCommand {
                     table.sorted { $0.key < $1.key }.filter { $0.value.judged > 0 }.map { key, tally in
                         [
                             key, String(tally.alerts), String(tally.judged), String(tally.falseAlarms),
-                            Self.percent(tally.falseAlarmRate), Self.percent(tally.confirmedRate),
+                            VerdictRates.percent(tally.falseAlarmRate), VerdictRates.percent(tally.confirmedRate),
                         ]
                     })
             }
@@ -73,6 +73,4 @@ struct StatsCommand: AsyncParsableCommand {
             }
         }
     }
-
-    static func percent(_ share: Double?) -> String { share.map { String(format: "%.1f%%", $0 * 100) } ?? "-" }
 }
