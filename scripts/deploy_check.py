@@ -8,8 +8,11 @@
    against Kubernetes 1.32; KEDA's ScaledObject and TriggerAuthentication against the openAPIV3Schema of KEDA's
    CRDs in Tests/Data/keda (strict too: a field the CRD does not name is an error).
 3. Holds the objects to Vigil's rules: every container names CPU and memory requests, every Deployment
-   readiness and liveness probes and a PodDisruptionBudget, every ScaledObject a Deployment of the render,
-   every secret and ConfigMap key a container or TriggerAuthentication reads exists in the render.
+   readiness and liveness probes on Vigil's own endpoints (`/readyz` checks the database and blob store,
+   `/healthz` that the process runs) and a PodDisruptionBudget, every stage's workers (`worker --pipeline
+   NAME`) a ScaledObject whose PostgreSQL query counts that stage's backlog in `datum_queue` and says how few
+   workers it may scale to (`minReplicaCount`), every ScaledObject a Deployment of the render, every secret
+   and ConfigMap key a container or TriggerAuthentication reads exists in the render.
 4. Lints the Containerfile with hadolint, checks that every path it copies from the build stage exists in this
    checkout's build, and that its run stage installs exactly the Debian packages holding the libraries `ldd`
    lists for the binary and the ONNX Runtime library (plus ca-certificates). The binary given may be a debug
@@ -124,6 +127,18 @@ def pod_spec(obj):
     return obj.get("spec", {}).get("template", {}).get("spec", {}) if obj.get("kind") in WORKLOADS else None
 
 
+PROBES = {"readinessProbe": "/readyz", "livenessProbe": "/healthz"}
+
+
+def worker_stage(deployment):
+    """The stage a Deployment's workers run (`worker --pipeline NAME`), or None."""
+    for container in (pod_spec(deployment) or {}).get("containers", []) if deployment else []:
+        args = container.get("args", [])
+        if args[:1] == ["worker"] and "--pipeline" in args[:-1]:
+            return args[args.index("--pipeline") + 1]
+    return None
+
+
 def policy_errors(objects):
     errors = []
     by_kind = {}
@@ -144,9 +159,11 @@ def policy_errors(objects):
                 if resource not in requests:
                     errors.append((where, f"names no {resource} request (resources.requests.{resource})"))
             if obj["kind"] == "Deployment":
-                for probe in ("readinessProbe", "livenessProbe"):
+                for probe, path in PROBES.items():
                     if probe not in container:
                         errors.append((where, f"has no {probe}"))
+                    elif container[probe].get("httpGet", {}).get("path") != path:
+                        errors.append((where, f"its {probe} does not ask {path}, Vigil's endpoint for it"))
             for source in container.get("envFrom", []):
                 for ref, known in (("configMapRef", configs), ("secretRef", secrets)):
                     if ref in source and source[ref]["name"] not in known:
@@ -163,18 +180,30 @@ def policy_errors(objects):
             if not covered:
                 errors.append((name(obj), "no PodDisruptionBudget selects its pods"))
 
+    scalers = {}
     for scaled in by_kind.get("ScaledObject", {}).values():
         target = scaled["spec"]["scaleTargetRef"]["name"]
+        scalers.setdefault(target, []).append(scaled)
         if target not in by_kind.get("Deployment", {}):
             errors.append((name(scaled), f"scales {target}, which is not a Deployment of the render"))
+        if "minReplicaCount" not in scaled["spec"]:
+            errors.append((name(scaled), "names no minReplicaCount: say whether the stage may scale to zero"))
+        stage = worker_stage(by_kind.get("Deployment", {}).get(target))
         for trigger in scaled["spec"].get("triggers", []):
             if trigger.get("type") == "postgresql":
                 query = trigger.get("metadata", {}).get("query", "")
                 if "datum_queue" not in query:
                     errors.append((name(scaled), "its PostgreSQL trigger does not count Vigil's datum_queue"))
+                elif stage and f"pipeline = '{stage}'" not in query:
+                    errors.append((name(scaled), f"its query does not count the backlog of {stage}, "
+                                                 f"the stage {target} runs (pipeline = '{stage}')"))
                 auth = trigger.get("authenticationRef", {}).get("name")
                 if auth not in by_kind.get("TriggerAuthentication", {}):
                     errors.append((name(scaled), f"its trigger authenticates with {auth}, which is not rendered"))
+    for deployment in by_kind.get("Deployment", {}).values():
+        stage = worker_stage(deployment)
+        if stage and not scalers.get(deployment["metadata"]["name"]):
+            errors.append((name(deployment), f"runs the {stage} stage's workers, but no ScaledObject scales them"))
     for auth in by_kind.get("TriggerAuthentication", {}).values():
         for ref in auth["spec"].get("secretTargetRef", []):
             if ref["key"] not in secrets.get(ref["name"], set()):
@@ -318,7 +347,11 @@ def broken_copies(objects):
         return what, changed
 
     worker = find("Deployment", "vigil-worker-detect")
-    scaled = find("ScaledObject")
+    scaled = find("ScaledObject", "vigil-worker-detect")
+
+    def query(o):
+        return o[scaled]["spec"]["triggers"][0]["metadata"]
+
     return [
         broken("a misspelt Deployment field",
                lambda o: o[worker]["spec"].__setitem__("replica", 2)),
@@ -332,6 +365,14 @@ def broken_copies(objects):
                lambda o: o[scaled]["spec"].__setitem__("maxReplicaCount", "ten")),
         broken("a ScaledObject of a Deployment that is not there",
                lambda o: o[scaled]["spec"]["scaleTargetRef"].__setitem__("name", "vigil-worker-nothing")),
+        broken("a stage's workers that nothing scales", lambda o: o.pop(scaled)),
+        broken("a ScaledObject counting another stage's backlog",
+               lambda o: query(o).__setitem__("query", query(o)["query"].replace("'detect'", "'validate'"))),
+        broken("a ScaledObject that does not say how few workers it keeps",
+               lambda o: o[scaled]["spec"].pop("minReplicaCount")),
+        broken("a readiness probe that checks nothing",
+               lambda o: o[worker]["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]
+               .__setitem__("path", "/")),
     ]
 
 

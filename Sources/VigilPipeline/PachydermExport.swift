@@ -54,6 +54,11 @@ public struct PachydermExport: Sendable {
             }
             return Secret(name: name, key: secret.source, envVar: secret.envVar)
         }
+        if source.image == nil {
+            notes.append(
+                "transform.image: \(spec.name) names no image of its own; its command is exported to run in "
+                    + "\(image), which holds Vigil and its stages only: give the image it needs in the spec")
+        }
         return Transform(
             image: source.image ?? image, cmd: source.cmd, stdin: source.stdin.isEmpty ? nil : source.stdin,
             env: source.env.isEmpty ? nil : source.env, secrets: secrets, user: source.user,

@@ -37,7 +37,8 @@ enum PachydermFields {
             "lazy": "inputs are copied before the command starts"
         ],
         .resources: [
-            "gpu": "a scheduler's"
+            "cpu": "a scheduler's: nothing caps a command's CPU share here",
+            "gpu": "a scheduler's",
         ],
     ]
 

@@ -93,6 +93,16 @@ struct PachydermExportTests {
         #expect(export.notes.count == 1 && export.notes[0].contains("per-device-secrets"), "\(export.notes)")
     }
 
+    @Test func aCommandWithoutAnImageOfItsOwnIsNamed() throws {
+        let spec = try PipelineSpecParser.parse(
+            "name: edges\ninput: {pfs: {repo: images, glob: /*}}\ntransform: {cmd: [python3, /edges.py]}")
+        let export = try PachydermExport(spec, image: "reg/vigil:1")
+        #expect(export.notes.count == 1, "\(export.notes)")
+        #expect(export.notes.first?.hasPrefix("transform.image: edges names no image") == true, "\(export.notes)")
+        #expect(
+            try PipelineSpecParser.parse(String(decoding: export.json, as: UTF8.self)).transform.image == "reg/vigil:1")
+    }
+
     @Test func aSideInputIsNamedAsNotCarryingOver() throws {
         let export = try PachydermExport(try PipelineSpecParser.parse(Self.specs[2]))
         #expect(export.notes.count == 1 && export.notes[0].hasPrefix("input rules:"), "\(export.notes)")

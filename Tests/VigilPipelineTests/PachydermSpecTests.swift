@@ -62,7 +62,7 @@ struct PachydermSpecTests {
         #expect(
             Set(named) == [
                 "input.cross[1].pfs.lazy", "transform.image", "transform.workingDir", "autoscaling",
-                "resourceRequests", "resourceLimits.gpu", "schedulingSpec",
+                "resourceRequests", "resourceLimits.cpu", "resourceLimits.gpu", "schedulingSpec",
             ], "\(fromYAML.unapplied)")
         let warning = try #require(fromYAML.warning)
         #expect(warning.hasPrefix("warning: ") && !warning.contains("\n"))
