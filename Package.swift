@@ -86,7 +86,7 @@ let package = Package(
             name: "VigilStages",
             dependencies: [
                 "VigilPipeline", "VigilStore", "VigilVision", .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
+                .product(name: "Metrics", package: "swift-metrics"), .product(name: "Yams", package: "Yams"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),

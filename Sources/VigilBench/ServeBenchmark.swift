@@ -32,6 +32,8 @@ struct ServeBenchmark: AsyncParsableCommand {
     var spinning = false
     @Flag(inversion: .prefixedNo, help: "Let validate leave its decoded pixels for detect (DecodedImageCache).")
     var shareDecoded = true
+    @Flag(inversion: .prefixedNo, help: "Judge and detect each frame as its upload arrives (FramePrefetch).")
+    var prefetch = true
     @Option(help: "The photos the frames are made from (`make bench-photos` puts them there).")
     var photos = ".deps/photos"
     @Option(
@@ -142,7 +144,9 @@ struct ServeBenchmark: AsyncParsableCommand {
             let tokens = try await workload.install(
                 store: store, engine: engine, access: access, threads: threads, spinning: spinning,
                 shareDecoded: shareDecoded)
-            let server = try ServerEnvironment.benchmark(backends, engine: engine, access: access, logger: logger)
+            var environment = try ServerEnvironment.benchmark(backends, engine: engine, access: access, logger: logger)
+            if !prefetch { environment.prefetch = nil }
+            let server = environment
             let signature = try AlertSignature(secret: "vigil-benchmark-secret-0123456789")
             let sink = try AlertSink(signature: signature)
             return try await sink.whileRunning(logger: logger) { alertURL in

@@ -163,6 +163,15 @@ public final class PipelineEngine: Service, Sendable {
         var failedRetries = 0
         var outages = 0
         var lastJob = try? await environment.jobs.jobs(pipeline: name, limit: 1).first
+        // The stages this engine runs itself are made now, not in the first frame's job: a detector's model
+        // loads before any frame waits for it, and a stage that takes frames as they arrive (FramePrefetch)
+        // is there for the first one. A stage that cannot be made fails its job as before.
+        if environment.queue == nil, let record = try? await environment.jobs.pipeline(named: name),
+            let stages = try? await workers.stages(for: record)
+        {
+            environment.logger.info(
+                "pipeline workers ready", metadata: ["pipeline": "\(name)", "workers": "\(stages.count)"])
+        }
         await withDiscardingTaskGroup { timers in
             func wake(_ flag: RetryFlag, after seconds: Double, reason: String) {
                 environment.logger.info(

@@ -46,6 +46,9 @@ struct ImageRoutes {
         let spool = try SpoolFile(in: environment.scratch, name: "upload-\(UUID().uuidString)")
         defer { spool.discard() }
         var head = Data()
+        // The bytes are also kept in memory when the stages here will judge and detect them once committed.
+        let prefetch = environment.prefetch.flatMap { $0.isActive ? $0 : nil }
+        var copy = Data()
         // A silent client is cut off by the idle timeout; this bounds one that trickles a byte at a time.
         let timeout = environment.configuration.bodyTimeout
         let deadline = ContinuousClock.now + .nanoseconds(Int64(timeout * 1e9))
@@ -60,6 +63,7 @@ struct ImageRoutes {
                 }
                 if head.count < 16 { head.append(contentsOf: buffer.readableBytesView.prefix(16 - head.count)) }
                 try buffer.withUnsafeReadableBytes { try spool.append($0) }
+                if prefetch != nil { copy.append(contentsOf: buffer.readableBytesView) }
             }
         }
         let size = spool.size
@@ -88,6 +92,9 @@ struct ImageRoutes {
                 "/\(text)", movingFile: spool.url, hash: hash, size: size,
                 author: "\(principal.role.rawValue):\(principal.name)", trace: trace)
         }
+        // Judged and detected while its jobs start; the stages' datums take the results. Only once it is
+        // committed: sooner, the decode and inference would share the cores with the commit the camera waits for.
+        prefetch?.offer(name: text, hash: hash.hex, data: copy)
         let address = "\(repo)@\(commit.id):/\(text)"
         var response = try Uploaded(
             commit: commit.id, address: address, bytes: written.size, sha256: written.hash.hex

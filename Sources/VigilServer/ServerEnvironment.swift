@@ -4,6 +4,7 @@ import Prometheus
 import VigilAccess
 import VigilAlerts
 import VigilPipeline
+import VigilStages
 import VigilStore
 
 /// What the HTTP API works on: the store, the engine's records, the alerts, the tokens and audit log, and the
@@ -27,6 +28,9 @@ public struct ServerEnvironment: Sendable {
     public var thumbnails = ThumbnailCache()
     /// Uploads arriving together share a commit.
     public var uploads = UploadCommits()
+    /// Where an upload is offered to be judged and detected while it is committed, when the validate and
+    /// detect stages run in this process (`FramePrefetch`); nil: never.
+    public var prefetch: FramePrefetch? = .shared
 
     public init(
         store: VersionedStore, jobs: any JobStore, alerts: any AlertStore, access: any AccessStore,

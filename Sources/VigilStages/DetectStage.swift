@@ -11,10 +11,17 @@ import VigilVision
 public final class DetectStage: Stage {
     public let detector: Detector
     private let thread: WorkerThread
+    /// Where frames uploaded to this process are detected before this stage's job reaches them.
+    private let prefetch: FramePrefetch?
+    private let registration: FramePrefetch.Registration?
 
-    public init(detector: Detector) {
+    /// `prefetch`: where this stage detects frames as their uploads arrive and takes the detections from
+    /// (nil: every frame is detected in its datum).
+    public init(detector: Detector, prefetch: FramePrefetch? = .shared) {
         self.detector = detector
         thread = WorkerThread(name: "vigil-detect")
+        self.prefetch = prefetch
+        registration = prefetch?.register(detector: detector, thread: thread)
         // A validate stage in this process then decodes at this detector's scale and leaves the pixels.
         let size = detector.configuration.inputSize
         DecodedImageCache.shared.expect(width: size, height: size)
@@ -51,11 +58,7 @@ public final class DetectStage: Stage {
         for input in datum.datum.inputs {
             for file in try await datum.files(of: input) {
                 let name = try ImageName.parse(file.entry.name)
-                let data = try await datum.read(file.entry)
-                let detector = self.detector
-                let key = file.entry.hash.hex
-                let result = try await thread.run { try detector.detect(data, cacheKey: key) }
-                Self.spans(of: result, endingAt: Date())
+                let result = try await detect(file.entry, in: datum)
                 let image = DetectionRecord.Image(
                     name: file.entry.name, width: result.width, height: result.height, bytes: file.entry.size,
                     sha256: file.entry.hash.hex, address: "\(input.repo)@\(input.commit):\(file.path)")
@@ -66,6 +69,20 @@ public final class DetectStage: Stage {
                     "\(file.entry.name): \(result.detections.count) objects in \(Int(result.inferenceMilliseconds)) ms")
             }
         }
+    }
+
+    /// What the detector finds in one file: detected when its upload arrived (`FramePrefetch`), or now.
+    private func detect(_ entry: TreeEntry, in datum: DatumContext) async throws -> Detector.Result {
+        let key = entry.hash.hex
+        if let detected = await prefetch?.detection(name: entry.name, hash: key, detector: detector) {
+            Self.spans(of: detected.value, endingAt: detected.finished)
+            return detected.value
+        }
+        let data = try await datum.read(entry)
+        let detector = self.detector
+        let result = try await thread.run { try detector.detect(data, cacheKey: key) }
+        Self.spans(of: result, endingAt: Date())
+        return result
     }
 
     /// The decode and inference the detector timed on its thread, as spans of the current datum's trace.

@@ -10,15 +10,20 @@ import VigilVision
 /// 1/8, and the pixels are left in the cache for the detector: one decode per image instead of two.
 public struct ImageValidator: Sendable {
     public var rules: ValidationRules
-    public var clock: @Sendable () -> Date
+    public let clock: @Sendable () -> Date
+    /// Whether `clock` is the system's (no clock was given): two such validators with equal rules judge a
+    /// frame alike, so one's verdict can stand for the other's (`FramePrefetch`).
+    public let judgesBySystemClock: Bool
     public var sharing: DecodedImageCache?
 
+    /// `clock` (default: the system's) is what a name's time is checked against.
     public init(
-        rules: ValidationRules = ValidationRules(), clock: @escaping @Sendable () -> Date = { Date() },
+        rules: ValidationRules = ValidationRules(), clock: (@Sendable () -> Date)? = nil,
         sharing: DecodedImageCache? = nil
     ) {
         self.rules = rules
-        self.clock = clock
+        self.clock = clock ?? { Date() }
+        judgesBySystemClock = clock == nil
         self.sharing = sharing
     }
 

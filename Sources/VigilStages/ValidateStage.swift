@@ -12,10 +12,19 @@ public struct ValidateStage: Stage {
     /// Decoding runs here, off the threads async code shares, and at a lower priority than the detector: a
     /// frame being validated while the one before it is inferred would otherwise slow that inference, and then
     /// wait for the detector anyway.
-    private let thread = WorkerThread(name: "vigil-validate", niceness: 10)
+    private let thread: WorkerThread
+    /// Where frames uploaded to this process are judged before this stage's job reaches them.
+    private let prefetch: FramePrefetch?
+    private let registration: FramePrefetch.Registration?
 
-    public init(validator: ImageValidator) {
+    /// `prefetch`: where this stage judges frames as their uploads arrive and takes the verdicts from
+    /// (nil: every frame is judged in its datum).
+    public init(validator: ImageValidator, prefetch: FramePrefetch? = .shared) {
         self.validator = validator
+        let thread = WorkerThread(name: "vigil-validate", niceness: 10)
+        self.thread = thread
+        self.prefetch = prefetch
+        registration = prefetch?.register(validator: validator, thread: thread)
     }
 
     /// The reason file written beside an invalid image.
@@ -34,11 +43,7 @@ public struct ValidateStage: Stage {
         for input in datum.datum.inputs {
             for file in try await datum.files(of: input) {
                 let name = file.entry.name
-                let data = try await datum.read(file.entry)
-                let (validator, key) = (self.validator, file.entry.hash.hex)
-                let verdict = try await withSpan("judge") { _ in
-                    try await thread.run { validator.judge(name: name, data: data, key: key) }
-                }
+                let verdict = try await judge(file.entry, in: datum)
                 guard let rejection = verdict.rejection else {
                     try datum.link("/valid/\(name)", to: file.entry.value)
                     continue
@@ -53,6 +58,22 @@ public struct ValidateStage: Stage {
                 try await datum.write("/invalid/\(safe).reason.json", data: try Self.encoder.encode(reason))
                 datum.log("\(name): \(rejection.code): \(rejection.message)")
             }
+        }
+    }
+
+    /// The verdict on one file: judged when its upload arrived (`FramePrefetch`), or now.
+    private func judge(_ entry: TreeEntry, in datum: DatumContext) async throws -> ImageValidator.Verdict {
+        let (name, key) = (entry.name, entry.hash.hex)
+        if let judged = await prefetch?.verdict(name: name, hash: key, validator: validator) {
+            if TraceHeaders.isTracing {
+                startSpan("judge", at: WallClockInstant(judged.started)).end(at: WallClockInstant(judged.finished))
+            }
+            return judged.value
+        }
+        let data = try await datum.read(entry)
+        let validator = self.validator
+        return try await withSpan("judge") { _ in
+            try await thread.run { validator.judge(name: name, data: data, key: key) }
         }
     }
 

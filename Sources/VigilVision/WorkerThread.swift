@@ -51,8 +51,14 @@ public final class WorkerThread: Sendable {
     /// Runs `body` on the thread and returns its result.
     public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            queue.state.withLock { $0.jobs.append { continuation.resume(with: Result { try body() }) } }
-            queue.signal.signal()
+            submit { continuation.resume(with: Result { try body() }) }
         }
+    }
+
+    /// Queues `body` to run on the thread after the work already queued, without waiting for it: for work
+    /// that hands its result over some other way. Work queued before the last reference goes still runs.
+    public func submit(_ body: @escaping @Sendable () -> Void) {
+        queue.state.withLock { $0.jobs.append(body) }
+        queue.signal.signal()
     }
 }

@@ -84,6 +84,14 @@ extension ProcessTests {
             }
         }
 
+        /// Every step's span, from the upload to the delivery.
+        static let expectedSpans = [
+            "/v1/images/{name}", "spool", "commit", "queued validate", "datum validate", "judge",
+            "output commit validate", "queued detect", "datum detect", "decode", "inference", "record",
+            "output commit detect", "queued threats", "datum threats", "output commit threats", "queued alert",
+            "deliver",
+        ]
+
         static func traceOneFrame(
             vigil: VigilProcess, root: URL, token: String, sink: AlertsCLITests.Sink, secret: URL,
             receiver: OTLPReceiver, collector: Int, workers: [String]
@@ -124,6 +132,14 @@ extension ProcessTests {
             }
             let started = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
             let server = try #require(port, "vigil serve did not start: \(started)")
+            // The detector is loaded before the frame comes, as it would be long before a camera's next frame.
+            if workers.isEmpty {
+                for _ in 0..<300 {
+                    let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+                    if text.contains("pipeline=detect") && text.contains("pipeline workers ready") { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
 
             // The camera starts the trace: its traceparent is continued, not replaced.
             let traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -139,17 +155,13 @@ extension ProcessTests {
             var spans: [OTLPReceiver.Span] = []
             for _ in 0..<600 {
                 spans = receiver.spans.filter { $0.traceID == traceID }
-                if spans.contains(where: { $0.name == "deliver" }) { break }
+                // Each process exports on its own schedule: a worker's spans may come after the delivery's.
+                if Set(spans.map(\.name)).isSuperset(of: Self.expectedSpans) { break }
                 try await Task.sleep(for: .milliseconds(100))
             }
             #expect(receiver.errors.isEmpty, "\(receiver.errors)")
             let names = Set(spans.map(\.name))
-            for expected in [
-                "/v1/images/{name}", "spool", "commit", "queued validate", "datum validate", "judge",
-                "output commit validate", "queued detect", "datum detect", "decode", "inference", "record",
-                "output commit detect", "queued threats", "datum threats", "output commit threats", "queued alert",
-                "deliver",
-            ] {
+            for expected in Self.expectedSpans {
                 #expect(
                     names.contains(expected), "no '\(expected)' span in the frame's trace; it has \(names.sorted())")
             }
@@ -165,6 +177,16 @@ extension ProcessTests {
                 let threats = first("datum threats"), let deliver = first("deliver")
             {
                 #expect(validate.end <= detect.start && detect.end <= threats.start && threats.end <= deliver.start)
+            }
+            // With validate and detect in the API's process, the frame was judged and detected while its upload
+            // was committed (FramePrefetch), so the detector's work (its decode, then inference) began before
+            // detect's datum did; with workers, within it.
+            if let decode = first("decode"), let detect = first("datum detect") {
+                if workers.isEmpty {
+                    #expect(decode.start < detect.start, "the detector did not begin as the upload arrived")
+                } else {
+                    #expect(decode.start >= detect.start)
+                }
             }
             #expect(try sink.keys().count == 1)
             // Each datum ran in the process meant to run it: the API process's own workers, or `vigil worker`.
