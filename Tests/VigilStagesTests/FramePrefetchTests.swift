@@ -20,16 +20,26 @@ struct FramePrefetchTests {
         for _ in 0..<1_000 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
     }
 
+    /// A validate and a detect stage of default settings, registered with `prefetch` while the result lives.
+    struct Stages {
+        let validator = ImageValidator()
+        let detector: Detector
+        let registrations: [FramePrefetch.Registration]
+
+        init(_ prefetch: FramePrefetch) throws {
+            detector = try FramePrefetchTests.detector()
+            registrations = [
+                prefetch.register(validator: validator, thread: WorkerThread(name: "test-validate")),
+                prefetch.register(detector: detector, thread: WorkerThread(name: "test-detect")),
+            ]
+        }
+    }
+
     @Test func theStagesTakeTheSameVerdictAndDetectionsTheyWouldHaveMade() async throws {
         let prefetch = FramePrefetch(capacity: 8)
-        let validator = ImageValidator()
-        let detector = try Self.detector()
-        let (validateThread, detectThread) = (WorkerThread(name: "test-validate"), WorkerThread(name: "test-detect"))
         #expect(!prefetch.isActive)
-        let registrations = [
-            prefetch.register(validator: validator, thread: validateThread),
-            prefetch.register(detector: detector, thread: detectThread),
-        ]
+        let stages = try Stages(prefetch)
+        let (validator, detector) = (stages.validator, stages.detector)
         #expect(prefetch.isActive)
 
         for (index, photo) in ["bus.jpg", "zidane.jpg"].enumerated() {
@@ -51,34 +61,26 @@ struct FramePrefetchTests {
             #expect(prefetch.held == 0, "a frame's place is freed once detect took it")
             #expect(await prefetch.detection(name: name, hash: hash, detector: detector) == nil, "taken once")
         }
-        _ = registrations
+        _ = stages
     }
 
     @Test func aRejectedFrameIsLeftToTheStageAndNothingIsDetected() async throws {
         let prefetch = FramePrefetch(capacity: 8)
-        let validator = ImageValidator()
-        let detector = try Self.detector()
-        let registrations = [
-            prefetch.register(validator: validator, thread: WorkerThread(name: "test-validate")),
-            prefetch.register(detector: detector, thread: WorkerThread(name: "test-detect")),
-        ]
+        let stages = try Stages(prefetch)
+        let (validator, detector) = (stages.validator, stages.detector)
         let grey = SyntheticImages.greyJPEGAsRGB
         #expect(validator.judge(name: "porch-1763800000.jpg", data: grey).rejection != nil)
         #expect(prefetch.offer(name: "porch-1763800000.jpg", hash: "grey", data: grey))
         #expect(await prefetch.verdict(name: "porch-1763800000.jpg", hash: "grey", validator: validator) == nil)
         #expect(await prefetch.detection(name: "porch-1763800000.jpg", hash: "grey", detector: detector) == nil)
         #expect(prefetch.held == 0)
-        _ = registrations
+        _ = stages
     }
 
     @Test func otherSettingsTakeNothingAndMixedStagesOfferNothing() async throws {
         let prefetch = FramePrefetch(capacity: 8)
-        let validator = ImageValidator()
-        let detector = try Self.detector()
-        var registrations = [
-            prefetch.register(validator: validator, thread: WorkerThread(name: "test-validate")),
-            prefetch.register(detector: detector, thread: WorkerThread(name: "test-detect")),
-        ]
+        let stages = try Stages(prefetch)
+        let (validator, detector) = (stages.validator, stages.detector)
         let data = try Self.photo("bus.jpg")
         #expect(prefetch.offer(name: "porch-1763800000.jpg", hash: "bus", data: data))
         var stricter = validator.rules
@@ -97,27 +99,25 @@ struct FramePrefetchTests {
         #expect(await prefetch.detection(name: "porch-1763800000.jpg", hash: "bus", detector: detector) != nil)
 
         // Two detect stages with different models here: which one a frame meets is not known, so none is guessed.
-        registrations.append(prefetch.register(detector: otherDetector, thread: WorkerThread(name: "test-other")))
+        var otherStage: FramePrefetch.Registration? = prefetch.register(
+            detector: otherDetector, thread: WorkerThread(name: "test-other"))
         #expect(!prefetch.isActive)
         #expect(!prefetch.offer(name: "porch-1763800001.jpg", hash: "bus", data: data))
-        registrations.removeLast()
+        _ = otherStage
+        otherStage = nil
         #expect(prefetch.isActive, "the other stage is gone")
         // A validator on a clock of its own (a test's, a replay's) judges the future check by that clock.
         let replay = prefetch.register(
             validator: ImageValidator(clock: { Date(timeIntervalSince1970: 0) }), thread: WorkerThread(name: "t"))
         #expect(!prefetch.isActive)
         _ = replay
-        registrations.removeAll()
+        _ = stages
     }
 
     @Test func unclaimedResultsAreDroppedOldestFirstAndTheHoldIsBounded() async throws {
         let prefetch = FramePrefetch(capacity: 2)
-        let validator = ImageValidator()
-        let detector = try Self.detector()
-        let registrations = [
-            prefetch.register(validator: validator, thread: WorkerThread(name: "test-validate")),
-            prefetch.register(detector: detector, thread: WorkerThread(name: "test-detect")),
-        ]
+        let stages = try Stages(prefetch)
+        let (validator, detector) = (stages.validator, stages.detector)
         let data = try Self.photo("zidane.jpg")
         let names = (0..<3).map { "porch-\(1_763_800_000 + $0).jpg" }
         #expect(prefetch.offer(name: names[0], hash: "z", data: data))
@@ -130,6 +130,6 @@ struct FramePrefetchTests {
         #expect(await prefetch.detection(name: names[1], hash: "z", detector: detector) != nil)
         #expect(await prefetch.detection(name: names[2], hash: "z", detector: detector) != nil)
         #expect(prefetch.held == 0)
-        _ = registrations
+        _ = stages
     }
 }
