@@ -95,7 +95,7 @@ let package = Package(
         .target(
             name: "VigilAlerts",
             dependencies: [
-                "VigilStore", "VigilStages",
+                "VigilStore", "VigilStages", "VigilVision",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),

@@ -132,7 +132,9 @@ PROBES = {"readinessProbe": "/readyz", "livenessProbe": "/healthz"}
 
 def worker_stage(deployment):
     """The stage a Deployment's workers run (`worker --pipeline NAME`), or None."""
-    for container in (pod_spec(deployment) or {}).get("containers", []) if deployment else []:
+    if not deployment:
+        return None
+    for container in pod_spec(deployment).get("containers", []):
         args = container.get("args", [])
         if args[:1] == ["worker"] and "--pipeline" in args[:-1]:
             return args[args.index("--pipeline") + 1]

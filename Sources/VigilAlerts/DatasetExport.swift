@@ -1,6 +1,7 @@
 import Foundation
 import VigilStages
 import VigilStore
+import VigilVision
 
 /// A labelled dataset for retraining, made from the alerts people judged: each judged alert's frame, with the
 /// detector's boxes for the labels that raised it when the alert was confirmed, and no boxes when it was a
@@ -58,16 +59,8 @@ public struct DatasetExport: Sendable {
         var detection: String
         var width: Int
         var height: Int
-        var boxes: [Box]
-    }
-
-    struct Box: Codable, Equatable {
-        var label: String
-        var confidence: Double
-        var xMin: Int
-        var yMin: Int
-        var xMax: Int
-        var yMax: Int
+        /// The detector's boxes, as its records have them.
+        var boxes: [Detection]
     }
 
     public let store: VersionedStore
@@ -179,13 +172,7 @@ public struct DatasetExport: Sendable {
         let detection = try JSONDecoder().decode(
             DetectionRecord.self, from: try await store.read(detectionAddress))
         let raised = Set(record.labels.map(\.label))
-        let boxes =
-            verdict.verdict == .confirmed
-            ? detection.detections.filter { raised.contains($0.label) }.map {
-                Box(
-                    label: $0.label, confidence: $0.confidence, xMin: $0.xMin, yMin: $0.yMin, xMax: $0.xMax,
-                    yMax: $0.yMax)
-            } : []
+        let boxes = verdict.verdict == .confirmed ? detection.detections.filter { raised.contains($0.label) } : []
         let item = Item(
             file: record.image.name, alert: verdict.alert, verdict: verdict.verdict, label: verdict.label,
             judgedBy: verdict.by, image: record.image.address, sha256: record.image.sha256,

@@ -3,14 +3,14 @@ import Metrics
 import Synchronization
 import VigilVision
 
-/// Validation and detection of an uploaded frame, begun in this process as soon as the upload's bytes are in,
-/// while the upload is committed and the `validate` and `detect` jobs start. The stages' datums then take the
-/// results instead of computing them again, so a frame's inference overlaps the commits and job starts ahead of
-/// it instead of waiting for them.
+/// Validation and detection of an uploaded frame, begun in this process as soon as the upload is committed,
+/// while the `validate` and `detect` jobs start. The stages' datums then take the results instead of reading
+/// the frame and computing them again, so a frame's inference overlaps the commits and job starts ahead of it
+/// instead of waiting for them.
 ///
-/// Nothing about what is stored changes: the validate and detect datums still run, read the committed file and
-/// write the same records (a verdict and a detection are functions of the name, the bytes and the stage's
-/// settings, and a result is used only by a stage with the same settings, for the same name and content hash).
+/// Nothing about what is stored changes: the validate and detect datums still run and write the same records
+/// (a verdict and a detection are functions of the name, the bytes and the stage's settings, and a result is
+/// used only by a stage with the same settings, for the same name and content hash).
 /// Only an accepted verdict is shared: the one time-dependent rule (a name's time too far ahead of the clock)
 /// can only turn from reject to accept as time passes, so a rejection is judged again by the stage.
 ///
@@ -218,21 +218,42 @@ public final class FramePrefetch: Sendable {
     }
 
     private func finish(_ key: String, verdict: Finished<ImageValidator.Verdict>?) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Finished<ImageValidator.Verdict>?, Never>] in
-            guard case .pending(let waiters) = state.slots[key]?.verdict else { return [] }
-            state.slots[key]?.verdict = .done(verdict)
-            return waiters
-        }
-        for waiter in waiters { waiter.resume(returning: verdict) }
+        finish(key, \.verdict, with: verdict)
     }
 
     private func finish(_ key: String, detection: Finished<Detector.Result>?) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Finished<Detector.Result>?, Never>] in
-            guard case .pending(let waiters) = state.slots[key]?.detection else { return [] }
-            state.slots[key]?.detection = .done(detection)
+        finish(key, \.detection, with: detection)
+    }
+
+    /// Ends one phase of a frame's work and wakes whoever waits for it.
+    private func finish<Value>(
+        _ key: String, _ phase: WritableKeyPath<Slot, Phase<Value>>, with value: Finished<Value>?
+    ) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Finished<Value>?, Never>] in
+            guard case .pending(let waiters) = state.slots[key]?[keyPath: phase] else { return [] }
+            state.slots[key]?[keyPath: phase] = .done(value)
             return waiters
         }
-        for waiter in waiters { waiter.resume(returning: detection) }
+        for waiter in waiters { waiter.resume(returning: value) }
+    }
+
+    /// One phase's result for the frame `key` if its slot `matches` the asking stage, waiting while it is
+    /// pending; nil when there is none for that stage.
+    private func result<Value>(
+        _ key: String, _ phase: WritableKeyPath<Slot, Phase<Value>>, matching matches: (Slot) -> Bool
+    ) async -> Finished<Value>? {
+        await withCheckedContinuation { continuation in
+            let ready: Finished<Value>?? = state.withLock { state in
+                guard let slot = state.slots[key], matches(slot) else { return .some(nil) }
+                switch slot[keyPath: phase] {
+                case .done(let value): return .some(value)
+                case .pending(let waiters):
+                    state.slots[key]?[keyPath: phase] = .pending(waiters + [continuation])
+                    return nil
+                }
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
     }
 
     // MARK: Taking
@@ -244,19 +265,7 @@ public final class FramePrefetch: Sendable {
         name: String, hash: String, validator: ImageValidator
     ) async -> Finished<ImageValidator.Verdict>? {
         let key = Self.key(name: name, hash: hash)
-        let found = await withCheckedContinuation { continuation in
-            let ready: Finished<ImageValidator.Verdict>?? = state.withLock { state in
-                guard validator.judgesBySystemClock, let slot = state.slots[key], slot.rules == validator.rules
-                else { return .some(nil) }
-                switch slot.verdict {
-                case .done(let verdict): return .some(verdict)
-                case .pending(let waiters):
-                    state.slots[key]?.verdict = .pending(waiters + [continuation])
-                    return nil
-                }
-            }
-            if let ready { continuation.resume(returning: ready) }
-        }
+        let found = await result(key, \.verdict) { validator.judgesBySystemClock && $0.rules == validator.rules }
         guard found != nil else {
             // Rejected: detect never asks for it.
             state.withLock { state in
@@ -273,18 +282,7 @@ public final class FramePrefetch: Sendable {
     public func detection(name: String, hash: String, detector: Detector) async -> Finished<Detector.Result>? {
         let key = Self.key(name: name, hash: hash)
         let identity = DetectorIdentity(detector)
-        let found = await withCheckedContinuation { continuation in
-            let ready: Finished<Detector.Result>?? = state.withLock { state in
-                guard let slot = state.slots[key], slot.detector == identity else { return .some(nil) }
-                switch slot.detection {
-                case .done(let result): return .some(result)
-                case .pending(let waiters):
-                    state.slots[key]?.detection = .pending(waiters + [continuation])
-                    return nil
-                }
-            }
-            if let ready { continuation.resume(returning: ready) }
-        }
+        let found = await result(key, \.detection) { $0.detector == identity }
         state.withLock { state in
             if let slot = state.slots[key], slot.detector == identity, slot.detection.isDone { state.remove(key) }
         }

@@ -106,9 +106,7 @@ struct ServeCommand: AsyncParsableCommand {
                 logger.warning("\(warning)")
             }
             if let warning = DataFolder.openToOthers(store.homeURL) { logger.warning("\(warning)") }
-            if (try? await environment.store.repo(imagesRepo)) == nil {
-                try await environment.store.createRepo(imagesRepo, description: "camera frames as uploaded")
-            }
+            try await environment.store.createRepoIfMissing(imagesRepo, description: "camera frames as uploaded")
             var server = ServerEnvironment(
                 store: environment.store, jobs: environment.jobs, alerts: try backends.alerts(),
                 access: try backends.access(), metrics: registry, configuration: configuration,

@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import ServerTestSupport
 import Testing
 
@@ -20,12 +19,7 @@ extension ProcessTests {
             let seaweed = try SeaweedServer(directory: root.appendingPathComponent("weed"))
             try await seaweed.start()
             defer { seaweed.kill() }
-            let bucket = try await seaweed.makeBucket(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-            let vigil = VigilProcess(home: root.appendingPathComponent("home"), environment: seaweed.environment)
-            let initialised = try vigil.run([
-                "init", "--store", "s3://\(bucket.bucket)/vigil", "--s3-endpoint", seaweed.endpoint.absoluteString,
-            ])
-            #expect(initialised.status == 0, "\(initialised.error)")
+            let (vigil, _) = try await S3CLITests().makeVigil(root, server: seaweed)
             let api = try SharedDeploymentCLITests.serve(vigil, name: "api", root: root, options: [])
             defer { if api.process.isRunning { kill(api.process.processIdentifier, SIGKILL) } }
 
