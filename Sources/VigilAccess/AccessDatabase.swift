@@ -4,22 +4,31 @@ import VigilStore
 
 /// `AccessStore` on SQLite: API tokens and the audit log in `<home>/access.sqlite` (or in memory for tests).
 /// The audit log is written with `synchronous = FULL`: an entry acknowledged is on disk, power cut or not.
+/// Entries recorded together share one transaction, so one wait for the disk (`BatchedWriter`).
 public final class AccessDatabase: AccessStore {
     private let database: any DatabaseWriter
+    private let auditWrites: BatchedWriter<AuditEntry>
 
     public static let fileName = "access.sqlite"
 
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        let database: any DatabaseWriter
         do {
             database = try SQLiteFiles.pool(path: path, synchronous: "FULL", migrator: Self.migrator)
         } catch {
             throw AccessError(.io, "cannot open the access database '\(path)': \(error)", value: path)
         }
+        self.init(database)
+    }
+
+    private init(_ database: any DatabaseWriter) {
+        self.database = database
+        auditWrites = BatchedWriter { entries in try await Self.insert(entries, into: database) }
     }
 
     /// An in-memory database (tests).
-    public init() throws {
-        database = try SQLiteFiles.memory(migrator: Self.migrator)
+    public convenience init() throws {
+        self.init(try SQLiteFiles.memory(migrator: Self.migrator))
     }
 
     public static func open(home: URL) throws -> AccessDatabase {
@@ -106,16 +115,22 @@ public final class AccessDatabase: AccessStore {
     // MARK: Audit
 
     public func record(_ entry: AuditEntry) async throws {
+        try await auditWrites.submit(entry)
+    }
+
+    private static func insert(_ entries: [AuditEntry], into database: any DatabaseWriter) async throws {
         try await database.write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO audit(time, token, principal, role, action, target, status, detail)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
+            let insert = try db.prepared(
+                """
+                INSERT INTO audit(time, token, principal, role, action, target, status, detail)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for entry in entries {
+                try insert.execute(arguments: [
                     entry.time.timeIntervalSince1970, entry.tokenID, entry.principal, entry.role, entry.action,
                     entry.target, entry.status, entry.detail,
                 ])
+            }
         }
     }
 

@@ -3,13 +3,27 @@ import PostgresNIO
 import VigilStore
 
 /// `AccessStore` on the shared PostgreSQL database: every API process checks tokens against, and writes its
-/// audit entries to, the same tables. An entry is acknowledged once its transaction has committed.
+/// audit entries to, the same tables. An entry is acknowledged once its transaction has committed; entries
+/// recorded together share one transaction (`BatchedWriter`).
 public final class PostgresAccessStore: AccessStore {
     private let database: VigilStore.PostgresDatabase
+    private let auditWrites: BatchedWriter<AuditEntry>
 
     /// The store on `database`, whose `schema` must have been applied (the composition root does it).
     public init(database: VigilStore.PostgresDatabase) {
         self.database = database
+        auditWrites = BatchedWriter { entries in
+            try await database.withTransaction("writing the audit log") { connection in
+                for entry in entries {
+                    _ = try await connection.rows(
+                        """
+                        INSERT INTO audit(time, token, principal, role, action, target, status, detail)
+                        VALUES (\(entry.time.timeIntervalSince1970), \(entry.tokenID), \(entry.principal),
+                                \(entry.role), \(entry.action), \(entry.target), \(entry.status), \(entry.detail))
+                        """)
+                }
+            }
+        }
     }
 
     public static let schema = PostgresSchema(
@@ -71,13 +85,7 @@ public final class PostgresAccessStore: AccessStore {
     }
 
     public func record(_ entry: AuditEntry) async throws {
-        _ = try await database.rows(
-            "writing the audit log",
-            """
-            INSERT INTO audit(time, token, principal, role, action, target, status, detail)
-            VALUES (\(entry.time.timeIntervalSince1970), \(entry.tokenID), \(entry.principal), \(entry.role),
-                    \(entry.action), \(entry.target), \(entry.status), \(entry.detail))
-            """)
+        try await auditWrites.submit(entry)
     }
 
     public func pruneAudit(before cutoff: Date, limit: Int) async throws -> Int {

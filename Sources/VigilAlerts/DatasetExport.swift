@@ -114,13 +114,13 @@ public struct DatasetExport: Sendable {
         progress(chosen.count, chosen.count)
         let classes = Set(items.flatMap { $0.boxes.map(\.label) }).sorted()
         switch format {
-        case .coco: files["annotations.json"] = try Self.coco(items, classes: classes)
+        case .coco: files[Self.annotationsFile] = try Self.coco(items, classes: classes)
         case .yolo:
             files["classes.txt"] = Data(classes.map { $0 + "\n" }.joined().utf8)
             for item in items { files["labels/" + Self.stem(item.file) + ".txt"] = Self.yolo(item, classes: classes) }
         }
         if let head = try await store.resolveCommit(verdicts.repo, ref: nil) { sources.insert(head.reference) }
-        files["manifest.json"] = try Self.encoder.encode(
+        files[Self.manifestFile] = try Self.encoder.encode(
             Manifest(name: name, format: format.rawValue, classes: classes, images: items, skipped: skipped))
 
         for (path, data) in files {
@@ -182,6 +182,11 @@ public struct DatasetExport: Sendable {
         }
         return (item, image, from)
     }
+
+    static let manifestFile = "manifest.json"
+    static let annotationsFile = "annotations.json"
+    /// The files of a dataset that name its frames.
+    static let indexFiles = [manifestFile, annotationsFile]
 
     static func stem(_ file: String) -> String {
         file.lastIndex(of: ".").map { String(file[..<$0]) } ?? file

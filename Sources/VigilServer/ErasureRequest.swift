@@ -6,7 +6,8 @@ import VigilStore
 /// An erasure as `vigil erase` and `POST /v1/erasures` run it: the selection checked (customers looked up in
 /// the rules' history), planned, refused with `held` when it takes evidence under a legal hold, and carried
 /// out; for a customer, its alerts are forgotten as well, since their records hold its contacts, and its
-/// verdicts on them (who judged, their notes) are erased with its frames.
+/// verdicts on them (who judged, their notes) are erased with its frames. The verdicts on the alerts a selected
+/// camera's frames raised, and the dataset files that describe the frames, go with them (`ErasureCompanions`).
 public struct ErasureRequest: Sendable {
     public var frames: FrameSelection
     public var reason: String
@@ -30,7 +31,15 @@ public struct ErasureRequest: Sendable {
             : try await RuleHistory(store: store, repo: configuration.rulesRepo).ownership()
         var frames = self.frames
         frames.addresses += frames.customers.map { "\(configuration.verdictsRepo):/\($0)" }
-        let selection = try frames.erasureSelection(ownership: ownership)
+        var selection = try frames.erasureSelection(ownership: ownership)
+        let companions = ErasureCompanions(
+            store: store, alerts: alerts, verdictsRepo: configuration.verdictsRepo,
+            datasetsRepo: configuration.datasetsRepo)
+        let framesNamed = frames.addresses.compactMap { text in
+            (try? Address.parse(text)).flatMap { ImageName.frame(ofPath: $0.path)?.device }
+        }
+        try await companions.addVerdicts(to: &selection, devices: Set(frames.devices + framesNamed))
+        try await companions.addDatasetFiles(to: &selection)
         let plan = try await store.planErasure(selection)
         try await LegalHoldBook(store: store, repo: configuration.holdsRepo).checkNotHeld(plan)
         var customerAlerts: [String] = []

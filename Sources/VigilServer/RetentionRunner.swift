@@ -16,6 +16,7 @@ public struct RetentionRunner: Sendable {
     let access: any AccessStore
     let rules: RuleHistory
     let holds: LegalHoldBook
+    let companions: ErasureCompanions
     let logger: Logger
     /// The most alerts forgotten per customer in one run; the rest wait for the next.
     static let alertBatch = 100_000
@@ -29,6 +30,9 @@ public struct RetentionRunner: Sendable {
         self.access = access
         rules = RuleHistory(store: store, repo: configuration.rulesRepo)
         holds = LegalHoldBook(store: store, repo: configuration.holdsRepo)
+        companions = ErasureCompanions(
+            store: store, alerts: alerts, verdictsRepo: configuration.verdictsRepo,
+            datasetsRepo: configuration.datasetsRepo)
         self.logger = logger
     }
 
@@ -110,7 +114,7 @@ public struct RetentionRunner: Sendable {
                 entry.imagesBefore.map { (entry.customer, $0) }
             })
         guard !cutoffs.isEmpty else { return }
-        let selection = ErasureSelection(
+        var selection = ErasureSelection(
             "retention: "
                 + cutoffs.sorted { $0.key < $1.key }.map { "\($0.key) images before \($0.value)" }
                 .joined(separator: ", ")
@@ -121,6 +125,8 @@ public struct RetentionRunner: Sendable {
             else { return false }
             return !held.contains { $0.holds(device: frame.device, seconds: frame.seconds) }
         }
+        // The datasets made from the frames lose them too (verdicts stay as long as their alerts do).
+        try await companions.addDatasetFiles(to: &selection)
         let plan = try await store.planErasure(selection).withoutErased(in: store.metadata)
         guard !plan.entries.isEmpty else { return }
         // Counted per owner in one pass: there may be many customers.

@@ -22,6 +22,9 @@ public enum SQLiteFiles {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         if fd >= 0 { close(fd) }
         let pool = try DatabasePool(path: path, configuration: configuration)
+        // GRDB sets `synchronous = NORMAL` on the writer after `prepareDatabase` runs, when it switches the file
+        // to WAL; only the writer's setting decides whether a commit waits for the disk, so it is set again here.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
         try migrator.migrate(pool)
         return pool
     }

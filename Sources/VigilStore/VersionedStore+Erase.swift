@@ -5,10 +5,32 @@ public struct ErasureSelection: Sendable {
     /// What was asked for, as the requester gave it; recorded with the erasure.
     public var description: String
     public var matches: @Sendable (_ repo: String, _ path: String) -> Bool
+    /// Files taken beside what `matches` takes, found before the walk because they describe files it takes (a
+    /// verdict on an erased frame's alert, a dataset's manifest naming the frame): every version of each of
+    /// `files`, and the single versions in `versions`.
+    public private(set) var files: Set<String> = []
+    public private(set) var versions: Set<String> = []
 
     public init(_ description: String, matches: @escaping @Sendable (_ repo: String, _ path: String) -> Bool) {
         self.description = description
         self.matches = matches
+    }
+
+    /// Takes every version of `repo`'s file at `path`.
+    public mutating func take(_ repo: String, _ path: String) {
+        files.insert("\(repo)\u{0}\(path)")
+    }
+
+    /// Takes the version of `repo`'s file at `path` whose content is `hash`, and no other version of it.
+    public mutating func take(_ repo: String, _ path: String, hash: BlobHash) {
+        versions.insert("\(repo)\u{0}\(path)\u{0}\(hash.hex)")
+    }
+
+    /// Whether the selection takes the version `hash` of `repo`'s file at `path`.
+    public func takes(_ repo: String, _ path: String, hash: BlobHash) -> Bool {
+        if matches(repo, path) { return true }
+        guard !files.isEmpty || !versions.isEmpty else { return false }
+        return files.contains("\(repo)\u{0}\(path)") || versions.contains("\(repo)\u{0}\(path)\u{0}\(hash.hex)")
     }
 }
 
@@ -199,13 +221,13 @@ private struct ErasureWalk {
     ) async throws -> [(path: String, hash: BlobHash, size: Int64, selected: Bool)] {
         try await trees.diff(from: old, to: new).compactMap { change in
             guard change.change != .removed, let new = change.new, new.kind == .file else { return nil }
-            return (change.path, new.hash, new.size, selection.matches(repo, change.path))
+            return (change.path, new.hash, new.size, selection.takes(repo, change.path, hash: new.hash))
         }
     }
 
     mutating func file(path: String, hash: BlobHash, size: Int64, repo: String, selected: Bool? = nil) {
         files += 1
-        if selected ?? selection.matches(repo, path) {
+        if selected ?? selection.takes(repo, path, hash: hash) {
             if selectedKeys.insert("\(repo)\u{0}\(path)\u{0}\(hash.hex)").inserted {
                 entries.append(ErasedEntry(repo: repo, path: path, hash: hash, size: size))
             }

@@ -51,6 +51,7 @@ extension ProcessTests {
                 struct Input: Decodable { var repo: String }
                 var inputs: [Input]
             }
+            var id: String
             var provenance: Provenance
         }
 
@@ -186,6 +187,31 @@ extension ProcessTests {
             #expect(
                 try vigil.run(["dataset", "export", "--format", "voc", root.appendingPathComponent("x").path]).status
                     == 64)
+
+            // Erasing the confirmed frame takes, in every dataset holding it, its copy, its label file and the
+            // manifest and annotations that name it, and the verdict on its alert; the other frame's stay.
+            let before = try #require(try vigil.json([Commit].self, ["log", "datasets"]).first).id
+            let erased = try vigil.run(["erase", "images:/cam1-1700000000.jpg", "--reason", "request 12"])
+            #expect(erased.status == 0, "\(erased.error)")
+            for path in [
+                "round-1/images/cam1-1700000000.jpg", "round-1/annotations.json", "round-1/manifest.json",
+                "round-1-yolo/images/cam1-1700000000.jpg", "round-1-yolo/labels/cam1-1700000000.txt",
+                "round-1-yolo/manifest.json",
+            ] {
+                let read = try vigil.run(["cat", "datasets@\(before):/\(path)"])
+                #expect(read.status == 1 && read.error.contains("[erased]"), "\(path): \(read.error)")
+            }
+            for path in [
+                "round-1-yolo/classes.txt", "round-1-yolo/labels/cam1-1700000100.txt",
+                "round-1-yolo/images/cam1-1700000100.jpg",
+            ] {
+                #expect(try vigil.run(["cat", "datasets:/\(path)"]).status == 0, "\(path)")
+            }
+            // The false alarms' dataset never held the erased frame: its manifest stays.
+            #expect(try vigil.run(["cat", "datasets:/negatives/manifest.json"]).status == 0)
+            let verdict = try vigil.run(["cat", "verdicts@master^:/acme/\(alerts[0].id).json"])
+            #expect(verdict.status == 1 && verdict.error.contains("[erased]"), "\(verdict.error)")
+            #expect(try vigil.run(["cat", "verdicts:/acme/\(alerts[1].id).json"]).status == 0)
         }
     }
 }

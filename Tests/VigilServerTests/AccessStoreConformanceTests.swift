@@ -125,6 +125,27 @@ struct AccessStoreConformanceTests {
     }
 
     @Test(arguments: AccessStoreKind.testable)
+    func entriesRecordedAtOnceAreAllKeptEachOnce(kind: AccessStoreKind) async throws {
+        try await kind.withStores { store, _ in
+            // As 32 requests finishing together would record them: they share writes, none is lost or doubled.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<32 {
+                    group.addTask {
+                        try await store.record(
+                            AuditEntry(
+                                time: Date(timeIntervalSince1970: 1_000 + Double(index)), tokenID: "t",
+                                principal: "p\(index)", role: "device", action: "PUT /v1/images/x", target: nil,
+                                status: 201, detail: nil))
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let principals = try await store.audit(token: "t", since: nil, limit: 100).map(\.principal)
+            #expect(principals.sorted() == (0..<32).map { "p\($0)" }.sorted())
+        }
+    }
+
+    @Test(arguments: AccessStoreKind.testable)
     func pruningDeletesOnlyEntriesPastRetentionOldestFirstInBatches(kind: AccessStoreKind) async throws {
         try await kind.withStores { store, _ in
             // Recorded out of time order, as several servers would: pruning goes by time, not by sequence.
