@@ -226,6 +226,7 @@ let package = Package(
             name: "VigilAlertsTests",
             dependencies: [
                 "VigilAlerts", "VigilAlertSink", "VigilStages", "VigilPipeline", "VigilStore", "ServerTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]),
         // Drives the built `vigil` binary as a user would (exit codes, messages, kill -9 crash safety).
         .testTarget(

@@ -51,6 +51,8 @@ public final class PostgresAlertStore: AlertStore {
             ["ALTER TABLE alerts ADD COLUMN trace text"],
             // The ids of alerts forgotten past retention: ingest never adds them again.
             ["CREATE TABLE forgotten_alerts(id text COLLATE \"C\" PRIMARY KEY, forgotten double precision NOT NULL)"],
+            // A customer's alerts, newest first, and its alerts past retention: one index range each.
+            ["CREATE INDEX alerts_by_customer_time ON alerts(customer, time DESC, seq DESC)"],
         ])
 
     // MARK: Ingest
