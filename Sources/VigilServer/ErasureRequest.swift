@@ -25,8 +25,11 @@ public struct ErasureRequest: Sendable {
     public func run(
         store: VersionedStore, alerts: any AlertStore, configuration: ServerConfiguration, now: Date = Date()
     ) async throws -> (summary: ErasureSummary, report: ErasureReport?) {
+        let holds = LegalHoldBook(store: store, repo: configuration.holdsRepo)
+        // Who owned which camera when: for the customers erased, and for customers' holds.
+        let customerHeld = try await holds.active().contains { $0.customer != nil }
         let ownership =
-            frames.customers.isEmpty
+            frames.customers.isEmpty && !customerHeld
             ? DeviceOwnership(history: [])
             : try await RuleHistory(store: store, repo: configuration.rulesRepo).ownership()
         var frames = self.frames
@@ -41,7 +44,7 @@ public struct ErasureRequest: Sendable {
         try await companions.addVerdicts(to: &selection, devices: Set(frames.devices + framesNamed))
         try await companions.addDatasetFiles(to: &selection)
         let plan = try await store.planErasure(selection)
-        try await LegalHoldBook(store: store, repo: configuration.holdsRepo).checkNotHeld(plan)
+        try await holds.checkNotHeld(plan, ownership: ownership)
         var customerAlerts: [String] = []
         for customer in frames.customers {
             customerAlerts += try await alerts.alerts(AlertFilter(customer: customer, limit: .max)).map(\.id)

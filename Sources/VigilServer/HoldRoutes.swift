@@ -13,18 +13,20 @@ struct HoldRoutes {
 
     var book: LegalHoldBook { LegalHoldBook(store: environment.store, repo: environment.configuration.holdsRepo) }
 
-    /// The body of a placing: a device or an alert, and why. A field given as null is refused.
+    /// The body of a placing: a device, a customer or an alert, and why. A field given as null is refused.
     struct Placing: Decodable {
         var device: String?
+        var customer: String?
         var alert: String?
         var reason: String?
 
-        enum Key: String, CodingKey, CaseIterable { case device, alert, reason }
+        enum Key: String, CodingKey, CaseIterable { case device, customer, alert, reason }
 
         init(from decoder: any Decoder) throws {
             let body = try decoder.container(keyedBy: Key.self)
             try body.refuseNulls()
             device = try body.decodeIfPresent(String.self, forKey: .device)
+            customer = try body.decodeIfPresent(String.self, forKey: .customer)
             alert = try body.decodeIfPresent(String.self, forKey: .alert)
             reason = try body.decodeIfPresent(String.self, forKey: .reason)
         }
@@ -65,32 +67,29 @@ struct HoldRoutes {
         } catch {
             throw APIError.badRequest(
                 code: "bad-hold",
-                "the body must be JSON: {\"device\": \"cam7\", \"reason\": \"claim 2291\"} or "
-                    + "{\"alert\": \"ALERT_ID\", \"reason\": \"…\"}, no field null: \(error)")
+                "the body must be JSON: {\"device\": \"cam7\", \"reason\": \"claim 2291\"}, "
+                    + "{\"customer\": \"acme\", \"reason\": \"…\"} or {\"alert\": \"ALERT_ID\", \"reason\": \"…\"}, "
+                    + "no field null: \(error)")
         }
-        guard (asked.device == nil) != (asked.alert == nil) else {
-            throw APIError.badRequest(code: "bad-hold", "give `device` or `alert` (one of them)")
+        let targets: [HoldRequest.Target] =
+            [asked.device.map { .device($0) }, asked.customer.map { .customer($0) }, asked.alert.map { .alert($0) }]
+            .compactMap { $0 }
+        guard targets.count == 1, let target = targets.first else {
+            throw APIError.badRequest(code: "bad-hold", "give `device`, `customer` or `alert` (one of them)")
         }
         guard let reason = asked.reason, !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw APIError.badRequest(code: "bad-hold", "a hold needs a `reason`: the claim or request, and who asked")
         }
-        let who = "\(principal.name) (\(principal.role.rawValue))"
+        let placing = HoldRequest(
+            target: target, reason: reason, requester: "\(principal.name) (\(principal.role.rawValue))")
         let hold: LegalHold
-        if let id = asked.alert {
-            let alert: AlertInfo
-            do {
-                alert = try await environment.alerts.alert(id).0
-            } catch let error as AlertError {
-                throw APIError(.notFound, code: error.code.rawValue, error.message, value: error.value)
-            }
-            hold = try await book.place(device: alert.device, alert: (alert.id, alert.time), reason: reason, by: who)
-        } else {
-            let device = asked.device ?? ""
-            guard ImageName.isValidDevice(device) else {
-                throw APIError.badRequest(
-                    code: "bad-hold", "'\(device)' is not a device id: 1-64 letters, digits, '_' or '.'", value: device)
-            }
-            hold = try await book.place(device: device, reason: reason, by: who)
+        do {
+            hold = try await placing.place(
+                store: environment.store, alerts: environment.alerts, configuration: environment.configuration)
+        } catch let error as AlertError {
+            throw APIError(.notFound, code: error.code.rawValue, error.message, value: error.value)
+        } catch let error as VigilError where error.code == .badArgument {
+            throw APIError.badRequest(code: "bad-hold", error.message, value: error.value)
         }
         var response = try hold.response(from: request, context: context)
         response.status = .created

@@ -123,7 +123,7 @@ public struct RetentionRunner: Sendable {
                 let owner = ownership.owner(of: frame.device, at: Double(frame.seconds)),
                 let cutoff = cutoffs[owner], frame.seconds < cutoff
             else { return false }
-            return !held.contains { $0.holds(device: frame.device, seconds: frame.seconds) }
+            return !held.contains { $0.holds(device: frame.device, seconds: frame.seconds, owner: owner) }
         }
         // The datasets made from the frames lose them too (verdicts stay as long as their alerts do).
         try await companions.addDatasetFiles(to: &selection)
@@ -157,7 +157,8 @@ public struct RetentionRunner: Sendable {
             let old = try await alerts.alerts(
                 AlertFilter(customer: customer, to: before - 1, limit: Self.alertBatch))
             let kept = old.filter { alert in
-                alert.state == .open || held.contains { $0.holds(alert: alert.id, device: alert.device) }
+                alert.state == .open
+                    || held.contains { $0.holds(alert: alert.id, device: alert.device, customer: alert.customer) }
             }
             let keptIDs = Set(kept.map(\.id))
             let candidates = old.map(\.id).filter { !keptIDs.contains($0) }

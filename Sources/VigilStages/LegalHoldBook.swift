@@ -40,13 +40,30 @@ public struct LegalHoldBook: Sendable {
     public func place(
         device: String, alert: (id: String, seconds: Int64)? = nil, reason: String, by who: String, now: Date = Date()
     ) async throws -> LegalHold {
-        try Self.checkReason(reason)
-        let now = RecordBook.wholeSeconds(now)
-        let hold = LegalHold(
-            id: UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16).description,
-            device: device, alert: alert?.id, seconds: alert?.seconds, reason: reason, placedBy: who, placed: now)
+        try await place(
+            LegalHold(
+                id: Self.newID(), device: device, alert: alert?.id, seconds: alert?.seconds, reason: reason,
+                placedBy: who, placed: RecordBook.wholeSeconds(now)))
+    }
+
+    /// Places a hold on everything of `customer`'s: the frames of the cameras it owned while it owned them, and
+    /// its alerts. The caller checks that the customer is in the rules.
+    public func place(customer: String, reason: String, by who: String, now: Date = Date()) async throws -> LegalHold {
+        try await place(
+            LegalHold(
+                id: Self.newID(), device: nil, customer: customer, reason: reason, placedBy: who,
+                placed: RecordBook.wholeSeconds(now)))
+    }
+
+    private static func newID() -> String {
+        UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16).description
+    }
+
+    private func place(_ hold: LegalHold) async throws -> LegalHold {
+        try Self.checkReason(hold.reason)
         try await book.write(
-            hold, at: "/\(hold.id).json", author: who, message: "hold \(hold.id) on \(hold.target): \(reason)")
+            hold, at: "/\(hold.id).json", author: hold.placedBy,
+            message: "hold \(hold.id) on \(hold.target): \(hold.reason)")
         return hold
     }
 
@@ -79,13 +96,18 @@ public struct LegalHoldBook: Sendable {
     }
 
     /// Refuses an erasure that would take a held frame: `held`, naming the hold. A legal hold comes first: the
-    /// data it keeps is evidence, and it is erased only once the hold is released.
-    public func checkNotHeld(_ plan: ErasurePlan) async throws {
+    /// data it keeps is evidence, and it is erased only once the hold is released. `ownership` says who owned
+    /// each camera when, for customers' holds.
+    public func checkNotHeld(_ plan: ErasurePlan, ownership: DeviceOwnership) async throws {
         let active = try await active()
         guard !active.isEmpty else { return }
         for entry in plan.entries {
             guard let frame = ImageName.frame(ofPath: entry.path),
-                let hold = active.first(where: { $0.holds(device: frame.device, seconds: frame.seconds) })
+                let hold = active.first(where: {
+                    $0.holds(
+                        device: frame.device, seconds: frame.seconds,
+                        owner: ownership.owner(of: frame.device, at: Double(frame.seconds)))
+                })
             else { continue }
             throw VigilError(
                 .held,

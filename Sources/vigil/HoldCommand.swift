@@ -9,8 +9,9 @@ struct HoldCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hold", abstract: "Place, release and list legal holds (evidence kept past retention).",
         discussion: """
-            A hold on a device keeps all its frames, and everything made from them, and its alerts; a hold on an \
-            alert keeps that alert and its frame. Held data is neither erased by retention nor by `vigil erase`. \
+            A hold on a device keeps all its frames, and everything made from them, and its alerts; a hold on a \
+            customer keeps the frames of every camera it owned, from the times it owned them, and its alerts; a \
+            hold on an alert keeps that alert and its frame. Held data is neither erased by retention nor by `vigil erase`. \
             Holds are versioned records: a released hold stays on record, with who released it, when and why. \
             Placing and releasing are in the audit log.
             """,
@@ -20,15 +21,17 @@ struct HoldCommand: AsyncParsableCommand {
 
     struct Place: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Keep a device's frames, or an alert's, until released.")
+            abstract: "Keep a device's frames, a customer's, or an alert's, until released.")
         @OptionGroup var store: StoreOptions
         @Option(help: "Hold every frame of this camera.") var device: String?
+        @Option(help: "Hold every frame and alert of this customer (its cameras while it owned them).")
+        var customer: String?
         @Option(help: "Hold this alert (its id, or a unique prefix) and its frame.") var alert: String?
         @Option(help: "Why: the claim or request, and who asked.") var reason: String
 
         func validate() throws {
-            guard (device == nil) != (alert == nil) else {
-                throw ValidationError("give --device ID or --alert ID (one of them)")
+            guard [device, customer, alert].compactMap({ $0 }).count == 1 else {
+                throw ValidationError("give --device ID, --customer ID or --alert ID (one of them)")
             }
             if let device, !ImageName.isValidDevice(device) {
                 throw ValidationError(
@@ -38,15 +41,12 @@ struct HoldCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await store.withBackends { backends in
-                let book = LegalHoldBook(store: backends.store, repo: ServerConfiguration().holdsRepo)
-                let hold: LegalHold
-                if let alert {
-                    let (found, _) = try await backends.alerts().alert(alert)
-                    hold = try await book.place(
-                        device: found.device, alert: (found.id, found.time), reason: reason, by: HoldCommand.requester)
-                } else {
-                    hold = try await book.place(device: device ?? "", reason: reason, by: HoldCommand.requester)
-                }
+                let target: HoldRequest.Target =
+                    if let alert { .alert(alert) } else if let customer { .customer(customer) } else {
+                        .device(device ?? "")
+                    }
+                let hold = try await HoldRequest(target: target, reason: reason, requester: HoldCommand.requester)
+                    .place(store: backends.store, alerts: try backends.alerts(), configuration: ServerConfiguration())
                 try await backends.access().record(
                     AuditEntry(
                         time: hold.placed, tokenID: "-", principal: HoldCommand.requester, role: "cli",

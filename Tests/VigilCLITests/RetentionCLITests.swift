@@ -79,7 +79,8 @@ extension ProcessTests {
             #expect(audit.contains("HOLD device cam1") && audit.contains("RELEASE HOLD device cam1"))
 
             for (arguments, message) in [
-                (["hold", "place", "--reason", "x"], "--device ID or --alert ID"),
+                (["hold", "place", "--reason", "x"], "--device ID, --customer ID or --alert ID"),
+                (["hold", "place", "--customer", "nobody", "--reason", "x"], "[customer-not-found]"),
                 (["hold", "place", "--device", "cam-1", "--reason", "x"], "not a device id"),
                 (["hold", "release", "feedfacefeed", "--reason", "x"], "[hold-not-found]"),
                 (["hold", "release", hold.id, "--reason", "again"], "[hold-released]"),

@@ -214,6 +214,50 @@ struct RetentionTests {
         #expect(audit.contains { $0.hasPrefix("hold ") && $0.contains("alert \(acme)") })
     }
 
+    @Test func aCustomerOnHoldKeepsEverythingOfItsUntilReleased() async throws {
+        let fixture = try await Self.fixture()
+        defer { fixture.remove() }
+        func call(_ uri: String, _ body: String) async throws -> (HTTPResponse.Status, [String: Any]) {
+            let (status, data) = try await fixture.test { client in
+                try await client.execute(
+                    uri: uri, method: .post, headers: fixture.headers("admin"), body: ByteBuffer(string: body)
+                ) { ($0.status, Data(buffer: $0.body)) }
+            }
+            return (status, (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:])
+        }
+        for (body, status, code) in [
+            (#"{"customer": "nobody", "reason": "x"}"#, HTTPResponse.Status.notFound, "customer-not-found"),
+            (#"{"customer": "Not An Id", "reason": "x"}"#, .badRequest, "bad-hold"),
+            (#"{"customer": "acme", "device": "garage", "reason": "x"}"#, .badRequest, "bad-hold"),
+        ] {
+            let (answered, answer) = try await call("/v1/holds", body)
+            #expect(answered == status, "\(body)")
+            #expect((answer["error"] as? [String: Any])?["code"] as? String == code, "\(body): \(answer)")
+        }
+        let (placed, hold) = try await call("/v1/holds", #"{"customer": "acme", "reason": "police request 12/2026"}"#)
+        #expect(placed == .created && hold["customer"] as? String == "acme" && hold["device"] == nil, "\(hold)")
+        let id = try #require(hold["id"] as? String)
+
+        // Retention passes over acme's frames and its alert; erasing them, by customer or by camera, is refused.
+        let held = try await Self.runner(fixture).run(now: Self.time(daysAfterFrame: 40), requester: "test")
+        #expect(held.files == 0 && held.alertsForgotten == 0 && held.customers.first?.alertsKept == 1, "\(held)")
+        #expect(try await Self.exists(fixture, "images", "/frontdoor-1763800100.jpg"))
+        for body in [
+            #"{"customers": ["acme"], "reason": "customer left"}"#,
+            #"{"devices": ["frontdoor"], "reason": "customer left"}"#,
+        ] {
+            let (status, refusal) = try await call("/v1/erasures", body)
+            #expect(status == .conflict && (refusal["error"] as? [String: Any])?["code"] as? String == "held")
+        }
+        // Another customer's camera is not held.
+        let (erased, _) = try await call("/v1/erasures", #"{"devices": ["garage"], "reason": "camera removed"}"#)
+        #expect(erased == .ok)
+
+        _ = try await Self.holds(fixture).release(id, reason: "case closed", by: "ops")
+        let after = try await Self.runner(fixture).run(now: Self.time(daysAfterFrame: 40), requester: "test")
+        #expect(after.files == 4 && after.alertsForgotten == 1, "\(after)")
+    }
+
     @Test func holdsAreCheckedAsTheyArePlacedAndReleased() async throws {
         let fixture = try await Self.fixture()
         defer { fixture.remove() }
