@@ -41,6 +41,11 @@ public protocol MetadataStore: ErasureLog {
     func renewLease(_ id: String, now: Date) async throws
     func releaseLease(_ id: String) async throws
     func leases() async throws -> [WriterLease]
+
+    /// Takes the turn of periodic work that every process sharing the store would otherwise repeat
+    /// (retention): for `holder`, at `now`, unless someone took `task`'s turn less than `every` seconds
+    /// before. Whether this caller has the turn; of callers racing for one turn, one has it.
+    func takeTurn(_ task: String, holder: String, every: Double, now: Date) async throws -> Bool
 }
 
 extension MetadataStore {

@@ -70,6 +70,9 @@ public final class SQLiteMetadataStore: MetadataStore {
                         erasure TEXT NOT NULL REFERENCES erasures(id), PRIMARY KEY(hash, repo, path));
                     """)
         }
+        migrator.registerMigration("v5-turns") { db in
+            try db.execute(sql: "CREATE TABLE turns(task TEXT PRIMARY KEY, holder TEXT NOT NULL, taken REAL NOT NULL)")
+        }
         return migrator
     }
 
@@ -314,6 +317,19 @@ public final class SQLiteMetadataStore: MetadataStore {
     public func releaseLease(_ id: String) async throws {
         try await writeWithoutWaitingForTheDisk { db in
             try db.prepared("DELETE FROM leases WHERE id = ?").execute(arguments: [id])
+        }
+    }
+
+    public func takeTurn(_ task: String, holder: String, every: Double, now: Date) async throws -> Bool {
+        try await database.write { db in
+            try db.prepared(
+                """
+                INSERT INTO turns(task, holder, taken) VALUES (?, ?, ?)
+                ON CONFLICT(task) DO UPDATE SET holder = excluded.holder, taken = excluded.taken
+                WHERE turns.taken <= excluded.taken - ?
+                """
+            ).execute(arguments: [task, holder, now.timeIntervalSince1970, every])
+            return db.changesCount == 1
         }
     }
 

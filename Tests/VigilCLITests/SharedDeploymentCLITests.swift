@@ -169,6 +169,12 @@ extension ProcessTests {
             let listed = try Self.request(port: serverB.port, "GET", "/v1/alerts", token: adminToken)
             #expect(listed.status == 200)
             #expect(listed.body.contains("frontdoor-1763800000.jpg"), "\(listed.body)")
+            // Both servers apply retention on a schedule, in turns: at start one of them walked history, not both.
+            let turns = try [serverA.log, serverB.log].map { log in
+                try String(contentsOf: log, encoding: .utf8)
+                    .components(separatedBy: "applying retention: this server's turn").count - 1
+            }
+            #expect(turns.reduce(0, +) == 1, "\(turns)")
             let image = try Self.request(
                 port: serverB.port, "GET", "/v1/repos/images/files/frontdoor-1763800000.jpg", token: adminToken)
             #expect(image.status == 200 && image.bytes == bus, "\(image.status) \(image.body.prefix(300))")

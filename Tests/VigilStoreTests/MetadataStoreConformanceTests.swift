@@ -339,4 +339,39 @@ struct MetadataStoreConformanceTests {
             #expect(try await store.erasure(repo: "images", path: "/frontdoor-1.jpg", hash: frame) == first)
         }
     }
+
+    @Test(arguments: MetadataStoreKind.testable)
+    func aTaskHasOneTurnPerIntervalWhoeverAsks(kind: MetadataStoreKind) async throws {
+        try await kind.withStores { store, other in
+            let second = other ?? store
+            let start = Date(timeIntervalSince1970: 10_000)
+            let first = try await store.takeTurn("retention", holder: "a", every: 60, now: start)
+            #expect(first)
+            // Within the interval nobody has it, the holder neither; another task is apart.
+            #expect(try await !second.takeTurn("retention", holder: "b", every: 60, now: start + 59))
+            #expect(try await !store.takeTurn("retention", holder: "a", every: 60, now: start + 30))
+            #expect(try await second.takeTurn("audit", holder: "b", every: 60, now: start + 30))
+            // Once the interval has passed, the first to ask has it (here the other process).
+            #expect(try await second.takeTurn("retention", holder: "b", every: 60, now: start + 60))
+            #expect(try await !store.takeTurn("retention", holder: "a", every: 60, now: start + 61))
+        }
+    }
+
+    @Test(arguments: MetadataStoreKind.shareable)
+    func ofProcessesRacingForATurnOneHasIt(kind: MetadataStoreKind) async throws {
+        try await kind.withStores { store, other in
+            let second = try #require(other)
+            let now = Date(timeIntervalSince1970: 20_000)
+            let won = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for index in 0..<16 {
+                    group.addTask {
+                        try await (index.isMultiple(of: 2) ? store : second).takeTurn(
+                            "retention", holder: "p\(index)", every: 60, now: now)
+                    }
+                }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(won == 1)
+        }
+    }
 }

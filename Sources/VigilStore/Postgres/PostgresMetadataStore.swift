@@ -69,6 +69,12 @@ public final class PostgresMetadataStore: MetadataStore {
                     PRIMARY KEY(hash, repo, path))
                 """,
             ],
+            [
+                """
+                CREATE TABLE turns(
+                    task text COLLATE "C" PRIMARY KEY, holder text NOT NULL, taken double precision NOT NULL)
+                """
+            ],
         ])
 
     // MARK: Repos
@@ -298,6 +304,19 @@ public final class PostgresMetadataStore: MetadataStore {
 
     public func releaseLease(_ id: String) async throws {
         _ = try await database.rows("releasing a writer lease", "DELETE FROM writer_leases WHERE id = \(id)")
+    }
+
+    public func takeTurn(_ task: String, holder: String, every: Double, now: Date) async throws -> Bool {
+        let stamp = now.timeIntervalSince1970
+        return try await !database.rows(
+            "taking the turn of \(task)",
+            """
+            INSERT INTO turns(task, holder, taken) VALUES (\(task), \(holder), \(stamp))
+            ON CONFLICT(task) DO UPDATE SET holder = excluded.holder, taken = excluded.taken
+            WHERE turns.taken <= excluded.taken - \(every)
+            RETURNING 1
+            """
+        ).isEmpty
     }
 
     public func leases() async throws -> [WriterLease] {
