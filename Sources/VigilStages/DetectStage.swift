@@ -7,9 +7,13 @@ import VigilVision
 /// The `detect` stage: runs the object detector on each valid image and writes its `DetectionRecord` to
 /// `/<deviceId>/<image name>.json`. One detector (one ONNX session) per worker, loaded once and kept across jobs;
 /// decoding and inference run on the worker's own thread (`WorkerThread`). An image a `validate` stage in
-/// this process has just decoded is not decoded again (`DecodedImageCache`).
+/// this process has just decoded is not decoded again (`DecodedImageCache`). With the `modelInput` option the
+/// model is read from that input (a folder of a models repo, `RepoModels`) instead of a file, and each record
+/// names the commit it came from.
 public final class DetectStage: Stage {
-    public let detector: Detector
+    /// The detector of a model file; nil when the model comes from a repo input (`models`).
+    public let detector: Detector?
+    private let models: RepoModels?
     private let thread: WorkerThread
     /// Where frames uploaded to this process are detected before this stage's job reaches them.
     private let prefetch: FramePrefetch?
@@ -19,6 +23,7 @@ public final class DetectStage: Stage {
     /// (nil: every frame is detected in its datum).
     public init(detector: Detector, prefetch: FramePrefetch? = .shared) {
         self.detector = detector
+        models = nil
         thread = WorkerThread(name: "vigil-detect")
         self.prefetch = prefetch
         registration = prefetch?.register(detector: detector, thread: thread)
@@ -27,12 +32,38 @@ public final class DetectStage: Stage {
         DecodedImageCache.shared.expect(width: size, height: size)
     }
 
-    public var identity: String? { "model=\(detector.model.name)@\(detector.model.sha256.prefix(16))" }
+    /// A stage whose model is the folder that the datums' input `modelInput` matches; `configuration` gives the
+    /// rest (size, thresholds, threads). Frames are not detected as they arrive (the model is known only
+    /// per datum).
+    public init(modelInput: String, configuration: Detector.Configuration) {
+        detector = nil
+        models = RepoModels(input: modelInput, base: configuration)
+        thread = WorkerThread(name: "vigil-detect")
+        prefetch = nil
+        registration = nil
+        DecodedImageCache.shared.expect(width: configuration.inputSize, height: configuration.inputSize)
+    }
+
+    public var identity: String? {
+        (detector ?? models?.current).map { "model=\($0.model.name)@\($0.model.sha256.prefix(16))" }
+    }
 
     static let optionNames: Set<String> = [
         "model", "labels", "inputSize", "scoreThreshold", "nmsThreshold", "intraOpThreads", "allowSpinning",
-        "runtime",
+        "runtime", "modelInput",
     ]
+
+    /// The input a spec's `modelInput` option names, if any; refused beside `model` or `labels`.
+    public static func modelInput(_ options: StageConfiguration) throws -> String? {
+        guard let input = options.options["modelInput"] else { return nil }
+        guard options.options["model"] == nil, options.options["labels"] == nil else {
+            throw PipelineError(
+                .badStageOption,
+                "the detect stage takes its model from a file (`model`, `labels`) or from an input (`modelInput`), "
+                    + "not both", value: input)
+        }
+        return input
+    }
 
     /// The detector a spec's options describe (defaults: YOLOv4-tiny from `make setup`).
     public static func configuration(_ options: StageConfiguration) throws -> Detector.Configuration {
@@ -55,14 +86,25 @@ public final class DetectStage: Stage {
     }
 
     public func process(_ datum: DatumContext) async throws {
-        for input in datum.datum.inputs {
+        let detector: Detector
+        var model: Detector.ModelIdentity
+        if let models {
+            let (loaded, source) = try await models.detector(for: datum, on: thread)
+            (detector, model) = (loaded, loaded.model)
+            model.source = source
+        } else if let fixed = self.detector {
+            (detector, model) = (fixed, fixed.model)
+        } else {
+            preconditionFailure("a detect stage has a model file or a model input")
+        }
+        for input in datum.datum.inputs where input.name != models?.input {
             for file in try await datum.files(of: input) {
                 let name = try ImageName.parse(file.entry.name)
-                let result = try await detect(file.entry, in: datum)
+                let result = try await detect(file.entry, in: datum, with: detector)
                 let image = DetectionRecord.Image(
                     name: file.entry.name, width: result.width, height: result.height, bytes: file.entry.size,
                     sha256: file.entry.hash.hex, address: "\(input.repo)@\(input.commit):\(file.path)")
-                let record = DetectionRecord(name: name, image: image, model: detector.model, result: result)
+                let record = DetectionRecord(name: name, image: image, model: model, result: result)
                 // The whole name, extension included: cam1-1700000000.jpg and .png are two images.
                 try await datum.write("/\(name.device)/\(file.entry.name).json", data: try record.encoded())
                 datum.log(
@@ -72,14 +114,15 @@ public final class DetectStage: Stage {
     }
 
     /// What the detector finds in one file: detected when its upload arrived (`FramePrefetch`), or now.
-    private func detect(_ entry: TreeEntry, in datum: DatumContext) async throws -> Detector.Result {
+    private func detect(
+        _ entry: TreeEntry, in datum: DatumContext, with detector: Detector
+    ) async throws -> Detector.Result {
         let key = entry.hash.hex
         if let detected = await prefetch?.detection(name: entry.name, hash: key, detector: detector) {
             Self.spans(of: detected.value, endingAt: detected.finished)
             return detected.value
         }
         let data = try await datum.read(entry)
-        let detector = self.detector
         let result = try await thread.run { try detector.detect(data, cacheKey: key) }
         Self.spans(of: result, endingAt: Date())
         return result

@@ -12,7 +12,11 @@ extension StageRegistry {
                 validator: ImageValidator(rules: try ValidationRules(configuration), sharing: share ? .shared : nil))
         }
         registry.register("detect") { configuration in
-            DetectStage(detector: try Detector(try DetectStage.configuration(configuration)))
+            let detector = try DetectStage.configuration(configuration)
+            if let input = try DetectStage.modelInput(configuration) {
+                return DetectStage(modelInput: input, configuration: detector)
+            }
+            return DetectStage(detector: try Detector(detector))
         }
         registry.register("threats") { configuration in try ThreatsStage(configuration) }
         registry.register("analytics") { configuration in try AnalyticsStage(configuration) }

@@ -50,6 +50,9 @@ public final class Detector: Sendable {
         public var name: String
         public var sha256: String
         public var labels: Int
+        /// Where the model was read from when a pipeline took it from a repo: the folder's address at the
+        /// commit read (`models@<commit>:/yolov4-tiny`); nil for a model file on disk.
+        public var source: String?
     }
 
     /// What one image gave.
