@@ -28,6 +28,7 @@ public enum VigilAPI {
         DataRoutes(environment: environment, tenants: tenants).add(to: router)
         ErasureRoutes(environment: environment).add(to: router)
         HoldRoutes(environment: environment).add(to: router)
+        ModelRoutes(environment: environment).add(to: router)
         let stats = StatsRoutes(environment: environment, tenants: tenants)
         stats.add(to: router)
         let pipelines = PipelineRoutes(environment: environment)

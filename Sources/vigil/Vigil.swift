@@ -26,7 +26,7 @@ struct Vigil: AsyncParsableCommand {
             LogsCommand.self,
             EngineCommand.self, WorkerCommand.self, StageCommand.self, DetectCommand.self, StatsCommand.self,
             NotifyCommand.self,
-            AlertsCommand.self, DatasetCommand.self,
+            AlertsCommand.self, DatasetCommand.self, ModelsCommand.self,
             AlertSinkCommand.self, ServeCommand.self, TokenCommand.self, AuditCommand.self,
         ])
 

@@ -82,7 +82,7 @@ extension ProcessTests {
             try handle.close()
             let report = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
             #expect(run.terminationStatus == 0, "schemathesis failed:\n\(report.suffix(6_000))")
-            #expect(report.contains("Tested: 28"), "\(report.suffix(2_000))")
+            #expect(report.contains("Tested: 29"), "\(report.suffix(2_000))")
             #expect(server.stop() == 0)
         }
     }
