@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import VigilStages
 import VigilStore
 import VigilVision
@@ -123,11 +124,14 @@ public struct DatasetExport: Sendable {
         files[Self.manifestFile] = try Self.encoder.encode(
             Manifest(name: name, format: format.rawValue, classes: classes, images: items, skipped: skipped))
 
-        for (path, data) in files {
-            let url = folder.appendingPathComponent(path)
-            try FileManager.default.createDirectory(
-                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try data.write(to: url, options: .atomic)
+        // Written on NIO's blocking-I/O pool, not on the threads async code shares: a dataset can be large.
+        try await NIOThreadPool.singleton.runIfActive { [files] in
+            for (path, data) in files {
+                let url = folder.appendingPathComponent(path)
+                try FileManager.default.createDirectory(
+                    at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try data.write(to: url, options: .atomic)
+            }
         }
         try await store.createRepoIfMissing(repo, description: "labelled datasets made from judged alerts")
         let writer = try await store.openCommit(repo: repo, author: who)

@@ -97,10 +97,7 @@ struct DashboardRoutes {
             body +=
                 " (\(VerdictRates.percent(total.falseAlarmRate))) · judged: \(total.judged) of \(total.alerts) alerts"
             body += " (\(VerdictRates.percent(total.judgedShare)))</h2><div class=\"charts\">"
-            for name in [
-                "false-alarms-by-device.svg", "false-alarms-by-label.svg", "false-alarms-by-hour.svg",
-                "false-alarms-by-model.svg", "false-alarm-causes.svg",
-            ] {
+            for name in VerdictRates.chartNames {
                 if let chart = charts[name] { body += "<figure data-chart=\"\(name)\">\(chart.svg)</figure>" }
             }
             body += "</div></section>"

@@ -122,6 +122,13 @@ public struct VerdictRates: Sendable, Hashable, Codable {
 
     /// The charts: the false-alarm rate (whole percent of the judged alerts) per device, label, hour and
     /// model, and the false alarms per cause. Groups with no verdict are left out, except the hours.
+    /// The charts' names, in the order a page shows them.
+    public static let chartNames = [
+        "false-alarms-by-device.svg", "false-alarms-by-label.svg", "false-alarms-by-hour.svg",
+        "false-alarms-by-model.svg", "false-alarm-causes.svg",
+    ]
+
+    /// The charts, by the names in `chartNames`.
     public var charts: [String: BarChart] {
         func percents(_ table: [String: Tally]) -> [(label: String, value: Int)] {
             table.sorted { $0.key < $1.key }.compactMap { key, tally in

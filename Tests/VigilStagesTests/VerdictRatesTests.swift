@@ -69,4 +69,9 @@ struct VerdictRatesTests {
         let counts = try JSONDecoder().decode(AlertCounts.self, from: Data(old.utf8))
         #expect(counts.alerts.total == 1 && counts.alerts.byModel.isEmpty && counts.verdicts == nil)
     }
+
+    @Test func everyChartIsNamedInTheOrderPagesShowThem() {
+        #expect(Set(VerdictRates().charts.keys) == Set(VerdictRates.chartNames))
+        #expect(VerdictRates.chartNames.count == Set(VerdictRates.chartNames).count)
+    }
 }
