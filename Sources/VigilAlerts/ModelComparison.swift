@@ -22,7 +22,7 @@ public struct ModelComparison: Sendable {
     public struct Side: Sendable, Codable, Equatable {
         public var repo: String
         public var commit: String
-        /// Each model as `name@sha256-prefix` (with its source when read from a repo), how many records named it.
+        /// Each model's version (`Detector.ModelIdentity.version`), how many records named it.
         public var models: [String: Int]
         public var frames: Int
         /// Frames that would raise an alert under the current rules.
@@ -154,8 +154,7 @@ public struct ModelComparison: Sendable {
                     value: path)
             }
             records[path] = record
-            let model = "\(record.model.name)@\(record.model.sha256.prefix(12))"
-            models[record.model.source.map { "\(model) (\($0))" } ?? model, default: 0] += 1
+            models[record.model.version, default: 0] += 1
         }
         return (Side(repo: repo, commit: head.id, models: models, frames: records.count, alerts: 0), records)
     }

@@ -55,6 +55,9 @@ struct RepoModelTests {
             let record = try await Self.record(store, repo, path)
             #expect(record.model.source == "models@\(first.id):/yolov4-tiny", "\(repo)")
             #expect(record.model.name == "yolov4-tiny" && record.model.labels == 80)
+            // Alerts and verdicts are grouped by this version: the weights and the commit they came in.
+            #expect(
+                record.model.version == "yolov4-tiny@\(record.model.sha256.prefix(12))+models@\(first.id.prefix(8))")
             #expect((record.counts["person"] ?? 0) >= 3)
             // The output commit's provenance names the model commit.
             let output = try #require(try await store.resolveCommit(repo, ref: nil))
