@@ -6,10 +6,6 @@ extension ProcessTests {
     /// the notifier made alerts of them, and a person judged them.
     @Suite("vigil dataset export")
     struct DatasetCLITests {
-        struct Alert: Decodable {
-            var id: String
-            var time: Int64
-        }
         struct Detection: Decodable {
             struct Box: Decodable, Hashable {
                 var label: String
@@ -68,49 +64,7 @@ extension ProcessTests {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
             let vigil = VigilProcess(home: root.appendingPathComponent("home"))
-            try vigil.run(["init"])
-            for repo in ["images", "rules"] { #expect(try vigil.run(["repo", "create", repo]).status == 0) }
-            for (name, text) in [
-                ("validate", "name: validate\ninput: {pfs: {repo: images, glob: /*}}\ntransform: {stage: validate}"),
-                (
-                    "detect",
-                    "name: detect\ninput: {pfs: {repo: validate, glob: /valid/*}}\n"
-                        + "transform: {stage: detect, options: {intraOpThreads: 1}}"
-                ),
-                (
-                    "threats",
-                    "name: threats\ninput: {cross: [{pfs: {repo: detect, glob: /*/*}}, {pfs: {repo: rules, glob: /}}]}\n"
-                        + "transform: {stage: threats}"
-                ),
-            ] {
-                let spec = root.appendingPathComponent("\(name).yaml")
-                try Data(text.utf8).write(to: spec)
-                #expect(try vigil.run(["pipeline", "create", spec.path]).status == 0)
-            }
-            let rules = root.appendingPathComponent("customers.yaml")
-            try Data(Self.rules.utf8).write(to: rules)
-            #expect(try vigil.run(["put", "rules", rules.path]).status == 0)
-            let frames = root.appendingPathComponent("frames")
-            try FileManager.default.createDirectory(at: frames, withIntermediateDirectories: true)
-            for (photo, name) in [("bus.jpg", "cam1-1700000000.jpg"), ("zidane.jpg", "cam1-1700000100.jpg")] {
-                try FileManager.default.copyItem(
-                    at: VisionCLITests.samples.appendingPathComponent(photo), to: frames.appendingPathComponent(name))
-            }
-            #expect(try vigil.run(["put", "images", frames.path]).status == 0)
-            #expect(try vigil.run(["engine", "--until-idle"]).status == 0)
-            let secret = root.appendingPathComponent("secret")
-            try Data("a shared secret of some length".utf8).write(to: secret)
-            let sink = try AlertsCLITests.startSink(vigil, root: root, secret: secret)
-            defer { sink.stop() }
-            let notify = try vigil.run(
-                ["notify", "--alert-url", sink.url, "--alert-secret-file", secret.path, "--until-idle"])
-            #expect(notify.status == 0, "\(notify.error)")
-            let alerts = try vigil.json([Alert].self, ["alerts", "list"]).sorted { $0.time < $1.time }
-            try #require(alerts.count == 2)
-            // The bus photo was someone; the other one a poster, say.
-            #expect(try vigil.run(["alerts", "verdict", alerts[0].id, "--confirmed"]).status == 0)
-            #expect(
-                try vigil.run(["alerts", "verdict", alerts[1].id, "--false-alarm", "--label", "poster"]).status == 0)
+            let alerts = try JudgedFrames.make(vigil, root: root, rules: Self.rules)
 
             let detection = try JSONDecoder().decode(
                 Detection.self, from: try vigil.run(["cat", "detect:/cam1/cam1-1700000000.jpg.json"]).outputData)

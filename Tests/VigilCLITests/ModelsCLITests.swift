@@ -6,10 +6,6 @@ extension ProcessTests {
     /// threshold and by a stricter candidate, alerts and verdicts on the first, `vigil models compare`.
     @Suite("vigil models compare")
     struct ModelsCLITests {
-        struct Alert: Decodable {
-            var id: String
-            var time: Int64
-        }
         struct Counts: Decodable, Equatable {
             var alertsA, alertsB, gained, lost, falseAlarmsRemoved, falseAlarmsKept, confirmedKept, confirmedLost: Int
         }
@@ -42,54 +38,10 @@ extension ProcessTests {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
             let vigil = VigilProcess(home: root.appendingPathComponent("home"))
-            try vigil.run(["init"])
-            for repo in ["images", "rules"] { #expect(try vigil.run(["repo", "create", repo]).status == 0) }
-            let detect = "transform: {stage: detect, options: {intraOpThreads: 1, scoreThreshold: %@}}"
-            for (name, text) in [
-                ("validate", "name: validate\ninput: {pfs: {repo: images, glob: /*}}\ntransform: {stage: validate}"),
-                (
-                    "detect",
-                    "name: detect\ninput: {pfs: {repo: validate, glob: /valid/*}}\n" + String(format: detect, "0.25")
-                ),
-                (
-                    "detect-strict",
-                    "name: detect-strict\ninput: {pfs: {repo: validate, glob: /valid/*}}\n"
-                        + String(format: detect, "0.8")
-                ),
-                (
-                    "threats",
-                    "name: threats\ninput: {cross: [{pfs: {repo: detect, glob: /*/*}}, {pfs: {repo: rules, glob: /}}]}\n"
-                        + "transform: {stage: threats}"
-                ),
-            ] {
-                let spec = root.appendingPathComponent("\(name).yaml")
-                try Data(text.utf8).write(to: spec)
-                #expect(try vigil.run(["pipeline", "create", spec.path]).status == 0)
-            }
-            let rules = root.appendingPathComponent("customers.yaml")
-            try Data(Self.rules.utf8).write(to: rules)
-            #expect(try vigil.run(["put", "rules", rules.path]).status == 0)
-            let frames = root.appendingPathComponent("frames")
-            try FileManager.default.createDirectory(at: frames, withIntermediateDirectories: true)
-            for (photo, name) in [("bus.jpg", "cam1-1700000000.jpg"), ("zidane.jpg", "cam1-1700000100.jpg")] {
-                try FileManager.default.copyItem(
-                    at: VisionCLITests.samples.appendingPathComponent(photo), to: frames.appendingPathComponent(name))
-            }
-            #expect(try vigil.run(["put", "images", frames.path]).status == 0)
-            #expect(try vigil.run(["engine", "--until-idle"]).status == 0)
-            let secret = root.appendingPathComponent("secret")
-            try Data("a shared secret of some length".utf8).write(to: secret)
-            let sink = try AlertsCLITests.startSink(vigil, root: root, secret: secret)
-            defer { sink.stop() }
-            let notify = try vigil.run(
-                ["notify", "--alert-url", sink.url, "--alert-secret-file", secret.path, "--until-idle"])
-            #expect(notify.status == 0, "\(notify.error)")
-            let alerts = try vigil.json([Alert].self, ["alerts", "list"]).sorted { $0.time < $1.time }
-            try #require(alerts.count == 2)
-            // The bus photo's people were real; the other frame was a poster.
-            #expect(try vigil.run(["alerts", "verdict", alerts[0].id, "--confirmed"]).status == 0)
-            #expect(
-                try vigil.run(["alerts", "verdict", alerts[1].id, "--false-alarm", "--label", "poster"]).status == 0)
+            let alerts = try JudgedFrames.make(
+                vigil, root: root, rules: Self.rules,
+                extra: [("detect-strict", JudgedFrames.detect(name: "detect-strict", threshold: "0.8"))])
+            #expect(alerts.count == 2)
 
             // At 0.8 the candidate still sees the bus photo's three people (0.99, 0.91, 0.90) but not its bus
             // (0.76), and nobody in the other frame (0.77): that frame's false alarm goes, the confirmed alert
