@@ -45,9 +45,10 @@ enum JudgedFrames {
         #expect(try vigil.run(["put", "rules", rulesFile.path]).status == 0)
         let frames = root.appendingPathComponent("frames")
         try FileManager.default.createDirectory(at: frames, withIntermediateDirectories: true)
+        let samples = ProcessTests.VisionCLITests.samples
         for (photo, name) in [("bus.jpg", "cam1-1700000000.jpg"), ("zidane.jpg", "cam1-1700000100.jpg")] {
             try FileManager.default.copyItem(
-                at: ProcessTests.VisionCLITests.samples.appendingPathComponent(photo), to: frames.appendingPathComponent(name))
+                at: samples.appendingPathComponent(photo), to: frames.appendingPathComponent(name))
         }
         #expect(try vigil.run(["put", "images", frames.path]).status == 0)
         #expect(try vigil.run(["engine", "--until-idle"]).status == 0)
