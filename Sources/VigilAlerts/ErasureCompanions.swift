@@ -19,13 +19,6 @@ public struct ErasureCompanions: Sendable {
         self.datasetsRepo = datasetsRepo
     }
 
-    /// Adds to `selection` the verdicts on alerts raised by frames it takes of `devices`' (alerts of other
-    /// cameras are not looked at), and the dataset files describing the frames it takes.
-    public func add(to selection: inout ErasureSelection, devices: Set<String>) async throws {
-        try await addVerdicts(to: &selection, devices: devices)
-        try await addDatasetFiles(to: &selection)
-    }
-
     /// The verdicts (every version of each) on the alerts raised by frames `selection` takes, of `devices`.
     public func addVerdicts(to selection: inout ErasureSelection, devices: Set<String>) async throws {
         for device in devices.sorted() {

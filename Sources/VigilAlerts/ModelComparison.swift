@@ -135,9 +135,13 @@ public struct ModelComparison: Sendable {
 
     /// The detection records of a detect repo at a ref, by path, and what they say of themselves.
     private func records(_ text: String) async throws -> (Side, [String: DetectionRecord]) {
-        let parts = text.split(separator: "@", maxSplits: 1).map(String.init)
-        let repo = parts[0]
-        guard let head = try await store.resolveCommit(repo, ref: parts.count > 1 ? parts[1] : nil) else {
+        let address = try Address.parse(text)
+        guard address.path == "/" else {
+            throw VigilError(
+                .badArgument, "'\(text)': name a detect output as repo or repo@ref, without a path", value: text)
+        }
+        let repo = address.repo
+        guard let head = try await store.resolveCommit(repo, ref: address.ref) else {
             throw VigilError(.commitNotFound, "'\(text)' has no commit yet: nothing to compare", value: text)
         }
         var records: [String: DetectionRecord] = [:]

@@ -25,11 +25,10 @@ public struct ErasureRequest: Sendable {
     public func run(
         store: VersionedStore, alerts: any AlertStore, configuration: ServerConfiguration, now: Date = Date()
     ) async throws -> (summary: ErasureSummary, report: ErasureReport?) {
-        let holds = LegalHoldBook(store: store, repo: configuration.holdsRepo)
+        let held = try await LegalHoldBook(store: store, repo: configuration.holdsRepo).active()
         // Who owned which camera when: for the customers erased, and for customers' holds.
-        let customerHeld = try await holds.active().contains { $0.customer != nil }
         let ownership =
-            frames.customers.isEmpty && !customerHeld
+            frames.customers.isEmpty && !held.contains(where: { $0.customer != nil })
             ? DeviceOwnership(history: [])
             : try await RuleHistory(store: store, repo: configuration.rulesRepo).ownership()
         var frames = self.frames
@@ -38,13 +37,10 @@ public struct ErasureRequest: Sendable {
         let companions = ErasureCompanions(
             store: store, alerts: alerts, verdictsRepo: configuration.verdictsRepo,
             datasetsRepo: configuration.datasetsRepo)
-        let framesNamed = frames.addresses.compactMap { text in
-            (try? Address.parse(text)).flatMap { ImageName.frame(ofPath: $0.path)?.device }
-        }
-        try await companions.addVerdicts(to: &selection, devices: Set(frames.devices + framesNamed))
+        try await companions.addVerdicts(to: &selection, devices: frames.namedDevices)
         try await companions.addDatasetFiles(to: &selection)
         let plan = try await store.planErasure(selection)
-        try await holds.checkNotHeld(plan, ownership: ownership)
+        try LegalHoldBook.checkNotHeld(plan, holds: held, ownership: ownership)
         var customerAlerts: [String] = []
         for customer in frames.customers {
             customerAlerts += try await alerts.alerts(AlertFilter(customer: customer, limit: .max)).map(\.id)

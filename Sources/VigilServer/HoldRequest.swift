@@ -38,9 +38,8 @@ public struct HoldRequest: Sendable {
             }
             return try await book.place(device: device, reason: reason, by: requester)
         case .customer(let customer):
-            // The same check as an erasure's: a customer is known by the cameras the rules gave it.
-            _ = try FrameSelection(customers: [customer]).erasureSelection(
-                ownership: try await RuleHistory(store: store, repo: configuration.rulesRepo).ownership())
+            try FrameSelection.checkCustomer(
+                customer, ownership: try await RuleHistory(store: store, repo: configuration.rulesRepo).ownership())
             return try await book.place(customer: customer, reason: reason, by: requester)
         case .alert(let id):
             let alert = try await alerts.alert(id).0

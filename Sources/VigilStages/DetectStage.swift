@@ -11,9 +11,13 @@ import VigilVision
 /// model is read from that input (a folder of a models repo, `RepoModels`) instead of a file, and each record
 /// names the commit it came from.
 public final class DetectStage: Stage {
-    /// The detector of a model file; nil when the model comes from a repo input (`models`).
-    public let detector: Detector?
-    private let models: RepoModels?
+    /// Where the model comes from: a file, loaded once, or each datum's model input.
+    private enum Model: Sendable {
+        case file(Detector)
+        case input(RepoModels)
+    }
+
+    private let model: Model
     private let thread: WorkerThread
     /// Where frames uploaded to this process are detected before this stage's job reaches them.
     private let prefetch: FramePrefetch?
@@ -22,8 +26,7 @@ public final class DetectStage: Stage {
     /// `prefetch`: where this stage detects frames as their uploads arrive and takes the detections from
     /// (nil: every frame is detected in its datum).
     public init(detector: Detector, prefetch: FramePrefetch? = .shared) {
-        self.detector = detector
-        models = nil
+        model = .file(detector)
         thread = WorkerThread(name: "vigil-detect")
         self.prefetch = prefetch
         registration = prefetch?.register(detector: detector, thread: thread)
@@ -36,8 +39,7 @@ public final class DetectStage: Stage {
     /// rest (size, thresholds, threads). Frames are not detected as they arrive (the model is known only
     /// per datum).
     public init(modelInput: String, configuration: Detector.Configuration) {
-        detector = nil
-        models = RepoModels(input: modelInput, base: configuration)
+        model = .input(RepoModels(input: modelInput, base: configuration))
         thread = WorkerThread(name: "vigil-detect")
         prefetch = nil
         registration = nil
@@ -45,7 +47,12 @@ public final class DetectStage: Stage {
     }
 
     public var identity: String? {
-        (detector ?? models?.current).map { "model=\($0.model.name)@\($0.model.sha256.prefix(16))" }
+        let detector: Detector? =
+            switch model {
+            case .file(let detector): detector
+            case .input(let models): models.current
+            }
+        return detector.map { "model=\($0.model.name)@\($0.model.sha256.prefix(16))" }
     }
 
     static let optionNames: Set<String> = [
@@ -87,24 +94,24 @@ public final class DetectStage: Stage {
 
     public func process(_ datum: DatumContext) async throws {
         let detector: Detector
-        var model: Detector.ModelIdentity
-        if let models {
+        var identity: Detector.ModelIdentity
+        var modelInput: String?
+        switch model {
+        case .file(let fixed):
+            (detector, identity) = (fixed, fixed.model)
+        case .input(let models):
             let (loaded, source) = try await models.detector(for: datum, on: thread)
-            (detector, model) = (loaded, loaded.model)
-            model.source = source
-        } else if let fixed = self.detector {
-            (detector, model) = (fixed, fixed.model)
-        } else {
-            preconditionFailure("a detect stage has a model file or a model input")
+            (detector, identity, modelInput) = (loaded, loaded.model, models.input)
+            identity.source = source
         }
-        for input in datum.datum.inputs where input.name != models?.input {
+        for input in datum.datum.inputs where input.name != modelInput {
             for file in try await datum.files(of: input) {
                 let name = try ImageName.parse(file.entry.name)
                 let result = try await detect(file.entry, in: datum, with: detector)
                 let image = DetectionRecord.Image(
                     name: file.entry.name, width: result.width, height: result.height, bytes: file.entry.size,
                     sha256: file.entry.hash.hex, address: "\(input.repo)@\(input.commit):\(file.path)")
-                let record = DetectionRecord(name: name, image: image, model: model, result: result)
+                let record = DetectionRecord(name: name, image: image, model: identity, result: result)
                 // The whole name, extension included: cam1-1700000000.jpg and .png are two images.
                 try await datum.write("/\(name.device)/\(file.entry.name).json", data: try record.encoded())
                 datum.log(

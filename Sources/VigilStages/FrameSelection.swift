@@ -33,16 +33,7 @@ public struct FrameSelection: Sendable, Codable, Equatable {
                 .badArgument, "say what to erase: a device, a customer, or the address of an image, file or folder",
                 value: "")
         }
-        for id in customers {
-            guard id.range(of: "^[a-z0-9][a-z0-9_-]{0,63}$", options: .regularExpression) != nil else {
-                throw VigilError(
-                    .badArgument, "'\(id)' is not a customer id (lower-case letters, digits, '_' and '-')", value: id)
-            }
-            guard !ownership.devices(everOwnedBy: id).isEmpty else {
-                throw VigilError(
-                    .customerNotFound, "customer '\(id)' never owned a camera in the rules; check the id", value: id)
-            }
-        }
+        for id in customers { try Self.checkCustomer(id, ownership: ownership) }
         for id in devices where !ImageName.isValidDevice(id) {
             throw VigilError(
                 .badArgument, "'\(id)' is not a device id: 1-64 letters, digits, '_' or '.', no '-' (docs/CONTRACT.md)",
@@ -76,6 +67,27 @@ public struct FrameSelection: Sendable, Codable, Equatable {
             }
             return places.contains { $0.repo == repo && (path == $0.path || path.hasPrefix($0.path + "/")) }
         }
+    }
+
+    /// Checks that `id` is a customer id and names a customer that owned a camera (by the rules' history):
+    /// `bad-argument` or `customer-not-found`.
+    public static func checkCustomer(_ id: String, ownership: DeviceOwnership) throws {
+        guard id.range(of: "^[a-z0-9][a-z0-9_-]{0,63}$", options: .regularExpression) != nil else {
+            throw VigilError(
+                .badArgument, "'\(id)' is not a customer id (lower-case letters, digits, '_' and '-')", value: id)
+        }
+        guard !ownership.devices(everOwnedBy: id).isEmpty else {
+            throw VigilError(
+                .customerNotFound, "customer '\(id)' never owned a camera in the rules; check the id", value: id)
+        }
+    }
+
+    /// The devices the selection names: by id, and through the addresses of their images.
+    public var namedDevices: Set<String> {
+        Set(
+            devices
+                + addresses.compactMap { (try? Address.parse($0)).flatMap { ImageName.frame(ofPath: $0.path)?.device } }
+        )
     }
 
     /// As recorded with the erasure: `--device cam1 images@master:/x.jpg --after 1700000000`.

@@ -96,10 +96,9 @@ public struct LegalHoldBook: Sendable {
     }
 
     /// Refuses an erasure that would take a held frame: `held`, naming the hold. A legal hold comes first: the
-    /// data it keeps is evidence, and it is erased only once the hold is released. `ownership` says who owned
-    /// each camera when, for customers' holds.
-    public func checkNotHeld(_ plan: ErasurePlan, ownership: DeviceOwnership) async throws {
-        let active = try await active()
+    /// data it keeps is evidence, and it is erased only once the hold is released. `holds` are the active holds
+    /// (`active()`); `ownership` says who owned each camera when, for customers' holds.
+    public static func checkNotHeld(_ plan: ErasurePlan, holds active: [LegalHold], ownership: DeviceOwnership) throws {
         guard !active.isEmpty else { return }
         for entry in plan.entries {
             guard let frame = ImageName.frame(ofPath: entry.path),
