@@ -124,7 +124,7 @@ public final class PipelineEngine: Service, Sendable {
                     where controller.inputs.contains(where: { $0.hasPrefix(repo + "@") }) {
                         controller.trigger.yield()
                     }
-                case .external(.alerts):
+                case .external(.alerts), .external(.erasures):
                     continue
                 case .external(.datums(let pipeline)):
                     localWorkers.withLock { $0[pipeline] }?.wakeUp()

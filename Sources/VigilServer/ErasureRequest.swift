@@ -5,8 +5,9 @@ import VigilStore
 
 /// An erasure as `vigil erase` and `POST /v1/erasures` run it: the selection checked (customers looked up in
 /// the rules' history), planned, refused with `held` when it takes evidence under a legal hold, and carried
-/// out; for a customer, its alerts are forgotten as well, since their records hold its contacts, and its
-/// verdicts on them (who judged, their notes) are erased with its frames. The verdicts on the alerts a selected
+/// out; for a customer, its alerts are forgotten as well, since their records hold its contacts, its verdicts
+/// on them (who judged, their notes) are erased with its frames, and the past rules versions that name it keep
+/// only what says which cameras it owned (`RulesRedaction`). The verdicts on the alerts a selected
 /// camera's frames raised, and the dataset files that describe the frames, go with them (`ErasureCompanions`).
 public struct ErasureRequest: Sendable {
     public var frames: FrameSelection
@@ -39,6 +40,12 @@ public struct ErasureRequest: Sendable {
             datasetsRepo: configuration.datasetsRepo)
         try await companions.addVerdicts(to: &selection, devices: frames.namedDevices)
         try await companions.addDatasetFiles(to: &selection)
+        let inForce = try await RulesRedaction(store: store, repo: configuration.rulesRepo).add(
+            customers: Set(frames.customers), to: &selection)
+        let notes = inForce.sorted().map { customer in
+            "customer '\(customer)' is in the rules in force: its name and contacts stay there; remove it from the "
+                + "rules and erase it again to take them from the rules' history too"
+        }
         let plan = try await store.planErasure(selection)
         try LegalHoldBook.checkNotHeld(plan, holds: held, ownership: ownership)
         var customerAlerts: [String] = []
@@ -48,12 +55,14 @@ public struct ErasureRequest: Sendable {
         guard !dryRun else {
             var summary = ErasureSummary(plan: plan, report: nil)
             summary.alertsForgotten = customerAlerts.count
+            summary.notes = notes
             return (summary, nil)
         }
         let report = try await store.erase(
             planned: plan, selection: selection.description, requester: requester, reason: reason, now: now)
         var summary = ErasureSummary(plan: report.plan, report: report)
         summary.alertsForgotten = try await alerts.forget(alerts: customerAlerts, at: now).count
+        summary.notes = notes
         return (summary, report)
     }
 }

@@ -22,6 +22,8 @@ public enum Change: Sendable, Hashable {
     case datums(String)
     /// Every datum of a job is done: its coordinator assembles the output commit.
     case jobWorkDone(String)
+    /// An erasure was recorded: what a process holds of frames in memory goes.
+    case erasures
     /// Anything may have changed: a catch-up after a reconnect, a poll, a database file written.
     case unknown
 
@@ -31,6 +33,7 @@ public enum Change: Sendable, Hashable {
         case .repo(let name): Self.repoPrefix + name
         case .pipeline(let name): Self.pipelinePrefix + name
         case .alerts: Self.alertsPayload
+        case .erasures: Self.erasuresPayload
         case .datums(let pipeline): Self.datumsPrefix + pipeline
         case .jobWorkDone(let job): Self.jobWorkDonePrefix + job
         case .unknown: ""
@@ -45,6 +48,8 @@ public enum Change: Sendable, Hashable {
             self = .pipeline(String(payload.dropFirst(Self.pipelinePrefix.count)))
         } else if payload == Self.alertsPayload {
             self = .alerts
+        } else if payload == Self.erasuresPayload {
+            self = .erasures
         } else if payload.hasPrefix(Self.datumsPrefix) {
             self = .datums(String(payload.dropFirst(Self.datumsPrefix.count)))
         } else if payload.hasPrefix(Self.jobWorkDonePrefix) {
@@ -60,6 +65,7 @@ public enum Change: Sendable, Hashable {
     public static let datumsPrefix = "datums:"
     public static let jobWorkDonePrefix = "job-done:"
     static let alertsPayload = "alerts"
+    static let erasuresPayload = "erasures"
 }
 
 /// The embedded default's feed: inotify on the data folder, reporting writes to the named files (the SQLite

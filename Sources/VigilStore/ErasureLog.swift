@@ -27,19 +27,30 @@ public struct ErasedEntry: Sendable, Hashable, Codable {
     public var path: String
     public var hash: BlobHash
     public var size: Int64
+    /// What is kept of the file when only part of it was personal data (a rules file without one customer's
+    /// name and contacts), for the readers of history that need the rest; nil: nothing is kept. Never listed
+    /// (not encoded): it is read only through `ErasureLog.remainder`.
+    public var remainder: Data?
 
-    public init(repo: String, path: String, hash: BlobHash, size: Int64) {
+    public init(repo: String, path: String, hash: BlobHash, size: Int64, remainder: Data? = nil) {
         self.repo = repo
         self.path = path
         self.hash = hash
         self.size = size
+        self.remainder = remainder
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case repo, path, hash, size
     }
 }
 
 /// The record of erasures, kept with the metadata it qualifies (SQLite or PostgreSQL); every implementation
 /// passes the metadata conformance suite. Erasure records outlive the repos they name.
 public protocol ErasureLog: Sendable {
-    /// Records `erasure` and its entries in one transaction. An entry an earlier erasure took keeps that one.
+    /// Records `erasure` and its entries in one transaction. An entry an earlier erasure took keeps that one,
+    /// and takes the new entry's remainder when it has one (a second customer erased from the same rules file
+    /// is redacted from what the first erasure left).
     func recordErasure(_ erasure: ErasureInfo, entries: [ErasedEntry]) async throws
     /// The erasure that took the bytes `hash` at `path` of `repo`; nil when none did.
     func erasure(repo: String, path: String, hash: BlobHash) async throws -> ErasureInfo?
@@ -47,4 +58,9 @@ public protocol ErasureLog: Sendable {
     func isErased(_ hash: BlobHash) async throws -> Bool
     /// Every erasure, newest first, with how many entries each took.
     func erasures() async throws -> [(erasure: ErasureInfo, entries: Int)]
+    /// What an erasure kept of the file `hash` at `path` of `repo` (`ErasedEntry.remainder`); nil when it kept
+    /// nothing or none took it.
+    func remainder(repo: String, path: String, hash: BlobHash) async throws -> Data?
+    /// How many erasures were ever recorded: a process holding decoded frames drops them when this moves.
+    func erasureCount() async throws -> Int
 }

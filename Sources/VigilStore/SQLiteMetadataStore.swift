@@ -73,6 +73,9 @@ public final class SQLiteMetadataStore: MetadataStore {
         migrator.registerMigration("v5-turns") { db in
             try db.execute(sql: "CREATE TABLE turns(task TEXT PRIMARY KEY, holder TEXT NOT NULL, taken REAL NOT NULL)")
         }
+        migrator.registerMigration("v6-erasure-remainders") { db in
+            try db.execute(sql: "ALTER TABLE erased_entries ADD COLUMN remainder BLOB")
+        }
         return migrator
     }
 
@@ -355,9 +358,14 @@ public final class SQLiteMetadataStore: MetadataStore {
                     erasure.selection,
                 ])
             let insert = try db.makeStatement(
-                sql: "INSERT OR IGNORE INTO erased_entries(hash, repo, path, size, erasure) VALUES (?, ?, ?, ?, ?)")
+                sql: """
+                    INSERT INTO erased_entries(hash, repo, path, size, erasure, remainder) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(hash, repo, path) DO UPDATE SET remainder = excluded.remainder
+                    WHERE excluded.remainder IS NOT NULL
+                    """)
             for entry in entries {
-                try insert.execute(arguments: [entry.hash.hex, entry.repo, entry.path, entry.size, erasure.id])
+                try insert.execute(
+                    arguments: [entry.hash.hex, entry.repo, entry.path, entry.size, erasure.id, entry.remainder])
             }
         }
     }
@@ -372,6 +380,18 @@ public final class SQLiteMetadataStore: MetadataStore {
                     """), arguments: [hash.hex, repo, path]
             ).map(Self.erasure)
         }
+    }
+
+    public func remainder(repo: String, path: String, hash: BlobHash) async throws -> Data? {
+        try read { db in
+            try Data.fetchOne(
+                try db.prepared("SELECT remainder FROM erased_entries WHERE hash = ? AND repo = ? AND path = ?"),
+                arguments: [hash.hex, repo, path])
+        }
+    }
+
+    public func erasureCount() async throws -> Int {
+        try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM erasures") ?? 0 }
     }
 
     public func isErased(_ hash: BlobHash) async throws -> Bool {

@@ -10,6 +10,8 @@ public struct ErasureSelection: Sendable {
     /// `files`, and the single versions in `versions`.
     public private(set) var files: Set<String> = []
     public private(set) var versions: Set<String> = []
+    /// Of `versions`, those of which something is kept (`ErasedEntry.remainder`).
+    public private(set) var remainders: [String: Data] = [:]
 
     public init(_ description: String, matches: @escaping @Sendable (_ repo: String, _ path: String) -> Bool) {
         self.description = description
@@ -24,6 +26,18 @@ public struct ErasureSelection: Sendable {
     /// Takes the version of `repo`'s file at `path` whose content is `hash`, and no other version of it.
     public mutating func take(_ repo: String, _ path: String, hash: BlobHash) {
         versions.insert("\(repo)\u{0}\(path)\u{0}\(hash.hex)")
+    }
+
+    /// Takes the version `hash` of `repo`'s file at `path`, keeping `remainder` of it: what is left when the
+    /// personal data is taken out, for the readers of history that need the rest.
+    public mutating func take(_ repo: String, _ path: String, hash: BlobHash, keeping remainder: Data) {
+        take(repo, path, hash: hash)
+        remainders["\(repo)\u{0}\(path)\u{0}\(hash.hex)"] = remainder
+    }
+
+    /// What is kept of the version `hash` of `repo`'s file at `path`, if the selection keeps anything.
+    public func remainder(_ repo: String, _ path: String, hash: BlobHash) -> Data? {
+        remainders.isEmpty ? nil : remainders["\(repo)\u{0}\(path)\u{0}\(hash.hex)"]
     }
 
     /// Whether the selection takes the version `hash` of `repo`'s file at `path`.
@@ -229,7 +243,10 @@ private struct ErasureWalk {
         files += 1
         if selected ?? selection.takes(repo, path, hash: hash) {
             if selectedKeys.insert("\(repo)\u{0}\(path)\u{0}\(hash.hex)").inserted {
-                entries.append(ErasedEntry(repo: repo, path: path, hash: hash, size: size))
+                entries.append(
+                    ErasedEntry(
+                        repo: repo, path: path, hash: hash, size: size,
+                        remainder: selection.remainder(repo, path, hash: hash)))
             }
         } else {
             used.insert(hash)
@@ -250,6 +267,8 @@ public struct ErasureSummary: Sendable, Codable {
     public var entries: [ErasedEntry]
     /// Alerts forgotten with a customer's frames (their records hold its contacts); on a dry run, how many would be.
     public var alertsForgotten = 0
+    /// What the erasure left, and why (a customer still in the rules in force keeps its contacts there).
+    public var notes: [String] = []
 
     public init(plan: ErasurePlan, report: ErasureReport?) {
         erasure = report?.erasure

@@ -86,6 +86,18 @@ public final class DecodedImageCache: Sendable {
         }
     }
 
+    /// Drops every image (an erasure was recorded: `ErasureWatch`); returns how many were held.
+    @discardableResult
+    public func removeAll() -> Int {
+        state.withLock { state in
+            let held = state.entries.count
+            state.entries = [:]
+            state.order = []
+            state.bytes = 0
+            return held
+        }
+    }
+
     /// Images taken, lookups that found nothing usable, images and bytes held now.
     public var statistics: (hits: Int, misses: Int, images: Int, bytes: Int) {
         state.withLock { ($0.hits, $0.misses, $0.entries.count, $0.bytes) }

@@ -5,6 +5,7 @@ import ServiceLifecycle
 import VigilAlerts
 import VigilBackends
 import VigilPipeline
+import VigilStages
 import VigilStore
 
 struct EngineCommand: AsyncParsableCommand {
@@ -46,18 +47,22 @@ struct EngineCommand: AsyncParsableCommand {
                 environment.logger.warning("\(warning)")
             }
             let engine = PipelineEngine(environment: environment, changes: backends.changeFeed())
+            let erasures = ErasureWatch(
+                log: environment.store.metadata, changes: backends.changeFeed(), logger: environment.logger)
             guard alerts.isConfigured else {
-                return try await run(engine, exporter: exporter, logger: environment.logger)
+                return try await run(engine, erasures: erasures, exporter: exporter, logger: environment.logger)
             }
             try await alerts.withNotifier(backends, logger: environment.logger) {
                 notifier in
-                try await run(engine, notifier: notifier, exporter: exporter, logger: environment.logger)
+                try await run(
+                    engine, erasures: erasures, notifier: notifier, exporter: exporter, logger: environment.logger)
             }
         }
     }
 
     private func run(
-        _ engine: PipelineEngine, notifier: Notifier? = nil, exporter: (any Service)?, logger: Logger
+        _ engine: PipelineEngine, erasures: ErasureWatch, notifier: Notifier? = nil, exporter: (any Service)?,
+        logger: Logger
     ) async throws {
         if untilIdle {
             JobPrinter.finish(
@@ -68,7 +73,8 @@ struct EngineCommand: AsyncParsableCommand {
             }
             return
         }
-        let services: [any Service] = (exporter.map { [$0] } ?? []) + [engine] + (notifier.map { [$0] } ?? [])
+        let services: [any Service] =
+            (exporter.map { [$0] } ?? []) + [engine, erasures] + (notifier.map { [$0] } ?? [])
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],

@@ -79,6 +79,7 @@ struct EraseCommand: AsyncParsableCommand {
                     + (customer.isEmpty
                         ? "" : "; \(summary.alertsForgotten) alerts \(dryRun ? "to forget" : "forgotten")")
                     + (report.map { "; erasure \($0.erasure.id), \($0.headCommits.count) head commits" } ?? ""))
+            for note in summary.notes { Terminal.standardError("note: \(note)") }
         }
     }
 }

@@ -9,6 +9,7 @@ import VigilAlerts
 import VigilBackends
 import VigilPipeline
 import VigilServer
+import VigilStages
 import VigilStore
 
 struct ServeCommand: AsyncParsableCommand {
@@ -126,8 +127,10 @@ struct ServeCommand: AsyncParsableCommand {
                         configuration: configuration, logger: logger),
                     interval: retentionEvery.seconds, logger: logger)
                 // The exporter first: it stops last, after sending the spans of everything else.
+                let erasures = ErasureWatch(
+                    log: server.store.metadata, changes: backends.changeFeed(), logger: logger)
                 let services: [any Service] =
-                    (exporter.map { [$0] } ?? []) + [engine, retention, dataRetention, app]
+                    (exporter.map { [$0] } ?? []) + [engine, retention, dataRetention, erasures, app]
                     + (notifier.map { [$0] } ?? [])
                 var lifecycle = ServiceGroupConfiguration(
                     services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],

@@ -83,5 +83,58 @@ extension ProcessTests {
             let refused = try vigil.run(["erase", "--device", "cam1"])
             #expect(refused.status != 0 && refused.error.contains("--reason"))
         }
+
+        /// A customer who left: its name and contacts go from every past version of the rules, and nowhere in
+        /// the data folder is there a byte of them; while it is still in the rules in force, the CLI says so.
+        @Test func aCustomersNameAndContactsLeaveTheRulesHistory() throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let home = root.appendingPathComponent("home")
+            let vigil = VigilProcess(home: home)
+            try vigil.run(["init"])
+            #expect(try vigil.run(["repo", "create", "rules"]).status == 0)
+            let smiths = """
+                  - id: smiths
+                    name: The Smiths
+                    contacts: [{name: Sam Smith, phone: "07700 900123"}]
+                    devices: [garage]
+                    dangerous: {person: 0.5}
+                """
+            let acme = """
+                  - id: acme
+                    name: Acme Storage Ltd
+                    contacts: [{name: Ana Lee, email: ana@acme.example}]
+                    devices: [frontdoor]
+                    dangerous: {person: 0.6}
+                """
+            let file = root.appendingPathComponent("customers.yaml")
+            func put(_ customers: [String]) throws {
+                try Data(("customers:\n" + customers.joined(separator: "\n") + "\n").utf8).write(to: file)
+                #expect(try vigil.run(["put", "rules", file.path]).status == 0)
+            }
+            try put([acme, smiths])
+            try put([acme.replacingOccurrences(of: "Ana Lee", with: "Ana Lee-Ray"), smiths])
+
+            let early = try vigil.run(["erase", "--customer", "acme", "--reason", "its request"])
+            #expect(early.status == 0, "\(early.error)")
+            #expect(early.output.contains("erased rules:/customers.yaml"), "\(early.output)")
+            #expect(early.error.contains("note: customer 'acme' is in the rules in force"), "\(early.error)")
+            let past = try vigil.run(["cat", "rules@master^:/customers.yaml"])
+            #expect(past.status == 1 && past.error.contains("[erased]"), "\(past.error)")
+            #expect(try vigil.run(["cat", "rules:/customers.yaml"]).output.contains("Ana Lee-Ray"))
+
+            try put([smiths])
+            let left = try vigil.run(["erase", "--customer", "acme", "--reason", "customer left"])
+            #expect(left.status == 0 && !left.error.contains("note:"), "\(left.error)")
+            let files = FileManager.default.enumerator(at: home, includingPropertiesForKeys: nil)
+            while let found = files?.nextObject() as? URL {
+                guard let data = try? Data(contentsOf: found) else { continue }
+                for personal in ["ana@acme.example", "Acme Storage Ltd", "Ana Lee"] {
+                    #expect(data.range(of: Data(personal.utf8)) == nil, "\(personal) in \(found.path)")
+                }
+            }
+            let fsck = try vigil.run(["fsck"])
+            #expect(fsck.status == 0, "\(fsck.output)")
+        }
     }
 }

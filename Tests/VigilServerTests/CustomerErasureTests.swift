@@ -4,6 +4,7 @@ import HummingbirdTesting
 import NIOCore
 import Testing
 import VigilAlerts
+import VigilStages
 import VigilStore
 
 /// Erasing a customer (`POST /v1/erasures` with `customers`, as `vigil erase --customer`): the frames of the
@@ -78,6 +79,89 @@ struct CustomerErasureTests {
         }
         #expect(earlier?.code == .erased)
         #expect(try await book.all().map(\.customer) == ["smiths"])
+    }
+
+    /// The rules as they were once acme had a second contact, and once it had left.
+    static let rulesWithTwoContacts = ServerFixture.rules.replacingOccurrences(
+        of: "contacts: [{name: Ana Lee, email: ana@acme.example}]",
+        with: #"contacts: [{name: Ana Lee, email: ana@acme.example}, {name: Bo Lee, phone: "+44 7700 900456"}]"#)
+    static let rulesWithoutAcme = """
+        customers:
+          - id: smiths
+            name: The Smiths
+            contacts: [{name: Sam Smith, phone: "07700 900123"}]
+            devices: [garage]
+            dangerous: {person: 0.5}
+        """
+    static let acmesPersonalData = ["Acme Storage Ltd", "Ana Lee", "ana@acme.example", "Bo Lee", "900456"]
+
+    /// Every past rules version names acme with its contacts: an erasure takes those versions and keeps what
+    /// says which cameras acme owned, so ownership (access, retention, holds) reads as before.
+    @Test func aCustomerWhoLeftLeavesNoNameOrContactInTheRulesHistory() async throws {
+        let fixture = try await ServerFixture()
+        defer { fixture.remove() }
+        let store = fixture.environment.store
+        for rules in [Self.rulesWithTwoContacts, Self.rulesWithoutAcme] {
+            try await ServerFixture.commit(["/customers.yaml": Data(rules.utf8)], to: "rules", in: store)
+        }
+        let (status, done) = try await Self.erase(fixture, #"{"customers": ["acme"], "reason": "customer left"}"#)
+        #expect(status == .ok, "\(done)")
+        let rulesEntries = (done["entries"] as? [[String: Any]] ?? []).filter { $0["repo"] as? String == "rules" }
+        #expect(rulesEntries.count == 2, "\(done)")
+        #expect((done["notes"] as? [String])?.isEmpty == true, "\(done)")
+        for (version, text) in [("master^^", ServerFixture.rules), ("master^", Self.rulesWithTwoContacts)] {
+            let failure = await #expect(throws: VigilError.self) {
+                _ = try await store.read(Address(repo: "rules", ref: version, path: "/customers.yaml"))
+            }
+            #expect(failure?.code == .erased, "\(version)")
+            let hash = BlobHash(of: Data(text.utf8))
+            await #expect(throws: VigilError.self, "the bytes of \(version) are gone") {
+                _ = try await store.blobs.get(hash)
+            }
+            let kept = try #require(
+                try await store.metadata.remainder(repo: "rules", path: "/customers.yaml", hash: hash))
+            let keptText = String(decoding: kept, as: UTF8.self)
+            for personal in Self.acmesPersonalData { #expect(!keptText.contains(personal), "\(version): \(personal)") }
+            #expect(keptText.contains("frontdoor") && keptText.contains("Sam Smith"), "\(keptText)")
+        }
+        #expect(
+            try await store.read(Address(repo: "rules", path: "/customers.yaml")) == Data(Self.rulesWithoutAcme.utf8))
+        // Who owned which camera when reads as before the erasure.
+        let ownership = try await RuleHistory(store: store, repo: "rules").ownership()
+        #expect(ownership.owner(of: "frontdoor", at: 1_763_800_000) == "acme")
+        #expect(ownership.owner(of: "garage", at: 1_763_800_000) == "smiths")
+        #expect(ownership.owner(of: "frontdoor", at: Date().timeIntervalSince1970 + 60) == nil)
+        // Nothing is left to take: erasing acme again finds no rules version.
+        let (_, again) = try await Self.erase(fixture, #"{"customers": ["acme"], "reason": "again", "dryRun": true}"#)
+        #expect(
+            (again["entries"] as? [[String: Any]] ?? []).filter { $0["repo"] as? String == "rules" }.isEmpty,
+            "\(again)")
+    }
+
+    /// While acme is in the rules in force, the threats stage alerts its contacts from them: that version
+    /// stays, the one before goes, and the answer says so.
+    @Test func aCustomerStillInTheRulesKeepsItsContactsThereAndIsTold() async throws {
+        let fixture = try await ServerFixture()
+        defer { fixture.remove() }
+        let store = fixture.environment.store
+        try await ServerFixture.commit(
+            ["/customers.yaml": Data(Self.rulesWithTwoContacts.utf8)], to: "rules", in: store)
+        let (status, done) = try await Self.erase(fixture, #"{"customers": ["acme"], "reason": "its request"}"#)
+        #expect(status == .ok, "\(done)")
+        let notes = done["notes"] as? [String] ?? []
+        #expect(notes.count == 1 && notes.first?.contains("'acme' is in the rules in force") == true, "\(done)")
+        let failure = await #expect(throws: VigilError.self) {
+            _ = try await store.read(Address(repo: "rules", ref: "master^", path: "/customers.yaml"))
+        }
+        #expect(failure?.code == .erased)
+        #expect(
+            try await store.read(Address(repo: "rules", path: "/customers.yaml"))
+                == Data(Self.rulesWithTwoContacts.utf8))
+        let current = try #require(try await RuleHistory(store: store, repo: "rules").current())
+        #expect(current.customer(of: "frontdoor")?.contacts.count == 2)
+        #expect(
+            try await RuleHistory(store: store, repo: "rules").ownership().owner(of: "frontdoor", at: 1_763_800_000)
+                == "acme")
     }
 
     @Test func anUnknownCustomerIsRefused() async throws {

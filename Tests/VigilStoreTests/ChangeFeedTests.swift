@@ -11,7 +11,7 @@ final class Changes: Sendable {
 
 @Suite("Change feed")
 struct ChangeFeedTests {
-    @Test(arguments: [Change.repo("images"), .pipeline("detect"), .alerts])
+    @Test(arguments: [Change.repo("images"), .pipeline("detect"), .alerts, .erasures])
     func aChangeSurvivesItsPayload(change: Change) {
         #expect(Change(payload: change.payload) == change)
     }
@@ -87,6 +87,37 @@ struct ChangeFeedTests {
             let changes = seen.changes.withLock { $0 }
             #expect(changes.first == .unknown)
             #expect(changes.dropFirst().allSatisfy { $0 == .repo("images") } && changes.count == 2, "\(changes)")
+        }
+    }
+}
+
+extension ChangeFeedTests {
+    /// An erasure recorded on one connection reaches a watcher on another as `erasures`: processes holding
+    /// decoded frames drop them (`ErasureWatch`).
+    @Test(.enabled(if: PostgresServer.canRun, "\(PostgresServer.skipReason)"))
+    func anErasureOnPostgresArrivesAsErasures() async throws {
+        let server = try await PostgresServer.shared()
+        try await server.withDatabase(schemas: [PostgresMetadataStore.schema], logger: .test) { database in
+            let store = PostgresMetadataStore(database: database)
+            let seen = Seen()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    await PostgresChangeFeed(database: database).watch { change in
+                        seen.changes.withLock { $0.append(change) }
+                    }
+                }
+                for _ in 0..<500 where seen.changes.withLock({ $0.isEmpty }) {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                try await store.recordErasure(
+                    ErasureInfo(id: "e1", time: Date(), requester: "ops", reason: "left", selection: "--device d"),
+                    entries: [])
+                for _ in 0..<500 where !seen.changes.withLock({ $0.contains(.erasures) }) {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                group.cancelAll()
+            }
+            #expect(seen.changes.withLock { $0 } == [.unknown, .erasures])
         }
     }
 }

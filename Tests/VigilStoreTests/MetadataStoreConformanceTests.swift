@@ -341,6 +341,51 @@ struct MetadataStoreConformanceTests {
     }
 
     @Test(arguments: MetadataStoreKind.testable)
+    func anErasureKeepsWhatIsLeftOfAFileAndALaterOneRedactsItFurther(kind: MetadataStoreKind) async throws {
+        try await kind.withStores { store, other in
+            let rules = BlobHash(of: Data("customers: [acme, bolt]"))
+            let first = ErasureInfo(
+                id: "r1", time: Date(timeIntervalSince1970: 1_000), requester: "ops (operator)",
+                reason: "acme left", selection: "--customer acme")
+            #expect(try await store.erasureCount() == 0)
+            try await store.recordErasure(
+                first,
+                entries: [
+                    ErasedEntry(
+                        repo: "rules", path: "/customers.yaml", hash: rules, size: 23,
+                        remainder: Data("customers: [bolt]".utf8)),
+                    ErasedEntry(repo: "images", path: "/acme1-1.jpg", hash: BlobHash(of: Data("a frame")), size: 7),
+                ])
+            let second = ErasureInfo(
+                id: "r2", time: Date(timeIntervalSince1970: 2_000), requester: "ops (operator)",
+                reason: "bolt left", selection: "--customer bolt")
+            try await store.recordErasure(
+                second,
+                entries: [
+                    ErasedEntry(
+                        repo: "rules", path: "/customers.yaml", hash: rules, size: 23,
+                        remainder: Data("customers: []".utf8))
+                ])
+            for view in [store] + (other.map { [$0] } ?? []) {
+                #expect(try await view.erasureCount() == 2)
+                // The entry keeps its first erasure, and what the second left of it.
+                #expect(try await view.erasure(repo: "rules", path: "/customers.yaml", hash: rules) == first)
+                #expect(
+                    try await view.remainder(repo: "rules", path: "/customers.yaml", hash: rules)
+                        == Data("customers: []".utf8))
+                #expect(
+                    try await view.remainder(repo: "images", path: "/acme1-1.jpg", hash: BlobHash(of: Data("a frame")))
+                        == nil)
+                #expect(try await view.remainder(repo: "rules", path: "/other.yaml", hash: rules) == nil)
+                // The remainder is never listed with the entries.
+                let encoded = try JSONEncoder().encode(
+                    ErasedEntry(repo: "rules", path: "/a.yaml", hash: rules, size: 1, remainder: Data("x".utf8)))
+                #expect(!String(decoding: encoded, as: UTF8.self).contains("remainder"))
+            }
+        }
+    }
+
+    @Test(arguments: MetadataStoreKind.testable)
     func aTaskHasOneTurnPerIntervalWhoeverAsks(kind: MetadataStoreKind) async throws {
         try await kind.withStores { store, other in
             let second = other ?? store

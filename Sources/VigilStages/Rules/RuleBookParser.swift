@@ -7,10 +7,16 @@ import Yams
 public enum RuleBookParser {
     /// One rule book from several files (the `rules` repo may split customers over files).
     public static func parse(files: [(name: String, text: String)]) throws(RuleError) -> RuleBook {
+        try book(files.map { file throws(RuleError) in (file.name, try parse(file.text, file: file.name)) })
+    }
+
+    /// One rule book from files already parsed (or kept by an erasure, `RuleFileRemainder`): a customer
+    /// defined twice, or a device with two owners, is an error naming the file.
+    public static func book(_ files: [(name: String, customers: [Customer])]) throws(RuleError) -> RuleBook {
         var customers: [Customer] = []
         var owners: [String: String] = [:]
         for file in files {
-            for customer in try parse(file.text, file: file.name) {
+            for customer in file.customers {
                 if customers.contains(where: { $0.id == customer.id }) {
                     throw RuleError(
                         file: file.name, field: "customers", "customer '\(customer.id)' is defined twice",

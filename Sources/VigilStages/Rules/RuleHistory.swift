@@ -41,19 +41,30 @@ public final class RuleHistory: Sendable {
         return try await book(of: head)
     }
 
+    /// The book of one rules version. A file an erasure took is read from what it kept (`RuleFileRemainder`:
+    /// its customers, an erased customer without name and contacts), or passed over when it kept nothing.
     private func book(of commit: CommitInfo) async throws -> RuleBook {
-        try await cache.book(tree: commit.tree.hash) {
-            var files: [(name: String, text: String)] = []
+        try await cache.book(tree: commit.tree.hash) { () async throws -> [(name: String, customers: [Customer])] in
+            let anyErased = try await store.metadata.erasureCount() > 0
+            var files: [(name: String, customers: [Customer])] = []
             var folders = ["/"]
             while let folder = folders.popLast() {
                 for entry in try await store.list(Address(repo: repo, ref: commit.id, path: folder)) {
                     let path = (folder == "/" ? "/" : folder + "/") + entry.name
                     if entry.kind == .directory {
                         folders.append(path)
-                    } else if RuleBookCache.isRuleFile(entry.name) {
-                        let data = try await store.blobs.get(entry.hash)
-                        files.append((String(path.dropFirst()), String(decoding: data, as: UTF8.self)))
+                        continue
                     }
+                    guard RuleBookCache.isRuleFile(entry.name) else { continue }
+                    let name = String(path.dropFirst())
+                    if anyErased, try await store.metadata.erasure(repo: repo, path: path, hash: entry.hash) != nil {
+                        if let kept = try await store.metadata.remainder(repo: repo, path: path, hash: entry.hash) {
+                            files.append((name, try RuleFileRemainder.decode(kept).customers))
+                        }
+                        continue
+                    }
+                    let data = try await store.blobs.get(entry.hash)
+                    files.append((name, try RuleBookParser.parse(String(decoding: data, as: UTF8.self), file: name)))
                 }
             }
             return files

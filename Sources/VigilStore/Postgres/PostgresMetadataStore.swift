@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOFoundationCompat
 import PostgresNIO
 
 /// `MetadataStore` on a PostgreSQL database that many processes on many hosts share. Branch heads move by
@@ -75,6 +77,7 @@ public final class PostgresMetadataStore: MetadataStore {
                     task text COLLATE "C" PRIMARY KEY, holder text NOT NULL, taken double precision NOT NULL)
                 """
             ],
+            ["ALTER TABLE erased_entries ADD COLUMN remainder bytea"],
         ])
 
     // MARK: Repos
@@ -351,7 +354,37 @@ public final class PostgresMetadataStore: MetadataStore {
                     ON CONFLICT DO NOTHING
                     """)
             }
+            // Few entries keep a remainder (a rules file's versions); each is its own statement.
+            for entry in entries {
+                guard let remainder = entry.remainder else { continue }
+                try await connection.rows(
+                    """
+                    UPDATE erased_entries SET remainder = \(ByteBuffer(data: remainder))
+                    WHERE hash = \(entry.hash.hex) AND repo = \(entry.repo) AND path = \(entry.path)
+                    """)
+            }
+            try await connection.rows(
+                "SELECT pg_notify(\(PostgresChangeFeed.channel), \(Change.erasures.payload))")
         }
+    }
+
+    public func remainder(repo: String, path: String, hash: BlobHash) async throws -> Data? {
+        try await database.rows(
+            "reading what the erasure of \(repo):\(path) kept",
+            """
+            SELECT remainder FROM erased_entries
+            WHERE hash = \(hash.hex) AND repo = \(repo) AND path = \(path) AND remainder IS NOT NULL
+            """
+        ).first.map { row in
+            let buffer = try row.decode(ByteBuffer.self)
+            return Data(buffer: buffer)
+        }
+    }
+
+    public func erasureCount() async throws -> Int {
+        try await database.rows("counting erasures", "SELECT count(*) FROM erasures").first.map {
+            try Int($0.decode(Int64.self))
+        } ?? 0
     }
 
     public func erasure(repo: String, path: String, hash: BlobHash) async throws -> ErasureInfo? {

@@ -1,0 +1,55 @@
+import Logging
+import ServiceLifecycle
+import VigilStore
+import VigilVision
+
+/// Drops the decoded frames this process holds (`DecodedImageCache`) when any process records an erasure, so
+/// that the pixels of an erased frame do not outlive its bytes in a long-running `vigil serve` or `vigil
+/// engine`. The change feed says when to look (`erasures` on PostgreSQL, any write on the data folder); the
+/// erasure count says whether one happened. Erasures are rare and the cache only saves a second decode, so
+/// all of it goes. When the count cannot be read (an outage), the cache goes too.
+public struct ErasureWatch: Service {
+    let log: any ErasureLog
+    let changes: any ChangeFeed
+    let cache: DecodedImageCache
+    let logger: Logger
+
+    public init(log: any ErasureLog, changes: any ChangeFeed, cache: DecodedImageCache = .shared, logger: Logger) {
+        self.log = log
+        self.changes = changes
+        self.cache = cache
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let (looks, look) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let initial = try? await log.erasureCount()
+        await cancelWhenGracefulShutdown {
+            var seen = initial
+            await withDiscardingTaskGroup { group in
+                group.addTask { [changes] in
+                    await changes.watch { change in
+                        if change == .erasures || change == .unknown { look.yield() }
+                    }
+                    look.finish()
+                }
+                for await _ in looks {
+                    // A folder reports a write as it starts, perhaps before its transaction commits: a look
+                    // that finds nothing new looks once more a little later.
+                    for attempt in 0..<2 {
+                        if attempt > 0 { try? await Task.sleep(for: .milliseconds(250)) }
+                        let count = try? await log.erasureCount()
+                        guard count == nil || count != seen else { continue }
+                        seen = count
+                        let held = cache.removeAll()
+                        logger.info(
+                            "an erasure was recorded: decoded frames held in memory dropped",
+                            metadata: ["frames": "\(held)", "erasures": "\(count.map(String.init) ?? "unknown")"])
+                        break
+                    }
+                }
+                group.cancelAll()
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import Logging
+import Testing
+import VigilStages
+import VigilStore
+import VigilVision
+
+/// A long-running process drops the decoded frames it holds when any process records an erasure, and only then.
+@Suite("Decoded frames dropped on an erasure")
+struct ErasureWatchTests {
+    @Test func anotherProcesssErasureDropsTheDecodedFramesAndOtherWritesDoNot() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-watch-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("metadata.sqlite").path
+        // This process's view and another process's, on one database file.
+        let mine = try SQLiteMetadataStore(path: path)
+        let other = try SQLiteMetadataStore(path: path)
+        let cache = DecodedImageCache(byteLimit: 1 << 20)
+        cache.insert(
+            DecodedImageCacheTests.image(64, 48, fill: 3), header: DecodedImageCacheTests.header, scale: 8,
+            for: "frontdoor frame")
+        var feed = FolderChangeFeed(folder: folder, files: ["metadata.sqlite-wal"])
+        feed.interval = .milliseconds(50)
+        let watch = ErasureWatch(
+            log: mine, changes: feed, cache: cache, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await watch.run() }
+            try await Task.sleep(for: .milliseconds(300))
+            // A write that is no erasure: the frames stay.
+            try await other.createRepo(RepoInfo(name: "images", created: Date()), defaultBranch: "master")
+            try await Task.sleep(for: .seconds(1))
+            #expect(cache.statistics.images == 1)
+            try await other.recordErasure(
+                ErasureInfo(
+                    id: "e1", time: Date(), requester: "ops (operator)", reason: "camera faced a neighbour",
+                    selection: "--device frontdoor"),
+                entries: [
+                    ErasedEntry(repo: "images", path: "/frontdoor-1.jpg", hash: BlobHash(of: Data("x".utf8)), size: 1)
+                ])
+            for _ in 0..<2_000 where cache.statistics.images > 0 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(cache.statistics.images == 0)
+            group.cancelAll()
+        }
+    }
+}
