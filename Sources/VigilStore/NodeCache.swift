@@ -49,7 +49,7 @@ final class NodeCache: Sendable {
     private static func estimatedBytes(_ node: TreeNode) -> Int {
         switch node {
         case .flat(let entries): 64 + entries.reduce(0) { $0 + 96 + $1.name.utf8.count }
-        case .sharded(_, let refs): 64 + refs.count * 48
+        case .sharded(_, _, let refs): 64 + refs.count * 48
         }
     }
 }

@@ -107,7 +107,7 @@ extension VersionedStore {
                             .init(kind: .wrongTotals, subject: entry.hash.hex, commit: commit, path: child))
                     }
                 }
-            case .sharded(_, let refs):
+            case .sharded(_, _, let refs):
                 for ref in refs {
                     if let totals = try await checkNode(ref.hash, commit: commit, path: path),
                         totals != (ref.size, ref.files)

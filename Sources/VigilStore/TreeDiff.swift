@@ -25,11 +25,7 @@ extension TreeStore {
         async throws
     {
         if old == new { return }
-        let oldNode = try await node(old)
-        let newNode = try await node(new)
-        if case .sharded(let oldDepth, let oldRefs) = oldNode, case .sharded(let newDepth, let newRefs) = newNode,
-            oldDepth == newDepth
-        {
+        if let (oldRefs, newRefs) = try await pairedBuckets(old, new) {
             // Same shape: pair the buckets and descend only where they differ.
             let oldByBucket = Dictionary(uniqueKeysWithValues: oldRefs.map { ($0.bucket, $0.hash) })
             let newByBucket = Dictionary(uniqueKeysWithValues: newRefs.map { ($0.bucket, $0.hash) })
@@ -46,7 +42,8 @@ extension TreeStore {
             return
         }
         // A flat node on either side holds at most 256 entries, and the other side differs from it only by
-        // the changes, so reading both whole stays bounded by the changes.
+        // the changes, so reading both whole stays bounded by the changes. (So does a directory sharded before
+        // device grouping against the same one grouped: both read whole, once.)
         let oldEntries = try await entries(ofDirectory: old)
         let newEntries = try await entries(ofDirectory: new)
         var oldIndex = 0
@@ -98,5 +95,27 @@ extension TreeStore {
                     path: filePath, change: change, old: change == .removed ? file.value : nil,
                     new: change == .added ? file.value : nil))
         }
+    }
+
+    /// The children of two sharded nodes of the same shape (depth and key), to be paired by bucket; nil when
+    /// the shapes differ or either is flat. A directory whose top node is not stored (one device bucket) is
+    /// paired with a grouped one as that top node's single child.
+    private func pairedBuckets(_ old: BlobHash, _ new: BlobHash) async throws -> ([ShardRef], [ShardRef])? {
+        guard case .sharded(let oldDepth, let oldKey, let oldRefs) = try await node(old),
+            case .sharded(let newDepth, let newKey, let newRefs) = try await node(new)
+        else { return nil }
+        if oldDepth == newDepth, oldKey == newKey { return (oldRefs, newRefs) }
+        if oldDepth == 0, oldKey == .device, newDepth == 1 { return (oldRefs, [try await topBucket(new)]) }
+        if newDepth == 0, newKey == .device, oldDepth == 1 { return ([try await topBucket(old)], newRefs) }
+        return nil
+    }
+
+    /// A directory node one level down (its top node not stored) as the ref its top node would have held.
+    private func topBucket(_ hash: BlobHash) async throws -> ShardRef {
+        let node = try await node(hash)
+        let totals = node.totals
+        return ShardRef(
+            bucket: TreeNode.bucket(of: try await firstName(under: hash), depth: 0, key: .device), hash: hash,
+            entries: node.entryCount, size: totals.size, files: totals.files)
     }
 }

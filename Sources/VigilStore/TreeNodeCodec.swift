@@ -2,9 +2,11 @@ import Foundation
 
 /// The byte format of a `TreeNode`: compact, and deterministic so that equal nodes have equal hashes.
 ///
-///     node    := version(1) kind(0 flat | 1 sharded) body
+///     node    := version(1) kind(0 flat | 1 sharded by name | 2 sharded by device) body
 ///     flat    := uvarint(n) { uvarint(len) name kind(1) hash(32) uvarint(size) uvarint(files) }*n
 ///     sharded := depth(1) uvarint(n) { bucket(1) hash(32) uvarint(entries) uvarint(size) uvarint(files) }*n
+///
+/// (Kind 2 is only ever at depth 0; a reader without it refuses such a node as malformed.)
 enum TreeNodeCodec {
     static let version: UInt8 = 1
 
@@ -23,9 +25,9 @@ enum TreeNodeCodec {
                 appendVarint(UInt64(entry.size), to: &out)
                 appendVarint(UInt64(entry.files), to: &out)
             }
-        case .sharded(let depth, let refs):
+        case .sharded(let depth, let key, let refs):
             out.reserveCapacity(16 + refs.count * 48)
-            out.append(1)
+            out.append(key.rawValue)
             out.append(UInt8(depth))
             appendVarint(UInt64(refs.count), to: &out)
             for ref in refs {
@@ -59,9 +61,10 @@ enum TreeNodeCodec {
                     }
                     try reader.expectEnd()
                     return .flat(entries)
-                case 1:
+                case let kind:
+                    guard let key = ShardKey(rawValue: kind) else { throw Reader.Malformed() }
                     let depth = Int(try reader.byte())
-                    guard depth < TreeNode.maxDepth else { throw Reader.Malformed() }
+                    guard depth < TreeNode.maxDepth, key == .name || depth == 0 else { throw Reader.Malformed() }
                     let count = try reader.count()
                     var refs: [ShardRef] = []
                     for _ in 0..<count {
@@ -73,9 +76,7 @@ enum TreeNodeCodec {
                                 files: try reader.int64()))
                     }
                     try reader.expectEnd()
-                    return .sharded(depth: depth, refs)
-                default:
-                    throw Reader.Malformed()
+                    return .sharded(depth: depth, key: key, refs)
                 }
             }
         } catch is Reader.Malformed {

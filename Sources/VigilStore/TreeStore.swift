@@ -43,8 +43,8 @@ public final class TreeStore: Sendable {
             switch try await node(hash) {
             case .flat(let entries):
                 return Self.binarySearch(entries, name).map { entries[$0] }
-            case .sharded(let depth, let refs):
-                let bucket = TreeNode.bucket(of: name, depth: depth)
+            case .sharded(let depth, let key, let refs):
+                let bucket = TreeNode.bucket(of: name, depth: depth, key: key)
                 guard let ref = refs.first(where: { $0.bucket == bucket }) else { return nil }
                 hash = ref.hash
             }
@@ -72,12 +72,12 @@ public final class TreeStore: Sendable {
     }
 
     /// Every entry of one directory, node by node, without holding the listing: by name within a folder of up
-    /// to 256 entries, by name-hash bucket beyond. What a walk over a million-entry folder uses.
+    /// to 256 entries, bucket by bucket beyond. What a walk over a million-entry folder uses.
     public func forEachEntry(ofDirectory directory: BlobHash, _ visit: (TreeEntry) async throws -> Void) async throws {
         switch try await node(directory) {
         case .flat(let entries):
             for entry in entries { try await visit(entry) }
-        case .sharded(_, let refs):
+        case .sharded(_, _, let refs):
             // A window of children read side by side ahead of the walk: a round trip each on S3 otherwise.
             for start in stride(from: 0, to: refs.count, by: Self.nodeWidth) {
                 let window = refs[start..<min(start + Self.nodeWidth, refs.count)]
@@ -90,7 +90,7 @@ public final class TreeStore: Sendable {
     private func collect(_ hash: BlobHash, into entries: inout [TreeEntry]) async throws {
         switch try await node(hash) {
         case .flat(let found): entries.append(contentsOf: found)
-        case .sharded(_, let refs):
+        case .sharded(_, _, let refs):
             try await prefetch(refs.map(\.hash))
             for ref in refs { try await collect(ref.hash, into: &entries) }
         }
@@ -135,7 +135,7 @@ public final class TreeStore: Sendable {
                     try await walkHashes(from: entry.hash, shouldDescend: shouldDescend, file: file)
                 }
             }
-        case .sharded(_, let refs):
+        case .sharded(_, _, let refs):
             for ref in refs { try await walkHashes(from: ref.hash, shouldDescend: shouldDescend, file: file) }
         }
     }
@@ -217,37 +217,78 @@ public final class TreeStore: Sendable {
             }
             merged.append(contentsOf: entries[index...])
             return try await build(merged[...], depth: depth)
-        case .sharded(let nodeDepth, let refs):
-            var byBucket: [Int: [(key: String, value: ChangeSet.Edit)]] = [:]
-            for edit in edits { byBucket[TreeNode.bucket(of: edit.key, depth: nodeDepth), default: []].append(edit) }
-            var newRefs: [Int: ShardRef] = Dictionary(uniqueKeysWithValues: refs.map { ($0.bucket, $0) })
-            // The buckets' subtrees are independent: their nodes are read and written side by side.
-            let existing = newRefs
-            let children = try await Array(byBucket).concurrentMap(width: Self.nodeWidth) { bucket, bucketEdits in
-                (
-                    bucket,
-                    try await self.update(
-                        existing[bucket]?.hash, depth: nodeDepth + 1, edits: bucketEdits[...], path: path)
-                )
+        case .sharded(let nodeDepth, let key, let refs):
+            guard depth == 0, nodeDepth > 0, let hash else {
+                return try await update(sharded: refs, depth: nodeDepth, key: key, edits: edits, path: path)
             }
-            for (bucket, child) in children {
-                newRefs[bucket] = child.map {
-                    ShardRef(bucket: bucket, hash: $0.hash, entries: $0.entries, size: $0.size, files: $0.files)
-                }
+            // A directory whose top node is not stored (all its entries in one device bucket): its node is
+            // that bucket's, one level down.
+            let bucket = TreeNode.bucket(of: try await firstName(under: hash), depth: 0, key: .device)
+            let totals = current.totals
+            let only = ShardRef(
+                bucket: bucket, hash: hash, entries: current.entryCount, size: totals.size, files: totals.files)
+            return try await update(sharded: [only], depth: 0, key: .device, edits: edits, path: path)
+        }
+    }
+
+    /// Applies `edits` to the sharded node at `depth` split by `key` whose children are `refs`.
+    private func update(
+        sharded refs: [ShardRef], depth nodeDepth: Int, key: ShardKey,
+        edits: ArraySlice<(key: String, value: ChangeSet.Edit)>, path: String
+    ) async throws -> Summary? {
+        var byBucket: [Int: [(key: String, value: ChangeSet.Edit)]] = [:]
+        for edit in edits {
+            byBucket[TreeNode.bucket(of: edit.key, depth: nodeDepth, key: key), default: []].append(edit)
+        }
+        var newRefs: [Int: ShardRef] = Dictionary(uniqueKeysWithValues: refs.map { ($0.bucket, $0) })
+        // The buckets' subtrees are independent: their nodes are read and written side by side.
+        let existing = newRefs
+        let children = try await Array(byBucket).concurrentMap(width: Self.nodeWidth) { bucket, bucketEdits in
+            (
+                bucket,
+                try await self.update(
+                    existing[bucket]?.hash, depth: nodeDepth + 1, edits: bucketEdits[...], path: path)
+            )
+        }
+        for (bucket, child) in children {
+            newRefs[bucket] = child.map {
+                ShardRef(bucket: bucket, hash: $0.hash, entries: $0.entries, size: $0.size, files: $0.files)
             }
-            let sortedRefs = newRefs.values.sorted { $0.bucket < $1.bucket }
-            let total = sortedRefs.reduce(Int64(0)) { $0 + $1.entries }
-            if total == 0 { return nil }
-            if total <= Int64(TreeNode.flatLimit) {
-                // Small again: the canonical shape is one flat node.
-                var all: [TreeEntry] = []
-                for ref in sortedRefs { try await collect(ref.hash, into: &all) }
-                all.sort { $0.name.precedesBytewise($1.name) }
-                return try await build(all[...], depth: nodeDepth)
+        }
+        let sortedRefs = newRefs.values.sorted { $0.bucket < $1.bucket }
+        let total = sortedRefs.reduce(Int64(0)) { $0 + $1.entries }
+        if total == 0 { return nil }
+        if total <= Int64(TreeNode.flatLimit) {
+            // Small again: the canonical shape is one flat node.
+            var all: [TreeEntry] = []
+            for ref in sortedRefs { try await collect(ref.hash, into: &all) }
+            all.sort { $0.name.precedesBytewise($1.name) }
+            return try await build(all[...], depth: nodeDepth)
+        }
+        if key == .device, sortedRefs.count == 1 {
+            // One device bucket left: the directory's node is that bucket's.
+            let only = sortedRefs[0]
+            return Summary(hash: only.hash, entries: only.entries, size: only.size, files: only.files)
+        }
+        let shaped = TreeNode.sharded(depth: nodeDepth, key: key, sortedRefs)
+        let totals = shaped.totals
+        return Summary(hash: try await write(shaped), entries: total, size: totals.size, files: totals.files)
+    }
+
+    /// The name of the first entry found under the node `hash` (a directory has at least one).
+    func firstName(under hash: BlobHash) async throws -> String {
+        switch try await node(hash) {
+        case .flat(let entries):
+            guard let first = entries.first else {
+                throw VigilError(
+                    .corruptData, "tree node \(hash.hex) is empty where entries were expected", value: hash.hex)
             }
-            let shaped = TreeNode.sharded(depth: nodeDepth, sortedRefs)
-            let totals = shaped.totals
-            return Summary(hash: try await write(shaped), entries: total, size: totals.size, files: totals.files)
+            return first.name
+        case .sharded(_, _, let refs):
+            guard let first = refs.first else {
+                throw VigilError(.corruptData, "tree node \(hash.hex) has no children", value: hash.hex)
+            }
+            return try await firstName(under: first.hash)
         }
     }
 
@@ -260,8 +301,13 @@ public final class TreeStore: Sendable {
             return Summary(
                 hash: try await write(node), entries: Int64(entries.count), size: totals.size, files: totals.files)
         }
+        let key = TreeNode.shardKey(depth: depth)
         var groups: [Int: [TreeEntry]] = [:]
-        for entry in entries { groups[TreeNode.bucket(of: entry.name, depth: depth), default: []].append(entry) }
+        for entry in entries {
+            groups[TreeNode.bucket(of: entry.name, depth: depth, key: key), default: []].append(entry)
+        }
+        // One device bucket: the directory's node is that bucket's (no top node of one child).
+        if key == .device, groups.count == 1 { return try await build(entries, depth: depth + 1) }
         // A sharded directory has up to a few hundred children: written side by side, not one round trip each.
         let grouped = groups
         let refs = try await grouped.keys.sorted().concurrentMap(width: Self.nodeWidth) { bucket in
@@ -269,7 +315,7 @@ public final class TreeStore: Sendable {
             return ShardRef(
                 bucket: bucket, hash: child.hash, entries: child.entries, size: child.size, files: child.files)
         }
-        let node = TreeNode.sharded(depth: depth, refs)
+        let node = TreeNode.sharded(depth: depth, key: key, refs)
         let totals = node.totals
         return Summary(
             hash: try await write(node), entries: Int64(entries.count), size: totals.size, files: totals.files)

@@ -8,6 +8,18 @@ import VigilStore
 struct TreeModelTests {
     static let folders = ["", "/a", "/a/b", "/c"]
 
+    /// A name in `folder`: plain names at the root; camera frames elsewhere, from three cameras in `/a`, one in
+    /// `/a/b` (a large folder of one device bucket), and mostly one in `/c` with another now and then (so its
+    /// top node comes and goes).
+    static func name(_ number: Int, in folder: String) -> String {
+        switch folder {
+        case "/a": "cam\(number % 3)-\(number).jpg"
+        case "/a/b": "cam7-\(number).jpg"
+        case "/c": number % 50 == 0 ? "porch.east-\(number).jpg" : "cam7-\(number).jpg"
+        default: "f\(number)"
+        }
+    }
+
     @Test(arguments: [1, 2, 3, 4] as [UInt64])
     func randomEditSequencesMatchTheModel(seed: UInt64) async throws {
         var random = SeededGenerator(seed: seed)
@@ -25,7 +37,7 @@ struct TreeModelTests {
                 let roll = Int.random(in: 0..<100, using: &random)
                 if roll < 60 || model.isEmpty {
                     let folder = Self.folders.randomElement(using: &random)!
-                    let path = "\(folder)/f\(Int.random(in: 0..<700, using: &random))"
+                    let path = "\(folder)/" + Self.name(Int.random(in: 0..<700, using: &random), in: folder)
                     let data = contents.randomElement(using: &random)!
                     try await writer.put(path, data: data)
                     model[path] = BlobHash(of: data)
@@ -81,6 +93,33 @@ struct TreeModelTests {
             #expect(rebuilt.tree == commit.tree, "history-independent shape, seed \(seed) step \(step)")
             previous = commit
         }
+    }
+
+    /// A camera's frames share a subtree of the folder: taking all of one camera's frames out rewrites the
+    /// folder's top node and the path above it, not a leaf in every bucket.
+    @Test func removingOneCamerasFramesRewritesTheTopNodeOnly() async throws {
+        let blobs = InMemoryBlobStore()
+        let store = VersionedStore(blobs: blobs, metadata: try SQLiteMetadataStore(), logger: .test)
+        try await store.createRepo("images")
+        let shared = try await blobs.put(Data("frame"))
+        let writer = try await store.openCommit(repo: "images")
+        for camera in 0..<100 {
+            for second in 0..<50 {
+                try await writer.set(
+                    "/cam\(camera)-\(1_700_000_000 + second).jpg", to: .file(shared.hash, size: shared.size))
+            }
+        }
+        _ = try await writer.finish()
+        let before = try await blobs.list().reduce(0) { count, _ in count + 1 }
+        let erase = try await store.openCommit(repo: "images")
+        for second in 0..<50 { try await erase.delete("/cam42-\(1_700_000_000 + second).jpg") }
+        let after = try await erase.finish()
+        let written = try await blobs.list().reduce(0) { count, _ in count + 1 } - before
+        // The new top node, and at most one bucket shared with another camera (two leaves of it).
+        #expect(written >= 1 && written <= 3, "wrote \(written) nodes")
+        #expect(after.tree.files == 4_950)
+        let diff = try await store.diff(commit: Address(repo: "images"))
+        #expect(diff.count == 50 && diff.allSatisfy { $0.change == .removed && $0.path.hasPrefix("/cam42-") })
     }
 
     @Test func aFolderOfSeventyThousandFilesChangesByRewritingAFewNodes() async throws {
