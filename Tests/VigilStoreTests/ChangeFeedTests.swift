@@ -63,10 +63,34 @@ struct ChangeFeedTests {
     /// that every (re)connect starts with.
     @Test(.enabled(if: PostgresServer.canRun, "\(PostgresServer.skipReason)"))
     func aBranchMovedOnPostgresArrivesAsItsRepo() async throws {
+        let changes = try await Self.heardOnPostgres(until: { $0.count >= 2 }) { store in
+            try await store.createRepo(RepoInfo(name: "images", created: Date()), defaultBranch: "master")
+            _ = try await store.setBranch("dev", in: "images", head: nil, expected: .absent)
+        }
+        #expect(changes == [.unknown, .repo("images")], "\(changes)")
+    }
+
+    /// An erasure recorded on one connection reaches a watcher on another as `erasures`: processes holding
+    /// decoded frames drop them (`ErasureWatch`).
+    @Test(.enabled(if: PostgresServer.canRun, "\(PostgresServer.skipReason)"))
+    func anErasureOnPostgresArrivesAsErasures() async throws {
+        let changes = try await Self.heardOnPostgres(until: { $0.contains(.erasures) }) { store in
+            try await store.recordErasure(
+                ErasureInfo(id: "e1", time: Date(), requester: "ops", reason: "left", selection: "--device d"),
+                entries: [])
+        }
+        #expect(changes == [.unknown, .erasures])
+    }
+
+    /// What a watcher on a fresh database heard: its catch-up, then what `write` (on another connection) sent,
+    /// until `done` (or 5 seconds).
+    static func heardOnPostgres(
+        until done: @escaping @Sendable ([Change]) -> Bool,
+        _ write: @Sendable (PostgresMetadataStore) async throws -> Void
+    ) async throws -> [Change] {
         let server = try await PostgresServer.shared()
+        let seen = Seen()
         try await server.withDatabase(schemas: [PostgresMetadataStore.schema], logger: .test) { database in
-            let store = PostgresMetadataStore(database: database)
-            let seen = Seen()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     await PostgresChangeFeed(database: database).watch { change in
@@ -77,48 +101,14 @@ struct ChangeFeedTests {
                     try await Task.sleep(for: .milliseconds(10))
                 }
                 #expect(seen.changes.withLock { $0 } == [.unknown])
-                try await store.createRepo(RepoInfo(name: "images", created: Date()), defaultBranch: "master")
-                _ = try await store.setBranch("dev", in: "images", head: nil, expected: .absent)
-                for _ in 0..<500 where seen.changes.withLock({ $0.count < 2 }) {
+                try await write(PostgresMetadataStore(database: database))
+                for _ in 0..<500 where !seen.changes.withLock({ done($0) }) {
                     try await Task.sleep(for: .milliseconds(10))
                 }
                 group.cancelAll()
             }
-            let changes = seen.changes.withLock { $0 }
-            #expect(changes.first == .unknown)
-            #expect(changes.dropFirst().allSatisfy { $0 == .repo("images") } && changes.count == 2, "\(changes)")
         }
-    }
-}
-
-extension ChangeFeedTests {
-    /// An erasure recorded on one connection reaches a watcher on another as `erasures`: processes holding
-    /// decoded frames drop them (`ErasureWatch`).
-    @Test(.enabled(if: PostgresServer.canRun, "\(PostgresServer.skipReason)"))
-    func anErasureOnPostgresArrivesAsErasures() async throws {
-        let server = try await PostgresServer.shared()
-        try await server.withDatabase(schemas: [PostgresMetadataStore.schema], logger: .test) { database in
-            let store = PostgresMetadataStore(database: database)
-            let seen = Seen()
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    await PostgresChangeFeed(database: database).watch { change in
-                        seen.changes.withLock { $0.append(change) }
-                    }
-                }
-                for _ in 0..<500 where seen.changes.withLock({ $0.isEmpty }) {
-                    try await Task.sleep(for: .milliseconds(10))
-                }
-                try await store.recordErasure(
-                    ErasureInfo(id: "e1", time: Date(), requester: "ops", reason: "left", selection: "--device d"),
-                    entries: [])
-                for _ in 0..<500 where !seen.changes.withLock({ $0.contains(.erasures) }) {
-                    try await Task.sleep(for: .milliseconds(10))
-                }
-                group.cancelAll()
-            }
-            #expect(seen.changes.withLock { $0 } == [.unknown, .erasures])
-        }
+        return seen.changes.withLock { $0 }
     }
 }
 
