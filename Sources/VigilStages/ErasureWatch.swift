@@ -5,20 +5,28 @@ import VigilVision
 
 /// Drops the decoded frames this process holds (`DecodedImageCache`) when any process records an erasure, so
 /// that the pixels of an erased frame do not outlive its bytes in a long-running `vigil serve` or `vigil
-/// engine`. The change feed says when to look (`erasures` on PostgreSQL, any write on the data folder); the
-/// erasure count says whether one happened. Erasures are rare and the cache only saves a second decode, so
-/// all of it goes. When the count cannot be read (an outage), the cache goes too.
+/// engine`. The change feed says when to look, the erasure count whether one happened; a feed that ends (a
+/// platform without one, a watch the kernel refused) leaves a look every few seconds. Erasures are rare and
+/// the cache only saves a second decode, so all of it goes. When the count cannot be read (an outage), the
+/// cache goes too. (`vigil worker` runs one pipeline, so no validator there leaves pixels for a detector: it
+/// needs no watch.)
 public struct ErasureWatch: Service {
     let log: any ErasureLog
     let changes: any ChangeFeed
     let cache: DecodedImageCache
     let logger: Logger
+    /// How often the count is read once the feed has ended.
+    let pollInterval: Duration
 
-    public init(log: any ErasureLog, changes: any ChangeFeed, cache: DecodedImageCache = .shared, logger: Logger) {
+    public init(
+        log: any ErasureLog, changes: any ChangeFeed, cache: DecodedImageCache = .shared, logger: Logger,
+        pollInterval: Duration = .seconds(5)
+    ) {
         self.log = log
         self.changes = changes
         self.cache = cache
         self.logger = logger
+        self.pollInterval = pollInterval
     }
 
     public func run() async throws {
@@ -27,12 +35,18 @@ public struct ErasureWatch: Service {
         await cancelWhenGracefulShutdown {
             var seen = initial
             await withDiscardingTaskGroup { group in
-                group.addTask { [changes] in
+                group.addTask { [changes, pollInterval] in
                     await changes.watch { change in
                         if change == .erasures || change == .unknown { look.yield() }
                     }
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: pollInterval)
+                        look.yield()
+                    }
                     look.finish()
                 }
+                // An erasure between the first count and the feed's start is found by this first look.
+                look.yield()
                 for await _ in looks {
                     // A folder reports a write as it starts, perhaps before its transaction commits: a look
                     // that finds nothing new looks once more a little later.

@@ -119,6 +119,7 @@ public struct ImageValidator: Sendable {
             sharing.flatMap { cache in cache.expectedSize.map { (key: key, cache: cache, size: $0) } }
         }
         let scale = ImageDecoder.scaleNumerator(header, atLeast: shared?.size ?? colourSize)
+        let generation = shared?.cache.generation
         do {
             image = try ImageDecoder.decode(data, atLeast: shared?.size ?? colourSize, maxPixels: rules.maxPixels)
                 .image
@@ -145,7 +146,9 @@ public struct ImageValidator: Sendable {
                         + "infrared frame", colour.chromaSpread, rules.minChromaSpread),
                 rule: "minChromaSpread", threshold: "\(rules.minChromaSpread)")
         }
-        if let shared { shared.cache.insert(decoded, header: header, scale: scale, for: shared.key) }
+        if let shared {
+            shared.cache.insert(decoded, header: header, scale: scale, for: shared.key, generation: generation)
+        }
         return Verdict(name: name, rejection: nil, measured: measured)
     }
 }

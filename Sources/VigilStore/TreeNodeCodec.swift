@@ -69,6 +69,8 @@ enum TreeNodeCodec {
                     var refs: [ShardRef] = []
                     for _ in 0..<count {
                         let bucket = Int(try reader.byte())
+                        // Buckets are stored in increasing order, each once: anything else is damage.
+                        guard refs.last.map({ $0.bucket < bucket }) ?? true else { throw Reader.Malformed() }
                         let hash = try reader.hash()
                         refs.append(
                             ShardRef(

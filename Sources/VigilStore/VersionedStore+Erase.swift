@@ -11,7 +11,7 @@ public struct ErasureSelection: Sendable {
     public private(set) var files: Set<String> = []
     public private(set) var versions: Set<String> = []
     /// Of `versions`, those of which something is kept (`ErasedEntry.remainder`).
-    public private(set) var remainders: [String: Data] = [:]
+    private var remainders: [String: Data] = [:]
 
     public init(_ description: String, matches: @escaping @Sendable (_ repo: String, _ path: String) -> Bool) {
         self.description = description
@@ -140,6 +140,7 @@ extension VersionedStore {
         planned plan: ErasurePlan, selection: String, requester: String, reason: String, now: Date = Date()
     ) async throws -> ErasureReport {
         try Self.checkErasureReason(reason)
+        try await checkKeptVersionsAreNotInForce(plan)
         let erasure = ErasureInfo(
             id: UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(), time: now,
             requester: requester, reason: reason, selection: selection)
@@ -176,6 +177,22 @@ extension VersionedStore {
                 "blobs": "\(deleted)", "kept": "\(plan.kept.count)",
             ])
         return ErasureReport(erasure: erasure, plan: plan, headCommits: headCommits, blobsDeleted: deleted)
+    }
+
+    /// A version the plan keeps a remainder of was not at any branch head when planned (the rules in force are
+    /// never taken); if one is now (a head put back to it meanwhile), taking it would take the rules in force.
+    private func checkKeptVersionsAreNotInForce(_ plan: ErasurePlan) async throws {
+        for entry in plan.entries where entry.remainder != nil {
+            for branch in try await metadata.branches(in: entry.repo) {
+                guard let head = try await resolveCommit(entry.repo, ref: branch.name),
+                    try await trees.lookup(entry.path, in: head.tree)?.hash == entry.hash
+                else { continue }
+                throw VigilError(
+                    .pathConflict,
+                    "\(entry.repo)@\(branch.name):\(entry.path) was put back to a version this erasure would redact "
+                        + "while it was planned; nothing was erased: run the erasure again", value: entry.path)
+            }
+        }
     }
 
     private static func checkErasureReason(_ reason: String) throws {

@@ -30,6 +30,7 @@ public final class DecodedImageCache: Sendable {
         var expected: (width: Int, height: Int)?
         var hits = 0
         var misses = 0
+        var generation = 0
     }
 
     private let state = Mutex(State())
@@ -52,11 +53,16 @@ public final class DecodedImageCache: Sendable {
 
     /// Keeps `image` (decoded at `scale`, N of N/8) under `key` (a content hash), dropping the oldest entries
     /// beyond the byte limit.
-    public func insert(_ image: RGBImage, header: ImageHeader, scale: UInt32, for key: String) {
+    /// With `generation` (read before decoding), nothing is kept when `removeAll` ran since: the frame may
+    /// have been erased while it was being decoded.
+    public func insert(
+        _ image: RGBImage, header: ImageHeader, scale: UInt32, for key: String, generation: Int? = nil
+    ) {
         let entry = Entry(image: image, header: header, scale: scale)
         let size = entry.image.pixels.count
         guard size <= byteLimit else { return }
         state.withLock { state in
+            if let generation, generation != state.generation { return }
             if let old = state.entries.removeValue(forKey: key) {
                 state.bytes -= old.image.pixels.count
                 state.order.removeAll { $0 == key }
@@ -86,11 +92,15 @@ public final class DecodedImageCache: Sendable {
         }
     }
 
+    /// Counts `removeAll`s: read before decoding, given to `insert`.
+    public var generation: Int { state.withLock { $0.generation } }
+
     /// Drops every image (an erasure was recorded: `ErasureWatch`); returns how many were held.
     @discardableResult
     public func removeAll() -> Int {
         state.withLock { state in
             let held = state.entries.count
+            state.generation += 1
             state.entries = [:]
             state.order = []
             state.bytes = 0

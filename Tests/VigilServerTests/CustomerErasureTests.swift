@@ -164,6 +164,24 @@ struct CustomerErasureTests {
                 == "acme")
     }
 
+    /// A rules version that did not parse judged nothing. Erased whole (it names acme, and nothing of it can
+    /// be kept), it still judges nothing: who owned which camera when is the same after the erasure.
+    @Test func aBrokenRulesVersionErasedWholeLeavesOwnershipAsItWas() async throws {
+        let fixture = try await ServerFixture()
+        defer { fixture.remove() }
+        let store = fixture.environment.store
+        for rules in ["customers: [{id: acme, name: Acme Storage Ltd, devices: [frontdoor]", Self.rulesWithoutAcme] {
+            try await ServerFixture.commit(["/customers.yaml": Data(rules.utf8)], to: "rules", in: store)
+        }
+        let before = try await RuleHistory(store: store, repo: "rules").ownership()
+        let (status, done) = try await Self.erase(fixture, #"{"customers": ["acme"], "reason": "customer left"}"#)
+        #expect(status == .ok, "\(done)")
+        let rulesEntries = (done["entries"] as? [[String: Any]] ?? []).filter { $0["repo"] as? String == "rules" }
+        #expect(rulesEntries.count == 2, "\(done)")
+        #expect(try await RuleHistory(store: store, repo: "rules").ownership() == before)
+        #expect(before.owner(of: "frontdoor", at: 1_763_800_000) == "acme")
+    }
+
     @Test func anUnknownCustomerIsRefused() async throws {
         let fixture = try await ServerFixture()
         defer { fixture.remove() }

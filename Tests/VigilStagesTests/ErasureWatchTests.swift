@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import Testing
 import VigilStages
 import VigilStore
@@ -42,5 +43,58 @@ struct ErasureWatchTests {
             #expect(cache.statistics.images == 0)
             group.cancelAll()
         }
+    }
+
+    /// Whether `run` returned, shared with the test.
+    final class Returned: Sendable {
+        let value = Mutex(false)
+    }
+
+    /// A feed that ends at once (no inotify here, a watch the kernel refused).
+    struct EndedFeed: ChangeFeed {
+        func watch(_ onChange: @escaping @Sendable (Change) -> Void) async {}
+    }
+
+    /// With no feed the watch reads the count now and then, and keeps running: a service that returned would
+    /// stop the whole server.
+    @Test func withoutAFeedTheCountIsReadNowAndThenAndTheWatchKeepsRunning() async throws {
+        let store = try SQLiteMetadataStore()
+        let cache = DecodedImageCache(byteLimit: 1 << 20)
+        cache.insert(
+            DecodedImageCacheTests.image(64, 48, fill: 3), header: DecodedImageCacheTests.header, scale: 8, for: "f")
+        let watch = ErasureWatch(
+            log: store, changes: EndedFeed(), cache: cache,
+            logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, pollInterval: .milliseconds(50))
+        let returned = Returned()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await watch.run()
+                returned.value.withLock { $0 = true }
+            }
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(cache.statistics.images == 1)
+            try await store.recordErasure(
+                ErasureInfo(id: "e1", time: Date(), requester: "ops", reason: "left", selection: "--device cam"),
+                entries: [])
+            for _ in 0..<500 where cache.statistics.images > 0 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(cache.statistics.images == 0)
+            #expect(!returned.value.withLock { $0 })
+            group.cancelAll()
+        }
+    }
+
+    /// A frame decoded while an erasure dropped the cache is not kept: it may be the erased one.
+    @Test func aFrameDecodedAcrossADropIsNotKept() {
+        let cache = DecodedImageCache(byteLimit: 1 << 20)
+        let generation = cache.generation
+        cache.removeAll()
+        cache.insert(
+            DecodedImageCacheTests.image(8, 8, fill: 1), header: DecodedImageCacheTests.header, scale: 8, for: "f",
+            generation: generation)
+        #expect(cache.statistics.images == 0)
+        cache.insert(
+            DecodedImageCacheTests.image(8, 8, fill: 1), header: DecodedImageCacheTests.header, scale: 8, for: "f",
+            generation: cache.generation)
+        #expect(cache.statistics.images == 1)
     }
 }

@@ -60,13 +60,18 @@ struct ShardedByNameTests {
         #expect(try await trees.lookup("/" + Self.frame(4, 7), in: new) == nil)
     }
 
-    /// A node kind this Vigil does not know, or a device split below the top, is refused, not misread.
+    /// A node kind this Vigil does not know, a device split below the top, or buckets out of order are refused,
+    /// not misread.
     @Test func aNodeOfAnUnknownKindOrADeviceSplitBelowTheTopIsMalformed() throws {
         let ref = ShardRef(bucket: 1, hash: BlobHash(of: Data("x".utf8)), entries: 300, size: 300, files: 300)
         var deep = TreeNodeCodec.encode(.sharded(depth: 1, key: .device, [ref]))
         #expect(throws: (any Error).self) { try TreeNodeCodec.decode(deep, hash: BlobHash(of: deep)) }
         deep[1] = 3
         #expect(throws: (any Error).self) { try TreeNodeCodec.decode(deep, hash: BlobHash(of: deep)) }
+        var backwards = ref
+        backwards.bucket = 0
+        let unordered = TreeNodeCodec.encode(.sharded(depth: 0, key: .device, [ref, backwards]))
+        #expect(throws: (any Error).self) { try TreeNodeCodec.decode(unordered, hash: BlobHash(of: unordered)) }
         let top = TreeNodeCodec.encode(.sharded(depth: 0, key: .device, [ref]))
         #expect(try TreeNodeCodec.decode(top, hash: BlobHash(of: top)) == .sharded(depth: 0, key: .device, [ref]))
     }

@@ -35,19 +35,20 @@ struct RuleFileRemainder: Codable, Sendable {
         return try encoder.encode(self)
     }
 
-    static func decode(_ data: Data) throws -> RuleFileRemainder {
+    /// What was kept of the rules file at `path` (named in errors).
+    static func decode(_ data: Data, path: String) throws -> RuleFileRemainder {
         let remainder: RuleFileRemainder
         do {
             remainder = try JSONDecoder().decode(RuleFileRemainder.self, from: data)
         } catch {
             throw VigilError(
-                .corruptData, "what an erasure kept of a rules file does not decode: \(error)", value: "remainder")
+                .corruptData, "what an erasure kept of the rules file \(path) does not decode: \(error)", value: path)
         }
         guard remainder.format == currentFormat else {
             throw VigilError(
                 .corruptData,
-                "what an erasure kept of a rules file is in the format '\(remainder.format)', which this Vigil does "
-                    + "not read (it reads \(currentFormat)); run a newer Vigil", value: remainder.format)
+                "what an erasure kept of the rules file \(path) is in the format '\(remainder.format)', which this "
+                    + "Vigil does not read (it reads \(currentFormat)); run a newer Vigil", value: path)
         }
         return remainder
     }

@@ -42,7 +42,8 @@ public final class RuleHistory: Sendable {
     }
 
     /// The book of one rules version. A file an erasure took is read from what it kept (`RuleFileRemainder`:
-    /// its customers, an erased customer without name and contacts), or passed over when it kept nothing.
+    /// its customers, an erased customer without name and contacts); one it kept nothing of makes the version
+    /// a `RuleError`, as it was before (it did not parse).
     private func book(of commit: CommitInfo) async throws -> RuleBook {
         try await cache.book(tree: commit.tree.hash) { () async throws -> [(name: String, customers: [Customer])] in
             let anyErased = try await store.metadata.erasureCount() > 0
@@ -58,9 +59,15 @@ public final class RuleHistory: Sendable {
                     guard RuleBookCache.isRuleFile(entry.name) else { continue }
                     let name = String(path.dropFirst())
                     if anyErased, try await store.metadata.erasure(repo: repo, path: path, hash: entry.hash) != nil {
-                        if let kept = try await store.metadata.remainder(repo: repo, path: path, hash: entry.hash) {
-                            files.append((name, try RuleFileRemainder.decode(kept).customers))
+                        guard let kept = try await store.metadata.remainder(repo: repo, path: path, hash: entry.hash)
+                        else {
+                            // Taken whole (it did not parse): like any version that does not parse, it judged
+                            // nothing, so ownership stays as the version before had it.
+                            throw RuleError(
+                                file: name, field: "rules",
+                                "was erased whole (it did not parse): this version judged nothing")
                         }
+                        files.append((name, try RuleFileRemainder.decode(kept, path: path).customers))
                         continue
                     }
                     let data = try await store.blobs.get(entry.hash)

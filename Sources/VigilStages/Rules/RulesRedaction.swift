@@ -68,13 +68,13 @@ public struct RulesRedaction: Sendable {
             guard let kept = try await store.metadata.remainder(repo: repo, path: path, hash: hash) else {
                 return .none
             }
-            parsed = try RuleFileRemainder.decode(kept).customers
+            parsed = try RuleFileRemainder.decode(kept, path: path).customers
         } else {
             let text = String(decoding: try await store.blobs.get(hash), as: UTF8.self)
             do {
                 parsed = try RuleBookParser.parse(text, file: path)
             } catch {
-                return customers.contains(where: text.contains) ? .whole : .none
+                return customers.contains { Self.mentions(text, id: $0) } ? .whole : .none
             }
         }
         guard parsed.contains(where: { customers.contains($0.id) && !RuleFileRemainder.isRedacted($0) }) else {
@@ -101,4 +101,18 @@ public struct RulesRedaction: Sendable {
     }
 
     private static func key(_ path: String, _ hash: BlobHash) -> String { "\(path)\u{0}\(hash.hex)" }
+
+    /// Whether `text` names the customer `id` as a whole word (ids are letters, digits, `_` and `-`), not as
+    /// part of a longer one.
+    static func mentions(_ text: String, id: String) -> Bool {
+        let isIDCharacter: (Character) -> Bool = { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }
+        var rest = text[...]
+        while let found = rest.range(of: id) {
+            let before = found.lowerBound == text.startIndex ? nil : text[text.index(before: found.lowerBound)]
+            let after = found.upperBound == text.endIndex ? nil : text[found.upperBound]
+            if !(before.map(isIDCharacter) ?? false), !(after.map(isIDCharacter) ?? false) { return true }
+            rest = text[found.upperBound...]
+        }
+        return false
+    }
 }
