@@ -9,13 +9,13 @@ struct TreeModelTests {
     static let folders = ["", "/a", "/a/b", "/c"]
 
     /// A name in `folder`: plain names at the root; camera frames elsewhere, from three cameras in `/a`, one in
-    /// `/a/b` (a large folder of one device bucket), and mostly one in `/c` with another now and then (so its
-    /// top node comes and goes).
+    /// `/a/b` (a large folder of one device bucket, whose top node is not stored), and one in `/c` with four
+    /// frames of another that come and go (so its top node comes and goes).
     static func name(_ number: Int, in folder: String) -> String {
         switch folder {
         case "/a": "cam\(number % 3)-\(number).jpg"
         case "/a/b": "cam7-\(number).jpg"
-        case "/c": number % 50 == 0 ? "porch.east-\(number).jpg" : "cam7-\(number).jpg"
+        case "/c": number % 25 == 0 ? "porch.east-\(number % 100).jpg" : "cam7-\(number).jpg"
         default: "f\(number)"
         }
     }
@@ -35,7 +35,9 @@ struct TreeModelTests {
             let writer = try await store.openCommit(repo: "model")
             for _ in 0..<Int.random(in: 1...400, using: &random) {
                 let roll = Int.random(in: 0..<100, using: &random)
-                if roll < 60 || model.isEmpty {
+                // Puts outweigh deletes in the first half and deletes in the second, so that folders grow past
+                // the sharding threshold and shrink below it again.
+                if roll < (step < 12 ? 85 : 30) || model.isEmpty {
                     let folder = Self.folders.randomElement(using: &random)!
                     let path = "\(folder)/" + Self.name(Int.random(in: 0..<700, using: &random), in: folder)
                     let data = contents.randomElement(using: &random)!
@@ -45,7 +47,8 @@ struct TreeModelTests {
                     let path = model.keys.sorted().randomElement(using: &random)!
                     try await writer.delete(path)
                     model[path] = nil
-                } else {
+                } else if Int.random(in: 0..<40, using: &random) == 0 {
+                    // Now and then a whole folder goes (more often, and no folder would ever grow large).
                     let folder = Self.folders.dropFirst().randomElement(using: &random)!
                     guard model.keys.contains(where: { $0.hasPrefix(folder + "/") }) else { continue }
                     try await writer.delete(folder)
@@ -120,6 +123,47 @@ struct TreeModelTests {
         #expect(after.tree.files == 4_950)
         let diff = try await store.diff(commit: Address(repo: "images"))
         #expect(diff.count == 50 && diff.allSatisfy { $0.change == .removed && $0.path.hasPrefix("/cam42-") })
+    }
+
+    /// A large folder of one camera has no top node of its own; a second camera's frame gives it one, and
+    /// taking that frame away gives back the very same tree. Each state equals the same files built at once,
+    /// and each diff is exactly the change.
+    @Test func aSecondCameraInALargeFolderComesAndGoesCanonically() async throws {
+        let store = try makeMemoryStore()
+        try await store.createRepo("images")
+        try await store.createRepo("rebuilt")
+        let frame = try await store.blobs.put(Data("frame".utf8))
+        let value = TreeValue.file(frame.hash, size: frame.size)
+        var files = Dictionary(uniqueKeysWithValues: (0..<300).map { ("cam7-\(1_700_000_000 + $0).jpg", value) })
+        func commit(_ change: (CommitWriter) async throws -> Void) async throws -> CommitInfo {
+            let writer = try await store.openCommit(repo: "images")
+            try await change(writer)
+            let made = try await writer.finish()
+            let rebuild = try await store.openCommit(repo: "rebuilt")
+            try await rebuild.delete("/")
+            for (name, value) in files { try await rebuild.set("/valid/" + name, to: value) }
+            #expect(try await rebuild.finish().tree == made.tree, "history-independent shape")
+            return made
+        }
+        let one = try await commit { writer in
+            for (name, value) in files { try await writer.set("/valid/" + name, to: value) }
+        }
+        files["porch.east-1700000100.jpg"] = value
+        let two = try await commit { try await $0.set("/valid/porch.east-1700000100.jpg", to: value) }
+        #expect(
+            try await store.diff(commit: Address(repo: "images")).map(\.path) == ["/valid/porch.east-1700000100.jpg"])
+        #expect(two.tree != one.tree)
+        files["porch.east-1700000100.jpg"] = nil
+        let three = try await commit { try await $0.delete("/valid/porch.east-1700000100.jpg") }
+        let removed = try await store.diff(commit: Address(repo: "images"))
+        #expect(removed.map(\.path) == ["/valid/porch.east-1700000100.jpg"] && removed.first?.change == .removed)
+        #expect(three.tree == one.tree, "the folder of one camera again")
+        let other = try await store.blobs.put(Data("another frame".utf8))
+        files["cam7-1700000042.jpg"] = .file(other.hash, size: other.size)
+        _ = try await commit { try await $0.set("/valid/cam7-1700000042.jpg", to: .file(other.hash, size: other.size)) }
+        let modified = try await store.diff(commit: Address(repo: "images"))
+        #expect(modified.map(\.path) == ["/valid/cam7-1700000042.jpg"] && modified.first?.change == .modified)
+        #expect(try await store.trees.lookup("/valid/cam7-1700000299.jpg", in: three.tree)?.hash == frame.hash)
     }
 
     @Test func aFolderOfSeventyThousandFilesChangesByRewritingAFewNodes() async throws {
