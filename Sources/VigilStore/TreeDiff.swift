@@ -109,13 +109,4 @@ extension TreeStore {
         if newDepth == 0, newKey == .device, oldDepth == 1 { return ([try await topBucket(old)], newRefs) }
         return nil
     }
-
-    /// A directory node one level down (its top node not stored) as the ref its top node would have held.
-    private func topBucket(_ hash: BlobHash) async throws -> ShardRef {
-        let node = try await node(hash)
-        let totals = node.totals
-        return ShardRef(
-            bucket: TreeNode.bucket(of: try await firstName(under: hash), depth: 0, key: .device), hash: hash,
-            entries: node.entryCount, size: totals.size, files: totals.files)
-    }
 }

@@ -221,13 +221,9 @@ public final class TreeStore: Sendable {
             guard depth == 0, nodeDepth > 0, let hash else {
                 return try await update(sharded: refs, depth: nodeDepth, key: key, edits: edits, path: path)
             }
-            // A directory whose top node is not stored (all its entries in one device bucket): its node is
-            // that bucket's, one level down.
-            let bucket = TreeNode.bucket(of: try await firstName(under: hash), depth: 0, key: .device)
-            let totals = current.totals
-            let only = ShardRef(
-                bucket: bucket, hash: hash, entries: current.entryCount, size: totals.size, files: totals.files)
-            return try await update(sharded: [only], depth: 0, key: .device, edits: edits, path: path)
+            // A directory whose top node is not stored: updated as that top node with its one bucket.
+            return try await update(
+                sharded: [try await topBucket(hash)], depth: 0, key: .device, edits: edits, path: path)
         }
     }
 
@@ -275,8 +271,18 @@ public final class TreeStore: Sendable {
         return Summary(hash: try await write(shaped), entries: total, size: totals.size, files: totals.files)
     }
 
+    /// A directory's node one level down (its top node not stored, all its entries in one device bucket), as
+    /// the ref that top node would hold.
+    func topBucket(_ hash: BlobHash) async throws -> ShardRef {
+        let node = try await node(hash)
+        let totals = node.totals
+        return ShardRef(
+            bucket: TreeNode.bucket(of: try await firstName(under: hash), depth: 0, key: .device), hash: hash,
+            entries: node.entryCount, size: totals.size, files: totals.files)
+    }
+
     /// The name of the first entry found under the node `hash` (a directory has at least one).
-    func firstName(under hash: BlobHash) async throws -> String {
+    private func firstName(under hash: BlobHash) async throws -> String {
         switch try await node(hash) {
         case .flat(let entries):
             guard let first = entries.first else {

@@ -48,33 +48,58 @@ public final class RuleHistory: Sendable {
         try await cache.book(tree: commit.tree.hash) { () async throws -> [(name: String, customers: [Customer])] in
             let anyErased = try await store.metadata.erasureCount() > 0
             var files: [(name: String, customers: [Customer])] = []
-            var folders = ["/"]
-            while let folder = folders.popLast() {
-                for entry in try await store.list(Address(repo: repo, ref: commit.id, path: folder)) {
-                    let path = (folder == "/" ? "/" : folder + "/") + entry.name
-                    if entry.kind == .directory {
-                        folders.append(path)
-                        continue
-                    }
-                    guard RuleBookCache.isRuleFile(entry.name) else { continue }
-                    let name = String(path.dropFirst())
-                    if anyErased, try await store.metadata.erasure(repo: repo, path: path, hash: entry.hash) != nil {
-                        guard let kept = try await store.metadata.remainder(repo: repo, path: path, hash: entry.hash)
-                        else {
-                            // Taken whole (it did not parse): like any version that does not parse, it judged
-                            // nothing, so ownership stays as the version before had it.
-                            throw RuleError(
-                                file: name, field: "rules",
-                                "was erased whole (it did not parse): this version judged nothing")
-                        }
-                        files.append((name, try RuleFileRemainder.decode(kept, path: path).customers))
-                        continue
-                    }
-                    let data = try await store.blobs.get(entry.hash)
-                    files.append((name, try RuleBookParser.parse(String(decoding: data, as: UTF8.self), file: name)))
+            for file in try await ruleFiles(of: commit) {
+                let name = String(file.path.dropFirst())
+                switch try await content(of: file.path, hash: file.hash, anyErased: anyErased) {
+                case .text(let text): files.append((name, try RuleBookParser.parse(text, file: name)))
+                case .kept(let customers): files.append((name, customers))
+                case .erasedWhole:
+                    // Taken whole (it did not parse): like any version that does not parse, it judged nothing,
+                    // so ownership stays as the version before had it.
+                    throw RuleError(
+                        file: name, field: "rules", "was erased whole (it did not parse): this version judged nothing")
                 }
             }
             return files
         }
+    }
+
+    /// The rules files of `commit`, with their paths.
+    func ruleFiles(of commit: CommitInfo) async throws -> [(path: String, hash: BlobHash)] {
+        var files: [(path: String, hash: BlobHash)] = []
+        var folders = [(path: "", hash: commit.tree.hash)]
+        while let folder = folders.popLast() {
+            for entry in try await store.trees.entries(ofDirectory: folder.hash) {
+                let path = folder.path + "/" + entry.name
+                if entry.kind == .directory {
+                    folders.append((path, entry.hash))
+                } else if RuleBookCache.isRuleFile(entry.name) {
+                    files.append((path, entry.hash))
+                }
+            }
+        }
+        return files
+    }
+
+    /// One version of a rules file, as history reads it.
+    enum Content {
+        /// Not erased: its text.
+        case text(String)
+        /// Erased, with what the erasure kept: its customers, the erased ones without name and contacts.
+        case kept([Customer])
+        /// Erased with nothing kept (it did not parse).
+        case erasedWhole
+    }
+
+    /// The version `hash` of the rules file at `path`; `anyErased: false` (no erasure was ever recorded) skips
+    /// the look at the erasure log.
+    func content(of path: String, hash: BlobHash, anyErased: Bool = true) async throws -> Content {
+        if anyErased, try await store.metadata.erasure(repo: repo, path: path, hash: hash) != nil {
+            guard let kept = try await store.metadata.remainder(repo: repo, path: path, hash: hash) else {
+                return .erasedWhole
+            }
+            return .kept(try RuleFileRemainder.decode(kept, path: path).customers)
+        }
+        return .text(String(decoding: try await store.blobs.get(hash), as: UTF8.self))
     }
 }

@@ -14,10 +14,12 @@ import VigilStore
 public struct RulesRedaction: Sendable {
     public let store: VersionedStore
     public let repo: String
+    private let history: RuleHistory
 
     public init(store: VersionedStore, repo: String) {
         self.store = store
         self.repo = repo
+        history = RuleHistory(store: store, repo: repo)
     }
 
     /// Adds to `selection` every past version of every rules file that names one of `customers` with its name
@@ -28,18 +30,18 @@ public struct RulesRedaction: Sendable {
         var named: Set<String> = []
         for branch in try await store.metadata.branches(in: repo) {
             guard let head = try await store.resolveCommit(repo, ref: branch.name) else { continue }
-            for file in try await ruleFiles(of: head) {
+            for file in try await history.ruleFiles(of: head) {
                 inForce.insert(Self.key(file.path, file.hash))
-                guard let text = try? await store.readFile(repo: repo, path: file.path, hash: file.hash) else {
+                guard case .text(let text) = try? await history.content(of: file.path, hash: file.hash) else {
                     continue
                 }
-                let ids = (try? RuleBookParser.parse(String(decoding: text, as: UTF8.self)))?.map(\.id) ?? []
+                let ids = (try? RuleBookParser.parse(text))?.map(\.id) ?? []
                 named.formUnion(customers.intersection(ids))
             }
         }
         var seen: Set<String> = []
         for commit in try await store.metadata.allCommits(in: repo) {
-            for file in try await ruleFiles(of: commit) {
+            for file in try await history.ruleFiles(of: commit) {
                 let key = Self.key(file.path, file.hash)
                 guard !inForce.contains(key), seen.insert(key).inserted else { continue }
                 switch try await redacted(path: file.path, hash: file.hash, customers: customers) {
@@ -63,14 +65,11 @@ public struct RulesRedaction: Sendable {
 
     private func redacted(path: String, hash: BlobHash, customers: Set<String>) async throws -> Outcome {
         let parsed: [Customer]
-        if try await store.metadata.erasure(repo: repo, path: path, hash: hash) != nil {
-            // An earlier erasure took it: redact what it kept.
-            guard let kept = try await store.metadata.remainder(repo: repo, path: path, hash: hash) else {
-                return .none
-            }
-            parsed = try RuleFileRemainder.decode(kept, path: path).customers
-        } else {
-            let text = String(decoding: try await store.blobs.get(hash), as: UTF8.self)
+        switch try await history.content(of: path, hash: hash) {
+        case .erasedWhole: return .none
+        // An earlier erasure took it: redact what it kept.
+        case .kept(let customers): parsed = customers
+        case .text(let text):
             do {
                 parsed = try RuleBookParser.parse(text, file: path)
             } catch {
@@ -81,23 +80,6 @@ public struct RulesRedaction: Sendable {
             return .none
         }
         return .keeping(try RuleFileRemainder(customers: parsed, erasing: customers).encoded())
-    }
-
-    /// The rules files of `commit`, with their paths.
-    private func ruleFiles(of commit: CommitInfo) async throws -> [(path: String, hash: BlobHash)] {
-        var files: [(path: String, hash: BlobHash)] = []
-        var folders = [(path: "", hash: commit.tree.hash)]
-        while let folder = folders.popLast() {
-            for entry in try await store.trees.entries(ofDirectory: folder.hash) {
-                let path = folder.path + "/" + entry.name
-                if entry.kind == .directory {
-                    folders.append((path, entry.hash))
-                } else if RuleBookCache.isRuleFile(entry.name) {
-                    files.append((path, entry.hash))
-                }
-            }
-        }
-        return files
     }
 
     private static func key(_ path: String, _ hash: BlobHash) -> String { "\(path)\u{0}\(hash.hex)" }
