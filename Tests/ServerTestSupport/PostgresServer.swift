@@ -130,11 +130,17 @@ public final class PostgresServer: Sendable {
 
     /// Runs `body` with a client of a fresh, empty database on this server (the client runs while `body` does),
     /// after applying `schemas`.
+    ///
+    /// The client waits up to a minute for a query, not the 10 s default: it runs in the test process, whose
+    /// two cooperative threads are shared by every suite starting at once, and a transaction whose continuations
+    /// wait that long for a thread is starved, not lost (seen on CI: 32 audit inserts that missed 10 s). Tests of
+    /// the deadline itself set their own `timeout`.
     public func withDatabase<T: Sendable>(
         schemas: [PostgresSchema] = [], logger: Logger,
         _ body: @Sendable (PostgresDatabase) async throws -> T
     ) async throws -> T {
-        let location = try PostgresLocation.parse(url(database: try await makeDatabase()))
+        var location = try PostgresLocation.parse(url(database: try await makeDatabase()))
+        location.queryTimeout = .seconds(60)
         return try await Self.withClient(location, environment: environment, schemas: schemas, logger: logger, body)
     }
 
