@@ -70,8 +70,9 @@ public struct ErasureReport: Sendable {
     public var plan: ErasurePlan
     /// The commits that took the selected files out of branch heads.
     public var headCommits: [CommitInfo]
-    /// Blobs deleted now (a blob already gone is not counted).
+    /// Blobs deleted now (a blob already gone is not counted), and their bytes.
     public var blobsDeleted: Int
+    public var bytesDeleted: Int64
 }
 
 extension VersionedStore {
@@ -165,10 +166,11 @@ extension VersionedStore {
             }
         }
 
-        var deleted = 0
-        for hash in plan.removed.keys.sorted(by: { $0.hex < $1.hex })
+        var (deleted, bytesDeleted) = (0, Int64(0))
+        for (hash, size) in plan.removed.sorted(by: { $0.key.hex < $1.key.hex })
         where try await blobs.delete(hash, ifNotModifiedSince: .distantFuture) {
             deleted += 1
+            bytesDeleted += size
         }
         logger.notice(
             "erased",
@@ -176,7 +178,8 @@ extension VersionedStore {
                 "erasure": "\(erasure.id)", "selection": "\(selection)", "entries": "\(plan.entries.count)",
                 "blobs": "\(deleted)", "kept": "\(plan.kept.count)",
             ])
-        return ErasureReport(erasure: erasure, plan: plan, headCommits: headCommits, blobsDeleted: deleted)
+        return ErasureReport(
+            erasure: erasure, plan: plan, headCommits: headCommits, blobsDeleted: deleted, bytesDeleted: bytesDeleted)
     }
 
     /// A version the plan keeps a remainder of was not at any branch head when planned (the rules in force are
@@ -291,8 +294,10 @@ public struct ErasureSummary: Sendable, Codable {
         erasure = report?.erasure
         dryRun = report == nil
         files = plan.entries.count
-        blobs = plan.removed.count
-        bytes = plan.removedBytes
+        // An erasure counts what it deleted: a file erased before (a second erasure of a camera, a rules
+        // version redacted further) is taken again but its blob is already gone. A dry run cannot tell.
+        blobs = report?.blobsDeleted ?? plan.removed.count
+        bytes = report?.bytesDeleted ?? plan.removedBytes
         keptForOtherFiles = plan.kept.count
         commitsWalked = plan.commits
         headCommits = report?.headCommits.map { "\($0.repo)@\($0.id)" } ?? []

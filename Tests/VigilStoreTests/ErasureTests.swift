@@ -125,6 +125,8 @@ struct ErasureTests {
 
         let report = try await store.erase(Self.cam1, requester: "ops (operator)", reason: "customer left")
         #expect(report.blobsDeleted == 3)
+        let summary = ErasureSummary(plan: report.plan, report: report)
+        #expect(summary.blobs == 3 && summary.bytes == dry.removedBytes)
         #expect(report.headCommits.map(\.repo).sorted() == ["detect", "images", "validate"])
 
         // Every commit that was there is there unchanged: ids, trees, provenance.
@@ -162,6 +164,9 @@ struct ErasureTests {
         // Again: nothing more to delete, nothing broken.
         let again = try await store.erase(Self.cam1, requester: "ops (operator)", reason: "checking")
         #expect(again.blobsDeleted == 0 && again.headCommits.isEmpty)
+        // It takes the same files again, but says it deleted nothing (their blobs were gone).
+        let againSummary = ErasureSummary(plan: again.plan, report: again)
+        #expect(againSummary.files == 6 && againSummary.blobs == 0 && againSummary.bytes == 0)
         #expect(try await store.metadata.erasures().map(\.entries) == [0, 6])
     }
 
