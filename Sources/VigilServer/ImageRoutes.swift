@@ -82,19 +82,28 @@ struct ImageRoutes {
                 "the body is a \(format.rawValue.uppercased()) but the name says .\(name.fileExtension)",
                 value: text)
         }
+        // Judged now, while it is committed (a large PNG's decode is the longest step before inference), and
+        // detected once it is committed (inference on both cores would hold up the commit the camera waits
+        // for); the stages' datums take the results.
+        prefetch?.offer(name: text, hash: hash.hex, data: copy, awaitingCommit: true)
         let repo = environment.configuration.imagesRepo
         // Acknowledged once durable, in a commit shared with the uploads that arrived alongside.
         // The frame's trace goes with it into the commit, for the stages that read it next.
         let trace = TraceHeaders.capture()
         let group = environment.uploads.group(repo: repo, store: environment.store)
-        let (commit, written) = try await withSpan("commit") { _ in
-            try await group.put(
-                "/\(text)", movingFile: spool.url, hash: hash, size: size,
-                author: "\(principal.role.rawValue):\(principal.name)", trace: trace)
+        let result: (CommitInfo, BlobWrite)
+        do {
+            result = try await withSpan("commit") { _ in
+                try await group.put(
+                    "/\(text)", movingFile: spool.url, hash: hash, size: size,
+                    author: "\(principal.role.rawValue):\(principal.name)", trace: trace)
+            }
+        } catch {
+            prefetch?.withdraw(name: text, hash: hash.hex)
+            throw error
         }
-        // Judged and detected while its jobs start; the stages' datums take the results. Only once it is
-        // committed: sooner, the decode and inference would share the cores with the commit the camera waits for.
-        prefetch?.offer(name: text, hash: hash.hex, data: copy)
+        let (commit, written) = result
+        prefetch?.committed(name: text, hash: hash.hex)
         let address = "\(repo)@\(commit.id):/\(text)"
         var response = try Uploaded(
             commit: commit.id, address: address, bytes: written.size, sha256: written.hash.hex

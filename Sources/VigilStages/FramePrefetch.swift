@@ -3,10 +3,10 @@ import Metrics
 import Synchronization
 import VigilVision
 
-/// Validation and detection of an uploaded frame, begun in this process as soon as the upload is committed,
-/// while the `validate` and `detect` jobs start. The stages' datums then take the results instead of reading
-/// the frame and computing them again, so a frame's inference overlaps the commits and job starts ahead of it
-/// instead of waiting for them.
+/// Validation and detection of an uploaded frame, begun in this process as soon as the upload has arrived
+/// (validation, while it is committed) and is committed (detection, while the `validate` and `detect` jobs
+/// start). The stages' datums then take the results instead of reading the frame and computing them again, so
+/// a frame's decode and inference overlap the commits and job starts ahead of them instead of waiting for them.
 ///
 /// Nothing about what is stored changes: the validate and detect datums still run and write the same records
 /// (a verdict and a detection are functions of the name, the bytes and the stage's settings, and a result is
@@ -55,6 +55,9 @@ public final class FramePrefetch: Sendable {
         var detector: DetectorIdentity
         var verdict: Phase<ImageValidator.Verdict> = .pending([])
         var detection: Phase<Detector.Result> = .pending([])
+        /// Whether the frame's upload is committed (detection may start), and the detection that waits for it.
+        var committed: Bool
+        var detectOnceCommitted: (@Sendable () -> Void)?
     }
 
     /// What makes two detectors give the same result for the same bytes.
@@ -163,8 +166,13 @@ public final class FramePrefetch: Sendable {
 
     /// Starts judging and, when accepted, detecting the frame `name` whose bytes are `data` (content hash
     /// `hash`). Returns whether it was taken up. Never throws and never waits: an upload is not slowed by it.
+    ///
+    /// `awaitingCommit`: the frame's upload is still being committed. It is judged at once (on validate's
+    /// low-priority thread, so a large PNG's decode overlaps the commit without delaying it much), but the
+    /// detector starts only at `committed(name:hash:)`: inference on both cores would hold up the commit the
+    /// camera waits for. An upload that fails calls `withdraw(name:hash:)`.
     @discardableResult
-    public func offer(name: String, hash: String, data: Data) -> Bool {
+    public func offer(name: String, hash: String, data: Data, awaitingCommit: Bool = false) -> Bool {
         let key = Self.key(name: name, hash: hash)
         var dropped = false
         let picked: (Validating, Detecting)? = state.withLock { state in
@@ -179,7 +187,9 @@ public final class FramePrefetch: Sendable {
                 dropped = true
             }
             state.turn &+= 1
-            state.slots[key] = Slot(rules: validating.validator.rules, detector: DetectorIdentity(detecting.detector))
+            state.slots[key] = Slot(
+                rules: validating.validator.rules, detector: DetectorIdentity(detecting.detector),
+                committed: !awaitingCommit)
             state.order.append(key)
             return (validating, detecting)
         }
@@ -199,13 +209,52 @@ public final class FramePrefetch: Sendable {
                 return
             }
             finish(key, verdict: Finished(value: verdict, started: started, finished: Date()))
-            detectThread.submit { [self] in
-                let started = Date()
-                let result = try? detector.detect(data, cacheKey: hash)
-                finish(key, detection: result.map { Finished(value: $0, started: started, finished: Date()) })
+            let detect: @Sendable () -> Void = { [self] in
+                detectThread.submit { [self] in
+                    let started = Date()
+                    let result = try? detector.detect(data, cacheKey: hash)
+                    finish(key, detection: result.map { Finished(value: $0, started: started, finished: Date()) })
+                }
             }
+            // A frame withdrawn meanwhile has no place: it is not detected.
+            let now = state.withLock { state -> Bool in
+                guard let slot = state.slots[key] else { return false }
+                if slot.committed { return true }
+                state.slots[key]?.detectOnceCommitted = detect
+                return false
+            }
+            if now { detect() }
         }
         return true
+    }
+
+    /// The upload of a frame offered `awaitingCommit` is committed: its detection may start (at once if it
+    /// has been judged, else as soon as it is).
+    public func committed(name: String, hash: String) {
+        let key = Self.key(name: name, hash: hash)
+        let detect = state.withLock { state -> (@Sendable () -> Void)? in
+            guard state.slots[key] != nil else { return nil }
+            state.slots[key]?.committed = true
+            defer { state.slots[key]?.detectOnceCommitted = nil }
+            return state.slots[key]?.detectOnceCommitted
+        }
+        detect?()
+    }
+
+    /// The upload of a frame offered `awaitingCommit` failed: its place is freed and nothing is detected. A
+    /// place another upload of the same name and bytes has committed meanwhile stays.
+    public func withdraw(name: String, hash: String) {
+        let key = Self.key(name: name, hash: hash)
+        guard state.withLock({ $0.slots[key]?.committed == false }) else { return }
+        // A datum of an earlier commit of the same name and bytes may be waiting on this place: it is told
+        // there is no result (and judges and detects itself).
+        finish(key, verdict: nil, detection: nil)
+        let removed = state.withLock { state -> Bool in
+            guard state.slots[key]?.committed == false else { return false }
+            state.remove(key)
+            return true
+        }
+        if removed { Self.count(frames: "withdrawn") }
     }
 
     private static func key(name: String, hash: String) -> String { "\(hash)/\(name)" }
@@ -292,4 +341,7 @@ public final class FramePrefetch: Sendable {
 
     /// Frames held now (for tests).
     public var held: Int { state.withLock { $0.slots.count } }
+
+    /// Frames judged and accepted whose detection waits for their upload's commit (for tests).
+    public var awaitingCommit: Int { state.withLock { $0.slots.values.count { $0.detectOnceCommitted != nil } } }
 }

@@ -15,9 +15,13 @@ struct FramePrefetchTests {
         try Detector(Detector.Configuration.defaultModel())
     }
 
-    /// Waits (bounded) until `condition` holds.
+    /// Waits (bounded) until `condition` holds, and asks no more once it has (a condition such as a successful
+    /// offer does not hold twice).
     static func eventually(_ condition: () -> Bool) async throws {
-        for _ in 0..<1_000 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
+        for _ in 0..<1_000 {
+            if condition() { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
     }
 
     /// A validate and a detect stage of default settings, registered with `prefetch` while the result lives.
@@ -111,6 +115,54 @@ struct FramePrefetchTests {
             validator: ImageValidator(clock: { Date(timeIntervalSince1970: 0) }), thread: WorkerThread(name: "t"))
         #expect(!prefetch.isActive)
         _ = replay
+        _ = stages
+    }
+
+    @Test func aFrameOfferedBeforeItsCommitIsJudgedAtOnceAndDetectedOnlyOnceCommitted() async throws {
+        let prefetch = FramePrefetch(capacity: 8)
+        let stages = try Stages(prefetch)
+        let (validator, detector) = (stages.validator, stages.detector)
+        let data = try Self.photo("bus.jpg")
+        let name = "porch-1763800000.jpg"
+        #expect(prefetch.offer(name: name, hash: "bus", data: data, awaitingCommit: true))
+        let verdict = try #require(await prefetch.verdict(name: name, hash: "bus", validator: validator))
+        #expect(verdict.value == validator.judge(name: name, data: data))
+        // Judged, and the detection waits: the detect thread has nothing to do until the commit.
+        try await Self.eventually { prefetch.awaitingCommit == 1 }
+        #expect(prefetch.awaitingCommit == 1)
+        prefetch.committed(name: name, hash: "bus")
+        #expect(prefetch.awaitingCommit == 0)
+        let detected = try #require(await prefetch.detection(name: name, hash: "bus", detector: detector))
+        #expect(detected.value.detections == (try detector.detect(data)).detections)
+        #expect(prefetch.held == 0)
+        _ = stages
+    }
+
+    @Test func aFrameWhoseUploadFailedIsWithdrawnAndNeverDetected() async throws {
+        let prefetch = FramePrefetch(capacity: 8)
+        let stages = try Stages(prefetch)
+        let (validator, detector) = (stages.validator, stages.detector)
+        let data = try Self.photo("zidane.jpg")
+        let (judged, early) = ("porch-1763800000.jpg", "porch-1763800001.jpg")
+        // Withdrawn once judged: the waiting detection is dropped with its place.
+        #expect(prefetch.offer(name: judged, hash: "z", data: data, awaitingCommit: true))
+        try await Self.eventually { prefetch.awaitingCommit == 1 }
+        prefetch.withdraw(name: judged, hash: "z")
+        #expect(prefetch.held == 0 && prefetch.awaitingCommit == 0)
+        // Withdrawn while it may still be judged: a judge that ends later finds no place and detects nothing.
+        #expect(prefetch.offer(name: early, hash: "z", data: data, awaitingCommit: true))
+        prefetch.withdraw(name: early, hash: "z")
+        #expect(prefetch.held == 0)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(prefetch.held == 0 && prefetch.awaitingCommit == 0)
+        // Neither left a result: the stages judge and detect such a frame themselves, if it is ever committed.
+        #expect(await prefetch.verdict(name: judged, hash: "z", validator: validator) == nil)
+        #expect(await prefetch.detection(name: early, hash: "z", detector: detector) == nil)
+        // A commit that did succeed is not undone by a failed upload of the same frame.
+        #expect(prefetch.offer(name: judged, hash: "z", data: data, awaitingCommit: true))
+        prefetch.committed(name: judged, hash: "z")
+        prefetch.withdraw(name: judged, hash: "z")
+        #expect(await prefetch.detection(name: judged, hash: "z", detector: detector) != nil)
         _ = stages
     }
 
