@@ -128,19 +128,25 @@ public final class PostgresServer: Sendable {
         "postgres://\(Self.user)@\(host):\(port)/\(database)?sslmode=disable"
     }
 
+    /// Where a client in the test process finds a fresh, empty database on this server.
+    ///
+    /// It waits up to a minute for a query, not the 10 s default: the test process's two cooperative threads are
+    /// shared by every suite starting at once, and a transaction whose continuations wait that long for a thread
+    /// is starved, not lost (seen on CI: 32 audit inserts that missed 10 s). Tests of the deadline itself set
+    /// their own `timeout`.
+    public func newDatabaseLocation() async throws -> PostgresLocation {
+        var location = try PostgresLocation.parse(url(database: try await makeDatabase()))
+        location.queryTimeout = .seconds(60)
+        return location
+    }
+
     /// Runs `body` with a client of a fresh, empty database on this server (the client runs while `body` does),
     /// after applying `schemas`.
-    ///
-    /// The client waits up to a minute for a query, not the 10 s default: it runs in the test process, whose
-    /// two cooperative threads are shared by every suite starting at once, and a transaction whose continuations
-    /// wait that long for a thread is starved, not lost (seen on CI: 32 audit inserts that missed 10 s). Tests of
-    /// the deadline itself set their own `timeout`.
     public func withDatabase<T: Sendable>(
         schemas: [PostgresSchema] = [], logger: Logger,
         _ body: @Sendable (PostgresDatabase) async throws -> T
     ) async throws -> T {
-        var location = try PostgresLocation.parse(url(database: try await makeDatabase()))
-        location.queryTimeout = .seconds(60)
+        let location = try await newDatabaseLocation()
         return try await Self.withClient(location, environment: environment, schemas: schemas, logger: logger, body)
     }
 

@@ -18,10 +18,9 @@ struct PostgresPreparedStatementTests {
 
     @Test func aPreparedStatementCarriesEveryValueExactly() async throws {
         let server = try await PostgresServer.shared()
-        // One connection, so the second round runs on the statements the first one prepared; a minute per query,
-        // as `PostgresServer.withDatabase` gives (the test process's threads are shared by every suite).
-        let location = try PostgresLocation.parse(
-            server.url(database: try await server.makeDatabase()) + "&pool=1&timeout=60")
+        // One connection, so the second round runs on the statements the first one prepared.
+        var location = try await server.newDatabaseLocation()
+        location.poolSize = 1
         try await PostgresServer.withClient(location, environment: server.environment, logger: .test) { database in
             _ = try await database.rows(
                 "creating", "CREATE TABLE things(n integer, t text, d double precision, i bigint, a text[])")
