@@ -17,9 +17,10 @@ struct StepBreakdown: Sendable {
     /// The steps in the order a frame meets them. `record` is written by two stages: it is told apart by its
     /// datum (`record (detect)`).
     static let order = [
-        "PUT", "/v1/images/{name}", "spool", "commit", "queued validate", "datum validate", "judge",
-        "output commit validate", "queued detect", "datum detect", "decode", "inference", "record (detect)",
-        "output commit detect", "queued threats", "datum threats", "record (threats)", "output commit threats",
+        "PUT", "/v1/images/{name}", "spool", "commit", "queued validate", "job start validate", "datum validate",
+        "judge", "output commit validate", "queued detect", "job start detect", "datum detect", "decode", "inference",
+        "record (detect)", "output commit detect", "queued threats", "job start threats", "datum threats",
+        "record (threats)", "output commit threats",
         "queued alert", "deliver", "POST",
     ]
 

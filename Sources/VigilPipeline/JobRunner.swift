@@ -18,6 +18,9 @@ struct JobRunner {
     var retryingFailures = false
     /// Asked before each datum is started: true once the engine is shutting down.
     let shouldStop: @Sendable () -> Bool
+    /// When the engine's step that started this job began to read its inputs: the frames' "job start" spans
+    /// run from there to each datum's start (reads, the job's record, its plan and its output commit opened).
+    var stepStarted: Date?
 
     /// How many finished datums, or how long, before their records are written.
     static let recordBatch = 256
@@ -445,6 +448,15 @@ extension JobRunner {
                     }
                     let worker = free.removeLast()
                     let stage = workers[worker]
+                    if let trace = datum.trace, let started = runner.stepStarted {
+                        // A step that began before the input's commit was stamped (woken by something else) read
+                        // it anyway: the frame's wait for its job starts no earlier than its input.
+                        let span = startSpan(
+                            "job start \(spec.name)", at: WallClockInstant(max(started, trace.committed)),
+                            context: trace.headers.context)
+                        span.attributes["vigil.job"] = jobID
+                        span.end()
+                    }
                     group.addTask {
                         (
                             worker,

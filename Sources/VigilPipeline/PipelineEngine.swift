@@ -340,6 +340,7 @@ public final class PipelineEngine: Service, Sendable {
     /// waits to be resumed, or `retryFailed` asks for the failed datums to be tried again); nil when there is
     /// nothing to do or another live engine is at it.
     func step(_ name: String, retryFailed: Bool = false) async throws -> JobInfo? {
+        let started = Date()
         let store = environment.store
         guard let record = try await environment.jobs.pipeline(named: name) else {
             throw PipelineError.pipelineNotFound(name)
@@ -415,9 +416,10 @@ public final class PipelineEngine: Service, Sendable {
 
         return try await settling(job) {
             let stages = try await workers.stages(for: record)
-            let runner = JobRunner(
+            var runner = JobRunner(
                 environment: environment, pipeline: record, workers: stages, retryingFailures: retryFailed,
                 shouldStop: isStopping)
+            runner.stepStarted = started
             return try await runner.run(job, output: output, outputState: state, resumed: resumed)
         }
     }
