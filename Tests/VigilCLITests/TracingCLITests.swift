@@ -171,21 +171,19 @@ extension ProcessTests {
                 #expect(span.parentSpanID.map(ids.contains) == true, "'\(span.name)' is not joined to the trace")
                 #expect(span.end >= span.start, "'\(span.name)' ends before it starts")
             }
+            // The stages follow each other: each datum starts after the one before it ended.
+            func first(_ name: String) -> OTLPReceiver.Span? { spans.first { $0.name == name } }
             // In the engine that runs the datums itself, each job's start (its reads, its record, its plan) lies
             // within the datum's wait for it, and ends as the datum starts.
             if workers.isEmpty {
                 for pipeline in ["validate", "detect", "threats"] {
-                    let start = spans.first { $0.name == "job start \(pipeline)" }
-                    let queued = spans.first { $0.name == "queued \(pipeline)" }
-                    let datum = spans.first { $0.name == "datum \(pipeline)" }
+                    let start = first("job start \(pipeline)")
                     #expect(start != nil, "no 'job start \(pipeline)' span in the frame's trace")
-                    if let start, let queued, let datum {
+                    if let start, let queued = first("queued \(pipeline)"), let datum = first("datum \(pipeline)") {
                         #expect(queued.start <= start.start && start.end <= datum.start, "job start \(pipeline)")
                     }
                 }
             }
-            // The stages follow each other: each datum starts after the one before it ended.
-            func first(_ name: String) -> OTLPReceiver.Span? { spans.first { $0.name == name } }
             if let validate = first("datum validate"), let detect = first("datum detect"),
                 let threats = first("datum threats"), let deliver = first("deliver")
             {
