@@ -161,6 +161,7 @@ struct ServeBenchmark: AsyncParsableCommand {
                         group.addTask { try await pipelines.run() }
                         group.addTask { try await notifier.run() }
                         group.addTask { try await app.run() }
+                        group.addTask { try await HeapTrim(logger: logger).run() }
                         var iterator = ports.makeAsyncIterator()
                         guard let port = await iterator.next() else { throw CancellationError() }
                         let upload = Uploader(

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import VigilBackends
 import VigilStore
+import VigilVision
 
 @main
 struct VigilBench: AsyncParsableCommand {
@@ -15,6 +16,21 @@ struct VigilBench: AsyncParsableCommand {
             ServeBenchmark.self, SoakBenchmark.self, IngestBenchmark.self, MetadataBenchmark.self,
             ConnectionsBenchmark.self, ErasureBenchmark.self, PNGBenchmark.self,
         ])
+
+    /// The service measured here holds its frames' memory as `vigil` does.
+    static func main() async {
+        FrameMemory.mapLargeBlocks()
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Commit one file into a repo of N files, and diff that change, for each N; medians of several runs.

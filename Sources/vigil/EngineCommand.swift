@@ -74,7 +74,8 @@ struct EngineCommand: AsyncParsableCommand {
             return
         }
         let services: [any Service] =
-            (exporter.map { [$0] } ?? []) + [engine, erasures] + (notifier.map { [$0] } ?? [])
+            (exporter.map { [$0] } ?? []) + [engine, erasures, HeapTrim(logger: logger)]
+            + (notifier.map { [$0] } ?? [])
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],

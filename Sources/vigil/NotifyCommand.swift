@@ -3,6 +3,7 @@ import Foundation
 import ServiceLifecycle
 import VigilAlerts
 import VigilBackends
+import VigilStages
 
 struct NotifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -45,7 +46,8 @@ struct NotifyCommand: AsyncParsableCommand {
                     return
                 }
                 let services: [any Service] =
-                    (exporter.map { [$0] } ?? []) + [notifier] + health.services(store: backends.store, logger: logger)
+                    (exporter.map { [$0] } ?? []) + [notifier, HeapTrim(logger: logger)]
+                    + health.services(store: backends.store, logger: logger)
                 let group = ServiceGroup(
                     configuration: .init(
                         services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],

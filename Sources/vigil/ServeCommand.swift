@@ -130,7 +130,9 @@ struct ServeCommand: AsyncParsableCommand {
                 let erasures = ErasureWatch(
                     log: server.store.metadata, changes: backends.changeFeed(), logger: logger)
                 let services: [any Service] =
-                    (exporter.map { [$0] } ?? []) + [engine, retention, dataRetention, erasures, app]
+                    (exporter.map { [$0] } ?? []) + [
+                        engine, retention, dataRetention, erasures, app, HeapTrim(logger: logger),
+                    ]
                     + (notifier.map { [$0] } ?? [])
                 var lifecycle = ServiceGroupConfiguration(
                     services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],

@@ -35,6 +35,7 @@ struct Vigil: AsyncParsableCommand {
         // Whatever Vigil or its libraries create (databases, blobs, spooled uploads, charts, logs) is for its
         // own user only: the data holds images from people's homes and their contacts' details.
         umask(0o077)
+        FrameMemory.mapLargeBlocks()
         do {
             var command = try parseAsRoot()
             if var command = command as? AsyncParsableCommand {

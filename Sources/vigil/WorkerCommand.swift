@@ -4,6 +4,7 @@ import Logging
 import ServiceLifecycle
 import VigilBackends
 import VigilPipeline
+import VigilStages
 import VigilStore
 
 struct WorkerCommand: AsyncParsableCommand {
@@ -64,7 +65,7 @@ struct WorkerCommand: AsyncParsableCommand {
                         + "Ctrl-C stops it")
                 let service = WorkerService(worker: worker, changes: backends.changeFeed())
                 let services: [any Service] =
-                    (exporter.map { [$0] } ?? []) + [service]
+                    (exporter.map { [$0] } ?? []) + [service, HeapTrim(logger: environment.logger)]
                     + health.services(store: backends.store, logger: environment.logger)
                 let group = ServiceGroup(
                     configuration: .init(

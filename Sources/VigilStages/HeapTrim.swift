@@ -1,0 +1,30 @@
+import Logging
+import Metrics
+import ServiceLifecycle
+import VigilVision
+
+/// Gives the free space glibc keeps inside the heap back to the system every `interval`, so that a service's
+/// resident memory follows what it holds instead of the most it ever held (`FrameMemory`). A pass is timed
+/// (`vigil_heap_trim_seconds`); it stops with the service.
+public struct HeapTrim: Service {
+    public let interval: Duration
+    let logger: Logger
+    private static let passes = Timer(label: "vigil_heap_trim_seconds")
+
+    public init(interval: Duration = .seconds(30), logger: Logger) {
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while (try? await Task.sleep(for: interval)) != nil {
+                let start = ContinuousClock.now
+                let released = FrameMemory.trim()
+                let took = ContinuousClock.now - start
+                Self.passes.record(duration: took)
+                logger.trace("heap trimmed", metadata: ["released": "\(released)", "took": "\(took)"])
+            }
+        }
+    }
+}
