@@ -128,8 +128,8 @@ bench-engine: deps release
 	@mkdir -p bench-out
 	.build/release/vigil-bench engine --home bench-out/engine-$$(date +%s) > bench-out/engine.json
 
-# validate images/s; detect images/s against the raw runtime on the same decoded inputs.
-bench-vision: setup release
+# validate images/s; detect images/s on varied camera frames against the raw runtime on the same frames decoded.
+bench-vision: bench-photos release
 	@mkdir -p bench-out
 	.build/release/vigil-bench vision --home bench-out/vision-$$(date +%s) > bench-out/vision.json
 

@@ -8,16 +8,20 @@ import VigilVision
 
 /// The vision stages' speed, in one process:
 /// - validate: 640×480 JPEGs through the `validate` stage (engine, store, 2 workers), and the validator alone;
-/// - detect: the sample photos through the `detect` stage, as 1 worker × 2 threads, 2 workers × 1 thread and
-///   1 × 1; and the raw runtime on the same decoded, resized inputs (no decoding, no store, no engine) in the
-///   same configurations. The stage's best over the raw runtime's best is the pipeline's overhead.
+/// - detect: varied camera frames (`VariedFrames`: crops of real photos at 640×480, 1280×720 and 1920×1080,
+///   JPEG and PNG, every upload new bytes, so neither dedup nor the decoded-image cache helps) through the
+///   `detect` stage, as 1 worker × 2 threads, 2 workers × 1 thread and 1 × 1; and the raw runtime on the same
+///   frames decoded and resized beforehand (no decoding, no store, no engine) in the same configurations. The
+///   stage's best over the raw runtime's best is the pipeline's overhead.
 struct VisionBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vision", abstract: "Time validate and detect against the validator and the raw runtime.")
 
     @Option(help: "Data folder to create (must not exist).") var home: String
     @Option(help: "640×480 JPEGs for validate.") var validateImages = 400
-    @Option(help: "Photos per detect run (the two samples, repeated under distinct names).") var detectImages = 60
+    @Option(help: "Frames per detect run (each stage run uploads frames no run has uploaded).") var detectImages = 60
+    @Option(help: "The photos the detect frames are made from (`make bench-photos` puts them there).")
+    var photos = ".deps/photos"
     @Option(help: "Rounds: each figure is taken once per round (the median is reported).") var runs = 5
 
     struct Figure: Encodable {
@@ -73,48 +77,54 @@ struct VisionBenchmark: AsyncParsableCommand {
             record("validator alone, 1 thread", aloneRates)
 
             // Detect.
-            let samples = Detector.Configuration.defaultModelFolder().appendingPathComponent("samples")
-            let photos = try ["bus.jpg", "zidane.jpg"].map { name in
-                guard let data = FileManager.default.contents(atPath: samples.appendingPathComponent(name).path) else {
-                    throw ValidationError("no \(name) in \(samples.path); run `make setup`")
-                }
-                return data
-            }
-            // Judging a photo: for the colour check alone, and decoding for a 416×416 detector (`vigil serve`).
-            let sharing = DecodedImageCache(byteLimit: 64 << 20)
-            sharing.expect(width: 416, height: 416)
-            for (name, photo) in zip(["bus.jpg", "zidane.jpg"], photos) {
-                var alone: [Double] = []
-                var shared: [Double] = []
-                for _ in 0..<20 {
-                    var start = ContinuousClock.now
-                    _ = validator.judge(name: "cam1-1763700000.jpg", data: photo)
-                    alone.append(milliseconds(ContinuousClock.now - start))
-                    start = ContinuousClock.now
-                    _ = ImageValidator(sharing: sharing).judge(name: "cam1-1763700000.jpg", data: photo, key: name)
-                    shared.append(milliseconds(ContinuousClock.now - start))
-                }
-                report(
-                    String(
-                        format: "validator on %@: %.2f ms; decoding for a 416×416 detector: %.2f ms", name,
-                        median(alone),
-                        median(shared)))
-            }
-            // Decoding to the model's input, as the stage does.
-            for (name, photo) in zip(["bus.jpg", "zidane.jpg"], photos) {
-                var times: [Double] = []
-                for _ in 0..<20 {
-                    let start = ContinuousClock.now
-                    _ = try ImageDecoder.decodePlanar(photo, width: 416, height: 416)
-                    times.append(milliseconds(ContinuousClock.now - start))
-                }
-                report(String(format: "decode + resize to 416×416, %@: %.2f ms", name, median(times)))
-            }
-            // With 2 intra-op threads, both ways ONNX Runtime's pool can wait: spinning (its default) and sleeping.
             let configurations = [
                 (workers: 1, threads: 2, spinning: false), (workers: 1, threads: 2, spinning: true),
                 (workers: 2, threads: 1, spinning: false), (workers: 1, threads: 1, spinning: false),
             ]
+            // Every round gets frames of its own (and the first, untimed jobs theirs); within a round each
+            // configuration takes the same frames into a repo of its own. Only the engine's job is timed, so the
+            // store finding the bytes already kept changes nothing timed.
+            let stageRuns = runs + 1
+            let sources = try VariedFrames.photos(in: photos)
+            let cameraFrames = try VariedFrames.make(from: sources, count: stageRuns * detectImages) { made in
+                FileHandle.standardError.write(Data("\rmaking \(stageRuns * detectImages) varied frames: \(made)".utf8))
+            }
+            let raw = Array(cameraFrames.prefix(detectImages))
+            report(
+                "\rdetect: \(cameraFrames.count) varied frames from \(sources.count) photos, "
+                    + "\(cameraFrames.filter { $0.fileExtension == "png" }.count) PNG, "
+                    + "\(cameraFrames.map(\.data.count).reduce(0, +) / cameraFrames.count / 1024) KB on average")
+            // Judging a frame: for the colour check alone, and decoding for a 416×416 detector (`vigil serve`);
+            // decoding to the model's input, as the stage does. By frame size and format.
+            let sharing = DecodedImageCache(byteLimit: 64 << 20)
+            sharing.expect(width: 416, height: 416)
+            let kinds = Dictionary(grouping: cameraFrames.prefix(400)) {
+                "\($0.width)×\($0.height) \($0.fileExtension)"
+            }
+            for (kind, group) in kinds.sorted(by: { $0.key < $1.key }) {
+                var alone: [Double] = []
+                var shared: [Double] = []
+                var decoded: [Double] = []
+                for (index, frame) in group.prefix(20).enumerated() {
+                    var start = ContinuousClock.now
+                    _ = validator.judge(name: "cam1-1763700000.\(frame.fileExtension)", data: frame.data)
+                    alone.append(milliseconds(ContinuousClock.now - start))
+                    start = ContinuousClock.now
+                    _ = ImageValidator(sharing: sharing).judge(
+                        name: "cam1-1763700000.\(frame.fileExtension)", data: frame.data, key: "\(kind) \(index)")
+                    shared.append(milliseconds(ContinuousClock.now - start))
+                    start = ContinuousClock.now
+                    _ = try ImageDecoder.decodePlanar(frame.data, width: 416, height: 416)
+                    decoded.append(milliseconds(ContinuousClock.now - start))
+                }
+                report(
+                    String(
+                        format:
+                            "%@ (%d frames): validator %.2f ms; decoding for a 416×416 detector %.2f ms; "
+                            + "decode + resize to 416×416 %.2f ms", kind, min(group.count, 20), median(alone),
+                        median(shared), median(decoded)))
+            }
+            // With 2 intra-op threads, both ways ONNX Runtime's pool can wait: spinning (its default) and sleeping.
             func label(_ configuration: (workers: Int, threads: Int, spinning: Bool), _ unit: String) -> String {
                 "\(configuration.workers) \(unit)(s) × \(configuration.threads) thread(s)"
                     + (configuration.spinning ? ", spinning" : "")
@@ -145,10 +155,12 @@ struct VisionBenchmark: AsyncParsableCommand {
                 let detectImages = self.detectImages
                 let job: (Int) async throws -> Double = { run in
                     let batch = run < 0 ? 2 : detectImages
+                    let first = (run + 1) * detectImages
                     let uploads = try await store.openCommit(repo: repo)
-                    for image in 0..<batch {
+                    for (image, frame) in cameraFrames[first..<first + batch].enumerated() {
                         let seconds = 1_763_700_000 + (run + 1) * 10_000 + image
-                        try await uploads.put("/valid/cam\(image % 4)-\(seconds).jpg", data: photos[image % 2])
+                        try await uploads.put(
+                            "/valid/cam\(image % 4)-\(seconds).\(frame.fileExtension)", data: frame.data)
                     }
                     try await uploads.finish()
                     let start = ContinuousClock.now
@@ -166,14 +178,13 @@ struct VisionBenchmark: AsyncParsableCommand {
             for configuration in configurations {
                 let detectors = try Self.detectors(
                     configuration.workers, threads: configuration.threads, spinning: configuration.spinning)
-                let prepared = try photos.map { try detectors[0].prepare($0) }
+                let prepared = try raw.map { try detectors[0].prepare($0.data) }
                 let images = detectImages
                 contenders.append(
                     Contender(name: "raw runtime, " + label(configuration, "session"), kind: .raw) { _ in
                         try await Self.rates(detectors, images: images, runs: 1) { detector, index in
-                            var input = prepared[index % 2].input
-                            _ = try detector.infer(
-                                &input, width: prepared[index % 2].width, height: prepared[index % 2].height)
+                            var input = prepared[index].input
+                            _ = try detector.infer(&input, width: prepared[index].width, height: prepared[index].height)
                         }[0]
                     })
             }
@@ -189,7 +200,7 @@ struct VisionBenchmark: AsyncParsableCommand {
                         kind: .rawWithDecoding
                     ) { _ in
                         try await Self.rates(detectors, images: images, runs: 1) { detector, index in
-                            _ = try detector.detect(photos[index % 2])
+                            _ = try detector.detect(raw[index].data)
                         }[0]
                     })
             }
