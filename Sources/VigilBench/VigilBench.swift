@@ -22,11 +22,8 @@ struct VigilBench: AsyncParsableCommand {
         FrameMemory.mapLargeBlocks()
         do {
             var command = try parseAsRoot()
-            if var command = command as? AsyncParsableCommand {
-                try await command.run()
-            } else {
-                try command.run()
-            }
+            guard var asynchronous = command as? AsyncParsableCommand else { return try command.run() }
+            try await asynchronous.run()
         } catch {
             exit(withError: error)
         }
