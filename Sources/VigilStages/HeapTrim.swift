@@ -5,10 +5,13 @@ import VigilVision
 
 /// Gives the free space glibc keeps inside the heap back to the system every `interval`, so that a service's
 /// resident memory follows what it holds instead of the most it ever held (`FrameMemory`). A pass is timed
-/// (`vigil_heap_trim_seconds`); it stops with the service.
+/// (`vigil_heap_trim_seconds`); it stops with the service. A pass walks every arena under its lock and makes
+/// a system call per run of free pages, so it runs on a low-priority thread of its own, not on one of the few
+/// threads that async code shares.
 public struct HeapTrim: Service {
     public let interval: Duration
     let logger: Logger
+    private let thread = WorkerThread(name: "vigil-heap-trim", niceness: 10)
     private static let passes = Timer(label: "vigil_heap_trim_seconds")
 
     public init(interval: Duration = .seconds(30), logger: Logger) {
@@ -17,11 +20,12 @@ public struct HeapTrim: Service {
     }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
+        try await cancelWhenGracefulShutdown {
             while (try? await Task.sleep(for: interval)) != nil {
-                let start = ContinuousClock.now
-                let released = FrameMemory.trim()
-                let took = ContinuousClock.now - start
+                let (released, took) = try await thread.run {
+                    let start = ContinuousClock.now
+                    return (FrameMemory.trim(), ContinuousClock.now - start)
+                }
                 Self.passes.record(duration: took)
                 logger.trace("heap trimmed", metadata: ["released": "\(released)", "took": "\(took)"])
             }

@@ -22,8 +22,8 @@ public enum FrameMemory {
         vigil_heap_map_large_blocks(mappedBlockBytes) == 1
     }
 
-    /// Gives the free pages inside the heap back to the system; whether any were. Takes the arenas' locks
-    /// while it walks them: milliseconds, so call it now and then, not per frame.
+    /// Gives the free pages inside the heap back to the system; whether any were. Takes each arena's lock
+    /// while it walks it, so call it now and then, not per frame.
     @discardableResult
     public static func trim() -> Bool {
         vigil_heap_trim() == 1
