@@ -1,3 +1,4 @@
+internal import CVigilImage
 import Foundation
 import Synchronization
 
@@ -23,6 +24,8 @@ public final class WorkerThread: Sendable {
     /// for work that should fill the gaps that latency-critical work leaves, not slow it down.
     public init(name: String, niceness: Int32 = 0) {
         let thread = Thread { [queue] in
+            // Foundation's `Thread.name` does not reach the system's name for the thread; `top -H` shows this.
+            vigil_thread_set_name(name)
             #if os(Linux)
                 // `who` 0 is the calling thread; lowering one's own priority needs no privilege.
                 if niceness > 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness) }
