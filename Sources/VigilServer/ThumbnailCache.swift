@@ -33,7 +33,7 @@ public final class ThumbnailCache: Sendable {
     public let maximumPixels: Int
     private let state = Mutex(State())
     private let waiting = Atomic<Int>(0)
-    private let thread = WorkerThread(name: "vigil-thumbnails")
+    private let thread = WorkerThread(name: "vigil-thumbnail")
 
     public init(capacity: Int = 2_048, maximumWaiting: Int = 64, maximumPixels: Int = 50_000_000) {
         self.capacity = capacity
