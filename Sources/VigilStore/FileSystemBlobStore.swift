@@ -98,7 +98,7 @@ public final class FileSystemBlobStore: BlobStore {
         return try streamLargeFile(source, path: file.path)
     }
 
-    /// The file becomes the blob: made read-only and renamed into place, whole as it already is (one
+    /// The file becomes the blob: made read-only (a `SpoolFile` already is) and renamed into place, whole as it already is (one
     /// filesystem; from another it is copied like any file).
     public func put(movingFile file: URL, hash: BlobHash, size: Int64) async throws -> BlobWrite {
         let target = path(of: hash)
@@ -106,7 +106,11 @@ public final class FileSystemBlobStore: BlobStore {
             unlink(file.path)
             return BlobWrite(hash: hash, size: size, stored: false)
         }
-        guard chmod(file.path, 0o400) == 0 else { throw VigilError.io("chmod", file.path, errno: errno) }
+        var info = stat()
+        guard stat(file.path, &info) == 0 else { throw VigilError.io("stat", file.path, errno: errno) }
+        if info.st_mode & 0o777 != 0o400 {
+            guard chmod(file.path, 0o400) == 0 else { throw VigilError.io("chmod", file.path, errno: errno) }
+        }
         if let failure = moveIntoPlace(file.path, as: hash) {
             guard failure.code == EXDEV else { throw failure.error }
             defer { unlink(file.path) }

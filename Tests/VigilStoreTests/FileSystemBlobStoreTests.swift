@@ -65,4 +65,31 @@ struct FileSystemBlobStoreTests {
                 .posixPermissions] as? Int
         #expect(folderMode == 0o700)
     }
+
+    @Test func aMovedFileBecomesAReadOnlyBlobWhetherSpooledOrNot() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let store = try FileSystemBlobStore(root: folder.url.appendingPathComponent("blobs"))
+        // A spool file is read-only from the start, so its move changes no mode.
+        let spool = try SpoolFile(in: folder.url, name: "spooled")
+        try Data("spooled frame".utf8).withUnsafeBytes { try spool.append($0) }
+        let spooledHash = try spool.finish()
+        #expect(
+            try FileManager.default.attributesOfItem(atPath: spool.url.path)[.posixPermissions] as? Int == 0o400)
+        let spooled = try await store.put(movingFile: spool.url, hash: spooledHash, size: spool.size)
+        spool.taken()
+        spool.discard()
+        // Any other file moved in is made read-only.
+        let plain = folder.url.appendingPathComponent("plain")
+        let bytes = Data("plain frame".utf8)
+        #expect(
+            FileManager.default.createFile(atPath: plain.path, contents: bytes, attributes: [.posixPermissions: 0o644]))
+        let moved = try await store.put(movingFile: plain, hash: BlobHash(of: bytes), size: Int64(bytes.count))
+        for written in [spooled, moved] {
+            let path = try #require(store.localPath(of: written.hash))
+            #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o400)
+        }
+        #expect(try await store.get(spooled.hash) == Data("spooled frame".utf8))
+        #expect(try await store.get(moved.hash) == bytes)
+    }
 }
