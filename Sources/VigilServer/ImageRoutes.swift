@@ -43,11 +43,10 @@ struct ImageRoutes {
         }
         // Spooled to a file as it streams in (never held whole in memory) and hashed on the way, then taken
         // into the store as it is: no second read, hash or copy.
-        // A random name from `getrandom` (Foundation's UUID opens /dev/urandom for each one).
+        // Named like the blob store's temporary files, from `getrandom` (Foundation's UUID opens /dev/urandom for
+        // each one); the file is created exclusively, so a clash fails instead of sharing a file.
         let spool = try SpoolFile(
-            in: environment.scratch,
-            name: "upload-" + String(UInt64.random(in: 0...UInt64.max), radix: 16) + "-"
-                + String(UInt64.random(in: 0...UInt64.max), radix: 16))
+            in: environment.scratch, name: "upload-" + String(UInt64.random(in: 0...UInt64.max), radix: 16))
         defer { spool.discard() }
         var head = Data()
         // The bytes are also kept in memory when the stages here will judge and detect them once committed.
@@ -106,7 +105,6 @@ struct ImageRoutes {
             prefetch?.withdraw(name: text, hash: hash.hex)
             throw error
         }
-        spool.taken()
         let (commit, written) = result
         prefetch?.committed(name: text, hash: hash.hex)
         let address = "\(repo)@\(commit.id):/\(text)"

@@ -98,8 +98,8 @@ public final class FileSystemBlobStore: BlobStore {
         return try streamLargeFile(source, path: file.path)
     }
 
-    /// The file becomes the blob: made read-only (a `SpoolFile` already is) and renamed into place, whole as it already is (one
-    /// filesystem; from another it is copied like any file).
+    /// The file becomes the blob: made read-only (a `SpoolFile` already is, and its mode is left alone) and
+    /// renamed into place, whole as it already is (one filesystem; from another it is copied like any file).
     public func put(movingFile file: URL, hash: BlobHash, size: Int64) async throws -> BlobWrite {
         let target = path(of: hash)
         if freshen(target) {

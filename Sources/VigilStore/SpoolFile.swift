@@ -15,11 +15,10 @@ public final class SpoolFile {
     private var descriptor: Int32
     private var hasher = SHA256()
     public private(set) var size: Int64 = 0
-    private var isTaken = false
 
     /// Creates a new, private file named `name` in `folder`. It is read-only from the start (this descriptor
-    /// still writes): a blob's mode, so that a store taking it need not change the mode, one more metadata
-    /// write for the filesystem's journal per upload.
+    /// still writes): a blob's mode, so a store taking it need not change the mode, which would be one more
+    /// metadata write for the filesystem's journal per upload.
     public init(in folder: URL, name: String) throws {
         url = folder.appendingPathComponent(name)
         descriptor = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o400)
@@ -56,17 +55,12 @@ public final class SpoolFile {
         return BlobHash(digest: hasher.finalize())
     }
 
-    /// Says that a store took the file (`put(movingFile:hash:size:)` returned): `discard` has nothing to remove.
-    public func taken() {
-        isTaken = true
-    }
-
-    /// Closes and removes the file, unless a store took it.
+    /// Closes and removes the file if it is still there (a store that took it leaves nothing to remove).
     public func discard() {
         if descriptor >= 0 {
             close(descriptor)
             descriptor = -1
         }
-        if !isTaken { unlink(url.path) }
+        unlink(url.path)
     }
 }
