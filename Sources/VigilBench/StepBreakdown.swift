@@ -12,6 +12,9 @@ struct StepBreakdown: Sendable {
         var spans: Int
         var p50: Double
         var p99: Double
+        /// When the step ends, from the start of its frame's upload (p50): the steps laid end to end, so the
+        /// ones a frame's alert waits for stand out from those that overlap them.
+        var endsAt: Double
     }
 
     /// The steps in the order a frame meets them. `record` is written by two stages: it is told apart by its
@@ -51,6 +54,7 @@ struct StepBreakdown: Sendable {
             if frames.contains(frame) { traces[span.traceID] = frame }
         }
         var durations: [String: [Double]] = [:]
+        var ends: [String: [Double]] = [:]
         var byTrace: [String: [(name: String, start: UInt64, end: UInt64)]] = [:]
         for span in spans where traces[span.traceID] != nil {
             var name = span.operationName
@@ -60,6 +64,10 @@ struct StepBreakdown: Sendable {
             let (start, end) = (span.startInstant.nanosecondsSinceEpoch, span.endInstant.nanosecondsSinceEpoch)
             durations[name, default: []].append(Double(end - start) / 1e6)
             byTrace[span.traceID, default: []].append((name, start, end))
+        }
+        for steps in byTrace.values {
+            let first = steps.map(\.start).min() ?? 0
+            for step in steps { ends[step.name, default: []].append(Double(step.end - first) / 1e6) }
         }
         let slow = byTrace.map { trace, steps -> SlowFrame in
             let first = steps.map(\.start).min() ?? 0
@@ -73,17 +81,19 @@ struct StepBreakdown: Sendable {
         let others = durations.keys.filter { !Self.order.contains($0) }.sorted()
         let table = (known + others).map { name in
             let values = durations[name] ?? []
-            return Step(step: name, spans: values.count, p50: median(values), p99: percentile(values, 99))
+            return Step(
+                step: name, spans: values.count, p50: median(values), p99: percentile(values, 99),
+                endsAt: median(ends[name] ?? []))
         }
         return (table, Array(slow))
     }
 
     static func table(_ steps: [Step], slowest: [SlowFrame]) -> String {
-        var lines = ["  step                       spans   p50 ms   p99 ms"]
+        var lines = ["  step                       spans   p50 ms   p99 ms   ends at p50 ms"]
         for step in steps {
             lines.append(
                 "  " + step.step.padding(toLength: 26, withPad: " ", startingAt: 0)
-                    + String(format: "%6d %8.1f %8.1f", step.spans, step.p50, step.p99))
+                    + String(format: "%6d %8.1f %8.1f %16.1f", step.spans, step.p50, step.p99, step.endsAt))
         }
         for frame in slowest {
             lines.append(
