@@ -65,12 +65,14 @@ struct StepBreakdown: Sendable {
             durations[name, default: []].append(Double(end - start) / 1e6)
             byTrace[span.traceID, default: []].append((name, start, end))
         }
-        for steps in byTrace.values {
-            let first = steps.map(\.start).min() ?? 0
+        // Each frame's trace starts with its upload (the camera's request).
+        let starts = byTrace.mapValues { steps in steps.map(\.start).min() ?? 0 }
+        for (trace, steps) in byTrace {
+            let first = starts[trace] ?? 0
             for step in steps { ends[step.name, default: []].append(Double(step.end - first) / 1e6) }
         }
         let slow = byTrace.map { trace, steps -> SlowFrame in
-            let first = steps.map(\.start).min() ?? 0
+            let first = starts[trace] ?? 0
             let last = steps.map(\.end).max() ?? 0
             let shown = steps.sorted { $0.start < $1.start }.filter { $0.end - $0.start >= 1_000_000 }.map {
                 String(format: "%@ %.1f", $0.name, Double($0.end - $0.start) / 1e6)
