@@ -43,10 +43,8 @@ struct ImageRoutes {
         }
         // Spooled to a file as it streams in (never held whole in memory) and hashed on the way, then taken
         // into the store as it is: no second read, hash or copy.
-        // Named like the blob store's temporary files, from `getrandom` (Foundation's UUID opens /dev/urandom for
-        // each one); the file is created exclusively, so a clash fails instead of sharing a file.
-        let spool = try SpoolFile(
-            in: environment.scratch, name: "upload-" + String(UInt64.random(in: 0...UInt64.max), radix: 16))
+        // Named like the blob store's temporary files (Foundation's UUID would open /dev/urandom for each one).
+        let spool = try SpoolFile(in: environment.scratch, name: "upload-" + Hex.randomName())
         defer { spool.discard() }
         var head = Data()
         // The bytes are also kept in memory when the stages here will judge and detect them once committed.

@@ -121,7 +121,7 @@ public final class FileSystemBlobStore: BlobStore {
 
     /// Hashes and copies in one pass, then renames into place (or drops the copy if the blob already exists).
     private func streamLargeFile(_ source: Int32, path sourcePath: String) throws -> BlobWrite {
-        let temp = rootPath + "/.tmp/stream." + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        let temp = rootPath + "/.tmp/stream." + Hex.randomName()
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o400)
         guard fd >= 0 else { throw VigilError.io("create", temp, errno: errno) }
         var hasher = SHA256()
@@ -182,7 +182,7 @@ public final class FileSystemBlobStore: BlobStore {
         // Move the blob aside first, then look at its time: a writer that freshened it before the move is seen
         // (and the blob put back); one that comes after the move finds it absent and writes it again.
         let target = path(of: hash)
-        let trash = directory(of: hash) + "/.gc" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        let trash = directory(of: hash) + "/.gc" + Hex.randomName()
         guard rename(target, trash) == 0 else {
             if errno == ENOENT { return false }
             throw VigilError.io("move aside", target, errno: errno)
@@ -237,7 +237,7 @@ public final class FileSystemBlobStore: BlobStore {
 
     /// A dot-named file in the blob's fan-out folder: never a valid blob name, so listing skips it.
     private func temporaryPath(for hash: BlobHash) -> String {
-        directory(of: hash) + "/.w" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        directory(of: hash) + "/.w" + Hex.randomName()
     }
 
     private func install(_ temp: String, as hash: BlobHash) throws {

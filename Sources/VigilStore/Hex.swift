@@ -12,4 +12,11 @@ public enum Hex {
         }
         return String(decoding: out, as: UTF8.self)
     }
+
+    /// A random 64-bit number as hex digits (from the system's `getrandom`, no file opened): the unique part
+    /// of a temporary file's name, for a file created exclusively (`O_EXCL`), so a clash fails instead of
+    /// sharing a file.
+    public static func randomName() -> String {
+        String(UInt64.random(in: 0...UInt64.max), radix: 16)
+    }
 }
