@@ -106,6 +106,15 @@ public final class OnnxSession: @unchecked Sendable {
 
     /// Runs the model on one float tensor of `shape`; returns every output.
     public func run(_ input: inout [Float], shape: [Int]) throws(DetectorError) -> [Tensor] {
+        var outputs: [Tensor] = []
+        try run(&input, shape: shape, into: &outputs)
+        return outputs
+    }
+
+    /// Runs the model on one float tensor of `shape`, leaving every output in `tensors`: in the arrays already
+    /// there where they have the size (a caller that keeps `tensors` for the next frame writes into memory it
+    /// already has; a new array of this size is a mapping of its own, see `FrameMemory`, faulted in page by page).
+    public func run(_ input: inout [Float], shape: [Int], into tensors: inout [Tensor]) throws(DetectorError) {
         guard shape.reduce(1, *) == input.count else {
             throw DetectorError(.inference, "\(input.count) values do not fill the shape \(shape)")
         }
@@ -133,8 +142,8 @@ public final class OnnxSession: @unchecked Sendable {
         }
         defer { for output in outputs { api.ReleaseValue(output) } }
         try runtime.check(status, "inference")
-        var tensors: [Tensor] = []
-        for output in outputs {
+        if tensors.count > outputs.count { tensors.removeLast(tensors.count - outputs.count) }
+        for (index, output) in outputs.enumerated() {
             var info: OpaquePointer?
             try runtime.check(api.GetTensorTypeAndShape(output, &info), "output shape")
             defer { api.ReleaseTensorTypeAndShapeInfo(info) }
@@ -146,13 +155,18 @@ public final class OnnxSession: @unchecked Sendable {
             try runtime.check(api.GetTensorShapeElementCount(info, &elements), "output size")
             var data: UnsafeMutableRawPointer?
             try runtime.check(api.GetTensorMutableData(output, &data), "output data")
-            let floats = data!.bindMemory(to: Float.self, capacity: elements)
-            tensors.append(
-                Tensor(
-                    shape: outputDimensions.map { Int($0) },
-                    values: Array(UnsafeBufferPointer(start: floats, count: elements))))
+            let floats = UnsafeBufferPointer(
+                start: data!.bindMemory(to: Float.self, capacity: elements), count: elements)
+            let shape = outputDimensions.map { Int($0) }
+            if index < tensors.count, tensors[index].values.count == elements {
+                tensors[index].shape = shape
+                _ = tensors[index].values.withUnsafeMutableBufferPointer { $0.update(fromContentsOf: floats) }
+            } else if index < tensors.count {
+                tensors[index] = Tensor(shape: shape, values: Array(floats))
+            } else {
+                tensors.append(Tensor(shape: shape, values: Array(floats)))
+            }
         }
-        return tensors
     }
 }
 

@@ -46,6 +46,24 @@ struct DetectorTests {
         #expect(person.xMin > 600 && person.xMax > 1000 && person.yMax - person.yMin > 500)
     }
 
+    /// A detector keeps its input tensor and output arrays from one frame to the next: nothing of one frame may
+    /// reach another's result, whatever the sizes, the order, or a frame that fails in between.
+    @Test func framesDetectedOneAfterAnotherGiveWhatAFreshDetectorGives() throws {
+        let (bus, zidane) = (try Self.photo("bus.jpg"), try Self.photo("zidane.jpg"))
+        let fresh = try [bus, zidane].map { try Detector(.defaultModel()).detect($0).detections }
+        #expect(fresh[0] != fresh[1])
+        let detector = try Detector(.defaultModel())
+        for (index, photo) in [bus, zidane, bus, zidane, bus].enumerated() {
+            #expect(try detector.detect(photo).detections == fresh[index % 2], "frame \(index)")
+            if index == 2 {
+                #expect(throws: DetectorError.self) { try detector.detect(Data("not an image".utf8)) }
+            }
+        }
+        // The public two-step path (the benchmark's raw runtime) gives the same.
+        var (input, width, height) = try detector.prepare(zidane)
+        #expect(try detector.infer(&input, width: width, height: height) == fresh[1])
+    }
+
     /// `AddSessionConfigEntry` is slot 130 of the runtime's function table, past the slots the first inference
     /// exercises: an entry the runtime acts on (read the file as ORT's own format, not ONNX) must make loading
     /// the ONNX model fail, where the spinning switch the detector sets loads it.
