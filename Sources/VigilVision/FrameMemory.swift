@@ -2,9 +2,10 @@ internal import CVigilImage
 
 /// How a long-running Vigil process holds memory it uses briefly.
 ///
-/// The large, short-lived buffers of its frames (a decoded 1920×1080 frame is 6 MB, the detector's input
-/// tensor 2 MB) each get a mapping of their own, given back to the system when freed: glibc otherwise serves
-/// them from its heap after the first is freed, where the freed space stays with the process.
+/// The large, short-lived buffers of its frames (a decoded 1920×1080 frame is 6 MB) each get a mapping of their
+/// own, given back to the system when freed: glibc otherwise serves them from its heap after the first is
+/// freed, where the freed space stays with the process. A fresh mapping is faulted in page by page, so what
+/// every frame needs at one size, the detector's input tensor and outputs, is kept instead (`Detector`).
 ///
 /// The small objects of the bounded caches (tree nodes, commits) are allocated by whichever thread decodes them,
 /// in that thread's glibc arena; when a cache drops its older half, the space freed in one arena is not where
