@@ -104,13 +104,6 @@ public final class OnnxSession: @unchecked Sendable {
         api.ReleaseMemoryInfo(memoryInfo)
     }
 
-    /// Runs the model on one float tensor of `shape`; returns every output.
-    public func run(_ input: inout [Float], shape: [Int]) throws(DetectorError) -> [Tensor] {
-        var outputs: [Tensor] = []
-        try run(&input, shape: shape, into: &outputs)
-        return outputs
-    }
-
     /// Runs the model on one float tensor of `shape`, leaving every output in `tensors`: in the arrays already
     /// there where they have the size (a caller that keeps `tensors` for the next frame writes into memory it
     /// already has; a new array of this size is a mapping of its own, see `FrameMemory`, faulted in page by page).
