@@ -12,6 +12,8 @@ struct StepBreakdown: Sendable {
         var spans: Int
         var p50: Double
         var p99: Double
+        /// When the step starts, from the start of its frame's upload (p50).
+        var startsAt: Double
         /// When the step ends, from the start of its frame's upload (p50): the steps laid end to end, so the
         /// ones a frame's alert waits for stand out from those that overlap them.
         var endsAt: Double
@@ -24,8 +26,11 @@ struct StepBreakdown: Sendable {
         "judge", "output commit validate", "queued detect", "job start detect", "datum detect", "decode", "inference",
         "record (detect)", "output commit detect", "queued threats", "job start threats", "datum threats",
         "record (threats)", "output commit threats",
-        "queued alert", "deliver", "POST",
+        "queued alert", "deliver", "POST", outsideInference,
     ]
+
+    /// Not a span: each frame's trace from its upload to its alert's POST, less the frame's inference.
+    static let outsideInference = "all but inference"
 
     /// Bootstraps the process's tracer (once per process).
     static func start() -> StepBreakdown {
@@ -54,7 +59,7 @@ struct StepBreakdown: Sendable {
             if frames.contains(frame) { traces[span.traceID] = frame }
         }
         var durations: [String: [Double]] = [:]
-        var ends: [String: [Double]] = [:]
+        var (begins, ends): ([String: [Double]], [String: [Double]]) = ([:], [:])
         var byTrace: [String: [(name: String, start: UInt64, end: UInt64)]] = [:]
         for span in spans where traces[span.traceID] != nil {
             var name = span.operationName
@@ -69,7 +74,10 @@ struct StepBreakdown: Sendable {
         let starts = byTrace.mapValues { steps in steps.map(\.start).min() ?? 0 }
         for (trace, steps) in byTrace {
             let first = starts[trace] ?? 0
-            for step in steps { ends[step.name, default: []].append(Double(step.end - first) / 1e6) }
+            for step in steps {
+                begins[step.name, default: []].append(Double(step.start - first) / 1e6)
+                ends[step.name, default: []].append(Double(step.end - first) / 1e6)
+            }
         }
         let slow = byTrace.map { trace, steps -> SlowFrame in
             let first = starts[trace] ?? 0
@@ -79,23 +87,36 @@ struct StepBreakdown: Sendable {
             }
             return SlowFrame(frame: traces[trace] ?? "", milliseconds: Double(last - first) / 1e6, steps: shown)
         }.sorted { $0.milliseconds > $1.milliseconds }.prefix(slowest)
+        // Each frame's whole trace less its own inference: the service's share of the frame's wait, without
+        // inference's own spread from frame to frame (which the detector alone has too).
+        for (_, steps) in byTrace {
+            guard let inference = steps.first(where: { $0.name == "inference" }),
+                let first = steps.map(\.start).min(), let last = steps.map(\.end).max()
+            else { continue }
+            let outside = Double((last - first) - (inference.end - inference.start)) / 1e6
+            durations[Self.outsideInference, default: []].append(outside)
+            begins[Self.outsideInference, default: []].append(0)
+            ends[Self.outsideInference, default: []].append(Double(last - first) / 1e6)
+        }
         let known = Self.order.filter { durations[$0] != nil }
         let others = durations.keys.filter { !Self.order.contains($0) }.sorted()
         let table = (known + others).map { name in
             let values = durations[name] ?? []
             return Step(
                 step: name, spans: values.count, p50: median(values), p99: percentile(values, 99),
-                endsAt: median(ends[name] ?? []))
+                startsAt: median(begins[name] ?? []), endsAt: median(ends[name] ?? []))
         }
         return (table, Array(slow))
     }
 
     static func table(_ steps: [Step], slowest: [SlowFrame]) -> String {
-        var lines = ["  step                       spans   p50 ms   p99 ms   ends at p50 ms"]
+        var lines = ["  step                       spans   p50 ms   p99 ms   starts at p50 ms   ends at p50 ms"]
         for step in steps {
             lines.append(
                 "  " + step.step.padding(toLength: 26, withPad: " ", startingAt: 0)
-                    + String(format: "%6d %8.1f %8.1f %16.1f", step.spans, step.p50, step.p99, step.endsAt))
+                    + String(
+                        format: "%6d %8.1f %8.1f %18.1f %16.1f", step.spans, step.p50, step.p99, step.startsAt,
+                        step.endsAt))
         }
         for frame in slowest {
             lines.append(

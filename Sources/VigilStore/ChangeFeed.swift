@@ -86,9 +86,10 @@ public struct FolderChangeFeed: ChangeFeed {
     public var interval: Duration = .milliseconds(500)
 
     public func watch(_ onChange: @escaping @Sendable (Change) -> Void) async {
-        for await _ in DirectoryWatcher.changes(in: folder, names: files) {
+        // The watcher's thread rests for the interval after each report (it is not woken by every write), and
+        // so does this task: writes meanwhile are coalesced into one change, reported when the interval is over.
+        for await _ in DirectoryWatcher.changes(in: folder, names: files, interval: interval) {
             onChange(.unknown)
-            // Writes meanwhile are coalesced into one change, reported when the interval is over.
             try? await Task.sleep(for: interval)
         }
     }

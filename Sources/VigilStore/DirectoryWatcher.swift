@@ -8,9 +8,16 @@ import Foundation
 /// the data folder, reporting writes to the named files (the databases' write-ahead logs). No polling: an idle
 /// service sleeps in the kernel.
 public enum DirectoryWatcher {
-    /// A stream that yields (coalesced) when any of `names` in `folder` is written, until it is dropped.
-    /// Empty where inotify is not available.
-    public static func changes(in folder: URL, names: Set<String>) -> AsyncStream<Void> {
+    /// A stream that yields when any of `names` in `folder` is written, until it is dropped: at once for the
+    /// first write, then at most once per `interval`. Empty where inotify is not available.
+    ///
+    /// The thread itself rests for `interval` after each report, rather than waking for every write: SQLite
+    /// writes its log a page at a time, and a busy service writes a few hundred pages a second. Woken for each,
+    /// the thread took the cores from the detector's threads hundreds of times a second; the kernel meanwhile
+    /// merges the writes it would have reported one by one.
+    public static func changes(
+        in folder: URL, names: Set<String>, interval: Duration = .zero
+    ) -> AsyncStream<Void> {
         let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         #if os(Linux)
             let watch = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
@@ -33,6 +40,8 @@ public enum DirectoryWatcher {
                     close(stopWrite)
                 }
                 var buffer = [UInt8](repeating: 0, count: 64 << 10)
+                let (seconds, attoseconds) = interval.components
+                let rest = Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000)
                 while true {
                     var fds = [
                         pollfd(fd: watch, events: Int16(POLLIN), revents: 0),
@@ -43,7 +52,11 @@ public enum DirectoryWatcher {
                     guard fds[0].revents != 0 else { continue }
                     let count = read(watch, &buffer, buffer.count)
                     guard count > 0 else { continue }
-                    if Self.mentions(names, in: buffer[..<count]) { continuation.yield() }
+                    guard Self.mentions(names, in: buffer[..<count]) else { continue }
+                    continuation.yield()
+                    // Resting, but still stopped at once when the stream is dropped.
+                    var stopOnly = pollfd(fd: stopRead, events: Int16(POLLIN), revents: 0)
+                    if rest > 0, poll(&stopOnly, 1, rest) > 0 { return }
                 }
             }
             thread.name = "vigil-watch"
@@ -55,14 +68,20 @@ public enum DirectoryWatcher {
     }
 
     #if os(Linux)
-        /// Whether any inotify event in `events` names one of `names`.
-        private static func mentions(_ names: Set<String>, in events: ArraySlice<UInt8>) -> Bool {
+        /// Whether any inotify event in `events` names one of `names`, or says events were lost (the kernel's
+        /// queue overflowed while the thread rested: any of them may have been one of `names`).
+        static func mentions(_ names: Set<String>, in events: ArraySlice<UInt8>) -> Bool {
             var offset = events.startIndex
             let header = MemoryLayout<inotify_event>.size
             while offset + header <= events.endIndex {
-                let length = events.withUnsafeBytes { raw in
-                    Int(raw.loadUnaligned(fromByteOffset: offset - events.startIndex + 12, as: UInt32.self))
+                let (mask, length) = events.withUnsafeBytes { raw in
+                    let at = offset - events.startIndex
+                    return (
+                        raw.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self),
+                        Int(raw.loadUnaligned(fromByteOffset: at + 12, as: UInt32.self))
+                    )
                 }
+                if mask & UInt32(IN_Q_OVERFLOW) != 0 { return true }
                 let nameBytes = events[(offset + header)..<min(offset + header + length, events.endIndex)]
                 let name = String(decoding: nameBytes.prefix { $0 != 0 }, as: UTF8.self)
                 if names.contains(name) { return true }
