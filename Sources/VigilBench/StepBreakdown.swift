@@ -78,6 +78,14 @@ struct StepBreakdown: Sendable {
                 begins[step.name, default: []].append(Double(step.start - first) / 1e6)
                 ends[step.name, default: []].append(Double(step.end - first) / 1e6)
             }
+            // The frame's whole trace less its own inference: the service's share of the frame's wait, without
+            // inference's own spread from frame to frame (which the detector alone has too).
+            if let inference = steps.first(where: { $0.name == "inference" }), let last = steps.map(\.end).max() {
+                let outside = Double((last - first) - (inference.end - inference.start)) / 1e6
+                durations[Self.outsideInference, default: []].append(outside)
+                begins[Self.outsideInference, default: []].append(0)
+                ends[Self.outsideInference, default: []].append(Double(last - first) / 1e6)
+            }
         }
         let slow = byTrace.map { trace, steps -> SlowFrame in
             let first = starts[trace] ?? 0
@@ -87,17 +95,6 @@ struct StepBreakdown: Sendable {
             }
             return SlowFrame(frame: traces[trace] ?? "", milliseconds: Double(last - first) / 1e6, steps: shown)
         }.sorted { $0.milliseconds > $1.milliseconds }.prefix(slowest)
-        // Each frame's whole trace less its own inference: the service's share of the frame's wait, without
-        // inference's own spread from frame to frame (which the detector alone has too).
-        for (_, steps) in byTrace {
-            guard let inference = steps.first(where: { $0.name == "inference" }),
-                let first = steps.map(\.start).min(), let last = steps.map(\.end).max()
-            else { continue }
-            let outside = Double((last - first) - (inference.end - inference.start)) / 1e6
-            durations[Self.outsideInference, default: []].append(outside)
-            begins[Self.outsideInference, default: []].append(0)
-            ends[Self.outsideInference, default: []].append(Double(last - first) / 1e6)
-        }
         let known = Self.order.filter { durations[$0] != nil }
         let others = durations.keys.filter { !Self.order.contains($0) }.sorted()
         let table = (known + others).map { name in
