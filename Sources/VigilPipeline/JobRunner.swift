@@ -149,6 +149,8 @@ struct JobRunner {
                     already.set(head)
                     return false
                 })
+            // Ends when the head has moved: the commit's own time is stamped before its head is written.
+            let published = Date()
             guard let commit = made ?? already.value else {
                 throw PipelineError(.io, "job \(job.id): its output commit vanished", value: job.id)
             }
@@ -157,7 +159,7 @@ struct JobRunner {
                 let span = startSpan(
                     "output commit \(spec.name)", at: WallClockInstant(finished), context: headers.context)
                 span.attributes["vigil.commit"] = "\(spec.name)@\(commit.id)"
-                span.end(at: WallClockInstant(commit.finished))
+                span.end(at: WallClockInstant(published))
             }
         }
         job.output = output

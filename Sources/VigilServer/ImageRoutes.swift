@@ -68,7 +68,7 @@ struct ImageRoutes {
             }
         }
         let size = spool.size
-        let hash = try spool.finish()
+        let hash = try spool.finish(startingWriteback: environment.store.blobs.takesFilesInPlace)
         guard size > 0 else {
             throw APIError.badRequest(code: "empty-file", "the body is empty; send the image's bytes", value: text)
         }

@@ -61,6 +61,9 @@ public protocol BlobStore: Sendable {
     /// The read-only local file holding the blob, for stores that keep blobs as files (so a command can be
     /// handed a hard link instead of a copy); nil for the others.
     func localPath(of hash: BlobHash) -> String?
+    /// Whether a file given to `put(movingFile:hash:size:)` becomes the blob itself, on this machine's disk:
+    /// then it pays to start writing the file out as soon as it is complete (`SpoolFile.finish`).
+    var takesFilesInPlace: Bool { get }
 }
 
 extension BlobStore {
@@ -69,6 +72,9 @@ extension BlobStore {
 
     /// Default: blobs are not local files.
     public func localPath(of hash: BlobHash) -> String? { nil }
+
+    /// Default: a moved file's bytes are copied elsewhere.
+    public var takesFilesInPlace: Bool { false }
 
     /// Default: read the file whole. Stores with a streaming path override this.
     public func put(contentsOf file: URL) async throws -> BlobWrite {

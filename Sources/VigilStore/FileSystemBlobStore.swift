@@ -53,6 +53,9 @@ public final class FileSystemBlobStore: BlobStore {
 
     public func localPath(of hash: BlobHash) -> String? { path(of: hash) }
 
+    /// A spooled file is renamed into place (`put(movingFile:hash:size:)`).
+    public var takesFilesInPlace: Bool { true }
+
     func path(of hash: BlobHash) -> String {
         let hex = hash.hex
         return rootPath + "/" + hex.prefix(2) + "/" + hex.dropFirst(2)
