@@ -74,9 +74,17 @@ enum DatumIndex {
         return entry
     }
 
-    static func state(of commit: CommitInfo?, in store: VersionedStore) async throws -> State? {
-        guard let commit, let data = try await store.readMeta(commit, statePath) else { return nil }
-        return try decode(State.self, data, at: statePath)
+    /// The state `commit` was computed from (nil: not a pipeline's output, or made before any job). Kept in
+    /// `cache` by the commit's meta tree: every step of a pipeline reads its output head's.
+    static func state(
+        of commit: CommitInfo?, in store: VersionedStore, cache: DatumStateCache = .shared
+    ) async throws -> State? {
+        guard let commit, let meta = commit.meta else { return nil }
+        if let known = cache.state(meta: meta.hash) { return known }
+        guard let data = try await store.readMeta(commit, statePath) else { return nil }
+        let state = try decode(State.self, data, at: statePath)
+        cache.insert(state, meta: meta.hash)
+        return state
     }
 
     static func contains(_ datum: String, in commit: CommitInfo?, store: VersionedStore) async throws -> Bool {

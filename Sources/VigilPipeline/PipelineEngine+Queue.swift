@@ -67,7 +67,7 @@ extension PipelineEngine {
             environment.logger.info("taking over job", metadata: ["pipeline": "\(name)", "job": "\(job.id)"])
         } else if work == nil {
             // The job that was running ended meanwhile, and nothing was recorded: look again.
-            return try await step(name, retryFailed: retryFailed)
+            return try await step(name, retryFailed: retryFailed)?.job
         } else if record.runRequested {
             _ = try await environment.jobs.setRunRequested(false, recompute: false, pipeline: name)
         }

@@ -193,10 +193,12 @@ public final class PipelineEngine: Service, Sendable {
                     retry = lastJob?.state == .finishedWithFailures
                 }
                 do {
-                    while !shouldStop(), let job = try await step(name, retryFailed: retry) {
+                    while !shouldStop(), let stepped = try await step(name, retryFailed: retry) {
                         retry = false
-                        lastJob = job
-                        guard job.state.isDone else { break }
+                        lastJob = stepped.job
+                        // A job on the inputs as this step found them leaves nothing behind: a commit since then
+                        // has rung the trigger. A resumed one may have left newer inputs for another step.
+                        guard stepped.job.state.isDone, !stepped.caughtUp else { break }
                     }
                     outages = 0
                 } catch let error as PipelineError where error.code == .pipelineNotFound {
@@ -305,7 +307,7 @@ public final class PipelineEngine: Service, Sendable {
             var progressed = false
             for record in Self.upstreamFirst(try await environment.jobs.pipelines())
             where names?.contains(record.name) ?? true {
-                while let job = try await step(record.name) {
+                while let job = try await step(record.name)?.job {
                     ran.append(job)
                     progressed = true
                     if !job.state.isDone { return ran }
@@ -336,10 +338,17 @@ public final class PipelineEngine: Service, Sendable {
 
     // MARK: One step
 
+    /// A step's job, and whether it was one the step started on its inputs as it read them (not one resumed or
+    /// taken over, whose inputs may be older): then only a later commit can leave work for another step.
+    struct Stepped: Sendable {
+        var job: JobInfo
+        var caughtUp: Bool
+    }
+
     /// Runs the pipeline's next job if its inputs have anything new (or a run was asked for, or a crashed job
     /// waits to be resumed, or `retryFailed` asks for the failed datums to be tried again); nil when there is
     /// nothing to do or another live engine is at it.
-    func step(_ name: String, retryFailed: Bool = false) async throws -> JobInfo? {
+    func step(_ name: String, retryFailed: Bool = false) async throws -> Stepped? {
         let started = Date()
         let store = environment.store
         guard let record = try await environment.jobs.pipeline(named: name) else {
@@ -387,15 +396,18 @@ public final class PipelineEngine: Service, Sendable {
             specHash: specHash, inputs: inputs, inputCommits: inputCommits, baseOutput: output?.id,
             full: record.runRequested || retryFailed, holder: environment.holder, started: environment.clock())
         job.recompute = record.recomputeRequested ? true : nil
+        let newJob = job.id
+        func stepped(_ ran: JobInfo?) -> Stepped? { ran.map { Stepped(job: $0, caughtUp: $0.id == newJob) } }
         // A job this engine still holds is one its last step left behind (the steps of a pipeline run one at a
         // time): resume it.
         let isBusy: @Sendable (JobInfo) -> Bool = { [environment] in
             $0.holder != environment.holder && environment.isAlive($0)
         }
         if let queue = environment.queue {
-            return try await stepQueued(
-                job, record: record, output: output, state: state, planNew: running.isEmpty, retryFailed: retryFailed,
-                queue: queue, isBusy: isBusy)
+            return stepped(
+                try await stepQueued(
+                    job, record: record, output: output, state: state, planNew: running.isEmpty,
+                    retryFailed: retryFailed, queue: queue, isBusy: isBusy))
         }
         var resumed: [String: DatumRecord] = [:]
         if let existing = try await environment.jobs.startJob(job, isAlive: isBusy) {
@@ -403,7 +415,9 @@ public final class PipelineEngine: Service, Sendable {
             job = existing
             job.holder = environment.holder
             job.heartbeat = environment.clock()
-            if let finished = try await finishedMeanwhile(job, output: output, state: state) { return finished }
+            if let finished = try await finishedMeanwhile(job, output: output, state: state) {
+                return stepped(finished)
+            }
             // Counted afresh: what the earlier run finished shows as `recovered`.
             job.counts = JobCounts()
             try await environment.jobs.updateJob(job)
@@ -414,14 +428,15 @@ public final class PipelineEngine: Service, Sendable {
             _ = try await environment.jobs.setRunRequested(false, recompute: false, pipeline: name)
         }
 
-        return try await settling(job) {
-            let stages = try await workers.stages(for: record)
-            var runner = JobRunner(
-                environment: environment, pipeline: record, workers: stages, retryingFailures: retryFailed,
-                shouldStop: isStopping)
-            runner.stepStarted = started
-            return try await runner.run(job, output: output, outputState: state, resumed: resumed)
-        }
+        return stepped(
+            try await settling(job) {
+                let stages = try await workers.stages(for: record)
+                var runner = JobRunner(
+                    environment: environment, pipeline: record, workers: stages, retryingFailures: retryFailed,
+                    shouldStop: isStopping)
+                runner.stepStarted = started
+                return try await runner.run(job, output: output, outputState: state, resumed: resumed)
+            })
     }
 
     /// A job taken over whose output commit its engine had made before it died: only the record was behind.

@@ -208,7 +208,7 @@ public final class FramePrefetch: Sendable {
                 finish(key, verdict: nil, detection: nil)
                 return
             }
-            finish(key, verdict: Finished(value: verdict, started: started, finished: Date()))
+            let judged = Finished(value: verdict, started: started, finished: Date())
             let detect: @Sendable () -> Void = { [self] in
                 detectThread.submit { [self] in
                     let started = Date()
@@ -224,6 +224,9 @@ public final class FramePrefetch: Sendable {
                 return false
             }
             if now { detect() }
+            // Published after the detector has its work: waking the validate datum that waits for the verdict
+            // hands the core to it, and this low-priority thread would not get it back for a while.
+            finish(key, verdict: judged)
         }
         return true
     }

@@ -131,9 +131,9 @@ extension ProcessTests {
             let threats = root.appendingPathComponent("threats")
             try Self.writeThreats(to: threats, count: 40)
             #expect(try vigil.run(["put", "threats", threats.path]).status == 0)
-            // A slow API (120 ms an alert), so a kill lands while requests are in flight.
+            // A slow API (300 ms an alert, stored after the wait), so a kill lands while requests are in flight.
             let sink = try Self.startSink(
-                vigil, root: root, secret: secret, extra: ["--delay-ms", "120", "--delay-next", "1000"])
+                vigil, root: root, secret: secret, extra: ["--delay-ms", "300", "--delay-next", "1000"])
             defer { sink.stop() }
             // A killed notifier's claims on what it had in flight run out after the lease (3 s here); then the
             // next notifier sends those again.
@@ -146,6 +146,9 @@ extension ProcessTests {
                 let before = try sink.keys().count
                 let notifier = try vigil.start(notify)
                 #expect(try eventually(30) { try sink.keys().count >= before + 4 }, "round \(round): nothing delivered")
+                // The keys are stored just before the answers: the notifier has half the API's delay to send the
+                // next two, which the sink then holds when the kill lands (on a loaded machine too).
+                usleep(150_000)
                 kill(notifier.processIdentifier, SIGKILL)
                 notifier.waitUntilExit()
             }
