@@ -296,7 +296,7 @@ struct DiedAfterCommitTests {
         var fixture = try await EngineFixture(stages: .with("record", stage))
         defer { fixture.cleanUp() }
         // What the kill leaves: the commit made, the job's final record (and last datum records) never written.
-        let jobs = KilledBeforeTheRecord(fixture.environment.jobs)
+        let jobs = InterceptingJobStore.killedBeforeTheRecord(fixture.environment.jobs)
         fixture.environment.jobs = jobs
         try await fixture.store.createRepo("images")
         try await commit(["/cam1-1700000000.jpg": "a", "/cam1-1700000001.jpg": "b"], to: "images", in: fixture.store)
@@ -315,54 +315,5 @@ struct DiedAfterCommitTests {
         #expect(recovered.counts.processed == 2)
         #expect(stage.totalRuns == 2, "nothing ran again")
         #expect(try await fixture.store.resolveCommit("frames", ref: nil)?.id == output?.id, "no new commit")
-    }
-}
-
-/// A job store whose process "dies" right before the first job's final record: that write is lost and the
-/// engine stops there.
-final class KilledBeforeTheRecord: JobStore {
-    let base: any JobStore
-    private let killed = Mutex(false)
-
-    init(_ base: any JobStore) {
-        self.base = base
-    }
-
-    func finishJob(_ job: JobInfo, records: [DatumRecord]) async throws {
-        if job.state.isDone, !killed.withLock({ $0 }) {
-            killed.withLock { $0 = true }
-            // The engine stops here, as a killed process would.
-            throw CancellationError()
-        }
-        try await base.finishJob(job, records: records)
-    }
-
-    func putPipeline(_ record: PipelineRecord, expectedVersion: Int?) async throws {
-        try await base.putPipeline(record, expectedVersion: expectedVersion)
-    }
-    func pipeline(named name: String) async throws -> PipelineRecord? { try await base.pipeline(named: name) }
-    func pipelines() async throws -> [PipelineRecord] { try await base.pipelines() }
-    func deletePipeline(named name: String) async throws { try await base.deletePipeline(named: name) }
-    func setRunRequested(_ requested: Bool, recompute: Bool, pipeline name: String) async throws -> Bool {
-        try await base.setRunRequested(requested, recompute: recompute, pipeline: name)
-    }
-    func startJob(_ job: JobInfo, isAlive: @Sendable (JobInfo) -> Bool) async throws -> JobInfo? {
-        try await base.startJob(job, isAlive: isAlive)
-    }
-    func job(id: String) async throws -> JobInfo? { try await base.job(id: id) }
-    func jobs(pipeline: String?, limit: Int) async throws -> [JobInfo] {
-        try await base.jobs(pipeline: pipeline, limit: limit)
-    }
-    func runningJobs() async throws -> [JobInfo] { try await base.runningJobs() }
-    func recordDatums(_ records: [DatumRecord]) async throws { try await base.recordDatums(records) }
-    func datum(job: String, id: String) async throws -> DatumRecord? { try await base.datum(job: job, id: id) }
-    func datums(job: String, state: DatumState?, limit: Int) async throws -> [DatumRecord] {
-        try await base.datums(job: job, state: state, limit: limit)
-    }
-    func successfulDatums(job: String) async throws -> [String: DatumRecord] {
-        try await base.successfulDatums(job: job)
-    }
-    func successfulDatums(job: String, after position: Int64) async throws -> (records: [DatumRecord], next: Int64) {
-        try await base.successfulDatums(job: job, after: position)
     }
 }

@@ -40,6 +40,36 @@ struct EventDrivenTests {
         #expect(try await fixture.files("three").count == 5)
     }
 
+    @Test func eachCommitStepsEachPipelineOnceWithNoEmptyStepAfterItsJob() async throws {
+        var fixture = try await EngineFixture()
+        defer { fixture.cleanUp() }
+        let jobs = InterceptingJobStore(fixture.environment.jobs)
+        fixture.environment.jobs = jobs
+        try await fixture.store.createRepo("images")
+        try await fixture.create("{name: one, input: {pfs: {repo: images, glob: '/*'}}, transform: {stage: copy}}")
+        try await fixture.create("{name: two, input: {pfs: {repo: one, glob: '/*'}}, transform: {stage: copy}}")
+        try await fixture.create("{name: three, input: {pfs: {repo: two, glob: '/*'}}, transform: {stage: copy}}")
+        let engine = fixture.engine
+        let commits = 5
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await engine.run() }
+            // The engine hears of commits once it has looked at each pipeline (and found nothing to do).
+            let deadline = ContinuousClock.now + .seconds(10)
+            while jobs.steps < 3, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
+            for index in 0..<commits {
+                let feed = fixture.store.commits.subscribe()
+                try await commit(["/f\(index)": "\(index)"], to: "images", in: fixture.store)
+                _ = try await waitFor("three", in: feed) { $0.tree.files == Int64(index + 1) }
+            }
+            engine.stopGracefully()
+            try await group.waitForAll()
+        }
+        #expect(try await fixture.files("three").count == commits)
+        // One step per pipeline at start (nothing to do), then one per pipeline for each commit, whose job ran on
+        // the heads it read: no step after it to find that nothing is left.
+        #expect(jobs.steps == 3 + 3 * commits, "\(jobs.steps) steps")
+    }
+
     @Test func commitsArrivingDuringAJobAreBatchedIntoTheNext() async throws {
         let gate = GateStage()
         let fixture = try await EngineFixture(stages: .with("gate", gate))
