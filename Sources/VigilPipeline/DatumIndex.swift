@@ -74,17 +74,25 @@ enum DatumIndex {
         return entry
     }
 
-    /// The state `commit` was computed from (nil: not a pipeline's output, or made before any job). Kept in
-    /// `cache` by the commit's meta tree: every step of a pipeline reads its output head's.
-    static func state(
-        of commit: CommitInfo?, in store: VersionedStore, cache: DatumStateCache = .shared
-    ) async throws -> State? {
+    /// Output commits' states by the hash of their meta tree. Every step of a pipeline reads its output head's
+    /// state (a blob read and a JSON decode), and between two jobs it is the same one, which the job that made
+    /// the commit already had in hand. Content-addressed, so an entry is never stale, whichever store or process
+    /// made it.
+    private static let states = GenerationalCache<BlobHash, State>(capacity: 256)
+
+    /// The state `commit` was computed from (nil: not a pipeline's output, or made before any job).
+    static func state(of commit: CommitInfo?, in store: VersionedStore) async throws -> State? {
         guard let commit, let meta = commit.meta else { return nil }
-        if let known = cache.state(meta: meta.hash) { return known }
+        if let known = states.value(for: meta.hash) { return known }
         guard let data = try await store.readMeta(commit, statePath) else { return nil }
         let state = try decode(State.self, data, at: statePath)
-        cache.insert(state, meta: meta.hash)
+        states.insert(state, for: meta.hash)
         return state
+    }
+
+    /// Keeps `state`, just written into `commit`, for the next step to read.
+    static func remember(_ state: State, of commit: CommitInfo) {
+        if let meta = commit.meta { states.insert(state, for: meta.hash) }
     }
 
     static func contains(_ datum: String, in commit: CommitInfo?, store: VersionedStore) async throws -> Bool {

@@ -155,7 +155,7 @@ struct JobRunner {
                 throw PipelineError(.io, "job \(job.id): its output commit vanished", value: job.id)
             }
             // The next step reads this state from the new head: it is known already.
-            if let made, let meta = made.meta { DatumStateCache.shared.insert(state, meta: meta.hash) }
+            if let made { DatumIndex.remember(state, of: made) }
             output = commit.id
             for (headers, finished) in execution.traced {
                 let span = startSpan(
