@@ -17,13 +17,16 @@ public protocol AlertStore: Sendable {
 
     /// Adds an alert for each record not alerted before (by `AlertInfo.id`), with its first delivery due now,
     /// and moves the cursor of `repo` from `previous` to `commit`: one transaction. When another notifier moved
-    /// the cursor meanwhile it stays where that one put it. Returns the alerts this call added. `traces` are the
-    /// traces of the threats that have one, by address (`AlertInfo.trace`).
-    @discardableResult
+    /// the cursor meanwhile it stays where that one put it. `traces` are the traces of the threats that have
+    /// one, by address (`AlertInfo.trace`).
+    ///
+    /// Up to `claim.limit` of the first deliveries it adds are claimed for the caller in the same transaction
+    /// (as `claimDue` would, for `claim.lease` seconds): a new alert goes out without a second transaction to
+    /// claim it. Returns the alerts this call added and the deliveries it claimed, in the order given.
     func ingest(
         _ threats: [(record: ThreatRecord, address: String)], traces: [String: TraceHeaders], repo: String,
-        from previous: String?, to commit: String, now: Date
-    ) async throws -> [AlertInfo]
+        from previous: String?, to commit: String, now: Date, claiming claim: DeliveryClaim
+    ) async throws -> Ingested
 
     /// Claims up to `limit` pending deliveries due at `now` and not claimed by anyone, oldest due first,
     /// leaving out those in `excluding` (in flight here): nobody else gets them for `lease` seconds.
@@ -87,13 +90,15 @@ public protocol AlertStore: Sendable {
 }
 
 extension AlertStore {
-    /// `ingest` of threats without traces.
+    /// `ingest` claiming nothing: the alerts it added.
     @discardableResult
     public func ingest(
-        _ threats: [(record: ThreatRecord, address: String)], repo: String, from previous: String?, to commit: String,
-        now: Date
+        _ threats: [(record: ThreatRecord, address: String)], traces: [String: TraceHeaders] = [:], repo: String,
+        from previous: String?, to commit: String, now: Date
     ) async throws -> [AlertInfo] {
-        try await ingest(threats, traces: [:], repo: repo, from: previous, to: commit, now: now)
+        try await ingest(
+            threats, traces: traces, repo: repo, from: previous, to: commit, now: now, claiming: .nothing
+        ).added
     }
 
     @discardableResult
@@ -105,6 +110,40 @@ extension AlertStore {
 
     public func alerts() async throws -> [AlertInfo] {
         try await alerts(AlertFilter())
+    }
+}
+
+extension DeliveryInfo {
+    /// The delivery of `alert` to its contact at `level` as it is queued at `now`: pending, due, never tried.
+    static func queued(for alert: AlertInfo, level: Int, at now: Date) -> DeliveryInfo {
+        DeliveryInfo(
+            alert: alert.id, level: level, contact: alert.record.contacts[level].name,
+            idempotencyKey: AlertInfo.idempotencyKey(alert: alert.id, level: level), state: .pending, attempts: 0,
+            nextAttempt: now, created: now)
+    }
+}
+
+/// How many of the deliveries `AlertStore.ingest` adds it claims for its caller, and for how long.
+public struct DeliveryClaim: Sendable, Hashable {
+    public var lease: TimeInterval
+    public var limit: Int
+
+    public init(lease: TimeInterval, limit: Int) {
+        self.lease = lease
+        self.limit = max(0, limit)
+    }
+
+    public static let nothing = DeliveryClaim(lease: 0, limit: 0)
+}
+
+/// What `AlertStore.ingest` did: the alerts it added and the deliveries of theirs it claimed for its caller.
+public struct Ingested: Sendable {
+    public var added: [AlertInfo]
+    public var claimed: [(delivery: DeliveryInfo, alert: AlertInfo)]
+
+    public init(added: [AlertInfo], claimed: [(delivery: DeliveryInfo, alert: AlertInfo)] = []) {
+        self.added = added
+        self.claimed = claimed
     }
 }
 

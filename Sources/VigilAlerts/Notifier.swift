@@ -168,7 +168,15 @@ public final class Notifier: Service, Sendable {
             do {
                 if ingestPending {
                     ingestPending = false
-                    try await ingest()
+                    // A new alert's first delivery is claimed as it is added and starts at once: the rest of the
+                    // pass (escalations, other due deliveries) goes on beside it.
+                    // Only while the breaker is closed: a probe stays with the oldest due delivery (`startable`).
+                    let room = configuration.concurrency - inFlight.count
+                    let closed = if case .closed = breaker.current { true } else { false }
+                    let claim = DeliveryClaim(lease: configuration.claimLease, limit: closed ? room : 0)
+                    for (delivery, alert) in try await ingest(claiming: claim) {
+                        start(delivery, of: alert, inFlight: &inFlight, deliveries: &deliveries)
+                    }
                 }
                 if news.recovered {
                     let revived = try await database.resumeAfterOutage(at: clock.now(), retry: configuration.retry)
@@ -197,11 +205,7 @@ public final class Notifier: Service, Sendable {
                         metadata: ["alert": "\(alert.id)", "contact": "\(alert.record.contacts[alert.level].name)"])
                 }
                 for (delivery, alert) in try await startable(now: now, inFlight: inFlight, schedule: schedule) {
-                    inFlight.insert(delivery.idempotencyKey)
-                    deliveries.addTask {
-                        await self.deliver(delivery, of: alert)
-                        self.signal { $0.finished.append(delivery.idempotencyKey) }
-                    }
+                    start(delivery, of: alert, inFlight: &inFlight, deliveries: &deliveries)
                 }
                 if let next = try await database.nextDue(after: now) { schedule(next) }
                 if untilIdle, inFlight.isEmpty, try await database.pendingCount() == 0 { return }
@@ -211,6 +215,18 @@ public final class Notifier: Service, Sendable {
                 ingestPending = true
                 schedule(clock.now().addingTimeInterval(1))
             }
+        }
+    }
+
+    /// Sends a claimed delivery in a task of its own; the loop hears when it is done.
+    private func start(
+        _ delivery: DeliveryInfo, of alert: AlertInfo, inFlight: inout Set<String>,
+        deliveries: inout DiscardingTaskGroup
+    ) {
+        inFlight.insert(delivery.idempotencyKey)
+        deliveries.addTask {
+            await self.deliver(delivery, of: alert)
+            self.signal { $0.finished.append(delivery.idempotencyKey) }
         }
     }
 
@@ -246,20 +262,24 @@ public final class Notifier: Service, Sendable {
 
     // MARK: Ingest
 
+    typealias Claimed = (delivery: DeliveryInfo, alert: AlertInfo)
+
     /// Turns the threat records added since the cursor into alerts: the diff from the last ingested commit to
-    /// the branch head, so the cost follows what is new, not the repo's size.
-    func ingest() async throws {
+    /// the branch head, so the cost follows what is new, not the repo's size. Returns the new deliveries it
+    /// claimed (`claim`).
+    @discardableResult
+    func ingest(claiming claim: DeliveryClaim = .nothing) async throws -> [Claimed] {
         let (repo, branch) = (configuration.repo, configuration.branch)
         let head: CommitInfo?
         do {
             head = try await store.resolveCommit(repo, ref: branch)
         } catch let error as VigilError where error.code == .repoNotFound || error.code == .branchNotFound {
             logger.debug("no threats yet", metadata: ["repo": "\(repo)@\(branch)"])
-            return
+            return []
         }
-        guard let head else { return }
+        guard let head else { return [] }
         let cursor = try await database.cursor(of: repo)
-        guard cursor != head.id else { return }
+        guard cursor != head.id else { return [] }
         // A cursor whose commit is gone (the repo was made anew) reads everything again: ids dedup.
         var base = TreeStore.emptyHash
         if let cursor, let commit = try await store.commit(id: cursor) { base = commit.tree.hash }
@@ -278,8 +298,10 @@ public final class Notifier: Service, Sendable {
             }
         }
         let traces = await Self.traces(of: threats.map(\.address), from: head, back: cursor, store: store)
-        let added = try await database.ingest(
-            threats, traces: traces.mapValues(\.headers), repo: repo, from: cursor, to: head.id, now: clock.now())
+        let result = try await database.ingest(
+            threats, traces: traces.mapValues(\.headers), repo: repo, from: cursor, to: head.id, now: clock.now(),
+            claiming: claim)
+        let added = result.added
         for alert in added {
             guard let trace = traces[alert.threat] else { continue }
             // The frame's wait from the threat's commit to its alert.
@@ -291,6 +313,7 @@ public final class Notifier: Service, Sendable {
         if !added.isEmpty {
             logger.info("new alerts", metadata: ["count": "\(added.count)", "commit": "\(repo)@\(head.id)"])
         }
+        return result.claimed
     }
 
     /// The traces of the threats at `addresses` (`repo@head:/path`), by address: read from the commits from

@@ -66,8 +66,8 @@ public final class PostgresAlertStore: AlertStore {
     @discardableResult
     public func ingest(
         _ threats: [(record: ThreatRecord, address: String)], traces: [String: TraceHeaders], repo: String,
-        from previous: String?, to commit: String, now: Date
-    ) async throws -> [AlertInfo] {
+        from previous: String?, to commit: String, now: Date, claiming claim: DeliveryClaim
+    ) async throws -> Ingested {
         let rows = try threats.filter { !$0.record.contacts.isEmpty }.map { threat in
             (
                 AlertInfo.id(for: threat.record), threat,
@@ -88,9 +88,9 @@ public final class PostgresAlertStore: AlertStore {
                         \(records.map(\.time))::bigint[], \(rows.map(\.1.address))::text[], \(rows.map(\.2))::text[],
                         \(records.map(\.acknowledgeWithin))::float8[], \(records.map { $0.contacts[0].name })::text[],
                         \(rows.map { AlertInfo.idempotencyKey(alert: $0.0, level: 0) })::text[],
-                        \(rows.map { traces[$0.1.address]?.columnText ?? "" })::text[])
+                        \(rows.map { traces[$0.1.address]?.columnText ?? "" })::text[]) WITH ORDINALITY
                     AS g(id, customer, device, time, threat, record, acknowledge_within, contact, idempotency_key,
-                         trace)
+                         trace, ord)
                 ), added AS (
                     INSERT INTO alerts(
                         id, state, level, customer, device, time, threat, record, acknowledge_within, created,
@@ -100,16 +100,21 @@ public final class PostgresAlertStore: AlertStore {
                     FROM given WHERE NOT EXISTS (SELECT 1 FROM forgotten_alerts f WHERE f.id = given.id)
                     ON CONFLICT (id) DO NOTHING RETURNING id
                 ), queued AS (
+                    -- The first deliveries added, up to the claim's limit, are claimed for this caller.
                     INSERT INTO deliveries(
-                        alert, level, contact, idempotency_key, state, attempts, next_attempt, created)
-                    SELECT given.id, 0, given.contact, given.idempotency_key, 'pending', 0, \(stamp), \(stamp)
+                        alert, level, contact, idempotency_key, state, attempts, next_attempt, created, claimed_until)
+                    SELECT given.id, 0, given.contact, given.idempotency_key, 'pending', 0, \(stamp), \(stamp),
+                        CASE WHEN row_number() OVER (ORDER BY given.ord) <= \(claim.limit)
+                            THEN \(stamp + claim.lease) END
                     FROM given JOIN added ON added.id = given.id
                     ON CONFLICT DO NOTHING
+                    RETURNING alert, claimed_until IS NOT NULL AS claimed
                 )
-                SELECT id FROM added
+                SELECT added.id, COALESCE(queued.claimed, false) FROM added LEFT JOIN queued ON queued.alert = added.id
                 """
-            ).map { try $0.decode(String.self) }
-            let added = Set(inserted)
+            ).map { try $0.decode((String, Bool).self) }
+            let added = Set(inserted.map(\.0))
+            let claimed = Set(inserted.filter(\.1).map(\.0))
             try await connection.rows(
                 """
                 INSERT INTO alert_cursors(repo, commit_id) VALUES (\(repo), \(commit))
@@ -117,7 +122,7 @@ public final class PostgresAlertStore: AlertStore {
                 WHERE alert_cursors.commit_id IS NOT DISTINCT FROM \(previous)
                 """)
             var seen: Set<String> = []
-            return rows.compactMap { id, threat, _ in
+            let alerts = rows.compactMap { id, threat, _ -> AlertInfo? in
                 guard added.contains(id), seen.insert(id).inserted else { return nil }
                 let record = threat.record
                 return AlertInfo(
@@ -125,6 +130,9 @@ public final class PostgresAlertStore: AlertStore {
                     time: record.time, threat: threat.address, record: record, created: now,
                     escalateAt: now.addingTimeInterval(record.acknowledgeWithin), trace: traces[threat.address])
             }
+            return Ingested(
+                added: alerts,
+                claimed: alerts.filter { claimed.contains($0.id) }.map { (.queued(for: $0, level: 0, at: now), $0) })
         }
     }
 

@@ -118,16 +118,16 @@ public final class SQLiteAlertStore: AlertStore {
         try String.fetchOne(try db.prepared("SELECT commit_id FROM cursors WHERE repo = ?"), arguments: [repo])
     }
 
-    @discardableResult
     public func ingest(
         _ threats: [(record: ThreatRecord, address: String)], traces: [String: TraceHeaders], repo: String,
-        from previous: String?, to commit: String, now: Date
-    ) async throws -> [AlertInfo] {
+        from previous: String?, to commit: String, now: Date, claiming claim: DeliveryClaim
+    ) async throws -> Ingested {
         let rows = try threats.map { threat in
             (AlertInfo.id(for: threat.record), threat, try AlertStoreRules.encoder.encode(threat.record))
         }
         return try await database.write { db in
             var added: [AlertInfo] = []
+            var claimed: [(delivery: DeliveryInfo, alert: AlertInfo)] = []
             for (id, threat, body) in rows where !threat.record.contacts.isEmpty {
                 try db.execute(
                     sql: """
@@ -144,37 +144,41 @@ public final class SQLiteAlertStore: AlertStore {
                         traces[threat.address]?.columnText, id,
                     ])
                 guard db.changesCount > 0 else { continue }
-                try Self.insertDelivery(db, alert: id, level: 0, record: threat.record, now: now)
-                added.append(
-                    AlertInfo(
-                        id: id, state: .open, level: 0, customer: threat.record.customer, device: threat.record.device,
-                        time: threat.record.time, threat: threat.address, record: threat.record, created: now,
-                        escalateAt: now.addingTimeInterval(threat.record.acknowledgeWithin),
-                        trace: traces[threat.address]))
+                let claiming = claimed.count < claim.limit
+                try Self.insertDelivery(
+                    db, alert: id, level: 0, record: threat.record, now: now,
+                    claimedUntil: claiming ? now.addingTimeInterval(claim.lease) : nil)
+                let alert = AlertInfo(
+                    id: id, state: .open, level: 0, customer: threat.record.customer, device: threat.record.device,
+                    time: threat.record.time, threat: threat.address, record: threat.record, created: now,
+                    escalateAt: now.addingTimeInterval(threat.record.acknowledgeWithin), trace: traces[threat.address])
+                added.append(alert)
+                if claiming { claimed.append((.queued(for: alert, level: 0, at: now), alert)) }
             }
             if try Self.cursor(db, repo) == previous {
                 try db.prepared("INSERT OR REPLACE INTO cursors(repo, commit_id) VALUES (?, ?)").execute(arguments: [
                     repo, commit,
                 ])
             }
-            return added
+            return Ingested(added: added, claimed: claimed)
         }
     }
 
+    /// Queues the delivery of `alert` to its contact at `level`, claimed until `claimedUntil` when given.
     private static func insertDelivery(
-        _ db: Database, alert: String, level: Int, record: ThreatRecord, now: Date
+        _ db: Database, alert: String, level: Int, record: ThreatRecord, now: Date, claimedUntil: Date? = nil
     )
         throws
     {
         try db.execute(
             sql: """
                 INSERT OR IGNORE INTO deliveries(
-                    alert, level, contact, idempotency_key, state, attempts, next_attempt, created)
-                VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)
+                    alert, level, contact, idempotency_key, state, attempts, next_attempt, created, claimed_until)
+                VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)
                 """,
             arguments: [
                 alert, level, record.contacts[level].name, AlertInfo.idempotencyKey(alert: alert, level: level),
-                now.timeIntervalSince1970, now.timeIntervalSince1970,
+                now.timeIntervalSince1970, now.timeIntervalSince1970, claimedUntil?.timeIntervalSince1970,
             ])
     }
 

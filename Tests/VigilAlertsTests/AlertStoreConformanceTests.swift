@@ -110,6 +110,41 @@ struct AlertStoreConformanceTests {
     }
 
     @Test(arguments: AlertStoreKind.testable)
+    func ingestClaimsTheFirstNewDeliveriesForItsCallerInTheSameTransaction(kind: AlertStoreKind) async throws {
+        try await kind.withStores { store, other in
+            try await store.ingest(try threats(1), repo: "threats", from: nil, to: "c1", now: start)
+            let result = try await store.ingest(
+                try threats(4), traces: [:], repo: "threats", from: "c1", to: "c2", now: start,
+                claiming: DeliveryClaim(lease: 30, limit: 2))
+            // Only what this call added is claimed: the first two new ones, in the order given.
+            #expect(result.added.map(\.device) == ["cam1", "cam2", "cam3"])
+            #expect(result.claimed.map(\.alert.device) == ["cam1", "cam2"])
+            for (delivery, alert) in result.claimed {
+                #expect(delivery.alert == alert.id && delivery.level == 0 && delivery.contact == "Ana Lee")
+                #expect(delivery.idempotencyKey == AlertInfo.idempotencyKey(alert: alert.id, level: 0))
+                #expect(delivery.state == .pending && delivery.attempts == 0 && delivery.nextAttempt == start)
+            }
+            // The claimed ones are nobody else's (another notifier on the same database included) until the lease
+            // ends; the unclaimed new one and the older one are due for anyone.
+            let others = try await (other ?? store).claimDue(at: start, lease: 60, excluding: [], limit: 10)
+            #expect(Set(others.map(\.1.device)) == ["cam0", "cam3"])
+            #expect(try await store.claimDue(at: start + 29, lease: 30, excluding: [], limit: 10).isEmpty)
+            let afterLease = try await store.claimDue(at: start + 31, lease: 30, excluding: [], limit: 10)
+            #expect(Set(afterLease.map(\.0.idempotencyKey)) == Set(result.claimed.map(\.delivery.idempotencyKey)))
+            // Recorded like any claimed delivery.
+            #expect(
+                try await store.record(
+                    .delivered(status: 201), for: result.claimed[0].delivery.idempotencyKey, at: start + 32,
+                    retry: RetryPolicy()) == .delivered)
+            // Threats ingested again add nothing and claim nothing.
+            let again = try await store.ingest(
+                try threats(4), traces: [:], repo: "threats", from: "c2", to: "c3", now: start,
+                claiming: DeliveryClaim(lease: 30, limit: 10))
+            #expect(again.added.isEmpty && again.claimed.isEmpty)
+        }
+    }
+
+    @Test(arguments: AlertStoreKind.testable)
     func aClaimedDeliveryIsNobodyElsesUntilItsLeaseEnds(kind: AlertStoreKind) async throws {
         try await kind.withStore { store in
             try await store.ingest(try threats(5), repo: "threats", from: nil, to: "c1", now: start)
