@@ -32,4 +32,12 @@ public enum SchemaCheck {
         process.waitUntilExit()
         return (process.terminationStatus, text)
     }
+
+    /// `run` on a thread of its own, for tests that run beside others (the checker takes seconds on a loaded
+    /// machine).
+    public static func check(
+        schema: String, _ documents: [Data], examples: Bool = false
+    ) async throws -> (Int32, String) {
+        try await blockingWork { try run(schema: schema, documents, examples: examples) }
+    }
 }

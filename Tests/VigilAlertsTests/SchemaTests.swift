@@ -9,8 +9,8 @@ import VigilStages
 @Suite("Alert and threat records against their JSON Schemas")
 struct SchemaTests {
     /// check.py on `documents` and the schema's own examples: its exit status and output.
-    static func check(schema: String, _ documents: [Data]) throws -> (Int32, String) {
-        try SchemaCheck.run(schema: "docs/schemas/\(schema)", documents, examples: true)
+    static func check(schema: String, _ documents: [Data]) async throws -> (Int32, String) {
+        try await SchemaCheck.check(schema: "docs/schemas/\(schema)", documents, examples: true)
     }
 
     @Test func deliveredAlertsMatchTheAlertSchema() async throws {
@@ -30,19 +30,19 @@ struct SchemaTests {
             return try sink.received.map { try $0.alert.encoded() }
         }
         #expect(bodies.count == 2)
-        let (status, output) = try Self.check(schema: "alert.schema.json", bodies)
+        let (status, output) = try await Self.check(schema: "alert.schema.json", bodies)
         #expect(status == 0, "\(output)")
         #expect(output.components(separatedBy: "ok ").count == 4, "\(output)")
         // The schema can fail: a payload without its sentence does not pass.
         var broken = try JSONSerialization.jsonObject(with: bodies[0]) as! [String: Any]
         broken["message"] = nil
-        let (brokenStatus, brokenOutput) = try Self.check(
+        let (brokenStatus, brokenOutput) = try await Self.check(
             schema: "alert.schema.json", [try JSONSerialization.data(withJSONObject: broken)])
         #expect(brokenStatus == 1 && brokenOutput.contains("'message' is a required property"))
     }
 
-    @Test func threatRecordsMatchTheThreatSchema() throws {
-        let (status, output) = try Self.check(
+    @Test func threatRecordsMatchTheThreatSchema() async throws {
+        let (status, output) = try await Self.check(
             schema: "threat.schema.json", [try threatRecord().encoded(), try threatRecord(contacts: ["Cy"]).encoded()])
         #expect(status == 0, "\(output)")
     }

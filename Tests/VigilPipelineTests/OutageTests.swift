@@ -57,9 +57,7 @@ struct OutageTests {
             server.kill()
             // Under the old rule two tries would have failed every remaining datum within a second.
             try await Task.sleep(for: .seconds(4))
-            try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
-                Thread.detachNewThread { done.resume(with: Result { try server.restartBlocking() }) }
-            }
+            try await blockingWork { try server.restartBlocking() }
             #expect(
                 await waitFor(seconds: 60) {
                     guard let head = try? await store.resolveCommit("copies", ref: nil) else { return false }

@@ -8,8 +8,8 @@ import VigilPipeline
 @Suite("Pachyderm exports")
 struct PachydermExportTests {
     /// check.py on `documents` against Pachyderm's schema: its exit status and output.
-    static func check(_ documents: [Data]) throws -> (Int32, String) {
-        try SchemaCheck.run(schema: "Tests/Data/pachyderm/CreatePipelineRequest.schema.json", documents)
+    static func check(_ documents: [Data]) async throws -> (Int32, String) {
+        try await SchemaCheck.check(schema: "Tests/Data/pachyderm/CreatePipelineRequest.schema.json", documents)
     }
 
     /// Vigil's pipelines of every shape: the vision chain, a command with secrets and limits, a union.
@@ -50,15 +50,15 @@ struct PachydermExportTests {
         """,
     ]
 
-    @Test func everyExportPassesPachydermsSchema() throws {
+    @Test func everyExportPassesPachydermsSchema() async throws {
         let exports = try Self.specs.map { try PachydermExport(try PipelineSpecParser.parse($0), image: "reg/vigil:1") }
-        let (status, output) = try Self.check(exports.map(\.json))
+        let (status, output) = try await Self.check(exports.map(\.json))
         #expect(status == 0, "\(output)")
         #expect(output.components(separatedBy: "ok ").count == Self.specs.count + 1, "\(output)")
         // The check can fail: an export with a field Pachyderm does not know does not pass.
         var broken = try #require(JSONSerialization.jsonObject(with: exports[0].json) as? [String: Any])
         broken["parallelism"] = 7
-        let (brokenStatus, brokenOutput) = try Self.check([try JSONSerialization.data(withJSONObject: broken)])
+        let (brokenStatus, brokenOutput) = try await Self.check([try JSONSerialization.data(withJSONObject: broken)])
         #expect(brokenStatus == 1 && brokenOutput.contains("'parallelism' was unexpected"), "\(brokenOutput)")
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import ServerTestSupport
 import Testing
 import VigilServer
 
@@ -10,9 +11,7 @@ struct DashboardTests {
     /// The page's DOM after Chromium loaded `url` (following the sign-in redirect with its cookie). Chromium
     /// is waited for on a thread of its own, not on one of Swift's few cooperative threads.
     static func render(_ url: String) async throws -> String {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try renderBlocking(url) }) }.start()
-        }
+        try await blockingWork { try renderBlocking(url) }
     }
 
     static func renderBlocking(_ url: String, screenshot: URL? = nil) throws -> String {
