@@ -20,7 +20,7 @@ extension ProcessTests {
             try await seaweed.start()
             defer { seaweed.kill() }
             let (vigil, _) = try await S3CLITests().makeVigil(root, server: seaweed)
-            let api = try SharedDeploymentCLITests.serve(vigil, name: "api", root: root, options: [])
+            let api = try await SharedDeploymentCLITests.serve(vigil, name: "api", root: root, options: [])
             defer { if api.process.isRunning { kill(api.process.processIdentifier, SIGKILL) } }
 
             let ready = try #require(try await ProbesCLITests.waitFor(200, api.port, "/readyz"))
@@ -37,7 +37,7 @@ extension ProcessTests {
 
             try await seaweed.start()
             #expect(try await ProbesCLITests.waitFor(200, api.port, "/readyz")?.status == "ready")
-            #expect(api.stop() == 0)
+            #expect(try await api.stopped() == 0)
         }
     }
 }

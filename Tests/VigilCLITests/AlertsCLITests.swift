@@ -120,17 +120,17 @@ extension ProcessTests {
             var verdicts: Rates
         }
 
-        @Test func killingTheNotifierMidDeliveryNeitherLosesNorDuplicatesAnAlert() throws {
+        @Test func killingTheNotifierMidDeliveryNeitherLosesNorDuplicatesAnAlert() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
             let vigil = VigilProcess(home: root.appendingPathComponent("home"))
             let secret = root.appendingPathComponent("secret")
             try Data("a-shared-secret-for-the-cli-test\n".utf8).write(to: secret)
-            try vigil.run(["init"])
-            try vigil.run(["repo", "create", "threats"])
+            try await vigil.run(["init"])
+            try await vigil.run(["repo", "create", "threats"])
             let threats = root.appendingPathComponent("threats")
             try Self.writeThreats(to: threats, count: 40)
-            #expect(try vigil.run(["put", "threats", threats.path]).status == 0)
+            #expect(try await vigil.run(["put", "threats", threats.path]).status == 0)
             // A slow API (300 ms an alert, stored after the wait), so a kill lands while requests are in flight.
             let sink = try Self.startSink(
                 vigil, root: root, secret: secret, extra: ["--delay-ms", "300", "--delay-next", "1000"])
@@ -145,18 +145,20 @@ extension ProcessTests {
             for round in 1...3 {
                 let before = try sink.keys().count
                 let notifier = try vigil.start(notify)
-                #expect(try eventually(30) { try sink.keys().count >= before + 4 }, "round \(round): nothing delivered")
+                #expect(
+                    try await eventually(30) { try sink.keys().count >= before + 4 },
+                    "round \(round): nothing delivered")
                 // The keys are stored just before the answers: the notifier has half the API's delay to send the
                 // next two, which the sink then holds when the kill lands (on a loaded machine too).
                 usleep(150_000)
                 kill(notifier.processIdentifier, SIGKILL)
-                notifier.waitUntilExit()
+                try await waitForExit(of: notifier)
             }
-            let finish = try vigil.run(notify + ["--until-idle"])
+            let finish = try await vigil.run(notify + ["--until-idle"])
             #expect(finish.status == 0, "\(finish.error)")
             #expect(finish.output.contains("40 alerts: 40 open"))
             // Requests the killed notifiers left in flight finish on the sink's side too.
-            #expect(try eventually(5) { try sink.keys().count == 40 })
+            #expect(try await eventually(5) { try sink.keys().count == 40 })
             let keys = try sink.keys()
             #expect(keys.count == 40)
             // The resends of what the killed notifiers had in flight were recognised by their keys.
@@ -167,36 +169,38 @@ extension ProcessTests {
             #expect((1...6).contains(duplicates), "\(summary)")
             #expect(Set(keys).count == 40, "an idempotency key was stored twice")
 
-            let alerts = try vigil.json([Alert].self, ["alerts", "list"])
+            let alerts = try await vigil.json([Alert].self, ["alerts", "list"])
             #expect(alerts.count == 40 && alerts.allSatisfy { $0.state == "open" })
             #expect(Set(alerts.map { "\($0.id)-0" }) == Set(keys))
-            let shown = try vigil.run(["alerts", "show", String(alerts[0].id.prefix(8))])
+            let shown = try await vigil.run(["alerts", "show", String(alerts[0].id.prefix(8))])
             #expect(shown.status == 0)
             #expect(shown.output.contains("Ana Lee") && shown.output.contains("delivered"))
         }
 
-        @Test func alertsCommandsSayWhatIsWrong() throws {
+        @Test func alertsCommandsSayWhatIsWrong() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
             let vigil = VigilProcess(home: root.appendingPathComponent("home"))
             let secret = root.appendingPathComponent("secret")
             try Data("a-shared-secret-for-the-cli-test".utf8).write(to: secret)
-            #expect(try vigil.run(["alerts", "list"]).error.contains("[not-initialized]"))
-            try vigil.run(["init"])
-            try vigil.run(["repo", "create", "threats"])
+            #expect(try await vigil.run(["alerts", "list"]).error.contains("[not-initialized]"))
+            try await vigil.run(["init"])
+            try await vigil.run(["repo", "create", "threats"])
             let threats = root.appendingPathComponent("threats")
             try Self.writeThreats(to: threats, count: 2)
-            try vigil.run(["put", "threats", threats.path])
+            try await vigil.run(["put", "threats", threats.path])
 
-            let unknown = try vigil.run(["alerts", "show", "abcdef"])
+            let unknown = try await vigil.run(["alerts", "show", "abcdef"])
             #expect(unknown.status == 1)
             #expect(
                 unknown.error
                     == "vigil: error: no alert 'abcdef'; `vigil alerts list` shows the alerts there are [alert-not-found]\n"
             )
-            let noSecret = try vigil.run(["notify", "--alert-url", "http://127.0.0.1:9/v1/alerts", "--until-idle"])
+            let noSecret = try await vigil.run([
+                "notify", "--alert-url", "http://127.0.0.1:9/v1/alerts", "--until-idle",
+            ])
             #expect(noSecret.status == 1 && noSecret.error.contains("[bad-alert-config]"))
-            let badURL = try vigil.run(["notify", "--alert-url", "ftp://x", "--alert-secret-file", secret.path])
+            let badURL = try await vigil.run(["notify", "--alert-url", "ftp://x", "--alert-secret-file", secret.path])
             #expect(badURL.status == 1 && badURL.error.contains("must be http(s)://"))
 
             // The API refuses everything (400): both alerts end on the dead-letter list, and a retry re-queues them.
@@ -204,39 +208,41 @@ extension ProcessTests {
                 vigil, root: root, secret: secret, extra: ["--fail-next", "2", "--fail-status", "400"])
             defer { sink.stop() }
             let notify = ["notify", "--alert-url", sink.url, "--alert-secret-file", secret.path, "--until-idle"]
-            #expect(try vigil.run(notify).output.contains("2 alerts: 2 dead"))
-            let dead = try vigil.json([Alert].self, ["alerts", "list", "--state", "dead"])
+            #expect(try await vigil.run(notify).output.contains("2 alerts: 2 dead"))
+            let dead = try await vigil.json([Alert].self, ["alerts", "list", "--state", "dead"])
             #expect(dead.count == 2)
-            let retried = try vigil.run(["alerts", "retry", "--all-dead"])
+            let retried = try await vigil.run(["alerts", "retry", "--all-dead"])
             #expect(retried.status == 0 && retried.output.components(separatedBy: "retrying").count == 3)
-            #expect(try vigil.run(notify).output.contains("2 alerts: 2 open"))
+            #expect(try await vigil.run(notify).output.contains("2 alerts: 2 open"))
             #expect(try sink.keys().count == 2)
-            let notDead = try vigil.run(["alerts", "retry", dead[0].id])
+            let notDead = try await vigil.run(["alerts", "retry", dead[0].id])
             #expect(notDead.status == 1 && notDead.error.contains("[bad-alert-state]"))
-            let ack = try vigil.run(["alerts", "ack", dead[0].id, "--by", "Ana Lee"])
+            let ack = try await vigil.run(["alerts", "ack", dead[0].id, "--by", "Ana Lee"])
             #expect(ack.status == 0 && ack.output.contains("acknowledged"))
             #expect(
-                try vigil.json([Alert].self, ["alerts", "list", "--state", "acknowledged"]).map(\.id) == [dead[0].id])
-            let twice = try vigil.run(["alerts", "ack", dead[0].id])
+                try await vigil.json([Alert].self, ["alerts", "list", "--state", "acknowledged"]).map(\.id) == [
+                    dead[0].id
+                ])
+            let twice = try await vigil.run(["alerts", "ack", dead[0].id])
             #expect(twice.status == 1 && twice.error.contains("acknowledged already"))
-            let badState = try vigil.run(["alerts", "list", "--state", "lost"])
+            let badState = try await vigil.run(["alerts", "list", "--state", "lost"])
             #expect(badState.status == 64 && badState.error.contains("--state must be one of"))
 
             // A verdict, then a change of mind: the latest stands and keeps the earlier; both are audited.
-            let judged = try vigil.run(
+            let judged = try await vigil.run(
                 ["alerts", "verdict", String(dead[0].id.prefix(8)), "--false-alarm", "--label", "shadow"])
             #expect(judged.status == 0 && judged.output.contains("false-alarm (shadow)"), "\(judged.error)")
-            let changed = try vigil.json(
+            let changed = try await vigil.json(
                 Verdict.self, ["alerts", "verdict", dead[0].id, "--confirmed", "--note", "a courier", "--json"])
             #expect(changed.verdict == "confirmed" && changed.earlier.map(\.verdict) == ["false-alarm"])
-            let standing = try vigil.json(Verdict.self, ["alerts", "verdict", dead[0].id, "--json"])
+            let standing = try await vigil.json(Verdict.self, ["alerts", "verdict", dead[0].id, "--json"])
             #expect(standing.verdict == "confirmed" && standing.note == "a courier" && standing.label == nil)
-            let actions = try vigil.json([Audit].self, ["audit"]).filter { $0.target == "alert \(dead[0].id)" }
+            let actions = try await vigil.json([Audit].self, ["audit"]).filter { $0.target == "alert \(dead[0].id)" }
             #expect(Set(actions.map(\.action)) == ["VERDICT false-alarm", "VERDICT confirmed"])
-            let unjudged = try vigil.run(["alerts", "verdict", dead[1].id])
+            let unjudged = try await vigil.run(["alerts", "verdict", dead[1].id])
             #expect(unjudged.status == 1 && unjudged.error.contains("nobody has given a verdict"))
             for bad in [["--confirmed", "--false-alarm"], ["--false-alarm", "--label", " "], ["--label", "cat"]] {
-                let refused = try vigil.run(["alerts", "verdict", dead[1].id] + bad)
+                let refused = try await vigil.run(["alerts", "verdict", dead[1].id] + bad)
                 #expect(refused.status == 64, "\(bad): \(refused.error)")
             }
 
@@ -251,13 +257,13 @@ extension ProcessTests {
                 "invalid": ["total": 0, "byDevice": [:], "byReason": [:], "byDeviceAndReason": [:]], "sources": [],
             ]
             try JSONSerialization.data(withJSONObject: counts).write(to: stats.appendingPathComponent("counts.json"))
-            #expect(try vigil.run(["repo", "create", "stats"]).status == 0)
-            #expect(try vigil.run(["put", "stats", stats.path]).status == 0)
-            let rates = try vigil.json(Stats.self, ["stats", "--json"]).verdicts
+            #expect(try await vigil.run(["repo", "create", "stats"]).status == 0)
+            #expect(try await vigil.run(["put", "stats", stats.path]).status == 0)
+            let rates = try await vigil.json(Stats.self, ["stats", "--json"]).verdicts
             #expect(rates.total.alerts == 2 && rates.total.judged == 1 && rates.total.confirmed == 1)
             #expect(rates.total.falseAlarms == 0)
             #expect(rates.byDevice[dead[0].device]?.judged == 1)
-            let printed = try vigil.run(["stats"])
+            let printed = try await vigil.run(["stats"])
             #expect(
                 printed.status == 0 && printed.output.contains("Verdicts: 1 of 2 alerts judged"), "\(printed.error)")
         }

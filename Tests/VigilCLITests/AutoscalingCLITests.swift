@@ -47,19 +47,19 @@ extension ProcessTests {
             }
 
             // Two stages with the deployment's names: validate copies the uploads, detect copies validate.
-            #expect(try vigil.run(["repo", "create", "images"]).status == 0)
+            #expect(try await vigil.run(["repo", "create", "images"]).status == 0)
             for (name, input) in [("validate", "images"), ("detect", "validate")] {
                 let spec = root.appendingPathComponent("\(name).yaml")
                 try Data("{name: \(name), input: {pfs: {repo: \(input), glob: /*}}, transform: {stage: copy}}".utf8)
                     .write(to: spec)
-                #expect(try vigil.run(["pipeline", "create", spec.path]).status == 0)
+                #expect(try await vigil.run(["pipeline", "create", spec.path]).status == 0)
             }
             let planner = try vigil.start(
                 ["engine", "--no-workers"], errorLog: root.appendingPathComponent("engine.log"))
             defer { kill(planner.processIdentifier, SIGKILL) }
             let frames = root.appendingPathComponent("frames")
             try makeFrames(in: frames, count: 5, tag: "keda")
-            #expect(try vigil.run(["put", "images", frames.path]).status == 0)
+            #expect(try await vigil.run(["put", "images", frames.path]).status == 0)
 
             // No worker anywhere: validate's datums wait, and its query says so; detect has nothing yet.
             #expect(try await waitFor("validate", 5))
@@ -76,7 +76,7 @@ extension ProcessTests {
             defer { kill(detect.processIdentifier, SIGKILL) }
             #expect(try await waitFor("detect", 0))
             struct Entry: Decodable { var name: String }
-            #expect(try eventually(30) { try vigil.json([Entry].self, ["ls", "detect"]).count == 5 })
+            #expect(try await eventually(30) { try await vigil.json([Entry].self, ["ls", "detect"]).count == 5 })
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ServerTestSupport
 import Testing
 
 extension ProcessTests {
@@ -60,20 +61,22 @@ extension ProcessTests {
                 dangerous: {person: 0.5}
             """
 
-        @Test func judgedAlertsBecomeACocoAndAYoloDatasetWithTheDetectorsBoxes() throws {
+        @Test func judgedAlertsBecomeACocoAndAYoloDatasetWithTheDetectorsBoxes() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
             let vigil = VigilProcess(home: root.appendingPathComponent("home"))
-            let alerts = try JudgedFrames.make(vigil, root: root, rules: Self.rules)
+            let alerts = try await JudgedFrames.make(vigil, root: root, rules: Self.rules)
 
             let detection = try JSONDecoder().decode(
-                Detection.self, from: try vigil.run(["cat", "detect:/cam1/cam1-1700000000.jpg.json"]).outputData)
+                Detection.self, from: try await vigil.run(["cat", "detect:/cam1/cam1-1700000000.jpg.json"]).outputData)
             let people = Set(detection.detections.filter { $0.label == "person" })
             try #require(!people.isEmpty)
 
             // COCO: both frames, the confirmed one with the detector's person boxes, the false alarm with none.
             let coco = root.appendingPathComponent("coco")
-            let exported = try vigil.run(["dataset", "export", "--format", "coco", coco.path, "--name", "round-1"])
+            let exported = try await vigil.run([
+                "dataset", "export", "--format", "coco", coco.path, "--name", "round-1",
+            ])
             #expect(exported.status == 0, "\(exported.error)")
             #expect(exported.output.contains("2 images, \(people.count) boxes, 1 false alarms without boxes"))
             let snakeCase = JSONDecoder()
@@ -97,8 +100,8 @@ extension ProcessTests {
             #expect(!document.annotations.contains { $0.imageId == negative.id })
             // pycocotools, as training code reads COCO, finds the same images and boxes.
             if let python = CocoReader.python {
-                let read = try CocoReader.boxes(
-                    python: python, annotations: coco.appendingPathComponent("annotations.json"))
+                let annotations = coco.appendingPathComponent("annotations.json")
+                let read = try await blockingWork { try CocoReader.boxes(python: python, annotations: annotations) }
                 #expect(read["images/cam1-1700000000.jpg"] == people, "\(read)")
                 #expect(read["images/cam1-1700000100.jpg"] == [], "\(read)")
                 #expect(read.count == 2)
@@ -107,12 +110,13 @@ extension ProcessTests {
             }
             // The frames are the bytes the detector saw.
             let image = try Data(contentsOf: coco.appendingPathComponent(confirmed.fileName))
-            #expect(image == (try vigil.run(["cat", "validate:/valid/cam1-1700000000.jpg"])).outputData)
+            #expect(image == (try await vigil.run(["cat", "validate:/valid/cam1-1700000000.jpg"])).outputData)
 
             // YOLO: the same boxes, as fractions of the frame; an empty label file for the false alarm.
             let yolo = root.appendingPathComponent("yolo")
             #expect(
-                try vigil.run(["dataset", "export", "--format", "yolo", yolo.path, "--name", "round-1-yolo"]).status
+                try await vigil.run(["dataset", "export", "--format", "yolo", yolo.path, "--name", "round-1-yolo"])
+                    .status
                     == 0)
             #expect(try String(contentsOf: yolo.appendingPathComponent("classes.txt"), encoding: .utf8) == "person\n")
             let lines = try String(
@@ -134,48 +138,49 @@ extension ProcessTests {
                     .isEmpty)
 
             // Committed, with the image, detection and verdict commits it came from.
-            let commits = try vigil.json([Commit].self, ["log", "datasets"])
+            let commits = try await vigil.json([Commit].self, ["log", "datasets"])
             #expect(commits.count == 2)
             let sources = Set(try #require(commits.first).provenance.inputs.map(\.repo))
             #expect(sources == ["validate", "detect", "verdicts"])
-            #expect(try vigil.run(["cat", "datasets:/round-1/annotations.json"]).status == 0)
+            #expect(try await vigil.run(["cat", "datasets:/round-1/annotations.json"]).status == 0)
 
             // Only false alarms; a folder that is not empty is refused; so is a format that is none.
             let negatives = root.appendingPathComponent("negatives")
-            let only = try vigil.run([
+            let only = try await vigil.run([
                 "dataset", "export", "--format", "coco", negatives.path, "--verdict", "false-alarm",
             ])
             #expect(only.status == 0 && only.output.contains("1 images, 0 boxes"), "\(only.output)")
-            let again = try vigil.run(["dataset", "export", "--format", "coco", coco.path])
+            let again = try await vigil.run(["dataset", "export", "--format", "coco", coco.path])
             #expect(again.status == 1 && again.error.contains("not empty"))
             #expect(
-                try vigil.run(["dataset", "export", "--format", "voc", root.appendingPathComponent("x").path]).status
+                try await vigil.run(["dataset", "export", "--format", "voc", root.appendingPathComponent("x").path])
+                    .status
                     == 64)
 
             // Erasing the confirmed frame takes, in every dataset holding it, its copy, its label file and the
             // manifest and annotations that name it, and the verdict on its alert; the other frame's stay.
-            let before = try #require(try vigil.json([Commit].self, ["log", "datasets"]).first).id
-            let erased = try vigil.run(["erase", "images:/cam1-1700000000.jpg", "--reason", "request 12"])
+            let before = try #require(try await vigil.json([Commit].self, ["log", "datasets"]).first).id
+            let erased = try await vigil.run(["erase", "images:/cam1-1700000000.jpg", "--reason", "request 12"])
             #expect(erased.status == 0, "\(erased.error)")
             for path in [
                 "round-1/images/cam1-1700000000.jpg", "round-1/annotations.json", "round-1/manifest.json",
                 "round-1-yolo/images/cam1-1700000000.jpg", "round-1-yolo/labels/cam1-1700000000.txt",
                 "round-1-yolo/manifest.json",
             ] {
-                let read = try vigil.run(["cat", "datasets@\(before):/\(path)"])
+                let read = try await vigil.run(["cat", "datasets@\(before):/\(path)"])
                 #expect(read.status == 1 && read.error.contains("[erased]"), "\(path): \(read.error)")
             }
             for path in [
                 "round-1-yolo/classes.txt", "round-1-yolo/labels/cam1-1700000100.txt",
                 "round-1-yolo/images/cam1-1700000100.jpg",
             ] {
-                #expect(try vigil.run(["cat", "datasets:/\(path)"]).status == 0, "\(path)")
+                #expect(try await vigil.run(["cat", "datasets:/\(path)"]).status == 0, "\(path)")
             }
             // The false alarms' dataset never held the erased frame: its manifest stays.
-            #expect(try vigil.run(["cat", "datasets:/negatives/manifest.json"]).status == 0)
-            let verdict = try vigil.run(["cat", "verdicts@master^:/acme/\(alerts[0].id).json"])
+            #expect(try await vigil.run(["cat", "datasets:/negatives/manifest.json"]).status == 0)
+            let verdict = try await vigil.run(["cat", "verdicts@master^:/acme/\(alerts[0].id).json"])
             #expect(verdict.status == 1 && verdict.error.contains("[erased]"), "\(verdict.error)")
-            #expect(try vigil.run(["cat", "verdicts:/acme/\(alerts[1].id).json"]).status == 0)
+            #expect(try await vigil.run(["cat", "verdicts:/acme/\(alerts[1].id).json"]).status == 0)
         }
     }
 }

@@ -19,7 +19,7 @@ extension ProcessTests {
             return Int(info.f_bavail) * Int(info.f_frsize)
         }
 
-        @Test func anUploadToAFullDiskIs507AndNothingIsStoredUntilSpaceReturns() throws {
+        @Test func anUploadToAFullDiskIs507AndNothingIsStoredUntilSpaceReturns() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
             let disk = root.appendingPathComponent("disk")
@@ -28,8 +28,8 @@ extension ProcessTests {
             try #require(mounted == 0, "cannot mount a tmpfs at \(disk.path)")
             defer { _ = try? ServeLimitsCLITests.shell("umount", "-l", disk.path) }
 
-            let (vigil, token) = try ServeLimitsCLITests.prepare(disk)
-            let server = try SharedDeploymentCLITests.serve(vigil, name: "serve", root: root, options: [])
+            let (vigil, token) = try await ServeLimitsCLITests.prepare(disk)
+            let server = try await SharedDeploymentCLITests.serve(vigil, name: "serve", root: root, options: [])
             defer { _ = server.stop() }
             let frame = try ServeLimitsCLITests.frame
             // Fill the disk but for less than one frame.
@@ -42,7 +42,7 @@ extension ProcessTests {
                 port: server.port, "PUT", "/v1/images/cam-1700000000.jpg", token: token, body: frame)
             #expect(refused.status == 507, "\(refused.status) \(refused.body)")
             #expect(refused.body.contains("disk-full"), "\(refused.body)")
-            let listed = try SharedDeploymentCLITests.request(
+            let listed = try await SharedDeploymentCLITests.request(
                 port: server.port, "GET", "/v1/repos/images/files/", token: try Self.admin(vigil))
             #expect(!listed.body.contains("cam-1700000000.jpg"), "\(listed.body)")
 
@@ -51,14 +51,15 @@ extension ProcessTests {
             let stored = try SharedDeploymentCLITests.request(
                 port: server.port, "PUT", "/v1/images/cam-1700000000.jpg", token: token, body: frame)
             #expect(stored.status == 201, "\(stored.status) \(stored.body)")
-            #expect(server.stop() == 0)
-            #expect(try ServeLimitsCLITests.imageNames(vigil) == ["cam-1700000000.jpg"])
-            let check = try vigil.run(["fsck"])
+            #expect(try await server.stopped() == 0)
+            #expect(try await ServeLimitsCLITests.imageNames(vigil) == ["cam-1700000000.jpg"])
+            let check = try await vigil.run(["fsck"])
             #expect(check.status == 0, "\(check.output) \(check.error)")
         }
 
-        static func admin(_ vigil: VigilProcess) throws -> String {
-            try vigil.run(["token", "create", "--role", "admin"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        static func admin(_ vigil: VigilProcess) async throws -> String {
+            try await vigil.run(["token", "create", "--role", "admin"]).output.trimmingCharacters(
+                in: .whitespacesAndNewlines)
         }
     }
 }

@@ -15,20 +15,20 @@ extension ProcessTests {
         }
 
         /// A data folder under `root` whose images repo holds `frames` small frames.
-        static func dataFolder(in root: URL, frames count: Int, tag: String) throws -> VigilProcess {
+        static func dataFolder(in root: URL, frames count: Int, tag: String) async throws -> VigilProcess {
             let vigil = VigilProcess(home: root.appendingPathComponent("home"))
-            try vigil.run(["init"])
-            try vigil.run(["repo", "create", "images"])
+            try await vigil.run(["init"])
+            try await vigil.run(["repo", "create", "images"])
             let frames = root.appendingPathComponent("frames")
             try makeFrames(in: frames, count: count, tag: tag, size: 256)
-            #expect(try vigil.run(["put", "images", frames.path]).status == 0)
+            #expect(try await vigil.run(["put", "images", frames.path]).status == 0)
             return vigil
         }
 
-        @Test func nothingVigilWritesInItsDataFolderIsOpenToOtherUsers() throws {
+        @Test func nothingVigilWritesInItsDataFolderIsOpenToOtherUsers() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
-            let vigil = try Self.dataFolder(in: root, frames: 3, tag: "m")
+            let vigil = try await Self.dataFolder(in: root, frames: 3, tag: "m")
             // An external command: as root it runs as the sandbox user, who cannot enter a private data folder.
             let spec = root.appendingPathComponent("copy.yaml")
             try Data(
@@ -38,12 +38,12 @@ extension ProcessTests {
                 transform: {cmd: [sh, -c, 'cp "$images" /pfs/out/']}
                 """.utf8
             ).write(to: spec)
-            #expect(try vigil.run(["pipeline", "create", spec.path]).status == 0)
-            let engine = try vigil.run(["engine", "--until-idle"])
+            #expect(try await vigil.run(["pipeline", "create", spec.path]).status == 0)
+            let engine = try await vigil.run(["engine", "--until-idle"])
             #expect(engine.status == 0, "\(engine.error)")
-            #expect(try vigil.run(["token", "create", "--role", "admin"]).status == 0)
+            #expect(try await vigil.run(["token", "create", "--role", "admin"]).status == 0)
             struct Entry: Decodable { var name: String }
-            #expect(try vigil.json([Entry].self, ["ls", "copies:/"]).count == 3)
+            #expect(try await vigil.json([Entry].self, ["ls", "copies:/"]).count == 3)
 
             var open: [String] = []
             var checked = 0
@@ -58,10 +58,10 @@ extension ProcessTests {
             #expect(open.isEmpty, "open to others: \(open.prefix(20))")
         }
 
-        @Test func killingTheEngineMidJobLosesNothingAndRedoesNoFinishedDatum() throws {
+        @Test func killingTheEngineMidJobLosesNothingAndRedoesNoFinishedDatum() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
-            let vigil = try Self.dataFolder(in: root, frames: 200, tag: "k")
+            let vigil = try await Self.dataFolder(in: root, frames: 200, tag: "k")
             // Each run of a datum appends its id to a log outside the store: what shows a datum ran twice.
             // The command runs as an unprivileged user when the tests run as root: it may write this one file.
             let runs = root.appendingPathComponent("runs.log")
@@ -79,28 +79,28 @@ extension ProcessTests {
                 parallelism: 2
                 """.utf8
             ).write(to: spec)
-            #expect(try vigil.run(["pipeline", "create", spec.path]).status == 0)
+            #expect(try await vigil.run(["pipeline", "create", spec.path]).status == 0)
 
             let engine = try vigil.start(["engine", "--until-idle"])
             var job: JobInfo?
             var before: [DatumRecord] = []
-            let started = try eventually(60) {
-                job = try vigil.json([JobInfo].self, ["job", "list"]).first
+            let started = try await eventually(60) {
+                job = try await vigil.json([JobInfo].self, ["job", "list"]).first
                 guard let job else { return false }
-                before = try vigil.json([DatumRecord].self, ["datum", "list", job.id])
+                before = try await vigil.json([DatumRecord].self, ["datum", "list", job.id])
                 return before.count >= 40
             }
             #expect(started, "the job never got 40 datums done")
             kill(engine.processIdentifier, SIGKILL)
-            engine.waitUntilExit()
-            before = try vigil.json([DatumRecord].self, ["datum", "list", try #require(job).id])
+            try await waitForExit(of: engine)
+            before = try await vigil.json([DatumRecord].self, ["datum", "list", try #require(job).id])
             #expect(before.count < 200, "the job finished before it was killed; nothing was tested")
-            #expect(try vigil.json([JobInfo].self, ["job", "list"]).first?.state == .running)
-            #expect(try vigil.run(["fsck"]).status == 0)
+            #expect(try await vigil.json([JobInfo].self, ["job", "list"]).first?.state == .running)
+            #expect(try await vigil.run(["fsck"]).status == 0)
 
-            let resumed = try vigil.run(["engine", "--until-idle"])
+            let resumed = try await vigil.run(["engine", "--until-idle"])
             #expect(resumed.status == 0, "\(resumed.error)")
-            let jobs = try vigil.json([JobInfo].self, ["job", "list"])
+            let jobs = try await vigil.json([JobInfo].self, ["job", "list"])
             let done = try #require(jobs.first)
             #expect(jobs.count == 1, "the killed job is resumed, not replaced")
             #expect(done.id == job?.id)
@@ -109,9 +109,9 @@ extension ProcessTests {
             #expect(done.counts.recovered + done.counts.processed == 200)
 
             // Every output once, with the input's bytes; datums finished before the kill did not run again.
-            let outputs = try vigil.json([ListEntry].self, ["ls", "copies"])
+            let outputs = try await vigil.json([ListEntry].self, ["ls", "copies"])
             #expect(outputs.count == 200)
-            let sample = try vigil.run(["cat", "copies:/cam3-1700000003.jpg"])
+            let sample = try await vigil.run(["cat", "copies:/cam3-1700000003.jpg"])
             #expect(
                 sample.output
                     == (try String(
@@ -123,40 +123,40 @@ extension ProcessTests {
                 #expect(counts[record.datum] == 1, "datum \(record.datum) ran again after the resume")
             }
             #expect(Set(log).count == 200)
-            #expect(try vigil.run(["fsck"]).status == 0)
+            #expect(try await vigil.run(["fsck"]).status == 0)
         }
 
-        @Test func aPutFromAnotherProcessWakesARunningEngineWhichStopsCleanly() throws {
+        @Test func aPutFromAnotherProcessWakesARunningEngineWhichStopsCleanly() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
             let vigil = VigilProcess(home: root.appendingPathComponent("home"))
-            try vigil.run(["init"])
-            try vigil.run(["repo", "create", "images"])
+            try await vigil.run(["init"])
+            try await vigil.run(["repo", "create", "images"])
             let spec = root.appendingPathComponent("copy.yaml")
             try Data("{name: copies, input: {pfs: {repo: images, glob: /*}}, transform: {stage: copy}}".utf8).write(
                 to: spec)
-            #expect(try vigil.run(["pipeline", "create", spec.path]).status == 0)
+            #expect(try await vigil.run(["pipeline", "create", spec.path]).status == 0)
 
             let engine = try vigil.start(["engine"])
             defer { if engine.isRunning { kill(engine.processIdentifier, SIGKILL) } }
             for round in 0..<3 {
                 let frames = root.appendingPathComponent("frames\(round)")
                 try makeFrames(in: frames, count: 2, tag: "r\(round)")
-                #expect(try vigil.run(["put", "images:/r\(round)", frames.path]).status == 0)
-                let arrived = try eventually(20) {
-                    try vigil.json([ListEntry].self, ["ls", "copies"]).count == round + 1
+                #expect(try await vigil.run(["put", "images:/r\(round)", frames.path]).status == 0)
+                let arrived = try await eventually(20) {
+                    try await vigil.json([ListEntry].self, ["ls", "copies"]).count == round + 1
                 }
                 #expect(arrived, "round \(round): the engine did not process the new commit")
             }
             kill(engine.processIdentifier, SIGTERM)
-            engine.waitUntilExit()
+            try await waitForExit(of: engine)
             #expect(engine.terminationReason == .exit)
             #expect(engine.terminationStatus == 0)
-            let jobs = try vigil.json([JobInfo].self, ["job", "list"])
+            let jobs = try await vigil.json([JobInfo].self, ["job", "list"])
             #expect(jobs.count == 3)
             // Each round's folder is one datum under `/*`, and both of its files were copied.
             #expect(jobs.allSatisfy { $0.state == .finished && $0.counts.processed == 1 })
-            #expect(try vigil.json([ListEntry].self, ["ls", "copies:/r2"]).count == 2)
+            #expect(try await vigil.json([ListEntry].self, ["ls", "copies:/r2"]).count == 2)
         }
     }
 }

@@ -11,13 +11,13 @@ extension ProcessTests {
             var detail: String?
         }
 
-        @Test func aCamerasFramesAreErasedFromEveryStageAndCommit() throws {
+        @Test func aCamerasFramesAreErasedFromEveryStageAndCommit() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
             let home = root.appendingPathComponent("home")
             let vigil = VigilProcess(home: home)
-            try vigil.run(["init"])
-            #expect(try vigil.run(["repo", "create", "images"]).status == 0)
+            try await vigil.run(["init"])
+            #expect(try await vigil.run(["repo", "create", "images"]).status == 0)
             for (name, text) in [
                 ("validate", "name: validate\ninput: {pfs: {repo: images, glob: /*}}\ntransform: {stage: validate}"),
                 (
@@ -28,7 +28,7 @@ extension ProcessTests {
             ] {
                 let spec = root.appendingPathComponent("\(name).yaml")
                 try Data(text.utf8).write(to: spec)
-                #expect(try vigil.run(["pipeline", "create", spec.path]).status == 0)
+                #expect(try await vigil.run(["pipeline", "create", spec.path]).status == 0)
             }
             // cam1 sends two photos; cam2 sends the same bytes as cam1's first (the same frame, twice).
             let frames = root.appendingPathComponent("frames")
@@ -41,24 +41,24 @@ extension ProcessTests {
                 try FileManager.default.copyItem(
                     at: samples.appendingPathComponent(photo), to: frames.appendingPathComponent(name))
             }
-            #expect(try vigil.run(["put", "images", frames.path]).status == 0)
-            #expect(try vigil.run(["engine", "--until-idle"]).status == 0)
-            #expect(try vigil.json([Entry].self, ["ls", "detect@master:/cam1"]).count == 2)
+            #expect(try await vigil.run(["put", "images", frames.path]).status == 0)
+            #expect(try await vigil.run(["engine", "--until-idle"]).status == 0)
+            #expect(try await vigil.json([Entry].self, ["ls", "detect@master:/cam1"]).count == 2)
 
-            let dry = try vigil.run(["erase", "--device", "cam1", "--reason", "customer left", "--dry-run"])
+            let dry = try await vigil.run(["erase", "--device", "cam1", "--reason", "customer left", "--dry-run"])
             #expect(dry.status == 0, "\(dry.error)")
             #expect(dry.output.contains("would erase 6 files"), "\(dry.output)")
-            #expect(try vigil.run(["cat", "images:/cam1-1700000100.jpg"]).status == 0)
+            #expect(try await vigil.run(["cat", "images:/cam1-1700000100.jpg"]).status == 0)
 
-            let erased = try vigil.run(["erase", "--device", "cam1", "--reason", "customer left (ticket 4711)"])
+            let erased = try await vigil.run(["erase", "--device", "cam1", "--reason", "customer left (ticket 4711)"])
             #expect(erased.status == 0, "\(erased.error)")
             #expect(erased.output.contains("erased 6 files"), "\(erased.output)")
             // Through any commit: one line, code `erased`, the reason.
-            let read = try vigil.run(["cat", "images@master^:/cam1-1700000100.jpg"])
+            let read = try await vigil.run(["cat", "images@master^:/cam1-1700000100.jpg"])
             #expect(read.status == 1 && read.error.contains("[erased]") && read.error.contains("ticket 4711"))
             #expect(read.error.split(separator: "\n").count == 1)
             // cam2's frame keeps its bytes (shared with cam1's first).
-            let kept = try vigil.run(["cat", "images:/cam2-1700000200.jpg"])
+            let kept = try await vigil.run(["cat", "images:/cam2-1700000200.jpg"])
             let bus = try Data(contentsOf: samples.appendingPathComponent("bus.jpg"))
             #expect(kept.status == 0 && kept.outputData == bus)
             // No copy of zidane.jpg's bytes is left anywhere in the data folder.
@@ -70,29 +70,31 @@ extension ProcessTests {
                 #expect(data.range(of: probe) == nil, "\(file.path)")
             }
             // The pipelines run on without failing, and no stage's head lists cam1 any more.
-            let again = try vigil.run(["engine", "--until-idle"])
+            let again = try await vigil.run(["engine", "--until-idle"])
             #expect(again.status == 0 && !again.output.contains("failed"), "\(again.output)")
-            #expect(try vigil.json([Entry].self, ["ls", "detect"]).map(\.name) == ["cam2"])
+            #expect(try await vigil.json([Entry].self, ["ls", "detect"]).map(\.name) == ["cam2"])
             #expect(
-                try vigil.json([Entry].self, ["ls", "validate@master:/valid"]).map(\.name) == ["cam2-1700000200.jpg"])
-            let fsck = try vigil.run(["fsck"])
+                try await vigil.json([Entry].self, ["ls", "validate@master:/valid"]).map(\.name) == [
+                    "cam2-1700000200.jpg"
+                ])
+            let fsck = try await vigil.run(["fsck"])
             #expect(fsck.status == 0 && fsck.output.contains("erased"), "\(fsck.output)")
-            let audit = try vigil.json([Audit].self, ["audit"])
+            let audit = try await vigil.json([Audit].self, ["audit"])
             #expect(audit.contains { $0.action == "ERASE --device cam1" && $0.detail?.contains("ticket 4711") == true })
 
-            let refused = try vigil.run(["erase", "--device", "cam1"])
+            let refused = try await vigil.run(["erase", "--device", "cam1"])
             #expect(refused.status != 0 && refused.error.contains("--reason"))
         }
 
         /// A customer who left: its name and contacts go from every past version of the rules, and nowhere in
         /// the data folder is there a byte of them; while it is still in the rules in force, the CLI says so.
-        @Test func aCustomersNameAndContactsLeaveTheRulesHistory() throws {
+        @Test func aCustomersNameAndContactsLeaveTheRulesHistory() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
             let home = root.appendingPathComponent("home")
             let vigil = VigilProcess(home: home)
-            try vigil.run(["init"])
-            #expect(try vigil.run(["repo", "create", "rules"]).status == 0)
+            try await vigil.run(["init"])
+            #expect(try await vigil.run(["repo", "create", "rules"]).status == 0)
             let smiths = """
                   - id: smiths
                     name: The Smiths
@@ -108,23 +110,23 @@ extension ProcessTests {
                     dangerous: {person: 0.6}
                 """
             let file = root.appendingPathComponent("customers.yaml")
-            func put(_ customers: [String]) throws {
+            func put(_ customers: [String]) async throws {
                 try Data(("customers:\n" + customers.joined(separator: "\n") + "\n").utf8).write(to: file)
-                #expect(try vigil.run(["put", "rules", file.path]).status == 0)
+                #expect(try await vigil.run(["put", "rules", file.path]).status == 0)
             }
-            try put([acme, smiths])
-            try put([acme.replacingOccurrences(of: "Ana Lee", with: "Ana Lee-Ray"), smiths])
+            try await put([acme, smiths])
+            try await put([acme.replacingOccurrences(of: "Ana Lee", with: "Ana Lee-Ray"), smiths])
 
-            let early = try vigil.run(["erase", "--customer", "acme", "--reason", "its request"])
+            let early = try await vigil.run(["erase", "--customer", "acme", "--reason", "its request"])
             #expect(early.status == 0, "\(early.error)")
             #expect(early.output.contains("erased rules:/customers.yaml"), "\(early.output)")
             #expect(early.error.contains("note: customer 'acme' is in the rules in force"), "\(early.error)")
-            let past = try vigil.run(["cat", "rules@master^:/customers.yaml"])
+            let past = try await vigil.run(["cat", "rules@master^:/customers.yaml"])
             #expect(past.status == 1 && past.error.contains("[erased]"), "\(past.error)")
-            #expect(try vigil.run(["cat", "rules:/customers.yaml"]).output.contains("Ana Lee-Ray"))
+            #expect(try await vigil.run(["cat", "rules:/customers.yaml"]).output.contains("Ana Lee-Ray"))
 
-            try put([smiths])
-            let left = try vigil.run(["erase", "--customer", "acme", "--reason", "customer left"])
+            try await put([smiths])
+            let left = try await vigil.run(["erase", "--customer", "acme", "--reason", "customer left"])
             #expect(left.status == 0 && !left.error.contains("note:"), "\(left.error)")
             let files = FileManager.default.enumerator(at: home, includingPropertiesForKeys: nil)
             while let found = files?.nextObject() as? URL {
@@ -133,7 +135,7 @@ extension ProcessTests {
                     #expect(data.range(of: Data(personal.utf8)) == nil, "\(personal) in \(found.path)")
                 }
             }
-            let fsck = try vigil.run(["fsck"])
+            let fsck = try await vigil.run(["fsck"])
             #expect(fsck.status == 0, "\(fsck.output)")
         }
     }

@@ -32,17 +32,17 @@ enum JudgedFrames {
     /// Sets it all up in `vigil`'s home with `rules`; the two alerts, oldest first.
     static func make(
         _ vigil: VigilProcess, root: URL, rules: String, extra: [(String, String)] = []
-    ) throws -> [Alert] {
-        try vigil.run(["init"])
-        for repo in ["images", "rules"] { #expect(try vigil.run(["repo", "create", repo]).status == 0) }
+    ) async throws -> [Alert] {
+        try await vigil.run(["init"])
+        for repo in ["images", "rules"] { #expect(try await vigil.run(["repo", "create", repo]).status == 0) }
         for (name, text) in pipelines(extra: extra) {
             let spec = root.appendingPathComponent("\(name).yaml")
             try Data(text.utf8).write(to: spec)
-            #expect(try vigil.run(["pipeline", "create", spec.path]).status == 0)
+            #expect(try await vigil.run(["pipeline", "create", spec.path]).status == 0)
         }
         let rulesFile = root.appendingPathComponent("customers.yaml")
         try Data(rules.utf8).write(to: rulesFile)
-        #expect(try vigil.run(["put", "rules", rulesFile.path]).status == 0)
+        #expect(try await vigil.run(["put", "rules", rulesFile.path]).status == 0)
         let frames = root.appendingPathComponent("frames")
         try FileManager.default.createDirectory(at: frames, withIntermediateDirectories: true)
         let samples = ProcessTests.VisionCLITests.samples
@@ -50,20 +50,21 @@ enum JudgedFrames {
             try FileManager.default.copyItem(
                 at: samples.appendingPathComponent(photo), to: frames.appendingPathComponent(name))
         }
-        #expect(try vigil.run(["put", "images", frames.path]).status == 0)
-        #expect(try vigil.run(["engine", "--until-idle"]).status == 0)
+        #expect(try await vigil.run(["put", "images", frames.path]).status == 0)
+        #expect(try await vigil.run(["engine", "--until-idle"]).status == 0)
         let secret = root.appendingPathComponent("secret")
         try Data("a shared secret of some length".utf8).write(to: secret)
         let sink = try ProcessTests.AlertsCLITests.startSink(vigil, root: root, secret: secret)
         defer { sink.stop() }
-        let notify = try vigil.run(
+        let notify = try await vigil.run(
             ["notify", "--alert-url", sink.url, "--alert-secret-file", secret.path, "--until-idle"])
         #expect(notify.status == 0, "\(notify.error)")
-        let alerts = try vigil.json([Alert].self, ["alerts", "list"]).sorted { $0.time < $1.time }
+        let alerts = try await vigil.json([Alert].self, ["alerts", "list"]).sorted { $0.time < $1.time }
         try #require(alerts.count == 2)
         // The bus photo was someone; the other one a poster, say.
-        #expect(try vigil.run(["alerts", "verdict", alerts[0].id, "--confirmed"]).status == 0)
-        #expect(try vigil.run(["alerts", "verdict", alerts[1].id, "--false-alarm", "--label", "poster"]).status == 0)
+        #expect(try await vigil.run(["alerts", "verdict", alerts[0].id, "--confirmed"]).status == 0)
+        #expect(
+            try await vigil.run(["alerts", "verdict", alerts[1].id, "--false-alarm", "--label", "poster"]).status == 0)
         return alerts
     }
 }

@@ -34,11 +34,11 @@ extension ProcessTests {
                 dangerous: {person: 0.5, bus: 0.5}
             """
 
-        @Test func aStricterCandidateDropsTheFalseAlarmAndKeepsTheConfirmedAlert() throws {
+        @Test func aStricterCandidateDropsTheFalseAlarmAndKeepsTheConfirmedAlert() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
             let vigil = VigilProcess(home: root.appendingPathComponent("home"))
-            let alerts = try JudgedFrames.make(
+            let alerts = try await JudgedFrames.make(
                 vigil, root: root, rules: Self.rules,
                 extra: [("detect-strict", JudgedFrames.detect(name: "detect-strict", threshold: "0.8"))])
             #expect(alerts.count == 2)
@@ -46,7 +46,7 @@ extension ProcessTests {
             // At 0.8 the candidate still sees the bus photo's three people (0.99, 0.91, 0.90) but not its bus
             // (0.76), and nobody in the other frame (0.77): that frame's false alarm goes, the confirmed alert
             // stays, though without its bus.
-            let report = try vigil.json(Report.self, ["models", "compare", "detect", "detect-strict"])
+            let report = try await vigil.json(Report.self, ["models", "compare", "detect", "detect-strict"])
             #expect(report.frames == 2)
             #expect(
                 report.counts
@@ -63,10 +63,10 @@ extension ProcessTests {
             #expect(report.changes.map(\.frame) == ["cam1-1700000100.jpg"])
             #expect(report.changes.first?.change == "lost" && report.changes.first?.verdict == "false-alarm")
 
-            let text = try vigil.run(["models", "compare", "detect", "detect-strict"])
+            let text = try await vigil.run(["models", "compare", "detect", "detect-strict"])
             #expect(text.status == 0 && text.output.contains("lost: cam1-1700000100.jpg"), "\(text.output)")
             #expect(text.output.contains("person           A ████"), "\(text.output)")
-            let wrong = try vigil.run(["models", "compare", "detect", "nowhere"])
+            let wrong = try await vigil.run(["models", "compare", "detect", "nowhere"])
             #expect(wrong.status == 1 && wrong.error.contains("[repo-not-found]"), "\(wrong.error)")
         }
     }

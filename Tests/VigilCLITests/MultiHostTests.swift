@@ -89,8 +89,8 @@ extension ProcessTests {
         }
 
         /// The pipeline every case runs: each frame copied after `seconds` (a datum that takes a while).
-        static func createPipeline(on coordinator: VigilProcess, in root: URL, seconds: Double) throws {
-            #expect(try coordinator.run(["repo", "create", "images"]).status == 0)
+        static func createPipeline(on coordinator: VigilProcess, in root: URL, seconds: Double) async throws {
+            #expect(try await coordinator.run(["repo", "create", "images"]).status == 0)
             let spec = root.appendingPathComponent("slow.yaml")
             try Data(
                 """
@@ -98,7 +98,7 @@ extension ProcessTests {
                  transform: {cmd: [sh, -c, 'sleep \(seconds); cp /pfs/images/* /pfs/out/']}}
                 """.utf8
             ).write(to: spec)
-            let created = try coordinator.run(["pipeline", "create", spec.path])
+            let created = try await coordinator.run(["pipeline", "create", spec.path])
             #expect(created.status == 0, "\(created.error)")
         }
 
@@ -106,16 +106,16 @@ extension ProcessTests {
         /// that has claimed every datum of a job of `frames` new frames: the engine, the worker, the frames.
         static func startJobHeldByOneWorker(
             _ name: String, frames count: Int, deployment: Deployment, coordinator: VigilProcess
-        ) throws -> (Process, Process, URL) {
-            let engine = try startCoordinator(coordinator, deployment: deployment, seconds: 3)
+        ) async throws -> (Process, Process, URL) {
+            let engine = try await startCoordinator(coordinator, deployment: deployment, seconds: 3)
             let worker = try deployment.vigil(on: 1, name).start(
                 ["worker", "--pipeline", "slow", "--name", name, "--lease", "2", "--concurrency", "\(count)"],
                 errorLog: deployment.log(name))
             let frames = deployment.root.appendingPathComponent("frames")
             try makeFrames(in: frames, count: count, tag: name)
-            #expect(try coordinator.run(["put", "images", frames.path]).status == 0)
-            let claimed = try eventually(60) {
-                try workers(coordinator).first { $0.worker.name == name }?.claimed == count
+            #expect(try await coordinator.run(["put", "images", frames.path]).status == 0)
+            let claimed = try await eventually(60) {
+                try await workers(coordinator).first { $0.worker.name == name }?.claimed == count
             }
             #expect(claimed, "worker \(name) never claimed the datums: \(deployment.logText(name).suffix(2000))")
             return (engine, worker, frames)
@@ -124,36 +124,38 @@ extension ProcessTests {
         /// The `slow` pipeline with datums of `seconds`, and its coordinator (`vigil engine --no-workers`).
         static func startCoordinator(
             _ coordinator: VigilProcess, deployment: Deployment, seconds: Double
-        ) throws
-            -> Process
-        {
-            try createPipeline(on: coordinator, in: deployment.root, seconds: seconds)
+        ) async throws -> Process {
+            try await createPipeline(on: coordinator, in: deployment.root, seconds: seconds)
             return try coordinator.start(["engine", "--no-workers"], errorLog: deployment.log("engine"))
         }
 
-        static func workers(_ on: VigilProcess) throws -> [Worker] {
-            try on.json([Worker].self, ["worker", "list"])
+        static func workers(_ on: VigilProcess) async throws -> [Worker] {
+            try await on.json([Worker].self, ["worker", "list"])
         }
 
         /// Every frame is in `slow` exactly once, byte for byte, and `vigil fsck` finds nothing wrong.
-        static func expectEachOutputOnce(_ frames: URL, on coordinator: VigilProcess, deployment: Deployment) throws {
+        static func expectEachOutputOnce(
+            _ frames: URL, on coordinator: VigilProcess, deployment: Deployment
+        ) async throws {
             let names = try FileManager.default.contentsOfDirectory(atPath: frames.path).sorted()
-            let done = try eventually(90) { try coordinator.json([Entry].self, ["ls", "slow"]).count >= names.count }
+            let done = try await eventually(90) {
+                try await coordinator.json([Entry].self, ["ls", "slow"]).count >= names.count
+            }
             #expect(done, "outputs missing; engine log: \(deployment.logText("engine").suffix(3000))")
-            let listed = try coordinator.json([Entry].self, ["ls", "slow"]).map(\.name).sorted()
+            let listed = try await coordinator.json([Entry].self, ["ls", "slow"]).map(\.name).sorted()
             #expect(listed == names)
             for name in names {
                 let expected = try String(contentsOf: frames.appendingPathComponent(name), encoding: .utf8)
-                #expect(try coordinator.run(["cat", "slow:/\(name)"]).output == expected)
+                #expect(try await coordinator.run(["cat", "slow:/\(name)"]).output == expected)
             }
-            let check = try coordinator.run(["fsck"])
+            let check = try await coordinator.run(["fsck"])
             #expect(check.status == 0, "\(check.output) \(check.error)")
         }
 
         @Test func aWorkerKilledMidDatumHasItsDatumsRunElsewhereWithinItsLease() async throws {
             let deployment = try await Deployment(hosts: 3)
             let coordinator = deployment.vigil(on: 0, "coordinator")
-            let (engine, first, frames) = try Self.startJobHeldByOneWorker(
+            let (engine, first, frames) = try await Self.startJobHeldByOneWorker(
                 "first", frames: 6, deployment: deployment, coordinator: coordinator)
             defer { kill(engine.processIdentifier, SIGKILL) }
             defer { kill(first.processIdentifier, SIGKILL) }
@@ -163,18 +165,18 @@ extension ProcessTests {
                 ["worker", "--pipeline", "slow", "--name", "second", "--lease", "2", "--concurrency", "6"],
                 errorLog: deployment.log("second"))
             defer { kill(second.processIdentifier, SIGKILL) }
-            let taken = try eventually(30) {
-                try Self.workers(coordinator).first { $0.worker.name == "second" }?.claimed ?? 0 > 0
+            let taken = try await eventually(30) {
+                try await Self.workers(coordinator).first { $0.worker.name == "second" }?.claimed ?? 0 > 0
             }
             let waited = Date().timeIntervalSince(killed)
             #expect(taken)
             // The lease (2 s) plus the leader's tick; what the polling here adds (a `vigil` process per look) is
             // allowed for on top.
             #expect(waited < 2 + 1 + 1.5, "the datums were taken again only \(waited) s after the kill")
-            try Self.expectEachOutputOnce(frames, on: coordinator, deployment: deployment)
-            let job = try #require(try coordinator.json([Job].self, ["job", "list"]).first)
+            try await Self.expectEachOutputOnce(frames, on: coordinator, deployment: deployment)
+            let job = try #require(try await coordinator.json([Job].self, ["job", "list"]).first)
             #expect(job.state == "finished")
-            let datums = try coordinator.json([Datum].self, ["datum", "list", job.id])
+            let datums = try await coordinator.json([Datum].self, ["datum", "list", job.id])
             #expect(datums.count == 6)
             #expect(datums.allSatisfy { $0.worker == "second" && $0.state == "success" })
         }
@@ -182,7 +184,7 @@ extension ProcessTests {
         @Test func aWorkerCutOffPastItsLeaseHasItsLateResultsRefused() async throws {
             let deployment = try await Deployment(hosts: 3)
             let coordinator = deployment.vigil(on: 0, "coordinator")
-            let (engine, cutOff, frames) = try Self.startJobHeldByOneWorker(
+            let (engine, cutOff, frames) = try await Self.startJobHeldByOneWorker(
                 "cut", frames: 4, deployment: deployment, coordinator: coordinator)
             defer { kill(engine.processIdentifier, SIGKILL) }
             defer { kill(cutOff.processIdentifier, SIGKILL) }
@@ -192,17 +194,17 @@ extension ProcessTests {
                 ["worker", "--pipeline", "slow", "--name", "other", "--lease", "2", "--concurrency", "4"],
                 errorLog: deployment.log("other"))
             defer { kill(other.processIdentifier, SIGKILL) }
-            try Self.expectEachOutputOnce(frames, on: coordinator, deployment: deployment)
+            try await Self.expectEachOutputOnce(frames, on: coordinator, deployment: deployment)
             // The cut-off worker finished its datums meanwhile; joined again, it is told they are no longer its.
             try deployment.lab.heal(1)
-            let refused = try eventually(60) {
+            let refused = try await eventually(60) {
                 let log = deployment.logText("cut")
                 return log.contains("were refused")
             }
             #expect(refused, "the cut-off worker's log: \(deployment.logText("cut").suffix(3000))")
-            try Self.expectEachOutputOnce(frames, on: coordinator, deployment: deployment)
-            let job = try #require(try coordinator.json([Job].self, ["job", "list"]).first)
-            let datums = try coordinator.json([Datum].self, ["datum", "list", job.id])
+            try await Self.expectEachOutputOnce(frames, on: coordinator, deployment: deployment)
+            let job = try #require(try await coordinator.json([Job].self, ["job", "list"]).first)
+            let datums = try await coordinator.json([Datum].self, ["datum", "list", job.id])
             #expect(datums.count == 4)
             #expect(datums.allSatisfy { $0.worker == "other" })
         }
@@ -210,7 +212,7 @@ extension ProcessTests {
         @Test func theCoordinatorKilledAndPostgresRestartedMidJobLoseNothing() async throws {
             let deployment = try await Deployment(hosts: 3)
             let coordinator = deployment.vigil(on: 0, "coordinator")
-            let engine = try Self.startCoordinator(coordinator, deployment: deployment, seconds: 1.5)
+            let engine = try await Self.startCoordinator(coordinator, deployment: deployment, seconds: 1.5)
             defer { kill(engine.processIdentifier, SIGKILL) }
             var workers: [Process] = []
             defer { for worker in workers { kill(worker.processIdentifier, SIGKILL) } }
@@ -225,8 +227,10 @@ extension ProcessTests {
             }
             let frames = deployment.root.appendingPathComponent("frames")
             try makeFrames(in: frames, count: 10, tag: "restart")
-            #expect(try coordinator.run(["put", "images", frames.path]).status == 0)
-            let busy = try eventually(60) { try Self.workers(coordinator).reduce(0) { $0 + $1.claimed } > 0 }
+            #expect(try await coordinator.run(["put", "images", frames.path]).status == 0)
+            let busy = try await eventually(60) {
+                try await Self.workers(coordinator).reduce(0) { $0 + $1.claimed } > 0
+            }
             #expect(busy)
             kill(engine.processIdentifier, SIGKILL)
             deployment.postgres.kill()
@@ -235,11 +239,11 @@ extension ProcessTests {
             try await deployment.postgres.start()
             let again = try coordinator.start(["engine", "--no-workers"], errorLog: deployment.log("engine"))
             defer { kill(again.processIdentifier, SIGKILL) }
-            try Self.expectEachOutputOnce(frames, on: coordinator, deployment: deployment)
-            let jobs = try coordinator.json([Job].self, ["job", "list"])
+            try await Self.expectEachOutputOnce(frames, on: coordinator, deployment: deployment)
+            let jobs = try await coordinator.json([Job].self, ["job", "list"])
             #expect(jobs.count == 1, "one job, taken over: \(jobs)")
             #expect(jobs.first?.state == "finished")
-            let listed = try Self.workers(coordinator)
+            let listed = try await Self.workers(coordinator)
             #expect(listed.reduce(0) { $0 + $1.finished } >= 10)
             // The outage they waited out is shown in the list, not hidden.
             #expect(listed.allSatisfy { $0.worker.lastError?.contains("PostgreSQL") == true }, "\(listed)")
@@ -248,7 +252,7 @@ extension ProcessTests {
         @Test func validateAndDetectOnDifferentHostsJudgeARealPhoto() async throws {
             let deployment = try await Deployment(hosts: 3)
             let coordinator = deployment.vigil(on: 0, "coordinator")
-            #expect(try coordinator.run(["repo", "create", "images"]).status == 0)
+            #expect(try await coordinator.run(["repo", "create", "images"]).status == 0)
             for (name, spec) in [
                 ("validate", "{name: validate, input: {pfs: {repo: images, glob: /*}}, transform: {stage: validate}}"),
                 (
@@ -259,7 +263,7 @@ extension ProcessTests {
             ] {
                 let file = deployment.root.appendingPathComponent("\(name).yaml")
                 try Data(spec.utf8).write(to: file)
-                let created = try coordinator.run(["pipeline", "create", file.path])
+                let created = try await coordinator.run(["pipeline", "create", file.path])
                 #expect(created.status == 0, "\(created.error)")
             }
             let engine = try coordinator.start(["engine", "--no-workers"], errorLog: deployment.log("engine"))
@@ -277,26 +281,27 @@ extension ProcessTests {
             try FileManager.default.copyItem(
                 at: VisionCLITests.samples.appendingPathComponent("bus.jpg"),
                 to: frames.appendingPathComponent("frontdoor-1700000000.jpg"))
-            #expect(try coordinator.run(["put", "images", frames.path]).status == 0)
-            let judged = try eventually(120) {
-                try coordinator.run(["cat", "detect:/frontdoor/frontdoor-1700000000.jpg.json"]).status == 0
+            #expect(try await coordinator.run(["put", "images", frames.path]).status == 0)
+            let judged = try await eventually(120) {
+                try await coordinator.run(["cat", "detect:/frontdoor/frontdoor-1700000000.jpg.json"]).status == 0
             }
             #expect(judged, "detect log: \(deployment.logText("detect").suffix(3000))")
-            let record = try coordinator.run(["cat", "detect:/frontdoor/frontdoor-1700000000.jpg.json"]).output
+            let record = try await coordinator.run(["cat", "detect:/frontdoor/frontdoor-1700000000.jpg.json"]).output
             #expect(record.contains("\"bus\""), "\(record)")
             for stage in ["validate", "detect"] {
-                let job = try #require(try coordinator.json([Job].self, ["job", "list", "--pipeline", stage]).first)
-                let datums = try coordinator.json([Datum].self, ["datum", "list", job.id])
+                let job = try #require(
+                    try await coordinator.json([Job].self, ["job", "list", "--pipeline", stage]).first)
+                let datums = try await coordinator.json([Datum].self, ["datum", "list", job.id])
                 #expect(datums.map(\.worker) == ["\(stage)-worker"])
             }
-            let check = try coordinator.run(["fsck"])
+            let check = try await coordinator.run(["fsck"])
             #expect(check.status == 0, "\(check.output) \(check.error)")
         }
 
         @Test func twoWorkersRacingForOneDatumRunItOnce() async throws {
             let deployment = try await Deployment(hosts: 3)
             let coordinator = deployment.vigil(on: 0, "coordinator")
-            let engine = try Self.startCoordinator(coordinator, deployment: deployment, seconds: 0.5)
+            let engine = try await Self.startCoordinator(coordinator, deployment: deployment, seconds: 0.5)
             defer { kill(engine.processIdentifier, SIGKILL) }
             var workers: [Process] = []
             defer { for worker in workers { kill(worker.processIdentifier, SIGKILL) } }
@@ -305,15 +310,15 @@ extension ProcessTests {
                     try deployment.vigil(on: host, "r\(host)").start(
                         ["worker", "--pipeline", "slow", "--name", "r\(host)"], errorLog: deployment.log("r\(host)")))
             }
-            #expect(try eventually(30) { try Self.workers(coordinator).count == 2 })
+            #expect(try await eventually(30) { try await Self.workers(coordinator).count == 2 })
             let frames = deployment.root.appendingPathComponent("frames")
             try makeFrames(in: frames, count: 1, tag: "race")
-            #expect(try coordinator.run(["put", "images", frames.path]).status == 0)
-            try Self.expectEachOutputOnce(frames, on: coordinator, deployment: deployment)
-            let job = try #require(try coordinator.json([Job].self, ["job", "list"]).first)
-            let datums = try coordinator.json([Datum].self, ["datum", "list", job.id])
+            #expect(try await coordinator.run(["put", "images", frames.path]).status == 0)
+            try await Self.expectEachOutputOnce(frames, on: coordinator, deployment: deployment)
+            let job = try #require(try await coordinator.json([Job].self, ["job", "list"]).first)
+            let datums = try await coordinator.json([Datum].self, ["datum", "list", job.id])
             #expect(datums.count == 1)
-            #expect(try Self.workers(coordinator).map(\.finished).sorted() == [0, 1])
+            #expect(try await Self.workers(coordinator).map(\.finished).sorted() == [0, 1])
         }
     }
 }

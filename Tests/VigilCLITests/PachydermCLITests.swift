@@ -30,7 +30,7 @@ extension ProcessTests {
         /// The tutorial's code reads /pfs/images itself, so it runs only where the engine can mount the datum
         /// there: as root, which also lets the test put the image's `/edges.py` where the spec runs it from.
         @Test(.enabled(if: geteuid() == 0, "needs root: /pfs is mounted per command, and /edges.py is put in /"))
-        func theTutorialsPipelinesRunUnchanged() throws {
+        func theTutorialsPipelinesRunUnchanged() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
             let script = URL(fileURLWithPath: "/edges.py")
@@ -40,43 +40,43 @@ extension ProcessTests {
             chmod(script.path, 0o644)
 
             let vigil = VigilProcess(home: root.appendingPathComponent("home"))
-            try vigil.run(["init"])
-            try vigil.run(["repo", "create", "images"])
-            let put = try vigil.run(
+            try await vigil.run(["init"])
+            try await vigil.run(["repo", "create", "images"])
+            let put = try await vigil.run(
                 ["put", "images@master:/"]
                     + ["bus.jpg", "zidane.jpg"].map { Self.photos.appendingPathComponent($0).path })
             #expect(put.status == 0, "\(put.error)")
             for name in ["edges", "montage"] {
-                let created = try vigil.run([
+                let created = try await vigil.run([
                     "pipeline", "create", Self.data.appendingPathComponent("\(name).json").path,
                 ])
                 #expect(created.status == 0, "\(created.error)")
                 // The image is kept and shown, and named once, in one line, as not applied here.
                 #expect(created.error.split(separator: "\n").count == 1 && created.error.contains("transform.image"))
             }
-            let ran = try vigil.run(["engine", "--until-idle"])
+            let ran = try await vigil.run(["engine", "--until-idle"])
             #expect(
                 ran.status == 0 && ran.output.contains("edges: job") && ran.output.contains("montage: job"), "\(ran)")
 
             // One edge map per image, of the image's size (bus.jpg is 810×1080, zidane.jpg 1280×720).
-            let edges = try vigil.json([Entry].self, ["ls", "edges@master:/"]).map(\.name)
+            let edges = try await vigil.json([Entry].self, ["ls", "edges@master:/"]).map(\.name)
             #expect(edges == ["bus.png", "zidane.png"])
             for (name, width, height) in [("bus.png", 810, 1080), ("zidane.png", 1280, 720)] {
-                let bytes = try vigil.run(["cat", "edges@master:/\(name)"])
+                let bytes = try await vigil.run(["cat", "edges@master:/\(name)"])
                 let size = Self.pngSize(bytes.outputData)
                 #expect(size?.0 == width && size?.1 == height, "\(name): \(String(describing: size))")
             }
             // The montage tiles all four pictures at 300×300 plus borders.
-            let montage = try vigil.run(["cat", "montage@master:/montage.png"])
+            let montage = try await vigil.run(["cat", "montage@master:/montage.png"])
             let size = try #require(Self.pngSize(montage.outputData))
             #expect(size.0 >= 600 && size.1 >= 300, "\(size)")
 
-            let inspect = try vigil.run(["pipeline", "inspect", "edges"])
+            let inspect = try await vigil.run(["pipeline", "inspect", "edges"])
             #expect(inspect.output.contains("Image:       pachyderm/opencv:1.0"))
             // And back: the spec Vigil writes for Pachyderm is the tutorial's own pipeline, valid for Pachyderm.
-            let export = try vigil.run(["pipeline", "export", "edges", "--format", "pachyderm"])
+            let export = try await vigil.run(["pipeline", "export", "edges", "--format", "pachyderm"])
             #expect(export.status == 0, "\(export.error)")
-            let (status, output) = try SchemaCheck.run(schema: Self.schema, [Data(export.output.utf8)])
+            let (status, output) = try await SchemaCheck.check(schema: Self.schema, [Data(export.output.utf8)])
             #expect(status == 0, "\(output)")
             #expect(
                 export.output.contains(#""image" : "pachyderm/opencv:1.0""#) && export.output.contains(#""/edges.py""#))
@@ -85,7 +85,7 @@ extension ProcessTests {
         /// Runs `vigil stage` as a Pachyderm worker would: the exported command on one datum's folder.
         static func runDatum(
             _ command: [String], inputs: [String: [(path: String, bytes: Data)]]
-        ) throws -> [String: Data] {
+        ) async throws -> [String: Data] {
             let folder = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: folder) }
             let pfs = folder.appendingPathComponent("pfs")
@@ -103,7 +103,7 @@ extension ProcessTests {
             var worker = VigilProcess(home: folder)
             worker.passesHome = false
             let arguments = Array(command.dropFirst()) + ["--pfs", pfs.path]
-            let result = try worker.run(arguments)
+            let result = try await worker.run(arguments)
             guard result.status == 0 else { throw CLIFailure(arguments: arguments, result: result) }
             var outputs: [String: Data] = [:]
             let out = pfs.appendingPathComponent("out")
@@ -124,12 +124,12 @@ extension ProcessTests {
             var detections: [Box]
         }
 
-        @Test func exportedBuiltInStagesComputeWhatVigilComputes() throws {
+        @Test func exportedBuiltInStagesComputeWhatVigilComputes() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
             let vigil = VigilProcess(home: root.appendingPathComponent("home"))
-            try vigil.run(["init"])
-            try vigil.run(["repo", "create", "uploads"])
+            try await vigil.run(["init"])
+            try await vigil.run(["repo", "create", "uploads"])
             let frames = root.appendingPathComponent("frames")
             try FileManager.default.createDirectory(at: frames, withIntermediateDirectories: true)
             try FileManager.default.copyItem(
@@ -140,7 +140,7 @@ extension ProcessTests {
                 to: frames.appendingPathComponent("cam2-1700000100.jpg"))
             try Data("not a picture".utf8).write(to: frames.appendingPathComponent("cam3-1700000200.jpg"))
             let names = try FileManager.default.contentsOfDirectory(atPath: frames.path).sorted()
-            try vigil.run(["put", "uploads@master:/"] + names.map { frames.appendingPathComponent($0).path })
+            try await vigil.run(["put", "uploads@master:/"] + names.map { frames.appendingPathComponent($0).path })
             let specs = [
                 ("validate", "name: validate\ninput: {pfs: {repo: uploads, glob: /*}}\ntransform: {stage: validate}\n"),
                 (
@@ -152,15 +152,15 @@ extension ProcessTests {
             for (name, text) in specs {
                 let file = root.appendingPathComponent("\(name).yaml")
                 try Data(text.utf8).write(to: file)
-                #expect(try vigil.run(["pipeline", "create", file.path]).status == 0)
+                #expect(try await vigil.run(["pipeline", "create", file.path]).status == 0)
             }
-            #expect(try vigil.run(["engine", "--until-idle"]).status == 0)
+            #expect(try await vigil.run(["engine", "--until-idle"]).status == 0)
 
             var exported: [String: [String]] = [:]
             for (name, _) in specs {
-                let export = try vigil.run(["pipeline", "export", name, "--image", "registry.example/vigil:test"])
+                let export = try await vigil.run(["pipeline", "export", name, "--image", "registry.example/vigil:test"])
                 #expect(export.status == 0 && export.error.isEmpty, "\(export.error)")
-                let (status, output) = try SchemaCheck.run(schema: Self.schema, [Data(export.output.utf8)])
+                let (status, output) = try await SchemaCheck.check(schema: Self.schema, [Data(export.output.utf8)])
                 #expect(status == 0, "\(output)")
                 let spec = try #require(
                     try JSONSerialization.jsonObject(with: Data(export.output.utf8)) as? [String: Any])
@@ -174,24 +174,25 @@ extension ProcessTests {
             var validated: [String: Data] = [:]
             for name in names {
                 let bytes = try Data(contentsOf: frames.appendingPathComponent(name))
-                let outputs = try Self.runDatum(
+                let outputs = try await Self.runDatum(
                     try #require(exported["validate"]), inputs: ["uploads": [("/" + name, bytes)]])
                 validated.merge(outputs) { $1 }
             }
             #expect(validated.keys.filter { $0.hasPrefix("/valid/") }.count == 2)
             #expect(validated.keys.contains { $0.hasPrefix("/invalid/cam3-1700000200.jpg") })
             for (path, bytes) in validated {
-                let stored = try vigil.run(["cat", "validate@master:\(path)"])
+                let stored = try await vigil.run(["cat", "validate@master:\(path)"])
                 #expect(stored.status == 0 && stored.outputData == bytes, "\(path) differs from Vigil's own")
             }
-            #expect(try vigil.json([Entry].self, ["ls", "validate@master:/valid"]).count == 2)
+            #expect(try await vigil.json([Entry].self, ["ls", "validate@master:/valid"]).count == 2)
 
             // detect over /valid/*: a datum per valid frame, at its path under /pfs/validate.
             for (path, bytes) in validated where path.hasPrefix("/valid/") {
-                let outputs = try Self.runDatum(try #require(exported["detect"]), inputs: ["validate": [(path, bytes)]])
+                let outputs = try await Self.runDatum(
+                    try #require(exported["detect"]), inputs: ["validate": [(path, bytes)]])
                 #expect(outputs.count == 1)
                 for (record, data) in outputs {
-                    let stored = try vigil.run(["cat", "detect@master:\(record)"])
+                    let stored = try await vigil.run(["cat", "detect@master:\(record)"])
                     #expect(stored.status == 0, "\(record): \(stored.error)")
                     let mine = try JSONDecoder().decode(Detections.self, from: data)
                     let vigils = try JSONDecoder().decode(Detections.self, from: stored.outputData)
@@ -200,23 +201,21 @@ extension ProcessTests {
             }
         }
 
-        @Test func aStageWithoutADatumSaysWhatIsMissing() throws {
+        @Test func aStageWithoutADatumSaysWhatIsMissing() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
             try FileManager.default.createDirectory(
                 at: root.appendingPathComponent("out"), withIntermediateDirectories: true)
             var stage = VigilProcess(home: root)
             stage.passesHome = false
-            let outcomes = try [
+            let cases = [
                 (["stage", "validate", "--pfs", root.path], "no inputs under"),
                 (["stage", "validate", "--pfs", root.appendingPathComponent("missing").path], "no folder"),
                 (["stage", "validate", "--option", "oops", "--pfs", root.path], "not KEY=VALUE"),
-            ].map { arguments, message in
-                let result = try stage.run(arguments)
-                return (result.status, result.error, message)
-            }
-            for (status, text, message) in outcomes {
-                #expect(status != 0 && text.contains(message), "\(text)")
+            ]
+            for (arguments, message) in cases {
+                let result = try await stage.run(arguments)
+                #expect(result.status != 0 && result.error.contains(message), "\(result.error)")
             }
         }
     }

@@ -50,7 +50,7 @@ extension ProcessTests {
             let environment = shared.filter { !$0.key.hasPrefix("VIGIL_") }
 
             let first = VigilProcess(home: root.appendingPathComponent("a"), environment: environment)
-            let initialised = try first.run([
+            let initialised = try await first.run([
                 "init", "--database", url, "--store", store, "--s3-endpoint", endpoint,
             ])
             #expect(initialised.status == 0, "\(initialised.error)")
@@ -61,23 +61,23 @@ extension ProcessTests {
             // No database file in the data folder: the metadata is in PostgreSQL.
             #expect(!FileManager.default.fileExists(atPath: first.home.appendingPathComponent("metadata.sqlite").path))
 
-            try first.run(["repo", "create", "images"])
+            try await first.run(["repo", "create", "images"])
             let frames = root.appendingPathComponent("frames")
             try makeFrames(in: frames, count: 12, tag: "pg")
-            #expect(try first.run(["put", "images", frames.path]).status == 0)
+            #expect(try await first.run(["put", "images", frames.path]).status == 0)
 
             // Host B has an empty data folder and only the environment: it sees and adds to the same data.
             let second = VigilProcess(home: root.appendingPathComponent("b"), environment: shared)
-            #expect(try second.json([Repo].self, ["repo", "list"]).map(\.name) == ["images"])
-            #expect(try second.json([Entry].self, ["ls", "images"]).count == 12)
+            #expect(try await second.json([Repo].self, ["repo", "list"]).map(\.name) == ["images"])
+            #expect(try await second.json([Entry].self, ["ls", "images"]).count == 12)
             let more = root.appendingPathComponent("more")
             try makeFrames(in: more, count: 3, tag: "pg-b")
-            let put = try second.run(["put", "images", more.path])
+            let put = try await second.run(["put", "images", more.path])
             #expect(put.status == 0, "\(put.error)")
-            #expect(try first.json([Entry].self, ["ls", "images"]).count == 12)  // same names: overwritten
-            #expect(try first.run(["cat", "images:/cam1-1700000001.jpg"]).output.hasPrefix("pg-b frame 1 "))
-            #expect(try first.run(["log", "images"]).output.split(separator: "\n").count >= 2)
-            let check = try second.run(["fsck"])
+            #expect(try await first.json([Entry].self, ["ls", "images"]).count == 12)  // same names: overwritten
+            #expect(try await first.run(["cat", "images:/cam1-1700000001.jpg"]).output.hasPrefix("pg-b frame 1 "))
+            #expect(try await first.run(["log", "images"]).output.split(separator: "\n").count >= 2)
+            let check = try await second.run(["fsck"])
             #expect(check.status == 0, "\(check.error)")
 
             // Tokens and the audit log are shared too: made on one host, listed and revoked on the other.
@@ -85,11 +85,11 @@ extension ProcessTests {
                 var id: String
                 var revoked: Date?
             }
-            #expect(try first.run(["token", "create", "--role", "operator", "--name", "ops"]).status == 0)
-            let listed = try second.json([Token].self, ["token", "list"])
+            #expect(try await first.run(["token", "create", "--role", "operator", "--name", "ops"]).status == 0)
+            let listed = try await second.json([Token].self, ["token", "list"])
             #expect(listed.count == 1)
-            #expect(try second.run(["token", "revoke", try #require(listed.first).id]).status == 0)
-            #expect(try first.json([Token].self, ["token", "list"]).first?.revoked != nil)
+            #expect(try await second.run(["token", "revoke", try #require(listed.first).id]).status == 0)
+            #expect(try await first.json([Token].self, ["token", "list"]).first?.revoked != nil)
         }
 
         @Test func anEngineOnAnotherHostHearsOfEachCommitAndRecordsItsJobsInTheDatabase() async throws {
@@ -98,11 +98,11 @@ extension ProcessTests {
             let environment = try await deployment().environment
             let operatorHost = VigilProcess(home: root.appendingPathComponent("operator"), environment: environment)
             let workerHost = VigilProcess(home: root.appendingPathComponent("worker"), environment: environment)
-            #expect(try operatorHost.run(["repo", "create", "images"]).status == 0)
+            #expect(try await operatorHost.run(["repo", "create", "images"]).status == 0)
             let spec = root.appendingPathComponent("copy.yaml")
             try Data("{name: copies, input: {pfs: {repo: images, glob: /*}}, transform: {stage: copy}}".utf8).write(
                 to: spec)
-            #expect(try operatorHost.run(["pipeline", "create", spec.path]).status == 0)
+            #expect(try await operatorHost.run(["pipeline", "create", spec.path]).status == 0)
 
             // The engine runs on the worker host; commits made on the operator's reach it by LISTEN/NOTIFY.
             let engine = try workerHost.start(["engine"], errorLog: root.appendingPathComponent("engine.log"))
@@ -110,21 +110,21 @@ extension ProcessTests {
             for round in 0..<3 {
                 let frames = root.appendingPathComponent("frames\(round)")
                 try makeFrames(in: frames, count: 2, tag: "r\(round)")
-                #expect(try operatorHost.run(["put", "images:/r\(round)", frames.path]).status == 0)
-                let arrived = try eventually(20) {
-                    try operatorHost.json([Entry].self, ["ls", "copies"]).count == round + 1
+                #expect(try await operatorHost.run(["put", "images:/r\(round)", frames.path]).status == 0)
+                let arrived = try await eventually(20) {
+                    try await operatorHost.json([Entry].self, ["ls", "copies"]).count == round + 1
                 }
                 let log = (try? String(contentsOf: root.appendingPathComponent("engine.log"), encoding: .utf8)) ?? ""
                 #expect(arrived, "round \(round): the engine did not process the new commit: \(log)")
             }
             kill(engine.processIdentifier, SIGTERM)
-            engine.waitUntilExit()
+            try await waitForExit(of: engine)
             #expect(engine.terminationStatus == 0)
             // The jobs are in the database: the operator's host lists them.
             struct Job: Decodable {
                 var state: String
             }
-            let jobs = try operatorHost.json([Job].self, ["job", "list"])
+            let jobs = try await operatorHost.json([Job].self, ["job", "list"])
             #expect(jobs.count == 3)
             #expect(jobs.allSatisfy { $0.state == "finished" })
         }
@@ -159,34 +159,38 @@ extension ProcessTests {
             let (url, _, _, environment) = try await deployment()
             let source = try #require(URL(string: url)?.lastPathComponent)
             let host = VigilProcess(home: root.appendingPathComponent("a"), environment: environment)
-            #expect(try host.run(["repo", "create", "images"]).status == 0)
+            #expect(try await host.run(["repo", "create", "images"]).status == 0)
             let frames = root.appendingPathComponent("frames")
             try makeFrames(in: frames, count: 8, tag: "backup")
-            #expect(try host.run(["put", "images", frames.path]).status == 0)
-            #expect(try host.run(["token", "create", "--role", "operator", "--name", "ops"]).status == 0)
-            let listed = try host.json([Entry].self, ["ls", "images"]).map(\.name)
+            #expect(try await host.run(["put", "images", frames.path]).status == 0)
+            #expect(try await host.run(["token", "create", "--role", "operator", "--name", "ops"]).status == 0)
+            let listed = try await host.json([Entry].self, ["ls", "images"]).map(\.name)
 
             let dump = root.appendingPathComponent("vigil.dump")
-            try Self.postgresTool("pg_dump", ["-Fc", "-d", source, "-f", dump.path], server: postgres)
+            _ = try await blockingWork {
+                try Self.postgresTool("pg_dump", ["-Fc", "-d", source, "-f", dump.path], server: postgres)
+            }
             let restored = try await postgres.makeDatabase()
-            try Self.postgresTool("pg_restore", ["-d", restored, dump.path], server: postgres)
+            _ = try await blockingWork {
+                try Self.postgresTool("pg_restore", ["-d", restored, dump.path], server: postgres)
+            }
 
             var pointed = environment
             pointed["VIGIL_DATABASE_URL"] = postgres.url(database: restored)
             let other = VigilProcess(home: root.appendingPathComponent("b"), environment: pointed)
-            let check = try other.run(["fsck"])
+            let check = try await other.run(["fsck"])
             #expect(check.status == 0, "\(check.output) \(check.error)")
-            #expect(try other.json([Entry].self, ["ls", "images"]).map(\.name) == listed)
+            #expect(try await other.json([Entry].self, ["ls", "images"]).map(\.name) == listed)
             struct Token: Decodable {
                 var name: String
             }
-            #expect(try other.json([Token].self, ["token", "list"]).map(\.name) == ["ops"])
+            #expect(try await other.json([Token].self, ["token", "list"]).map(\.name) == ["ops"])
             // The restored database goes on: a new commit lands on the restored head.
             let more = root.appendingPathComponent("more")
             try makeFrames(in: more, count: 2, tag: "after-restore")
-            let put = try other.run(["put", "images:/later", more.path])
+            let put = try await other.run(["put", "images:/later", more.path])
             #expect(put.status == 0, "\(put.error)")
-            #expect(try other.json([Entry].self, ["ls", "images"]).count == listed.count + 1)
+            #expect(try await other.json([Entry].self, ["ls", "images"]).count == listed.count + 1)
         }
 
         @Test func aDatabaseThatCannotBeUsedFailsInOneLineWithItsCode() async throws {
@@ -207,7 +211,7 @@ extension ProcessTests {
             for (url, password, code) in cases {
                 var process = vigil
                 if let password { process.environment["PGPASSWORD"] = password }
-                let result = try process.run(["init", "--database", url])
+                let result = try await process.run(["init", "--database", url])
                 #expect(result.status != 0)
                 #expect(result.error.contains("[\(code)]"), "\(url): \(result.error)")
                 #expect(result.error.split(separator: "\n").count == 1, "\(result.error)")

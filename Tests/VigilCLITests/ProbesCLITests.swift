@@ -52,7 +52,7 @@ extension ProcessTests {
             let postgres = try PostgresServer()
             try await postgres.start()
             let (vigil, _) = try await VigilProcess.onNewDatabase(of: postgres, root: root)
-            try WorkerCLITests.createCopies(with: vigil, in: root)
+            try await WorkerCLITests.createCopies(with: vigil, in: root)
             let port = try LocalPorts.free(1)[0]
             let worker = try vigil.start(
                 ["worker", "--pipeline", "copies", "--health-port", "\(port)", "--health-host", "127.0.0.1"],
@@ -75,7 +75,7 @@ extension ProcessTests {
             try await postgres.start()
             #expect(try await Self.waitFor(200, port, "/readyz")?.status == "ready")
             kill(worker.processIdentifier, SIGTERM)
-            worker.waitUntilExit()
+            try await waitForExit(of: worker)
             #expect(worker.terminationStatus == 0)
             postgres.kill()
         }

@@ -24,7 +24,7 @@ extension ProcessTests {
         func makeVigil(_ root: URL, server: SeaweedServer) async throws -> (VigilProcess, S3Configuration) {
             let bucket = try await server.makeBucket(logger: Self.logger)
             let vigil = VigilProcess(home: root.appendingPathComponent("home"), environment: server.environment)
-            let initialised = try vigil.run([
+            let initialised = try await vigil.run([
                 "init", "--store", "s3://\(bucket.bucket)/vigil", "--s3-endpoint", server.endpoint.absoluteString,
             ])
             #expect(initialised.status == 0, "\(initialised.error)")
@@ -51,13 +51,13 @@ extension ProcessTests {
             let config = try String(contentsOf: vigil.home.appendingPathComponent("config.json"), encoding: .utf8)
             #expect(!config.contains(SeaweedServer.secretKey))
 
-            try vigil.run(["repo", "create", "images"])
+            try await vigil.run(["repo", "create", "images"])
             let frames = root.appendingPathComponent("frames")
             try makeFrames(in: frames, count: 30, tag: "s3")
-            #expect(try vigil.run(["put", "images", frames.path]).status == 0)
-            #expect(try vigil.json([Entry].self, ["ls", "images"]).count == 30)
-            #expect(try vigil.run(["cat", "images:/cam2-1700000002.jpg"]).output.hasPrefix("s3 frame 2 "))
-            #expect(try vigil.run(["fsck"]).status == 0)
+            #expect(try await vigil.run(["put", "images", frames.path]).status == 0)
+            #expect(try await vigil.json([Entry].self, ["ls", "images"]).count == 30)
+            #expect(try await vigil.run(["cat", "images:/cam2-1700000002.jpg"]).output.hasPrefix("s3 frame 2 "))
+            #expect(try await vigil.run(["fsck"]).status == 0)
             // 30 frames and the tree's node(s), all in the bucket; nothing in the data folder.
             #expect(try await blobCount(configuration) >= 31)
             #expect(!FileManager.default.fileExists(atPath: vigil.home.appendingPathComponent("blobs").path))
@@ -71,7 +71,7 @@ extension ProcessTests {
 
             var wrong = vigil
             wrong.environment["AWS_SECRET_ACCESS_KEY"] = "not-the-secret"
-            let denied = try wrong.run(["repo", "list"])
+            let denied = try await wrong.run(["repo", "list"])
             #expect(denied.status != 0)
             #expect(denied.error.contains("SignatureDoesNotMatch (403)"))
             #expect(denied.error.contains("[s3-access-denied]"))
@@ -79,14 +79,14 @@ extension ProcessTests {
             #expect(denied.error.split(separator: "\n").count == 1)
 
             let other = VigilProcess(home: root.appendingPathComponent("other"), environment: server.environment)
-            let missing = try other.run([
+            let missing = try await other.run([
                 "init", "--store", "s3://no-such-bucket-vigil/x", "--s3-endpoint", server.endpoint.absoluteString,
             ])
             #expect(missing.status != 0)
             #expect(missing.error.contains("no bucket 'no-such-bucket-vigil'"))
             #expect(missing.error.contains("[s3-bucket-not-found]"))
 
-            let dead = try other.run(["init", "--store", "s3://anything", "--s3-endpoint", "http://127.0.0.1:1"])
+            let dead = try await other.run(["init", "--store", "s3://anything", "--s3-endpoint", "http://127.0.0.1:1"])
             #expect(dead.status != 0)
             #expect(dead.error.contains("http://127.0.0.1:1 did not answer"))
             #expect(dead.error.contains("[s3-unreachable]"))
@@ -101,7 +101,7 @@ extension ProcessTests {
             try await server.start()
             defer { server.kill() }
             let (vigil, _) = try await makeVigil(root, server: server)
-            try vigil.run(["repo", "create", "images"])
+            try await vigil.run(["repo", "create", "images"])
             let frames = root.appendingPathComponent("frames")
             try makeFrames(in: frames, count: 3_000, tag: "restart", size: 2_048)
 
@@ -126,18 +126,19 @@ extension ProcessTests {
                 outcome.withLock { $0.wasRunning = running }
             }
             crash.start()
-            put.waitUntilExit()
-            while crash.isExecuting || !crash.isFinished { usleep(20_000) }
+            try await waitForExit(of: put)
+            while crash.isExecuting || !crash.isFinished { try await Task.sleep(for: .milliseconds(20)) }
             let (wasRunning, restart) = outcome.withLock { ($0.wasRunning, $0.restart) }
             #expect(restart == nil, "\(String(describing: restart))")
             let log = (try? String(contentsOf: errorLog, encoding: .utf8)) ?? ""
             #expect(wasRunning, "the put finished before the server was killed; nothing was tested")
             #expect(put.terminationStatus == 0, "\(log.suffix(2_000))")
             #expect(log.contains("S3 request retried"), "the put never had to retry")
-            #expect(try vigil.json([Entry].self, ["ls", "images"]).count == 3_000)
-            let check = try vigil.run(["fsck"])
+            #expect(try await vigil.json([Entry].self, ["ls", "images"]).count == 3_000)
+            let check = try await vigil.run(["fsck"])
             #expect(check.status == 0, "\(check.output) \(check.error)")
-            #expect(try vigil.run(["cat", "images:/cam4-1700002999.jpg"]).output.hasPrefix("restart frame 2999 "))
+            #expect(
+                try await vigil.run(["cat", "images:/cam4-1700002999.jpg"]).output.hasPrefix("restart frame 2999 "))
         }
 
         @Test func putFromABucketCopiesEveryObjectAndSkipsWhatIsAlreadyThere() async throws {
@@ -145,7 +146,7 @@ extension ProcessTests {
             defer { try? FileManager.default.removeItem(at: root) }
             let server = try await SeaweedServer.shared()
             let (vigil, _) = try await makeVigil(root, server: server)
-            try vigil.run(["repo", "create", "images"])
+            try await vigil.run(["repo", "create", "images"])
             // The camera uploads: 1,100 objects (more than one list page), two levels deep.
             let uploads = try await server.makeBucket(logger: Self.logger)
             let client = S3Client(configuration: uploads, logger: Self.logger)
@@ -162,23 +163,23 @@ extension ProcessTests {
             }
             try await Self.upload(client, key: "elsewhere/cam9-1700000000.jpg", Data("not under the prefix".utf8))
 
-            let first = try vigil.run(["put", "images:/incoming", "s3://\(uploads.bucket)/site-a/"])
+            let first = try await vigil.run(["put", "images:/incoming", "s3://\(uploads.bucket)/site-a/"])
             #expect(first.status == 0, "\(first.error)")
             #expect(first.output.contains("1100 files put (1100 new)"))
-            #expect(try vigil.json([Entry].self, ["ls", "images:/incoming"]).count == 1_001)
-            #expect(try vigil.run(["cat", "images:/incoming/late/cam1-1700001050.jpg"]).output == "upload 1050")
+            #expect(try await vigil.json([Entry].self, ["ls", "images:/incoming"]).count == 1_001)
+            #expect(try await vigil.run(["cat", "images:/incoming/late/cam1-1700001050.jpg"]).output == "upload 1050")
 
             // Again, after one object changed and one arrived: only those two are put.
             try await Self.upload(client, key: "site-a/cam1-1700000005.jpg", Data("replaced".utf8))
             try await Self.upload(client, key: "site-a/cam1-1700009999.jpg", Data("new".utf8))
-            let second = try vigil.run(["put", "images:/incoming", "s3://\(uploads.bucket)/site-a/"])
+            let second = try await vigil.run(["put", "images:/incoming", "s3://\(uploads.bucket)/site-a/"])
             #expect(second.status == 0, "\(second.error)")
             #expect(second.output.contains("2 files put (2 new), 1099 skipped (already there)"))
-            #expect(try vigil.run(["cat", "images:/incoming/cam1-1700000005.jpg"]).output == "replaced")
+            #expect(try await vigil.run(["cat", "images:/incoming/cam1-1700000005.jpg"]).output == "replaced")
 
-            let third = try vigil.run(["put", "images:/incoming", "s3://\(uploads.bucket)/site-a"])
+            let third = try await vigil.run(["put", "images:/incoming", "s3://\(uploads.bucket)/site-a"])
             #expect(third.output.contains("nothing to put: all 1101 objects are already in images@master"))
-            #expect(try vigil.run(["fsck"]).status == 0)
+            #expect(try await vigil.run(["fsck"]).status == 0)
         }
 
         /// The seed's flow with every blob on S3: images in, a pipeline (an external command, as a customer's stage
@@ -188,10 +189,10 @@ extension ProcessTests {
             defer { try? FileManager.default.removeItem(at: root) }
             let server = try await SeaweedServer.shared()
             let (vigil, configuration) = try await makeVigil(root, server: server)
-            try vigil.run(["repo", "create", "images"])
+            try await vigil.run(["repo", "create", "images"])
             let frames = root.appendingPathComponent("frames")
             try makeFrames(in: frames, count: 40, tag: "e2e", size: 512)
-            #expect(try vigil.run(["put", "images", frames.path]).status == 0)
+            #expect(try await vigil.run(["put", "images", frames.path]).status == 0)
             let spec = root.appendingPathComponent("sizes.yaml")
             try Data(
                 """
@@ -202,15 +203,15 @@ extension ProcessTests {
                 parallelism: 4
                 """.utf8
             ).write(to: spec)
-            #expect(try vigil.run(["pipeline", "create", spec.path]).status == 0)
+            #expect(try await vigil.run(["pipeline", "create", spec.path]).status == 0)
             let before = try await blobCount(configuration)
-            let engine = try vigil.run(["engine", "--until-idle"])
+            let engine = try await vigil.run(["engine", "--until-idle"])
             #expect(engine.status == 0, "\(engine.error)")
-            let outputs = try vigil.json([Entry].self, ["ls", "sizes"])
+            let outputs = try await vigil.json([Entry].self, ["ls", "sizes"])
             #expect(outputs.count == 40)
-            #expect(try vigil.run(["cat", "sizes:/cam1-1700000001.jpg.size"]).output == "512\n")
+            #expect(try await vigil.run(["cat", "sizes:/cam1-1700000001.jpg.size"]).output == "512\n")
             #expect(try await blobCount(configuration) > before)
-            #expect(try vigil.run(["fsck"]).status == 0)
+            #expect(try await vigil.run(["fsck"]).status == 0)
             #expect(!FileManager.default.fileExists(atPath: vigil.home.appendingPathComponent("blobs").path))
         }
 

@@ -13,11 +13,11 @@ extension ProcessTests {
         "the served API against its OpenAPI document (schemathesis)", .serialized,
         .enabled(if: Schemathesis.binary != nil, "no schemathesis: `make test-deps` installs it"))
     struct SchemathesisCLITests {
-        @Test func everyOperationPassesEveryCheck() throws {
+        @Test func everyOperationPassesEveryCheck() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
             let vigil = VigilProcess(home: root.appendingPathComponent("home"))
-            try vigil.run(["init"])
+            try await vigil.run(["init"])
             // Rules, the three stages, and two photos uploaded and judged: alerts, threats, lineage to find.
             let rules = root.appendingPathComponent("rules")
             try FileManager.default.createDirectory(at: rules, withIntermediateDirectories: true)
@@ -25,17 +25,17 @@ extension ProcessTests {
             for arguments in [
                 ["repo", "create", "images"], ["repo", "create", "rules"], ["put", "rules", rules.path],
             ] {
-                let result = try vigil.run(arguments)
+                let result = try await vigil.run(arguments)
                 #expect(result.status == 0, "\(arguments): \(result.error)")
             }
             for (index, spec) in SharedDeploymentCLITests.specs.enumerated() {
                 let file = root.appendingPathComponent("spec\(index).yaml")
                 try Data(spec.utf8).write(to: file)
-                #expect(try vigil.run(["pipeline", "create", file.path]).status == 0)
+                #expect(try await vigil.run(["pipeline", "create", file.path]).status == 0)
             }
-            let admin = try vigil.run(["token", "create", "--role", "admin"]).output
+            let admin = try await vigil.run(["token", "create", "--role", "admin"]).output
                 .trimmingCharacters(in: .whitespacesAndNewlines)
-            let camera = try vigil.run(["token", "create", "--role", "device", "--device", "frontdoor"]).output
+            let camera = try await vigil.run(["token", "create", "--role", "device", "--device", "frontdoor"]).output
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             let secret = root.appendingPathComponent("alert-secret")
             try Data("schemathesis-run-secret-0123456789".utf8).write(to: secret)
@@ -44,7 +44,7 @@ extension ProcessTests {
             // The schemathesis run sends hundreds of requests without a valid token on purpose (its auth checks);
             // the throttle would answer them 429 from the first few on, so it is set out of the way here
             // (SignInThrottleTests cover it).
-            let server = try SharedDeploymentCLITests.serve(
+            let server = try await SharedDeploymentCLITests.serve(
                 vigil, name: "serve", root: root,
                 options: [
                     "--alert-url", sink.url, "--alert-secret-file", secret.path, "--sign-in-limit", "1000000",
@@ -56,7 +56,7 @@ extension ProcessTests {
                     port: server.port, "PUT", "/v1/images/frontdoor-\(seconds).jpg", token: camera, body: bytes)
                 #expect(sent.status == 201, "\(sent.body)")
             }
-            #expect(try eventually(120) { try sink.keys().count == 2 }, "the photos never became alerts")
+            #expect(try await eventually(120) { try sink.keys().count == 2 }, "the photos never became alerts")
 
             let run = Process()
             guard let binary = Schemathesis.binary else {
@@ -78,12 +78,12 @@ extension ProcessTests {
             run.standardOutput = handle
             run.standardError = handle
             try run.run()
-            run.waitUntilExit()
+            try await waitForExit(of: run)
             try handle.close()
             let report = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
             #expect(run.terminationStatus == 0, "schemathesis failed:\n\(report.suffix(6_000))")
             #expect(report.contains("Tested: 29"), "\(report.suffix(2_000))")
-            #expect(server.stop() == 0)
+            #expect(try await server.stopped() == 0)
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ServerTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -62,12 +63,12 @@ extension ProcessTests {
             func close() { _ = Glibc.close(socket) }
         }
 
-        @Test func aGracefulStopLetsAnUploadInFlightFinishAndCommit() throws {
+        @Test func aGracefulStopLetsAnUploadInFlightFinishAndCommit() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
             let vigil = VigilProcess(home: root.appendingPathComponent("home"))
-            try vigil.run(["init"])
-            let token = try vigil.run(["token", "create", "--role", "device", "--device", "cam"]).output
+            try await vigil.run(["init"])
+            let token = try await vigil.run(["token", "create", "--role", "device", "--device", "cam"]).output
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(token.hasPrefix("vgl_"))
 
@@ -100,9 +101,9 @@ extension ProcessTests {
             usleep(500_000)
             #expect(serve.isRunning, "vigil serve quit with an upload half-way in")
             connection.send(body.dropFirst(100_000))
-            let answer = connection.receive()
+            let answer = try await blockingWork { connection.receive() }
             #expect(answer.hasPrefix("HTTP/1.1 201"), "\(answer)")
-            serve.waitUntilExit()
+            try await waitForExit(of: serve)
             #expect(serve.terminationStatus == 0)
 
             struct Entry: Decodable {
@@ -110,10 +111,10 @@ extension ProcessTests {
                 var name: String
                 var value: Value
             }
-            let listed = try vigil.json([Entry].self, ["ls", "images:/"])
+            let listed = try await vigil.json([Entry].self, ["ls", "images:/"])
             #expect(listed.map(\.name) == ["cam-1700000000.jpg"])
             #expect(listed.first?.value.size == body.count)
-            #expect(try vigil.run(["fsck"]).status == 0)
+            #expect(try await vigil.run(["fsck"]).status == 0)
         }
     }
 }

@@ -31,20 +31,27 @@ extension ProcessTests {
                 process.waitUntilExit()
                 return process.terminationStatus
             }
+
+            /// `stop()`, waiting on a thread of its own.
+            func stopped() async throws -> Int32 {
+                try await blockingWork { stop() }
+            }
         }
 
-        static func serve(_ vigil: VigilProcess, name: String, root: URL, sink: String, secret: URL) throws -> Server {
-            try serve(
+        static func serve(
+            _ vigil: VigilProcess, name: String, root: URL, sink: String, secret: URL
+        ) async throws -> Server {
+            try await serve(
                 vigil, name: name, root: root,
                 options: ["--alert-url", sink, "--alert-secret-file", secret.path, "--alert-claim-lease", "10"])
         }
 
         /// `vigil serve --port 0 options…`, once it says where it listens; its standard error goes to `name`.log.
-        static func serve(_ vigil: VigilProcess, name: String, root: URL, options: [String]) throws -> Server {
+        static func serve(_ vigil: VigilProcess, name: String, root: URL, options: [String]) async throws -> Server {
             let log = root.appendingPathComponent("\(name).log")
             let process = try vigil.start(["serve", "--port", "0"] + options, errorLog: log)
             var port: Int?
-            _ = try eventually(60) {
+            _ = try await eventually(60) {
                 let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
                 port = text.firstMatch(of: /listening on http:\/\/127\.0\.0\.1:([0-9]+)\//).flatMap { Int($0.1) }
                 return port != nil || !process.isRunning
@@ -124,18 +131,18 @@ extension ProcessTests {
             for arguments in [
                 ["repo", "create", "images"], ["repo", "create", "rules"], ["put", "rules", rules.path],
             ] {
-                let result = try hostA.run(arguments)
+                let result = try await hostA.run(arguments)
                 #expect(result.status == 0, "\(arguments): \(result.error)")
             }
             for (index, spec) in Self.specs.enumerated() {
                 let file = root.appendingPathComponent("spec\(index).yaml")
                 try Data(spec.utf8).write(to: file)
-                let created = try hostA.run(["pipeline", "create", file.path])
+                let created = try await hostA.run(["pipeline", "create", file.path])
                 #expect(created.status == 0, "\(created.error)")
             }
-            let camera = try hostA.run(["token", "create", "--role", "device", "--device", "frontdoor"])
-            let garage = try hostA.run(["token", "create", "--role", "device", "--device", "garage"])
-            let admin = try hostB.run(["token", "create", "--role", "admin", "--name", "ops"])
+            let camera = try await hostA.run(["token", "create", "--role", "device", "--device", "frontdoor"])
+            let garage = try await hostA.run(["token", "create", "--role", "device", "--device", "garage"])
+            let admin = try await hostB.run(["token", "create", "--role", "admin", "--name", "ops"])
             let (cameraToken, garageToken, adminToken) = (
                 camera.output.trimmingCharacters(in: .whitespacesAndNewlines),
                 garage.output.trimmingCharacters(in: .whitespacesAndNewlines),
@@ -147,9 +154,9 @@ extension ProcessTests {
             try Data("shared-deployment-secret-0123456789".utf8).write(to: secret)
             let sink = try AlertsCLITests.startSink(hostA, root: root, secret: secret)
             defer { sink.stop() }
-            let serverA = try Self.serve(hostA, name: "serve-a", root: root, sink: sink.url, secret: secret)
+            let serverA = try await Self.serve(hostA, name: "serve-a", root: root, sink: sink.url, secret: secret)
             defer { if serverA.process.isRunning { kill(serverA.process.processIdentifier, SIGKILL) } }
-            let serverB = try Self.serve(hostB, name: "serve-b", root: root, sink: sink.url, secret: secret)
+            let serverB = try await Self.serve(hostB, name: "serve-b", root: root, sink: sink.url, secret: secret)
             defer { if serverB.process.isRunning { kill(serverB.process.processIdentifier, SIGKILL) } }
             func logs() -> String {
                 [serverA.log, serverB.log].map { (try? String(contentsOf: $0, encoding: .utf8))?.suffix(3_000) ?? "" }
@@ -163,8 +170,8 @@ extension ProcessTests {
             let upload = try Self.request(
                 port: serverA.port, "PUT", "/v1/images/frontdoor-1763800000.jpg", token: cameraToken, body: bus)
             #expect(upload.status == 201, "\(upload.body)")
-            #expect(try eventually(90) { try sink.keys().count == 1 }, "no alert came: \(logs())")
-            usleep(2_000_000)
+            #expect(try await eventually(90) { try sink.keys().count == 1 }, "no alert came: \(logs())")
+            try await Task.sleep(for: .seconds(2))
             #expect(try sink.keys().count == 1)
             let listed = try Self.request(port: serverB.port, "GET", "/v1/alerts", token: adminToken)
             #expect(listed.status == 200)
@@ -193,25 +200,26 @@ extension ProcessTests {
             let alertedBefore = try sink.keys().count
             postgres.kill()
             #expect(alertedBefore < 4)
-            usleep(3_000_000)
+            try await Task.sleep(for: .seconds(3))
             try await postgres.start()
-            #expect(try eventually(180) { try sink.keys().count >= 4 }, "alerts missing after the outage: \(logs())")
-            usleep(3_000_000)
+            #expect(
+                try await eventually(180) { try sink.keys().count >= 4 }, "alerts missing after the outage: \(logs())")
+            try await Task.sleep(for: .seconds(3))
             let keys = try sink.keys()
             #expect(keys.count == 4, "\(keys)")
             #expect(Set(keys).count == keys.count)
 
             // Both stop gracefully; the store is whole; both hosts list the same four alerts.
-            #expect(serverA.stop() == 0)
-            #expect(serverB.stop() == 0)
-            let check = try hostB.run(["fsck"])
+            #expect(try await serverA.stopped() == 0)
+            #expect(try await serverB.stopped() == 0)
+            let check = try await hostB.run(["fsck"])
             #expect(check.status == 0, "\(check.output) \(check.error)")
             struct Alert: Decodable {
                 var device: String
             }
-            #expect(try hostA.json([Alert].self, ["alerts", "list"]).count == 4)
+            #expect(try await hostA.json([Alert].self, ["alerts", "list"]).count == 4)
             #expect(
-                try hostB.json([Alert].self, ["alerts", "list"]).map(\.device).sorted() == [
+                try await hostB.json([Alert].self, ["alerts", "list"]).map(\.device).sorted() == [
                     "frontdoor", "frontdoor", "garage", "garage",
                 ])
         }

@@ -51,20 +51,20 @@ extension ProcessTests {
         /// (with `workers`: `--no-workers`, and a `vigil worker` process per pipeline named) all tracing to it;
         /// uploads one photo with a camera's `traceparent` and checks the trace that arrives.
         static func traceOneFrame(vigil: VigilProcess, root: URL, workers: [String] = []) async throws {
-            try vigil.run(["init"])
-            try vigil.run(["repo", "create", "images"])
-            try vigil.run(["repo", "create", "rules"])
+            try await vigil.run(["init"])
+            try await vigil.run(["repo", "create", "images"])
+            try await vigil.run(["repo", "create", "rules"])
             let rules = root.appendingPathComponent("rules")
             try FileManager.default.createDirectory(at: rules, withIntermediateDirectories: true)
             try Data(Self.rules.utf8).write(to: rules.appendingPathComponent("customers.yaml"))
-            #expect(try vigil.run(["put", "rules", rules.path]).status == 0)
+            #expect(try await vigil.run(["put", "rules", rules.path]).status == 0)
             for (index, spec) in Self.specs.enumerated() {
                 let file = root.appendingPathComponent("spec\(index).yaml")
                 try Data(spec.utf8).write(to: file)
-                let created = try vigil.run(["pipeline", "create", file.path])
+                let created = try await vigil.run(["pipeline", "create", file.path])
                 #expect(created.status == 0, "\(created.error)")
             }
-            let token = try vigil.run(["token", "create", "--role", "device", "--device", "frontdoor"]).output
+            let token = try await vigil.run(["token", "create", "--role", "device", "--device", "frontdoor"]).output
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             let secret = root.appendingPathComponent("secret")
             try Data("a-shared-secret-for-the-trace-test\n".utf8).write(to: secret)
@@ -208,7 +208,7 @@ extension ProcessTests {
 
             // Log lines written inside a span carry its trace id.
             serve.terminate()
-            serve.waitUntilExit()
+            try await waitForExit(of: serve)
             let logged = try String(contentsOf: log, encoding: .utf8)
             let delivered = logged.split(separator: "\n").filter { $0.contains("alert delivered") }
             #expect(delivered.count == 1)

@@ -6,9 +6,10 @@ import Testing
     import Glibc
 #endif
 
-/// Every suite that runs `vigil` processes, one test at a time. Their waits (for a process, for output) block a
-/// thread each; on a 2-core machine two at once would leave Swift's cooperative pool no thread for the other
-/// targets' tests, whose engines and servers then stall (seen: an end-to-end alert that never came).
+/// Every suite that runs `vigil` processes, one test at a time: each process is a user's command that wants the
+/// machine's cores to itself, and on a 2-core machine several at once starve the other targets' tests (seen: an
+/// end-to-end alert that never came). Their waits run on threads of their own (`blockingWork`), never on one of
+/// the cooperative pool's threads.
 @Suite(.serialized) struct ProcessTests {}
 
 /// Runs the built `vigil` executable as a user would, with its own data folder.
@@ -61,9 +62,13 @@ struct VigilProcess {
         return process
     }
 
-    /// Runs `vigil arguments…` to the end and returns what it printed.
+    /// Runs `vigil arguments…` to the end and returns what it printed, waiting on a thread of its own.
     @discardableResult
-    func run(_ arguments: [String]) throws -> Result {
+    func run(_ arguments: [String]) async throws -> Result {
+        try await blockingWork { try runBlocking(arguments) }
+    }
+
+    private func runBlocking(_ arguments: [String]) throws -> Result {
         let process = Process()
         configure(process, arguments)
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -82,8 +87,8 @@ struct VigilProcess {
     }
 
     /// Runs and decodes the JSON it prints.
-    func json<T: Decodable>(_ type: T.Type, _ arguments: [String]) throws -> T {
-        let result = try run(arguments + ["--json"])
+    func json<T: Decodable>(_ type: T.Type, _ arguments: [String]) async throws -> T {
+        let result = try await run(arguments + ["--json"])
         guard result.status == 0 else { throw CLIFailure(arguments: arguments, result: result) }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
@@ -120,13 +125,18 @@ func makeFrames(in folder: URL, count: Int, tag: String, size: Int = 1_024) thro
 
 /// Waits for `condition`, checking every 20 ms, for at most `seconds` (a process's progress can only be
 /// watched from outside).
-func eventually(_ seconds: Double, _ condition: () throws -> Bool) throws -> Bool {
+func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
-        if try condition() { return true }
-        usleep(20_000)
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(20))
     }
-    return try condition()
+    return try await condition()
+}
+
+/// Waits for `process` to exit on a thread of its own.
+func waitForExit(of process: Process) async throws {
+    try await blockingWork { process.waitUntilExit() }
 }
 
 func temporaryFolder() throws -> URL {

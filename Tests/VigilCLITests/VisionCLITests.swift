@@ -22,32 +22,32 @@ extension ProcessTests {
                 .deletingLastPathComponent().appendingPathComponent(".deps/model/samples")
         }
 
-        @Test func detectPrintsWhatTheModelSees() throws {
+        @Test func detectPrintsWhatTheModelSees() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
             let vigil = VigilProcess(home: root.appendingPathComponent("home"))
             let bus = Self.samples.appendingPathComponent("bus.jpg").path
-            let rows = try vigil.json([Row].self, ["detect", bus])
+            let rows = try await vigil.json([Row].self, ["detect", bus])
             #expect(rows.count == 1 && rows[0].width == 810)
             #expect(rows[0].detections.contains { $0.label == "bus" && $0.confidence > 0.5 })
             #expect(rows[0].detections.filter { $0.label == "person" && $0.confidence > 0.5 }.count >= 3)
-            let table = try vigil.run(["detect", bus])
+            let table = try await vigil.run(["detect", bus])
             #expect(table.status == 0 && table.output.contains("person") && table.output.contains("yolov4-tiny"))
 
             let notAnImage = root.appendingPathComponent("notes.txt")
             try Data("hello".utf8).write(to: notAnImage)
-            let failed = try vigil.run(["detect", notAnImage.path])
+            let failed = try await vigil.run(["detect", notAnImage.path])
             #expect(failed.status == 1)
             #expect(failed.error.hasPrefix("vigil: error: ") && failed.error.contains("[bad-image]"), "\(failed.error)")
             #expect(failed.error.split(separator: "\n").count == 1)
         }
 
-        @Test func statsReadsTheAnalyticsOutputOrSaysWhatIsMissing() throws {
+        @Test func statsReadsTheAnalyticsOutputOrSaysWhatIsMissing() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
             let vigil = VigilProcess(home: root.appendingPathComponent("home"))
-            try vigil.run(["init"])
-            let missing = try vigil.run(["stats"])
+            try await vigil.run(["init"])
+            let missing = try await vigil.run(["stats"])
             #expect(missing.status == 1 && missing.error.contains("[repo-not-found]"), "\(missing.error)")
         }
     }
