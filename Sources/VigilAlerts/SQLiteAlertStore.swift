@@ -542,3 +542,9 @@ public final class SQLiteAlertStore: AlertStore {
             created: Date(timeIntervalSince1970: row["created"]))
     }
 }
+
+extension SQLiteAlertStore: CommitsByOthers {
+    public func commitsByOthers() async throws -> Int {
+        try await SQLiteFiles.commitsByOthers(database)
+    }
+}

@@ -142,7 +142,27 @@ public final class Backends: Sendable {
         return FolderChangeFeed(
             folder: home,
             files: Set(
-                [VersionedStore.metadataFile, SQLiteJobStore.fileName, SQLiteAlertStore.fileName].map { $0 + "-wal" }))
+                [VersionedStore.metadataFile, SQLiteJobStore.fileName, SQLiteAlertStore.fileName].map { $0 + "-wal" }),
+            commitsByOthers: { [self] in await commitsByOthers() })
+    }
+
+    /// What other processes have committed to the databases the folder feed watches (the metadata, the jobs,
+    /// the alerts), or nil where it cannot be told. A database this process has not opened counts as unchanged:
+    /// it has read nothing there that another process's commit could make stale (once it opens one, the
+    /// count it then reads is new, so the next write is reported).
+    private func commitsByOthers() async -> [Int]? {
+        let databases = opened.withLock { [store.metadata, $0.jobs, $0.alerts] as [Any?] }
+        var counts: [Int] = []
+        for database in databases {
+            guard let database else {
+                counts.append(-1)
+                continue
+            }
+            guard let counter = database as? any CommitsByOthers, let count = try? await counter.commitsByOthers()
+            else { return nil }
+            counts.append(count)
+        }
+        return counts
     }
 
     /// Where datums are queued for workers on any host: on the shared database; nil on the embedded default,

@@ -273,3 +273,9 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 }
+
+extension SQLiteJobStore: CommitsByOthers {
+    public func commitsByOthers() async throws -> Int {
+        try await SQLiteFiles.commitsByOthers(database)
+    }
+}

@@ -29,6 +29,9 @@ public struct ErasureWatch: Service {
         self.pollInterval = pollInterval
     }
 
+    /// How long a look after a change waits before each of its reads, while they find nothing new.
+    static let lookAgain: [Duration] = [.zero, .milliseconds(250), .seconds(1), .seconds(4)]
+
     public func run() async throws {
         let (looks, look) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let initial = try? await log.erasureCount()
@@ -48,10 +51,11 @@ public struct ErasureWatch: Service {
                 // An erasure between the first count and the feed's start is found by this first look.
                 look.yield()
                 for await _ in looks {
-                    // A folder reports a write as it starts, perhaps before its transaction commits: a look
-                    // that finds nothing new looks once more a little later.
-                    for attempt in 0..<2 {
-                        if attempt > 0 { try? await Task.sleep(for: .milliseconds(250)) }
+                    // A folder reports a write as it starts, perhaps before its transaction commits (which waits
+                    // for the disk, seconds on a loaded machine): a look that finds nothing new looks again a
+                    // little later, then later still.
+                    for delay in Self.lookAgain {
+                        if delay > .zero { try? await Task.sleep(for: delay) }
                         let count = try? await log.erasureCount()
                         guard count == nil || count != seen else { continue }
                         seen = count

@@ -68,29 +68,80 @@ public enum Change: Sendable, Hashable {
     static let erasuresPayload = "erasures"
 }
 
-/// The embedded default's feed: inotify on the data folder, reporting writes to the named files (the SQLite
-/// databases' write-ahead logs). No polling: an idle service sleeps in the kernel.
+/// The embedded default's feed: inotify on the data folder, reporting writes to the named files (the databases'
+/// write-ahead logs). No polling: an idle service sleeps in the kernel.
 public struct FolderChangeFeed: ChangeFeed {
     public let folder: URL
     public let files: Set<String>
+    /// What other processes have committed to the watched databases (one count each), or nil where this
+    /// process cannot tell (a database it has not opened). With it, a write that was this process's own is not
+    /// reported; without it, every write is.
+    public let commitsByOthers: (@Sendable () async -> [Int]?)?
 
-    public init(folder: URL, files: Set<String>) {
+    public init(folder: URL, files: Set<String>, commitsByOthers: (@Sendable () async -> [Int]?)? = nil) {
         self.folder = folder
         self.files = files
+        self.commitsByOthers = commitsByOthers
     }
 
-    /// At most one change every `interval` seconds: the folder sees this process's own writes too (a busy
-    /// service writes its databases many times a second), and what it reports, "something changed", sends
-    /// the engine to look at every pipeline. This process's own commits reach it at once by the commit feed;
-    /// other processes' within the interval.
+    /// At most one change every `interval` seconds: what the feed reports, "something changed", sends the
+    /// engine to look at every pipeline and the notifier at every alert. This process's own commits reach it at
+    /// once by the commit feed; other processes' within the interval.
     public var interval: Duration = .milliseconds(500)
 
+    /// After a write that looked like this process's own, when to look at the counts again. The kernel reports
+    /// another process's write as its pages reach the log, and the count moves only once its commit is
+    /// complete: after the disk has the log (a commit that waits for it), which takes milliseconds, or on a
+    /// slow disk much longer.
+    public var followUps: [Duration] = [.milliseconds(50), .milliseconds(500), .seconds(2), .seconds(8)]
+
     public func watch(_ onChange: @escaping @Sendable (Change) -> Void) async {
-        // The watcher's thread rests for the interval after each report (it is not woken by every write), and
-        // so does this task: writes meanwhile are coalesced into one change, reported when the interval is over.
-        for await _ in DirectoryWatcher.changes(in: folder, names: files, interval: interval) {
-            onChange(.unknown)
-            try? await Task.sleep(for: interval)
+        let changes = DirectoryWatcher.changes(in: folder, names: files, interval: interval)
+        guard let commitsByOthers else {
+            // The watcher's thread rests for the interval after each report (it is not woken by every write),
+            // and so does this task: writes meanwhile are coalesced into one change, reported when the interval
+            // is over.
+            for await _ in changes {
+                onChange(.unknown)
+                try? await Task.sleep(for: interval)
+            }
+            return
         }
+        let (checks, check) = AsyncStream.makeStream(of: Check.self)
+        let (lateLooks, lookLater) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await _ in changes { check.yield(.written) }
+            }
+            group.addTask {
+                for await _ in lateLooks {
+                    for delay in followUps {
+                        try? await Task.sleep(for: delay)
+                        check.yield(.followUp)
+                    }
+                }
+            }
+            // Nothing seen yet: the first write is reported whoever made it.
+            var seen: [Int]?
+            for await reason in checks {
+                let now = await commitsByOthers()
+                if now == nil || now != seen {
+                    seen = now
+                    onChange(.unknown)
+                    try? await Task.sleep(for: interval)
+                } else if reason == .written {
+                    lookLater.yield()
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Why the feed looks at the counts.
+    private enum Check {
+        /// A watched file was written.
+        case written
+        /// A while after a write that looked like this process's own.
+        case followUp
     }
 }

@@ -29,6 +29,13 @@ public enum SQLiteFiles {
         return pool
     }
 
+    /// A number that changes each time another connection commits to the file `writer` writes, and never for
+    /// `writer`'s own commits (`PRAGMA data_version`). A process opens one pool, so one writer, per file: another
+    /// connection is another process.
+    public static func commitsByOthers(_ writer: any DatabaseWriter) async throws -> Int {
+        try await writer.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }
+    }
+
     /// An in-memory database (gone with the object), migrated: for tests.
     public static func memory(migrator: DatabaseMigrator) throws -> DatabaseQueue {
         let queue = try DatabaseQueue()

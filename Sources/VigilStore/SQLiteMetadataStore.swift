@@ -463,3 +463,9 @@ public final class SQLiteMetadataStore: MetadataStore {
             meta: meta, traces: TraceHeaders.map(columnText: row["traces"]))
     }
 }
+
+extension SQLiteMetadataStore: CommitsByOthers {
+    public func commitsByOthers() async throws -> Int {
+        try await SQLiteFiles.commitsByOthers(database)
+    }
+}

@@ -11,6 +11,8 @@ struct EngineFixture {
     let store: VersionedStore
     var environment: EngineEnvironment
     let folder: URL
+    /// How the engine hears of other processes' writes: the data folder's feed when on disk.
+    let changeFeed: any ChangeFeed
 
     init(stages: StageRegistry = .builtIn, onDisk: Bool = false) async throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-engine-\(UUID().uuidString)")
@@ -24,6 +26,7 @@ struct EngineFixture {
             }
         store = backends.store
         environment = try backends.engineEnvironment(stages: stages)
+        changeFeed = backends.changeFeed()
     }
 
     var manager: PipelineManager { PipelineManager(environment: environment) }

@@ -70,6 +70,41 @@ struct EventDrivenTests {
         #expect(jobs.steps == 3 + 3 * commits, "\(jobs.steps) steps")
     }
 
+    /// On the data folder, the feed that tells the engine of other processes' commits says nothing of the
+    /// engine's own, which reach it at once through the commit feed: no step for them, however long it waits.
+    @Test func theDataFoldersFeedAddsNoStepForTheEnginesOwnCommits() async throws {
+        var fixture = try await EngineFixture(onDisk: true)
+        defer { fixture.cleanUp() }
+        let jobs = InterceptingJobStore(fixture.environment.jobs)
+        fixture.environment.jobs = jobs
+        try await fixture.store.createRepo("images")
+        try await fixture.create("{name: one, input: {pfs: {repo: images, glob: '/*'}}, transform: {stage: copy}}")
+        try await fixture.create("{name: two, input: {pfs: {repo: one, glob: '/*'}}, transform: {stage: copy}}")
+        let engine = PipelineEngine(environment: fixture.environment, changes: fixture.changeFeed)
+        let commits = 4
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await engine.run() }
+            let deadline = ContinuousClock.now + .seconds(10)
+            while jobs.steps < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
+            // The first write the feed sees is reported whoever made it (it has seen nothing before): one look
+            // at every pipeline, once, before counting.
+            try await fixture.store.createRepo("unread")
+            try await Task.sleep(for: .seconds(1))
+            let atStart = jobs.steps
+            for index in 0..<commits {
+                let feed = fixture.store.commits.subscribe()
+                try await commit(["/f\(index)": "\(index)"], to: "images", in: fixture.store)
+                _ = try await waitFor("two", in: feed) { $0.tree.files == Int64(index + 1) }
+                // Longer than the feed's interval (0.5 s) and its first follow-up looks.
+                try await Task.sleep(for: .milliseconds(800))
+            }
+            engine.stopGracefully()
+            try await group.waitForAll()
+            #expect(jobs.steps - atStart == 2 * commits, "\(jobs.steps - atStart) steps for \(commits) commits")
+        }
+        #expect(try await fixture.files("two").count == commits)
+    }
+
     @Test func commitsArrivingDuringAJobAreBatchedIntoTheNext() async throws {
         let gate = GateStage()
         let fixture = try await EngineFixture(stages: .with("gate", gate))

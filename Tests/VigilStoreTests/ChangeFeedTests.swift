@@ -53,6 +53,80 @@ struct ChangeFeedTests {
         }
     }
 
+    /// This process's own commits are not reported (its services hear of them at once otherwise); another
+    /// process's are. The other process here is a second pool on the same file: to SQLite, another writer.
+    @Test func theDataFolderReportsAnotherProcesssCommitsButNotItsOwn() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let path = folder.url.appendingPathComponent("metadata.sqlite").path
+        let own = try SQLiteMetadataStore(path: path)
+        let other = try SQLiteMetadataStore(path: path)
+        var watcher = FolderChangeFeed(folder: folder.url, files: ["metadata.sqlite-wal"]) {
+            (try? await own.commitsByOthers()).map { [$0] }
+        }
+        watcher.interval = .milliseconds(100)
+        let feed = watcher
+        let changes = Changes()
+        func reports() -> Int { changes.times.withLock { $0.count } }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await feed.watch { _ in changes.times.withLock { $0.append(.now) } } }
+            try await Task.sleep(for: .milliseconds(200))
+            // The first write is reported whoever made it: nothing was seen before it.
+            try await own.createRepo(RepoInfo(name: "first", created: Date()), defaultBranch: "master")
+            #expect(try await Self.eventually { reports() == 1 }, "\(reports()) reports")
+            for index in 0..<5 {
+                try await own.createRepo(RepoInfo(name: "own\(index)", created: Date()), defaultBranch: "master")
+                try await Task.sleep(for: .milliseconds(150))
+            }
+            // Past the first two follow-up looks (0.05 and 0.5 s): still only the first report.
+            try await Task.sleep(for: .milliseconds(800))
+            #expect(reports() == 1, "this process's own commits were reported: \(reports())")
+            try await other.createRepo(RepoInfo(name: "theirs", created: Date()), defaultBranch: "master")
+            #expect(try await Self.eventually { reports() == 2 }, "another process's commit was not reported")
+            group.cancelAll()
+        }
+    }
+
+    /// The kernel reports another process's write as its pages reach the log, which can be before its commit is
+    /// complete: a write that looked like this process's own is looked at again a while later.
+    @Test func aCommitCompletedAfterItsWriteWasSeenIsReportedByALaterLook() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let file = folder.url.appendingPathComponent("metadata.sqlite-wal")
+        #expect(FileManager.default.createFile(atPath: file.path, contents: nil))
+        let count = Mutex(0)
+        var watcher = FolderChangeFeed(folder: folder.url, files: [file.lastPathComponent]) {
+            [count.withLock { $0 }]
+        }
+        watcher.interval = .milliseconds(100)
+        watcher.followUps = [.milliseconds(300), .milliseconds(600)]
+        let feed = watcher
+        let changes = Changes()
+        func reports() -> Int { changes.times.withLock { $0.count } }
+        let handle = try FileHandle(forWritingTo: file)
+        defer { try? handle.close() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await feed.watch { _ in changes.times.withLock { $0.append(.now) } } }
+            try await Task.sleep(for: .milliseconds(200))
+            try handle.write(contentsOf: Data("first".utf8))
+            #expect(try await Self.eventually { reports() == 1 })
+            // Written with the count unchanged (the commit not complete yet); it moves once the write was seen,
+            // with no write after it.
+            try handle.write(contentsOf: Data("pages".utf8))
+            try await Task.sleep(for: .milliseconds(150))
+            #expect(reports() == 1)
+            count.withLock { $0 += 1 }
+            #expect(try await Self.eventually { reports() == 2 }, "the completed commit was never reported")
+            group.cancelAll()
+        }
+    }
+
+    /// Whether `condition` held within 10 seconds.
+    static func eventually(_ condition: () -> Bool) async throws -> Bool {
+        for _ in 0..<1_000 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
+        return condition()
+    }
+
     @Test func anUnknownPayloadMeansLookEverywhere() {
         #expect(Change(payload: "") == .unknown)
         #expect(Change(payload: "images") == .unknown)
