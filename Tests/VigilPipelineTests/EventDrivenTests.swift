@@ -87,10 +87,17 @@ struct EventDrivenTests {
             let deadline = ContinuousClock.now + .seconds(10)
             while jobs.steps < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
             // The first write the feed sees is reported whoever made it (it has seen nothing before): one look
-            // at every pipeline, once, before counting.
-            try await fixture.store.createRepo("unread")
-            try await Task.sleep(for: .seconds(1))
+            // at every pipeline, once, before counting. (Written until seen: the feed's watch may start late.)
+            let looked = ContinuousClock.now + .seconds(60)
+            var unread = 0
+            while jobs.steps < 4, ContinuousClock.now < looked {
+                try await fixture.store.createRepo("unread\(unread)")
+                unread += 1
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            try await Task.sleep(for: .milliseconds(800))
             let atStart = jobs.steps
+            #expect(atStart == 4, "\(atStart) steps before the first commit")
             for index in 0..<commits {
                 let feed = fixture.store.commits.subscribe()
                 try await commit(["/f\(index)": "\(index)"], to: "images", in: fixture.store)
