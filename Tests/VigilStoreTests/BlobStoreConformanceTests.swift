@@ -131,7 +131,7 @@ struct BlobStoreConformanceTests {
         let empty = try await store.put(Data())
         #expect(try await store.get(empty.hash) == Data())
         var generator = SeededGenerator(seed: 7)
-        let large = Data((0..<(9 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        let large = generator.bytes(9 << 20)
         let written = try await store.put(large)
         #expect(try await store.get(written.hash) == large)
     }
@@ -145,7 +145,7 @@ struct BlobStoreConformanceTests {
         var generator = SeededGenerator(seed: 11)
         // Small files are read whole; files over 8 MiB stream through a temporary file.
         for size in [0, 50_000, (8 << 20) + 12_345] {
-            let bytes = Data((0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            let bytes = generator.bytes(size)
             let file = folder.url.appendingPathComponent("f\(size)")
             try bytes.write(to: file)
             let fromFile = try await store.put(contentsOf: file)
