@@ -177,6 +177,46 @@ extension ProcessTests {
             #expect(shown.output.contains("Ana Lee") && shown.output.contains("delivered"))
         }
 
+        /// A running notifier polls nothing: what another process changes in the alerts (a retry of the dead
+        /// ones) reaches it through the data folder's change feed, which stays quiet about the notifier's own
+        /// writes.
+        @Test func aRetryFromAnotherProcessReachesARunningNotifier() async throws {
+            let root = try temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let vigil = VigilProcess(home: root.appendingPathComponent("home"))
+            let secret = root.appendingPathComponent("secret")
+            try Data("a-shared-secret-for-the-cli-test".utf8).write(to: secret)
+            try await vigil.run(["init"])
+            try await vigil.run(["repo", "create", "threats"])
+            let threats = root.appendingPathComponent("threats")
+            try Self.writeThreats(to: threats, count: 2)
+            try await vigil.run(["put", "threats", threats.path])
+            // The API refuses both (400): they end dead, and the notifier waits with nothing due.
+            let sink = try Self.startSink(
+                vigil, root: root, secret: secret, extra: ["--fail-next", "2", "--fail-status", "400"])
+            defer { sink.stop() }
+            let log = root.appendingPathComponent("notify.log")
+            let notifier = try vigil.start(
+                ["notify", "--alert-url", sink.url, "--alert-secret-file", secret.path], errorLog: log)
+            defer {
+                if notifier.isRunning {
+                    notifier.terminate()
+                    notifier.waitUntilExit()
+                }
+            }
+            let died = try await eventually(60) {
+                try await vigil.json([Alert].self, ["alerts", "list", "--state", "dead"]).count == 2
+            }
+            #expect(died, "\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+            try await Task.sleep(for: .seconds(1))
+            #expect(try sink.keys().isEmpty)
+            let retried = try await vigil.run(["alerts", "retry", "--all-dead"])
+            #expect(retried.status == 0, "\(retried.error)")
+            let delivered = try await eventually(15) { try sink.keys().count == 2 }
+            #expect(delivered, "the running notifier never heard of the retry")
+            #expect(notifier.isRunning)
+        }
+
         @Test func alertsCommandsSayWhatIsWrong() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
