@@ -73,8 +73,8 @@ public enum Change: Sendable, Hashable {
 public struct FolderChangeFeed: ChangeFeed {
     public let folder: URL
     public let files: Set<String>
-    /// What other processes have committed to the watched databases (one count each), or nil where this
-    /// process cannot tell (a database it has not opened). With it, a write that was this process's own is not
+    /// What other processes have committed to the watched databases (one count each), or nil when a count
+    /// cannot be read (then the write is reported). With it, a write that was this process's own is not
     /// reported; without it, every write is.
     public let commitsByOthers: (@Sendable () async -> [Int]?)?
 

@@ -63,6 +63,22 @@ extension ProcessTests {
             return Sink(process: process, url: String(text[range]), journal: journal, errors: errors)
         }
 
+        /// A data folder under `root` holding `count` threat records in the repo `threats`, and the file with the
+        /// alert API's shared secret (`secret`).
+        static func withThreats(
+            in root: URL, count: Int, secret: String = "a-shared-secret-for-the-cli-test"
+        ) async throws -> (VigilProcess, secret: URL) {
+            let vigil = VigilProcess(home: root.appendingPathComponent("home"))
+            let file = root.appendingPathComponent("secret")
+            try Data(secret.utf8).write(to: file)
+            try await vigil.run(["init"])
+            try await vigil.run(["repo", "create", "threats"])
+            let threats = root.appendingPathComponent("threats")
+            try writeThreats(to: threats, count: count)
+            #expect(try await vigil.run(["put", "threats", threats.path]).status == 0)
+            return (vigil, file)
+        }
+
         /// `count` threat records (and their images) in the layout the threats stage writes.
         static func writeThreats(to folder: URL, count: Int) throws {
             for index in 0..<count {
@@ -123,14 +139,8 @@ extension ProcessTests {
         @Test func killingTheNotifierMidDeliveryNeitherLosesNorDuplicatesAnAlert() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
-            let vigil = VigilProcess(home: root.appendingPathComponent("home"))
-            let secret = root.appendingPathComponent("secret")
-            try Data("a-shared-secret-for-the-cli-test\n".utf8).write(to: secret)
-            try await vigil.run(["init"])
-            try await vigil.run(["repo", "create", "threats"])
-            let threats = root.appendingPathComponent("threats")
-            try Self.writeThreats(to: threats, count: 40)
-            #expect(try await vigil.run(["put", "threats", threats.path]).status == 0)
+            let (vigil, secret) = try await Self.withThreats(
+                in: root, count: 40, secret: "a-shared-secret-for-the-cli-test\n")
             // A slow API (300 ms an alert, stored after the wait), so a kill lands while requests are in flight.
             let sink = try Self.startSink(
                 vigil, root: root, secret: secret, extra: ["--delay-ms", "300", "--delay-next", "1000"])
@@ -183,14 +193,7 @@ extension ProcessTests {
         @Test func aRetryFromAnotherProcessReachesARunningNotifier() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
-            let vigil = VigilProcess(home: root.appendingPathComponent("home"))
-            let secret = root.appendingPathComponent("secret")
-            try Data("a-shared-secret-for-the-cli-test".utf8).write(to: secret)
-            try await vigil.run(["init"])
-            try await vigil.run(["repo", "create", "threats"])
-            let threats = root.appendingPathComponent("threats")
-            try Self.writeThreats(to: threats, count: 2)
-            try await vigil.run(["put", "threats", threats.path])
+            let (vigil, secret) = try await Self.withThreats(in: root, count: 2)
             // The API refuses both (400): they end dead, and the notifier waits with nothing due.
             let sink = try Self.startSink(
                 vigil, root: root, secret: secret, extra: ["--fail-next", "2", "--fail-status", "400"])
@@ -220,15 +223,9 @@ extension ProcessTests {
         @Test func alertsCommandsSayWhatIsWrong() async throws {
             let root = try temporaryFolder()
             defer { try? FileManager.default.removeItem(at: root) }
-            let vigil = VigilProcess(home: root.appendingPathComponent("home"))
-            let secret = root.appendingPathComponent("secret")
-            try Data("a-shared-secret-for-the-cli-test".utf8).write(to: secret)
-            #expect(try await vigil.run(["alerts", "list"]).error.contains("[not-initialized]"))
-            try await vigil.run(["init"])
-            try await vigil.run(["repo", "create", "threats"])
-            let threats = root.appendingPathComponent("threats")
-            try Self.writeThreats(to: threats, count: 2)
-            try await vigil.run(["put", "threats", threats.path])
+            let absent = try await VigilProcess(home: root.appendingPathComponent("home")).run(["alerts", "list"])
+            #expect(absent.error.contains("[not-initialized]"))
+            let (vigil, secret) = try await Self.withThreats(in: root, count: 2)
 
             let unknown = try await vigil.run(["alerts", "show", "abcdef"])
             #expect(unknown.status == 1)

@@ -37,6 +37,16 @@ struct EngineFixture {
         try await manager.create(try PipelineSpecParser.parse(yaml), source: yaml)
     }
 
+    /// Copy pipelines, each reading the one before it, the first reading `repo`: `one` from `images`, `two`
+    /// from `one`, and so on.
+    func createCopyChain(_ names: [String], on repo: String = "images") async throws {
+        var input = repo
+        for name in names {
+            try await create("{name: \(name), input: {pfs: {repo: \(input), glob: '/*'}}, transform: {stage: copy}}")
+            input = name
+        }
+    }
+
     /// The files of a repo's head: path → text.
     func files(_ repo: String) async throws -> [String: String] {
         guard let head = try await store.resolveCommit(repo, ref: nil) else { return [:] }

@@ -49,9 +49,7 @@ struct EngineTests {
         defer { fixture.cleanUp() }
         try await fixture.store.createRepo("images")
         try await commit(["/a.jpg": "a", "/b.jpg": "b", "/c.jpg": "c"], to: "images", in: fixture.store)
-        try await fixture.create("{name: one, input: {pfs: {repo: images, glob: '/*'}}, transform: {stage: copy}}")
-        try await fixture.create("{name: two, input: {pfs: {repo: one, glob: '/*'}}, transform: {stage: copy}}")
-        try await fixture.create("{name: three, input: {pfs: {repo: two, glob: '/*'}}, transform: {stage: copy}}")
+        try await fixture.createCopyChain(["one", "two", "three"])
 
         let first = try await fixture.engine.runUntilIdle()
         #expect(first.map(\.pipeline) == ["one", "two", "three"])

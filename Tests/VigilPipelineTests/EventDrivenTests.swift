@@ -20,9 +20,7 @@ struct EventDrivenTests {
         let fixture = try await EngineFixture()
         defer { fixture.cleanUp() }
         try await fixture.store.createRepo("images")
-        try await fixture.create("{name: one, input: {pfs: {repo: images, glob: '/*'}}, transform: {stage: copy}}")
-        try await fixture.create("{name: two, input: {pfs: {repo: one, glob: '/*'}}, transform: {stage: copy}}")
-        try await fixture.create("{name: three, input: {pfs: {repo: two, glob: '/*'}}, transform: {stage: copy}}")
+        try await fixture.createCopyChain(["one", "two", "three"])
         let engine = fixture.engine
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await engine.run() }
@@ -46,9 +44,7 @@ struct EventDrivenTests {
         let jobs = InterceptingJobStore(fixture.environment.jobs)
         fixture.environment.jobs = jobs
         try await fixture.store.createRepo("images")
-        try await fixture.create("{name: one, input: {pfs: {repo: images, glob: '/*'}}, transform: {stage: copy}}")
-        try await fixture.create("{name: two, input: {pfs: {repo: one, glob: '/*'}}, transform: {stage: copy}}")
-        try await fixture.create("{name: three, input: {pfs: {repo: two, glob: '/*'}}, transform: {stage: copy}}")
+        try await fixture.createCopyChain(["one", "two", "three"])
         let engine = fixture.engine
         let commits = 5
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -78,8 +74,7 @@ struct EventDrivenTests {
         let jobs = InterceptingJobStore(fixture.environment.jobs)
         fixture.environment.jobs = jobs
         try await fixture.store.createRepo("images")
-        try await fixture.create("{name: one, input: {pfs: {repo: images, glob: '/*'}}, transform: {stage: copy}}")
-        try await fixture.create("{name: two, input: {pfs: {repo: one, glob: '/*'}}, transform: {stage: copy}}")
+        try await fixture.createCopyChain(["one", "two"])
         let engine = PipelineEngine(environment: fixture.environment, changes: fixture.changeFeed)
         let commits = 4
         try await withThrowingTaskGroup(of: Void.self) { group in
