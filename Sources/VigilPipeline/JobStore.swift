@@ -25,8 +25,11 @@ public protocol JobStore: Sendable {
     func job(id: String) async throws -> JobInfo?
     /// Jobs newest first, of one pipeline or all.
     func jobs(pipeline: String?, limit: Int) async throws -> [JobInfo]
-    /// Jobs still `running` (alive or crashed), oldest first.
-    func runningJobs() async throws -> [JobInfo]
+    /// Jobs still `running` (alive or crashed), oldest first: of one pipeline, or all (`nil`).
+    func runningJobs(pipeline: String?) async throws -> [JobInfo]
+    /// The pipeline's newest job when it is in `state`; nil when it is in another or there is none. What the
+    /// engine checks at every step: it reads the state and decodes only a record it needs.
+    func newestJob(pipeline: String, ifIn state: JobState) async throws -> JobInfo?
 
     /// Inserts or replaces datum records, in one transaction.
     func recordDatums(_ records: [DatumRecord]) async throws
@@ -43,6 +46,11 @@ public protocol JobStore: Sendable {
 }
 
 extension JobStore {
+    /// Every pipeline's jobs still `running`, oldest first.
+    public func runningJobs() async throws -> [JobInfo] {
+        try await runningJobs(pipeline: nil)
+    }
+
     /// Replaces a job's record (state, counts, output, heartbeat, holder).
     public func updateJob(_ job: JobInfo) async throws {
         try await finishJob(job, records: [])

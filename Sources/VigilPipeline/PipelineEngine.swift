@@ -372,7 +372,7 @@ public final class PipelineEngine: Service, Sendable {
         }
         let output = try await store.resolveCommit(name, ref: nil)
         let state = try await DatumIndex.state(of: output, in: store)
-        let running = try await environment.jobs.runningJobs().filter { $0.pipeline == name }
+        let running = try await environment.jobs.runningJobs(pipeline: name)
         // Side inputs start no job: only the inputs that make datums count.
         let sideInputs = spec.input.sideInputs
         func counting(_ commits: [String: String]) -> [String: String] {
@@ -382,8 +382,8 @@ public final class PipelineEngine: Service, Sendable {
         let changed = state.map { $0.specHash != specHash || counting($0.inputs) != counted } ?? !counted.isEmpty
         var pending = record.runRequested || retryFailed || !running.isEmpty || changed
         if pending, !record.runRequested, running.isEmpty,
-            let last = try await environment.jobs.jobs(pipeline: name, limit: 1).first, last.state == .failed,
-            last.specHash == specHash, counting(last.inputCommits) == counted
+            let last = try await environment.jobs.newestJob(pipeline: name, ifIn: .failed), last.specHash == specHash,
+            counting(last.inputCommits) == counted
         {
             // The same job failed before it could run (a stage that cannot start): trying again changes
             // nothing until the inputs or the spec do, or `vigil pipeline run` asks.

@@ -281,10 +281,28 @@ public final class PostgresJobStore: JobStore {
         ).map { try JobRecordCoding.decode(JobInfo.self, try $0.decode(String.self)) }
     }
 
-    public func runningJobs() async throws -> [JobInfo] {
-        try await database.preparedRows(
-            "listing running jobs", "SELECT body FROM jobs WHERE state = 'running' ORDER BY started, seq"
-        ).map { try JobRecordCoding.decode(JobInfo.self, try $0.decode(String.self)) }
+    public func runningJobs(pipeline: String?) async throws -> [JobInfo] {
+        let rows =
+            if let pipeline {
+                try await database.rows(
+                    "listing running jobs",
+                    "SELECT body FROM jobs WHERE state = 'running' AND pipeline = \(pipeline) ORDER BY started, seq")
+            } else {
+                try await database.preparedRows(
+                    "listing running jobs", "SELECT body FROM jobs WHERE state = 'running' ORDER BY started, seq")
+            }
+        return try rows.map { try JobRecordCoding.decode(JobInfo.self, try $0.decode(String.self)) }
+    }
+
+    public func newestJob(pipeline: String, ifIn state: JobState) async throws -> JobInfo? {
+        guard
+            let row = try await database.rows(
+                "reading the newest job of \(pipeline)",
+                "SELECT state, body FROM jobs WHERE pipeline = \(pipeline) ORDER BY started DESC, seq DESC LIMIT 1"
+            ).first
+        else { return nil }
+        let (stored, body) = try row.decode((String, String).self)
+        return stored == state.rawValue ? try JobRecordCoding.decode(JobInfo.self, body) : nil
     }
 
     // MARK: Datums

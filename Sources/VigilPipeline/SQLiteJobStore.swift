@@ -191,11 +191,32 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
-    public func runningJobs() async throws -> [JobInfo] {
+    public func runningJobs(pipeline: String?) async throws -> [JobInfo] {
         try read { db in
-            try String.fetchAll(try db.prepared("SELECT body FROM jobs WHERE state = 'running' ORDER BY started")).map {
-                try JobRecordCoding.decode(JobInfo.self, $0)
-            }
+            let bodies =
+                if let pipeline {
+                    try String.fetchAll(
+                        try db.prepared(
+                            "SELECT body FROM jobs WHERE state = 'running' AND pipeline = ? ORDER BY started"),
+                        arguments: [pipeline])
+                } else {
+                    try String.fetchAll(
+                        try db.prepared("SELECT body FROM jobs WHERE state = 'running' ORDER BY started"))
+                }
+            return try bodies.map { try JobRecordCoding.decode(JobInfo.self, $0) }
+        }
+    }
+
+    public func newestJob(pipeline: String, ifIn state: JobState) async throws -> JobInfo? {
+        try read { db in
+            guard
+                let row = try Row.fetchOne(
+                    try db.prepared(
+                        "SELECT state, body FROM jobs WHERE pipeline = ? ORDER BY started DESC, rowid DESC LIMIT 1"),
+                    arguments: [pipeline]),
+                row["state"] as String == state.rawValue
+            else { return nil }
+            return try JobRecordCoding.decode(JobInfo.self, row["body"])
         }
     }
 

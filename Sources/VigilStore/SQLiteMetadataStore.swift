@@ -164,7 +164,7 @@ public final class SQLiteMetadataStore: MetadataStore {
                     try db.prepared("SELECT * FROM branches WHERE repo = ? AND name = ?"), arguments: [repo, name]
                 ).map(Self.branch)
             else { return nil }
-            let lease = WriterLease(id: UUID().uuidString, holder: holder, started: now, heartbeat: now)
+            let lease = WriterLease(id: Hex.randomID(), holder: holder, started: now, heartbeat: now)
             try db.prepared("INSERT INTO leases(id, holder, started, heartbeat) VALUES (?, ?, ?, ?)").execute(
                 arguments: [lease.id, holder, now.timeIntervalSince1970, now.timeIntervalSince1970])
             return LeasedBranch(branch: branch, lease: lease)

@@ -143,7 +143,7 @@ extension VersionedStore {
         try Self.checkErasureReason(reason)
         try await checkKeptVersionsAreNotInForce(plan)
         let erasure = ErasureInfo(
-            id: UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(), time: now,
+            id: Hex.randomID(), time: now,
             requester: requester, reason: reason, selection: selection)
         try await metadata.recordErasure(erasure, entries: plan.entries)
 

@@ -79,7 +79,7 @@ public final class VersionedStore: Sendable {
 
     /// 128 random bits as 32 lower-case hex digits: the ids of commits (and of the engine's jobs).
     public static func newID() -> String {
-        UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        Hex.randomID()
     }
 
     // MARK: Repos

@@ -35,9 +35,12 @@ final class InterceptingJobStore: JobStore {
             })
     }
 
-    func runningJobs() async throws -> [JobInfo] {
+    func runningJobs(pipeline: String?) async throws -> [JobInfo] {
         runningJobsReads.add(1, ordering: .relaxed)
-        return try await base.runningJobs()
+        return try await base.runningJobs(pipeline: pipeline)
+    }
+    func newestJob(pipeline: String, ifIn state: JobState) async throws -> JobInfo? {
+        try await base.newestJob(pipeline: pipeline, ifIn: state)
     }
 
     func finishJob(_ job: JobInfo, records: [DatumRecord]) async throws {

@@ -150,6 +150,42 @@ struct JobStoreConformanceTests {
     }
 
     @Test(arguments: JobStoreKind.testable)
+    func aPipelinesRunningJobsAndItsNewestJobInAStateAreReadOnTheirOwn(kind: JobStoreKind) async throws {
+        try await kind.withStore { store in
+            #expect(try await store.newestJob(pipeline: "detect", ifIn: .running) == nil)
+            #expect(try await store.startJob(job("t1", pipeline: "threats", at: 5), isAlive: { _ in true }) == nil)
+            #expect(try await store.startJob(job("j1"), isAlive: { _ in true }) == nil)
+            #expect(try await store.startJob(job("o1", pipeline: "other", at: 20), isAlive: { _ in true }) == nil)
+            #expect(try await store.runningJobs(pipeline: "detect").map(\.id) == ["j1"])
+            #expect(try await store.runningJobs(pipeline: "threats").map(\.id) == ["t1"])
+            #expect(try await store.runningJobs(pipeline: "nothing").isEmpty)
+            #expect(try await store.runningJobs(pipeline: nil).map(\.id) == ["t1", "j1", "o1"])
+            #expect(try await store.newestJob(pipeline: "detect", ifIn: .running)?.id == "j1")
+            #expect(try await store.newestJob(pipeline: "detect", ifIn: .failed) == nil)
+
+            var failed = job("j1")
+            failed.state = .failed
+            failed.error = "the stage cannot start"
+            try await store.finishJob(failed, records: [])
+            #expect(try await store.runningJobs(pipeline: "detect").isEmpty)
+            #expect(try await store.newestJob(pipeline: "detect", ifIn: .failed) == failed)
+            #expect(try await store.newestJob(pipeline: "detect", ifIn: .running) == nil)
+            // Only the newest counts: a failed job followed by a running one is not "failed".
+            #expect(try await store.startJob(job("j2", at: 30), isAlive: { _ in true }) == nil)
+            #expect(try await store.newestJob(pipeline: "detect", ifIn: .failed) == nil)
+            #expect(try await store.newestJob(pipeline: "detect", ifIn: .running)?.id == "j2")
+            // Jobs started in the same second: the one recorded last is the newest.
+            #expect(try await store.startJob(job("o2", pipeline: "other", at: 20), isAlive: { _ in false })?.id == "o1")
+            var ended = job("o1", pipeline: "other", at: 20)
+            ended.state = .finished
+            try await store.finishJob(ended, records: [])
+            #expect(try await store.startJob(job("o2", pipeline: "other", at: 20), isAlive: { _ in true }) == nil)
+            #expect(try await store.newestJob(pipeline: "other", ifIn: .running)?.id == "o2")
+            #expect(try await store.newestJob(pipeline: "other", ifIn: .finished) == nil)
+        }
+    }
+
+    @Test(arguments: JobStoreKind.testable)
     func datumRecordsKeepTheOrderTheyFinishedIn(kind: JobStoreKind) async throws {
         try await kind.withStore { store in
             #expect(try await store.startJob(job("j1"), isAlive: { _ in true }) == nil)

@@ -11,4 +11,18 @@ struct HexTests {
         #expect(Hex.lowercase([0x00, 0x0f, 0xa5, 0xff]) == "000fa5ff")
         #expect(Hex.lowercase([UInt8]()).isEmpty)
     }
+
+    @Test func randomIDsAreThirtyTwoHexDigitsAndDoNotRepeat() {
+        let ids = (0..<10_000).map { _ in Hex.randomID() }
+        #expect(Set(ids).count == ids.count)
+        for id in ids.prefix(100) {
+            #expect(id.utf8.count == 32)
+            #expect(id.allSatisfy { "0123456789abcdef".contains($0) })
+        }
+        // Every position takes more than one digit: the bits are not stuck (a constant half would pass the rest).
+        for position in 0..<32 {
+            let digits = Set(ids.prefix(200).map { Array($0.utf8)[position] })
+            #expect(digits.count > 1, "digit \(position) never changed")
+        }
+    }
 }

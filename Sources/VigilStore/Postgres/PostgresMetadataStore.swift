@@ -283,7 +283,7 @@ public final class PostgresMetadataStore: MetadataStore {
         -> LeasedBranch?
     {
         // One round trip: a writer does this before every commit.
-        let lease = WriterLease(id: UUID().uuidString, holder: holder, started: now, heartbeat: now)
+        let lease = WriterLease(id: Hex.randomID(), holder: holder, started: now, heartbeat: now)
         return try await database.preparedRows(
             "taking a writer lease on '\(name)' of '\(repo)'",
             """
