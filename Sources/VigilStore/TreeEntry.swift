@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// One named child of a directory: a file (its content's hash) or a directory (the hash of its root node),
 /// with the bytes and files under it so sizes never need a walk.
 public struct TreeEntry: Sendable, Hashable, Codable {
@@ -44,8 +50,19 @@ public struct TreeValue: Sendable, Hashable, Codable {
 }
 
 extension String {
-    /// Byte-wise order: the one order every implementation and platform agrees on for tree encoding.
+    /// Byte-wise order: the one order every implementation and platform agrees on for tree encoding. Compared
+    /// with `memcmp` where both strings' UTF-8 is contiguous (Swift's native strings): a commit's tree merge and
+    /// a job's diff compare every name of a directory node, and the generic element-by-element comparison was
+    /// 2 % of a pipeline hop's CPU.
     func precedesBytewise(_ other: String) -> Bool {
-        utf8.lexicographicallyPrecedes(other.utf8)
+        let compared = utf8.withContiguousStorageIfAvailable { mine in
+            other.utf8.withContiguousStorageIfAvailable { theirs in
+                let common = min(mine.count, theirs.count)
+                let order = common == 0 ? 0 : memcmp(mine.baseAddress!, theirs.baseAddress!, common)
+                return order != 0 ? order < 0 : mine.count < theirs.count
+            }
+        }
+        if let compared = compared ?? nil { return compared }
+        return utf8.lexicographicallyPrecedes(other.utf8)
     }
 }
