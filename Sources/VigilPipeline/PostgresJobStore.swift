@@ -105,7 +105,7 @@ public final class PostgresJobStore: JobStore {
     }
 
     public func pipeline(named name: String) async throws -> PipelineRecord? {
-        // Prepared, as is the list of running jobs: every pipeline step reads both.
+        // Prepared, as are the pipeline's running jobs and its newest job: every pipeline step reads all three.
         try await database.preparedRows(
             "reading pipeline '\(name)'",
             "SELECT \(unescaped: Self.pipelineColumns) FROM pipelines WHERE name = \(name)"
@@ -284,7 +284,7 @@ public final class PostgresJobStore: JobStore {
     public func runningJobs(pipeline: String?) async throws -> [JobInfo] {
         let rows =
             if let pipeline {
-                try await database.rows(
+                try await database.preparedRows(
                     "listing running jobs",
                     "SELECT body FROM jobs WHERE state = 'running' AND pipeline = \(pipeline) ORDER BY started, seq")
             } else {
@@ -296,7 +296,7 @@ public final class PostgresJobStore: JobStore {
 
     public func newestJob(pipeline: String, ifIn state: JobState) async throws -> JobInfo? {
         guard
-            let row = try await database.rows(
+            let row = try await database.preparedRows(
                 "reading the newest job of \(pipeline)",
                 "SELECT state, body FROM jobs WHERE pipeline = \(pipeline) ORDER BY started DESC, seq DESC LIMIT 1"
             ).first

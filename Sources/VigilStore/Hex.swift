@@ -13,9 +13,9 @@ public enum Hex {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// 128 random bits as 32 lowercase hex digits (from the system's `getrandom`): an id for a commit, a job or
-    /// a lease. Foundation's `UUID().uuidString` opened `/dev/urandom` and formatted a string to strip again, a
-    /// measurable share of a small commit's CPU.
+    /// 128 random bits as 32 lowercase hex digits (from the system's `getrandom`): an id for a commit, a job, an
+    /// erasure or a writer lease. Formatting Foundation's `UUID()` as text (and, for the ids that have no dashes,
+    /// stripping them) was a measurable share of a small commit's CPU.
     public static func randomID() -> String {
         var generator = SystemRandomNumberGenerator()
         let high = generator.next() as UInt64
