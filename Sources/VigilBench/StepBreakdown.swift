@@ -96,7 +96,10 @@ struct StepBreakdown: Sendable {
             return SlowFrame(frame: traces[trace] ?? "", milliseconds: Double(last - first) / 1e6, steps: shown)
         }.sorted { $0.milliseconds > $1.milliseconds }.prefix(slowest)
         let known = Self.order.filter { durations[$0] != nil }
-        let others = durations.keys.filter { !Self.order.contains($0) }.sorted()
+        // Steps named at run time (each commit's `barrier <repo>` and `head <repo>`) in the order a frame meets them.
+        let others = durations.keys.filter { !Self.order.contains($0) }.sorted {
+            (median(begins[$0] ?? []), $0) < (median(begins[$1] ?? []), $1)
+        }
         let table = (known + others).map { name in
             let values = durations[name] ?? []
             return Step(

@@ -1,4 +1,5 @@
 import Foundation
+import Tracing
 
 /// An open commit: stage puts, deletes and copies, then `finish()` publishes them as one commit, atomically,
 /// or `abandon()` drops them. Nothing is visible to readers before `finish()`.
@@ -259,13 +260,16 @@ public actor CommitWriter {
             (root, meta) = try await (newRoot, newMeta)
             if meta?.files == 0 { meta = nil }
             // One barrier makes every blob and node of this commit durable before the head points at them.
+            let barrierStarted = Date()
             try await store.blobs.flush()
+            let headStarted = Date()
             let commit = CommitInfo(
                 id: VersionedStore.newID(), repo: repo, branch: branch, parent: head, tree: root,
                 author: author, message: message, provenance: provenance, started: started,
                 finished: store.clock(), meta: meta, traces: traces.isEmpty ? nil : traces)
             switch try await store.metadata.append(commit, expectedHead: head, releasingLease: lease.id) {
             case .appended:
+                traceDurability(barrier: barrierStarted, head: headStarted, ended: Date())
                 store.remember(commit)
                 store.logger.debug(
                     "commit finished",
@@ -282,6 +286,19 @@ public actor CommitWriter {
         }
         throw VigilError(
             .io, "gave up finishing a commit on \(repo)@\(branch) after 1000 concurrent updates", value: branch)
+    }
+
+    /// In each traced file's trace, the commit's two waits for the disk: the blob barrier, then the head's
+    /// transaction (`synchronous = FULL` on SQLite). Named by repo (`barrier images`, `head detect`), so that a
+    /// frame's steps show what each of its commits waited for.
+    private func traceDurability(barrier: Date, head: Date, ended: Date) {
+        guard !traces.isEmpty else { return }
+        for headers in Set(traces.values) {
+            let context = headers.context
+            startSpan("barrier \(repo)", at: WallClockInstant(barrier), context: context).end(
+                at: WallClockInstant(head))
+            startSpan("head \(repo)", at: WallClockInstant(head), context: context).end(at: WallClockInstant(ended))
+        }
     }
 
     /// Drops everything staged. Blobs already written are collected by gc if nothing else refers to them.

@@ -184,6 +184,18 @@ extension ProcessTests {
                     }
                 }
             }
+            // Each commit on the frame's way shows its two waits for the disk, one after the other, within the step
+            // that waits for that commit.
+            for (repo, step) in [("images", "commit")]
+                + ["validate", "detect", "threats"].map({ ($0, "output commit \($0)") })
+            {
+                let (barrier, head) = (first("barrier \(repo)"), first("head \(repo)"))
+                #expect(barrier != nil && head != nil, "no 'barrier \(repo)' and 'head \(repo)' spans")
+                if let barrier, let head, let outer = first(step) {
+                    #expect(barrier.end <= head.start, "\(repo): the head was written before the blobs were durable")
+                    #expect(outer.start <= barrier.start && head.end <= outer.end, "\(repo): outside '\(step)'")
+                }
+            }
             if let validate = first("datum validate"), let detect = first("datum detect"),
                 let threats = first("datum threats"), let deliver = first("deliver")
             {
