@@ -140,10 +140,7 @@ public final class SQLiteJobStore: JobStore {
     public func startJob(_ job: JobInfo, isAlive: @Sendable (JobInfo) -> Bool) async throws -> JobInfo? {
         let body = try JobRecordCoding.encode(job)
         return try await database.write { db in
-            let running = try String.fetchAll(
-                try db.prepared("SELECT body FROM jobs WHERE pipeline = ? AND state = 'running' ORDER BY started"),
-                arguments: [job.pipeline]
-            ).map { try JobRecordCoding.decode(JobInfo.self, $0) }
+            let running = try Self.running(pipeline: job.pipeline, in: db)
             if let existing = running.first(where: isAlive) ?? running.first { return existing }
             try db.prepared("INSERT INTO jobs(id, pipeline, state, started, body) VALUES (?, ?, ?, ?, ?)").execute(
                 arguments: [job.id, job.pipeline, job.state.rawValue, job.started.timeIntervalSince1970, body])
@@ -192,19 +189,21 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func runningJobs(pipeline: String?) async throws -> [JobInfo] {
-        try read { db in
-            let bodies =
-                if let pipeline {
-                    try String.fetchAll(
-                        try db.prepared(
-                            "SELECT body FROM jobs WHERE state = 'running' AND pipeline = ? ORDER BY started"),
-                        arguments: [pipeline])
-                } else {
-                    try String.fetchAll(
-                        try db.prepared("SELECT body FROM jobs WHERE state = 'running' ORDER BY started"))
-                }
-            return try bodies.map { try JobRecordCoding.decode(JobInfo.self, $0) }
-        }
+        try read { db in try Self.running(pipeline: pipeline, in: db) }
+    }
+
+    /// Jobs still `running`, oldest first, of one pipeline or all: what a step reads, and what starting a job
+    /// reads again in its transaction.
+    private static func running(pipeline: String?, in db: Database) throws -> [JobInfo] {
+        let bodies =
+            if let pipeline {
+                try String.fetchAll(
+                    try db.prepared("SELECT body FROM jobs WHERE state = 'running' AND pipeline = ? ORDER BY started"),
+                    arguments: [pipeline])
+            } else {
+                try String.fetchAll(try db.prepared("SELECT body FROM jobs WHERE state = 'running' ORDER BY started"))
+            }
+        return try bodies.map { try JobRecordCoding.decode(JobInfo.self, $0) }
     }
 
     public func newestJob(pipeline: String, ifIn state: JobState) async throws -> JobInfo? {

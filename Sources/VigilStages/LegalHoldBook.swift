@@ -56,7 +56,7 @@ public struct LegalHoldBook: Sendable {
     }
 
     private static func newID() -> String {
-        UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16).description
+        String(Hex.randomID().prefix(16))
     }
 
     private func place(_ hold: LegalHold) async throws -> LegalHold {

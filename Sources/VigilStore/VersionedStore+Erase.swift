@@ -143,7 +143,7 @@ extension VersionedStore {
         try Self.checkErasureReason(reason)
         try await checkKeptVersionsAreNotInForce(plan)
         let erasure = ErasureInfo(
-            id: Hex.randomID(), time: now,
+            id: Self.newID(), time: now,
             requester: requester, reason: reason, selection: selection)
         try await metadata.recordErasure(erasure, entries: plan.entries)
 

@@ -77,7 +77,7 @@ public final class VersionedStore: Sendable {
             value: home.path)
     }
 
-    /// 128 random bits as 32 lower-case hex digits: the ids of commits (and of the engine's jobs).
+    /// 128 random bits as 32 lower-case hex digits: the ids of commits, erasures and the engine's jobs.
     public static func newID() -> String {
         Hex.randomID()
     }
