@@ -127,7 +127,10 @@ public struct ImageValidator: Sendable {
             return reject("corrupt-image", error.message)
         }
         let decoded = image
-        image = image.boxReduced(by: Int(scale / ImageDecoder.scaleNumerator(header, atLeast: colourSize)))
+        // A PNG, decoded whole, is averaged down to the grid a JPEG of the same frame is measured on (1/8 for
+        // camera frames): the same picture gets the same verdict in either format, and the colour check reads
+        // 1/64 of the pixels.
+        image = image.boxReduced(by: Int(scale / ImageDecoder.powerOfTwoScale(header, atLeast: colourSize)))
         if header.components < 3 {
             measured.chromaSpread = 0
             measured.meanChroma = 0

@@ -67,12 +67,14 @@ public enum ImageDecoder {
             }
             return (RGBImage(width: width, height: height, pixels: pixels), header)
         case .png:
-            var pixels = [UInt8](repeating: 0, count: header.pixels * 3)
-            let status = data.withUnsafeBytes { raw in
-                pixels.withUnsafeMutableBufferPointer { out in
+            var status: Int32 = 0
+            // As for JPEG: a decode that succeeds writes every byte, one that fails keeps none.
+            let pixels = [UInt8](unsafeUninitializedCapacity: header.pixels * 3) { out, count in
+                status = data.withUnsafeBytes { raw in
                     vigil_png_decode(
                         raw.bindMemory(to: UInt8.self).baseAddress!, raw.count, out.baseAddress!, out.count, &info)
                 }
+                count = status == 0 ? out.count : 0
             }
             guard status == 0 else { throw ImageError(.corrupt, "corrupt PNG: \(message(info))") }
             return (RGBImage(width: header.width, height: header.height, pixels: pixels), header)
@@ -94,7 +96,14 @@ public enum ImageDecoder {
     /// less `scaleTolerance`; 8 (full size) without a minimum.
     /// A PNG is always decoded whole: 8.
     public static func scaleNumerator(_ header: ImageHeader, atLeast minimum: (width: Int, height: Int)?) -> UInt32 {
-        guard let minimum, header.format == .jpeg else { return 8 }
+        guard header.format == .jpeg else { return 8 }
+        return powerOfTwoScale(header, atLeast: minimum)
+    }
+
+    /// The scale `scaleNumerator` gives a JPEG of `header`'s size, whatever the format: for measuring a PNG on
+    /// the grid a JPEG of the same frame is measured on.
+    public static func powerOfTwoScale(_ header: ImageHeader, atLeast minimum: (width: Int, height: Int)?) -> UInt32 {
+        guard let minimum else { return 8 }
         // Only the power-of-two scales: libjpeg-turbo has SIMD inverse DCTs for those (5/8 measured slower
         // than a full decode here). A scale may land up to `scaleTolerance` short of the minimum: stretching
         // 405 pixels to 416 loses nothing a detector sees, and halves the decoding work.

@@ -57,6 +57,22 @@ struct ValidateTests {
                 == "too-large-bytes")
     }
 
+    /// A PNG is decoded whole but measured on the grid a JPEG of the same frame is measured on (1/8 of each
+    /// side), where the thresholds were set: the same picture gets the same colour figures in either format.
+    @Test func aPNGIsMeasuredLikeTheSameFrameAsAJPEG() throws {
+        for photo in ["bus.jpg", "zidane.jpg"] {
+            let (image, _) = try ImageDecoder.decode(try DetectorTests.photo(photo))
+            let png = try ImageEncoder.png(image.pixels, width: image.width, height: image.height)
+            let jpeg = try ImageEncoder.jpeg(image.pixels, width: image.width, height: image.height, quality: 95)
+            let asPNG = validator.judge(name: "cam1-1763790000.png", data: png).measured
+            let asJPEG = validator.judge(name: "cam1-1763790000.jpg", data: jpeg).measured
+            let spreads = (try #require(asPNG.chromaSpread), try #require(asJPEG.chromaSpread))
+            let tints = (try #require(asPNG.meanChroma), try #require(asJPEG.meanChroma))
+            #expect(abs(spreads.0 - spreads.1) < 0.5, "\(photo): chroma spread \(spreads)")
+            #expect(abs(tints.0 - tints.1) < 0.5, "\(photo): mean chroma \(tints)")
+        }
+    }
+
     @Test func aThousandRandomMutationsOfAValidJPEGAreEachClassified() {
         let original = [UInt8](SyntheticImages.colourJPEG)
         var generator = SplitMix(seed: 42)
