@@ -39,8 +39,17 @@ struct JobRunner {
         resumed: [String: DatumRecord] = [:]
     ) async throws -> JobInfo {
         var job = job
-        let prepared = try await prepare(&job, output: output, outputState: outputState)
-        let writer = try await openOutput()
+        // The output commit is opened (its lease, a write) while the job's inputs are read (the commit cache,
+        // or the database's readers): neither waits for the other.
+        async let opening = openOutput()
+        let prepared: Prepared
+        do {
+            prepared = try await prepare(&job, output: output, outputState: outputState)
+        } catch {
+            if let writer = try? await opening { await writer.abandon() }
+            throw error
+        }
+        let writer = try await opening
         var execution = Execution(
             runner: self, job: job, writer: writer, base: prepared.base, resumed: resumed, traces: prepared.traces)
         do {

@@ -256,6 +256,27 @@ struct EngineTests {
         #expect(try await fixture.engine.runUntilIdle().isEmpty)
     }
 
+    /// A job opens its output commit (a writer's lease) while it reads its inputs. When the reading fails (here
+    /// a resumed job whose input commit is gone), the opened commit is abandoned: no lease is left to hold gc
+    /// back until it expires.
+    @Test func aJobThatFailsToReadItsInputsLeavesNoWriterLease() async throws {
+        let fixture = try await EngineFixture()
+        defer { fixture.cleanUp() }
+        try await fixture.store.createRepo("images")
+        try await commit(["/a": "a"], to: "images", in: fixture.store)
+        let record = try await fixture.create(
+            "{name: out, input: {pfs: {repo: images, glob: '/*'}}, transform: {stage: copy}}")
+        let gone = String(repeating: "0", count: 32)
+        let left = JobInfo(
+            id: String(repeating: "1", count: 32), pipeline: "out", specHash: record.spec.specHash,
+            inputs: [CommitReference(repo: "images", commit: gone)], inputCommits: ["images": gone], baseOutput: nil,
+            full: true, holder: fixture.environment.holder, started: Date())
+        #expect(try await fixture.environment.jobs.startJob(left, isAlive: { _ in false }) == nil)
+        let failure = await #expect(throws: PipelineError.self) { try await fixture.engine.runUntilIdle() }
+        #expect(failure?.message.contains("input commit \(gone)") == true, "\(String(describing: failure))")
+        #expect(try await fixture.store.metadata.leases().isEmpty, "the output commit opened beside it is abandoned")
+    }
+
     @Test func badPipelinesAreRefusedWithTheReason() async throws {
         let fixture = try await EngineFixture()
         defer { fixture.cleanUp() }
