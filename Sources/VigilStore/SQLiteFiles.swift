@@ -21,12 +21,50 @@ public enum SQLiteFiles {
         // Made private before SQLite opens it: its journal files take the database file's mode.
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         if fd >= 0 { close(fd) }
-        let pool = try DatabasePool(path: path, configuration: configuration)
+        let pool = try openPool(path: path, configuration: configuration)
         // GRDB sets `synchronous = NORMAL` on the writer after `prepareDatabase` runs, when it switches the file
         // to WAL; only the writer's setting decides whether a commit waits for the disk, so it is set again here.
         try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
-        try migrator.migrate(pool)
+        try migrate(pool, with: migrator)
         return pool
+    }
+
+    /// How many times an open or a migration that lost a race with another process is tried again.
+    static let attempts = 8
+
+    /// Opens the file, trying again while another process is switching it to WAL: that switch needs the file
+    /// to itself, and SQLite answers "database is locked" at once instead of waiting (a wait could deadlock), so
+    /// processes that open a new file together would otherwise fail. Each try waits a few milliseconds more.
+    static func openPool(path: String, configuration: Configuration) throws -> DatabasePool {
+        var attempt = 1
+        while true {
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && attempt < attempts {
+                usleep(UInt32(attempt) * 5_000)
+                attempt += 1
+            }
+        }
+    }
+
+    /// Runs the migrations `pool` lacks. GRDB reads which ones are applied before it takes the write lock for
+    /// each, so processes that open a new file together (`vigil serve` and `vigil notify` started at once) both
+    /// see none applied, and the second to get the lock fails to create what the first created ("table already
+    /// exists"). Its failed migration is rolled back; reading again finds the first one's work applied, and only
+    /// what is left runs.
+    static func migrate(_ pool: DatabasePool, with migrator: DatabaseMigrator) throws {
+        var attempt = 1
+        while true {
+            do {
+                try migrator.migrate(pool)
+                return
+            } catch {
+                let done = (try? pool.read { db in try migrator.hasCompletedMigrations(db) }) ?? false
+                if done { return }
+                guard attempt < attempts else { throw error }
+                attempt += 1
+            }
+        }
     }
 
     /// A number that changes each time another connection commits to the file `writer` writes, and never for
