@@ -21,6 +21,9 @@ struct JobRunner {
     /// When the engine's step that started this job began to read its inputs: the frames' "job start" spans
     /// run from there to each datum's start (reads, the job's record, its plan and its output commit opened).
     var stepStarted: Date?
+    /// The job's record, when the step writes it beside the job's start (`JobRecording`): waited for before the
+    /// job's other writes and its output commit. Nil when it was written before the job began.
+    var recording: JobRecording?
 
     /// How many finished datums, or how long, before their records are written.
     static let recordBatch = 256
@@ -64,6 +67,7 @@ struct JobRunner {
             await writer.abandon()
             job = execution.job
             job.holder = ""
+            try await recorded()
             try await environment.jobs.finishJob(job, records: execution.takePending())
             environment.logger.info(
                 "job stopped at a datum boundary; it resumes when the engine starts again",
@@ -71,6 +75,11 @@ struct JobRunner {
             return job
         }
         return try await publish(&execution)
+    }
+
+    /// Returns once the job's record is written (at once when it was before the job began).
+    func recorded() async throws {
+        try await recording?.wait()
     }
 
     /// A commit on the pipeline's output repo, by the pipeline.
@@ -134,6 +143,12 @@ struct JobRunner {
     func publish(_ execution: inout Execution) async throws -> JobInfo {
         var job = execution.job
         let writer = execution.writer
+        do {
+            try await recorded()
+        } catch {
+            await writer.abandon()
+            throw error
+        }
         let output: String
         if retryingFailures, let base = execution.base, job.counts.processed == 0, job.counts.removed == 0,
             job.counts.recovered == 0
@@ -567,6 +582,7 @@ extension JobRunner {
             if now.timeIntervalSince(lastHeartbeat) >= JobRunner.heartbeatInterval {
                 lastHeartbeat = now
                 job.heartbeat = runner.environment.clock()
+                try await runner.recorded()
                 try await runner.environment.jobs.updateJob(job)
             }
         }
@@ -582,6 +598,7 @@ extension JobRunner {
             lastFlush = Date()
             runner.environment.progress?(job)
             guard !pending.isEmpty else { return }
+            try await runner.recorded()
             try await runner.environment.jobs.recordDatums(pending)
             pending.removeAll(keepingCapacity: true)
         }

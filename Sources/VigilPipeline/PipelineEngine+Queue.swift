@@ -22,10 +22,18 @@ extension PipelineEngine {
         // store meanwhile.
         var writer: CommitWriter?
         if planNew {
-            let plan = try await runner.prepare(&job, output: output, outputState: state)
-            work = JobWork(spec: record.spec, datums: try await runner.datumsToRun(plan, job: &job))
-            prepared = plan
-            writer = try await runner.openOutput()
+            // Opened (a lease, a write) while the job is planned (reads): neither waits for the other.
+            let opener = runner
+            async let opening = opener.openOutput()
+            do {
+                let plan = try await runner.prepare(&job, output: output, outputState: state)
+                work = JobWork(spec: record.spec, datums: try await runner.datumsToRun(plan, job: &job))
+                prepared = plan
+            } catch {
+                if let opened = try? await opening { await opened.abandon() }
+                throw error
+            }
+            writer = try await opening
         }
         let started: JobInfo?
         do {

@@ -409,8 +409,39 @@ public final class PipelineEngine: Service, Sendable {
                     job, record: record, output: output, state: state, planNew: running.isEmpty,
                     retryFailed: retryFailed, queue: queue, isBusy: isBusy))
         }
+        func run(_ job: JobInfo, resumed: [String: DatumRecord], recording: JobRecording?) async throws -> JobInfo {
+            try await settling(job, recording: recording) {
+                let stages = try await workers.stages(for: record)
+                var runner = JobRunner(
+                    environment: environment, pipeline: record, workers: stages, retryingFailures: retryFailed,
+                    shouldStop: isStopping)
+                runner.stepStarted = started
+                runner.recording = recording
+                return try await runner.run(job, output: output, outputState: state, resumed: resumed)
+            }
+        }
+        var existing: JobInfo?
+        if running.isEmpty, !record.runRequested {
+            // No job of the pipeline was running when the step looked: the new one's record is written beside
+            // its start. Only another engine stepping the pipeline at this moment can have one running now.
+            let recording = JobRecording()
+            let starting = job
+            async let written: Void = recording.write {
+                try await environment.jobs.startJob(starting, isAlive: isBusy)
+            }
+            do {
+                let ran = try await run(job, resumed: [:], recording: recording)
+                await written
+                return stepped(ran)
+            } catch let superseded as JobRecording.Superseded {
+                await written
+                existing = superseded.existing
+            }
+        } else {
+            existing = try await environment.jobs.startJob(job, isAlive: isBusy)
+        }
         var resumed: [String: DatumRecord] = [:]
-        if let existing = try await environment.jobs.startJob(job, isAlive: isBusy) {
+        if let existing {
             if isBusy(existing) { return nil }
             job = existing
             job.holder = environment.holder
@@ -428,15 +459,7 @@ public final class PipelineEngine: Service, Sendable {
             _ = try await environment.jobs.setRunRequested(false, recompute: false, pipeline: name)
         }
 
-        return stepped(
-            try await settling(job) {
-                let stages = try await workers.stages(for: record)
-                var runner = JobRunner(
-                    environment: environment, pipeline: record, workers: stages, retryingFailures: retryFailed,
-                    shouldStop: isStopping)
-                runner.stepStarted = started
-                return try await runner.run(job, output: output, outputState: state, resumed: resumed)
-            })
+        return stepped(try await run(job, resumed: resumed, recording: nil))
     }
 
     /// A job taken over whose output commit its engine had made before it died: only the record was behind.
@@ -453,9 +476,11 @@ public final class PipelineEngine: Service, Sendable {
 
     /// Runs a started job's `body`. An outage is not the job's fault: the job stays to be resumed (by this
     /// engine's next try, or any other's) and the error goes on; any other error ends the job as failed.
-    /// `cleanUp` runs first whenever `body` throws.
+    /// `cleanUp` runs first whenever `body` throws. `recording`, when the job's record is written beside
+    /// `body`, is waited for before the record is changed; when it was not written, its error goes on instead.
     func settling(
-        _ job: JobInfo, cleanUp: () async -> Void = {}, _ body: () async throws -> JobInfo
+        _ job: JobInfo, recording: JobRecording? = nil, cleanUp: () async -> Void = {},
+        _ body: () async throws -> JobInfo
     ) async throws -> JobInfo {
         var job = job
         do {
@@ -463,13 +488,18 @@ public final class PipelineEngine: Service, Sendable {
         } catch is CancellationError {
             await cleanUp()
             throw CancellationError()
+        } catch let superseded as JobRecording.Superseded {
+            await cleanUp()
+            throw superseded
         } catch  where JobRunner.isOutage(error) {
             await cleanUp()
+            try await recording?.wait()
             job.holder = ""
             try? await environment.jobs.updateJob(job)
             throw error
         } catch {
             await cleanUp()
+            try await recording?.wait()
             job.state = .failed
             job.error = "\(error)"
             job.finished = environment.clock()

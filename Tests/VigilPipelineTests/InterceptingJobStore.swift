@@ -8,11 +8,17 @@ final class InterceptingJobStore: JobStore {
     let base: any JobStore
     /// Called before a job's record is replaced; what it throws, the caller gets.
     private let beforeFinishJob: @Sendable (JobInfo) throws -> Void
+    /// Called before a job's record is first written; what it throws, the caller gets.
+    private let beforeStartJob: @Sendable (JobInfo) async throws -> Void
     private let runningJobsReads = Atomic<Int>(0)
 
-    init(_ base: any JobStore, beforeFinishJob: @escaping @Sendable (JobInfo) throws -> Void = { _ in }) {
+    init(
+        _ base: any JobStore, beforeFinishJob: @escaping @Sendable (JobInfo) throws -> Void = { _ in },
+        beforeStartJob: @escaping @Sendable (JobInfo) async throws -> Void = { _ in }
+    ) {
         self.base = base
         self.beforeFinishJob = beforeFinishJob
+        self.beforeStartJob = beforeStartJob
     }
 
     /// The engine's steps so far: each reads the running jobs once, and nothing else in the engine does.
@@ -58,7 +64,8 @@ final class InterceptingJobStore: JobStore {
         try await base.setRunRequested(requested, recompute: recompute, pipeline: name)
     }
     func startJob(_ job: JobInfo, isAlive: @Sendable (JobInfo) -> Bool) async throws -> JobInfo? {
-        try await base.startJob(job, isAlive: isAlive)
+        try await beforeStartJob(job)
+        return try await base.startJob(job, isAlive: isAlive)
     }
     func job(id: String) async throws -> JobInfo? { try await base.job(id: id) }
     func jobs(pipeline: String?, limit: Int) async throws -> [JobInfo] {
