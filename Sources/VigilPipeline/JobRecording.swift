@@ -17,10 +17,19 @@ final class JobRecording: Sendable {
     }
 
     private let state = Mutex(State.writing([]))
+    private let begun = Atomic<Bool>(false)
+    /// Writes the record (`JobStore.startJob`: nil when written, the running job otherwise).
+    private let start: @Sendable () async throws -> JobInfo?
 
-    /// Writes the record with `start` (`JobStore.startJob`: nil when written, the running job otherwise) and
-    /// tells every waiter how it went. Never throws: the outcome goes to the waiters.
-    func write(_ start: () async throws -> JobInfo?) async {
+    init(_ start: @escaping @Sendable () async throws -> JobInfo?) {
+        self.start = start
+    }
+
+    /// Writes the record and tells every waiter how it went; the second call returns at once (the job's
+    /// failure before its runner began writes the record so that the failure can be recorded). Never throws:
+    /// the outcome goes to the waiters.
+    func write() async {
+        guard !begun.exchange(true, ordering: .relaxed) else { return }
         let outcome: Result<Void, any Error>
         do {
             if let existing = try await start() {

@@ -21,8 +21,8 @@ struct JobRunner {
     /// When the engine's step that started this job began to read its inputs: the frames' "job start" spans
     /// run from there to each datum's start (reads, the job's record, its plan and its output commit opened).
     var stepStarted: Date?
-    /// The job's record, when the step writes it beside the job's start (`JobRecording`): waited for before the
-    /// job's other writes and its output commit. Nil when it was written before the job began.
+    /// The job's record, when it is written beside the job's start (`JobRecording`, written by `run`): waited
+    /// for before the job's other writes and its output commit. Nil when it was written before the job began.
     var recording: JobRecording?
 
     /// How many finished datums, or how long, before their records are written.
@@ -42,17 +42,41 @@ struct JobRunner {
         resumed: [String: DatumRecord] = [:]
     ) async throws -> JobInfo {
         var job = job
-        // The output commit is opened (its lease, a write) while the job's inputs are read (the commit cache,
-        // or the database's readers): neither waits for the other.
+        // The output commit is opened (a lease, or a branch read) while the job's inputs are read (the commit
+        // cache, or the database's readers), and a new job's record is written beside both: none waits for
+        // another. Opening first: it is what the first datum waits for. The record's write is awaited on every
+        // way out, never cancelled half-way.
         async let opening = openOutput()
+        async let written: Void = { [recording] in await recording?.write() }()
         let prepared: Prepared
         do {
             prepared = try await prepare(&job, output: output, outputState: outputState)
         } catch {
             if let writer = try? await opening { await writer.abandon() }
+            await written
             throw error
         }
-        let writer = try await opening
+        let writer: CommitWriter
+        do {
+            writer = try await opening
+        } catch {
+            await written
+            throw error
+        }
+        do {
+            let ended = try await execute(job, writer: writer, prepared: prepared, resumed: resumed)
+            await written
+            return ended
+        } catch {
+            await written
+            throw error
+        }
+    }
+
+    /// Runs a prepared job's datums into `writer`'s commit and publishes it (or stops at a datum boundary).
+    private func execute(
+        _ job: JobInfo, writer: CommitWriter, prepared: Prepared, resumed: [String: DatumRecord]
+    ) async throws -> JobInfo {
         var execution = Execution(
             runner: self, job: job, writer: writer, base: prepared.base, resumed: resumed, traces: prepared.traces)
         do {
@@ -65,7 +89,7 @@ struct JobRunner {
         }
         if execution.stopped {
             await writer.abandon()
-            job = execution.job
+            var job = execution.job
             job.holder = ""
             try await recorded()
             try await environment.jobs.finishJob(job, records: execution.takePending())

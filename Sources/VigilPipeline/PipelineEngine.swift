@@ -356,6 +356,10 @@ public final class PipelineEngine: Service, Sendable {
         }
         let spec = record.spec
         let specHash = spec.specHash
+        // The output head with its state, and the running jobs, are read beside the inputs: none of the reads
+        // needs another's answer, and the step's answer comes from all of them together.
+        async let outputHead = Self.head(of: name, in: store)
+        async let runningJobs = environment.jobs.runningJobs(pipeline: name)
         var inputCommits: [String: String] = [:]
         var inputs: [CommitReference] = []
         for leaf in spec.input.leaves {
@@ -370,9 +374,8 @@ public final class PipelineEngine: Service, Sendable {
             let reference = CommitReference(repo: leaf.repo, commit: head)
             if !inputs.contains(reference) { inputs.append(reference) }
         }
-        let output = try await store.resolveCommit(name, ref: nil)
-        let state = try await DatumIndex.state(of: output, in: store)
-        let running = try await environment.jobs.runningJobs(pipeline: name)
+        let (output, state) = try await outputHead
+        let running = try await runningJobs
         // Side inputs start no job: only the inputs that make datums count.
         let sideInputs = spec.input.sideInputs
         func counting(_ commits: [String: String]) -> [String: String] {
@@ -424,17 +427,13 @@ public final class PipelineEngine: Service, Sendable {
         if running.isEmpty, !record.runRequested {
             // No job of the pipeline was running when the step looked: the new one's record is written beside
             // its start. Only another engine stepping the pipeline at this moment can have one running now.
-            let recording = JobRecording()
             let starting = job
-            async let written: Void = recording.write {
+            let recording = JobRecording { [environment] in
                 try await environment.jobs.startJob(starting, isAlive: isBusy)
             }
             do {
-                let ran = try await run(job, resumed: [:], recording: recording)
-                await written
-                return stepped(ran)
+                return stepped(try await run(job, resumed: [:], recording: recording))
             } catch let superseded as JobRecording.Superseded {
-                await written
                 existing = superseded.existing
             }
         } else {
@@ -462,6 +461,14 @@ public final class PipelineEngine: Service, Sendable {
         return stepped(try await run(job, resumed: resumed, recording: nil))
     }
 
+    /// A pipeline's output head and the state its job left there.
+    private static func head(
+        of pipeline: String, in store: VersionedStore
+    ) async throws -> (CommitInfo?, DatumIndex.State?) {
+        let output = try await store.resolveCommit(pipeline, ref: nil)
+        return (output, try await DatumIndex.state(of: output, in: store))
+    }
+
     /// A job taken over whose output commit its engine had made before it died: only the record was behind.
     func finishedMeanwhile(_ job: JobInfo, output: CommitInfo?, state: DatumIndex.State?) async throws -> JobInfo? {
         guard let state, state.job == job.id, let output else { return nil }
@@ -477,7 +484,8 @@ public final class PipelineEngine: Service, Sendable {
     /// Runs a started job's `body`. An outage is not the job's fault: the job stays to be resumed (by this
     /// engine's next try, or any other's) and the error goes on; any other error ends the job as failed.
     /// `cleanUp` runs first whenever `body` throws. `recording`, when the job's record is written beside
-    /// `body`, is waited for before the record is changed; when it was not written, its error goes on instead.
+    /// `body` (by its runner), is written now if `body` failed before it began, and waited for before the
+    /// record is changed; when it could not be written, its error goes on instead.
     func settling(
         _ job: JobInfo, recording: JobRecording? = nil, cleanUp: () async -> Void = {},
         _ body: () async throws -> JobInfo
@@ -493,12 +501,14 @@ public final class PipelineEngine: Service, Sendable {
             throw superseded
         } catch  where JobRunner.isOutage(error) {
             await cleanUp()
+            await recording?.write()
             try await recording?.wait()
             job.holder = ""
             try? await environment.jobs.updateJob(job)
             throw error
         } catch {
             await cleanUp()
+            await recording?.write()
             try await recording?.wait()
             job.state = .failed
             job.error = "\(error)"
