@@ -210,7 +210,11 @@ let package = Package(
             path: "Tests/ServerTestSupport"
         ),
         .testTarget(
-            name: "VigilStoreTests", dependencies: ["VigilStore", "ServerTestSupport"]),
+            name: "VigilStoreTests",
+            dependencies: [
+                "VigilStore", "ServerTestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         .testTarget(
             name: "VigilPipelineTests",
             dependencies: ["VigilPipeline", "VigilStore", "VigilBackends", "ServerTestSupport"]),

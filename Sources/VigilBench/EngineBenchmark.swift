@@ -85,22 +85,29 @@ struct EngineBenchmark: AsyncParsableCommand {
             var chain: [Double] = []
             var commits: [Double] = []
             let engine = PipelineEngine(environment: environment)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await engine.run() }
-                for index in 0..<files {
-                    let feed = store.commits.subscribe()
-                    let start = ContinuousClock.now
-                    let put = try await store.openCommit(repo: "uploads")
-                    try await put.put("/cam1-\(1_800_000_000 + index).jpg", data: Data("image \(index)".utf8))
-                    try await put.finish()
-                    commits.append(milliseconds(ContinuousClock.now - start))
-                    for await commit in feed where commit.repo == "three" && commit.tree.files == Int64(index + 1) {
-                        break
+            // As `vigil engine` runs: commits close together share writer leases.
+            let keeper = WriterLeaseKeeper(
+                store: store, logger: Logger(label: "vigil-bench") { _ in SwiftLogNoOpLogHandler() })
+            try await withThrowingTaskGroup(of: Void.self) { leases in
+                leases.addTask { try await keeper.run() }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await engine.run() }
+                    for index in 0..<files {
+                        let feed = store.commits.subscribe()
+                        let start = ContinuousClock.now
+                        let put = try await store.openCommit(repo: "uploads")
+                        try await put.put("/cam1-\(1_800_000_000 + index).jpg", data: Data("image \(index)".utf8))
+                        try await put.finish()
+                        commits.append(milliseconds(ContinuousClock.now - start))
+                        for await commit in feed where commit.repo == "three" && commit.tree.files == Int64(index + 1) {
+                            break
+                        }
+                        chain.append(milliseconds(ContinuousClock.now - start))
                     }
-                    chain.append(milliseconds(ContinuousClock.now - start))
+                    engine.stopGracefully()
+                    try await group.waitForAll()
                 }
-                engine.stopGracefully()
-                try await group.waitForAll()
+                leases.cancelAll()
             }
             let result = Result(
                 datums: datums, engineDatumsPerSecond: engineRates, storeFilesPerSecond: storeRates,

@@ -75,6 +75,10 @@ struct IngestBenchmark: AsyncParsableCommand {
                     try await app.run()
                     return nil
                 }
+                group.addTask {
+                    try await WriterLeaseKeeper(store: store, logger: logger).run()
+                    return nil
+                }
                 var iterator = ports.makeAsyncIterator()
                 guard let port = await iterator.next() else { throw CancellationError() }
                 let base = "http://127.0.0.1:\(port)"

@@ -44,7 +44,12 @@ public actor CommitWriter {
     /// Staged paths (data and meta) past which they are applied to the working tree and dropped from memory.
     static let compactionThreshold = 16_384
 
-    init(store: VersionedStore, repo: String, branch: String, author: String, base: CommitInfo?, lease: WriterLease) {
+    /// `started` is when the commit was opened: the lease's start, unless it joined a lease taken before
+    /// (`SharedWriterLeases`).
+    init(
+        store: VersionedStore, repo: String, branch: String, author: String, base: CommitInfo?, lease: WriterLease,
+        started: Date
+    ) {
         self.store = store
         self.repo = repo
         self.branch = branch
@@ -55,8 +60,8 @@ public actor CommitWriter {
         working = baseRoot
         workingMeta = baseMeta
         self.lease = lease
-        started = lease.started
-        lastHeartbeat = lease.started
+        self.started = started
+        lastHeartbeat = started
     }
 
     /// Stores `data` and stages it at `path`.
@@ -267,8 +272,11 @@ public actor CommitWriter {
                 id: VersionedStore.newID(), repo: repo, branch: branch, parent: head, tree: root,
                 author: author, message: message, provenance: provenance, started: started,
                 finished: store.clock(), meta: meta, traces: traces.isEmpty ? nil : traces)
-            switch try await store.metadata.append(commit, expectedHead: head, releasingLease: lease.id) {
+            // A lease of its own goes with the commit, in its transaction; a shared one when its last writer is done.
+            let releasing = store.sharedLeases.isShared(lease.id) ? nil : lease.id
+            switch try await store.metadata.append(commit, expectedHead: head, releasingLease: releasing) {
             case .appended:
+                if releasing == nil { await store.leaveSharedLease(lease.id) }
                 traceDurability(barrier: barrierStarted, head: headStarted, ended: Date())
                 store.remember(commit)
                 store.logger.debug(
@@ -309,6 +317,7 @@ public actor CommitWriter {
     }
 
     private func releaseLease() async {
+        if store.sharedLeases.isShared(lease.id) { return await store.leaveSharedLease(lease.id) }
         // Best effort: a lease left behind only delays gc until it expires.
         try? await store.metadata.releaseLease(lease.id)
     }

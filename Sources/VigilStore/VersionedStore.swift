@@ -11,6 +11,8 @@ public final class VersionedStore: Sendable {
     /// Every commit finished through this store object, as it happens.
     public let commits = CommitFeed()
     private let commitCache = CommitCache()
+    /// Writer leases this process's commits share while a `WriterLeaseKeeper` runs.
+    public let sharedLeases = SharedWriterLeases()
     let logger: Logger
     let clock: @Sendable () -> Date
 
@@ -152,25 +154,53 @@ public final class VersionedStore: Sendable {
         -> CommitWriter
     {
         let branch = branch ?? defaultBranch
+        if let shared = sharedLeases.join(now: clock()) {
+            // A lease taken a moment ago by another commit covers this one too: no write, only the branch read.
+            do {
+                guard let info = try await metadata.branch(branch, in: repo) else {
+                    throw try await missingBranch(branch, in: repo)
+                }
+                let base = try await info.head.asyncMap { try await requireCommit($0, in: repo) }
+                return CommitWriter(
+                    store: self, repo: repo, branch: branch, author: author, base: base, lease: shared,
+                    started: clock())
+            } catch {
+                await leaveSharedLease(shared.id)
+                throw error
+            }
+        }
         // The lease and the branch in one call: every upload opens a commit.
         guard
             let leased = try await metadata.leaseBranch(
                 branch, in: repo, holder: "commit \(repo)@\(branch)", now: clock())
-        else {
-            _ = try await self.repo(repo)
-            throw VigilError(
-                .branchNotFound,
-                "no branch '\(branch)' in repo '\(repo)'; create it with `vigil branch create \(repo) \(branch)`",
-                value: branch)
-        }
+        else { throw try await missingBranch(branch, in: repo) }
         do {
             let base = try await leased.branch.head.asyncMap { try await requireCommit($0, in: repo) }
-            return CommitWriter(
-                store: self, repo: repo, branch: branch, author: author, base: base, lease: leased.lease)
+            let writer = CommitWriter(
+                store: self, repo: repo, branch: branch, author: author, base: base, lease: leased.lease,
+                started: leased.lease.started)
+            // Later commits may join this lease; the one it replaces goes when nobody holds it.
+            if let replaced = sharedLeases.adopt(leased.lease) { try? await metadata.releaseLease(replaced) }
+            return writer
         } catch {
             try? await metadata.releaseLease(leased.lease.id)
             throw error
         }
+    }
+
+    /// The error for a branch that is not there (or the repo's, when the repo is not there either).
+    private func missingBranch(_ branch: String, in repo: String) async throws -> VigilError {
+        _ = try await self.repo(repo)
+        return VigilError(
+            .branchNotFound,
+            "no branch '\(branch)' in repo '\(repo)'; create it with `vigil branch create \(repo) \(branch)`",
+            value: branch)
+    }
+
+    /// A writer of shared lease `id` is done with it: released when it was the last writer of a lease that
+    /// takes no more (best effort: a lease left behind only delays gc until it expires).
+    func leaveSharedLease(_ id: String) async {
+        if sharedLeases.leave(id, now: clock()) { try? await metadata.releaseLease(id) }
     }
 
     /// Copies the file or directory at `source` to `destination` (a branch, not a commit) as a new commit.

@@ -74,7 +74,10 @@ struct EngineCommand: AsyncParsableCommand {
             return
         }
         let services: [any Service] =
-            (exporter.map { [$0] } ?? []) + [engine, erasures, HeapTrim(logger: logger)]
+            (exporter.map { [$0] } ?? []) + [
+                WriterLeaseKeeper(store: engine.environment.store, logger: logger), engine, erasures,
+                HeapTrim(logger: logger),
+            ]
             + (notifier.map { [$0] } ?? [])
         let group = ServiceGroup(
             configuration: .init(

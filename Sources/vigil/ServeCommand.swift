@@ -131,7 +131,8 @@ struct ServeCommand: AsyncParsableCommand {
                     log: server.store.metadata, changes: backends.changeFeed(), logger: logger)
                 let services: [any Service] =
                     (exporter.map { [$0] } ?? []) + [
-                        engine, retention, dataRetention, erasures, app, HeapTrim(logger: logger),
+                        WriterLeaseKeeper(store: server.store, logger: logger), engine, retention, dataRetention,
+                        erasures, app, HeapTrim(logger: logger),
                     ]
                     + (notifier.map { [$0] } ?? [])
                 var lifecycle = ServiceGroupConfiguration(

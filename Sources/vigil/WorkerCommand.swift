@@ -65,7 +65,10 @@ struct WorkerCommand: AsyncParsableCommand {
                         + "Ctrl-C stops it")
                 let service = WorkerService(worker: worker, changes: backends.changeFeed())
                 let services: [any Service] =
-                    (exporter.map { [$0] } ?? []) + [service, HeapTrim(logger: environment.logger)]
+                    (exporter.map { [$0] } ?? []) + [
+                        WriterLeaseKeeper(store: environment.store, logger: environment.logger), service,
+                        HeapTrim(logger: environment.logger),
+                    ]
                     + health.services(store: backends.store, logger: environment.logger)
                 let group = ServiceGroup(
                     configuration: .init(
