@@ -112,6 +112,14 @@ public final class SharedWriterLeases: Sendable {
         }
     }
 
+    /// The leases it tracks and their writers, for a failed test's message.
+    var summary: String {
+        state.withLock { state in
+            let current = state.current.map { "\($0.lease.id) (\($0.writers) writers)" } ?? "none"
+            return "enabled \(state.enabled), current \(current), retired \(state.retired)"
+        }
+    }
+
     /// Turns sharing on (a keeper started).
     func enable() {
         state.withLock { $0.enabled = true }

@@ -19,10 +19,10 @@ public struct WriterLeaseKeeper: Service {
     public func run() async throws {
         let leases = store.sharedLeases
         leases.enable()
-        await cancelWhenGracefulShutdown {
-            while (try? await Task.sleep(for: interval)) != nil {
-                await release(leases.sweep(now: store.clock()))
-            }
+        // Only the wait is cut short by a graceful shutdown: a lease the sweep took out is always released.
+        let interval = self.interval
+        while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: interval) })) != nil {
+            await release(leases.sweep(now: store.clock()))
         }
         await release(leases.disable())
     }
