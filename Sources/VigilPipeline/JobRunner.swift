@@ -183,7 +183,13 @@ struct JobRunner {
         } else {
             let state = DatumIndex.State(
                 job: job.id, specHash: job.specHash, inputs: job.inputCommits, counts: job.counts)
-            try await writer.putMeta(DatumIndex.statePath, data: try DatumIndex.encode(state))
+            do {
+                try await writer.putMeta(DatumIndex.statePath, data: try DatumIndex.encode(state))
+            } catch {
+                // Not left open: its lease would hold gc back until it expired.
+                await writer.abandon()
+                throw error
+            }
             var origin = "pipeline:\(spec.name) spec=\(job.specHash)"
             if let identity = stageIdentity ?? workers.first?.identity { origin += " " + identity }
             let jobID = job.id

@@ -61,7 +61,8 @@ public actor CommitWriter {
         workingMeta = baseMeta
         self.lease = lease
         self.started = started
-        lastHeartbeat = started
+        // A joined lease's heartbeat may be older than this commit: renewals count from it.
+        lastHeartbeat = lease.heartbeat
     }
 
     /// Stores `data` and stages it at `path`.

@@ -29,6 +29,8 @@ public final class SharedWriterLeases: Sendable {
         var current: Shared?
         /// Leases that take no new writers, by id: how many writers still hold each.
         var retired: [String: Int] = [:]
+        /// Leases nobody holds whose release failed (a passing outage): the keeper tries again.
+        var unreleased: Set<String> = []
         var joins = 0
     }
 
@@ -98,17 +100,28 @@ public final class SharedWriterLeases: Sendable {
         }
     }
 
-    /// The leases to release at `now`: the current one when it has had no writer for `idleKeep`, or has none
-    /// and is too old to take more.
+    /// A lease nobody holds any more could not be released: tried again by the keeper's next sweep, while one
+    /// runs (otherwise it expires like a killed process's).
+    func releaseFailed(_ id: String) {
+        state.withLock { state in
+            if state.enabled { state.unreleased.insert(id) }
+        }
+    }
+
+    /// The leases to release at `now`: those whose release failed before, and the current one when it has had
+    /// no writer for `idleKeep`, or has none and is too old to take more.
     func sweep(now: Date) -> [String] {
         state.withLock { state in
-            guard let current = state.current, current.writers == 0, let idle = current.idleSince else { return [] }
+            var due = Array(state.unreleased)
+            state.unreleased.removeAll()
+            guard let current = state.current, current.writers == 0, let idle = current.idleSince else { return due }
             guard
                 now.timeIntervalSince(idle) >= idleKeep
                     || now.timeIntervalSince(current.lease.started) >= reuseWindow
-            else { return [] }
+            else { return due }
             state.current = nil
-            return [current.lease.id]
+            due.append(current.lease.id)
+            return due
         }
     }
 
@@ -116,7 +129,8 @@ public final class SharedWriterLeases: Sendable {
     var summary: String {
         state.withLock { state in
             let current = state.current.map { "\($0.lease.id) (\($0.writers) writers)" } ?? "none"
-            return "enabled \(state.enabled), current \(current), retired \(state.retired)"
+            return
+                "enabled \(state.enabled), current \(current), retired \(state.retired), unreleased \(state.unreleased)"
         }
     }
 
@@ -130,11 +144,13 @@ public final class SharedWriterLeases: Sendable {
     func disable() -> [String] {
         state.withLock { state in
             state.enabled = false
-            guard let current = state.current else { return [] }
+            let due = Array(state.unreleased)
+            state.unreleased.removeAll()
+            guard let current = state.current else { return due }
             state.current = nil
-            if current.writers == 0 { return [current.lease.id] }
+            if current.writers == 0 { return due + [current.lease.id] }
             state.retired[current.lease.id] = current.writers
-            return []
+            return due
         }
     }
 }

@@ -34,7 +34,8 @@ public struct WriterLeaseKeeper: Service {
             do {
                 try await store.metadata.releaseLease(id)
             } catch {
-                // A lease left behind only delays gc until it expires.
+                // Tried again at the next sweep; one left at the end only delays gc until it expires.
+                store.sharedLeases.releaseFailed(id)
                 logger.warning(
                     "a writer lease could not be released", metadata: ["lease": "\(id)", "error": "\(error)"])
             }

@@ -63,6 +63,18 @@ struct SharedWriterLeasesTests {
         #expect(leases.adopt(lease("c", at: 22)) == "b")
     }
 
+    @Test func aLeaseWhoseReleaseFailedIsTriedAgainByTheNextSweep() {
+        let leases = SharedWriterLeases(reuseWindow: 10, idleKeep: 1)
+        leases.enable()
+        leases.releaseFailed("a")
+        #expect(leases.sweep(now: start) == ["a"])
+        #expect(leases.sweep(now: start).isEmpty, "handed out once")
+        leases.releaseFailed("b")
+        #expect(leases.disable() == ["b"], "the last try is the keeper's stop")
+        leases.releaseFailed("c")
+        #expect(leases.sweep(now: start).isEmpty, "with no keeper it expires like a killed process's")
+    }
+
     @Test func stoppingReleasesIdleLeasesAndLeavesHeldOnesToTheirWriters() {
         let leases = SharedWriterLeases(reuseWindow: 10, idleKeep: 1)
         leases.enable()
