@@ -48,6 +48,12 @@ final class JobRecording: Sendable {
         for waiter in waiters { waiter.resume(with: outcome) }
     }
 
+    /// Writes the record if nobody began to (the job failed before its runner did), then waits for it.
+    func writeAndWait() async throws {
+        await write()
+        try await wait()
+    }
+
     /// Returns once the record is written; throws `Superseded`, or the write's error, when it was not.
     func wait() async throws {
         try await withCheckedThrowingContinuation { continuation in

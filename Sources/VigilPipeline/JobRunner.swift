@@ -48,29 +48,21 @@ struct JobRunner {
         // way out, never cancelled half-way.
         async let opening = openOutput()
         async let written: Void = { [recording] in await recording?.write() }()
-        let prepared: Prepared
+        let ended: Result<JobInfo, any Error>
         do {
-            prepared = try await prepare(&job, output: output, outputState: outputState)
+            let prepared: Prepared
+            do {
+                prepared = try await prepare(&job, output: output, outputState: outputState)
+            } catch {
+                if let writer = try? await opening { await writer.abandon() }
+                throw error
+            }
+            ended = .success(try await execute(job, writer: try await opening, prepared: prepared, resumed: resumed))
         } catch {
-            if let writer = try? await opening { await writer.abandon() }
-            await written
-            throw error
+            ended = .failure(error)
         }
-        let writer: CommitWriter
-        do {
-            writer = try await opening
-        } catch {
-            await written
-            throw error
-        }
-        do {
-            let ended = try await execute(job, writer: writer, prepared: prepared, resumed: resumed)
-            await written
-            return ended
-        } catch {
-            await written
-            throw error
-        }
+        await written
+        return try ended.get()
     }
 
     /// Runs a prepared job's datums into `writer`'s commit and publishes it (or stops at a datum boundary).

@@ -501,15 +501,13 @@ public final class PipelineEngine: Service, Sendable {
             throw superseded
         } catch  where JobRunner.isOutage(error) {
             await cleanUp()
-            await recording?.write()
-            try await recording?.wait()
+            try await recording?.writeAndWait()
             job.holder = ""
             try? await environment.jobs.updateJob(job)
             throw error
         } catch {
             await cleanUp()
-            await recording?.write()
-            try await recording?.wait()
+            try await recording?.writeAndWait()
             job.state = .failed
             job.error = "\(error)"
             job.finished = environment.clock()

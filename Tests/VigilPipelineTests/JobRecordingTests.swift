@@ -8,29 +8,42 @@ import VigilStore
 /// published before the record is there, and a job whose record could not be written publishes nothing.
 @Suite("A job's record written beside its start")
 struct JobRecordingTests {
+    /// Two frames and a pipeline `frames` reading them, on an engine whose job store calls `beforeStartJob`
+    /// (with the store underneath) before each job's record is written. Returns the fixture and that store.
+    func framesPipeline(
+        beforeStartJob: @escaping @Sendable (any JobStore, JobInfo) async throws -> Void
+    ) async throws -> (EngineFixture, any JobStore) {
+        var fixture = try await EngineFixture(stages: .with("record", RecordingStage()))
+        let base = fixture.environment.jobs
+        fixture.environment.jobs = InterceptingJobStore(base, beforeStartJob: { try await beforeStartJob(base, $0) })
+        let frames = ["/cam1-1700000000.jpg": "a", "/cam1-1700000001.jpg": "b"]
+        let spec = "{name: frames, input: {pfs: {repo: images, glob: '/*'}}, transform: {stage: record}}"
+        do {
+            try await fixture.store.createRepo("images")
+            try await commit(frames, to: "images", in: fixture.store)
+            try await fixture.create(spec)
+        } catch {
+            fixture.cleanUp()
+            throw error
+        }
+        return (fixture, base)
+    }
+
     /// Another engine (on another host) starts its job of the pipeline between this engine's look at the
     /// running jobs and its own record's write. This engine's job is then not recorded and makes no commit;
     /// once the other engine is gone, its job is taken over and made.
     @Test func aRivalEngineStartingFirstLeavesThisEnginesWorkUnpublished() async throws {
-        let stage = RecordingStage()
-        var fixture = try await EngineFixture(stages: .with("record", stage))
-        defer { fixture.cleanUp() }
-        let base = fixture.environment.jobs
         let rival = Mutex<JobInfo?>(nil)
-        fixture.environment.jobs = InterceptingJobStore(
-            base,
-            beforeStartJob: { job in
-                guard rival.withLock({ $0 == nil }) else { return }
-                var other = job
-                other.id = String(repeating: "e", count: 32)
-                other.holder = "elsewhere:1:rival"
-                other.heartbeat = Date()
-                rival.withLock { $0 = other }
-                _ = try await base.startJob(other, isAlive: { _ in true })
-            })
-        try await fixture.store.createRepo("images")
-        try await commit(["/cam1-1700000000.jpg": "a", "/cam1-1700000001.jpg": "b"], to: "images", in: fixture.store)
-        try await fixture.create("{name: frames, input: {pfs: {repo: images, glob: '/*'}}, transform: {stage: record}}")
+        let (fixture, base) = try await framesPipeline { base, job in
+            guard rival.withLock({ $0 == nil }) else { return }
+            var other = job
+            other.id = String(repeating: "e", count: 32)
+            other.holder = "elsewhere:1:rival"
+            other.heartbeat = Date()
+            rival.withLock { $0 = other }
+            _ = try await base.startJob(other, isAlive: { _ in true })
+        }
+        defer { fixture.cleanUp() }
 
         let ran = try await fixture.engine.runUntilIdle()
         let other = try #require(rival.withLock { $0 })
@@ -53,20 +66,12 @@ struct JobRecordingTests {
     /// The record's write fails (the database unreachable): the job publishes nothing and leaves no lease and
     /// no record; the next step runs it in full.
     @Test func aJobWhoseRecordCannotBeWrittenPublishesNothing() async throws {
-        let stage = RecordingStage()
-        var fixture = try await EngineFixture(stages: .with("record", stage))
-        defer { fixture.cleanUp() }
-        let base = fixture.environment.jobs
         let failures = Atomic<Int>(1)
-        fixture.environment.jobs = InterceptingJobStore(
-            base,
-            beforeStartJob: { _ in
-                guard failures.subtract(1, ordering: .relaxed).oldValue > 0 else { return }
-                throw PipelineError(.io, "the job database is unreachable")
-            })
-        try await fixture.store.createRepo("images")
-        try await commit(["/cam1-1700000000.jpg": "a", "/cam1-1700000001.jpg": "b"], to: "images", in: fixture.store)
-        try await fixture.create("{name: frames, input: {pfs: {repo: images, glob: '/*'}}, transform: {stage: record}}")
+        let (fixture, base) = try await framesPipeline { _, _ in
+            guard failures.subtract(1, ordering: .relaxed).oldValue > 0 else { return }
+            throw PipelineError(.io, "the job database is unreachable")
+        }
+        defer { fixture.cleanUp() }
 
         let failure = await #expect(throws: PipelineError.self) { try await fixture.engine.runUntilIdle() }
         #expect(failure?.message.contains("unreachable") == true, "\(String(describing: failure))")
