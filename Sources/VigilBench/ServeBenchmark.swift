@@ -46,6 +46,12 @@ struct ServeBenchmark: AsyncParsableCommand {
     @Flag(
         inversion: .prefixedNo,
         help:
+            "After each rate, run the detector alone on the frames that raised alerts, each at the time it was sent."
+    )
+    var pacedBaseline = true
+    @Flag(
+        inversion: .prefixedNo,
+        help:
             "Trace every frame (an in-memory tracer, the spans --otel-endpoint exports) and print each step's p50/p99."
     )
     var steps = true
@@ -65,6 +71,14 @@ struct ServeBenchmark: AsyncParsableCommand {
         var p90: Double
         var p99: Double
         var max: Double
+        /// The detector alone's p50 and p99 over the frames timed here (those that raised alerts): the baseline
+        /// for the same frames, where `Result.detector` is over every frame made.
+        var detectorAloneP50: Double
+        var detectorAloneP99: Double
+        /// The same, with each frame begun at the time it was sent (`--paced-baseline`): the cores idle between
+        /// frames as they do in the service.
+        var pacedDetectorAloneP50: Double?
+        var pacedDetectorAloneP99: Double?
         /// The process's CPU time (user + system) over the window, per upload: the whole system's work for one
         /// image, the uploading client and the sink included. Steadier than latency on a shared machine.
         var cpuMillisecondsPerImage: Double
@@ -259,20 +273,38 @@ struct ServeBenchmark: AsyncParsableCommand {
                     + "\(unexpected) unexpected: \(expected.symmetricDifference(alerted).sorted())")
         }
         let traced = breakdown?.steps(of: alerted)
-        let result = RateResult(
+        let sequenceOf = Dictionary(uniqueKeysWithValues: sequences.map { (upload.name(sequence: $0), $0) })
+        let baseline = detector.over(
+            frames: received.compactMap { sequenceOf[$0.alert.image.name].map(upload.frameIndex) })
+        var result = RateResult(
             rate: rate, uploads: count, expectedAlerts: expected.count, alerts: alerted.count, missing: missing,
             unexpected: unexpected, latencyMilliseconds: latencies, p50: median(latencies),
             p90: percentile(latencies, 90), p99: percentile(latencies, 99), max: latencies.max() ?? 0,
-            cpuMillisecondsPerImage: cpu, stealPercent: stolen, steps: traced?.steps, slowest: traced?.slowest)
+            detectorAloneP50: baseline.p50, detectorAloneP99: baseline.p99, cpuMillisecondsPerImage: cpu,
+            stealPercent: stolen, steps: traced?.steps, slowest: traced?.slowest)
         report(
             String(
                 format:
                     "%4.0f images/s for %.0f s: %d uploads, %d of %d expected alerts (%d unexpected); upload → alert "
                     + "p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms (over the detector alone: p50 %+.1f ms, "
-                    + "p99 %+.1f ms); CPU %.1f ms per image%@; so far %d decodes shared, %d missed",
+                    + "p99 %+.1f ms; over the detector alone on these frames, p50 %.1f ms and p99 %.1f ms: "
+                    + "p50 %+.1f ms, p99 %+.1f ms); CPU %.1f ms per image%@; so far %d decodes shared, %d missed",
                 rate, seconds, count, alerted.count - unexpected, expected.count, unexpected, result.p50, result.p90,
-                result.p99, result.max, result.p50 - detector.p50, result.p99 - detector.p99, cpu, stealNote(stolen),
+                result.p99, result.max, result.p50 - detector.p50, result.p99 - detector.p99, baseline.p50,
+                baseline.p99, result.p50 - baseline.p50, result.p99 - baseline.p99, cpu, stealNote(stolen),
                 shared.hits, shared.misses))
+        if pacedBaseline {
+            let timed = sequences.enumerated().filter { alerted.contains(upload.name(sequence: $0.element)) }
+            let paced = try await DetectorAlone.paced(
+                timed.map { (upload.frames[upload.frameIndex(sequence: $0.element)], Double($0.offset) / rate) },
+                threads: threads, spinning: spinning)
+            (result.pacedDetectorAloneP50, result.pacedDetectorAloneP99) = (paced.p50, paced.p99)
+            report(
+                String(
+                    format: "  the detector alone on these frames, each at the time it was sent: p50 %.1f ms, "
+                        + "p99 %.1f ms; upload → alert over it: p50 %+.1f ms, p99 %+.1f ms", paced.p50, paced.p99,
+                    result.p50 - paced.p50, result.p99 - paced.p99))
+        }
         if let traced {
             report(
                 "  the alerted frames' traces, step by step:\n"
