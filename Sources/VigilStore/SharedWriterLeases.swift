@@ -32,6 +32,12 @@ public final class SharedWriterLeases: Sendable {
         /// Leases nobody holds whose release failed (a passing outage): the keeper tries again.
         var unreleased: Set<String> = []
         var joins = 0
+
+        /// The leases whose release failed, handed out once.
+        mutating func takeUnreleased() -> [String] {
+            defer { unreleased.removeAll() }
+            return Array(unreleased)
+        }
     }
 
     private let state = Mutex(State())
@@ -112,8 +118,7 @@ public final class SharedWriterLeases: Sendable {
     /// no writer for `idleKeep`, or has none and is too old to take more.
     func sweep(now: Date) -> [String] {
         state.withLock { state in
-            var due = Array(state.unreleased)
-            state.unreleased.removeAll()
+            var due = state.takeUnreleased()
             guard let current = state.current, current.writers == 0, let idle = current.idleSince else { return due }
             guard
                 now.timeIntervalSince(idle) >= idleKeep
@@ -144,8 +149,7 @@ public final class SharedWriterLeases: Sendable {
     func disable() -> [String] {
         state.withLock { state in
             state.enabled = false
-            let due = Array(state.unreleased)
-            state.unreleased.removeAll()
+            let due = state.takeUnreleased()
             guard let current = state.current else { return due }
             state.current = nil
             if current.writers == 0 { return due + [current.lease.id] }

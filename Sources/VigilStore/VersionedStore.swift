@@ -180,7 +180,7 @@ public final class VersionedStore: Sendable {
                 store: self, repo: repo, branch: branch, author: author, base: base, lease: leased.lease,
                 started: leased.lease.started)
             // Later commits may join this lease; the one it replaces goes when nobody holds it.
-            if let replaced = sharedLeases.adopt(leased.lease) { await releaseSharedLease(replaced) }
+            if let replaced = sharedLeases.adopt(leased.lease) { try? await releaseSharedLease(replaced) }
             return writer
         } catch {
             try? await metadata.releaseLease(leased.lease.id)
@@ -200,15 +200,17 @@ public final class VersionedStore: Sendable {
     /// A writer of shared lease `id` is done with it: released when it was the last writer of a lease that
     /// takes no more.
     func leaveSharedLease(_ id: String) async {
-        if sharedLeases.leave(id, now: clock()) { await releaseSharedLease(id) }
+        if sharedLeases.leave(id, now: clock()) { try? await releaseSharedLease(id) }
     }
 
-    /// Releases a shared lease nobody holds; one that fails is left to the keeper to try again.
-    func releaseSharedLease(_ id: String) async {
+    /// Releases a shared lease nobody holds; one that fails is left to the keeper to try again, and its error
+    /// thrown for the caller that says so.
+    func releaseSharedLease(_ id: String) async throws {
         do {
             try await metadata.releaseLease(id)
         } catch {
             sharedLeases.releaseFailed(id)
+            throw error
         }
     }
 

@@ -32,10 +32,9 @@ public struct WriterLeaseKeeper: Service {
         guard !Task.isCancelled else { return }
         for id in ids {
             do {
-                try await store.metadata.releaseLease(id)
+                try await store.releaseSharedLease(id)
             } catch {
                 // Tried again at the next sweep; one left at the end only delays gc until it expires.
-                store.sharedLeases.releaseFailed(id)
                 logger.warning(
                     "a writer lease could not be released", metadata: ["lease": "\(id)", "error": "\(error)"])
             }
