@@ -273,9 +273,10 @@ struct ServeBenchmark: AsyncParsableCommand {
                     + "\(unexpected) unexpected: \(expected.symmetricDifference(alerted).sorted())")
         }
         let traced = breakdown?.steps(of: alerted)
-        let sequenceOf = Dictionary(uniqueKeysWithValues: sequences.map { (upload.name(sequence: $0), $0) })
-        let baseline = detector.over(
-            frames: received.compactMap { sequenceOf[$0.alert.image.name].map(upload.frameIndex) })
+        // The timed frames, each with its send time's offset: both baselines below are taken on them.
+        let timed = sequences.enumerated().filter { alerted.contains(upload.name(sequence: $0.element)) }
+            .map { (frame: upload.frameIndex(sequence: $0.element), offset: Double($0.offset) / rate) }
+        let baseline = detector.over(frames: timed.map(\.frame))
         var result = RateResult(
             rate: rate, uploads: count, expectedAlerts: expected.count, alerts: alerted.count, missing: missing,
             unexpected: unexpected, latencyMilliseconds: latencies, p50: median(latencies),
@@ -294,10 +295,8 @@ struct ServeBenchmark: AsyncParsableCommand {
                 baseline.p99, result.p50 - baseline.p50, result.p99 - baseline.p99, cpu, stealNote(stolen),
                 shared.hits, shared.misses))
         if pacedBaseline {
-            let timed = sequences.enumerated().filter { alerted.contains(upload.name(sequence: $0.element)) }
             let paced = try await DetectorAlone.paced(
-                timed.map { (upload.frames[upload.frameIndex(sequence: $0.element)], Double($0.offset) / rate) },
-                threads: threads, spinning: spinning)
+                timed.map { (upload.frames[$0.frame], $0.offset) }, threads: threads, spinning: spinning)
             (result.pacedDetectorAloneP50, result.pacedDetectorAloneP99) = (paced.p50, paced.p99)
             report(
                 String(
