@@ -55,6 +55,11 @@ struct ServeBenchmark: AsyncParsableCommand {
             "Trace every frame (an in-memory tracer, the spans --otel-endpoint exports) and print each step's p50/p99."
     )
     var steps = true
+    @Flag(
+        help:
+            "Keep every core busy with a loop at the lowest priority for the whole run (a diagnostic: leaves out what idle cores cost inference on this machine; not how Vigil runs)."
+    )
+    var keepCoresAwake = false
 
     struct RateResult: Encodable {
         var rate: Double
@@ -92,6 +97,8 @@ struct ServeBenchmark: AsyncParsableCommand {
 
     struct Result: Encodable {
         var frames: String
+        /// Whether busy loops kept the cores awake (`--keep-cores-awake`): then the figures leave out idle cores.
+        var coresKeptAwake: Bool
         var detector: DetectorAlone
         var rates: [RateResult]
     }
@@ -102,7 +109,6 @@ struct ServeBenchmark: AsyncParsableCommand {
             throw ValidationError("--home \(home) exists; give a new folder")
         }
         guard cameras >= 1 else { throw ValidationError("--cameras must be at least 1") }
-        let logger = Logger(label: "vigil-bench") { _ in SwiftLogNoOpLogHandler() }
         let workload = try CameraWorkload(cameras: cameras)
         let breakdown = steps ? StepBreakdown.start() : nil
         // One frame per upload at every rate, and one for the warm-up.
@@ -132,6 +138,27 @@ struct ServeBenchmark: AsyncParsableCommand {
                     Double(frames.reduce(0) { $0 + $1.data.count }) / Double(count) / 1000)
             report("\r" + described)
         }
+        let awake = keepCoresAwake ? try await AwakeCores.start() : nil
+        if keepCoresAwake {
+            report(
+                "keeping \(ProcessInfo.processInfo.activeProcessorCount) cores awake with busy loops at the lowest "
+                    + "priority: the figures below leave out what idle cores cost this machine")
+        }
+        do {
+            try await measure(frames: frames, described: described, workload: workload, breakdown: breakdown)
+        } catch {
+            await awake?.stop()
+            throw error
+        }
+        await awake?.stop()
+    }
+
+    /// The detector alone on `frames`, then the service at each rate; prints the result.
+    private func measure(
+        frames: [VariedFrames.Frame], described: String, workload: CameraWorkload, breakdown: StepBreakdown?
+    ) async throws {
+        let folder = URL(fileURLWithPath: home)
+        let logger = Logger(label: "vigil-bench") { _ in SwiftLogNoOpLogHandler() }
         let detector = try DetectorAlone.measure(frames, threads: threads, spinning: spinning, workload: workload) {
             FileHandle.standardError.write(Data("\rthe detector alone: \($0) of \(frames.count) frames".utf8))
         }
@@ -214,7 +241,8 @@ struct ServeBenchmark: AsyncParsableCommand {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         print(
             String(
-                decoding: try encoder.encode(Result(frames: described, detector: detector, rates: results)),
+                decoding: try encoder.encode(
+                    Result(frames: described, coresKeptAwake: keepCoresAwake, detector: detector, rates: results)),
                 as: UTF8.self))
     }
 
