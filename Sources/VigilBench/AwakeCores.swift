@@ -47,6 +47,9 @@ final class AwakeCores: Sendable {
         return started
     }
 
+    /// How many loops run (one per core asked for).
+    var count: Int { loops.count }
+
     /// Ends the loops and waits for them.
     func stop() async {
         let loops = self.loops

@@ -139,13 +139,14 @@ struct ServeBenchmark: AsyncParsableCommand {
             report("\r" + described)
         }
         let awake = keepCoresAwake ? try await AwakeCores.start() : nil
-        if keepCoresAwake {
+        if let awake {
             report(
-                "keeping \(ProcessInfo.processInfo.activeProcessorCount) cores awake with busy loops at the lowest "
-                    + "priority: the figures below leave out what idle cores cost this machine")
+                "keeping \(awake.count) cores awake with busy loops at the lowest priority: the figures below leave "
+                    + "out what idle cores cost this machine")
         }
         do {
-            try await measure(frames: frames, described: described, workload: workload, breakdown: breakdown)
+            try await measure(
+                frames: frames, described: described, workload: workload, breakdown: breakdown, folder: folder)
         } catch {
             await awake?.stop()
             throw error
@@ -153,11 +154,11 @@ struct ServeBenchmark: AsyncParsableCommand {
         await awake?.stop()
     }
 
-    /// The detector alone on `frames`, then the service at each rate; prints the result.
+    /// The detector alone on `frames`, then the service at each rate with its data in `folder`; prints the result.
     private func measure(
-        frames: [VariedFrames.Frame], described: String, workload: CameraWorkload, breakdown: StepBreakdown?
+        frames: [VariedFrames.Frame], described: String, workload: CameraWorkload, breakdown: StepBreakdown?,
+        folder: URL
     ) async throws {
-        let folder = URL(fileURLWithPath: home)
         let logger = Logger(label: "vigil-bench") { _ in SwiftLogNoOpLogHandler() }
         let detector = try DetectorAlone.measure(frames, threads: threads, spinning: spinning, workload: workload) {
             FileHandle.standardError.write(Data("\rthe detector alone: \($0) of \(frames.count) frames".utf8))
