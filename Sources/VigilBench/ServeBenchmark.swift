@@ -34,6 +34,10 @@ struct ServeBenchmark: AsyncParsableCommand {
     var shareDecoded = true
     @Flag(inversion: .prefixedNo, help: "Judge and detect each frame as its upload arrives (FramePrefetch).")
     var prefetch = true
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Run threats' job inside detect's and publish both commits together (EngineEnvironment.handsOff).")
+    var handOff = true
     @Option(help: "The photos the frames are made from (`make bench-photos` puts them there).")
     var photos = ".deps/photos"
     @Option(
@@ -181,7 +185,9 @@ struct ServeBenchmark: AsyncParsableCommand {
         {
             backends in
             let store = backends.store
-            let engine = try backends.engineEnvironment(stages: .vigil)
+            var engineEnvironment = try backends.engineEnvironment(stages: .vigil)
+            engineEnvironment.handsOff = handOff
+            let engine = engineEnvironment
             let access = try backends.access()
             let tokens = try await workload.install(
                 store: store, engine: engine, access: access, threads: threads, spinning: spinning,

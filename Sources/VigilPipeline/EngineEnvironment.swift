@@ -43,6 +43,10 @@ public struct EngineEnvironment: Sendable {
     public var datumLease: Double = 10
     /// How often a worker or a waiting job looks at the queue when no notification came (the poll fallback).
     public var queuePoll: Double = 2
+    /// Without a queue: whether a job of a stage that joins its upstream's commit (`Stage.joinsUpstreamCommit`)
+    /// runs inside the upstream job, the two commits published as one (`PipelineEngine.handOff`). Off, every
+    /// job waits for its input's commit (a benchmark's baseline).
+    public var handsOff = true
 
     public init(
         store: VersionedStore, jobs: any JobStore, stages: StageRegistry = .builtIn, scratch: URL, logger: Logger

@@ -24,6 +24,14 @@ struct JobRunner {
     /// The job's record, when it is written beside the job's start (`JobRecording`, written by `run`): waited
     /// for before the job's other writes and its output commit. Nil when it was written before the job began.
     var recording: JobRecording?
+    /// Input commits prepared but not yet published, by id: a handed-off job reads its upstream's this way.
+    var pendingInputs: [String: CommitInfo] = [:]
+    /// Plans a downstream job beside this job's datums and, at the end, runs it on this job's output commit and
+    /// publishes the two together (`PipelineEngine.handOff`); nil: the commit is published alone.
+    var handOff: HandOff?
+    /// Whether datum records wait for the job's end instead of being written as datums finish: a handed-off
+    /// job's, whose record is written only once its commit is published.
+    var defersRecords = false
 
     /// How many finished datums, or how long, before their records are written.
     static let recordBatch = 256
@@ -71,6 +79,8 @@ struct JobRunner {
     ) async throws -> JobInfo {
         var execution = Execution(
             runner: self, job: job, writer: writer, base: prepared.base, resumed: resumed, traces: prepared.traces)
+        // The downstream job's reads run beside the datums (a detector's take tens of milliseconds).
+        async let planned = retryingFailures ? nil : handOff?.plan(job, writer)
         do {
             try await execution.removeStale(mode: prepared.mode, delta: prepared.delta, planner: prepared.planner)
             try await execution.processDatums(mode: prepared.mode, delta: prepared.delta, planner: prepared.planner)
@@ -90,7 +100,7 @@ struct JobRunner {
                 metadata: ["pipeline": "\(spec.name)", "job": "\(job.id)"])
             return job
         }
-        return try await publish(&execution)
+        return try await publish(&execution, handingOff: await planned)
     }
 
     /// Returns once the job's record is written (at once when it was before the job began).
@@ -117,7 +127,8 @@ struct JobRunner {
     func prepare(_ job: inout JobInfo, output: CommitInfo?, outputState: DatumIndex.State?) async throws -> Prepared {
         var current: [String: CommitInfo] = [:]
         for (name, id) in job.inputCommits {
-            guard let commit = try await store.commit(id: id) else {
+            let found = if let pending = pendingInputs[id] { pending } else { try await store.commit(id: id) }
+            guard let commit = found else {
                 throw PipelineError(
                     .io, "job \(job.id): input commit \(id) of '\(name)' no longer exists (was its repo deleted?)",
                     value: id)
@@ -156,7 +167,9 @@ struct JobRunner {
     /// nothing), then records the job as finished. The commit is made once: if the head moved to a commit
     /// that already holds this job's output (a coordinator that died after committing, or one that was
     /// thought dead), that one stands.
-    func publish(_ execution: inout Execution) async throws -> JobInfo {
+    func publish(
+        _ execution: inout Execution, handingOff planned: PipelineEngine.PlannedHandOff? = nil
+    ) async throws -> JobInfo {
         var job = execution.job
         let writer = execution.writer
         do {
@@ -182,19 +195,27 @@ struct JobRunner {
                 await writer.abandon()
                 throw error
             }
-            var origin = "pipeline:\(spec.name) spec=\(job.specHash)"
-            if let identity = stageIdentity ?? workers.first?.identity { origin += " " + identity }
             let jobID = job.id
             let store = self.store
             let already = SentValue<CommitInfo>()
-            let made = try await writer.finish(
-                message: "job \(job.id): \(job.counts.processed) datums processed, \(job.counts.failed) failed, "
-                    + "\(job.counts.removed) removed", provenance: Provenance(inputs: job.inputs, origin: origin),
-                rebasingOnto: { head in
-                    guard try await DatumIndex.state(of: head, in: store)?.job == jobID else { return true }
-                    already.set(head)
-                    return false
-                })
+            var made: CommitInfo?
+            if let handOff, let planned {
+                let (message, provenance) = (message(of: job), provenance(of: job))
+                made = await handOff.make(
+                    planned,
+                    HandOffOffer(job: job, writer: writer) {
+                        try await writer.prepare(message: message, provenance: provenance)
+                    })?.first
+            }
+            if made == nil {
+                made = try await writer.finish(
+                    message: message(of: job), provenance: provenance(of: job),
+                    rebasingOnto: { head in
+                        guard try await DatumIndex.state(of: head, in: store)?.job == jobID else { return true }
+                        already.set(head)
+                        return false
+                    })
+            }
             // Ends when the head has moved: the commit's own time is stamped before its head is written.
             let published = Date()
             guard let commit = made ?? already.value else {
@@ -210,23 +231,44 @@ struct JobRunner {
                 span.end(at: WallClockInstant(published))
             }
         }
+        // The last datum records go with the job's final state, after the commit: off the path to the next
+        // stage, which the commit has already started. A crash before this write loses only those records: the
+        // commit's datum index names the job, and the next engine marks it finished (`PipelineEngine.step`).
+        try await Self.end(&job, output: output, records: execution.takePending(), environment: environment)
+        return job
+    }
+
+    /// Ends `job` with its output commit (finished, with or without failures, by its counts) and writes its
+    /// record with its last datum records.
+    static func end(
+        _ job: inout JobInfo, output: String, records: [DatumRecord], environment: EngineEnvironment
+    ) async throws {
         job.output = output
         job.state = job.counts.failed > 0 ? .finishedWithFailures : .finished
         job.finished = environment.clock()
         job.heartbeat = job.finished!
-        // The last datum records go with the job's final state, after the commit: off the path to the next
-        // stage, which the commit has already started. A crash before this write loses only those records: the
-        // commit's datum index names the job, and the next engine marks it finished (`PipelineEngine.step`).
-        try await environment.jobs.finishJob(job, records: execution.takePending())
-        Self.count(job)
+        try await environment.jobs.finishJob(job, records: records)
+        count(job)
         environment.logger.info(
             "job finished",
             metadata: [
-                "pipeline": "\(spec.name)", "job": "\(job.id)", "state": "\(job.state.rawValue)",
+                "pipeline": "\(job.pipeline)", "job": "\(job.id)", "state": "\(job.state.rawValue)",
                 "processed": "\(job.counts.processed)", "failed": "\(job.counts.failed)",
                 "removed": "\(job.counts.removed)", "output": "\(output)",
             ])
-        return job
+    }
+
+    /// The output commit's message.
+    func message(of job: JobInfo) -> String {
+        "job \(job.id): \(job.counts.processed) datums processed, \(job.counts.failed) failed, "
+            + "\(job.counts.removed) removed"
+    }
+
+    /// The output commit's provenance: the job's inputs, and the spec and stage that made it.
+    func provenance(of job: JobInfo) -> Provenance {
+        var origin = "pipeline:\(spec.name) spec=\(job.specHash)"
+        if let identity = stageIdentity ?? workers.first?.identity { origin += " " + identity }
+        return Provenance(inputs: job.inputs, origin: origin)
     }
 
     private static func count(_ job: JobInfo) {
@@ -597,6 +639,7 @@ extension JobRunner {
         // MARK: Records
 
         private mutating func flushIfDue() async throws {
+            guard !runner.defersRecords else { return }
             let now = Date()
             if pending.count >= JobRunner.recordBatch || now.timeIntervalSince(lastFlush) >= JobRunner.recordInterval {
                 try await flushRecords()

@@ -19,11 +19,17 @@ public final class PipelineEngine: Service, Sendable {
     private let stopping = Atomic<Bool>(false)
     /// Where `run()` takes its events from, while it runs.
     private let events = Mutex<AsyncStream<Event>.Continuation?>(nil)
-    private let workers: WorkerCache
+    let workers: WorkerCache
     /// Jobs waiting for their queued datums, woken when the last is done.
     let waitingJobs = Mutex<[String: WakeSignal]>([:])
     /// The in-process workers, by pipeline (with a queue, unless `runsWorkers` is off).
     let localWorkers = Mutex<[String: DatumWorker]>([:])
+    /// The pipelines as last read (at start and whenever they change): where a job looks for the pipeline to
+    /// hand its output commit to (`handOff`), whose record it then reads afresh.
+    let knownPipelines = Mutex<[PipelineRecord]>([])
+    /// Commits whose downstream job ran inside the job that made them (`handOff`), as "pipeline commit": the
+    /// commit's arrival does not step that pipeline, which would find nothing to do.
+    let handedOff = Mutex<Set<String>>([])
 
     public init(environment: EngineEnvironment, changes: (any ChangeFeed)? = nil) {
         self.environment = environment
@@ -82,6 +88,7 @@ public final class PipelineEngine: Service, Sendable {
 
             func reconcile() async throws {
                 let records = try await environment.jobs.pipelines()
+                knownPipelines.withLock { $0 = records }
                 let names = Set(records.map(\.name))
                 for (name, controller) in triggers where !names.contains(name) {
                     controller.trigger.finish()
@@ -115,7 +122,8 @@ public final class PipelineEngine: Service, Sendable {
                 switch event {
                 case .commit(let commit):
                     let key = "\(commit.repo)@\(commit.branch)"
-                    for controller in triggers.values where controller.inputs.contains(key) {
+                    for (name, controller) in triggers where controller.inputs.contains(key) {
+                        if handedOff.withLock({ $0.remove("\(name) \(commit.id)") != nil }) { continue }
                         controller.trigger.yield()
                     }
                 case .external(.repo(let repo)):
@@ -283,6 +291,9 @@ public final class PipelineEngine: Service, Sendable {
         }
     }
 
+    /// Whether `run()` is routing commits to the pipelines (not `runUntilIdle`).
+    var isDispatching: Bool { events.withLock { $0 != nil } }
+
     /// Whether a graceful stop was asked for: what running jobs and waits check.
     var isStopping: @Sendable () -> Bool { { self.stopping.load(ordering: .relaxed) } }
 
@@ -305,7 +316,9 @@ public final class PipelineEngine: Service, Sendable {
         var ran: [JobInfo] = []
         while true {
             var progressed = false
-            for record in Self.upstreamFirst(try await environment.jobs.pipelines())
+            let records = try await environment.jobs.pipelines()
+            knownPipelines.withLock { $0 = records }
+            for record in Self.upstreamFirst(records)
             where names?.contains(record.name) ?? true {
                 while let job = try await step(record.name)?.job {
                     ran.append(job)
@@ -420,6 +433,9 @@ public final class PipelineEngine: Service, Sendable {
                     shouldStop: isStopping)
                 runner.stepStarted = started
                 runner.recording = recording
+                if environment.handsOff, environment.queue == nil {
+                    runner.handOff = handOffs
+                }
                 return try await runner.run(job, output: output, outputState: state, resumed: resumed)
             }
         }
@@ -462,7 +478,7 @@ public final class PipelineEngine: Service, Sendable {
     }
 
     /// A pipeline's output head and the state its job left there.
-    private static func head(
+    static func head(
         of pipeline: String, in store: VersionedStore
     ) async throws -> (CommitInfo?, DatumIndex.State?) {
         let output = try await store.resolveCommit(pipeline, ref: nil)

@@ -10,6 +10,12 @@ public protocol Stage: Sendable {
     /// nil when the spec says it all.
     var identity: String? { get }
 
+    /// Whether a job of this stage may run inside the job that made its input, before that job's commit is
+    /// published, the two commits then published in one transaction (`PipelineEngine.handOff`): for stages
+    /// that take little time per datum (a rule book's lookup), not for one whose datums would hold the upstream
+    /// commit back (a detector, an external command).
+    var joinsUpstreamCommit: Bool { get }
+
     /// Reads the datum's inputs through `datum` and writes its outputs there. Throwing fails this attempt;
     /// the engine retries up to the pipeline's `datumTries`.
     func process(_ datum: DatumContext) async throws
@@ -17,6 +23,7 @@ public protocol Stage: Sendable {
 
 extension Stage {
     public var identity: String? { nil }
+    public var joinsUpstreamCommit: Bool { false }
 }
 
 /// What a stage is made from: the pipeline's name, the spec's stage options and the engine's services.

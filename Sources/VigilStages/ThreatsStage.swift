@@ -11,6 +11,8 @@ public final class ThreatsStage: Stage {
     public let rules: String
     /// The rule book of the last rules tree seen: parsed once per rules version, not once per image.
     private let cache = RuleBookCache()
+    /// A datum is a lookup in the rule book: the job runs inside detect's, its commit published with detect's.
+    public var joinsUpstreamCommit: Bool { true }
 
     public init(detections: String = "detect", rules: String = "rules") {
         self.detections = detections

@@ -19,8 +19,8 @@ public actor CommitWriter {
     private var author: String
     private let started: Date
     private let lease: WriterLease
-    /// The head when the commit was opened, and its trees.
-    private let baseHead: String?
+    /// The head when the commit was opened (the parent of a commit `prepare` builds), and its trees.
+    public nonisolated let baseHead: String?
     private let baseRoot: TreeRoot
     private let baseMeta: TreeRoot?
     /// The base with every compacted change applied (the base itself until the first compaction).
@@ -256,15 +256,7 @@ public actor CommitWriter {
                         onto: headMeta ?? TreeStore.emptyRoot)
                 }
             }
-            // The data and meta trees are independent: their nodes are written side by side.
-            let trees = store.trees
-            let (changes, metaChanges) = (self.changes, self.metaChanges)
-            let (dataBase, metaBase) = (root, meta)
-            async let newRoot = trees.apply(changes, to: dataBase)
-            async let newMeta =
-                metaChanges.isEmpty ? metaBase : trees.apply(metaChanges, to: metaBase ?? TreeStore.emptyRoot)
-            (root, meta) = try await (newRoot, newMeta)
-            if meta?.files == 0 { meta = nil }
+            (root, meta) = try await applyStaged(to: root, meta: meta)
             // One barrier makes every blob and node of this commit durable before the head points at them.
             let barrierStarted = Date()
             try await store.blobs.flush()
@@ -295,6 +287,41 @@ public actor CommitWriter {
         }
         throw VigilError(
             .io, "gave up finishing a commit on \(repo)@\(branch) after 1000 concurrent updates", value: branch)
+    }
+
+    /// The commit `finish` would make on the head this writer was opened on, its trees written and its id
+    /// chosen, but not published: for `VersionedStore.publish(together:)`, which publishes several writers'
+    /// commits in one transaction. The writer stays open; when that does not publish the commit, `finish` or
+    /// `abandon` it as usual (`finish` builds its own).
+    public func prepare(message: String = "", provenance: Provenance = Provenance()) async throws -> PreparedCommit {
+        try checkOpen()
+        while compacting != nil { try await Task.sleep(for: .milliseconds(1)) }
+        // The working trees are the base's, with whatever was compacted already applied.
+        let (root, meta) = try await applyStaged(to: working, meta: workingMeta)
+        let commit = CommitInfo(
+            id: VersionedStore.newID(), repo: repo, branch: branch, parent: baseHead, tree: root, author: author,
+            message: message, provenance: provenance, started: started, finished: store.clock(), meta: meta,
+            traces: traces.isEmpty ? nil : traces)
+        return PreparedCommit(
+            commit: commit, writer: self, releasingLease: store.sharedLeases.isShared(lease.id) ? nil : lease.id)
+    }
+
+    /// Closes the writer whose prepared commit `VersionedStore.publish(together:)` published.
+    func published(_ commit: CommitInfo, barrier: Date, head: Date, ended: Date) async {
+        closed = true
+        if store.sharedLeases.isShared(lease.id) { await store.leaveSharedLease(lease.id) }
+        traceDurability(barrier: barrier, head: head, ended: ended)
+    }
+
+    /// `root` and `meta` with what is staged applied. The data and meta trees are independent: their nodes are
+    /// written side by side.
+    private func applyStaged(to root: TreeRoot, meta: TreeRoot?) async throws -> (TreeRoot, TreeRoot?) {
+        let trees = store.trees
+        let (changes, metaChanges) = (self.changes, self.metaChanges)
+        async let newRoot = trees.apply(changes, to: root)
+        async let newMeta = metaChanges.isEmpty ? meta : trees.apply(metaChanges, to: meta ?? TreeStore.emptyRoot)
+        let (applied, appliedMeta) = try await (newRoot, newMeta)
+        return (applied, appliedMeta?.files == 0 ? nil : appliedMeta)
     }
 
     /// In each traced file's trace, the commit's two waits for the disk: the blob barrier, then the head's

@@ -30,6 +30,11 @@ public protocol MetadataStore: ErasureLog {
         _ commit: CommitInfo, expectedHead: String?, releasingLease lease: String?
     ) async throws
         -> CommitAppend
+    /// Records several commits, each moving its own branch by the compare-and-swap of `append`, in one
+    /// transaction: every branch moves and every lease given is released, or nothing is recorded and the head
+    /// found on the first branch that had moved is returned. A commit may build on one before it in the list.
+    /// How a job and the job it handed its output to are published together (`VersionedStore.publish`).
+    func append(together commits: [CommitAppendRequest]) async throws -> CommitAppend
     func commit(id: String) async throws -> CommitInfo?
     /// Commits of `repo` whose id starts with `prefix`, at most `limit`.
     func commits(withPrefix prefix: String, in repo: String, limit: Int) async throws -> [CommitInfo]
@@ -63,6 +68,19 @@ public enum CommitAppend: Sendable, Hashable {
     case appended
     /// Another writer moved the head first; it is now this (nil: the branch has no commit).
     case headMoved(String?)
+}
+
+/// One commit of `MetadataStore.append(together:)`: its branch moves only if its head is `expectedHead`.
+public struct CommitAppendRequest: Sendable, Hashable {
+    public var commit: CommitInfo
+    public var expectedHead: String?
+    public var releasingLease: String?
+
+    public init(_ commit: CommitInfo, expectedHead: String?, releasingLease: String? = nil) {
+        self.commit = commit
+        self.expectedHead = expectedHead
+        self.releasingLease = releasingLease
+    }
 }
 
 /// A branch as it was when a writer lease was taken for a commit on it (made by the stores in this module).

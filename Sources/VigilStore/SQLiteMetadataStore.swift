@@ -225,42 +225,67 @@ public final class SQLiteMetadataStore: MetadataStore {
         -> CommitAppend
     {
         try await database.write { db in
-            try Self.requireRepo(commit.repo, db)
-            // The compare-and-swap first: if it moves nothing, nothing else is written.
-            try db.prepared("UPDATE branches SET head = ? WHERE repo = ? AND name = ? AND head IS ?").execute(
-                arguments: [commit.id, commit.repo, commit.branch, expectedHead])
-            guard db.changesCount == 1 else {
-                guard
-                    let branch = try Row.fetchOne(
-                        try db.prepared("SELECT * FROM branches WHERE repo = ? AND name = ?"),
-                        arguments: [commit.repo, commit.branch]
-                    ).map(Self.branch)
-                else {
-                    throw VigilError(
-                        .branchNotFound, "no branch '\(commit.branch)' in repo '\(commit.repo)'", value: commit.branch)
-                }
-                return .headMoved(branch.head)
-            }
-            try db.execute(
-                sql: """
-                    INSERT INTO commits(id, repo, branch, parent, tree, size, files, author, message, origin,
-                                        started, finished, meta, meta_size, meta_files, traces)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    commit.id, commit.repo, commit.branch, commit.parent, commit.tree.hash.hex, commit.tree.size,
-                    commit.tree.files, commit.author, commit.message, commit.provenance.origin,
-                    commit.started.timeIntervalSince1970, commit.finished.timeIntervalSince1970,
-                    commit.meta?.hash.hex, commit.meta?.size, commit.meta?.files,
-                    TraceHeaders.columnText(of: commit.traces),
-                ])
-            for (position, input) in commit.provenance.inputs.enumerated() {
-                try db.prepared("INSERT INTO commit_inputs(commit_id, position, repo, input) VALUES (?, ?, ?, ?)")
-                    .execute(arguments: [commit.id, position, input.repo, input.commit])
-            }
-            if let lease { try db.prepared("DELETE FROM leases WHERE id = ?").execute(arguments: [lease]) }
-            return .appended
+            try Self.append(commit, expectedHead: expectedHead, releasingLease: lease, db)
         }
+    }
+
+    public func append(together requests: [CommitAppendRequest]) async throws -> CommitAppend {
+        /// Thrown inside the transaction so that GRDB rolls back what the commits before it recorded.
+        struct HeadMoved: Error {
+            let head: String?
+        }
+        do {
+            try await database.write { db in
+                for request in requests {
+                    let outcome = try Self.append(
+                        request.commit, expectedHead: request.expectedHead, releasingLease: request.releasingLease, db)
+                    if case .headMoved(let head) = outcome { throw HeadMoved(head: head) }
+                }
+            }
+            return .appended
+        } catch let moved as HeadMoved {
+            return .headMoved(moved.head)
+        }
+    }
+
+    private static func append(
+        _ commit: CommitInfo, expectedHead: String?, releasingLease lease: String?, _ db: Database
+    ) throws -> CommitAppend {
+        try Self.requireRepo(commit.repo, db)
+        // The compare-and-swap first: if it moves nothing, nothing else is written.
+        try db.prepared("UPDATE branches SET head = ? WHERE repo = ? AND name = ? AND head IS ?").execute(
+            arguments: [commit.id, commit.repo, commit.branch, expectedHead])
+        guard db.changesCount == 1 else {
+            guard
+                let branch = try Row.fetchOne(
+                    try db.prepared("SELECT * FROM branches WHERE repo = ? AND name = ?"),
+                    arguments: [commit.repo, commit.branch]
+                ).map(Self.branch)
+            else {
+                throw VigilError(
+                    .branchNotFound, "no branch '\(commit.branch)' in repo '\(commit.repo)'", value: commit.branch)
+            }
+            return .headMoved(branch.head)
+        }
+        try db.execute(
+            sql: """
+                INSERT INTO commits(id, repo, branch, parent, tree, size, files, author, message, origin,
+                                    started, finished, meta, meta_size, meta_files, traces)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                commit.id, commit.repo, commit.branch, commit.parent, commit.tree.hash.hex, commit.tree.size,
+                commit.tree.files, commit.author, commit.message, commit.provenance.origin,
+                commit.started.timeIntervalSince1970, commit.finished.timeIntervalSince1970,
+                commit.meta?.hash.hex, commit.meta?.size, commit.meta?.files,
+                TraceHeaders.columnText(of: commit.traces),
+            ])
+        for (position, input) in commit.provenance.inputs.enumerated() {
+            try db.prepared("INSERT INTO commit_inputs(commit_id, position, repo, input) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [commit.id, position, input.repo, input.commit])
+        }
+        if let lease { try db.prepared("DELETE FROM leases WHERE id = ?").execute(arguments: [lease]) }
+        return .appended
     }
 
     public func commit(id: String) async throws -> CommitInfo? {

@@ -157,6 +157,64 @@ struct MetadataStoreConformanceTests {
     }
 
     @Test(arguments: MetadataStoreKind.testable)
+    func commitsAppendedTogetherMoveEveryBranchOrNone(kind: MetadataStoreKind) async throws {
+        try await kind.withStore { store in
+            for name in ["detect", "threats"] {
+                try await store.createRepo(RepoInfo(name: name, created: Date()), defaultBranch: "master")
+            }
+            #expect(try await store.appendCommit(commit("d1", repo: "detect", parent: nil), expectedHead: nil))
+            let lease = try #require(
+                try await store.leaseBranch("master", in: "threats", holder: "writer", now: Date())
+            ).lease
+            let detect = commit("d2", repo: "detect", parent: "d1")
+            let threats = commit(
+                "t1", repo: "threats", parent: nil, inputs: [CommitReference(repo: "detect", commit: "d2")])
+
+            // One branch whose head moved: nothing is recorded, on either branch, and the lease stays.
+            #expect(
+                try await store.append(together: [
+                    CommitAppendRequest(detect, expectedHead: "d1"),
+                    CommitAppendRequest(threats, expectedHead: "someone-else", releasingLease: lease.id),
+                ]) == .headMoved(nil))
+            #expect(try await store.commit(id: "d2") == nil)
+            #expect(try await store.commit(id: "t1") == nil)
+            #expect(try await store.branch("master", in: "detect")?.head == "d1")
+            #expect(try await store.leases().map(\.id) == [lease.id])
+
+            // Both heads as expected: both commits land, with their provenance, and the lease goes with them.
+            #expect(
+                try await store.append(together: [
+                    CommitAppendRequest(detect, expectedHead: "d1"),
+                    CommitAppendRequest(threats, expectedHead: nil, releasingLease: lease.id),
+                ]) == .appended)
+            #expect(try await store.branch("master", in: "detect")?.head == "d2")
+            #expect(try await store.branch("master", in: "threats")?.head == "t1")
+            #expect(try await store.commit(id: "t1") == threats)
+            #expect(
+                try await store.subvenance(of: CommitReference(repo: "detect", commit: "d2"))
+                    == [CommitReference(repo: "threats", commit: "t1")])
+            #expect(try await store.leases().isEmpty)
+
+            // A commit may build on the one before it in the same list.
+            #expect(
+                try await store.append(together: [
+                    CommitAppendRequest(commit("d3", repo: "detect", parent: "d2"), expectedHead: "d2"),
+                    CommitAppendRequest(commit("d4", repo: "detect", parent: "d3"), expectedHead: "d3"),
+                ]) == .appended)
+            #expect(try await store.branch("master", in: "detect")?.head == "d4")
+
+            let noBranch = await #expect(throws: VigilError.self) {
+                try await store.append(together: [
+                    CommitAppendRequest(commit("d5", repo: "detect", parent: "d4"), expectedHead: "d4"),
+                    CommitAppendRequest(commit("x1", repo: "threats", branch: "dev", parent: nil), expectedHead: nil),
+                ])
+            }
+            #expect(noBranch?.code == .branchNotFound)
+            #expect(try await store.branch("master", in: "detect")?.head == "d4")
+        }
+    }
+
+    @Test(arguments: MetadataStoreKind.testable)
     func concurrentAppendsHaveExactlyOneWinnerPerHead(kind: MetadataStoreKind) async throws {
         try await kind.withStore { store in
             try await store.createRepo(RepoInfo(name: "images", created: Date()), defaultBranch: "master")

@@ -235,6 +235,63 @@ public final class PostgresMetadataStore: MetadataStore {
             .branchNotFound, "no branch '\(commit.branch)' in repo '\(commit.repo)'", value: commit.branch)
     }
 
+    public func append(together requests: [CommitAppendRequest]) async throws -> CommitAppend {
+        /// Thrown inside the transaction so that it is rolled back with what the commits before it recorded.
+        struct HeadMoved: Error {
+            let head: String?
+        }
+        let names = requests.map { "\($0.commit.repo)@\($0.commit.branch)" }.joined(separator: ", ")
+        do {
+            try await database.withTransaction("committing to \(names) together") { connection in
+                for request in requests {
+                    let commit = request.commit
+                    let moved = try await connection.rows(
+                        """
+                        UPDATE branches SET head = \(commit.id)
+                        WHERE repo = \(commit.repo) AND name = \(commit.branch)
+                          AND head IS NOT DISTINCT FROM \(request.expectedHead)
+                        \(unescaped: Self.notifying)
+                        """)
+                    guard moved.count == 1 else {
+                        let branch = try await connection.rows(
+                            "SELECT head FROM branches WHERE repo = \(commit.repo) AND name = \(commit.branch)")
+                        guard let row = branch.first else {
+                            try await Self.requireRepo(commit.repo, connection)
+                            throw VigilError(
+                                .branchNotFound, "no branch '\(commit.branch)' in repo '\(commit.repo)'",
+                                value: commit.branch)
+                        }
+                        throw HeadMoved(head: try row.decode(String?.self))
+                    }
+                    let inputs = commit.provenance.inputs
+                    try await connection.rows(
+                        """
+                        INSERT INTO commits(id, repo, branch, parent, tree, size, files, meta, meta_size, meta_files,
+                                            author, message, origin, started, finished, traces)
+                        VALUES (\(commit.id), \(commit.repo), \(commit.branch), \(commit.parent),
+                                \(commit.tree.hash.hex), \(commit.tree.size), \(commit.tree.files),
+                                \(commit.meta?.hash.hex), \(commit.meta?.size), \(commit.meta?.files), \(commit.author),
+                                \(commit.message), \(commit.provenance.origin), \(commit.started.timeIntervalSince1970),
+                                \(commit.finished.timeIntervalSince1970), \(TraceHeaders.columnText(of: commit.traces)))
+                        """)
+                    try await connection.rows(
+                        """
+                        INSERT INTO commit_inputs(commit_id, position, repo, input)
+                        SELECT \(commit.id), given.position - 1, given.repo, given.input
+                        FROM unnest(\(inputs.map(\.repo))::text[], \(inputs.map(\.commit))::text[])
+                             WITH ORDINALITY AS given(repo, input, position)
+                        """)
+                    if let lease = request.releasingLease {
+                        try await connection.rows("DELETE FROM writer_leases WHERE id = \(lease)")
+                    }
+                }
+            }
+            return .appended
+        } catch let moved as HeadMoved {
+            return .headMoved(moved.head)
+        }
+    }
+
     public func commit(id: String) async throws -> CommitInfo? {
         try await database.rows(
             "reading commit \(id)", "SELECT \(unescaped: Self.commitColumns) FROM commits c WHERE c.id = \(id)"
