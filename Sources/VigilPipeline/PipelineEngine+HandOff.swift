@@ -80,7 +80,7 @@ extension PipelineEngine {
     struct PlannedHandOff: Sendable {
         var record: PipelineRecord
         var stages: [any Stage]
-        /// The job, with the counted input's commit still to be filled in.
+        /// The job, with the counted input's commit, and so its list of inputs, still to be filled in.
         var job: JobInfo
         var leaf: PFSInput
         var output: CommitInfo?
@@ -103,12 +103,9 @@ extension PipelineEngine {
         async let made = workers.stages(for: record)
         // The side inputs as they are now, as the step would read them; the counted input is the new commit.
         var inputCommits: [String: String] = [:]
-        var inputs: [CommitReference] = []
         for input in spec.input.leaves where input.name != leaf.name {
             guard let branch = try await store.metadata.branch(input.branch, in: input.repo) else { return nil }
-            guard let head = branch.head else { continue }
-            inputCommits[input.name] = head
-            inputs.append(CommitReference(repo: input.repo, commit: head))
+            if let head = branch.head { inputCommits[input.name] = head }
         }
         let (output, state) = try await outputHead
         let stages = try await made
@@ -117,8 +114,9 @@ extension PipelineEngine {
             state.specHash == spec.specHash,
             state.inputs.filter({ !sideInputs.contains($0.key) }) == [leaf.name: parent]
         else { return nil }
+        // Its inputs are listed once the counted one's commit is known (`run`).
         let job = JobInfo(
-            id: VersionedStore.newID(), pipeline: name, specHash: spec.specHash, inputs: inputs,
+            id: VersionedStore.newID(), pipeline: name, specHash: spec.specHash, inputs: [],
             inputCommits: inputCommits, baseOutput: output?.id, full: false, holder: environment.holder,
             started: environment.clock())
         return PlannedHandOff(
@@ -163,7 +161,7 @@ extension PipelineEngine {
             await prepared.commit.writer.abandon()
             throw error
         }
-        guard let published, published.count == 2 else {
+        guard let published else {
             handedOff.withLock { _ = $0.remove(skip) }
             await prepared.commit.writer.abandon()
             return nil

@@ -187,15 +187,53 @@ public final class PostgresMetadataStore: MetadataStore {
     ) async throws
         -> CommitAppend
     {
-        // One statement, so one round trip and one implicit transaction: the compare-and-swap on the head, and,
-        // only if it moved the head, the commit, its inputs and the lease release. Foreign keys are checked at
-        // the end of the statement, when the commit row is there. When the head had moved, the head it reads
-        // (as of the statement's start, so it may be older than the one that beat this writer: the next
-        // compare-and-swap then fails too and reads again) saves the writer a separate read.
-        let inputs = commit.provenance.inputs
         let rows = try await database.preparedRows(
             "committing to \(commit.repo)@\(commit.branch)",
-            """
+            Self.appending(commit, expectedHead: expectedHead, releasingLease: lease))
+        if let outcome = try Self.outcome(of: rows, appending: commit) { return outcome }
+        try await database.withConnection("committing to \(commit.repo)@\(commit.branch)") { connection in
+            try await Self.requireRepo(commit.repo, connection)
+        }
+        throw Self.noBranch(for: commit)
+    }
+
+    public func append(together requests: [CommitAppendRequest]) async throws -> CommitAppend {
+        /// Thrown inside the transaction so that it is rolled back with what the commits before it recorded.
+        struct HeadMoved: Error {
+            let head: String?
+        }
+        let names = requests.map { "\($0.commit.repo)@\($0.commit.branch)" }.joined(separator: ", ")
+        do {
+            try await database.withTransaction("committing to \(names) together") { connection in
+                for request in requests {
+                    let commit = request.commit
+                    let statement = Self.appending(
+                        commit, expectedHead: request.expectedHead, releasingLease: request.releasingLease)
+                    switch try Self.outcome(of: try await connection.rows(statement.query), appending: commit) {
+                    case .appended?: continue
+                    case .headMoved(let head)?: throw HeadMoved(head: head)
+                    case nil:
+                        try await Self.requireRepo(commit.repo, connection)
+                        throw Self.noBranch(for: commit)
+                    }
+                }
+            }
+            return .appended
+        } catch let moved as HeadMoved {
+            return .headMoved(moved.head)
+        }
+    }
+
+    /// One statement, so one round trip and one implicit transaction (or a part of the caller's): the
+    /// compare-and-swap on the head, and, only if it moved the head, the commit, its inputs and the lease release.
+    /// Foreign keys are checked at the end of the statement, when the commit row is there. When the head had
+    /// moved, the head it reads (as of the statement's start, so it may be older than the one that beat this
+    /// writer: the next compare-and-swap then fails too and reads again) saves the writer a separate read.
+    private static func appending(
+        _ commit: CommitInfo, expectedHead: String?, releasingLease lease: String?
+    ) -> PostgresStatement {
+        let inputs = commit.provenance.inputs
+        return """
             WITH moved AS (
                 UPDATE branches SET head = \(commit.id)
                 WHERE repo = \(commit.repo) AND name = \(commit.branch) AND head IS NOT DISTINCT FROM \(expectedHead)
@@ -221,75 +259,22 @@ public final class PostgresMetadataStore: MetadataStore {
             SELECT EXISTS (SELECT 1 FROM moved), branch.name IS NOT NULL, branch.head
             FROM (VALUES (1)) AS one
                  LEFT JOIN branches branch ON branch.repo = \(commit.repo) AND branch.name = \(commit.branch)
-            """)
-        guard let outcome = rows.first else {
-            throw VigilError(.io, "PostgreSQL returned no row for a commit to \(commit.repo)@\(commit.branch)")
-        }
-        let (appended, branchExists, head) = try outcome.decode((Bool, Bool, String?).self)
-        if appended { return .appended }
-        if branchExists { return .headMoved(head) }
-        try await database.withConnection("committing to \(commit.repo)@\(commit.branch)") { connection in
-            try await Self.requireRepo(commit.repo, connection)
-        }
-        throw VigilError(
-            .branchNotFound, "no branch '\(commit.branch)' in repo '\(commit.repo)'", value: commit.branch)
+            """
     }
 
-    public func append(together requests: [CommitAppendRequest]) async throws -> CommitAppend {
-        /// Thrown inside the transaction so that it is rolled back with what the commits before it recorded.
-        struct HeadMoved: Error {
-            let head: String?
+    private static func noBranch(for commit: CommitInfo) -> VigilError {
+        VigilError(.branchNotFound, "no branch '\(commit.branch)' in repo '\(commit.repo)'", value: commit.branch)
+    }
+
+    /// What `appending`'s row says: appended, or the head another writer moved the branch to; nil when there is
+    /// no such branch.
+    private static func outcome(of rows: [PostgresRow], appending commit: CommitInfo) throws -> CommitAppend? {
+        guard let row = rows.first else {
+            throw VigilError(.io, "PostgreSQL returned no row for a commit to \(commit.repo)@\(commit.branch)")
         }
-        let names = requests.map { "\($0.commit.repo)@\($0.commit.branch)" }.joined(separator: ", ")
-        do {
-            try await database.withTransaction("committing to \(names) together") { connection in
-                for request in requests {
-                    let commit = request.commit
-                    let moved = try await connection.rows(
-                        """
-                        UPDATE branches SET head = \(commit.id)
-                        WHERE repo = \(commit.repo) AND name = \(commit.branch)
-                          AND head IS NOT DISTINCT FROM \(request.expectedHead)
-                        \(unescaped: Self.notifying)
-                        """)
-                    guard moved.count == 1 else {
-                        let branch = try await connection.rows(
-                            "SELECT head FROM branches WHERE repo = \(commit.repo) AND name = \(commit.branch)")
-                        guard let row = branch.first else {
-                            try await Self.requireRepo(commit.repo, connection)
-                            throw VigilError(
-                                .branchNotFound, "no branch '\(commit.branch)' in repo '\(commit.repo)'",
-                                value: commit.branch)
-                        }
-                        throw HeadMoved(head: try row.decode(String?.self))
-                    }
-                    let inputs = commit.provenance.inputs
-                    try await connection.rows(
-                        """
-                        INSERT INTO commits(id, repo, branch, parent, tree, size, files, meta, meta_size, meta_files,
-                                            author, message, origin, started, finished, traces)
-                        VALUES (\(commit.id), \(commit.repo), \(commit.branch), \(commit.parent),
-                                \(commit.tree.hash.hex), \(commit.tree.size), \(commit.tree.files),
-                                \(commit.meta?.hash.hex), \(commit.meta?.size), \(commit.meta?.files), \(commit.author),
-                                \(commit.message), \(commit.provenance.origin), \(commit.started.timeIntervalSince1970),
-                                \(commit.finished.timeIntervalSince1970), \(TraceHeaders.columnText(of: commit.traces)))
-                        """)
-                    try await connection.rows(
-                        """
-                        INSERT INTO commit_inputs(commit_id, position, repo, input)
-                        SELECT \(commit.id), given.position - 1, given.repo, given.input
-                        FROM unnest(\(inputs.map(\.repo))::text[], \(inputs.map(\.commit))::text[])
-                             WITH ORDINALITY AS given(repo, input, position)
-                        """)
-                    if let lease = request.releasingLease {
-                        try await connection.rows("DELETE FROM writer_leases WHERE id = \(lease)")
-                    }
-                }
-            }
-            return .appended
-        } catch let moved as HeadMoved {
-            return .headMoved(moved.head)
-        }
+        let (appended, branchExists, head) = try row.decode((Bool, Bool, String?).self)
+        if appended { return .appended }
+        return branchExists ? .headMoved(head) : nil
     }
 
     public func commit(id: String) async throws -> CommitInfo? {
