@@ -293,6 +293,7 @@ struct ServeBenchmark: AsyncParsableCommand {
         let cpu = (Self.processCPUMilliseconds() - cpuBefore) / Double(count)
         let stolen = steal.percent
         let shared = DecodedImageCache.shared.statistics
+        let pooled = PixelBuffer.Pool.shared.current
         let received = arrived().filter { !before.contains($0.alert.image.name) }
         let alerted = Set(received.map(\.alert.image.name))
         let latencies = received.compactMap { received in
@@ -324,11 +325,12 @@ struct ServeBenchmark: AsyncParsableCommand {
                     "%4.0f images/s for %.0f s: %d uploads, %d of %d expected alerts (%d unexpected); upload → alert "
                     + "p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms (over the detector alone: p50 %+.1f ms, "
                     + "p99 %+.1f ms; over the detector alone on these frames, p50 %.1f ms and p99 %.1f ms: "
-                    + "p50 %+.1f ms, p99 %+.1f ms); CPU %.1f ms per image%@; so far %d decodes shared, %d missed",
+                    + "p50 %+.1f ms, p99 %+.1f ms); CPU %.1f ms per image%@; so far %d decodes shared, %d missed, "
+                    + "%d of %d frames decoded into kept blocks",
                 rate, seconds, count, alerted.count - unexpected, expected.count, unexpected, result.p50, result.p90,
                 result.p99, result.max, result.p50 - detector.p50, result.p99 - detector.p99, baseline.p50,
                 baseline.p99, result.p50 - baseline.p50, result.p99 - baseline.p99, cpu, stealNote(stolen),
-                shared.hits, shared.misses))
+                shared.hits, shared.misses, pooled.reused, pooled.reused + pooled.allocated))
         if pacedBaseline {
             let paced = try await DetectorAlone.paced(
                 timed.map { (upload.frames[$0.frame], $0.offset) }, threads: threads, spinning: spinning)

@@ -3,7 +3,8 @@ import ServiceLifecycle
 import VigilStore
 import VigilVision
 
-/// Drops the decoded frames this process holds (`DecodedImageCache`) when any process records an erasure, so
+/// Drops the decoded frames this process holds (`DecodedImageCache`, and the pooled blocks that frames were
+/// decoded into: `PixelBuffer.Pool`) when any process records an erasure, so
 /// that the pixels of an erased frame do not outlive its bytes in a long-running `vigil serve` or `vigil
 /// engine`. The change feed says when to look, the erasure count whether one happened; a feed that ends (a
 /// platform without one, a watch the kernel refused) leaves a look every few seconds. Erasures are rare and
@@ -14,17 +15,19 @@ public struct ErasureWatch: Service {
     let log: any ErasureLog
     let changes: any ChangeFeed
     let cache: DecodedImageCache
+    let pool: PixelBuffer.Pool
     let logger: Logger
     /// How often the count is read once the feed has ended.
     let pollInterval: Duration
 
     public init(
-        log: any ErasureLog, changes: any ChangeFeed, cache: DecodedImageCache = .shared, logger: Logger,
-        pollInterval: Duration = .seconds(5)
+        log: any ErasureLog, changes: any ChangeFeed, cache: DecodedImageCache = .shared,
+        pool: PixelBuffer.Pool = .shared, logger: Logger, pollInterval: Duration = .seconds(5)
     ) {
         self.log = log
         self.changes = changes
         self.cache = cache
+        self.pool = pool
         self.logger = logger
         self.pollInterval = pollInterval
     }
@@ -60,9 +63,13 @@ public struct ErasureWatch: Service {
                         guard count == nil || count != seen else { continue }
                         seen = count
                         let held = cache.removeAll()
+                        let blocks = pool.removeAll()
                         logger.info(
                             "an erasure was recorded: decoded frames held in memory dropped",
-                            metadata: ["frames": "\(held)", "erasures": "\(count.map(String.init) ?? "unknown")"])
+                            metadata: [
+                                "frames": "\(held)", "pooled_bytes": "\(blocks)",
+                                "erasures": "\(count.map(String.init) ?? "unknown")",
+                            ])
                         break
                     }
                 }

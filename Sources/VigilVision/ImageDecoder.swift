@@ -30,9 +30,11 @@ public enum ImageDecoder {
     /// frame for a 416×416 detector decodes at 4/8), which skips much of the inverse DCT's work; a PNG always
     /// at full size. Refuses images over `maxPixels` before
     /// allocating. A JPEG libjpeg had to patch up (truncated, corrupt data) is an error: the whole stream is
-    /// decoded, so damage anywhere is found.
+    /// decoded, so damage anywhere is found. The pixels are written into a block kept by `pool` from a frame
+    /// that is gone, where it has one (`PixelBuffer`).
     public static func decode(
-        _ data: Data, atLeast minimum: (width: Int, height: Int)? = nil, maxPixels: Int = 50_000_000
+        _ data: Data, atLeast minimum: (width: Int, height: Int)? = nil, maxPixels: Int = 50_000_000,
+        pool: PixelBuffer.Pool? = .shared
     ) throws(ImageError) -> (image: RGBImage, header: ImageHeader) {
         let header = try header(data)
         guard header.width > 0, header.height > 0 else {
@@ -52,14 +54,13 @@ public enum ImageDecoder {
             guard sized == 0 else { throw ImageError(.corrupt, "unreadable JPEG: \(message(info))") }
             let (width, height) = (Int(info.width), Int(info.height))
             var status: Int32 = 0
-            // Every byte is written by the decoder before it is read (a failed decode returns none): no zero-fill.
-            let pixels = [UInt8](unsafeUninitializedCapacity: width * height * 3) { out, count in
+            // Every byte is written by the decoder before it is read (a failed decode keeps none): no zero-fill.
+            let pixels = PixelBuffer(count: width * height * 3, pool: pool) { out in
                 status = data.withUnsafeBytes { raw in
                     vigil_jpeg_decode(
                         raw.bindMemory(to: UInt8.self).baseAddress!, raw.count, numerator, out.baseAddress!,
                         out.count, &info)
                 }
-                count = status == 0 ? out.count : 0
             }
             guard status == 0 else { throw ImageError(.corrupt, "corrupt JPEG: \(message(info))") }
             guard info.warnings == 0 else {
@@ -69,12 +70,11 @@ public enum ImageDecoder {
         case .png:
             var status: Int32 = 0
             // As for JPEG: a decode that succeeds writes every byte, one that fails keeps none.
-            let pixels = [UInt8](unsafeUninitializedCapacity: header.pixels * 3) { out, count in
+            let pixels = PixelBuffer(count: header.pixels * 3, pool: pool) { out in
                 status = data.withUnsafeBytes { raw in
                     vigil_png_decode(
                         raw.bindMemory(to: UInt8.self).baseAddress!, raw.count, out.baseAddress!, out.count, &info)
                 }
-                count = status == 0 ? out.count : 0
             }
             guard status == 0 else { throw ImageError(.corrupt, "corrupt PNG: \(message(info))") }
             return (RGBImage(width: header.width, height: header.height, pixels: pixels), header)

@@ -30,12 +30,17 @@ public struct ImageHeader: Sendable, Hashable, Codable {
 public struct RGBImage: Sendable {
     public var width: Int
     public var height: Int
-    public var pixels: [UInt8]
+    public var pixels: PixelBuffer
 
-    public init(width: Int, height: Int, pixels: [UInt8]) {
+    public init(width: Int, height: Int, pixels: PixelBuffer) {
         self.width = width
         self.height = height
         self.pixels = pixels
+    }
+
+    /// An image of the given bytes (copied).
+    public init(width: Int, height: Int, pixels: [UInt8]) {
+        self.init(width: width, height: height, pixels: PixelBuffer(pixels))
     }
 
     /// The image shrunk by `factor` in each direction, each pixel the mean of its factor × factor block (the
@@ -45,13 +50,13 @@ public struct RGBImage: Sendable {
         guard factor > 1 else { return self }
         precondition(pixels.count == width * height * 3, "the image holds RGB pixels")
         let outWidth = (width + factor - 1) / factor, outHeight = (height + factor - 1) / factor
-        let output = [UInt8](unsafeUninitializedCapacity: outWidth * outHeight * 3) { out, count in
+        // A small image for a moment: not worth a pooled block.
+        let output = PixelBuffer(count: outWidth * outHeight * 3, pool: nil) { out in
             let status = pixels.withUnsafeBufferPointer { source in
                 vigil_rgb_box_reduce(
                     source.baseAddress!, UInt32(width), UInt32(height), UInt32(factor), out.baseAddress!)
             }
             precondition(status == 0, "reducing \(width)×\(height) by \(factor): out of memory")
-            count = out.count
         }
         return RGBImage(width: outWidth, height: outHeight, pixels: output)
     }

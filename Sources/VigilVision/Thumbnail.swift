@@ -24,27 +24,29 @@ public enum Thumbnail {
     /// Box-filtered RGB at `width` × `height` (no larger than the image).
     static func shrink(_ image: RGBImage, width: Int, height: Int) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: width * height * 3)
-        for y in 0..<height {
-            let y0 = y * image.height / height
-            let y1 = max(y0 + 1, (y + 1) * image.height / height)
-            for x in 0..<width {
-                let x0 = x * image.width / width
-                let x1 = max(x0 + 1, (x + 1) * image.width / width)
-                var sums = (0, 0, 0)
-                for row in y0..<y1 {
-                    var index = (row * image.width + x0) * 3
-                    for _ in x0..<x1 {
-                        sums.0 += Int(image.pixels[index])
-                        sums.1 += Int(image.pixels[index + 1])
-                        sums.2 += Int(image.pixels[index + 2])
-                        index += 3
+        image.pixels.withUnsafeBufferPointer { pixels in
+            for y in 0..<height {
+                let y0 = y * image.height / height
+                let y1 = max(y0 + 1, (y + 1) * image.height / height)
+                for x in 0..<width {
+                    let x0 = x * image.width / width
+                    let x1 = max(x0 + 1, (x + 1) * image.width / width)
+                    var sums = (0, 0, 0)
+                    for row in y0..<y1 {
+                        var index = (row * image.width + x0) * 3
+                        for _ in x0..<x1 {
+                            sums.0 += Int(pixels[index])
+                            sums.1 += Int(pixels[index + 1])
+                            sums.2 += Int(pixels[index + 2])
+                            index += 3
+                        }
                     }
+                    let count = (y1 - y0) * (x1 - x0)
+                    let target = (y * width + x) * 3
+                    out[target] = UInt8(sums.0 / count)
+                    out[target + 1] = UInt8(sums.1 / count)
+                    out[target + 2] = UInt8(sums.2 / count)
                 }
-                let count = (y1 - y0) * (x1 - x0)
-                let target = (y * width + x) * 3
-                out[target] = UInt8(sums.0 / count)
-                out[target + 1] = UInt8(sums.1 / count)
-                out[target + 2] = UInt8(sums.2 / count)
             }
         }
         return out

@@ -21,10 +21,16 @@ struct ErasureWatchTests {
         cache.insert(
             DecodedImageCacheTests.image(64, 48, fill: 3), header: DecodedImageCacheTests.header, scale: 8,
             for: "frontdoor frame")
+        // A block a frame was decoded into, kept for the next frame, and one still in use.
+        let pool = PixelBuffer.Pool(limitBytes: 1 << 20)
+        var inUse: PixelBuffer? = PixelBuffer(count: 32 * 24 * 3, pool: pool) { $0.initialize(repeating: 4) }
+        _ = PixelBuffer(count: 64 * 48 * 3, pool: pool) { $0.initialize(repeating: 3) }
+        #expect(pool.current.keptBytes == 64 * 48 * 3)
         var feed = FolderChangeFeed(folder: folder, files: ["metadata.sqlite-wal"])
         feed.interval = .milliseconds(50)
         let watch = ErasureWatch(
-            log: mine, changes: feed, cache: cache, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+            log: mine, changes: feed, cache: cache, pool: pool,
+            logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await watch.run() }
             try await Task.sleep(for: .milliseconds(300))
@@ -32,6 +38,7 @@ struct ErasureWatchTests {
             try await other.createRepo(RepoInfo(name: "images", created: Date()), defaultBranch: "master")
             try await Task.sleep(for: .seconds(1))
             #expect(cache.statistics.images == 1)
+            #expect(pool.current.keptBytes == 64 * 48 * 3)
             try await other.recordErasure(
                 ErasureInfo(
                     id: "e1", time: Date(), requester: "ops (operator)", reason: "camera faced a neighbour",
@@ -41,6 +48,11 @@ struct ErasureWatchTests {
                 ])
             for _ in 0..<2_000 where cache.statistics.images > 0 { try await Task.sleep(for: .milliseconds(10)) }
             #expect(cache.statistics.images == 0)
+            #expect(pool.current.keptBytes == 0, "the kept block held an earlier frame's pixels")
+            // Taken before the erasure: let go when its frame is done, not kept.
+            #expect(inUse?.count == 32 * 24 * 3)
+            inUse = nil
+            #expect(pool.current.keptBytes == 0)
             group.cancelAll()
         }
     }

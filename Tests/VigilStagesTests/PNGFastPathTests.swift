@@ -118,7 +118,7 @@ struct PNGFastPathTests {
     @Test func samePixelsOnEncodedPhotos() throws {
         for name in ["bus.jpg", "zidane.jpg"] {
             let (image, _) = try ImageDecoder.decode(try DetectorTests.photo(name))
-            let rgb = try ImageEncoder.png(image.pixels, width: image.width, height: image.height)
+            let rgb = try ImageEncoder.png(Array(image.pixels), width: image.width, height: image.height)
             let grey = stride(from: 0, to: image.pixels.count, by: 3).map { image.pixels[$0 + 1] }
             let greyPNG = try ImageEncoder.png(grey, width: image.width, height: image.height, components: 1)
             for data in [rgb, greyPNG] {

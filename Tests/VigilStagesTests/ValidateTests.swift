@@ -62,8 +62,8 @@ struct ValidateTests {
     @Test func aPNGIsMeasuredLikeTheSameFrameAsAJPEG() throws {
         for photo in ["bus.jpg", "zidane.jpg"] {
             let (image, _) = try ImageDecoder.decode(try DetectorTests.photo(photo))
-            let png = try ImageEncoder.png(image.pixels, width: image.width, height: image.height)
-            let jpeg = try ImageEncoder.jpeg(image.pixels, width: image.width, height: image.height, quality: 95)
+            let png = try ImageEncoder.png(Array(image.pixels), width: image.width, height: image.height)
+            let jpeg = try ImageEncoder.jpeg(Array(image.pixels), width: image.width, height: image.height, quality: 95)
             let asPNG = validator.judge(name: "cam1-1763790000.png", data: png).measured
             let asJPEG = validator.judge(name: "cam1-1763790000.jpg", data: jpeg).measured
             let spreads = (try #require(asPNG.chromaSpread), try #require(asJPEG.chromaSpread))
