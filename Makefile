@@ -1,9 +1,10 @@
 # Vigil: the two commands are `make demo` and `make test`. Both install what they need first and are fast when
 # everything is already there. `make bench-store` runs the store benchmark (release build, DVC alongside),
 # `make bench-engine` the pipeline engine's, `make bench-vision` the vision stages', `make bench-png` PNG
-# decoding, `make bench-alerts` the notifier's, `make bench-s3` the S3 backend's (boto3 alongside, on a real
-# SeaweedFS), `make bench-serve` the service's upload-to-alert latency on varied frames, `make bench-soak` one
-# `vigil serve` over 20,000 frames (its memory and latency per 1,000), `make bench-ingest` uploads alone from
+# decoding, `make bench-decode` decoding into new against kept memory, `make bench-alerts` the notifier's,
+# `make bench-s3` the S3 backend's (boto3 alongside, on a real SeaweedFS), `make bench-serve` the service's
+# upload-to-alert latency on varied frames, `make bench-soak` one `vigil serve` over 20,000 frames
+# (its memory and latency per 1,000), `make bench-ingest` uploads alone from
 # many cameras at once, `make bench-connections` an upload's answer beside idle connections,
 # `make bench-postgres` SQLite against PostgreSQL (commits, datums, upload→alert), `make bench-scale` datum
 # throughput against the number of workers on several hosts (network namespaces, root), `make bench-outage`
@@ -42,7 +43,7 @@ KUBECTL ?= $(DEPLOY_CHECK)/bin/kubectl
 S3_BENCH_PIP := boto3==1.44.8
 
 .PHONY: demo test test-deps deps setup build build-tests lint deploy-check bench-erase bench-store bench-engine bench-vision bench-alerts \
-	bench-serve bench-png bench-soak bench-ingest bench-photos bench-connections bench-outage bench-deps s3-deps bench-s3 bench-postgres bench-scale release clean
+	bench-serve bench-png bench-decode bench-soak bench-ingest bench-photos bench-connections bench-outage bench-deps s3-deps bench-s3 bench-postgres bench-scale release clean
 
 demo: setup build
 	@scripts/demo.sh
@@ -153,6 +154,10 @@ bench-serve: bench-photos release
 bench-png: bench-photos release
 	@mkdir -p bench-out
 	.build/release/vigil-bench png > bench-out/png.json
+
+bench-decode: bench-photos release
+	@mkdir -p bench-out
+	.build/release/vigil-bench decode > bench-out/decode.json
 
 # Uploads alone: 2,000 small distinct frames at 1, 16 and 64 cameras at once, uploads/s and ack p50/p99.
 bench-ingest: bench-photos release

@@ -252,7 +252,13 @@ int vigil_png_header(const uint8_t *data, size_t size, vigil_image_info *info) {
 }
 
 int vigil_png_decode(const uint8_t *data, size_t size, uint8_t *output, size_t output_size, vigil_image_info *info) {
-    if (vigil_png_decode_fast(data, size, output, output_size, info)) return 0;
+    return vigil_png_decode_scratch(data, size, output, output_size, NULL, 0, info);
+}
+
+int vigil_png_decode_scratch(
+    const uint8_t *data, size_t size, uint8_t *output, size_t output_size, uint8_t *scratch, size_t scratch_size,
+    vigil_image_info *info) {
+    if (vigil_png_decode_fast_scratch(data, size, output, output_size, scratch, scratch_size, info)) return 0;
     return vigil_png_decode_libpng(data, size, output, output_size, info);
 }
 

@@ -198,7 +198,20 @@ static int vigil_png_fast_layout(const uint8_t *data, size_t size, vigil_png_lay
     return 0; /* no IEND: truncated */
 }
 
+size_t vigil_png_fast_scratch_size(uint32_t width, uint32_t height, uint32_t channels) {
+    if (channels != 1 && channels != 3) return 0;
+    size_t stride = (size_t)width * channels;
+    /* The inflated rows, each with its filter byte, and a row of zeros for the one above the first. */
+    return (size_t)height * (stride + 1) + stride;
+}
+
 int vigil_png_decode_fast(const uint8_t *data, size_t size, uint8_t *output, size_t output_size, vigil_image_info *info) {
+    return vigil_png_decode_fast_scratch(data, size, output, output_size, NULL, 0, info);
+}
+
+int vigil_png_decode_fast_scratch(
+    const uint8_t *data, size_t size, uint8_t *output, size_t output_size, uint8_t *scratch, size_t scratch_size,
+    vigil_image_info *info) {
     vigil_png_layout layout;
     if (!vigil_png_fast_layout(data, size, &layout)) return 0;
     size_t stride = (size_t)layout.width * layout.channels;
@@ -219,8 +232,9 @@ int vigil_png_decode_fast(const uint8_t *data, size_t size, uint8_t *output, siz
         }
         compressed = joined;
     }
-    /* One more row of zeros: the row "above" the first. */
-    uint8_t *raw = malloc(raw_size + stride);
+    /* One more row of zeros: the row "above" the first. The caller's scratch when it is large enough. */
+    int owned = scratch == NULL || scratch_size < raw_size + stride;
+    uint8_t *raw = owned ? malloc(raw_size + stride) : scratch;
     struct libdeflate_decompressor *inflater = raw ? libdeflate_alloc_decompressor() : NULL;
     size_t consumed = 0, produced = 0;
     enum libdeflate_result result =
@@ -230,7 +244,7 @@ int vigil_png_decode_fast(const uint8_t *data, size_t size, uint8_t *output, siz
     libdeflate_free_decompressor(inflater);
     free(joined);
     if (result != LIBDEFLATE_SUCCESS || produced != raw_size || consumed != layout.idat_size) {
-        free(raw);
+        if (owned) free(raw);
         return 0;
     }
     uint8_t *zeros = raw + raw_size;
@@ -241,7 +255,7 @@ int vigil_png_decode_fast(const uint8_t *data, size_t size, uint8_t *output, siz
         const uint8_t *line = raw + (size_t)y * (stride + 1);
         uint8_t *row = layout.channels == 3 ? output + (size_t)y * stride : (uint8_t *)line + 1;
         if (vigil_unfilter(line[0], line + 1, row, previous, stride, layout.channels) != 0) {
-            free(raw);
+            if (owned) free(raw);
             return 0;
         }
         previous = row;
@@ -253,7 +267,7 @@ int vigil_png_decode_fast(const uint8_t *data, size_t size, uint8_t *output, siz
             for (uint32_t x = 0; x < layout.width; x++) out[3 * x] = out[3 * x + 1] = out[3 * x + 2] = row[x];
         }
     }
-    free(raw);
+    if (owned) free(raw);
     memset(info, 0, sizeof(*info));
     info->width = layout.width;
     info->height = layout.height;

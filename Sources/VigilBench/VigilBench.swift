@@ -14,7 +14,7 @@ struct VigilBench: AsyncParsableCommand {
         subcommands: [
             TreeBenchmark.self, EngineBenchmark.self, VisionBenchmark.self, AlertsBenchmark.self, S3Benchmark.self,
             ServeBenchmark.self, SoakBenchmark.self, IngestBenchmark.self, MetadataBenchmark.self,
-            ConnectionsBenchmark.self, ErasureBenchmark.self, PNGBenchmark.self,
+            ConnectionsBenchmark.self, ErasureBenchmark.self, PNGBenchmark.self, DecodeBenchmark.self,
         ])
 
     /// The service measured here holds its frames' memory as `vigil` does.

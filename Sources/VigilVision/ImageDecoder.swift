@@ -70,10 +70,22 @@ public enum ImageDecoder {
         case .png:
             var status: Int32 = 0
             // As for JPEG: a decode that succeeds writes every byte, one that fails keeps none.
+            let scratchCount = vigil_png_fast_scratch_size(
+                UInt32(header.width), UInt32(header.height), UInt32(header.components))
             let pixels = PixelBuffer(count: header.pixels * 3, pool: pool) { out in
-                status = data.withUnsafeBytes { raw in
-                    vigil_png_decode(
-                        raw.bindMemory(to: UInt8.self).baseAddress!, raw.count, out.baseAddress!, out.count, &info)
+                func decode(into scratch: UnsafeMutableBufferPointer<UInt8>?) {
+                    status = data.withUnsafeBytes { raw in
+                        vigil_png_decode_scratch(
+                            raw.bindMemory(to: UInt8.self).baseAddress!, raw.count, out.baseAddress!, out.count,
+                            scratch?.baseAddress, scratch?.count ?? 0, &info)
+                    }
+                }
+                // The inflated rows are a frame's size again: their memory comes from the pool too, and goes
+                // back to it as soon as the pixels are out.
+                if scratchCount > 0, let pool {
+                    _ = PixelBuffer(count: scratchCount, pool: pool) { decode(into: $0) }
+                } else {
+                    decode(into: nil)
                 }
             }
             guard status == 0 else { throw ImageError(.corrupt, "corrupt PNG: \(message(info))") }

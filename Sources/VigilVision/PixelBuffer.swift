@@ -66,7 +66,10 @@ extension PixelBuffer: RandomAccessCollection {
 extension PixelBuffer {
     /// Blocks freed by frames that are gone, kept for the next frames: at most `limitBytes` in all, the
     /// largest let go first when over (a smaller frame may use a larger block; the next large one then finds
-    /// none and maps its own). A kept block still holds the pixels of the frame that used it last, so
+    /// none and maps its own). A burst of frames in flight at once leaves more blocks than the frames after it
+    /// need, so `trim` (every 30 s in a service, `HeapTrim`) lets go of those nobody took since the last
+    /// `trim`: what is kept follows the recent need, not the most ever held. A kept block still holds the
+    /// pixels of the frame that used it last, so
     /// `removeAll` lets every one go when an erasure is recorded (`ErasureWatch`), and blocks taken before it
     /// are not kept when they come back.
     public final class Pool: Sendable {
@@ -90,6 +93,8 @@ extension PixelBuffer {
             let memory: UnsafeMutableRawBufferPointer
             /// The pool's generation when the block was taken.
             let generation: Int
+            /// Whether it was given back since the last `trim`.
+            var recent = true
         }
 
         struct State {
@@ -145,6 +150,22 @@ extension PixelBuffer {
             for block in dropped { block.memory.deallocate() }
         }
 
+        /// Lets go of the kept blocks that no frame took and gave back since the last call; returns their bytes.
+        @discardableResult
+        public func trim() -> Int {
+            let dropped = state.withLock { state -> [Block] in
+                let idle = state.blocks.filter { !$0.recent }
+                state.blocks = state.blocks.filter(\.recent).map { block in
+                    var block = block
+                    block.recent = false
+                    return block
+                }
+                return idle
+            }
+            for block in dropped { block.memory.deallocate() }
+            return dropped.reduce(0) { $0 + $1.memory.count }
+        }
+
         /// Lets every kept block go, and those in use when they come back; returns the bytes let go now.
         @discardableResult
         public func removeAll() -> Int {
@@ -157,8 +178,11 @@ extension PixelBuffer {
             return dropped.reduce(0) { $0 + $1.memory.count }
         }
 
+        /// New memory, bound to bytes for good (a block only ever holds pixels or a decoder's rows).
         static func allocate(_ count: Int) -> UnsafeMutableRawBufferPointer {
-            UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(count, 1), alignment: 64)
+            let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(count, 1), alignment: 64)
+            memory.bindMemory(to: UInt8.self)
+            return memory
         }
     }
 }

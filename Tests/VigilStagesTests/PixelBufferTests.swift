@@ -65,6 +65,39 @@ struct PixelBufferTests {
         #expect(pool.current.keptBytes == 2_200_000)
     }
 
+    @Test("a PNG's inflated rows are decoded in a pooled block too, given back as soon as its pixels are out")
+    func pngRowsInAPooledBlock() throws {
+        let pool = PixelBuffer.Pool(limitBytes: 8 << 20)
+        let (width, height) = (320, 240)
+        let pixels = (0..<(width * height * 3)).map { UInt8(truncatingIfNeeded: $0 * 13 + $0 / 7) }
+        let png = try ImageEncoder.png(pixels, width: width, height: height)
+        let rows = height * (width * 3 + 1) + width * 3
+        do {
+            let decoded = try ImageDecoder.decode(png, pool: pool).image
+            #expect(Array(decoded.pixels) == pixels)
+            #expect(pool.current.keptBytes == rows, "the rows' block is back while the image lives")
+        }
+        let again = try ImageDecoder.decode(png, pool: pool).image
+        #expect(Array(again.pixels) == pixels)
+        #expect(pool.current.reused == 2, "the pixels and the rows both in kept blocks")
+    }
+
+    @Test("a block no frame took since the last trim is let go; one in use is kept")
+    func trimLetsIdleBlocksGo() {
+        let pool = PixelBuffer.Pool(limitBytes: 8 << 20)
+        do {
+            let blocks = [1_000_000, 2_000_000].map { count in
+                PixelBuffer(count: count, pool: pool) { $0.initialize(repeating: 0) }
+            }
+            #expect(blocks.count == 2)
+        }
+        #expect(pool.trim() == 0, "both were given back since the last trim")
+        // A frame takes the smaller block and gives it back; the larger one waits.
+        _ = PixelBuffer(count: 900_000, pool: pool) { $0.initialize(repeating: 1) }
+        #expect(pool.trim() == 2_000_000)
+        #expect(pool.current.keptBytes == 1_000_000)
+    }
+
     @Test("a frame that fails to decode gives its block back")
     func failedDecodeGivesTheBlockBack() throws {
         let pool = PixelBuffer.Pool(limitBytes: 8 << 20)

@@ -62,6 +62,18 @@ int vigil_png_header(const uint8_t *data, size_t size, vigil_image_info *info);
  */
 int vigil_png_decode(const uint8_t *data, size_t size, uint8_t *output, size_t output_size, vigil_image_info *info);
 
+/*
+ * vigil_png_decode with the fast path's inflated rows in `scratch` where it holds
+ * vigil_png_fast_scratch_size bytes (its own memory otherwise): a caller that keeps memory between frames
+ * spares the fresh pages' faults (a frame's size again).
+ */
+int vigil_png_decode_scratch(
+    const uint8_t *data, size_t size, uint8_t *output, size_t output_size, uint8_t *scratch, size_t scratch_size,
+    vigil_image_info *info);
+
+/* The scratch the fast path needs for a PNG of this size and channels (0: not one the fast path takes). */
+size_t vigil_png_fast_scratch_size(uint32_t width, uint32_t height, uint32_t channels);
+
 /* The same with libpng alone. */
 int vigil_png_decode_libpng(
     const uint8_t *data, size_t size, uint8_t *output, size_t output_size, vigil_image_info *info);
@@ -72,6 +84,11 @@ int vigil_png_decode_libpng(
  * other file: libpng then decodes it or reports what is wrong.
  */
 int vigil_png_decode_fast(const uint8_t *data, size_t size, uint8_t *output, size_t output_size, vigil_image_info *info);
+
+/* The fast path with its inflated rows in `scratch` (see vigil_png_decode_scratch). */
+int vigil_png_decode_fast_scratch(
+    const uint8_t *data, size_t size, uint8_t *output, size_t output_size, uint8_t *scratch, size_t scratch_size,
+    vigil_image_info *info);
 
 /*
  * Encodes RGB8 (components 3) or grey (components 1) pixels as a JPEG of the given quality (1-100). On success
