@@ -51,7 +51,7 @@ struct DecodeBenchmark: AsyncParsableCommand {
                     kept.append(median(times.kept))
                 }
                 let figure = Figure(
-                    frames: "\(made.count) \(width)×\(height) \(png ? "PNG" : "JPEG")",
+                    frames: "\(width)×\(height) \(png ? "PNG" : "JPEG"), \(made.count) frames",
                     milliseconds: ["newMemory": median(fresh), "keptMemory": median(kept)],
                     ratio: median(kept) / median(fresh), steal: steal.percent)
                 figures.append(figure)
