@@ -5,11 +5,10 @@ import VigilVision
 
 /// Gives the free space glibc keeps inside the heap back to the system every `interval`, so that a service's
 /// resident memory follows what it holds instead of the most it ever held (`FrameMemory`), after letting go
-/// of the decoded frames' kept blocks that no frame used since the pass before (`PixelBuffer.Pool`). A pass is
-/// timed
-/// (`vigil_heap_trim_seconds`); it stops with the service. A pass walks every arena under its lock and makes
-/// a system call per run of free pages, so it runs on a low-priority thread of its own, not on one of the few
-/// threads that async code shares.
+/// of the decoded frames' kept blocks that no frame used since the pass before (`PixelBuffer.Pool`). A pass
+/// is timed (`vigil_heap_trim_seconds`); it stops with the service. A pass walks every arena under its lock
+/// and makes a system call per run of free pages, so it runs on a low-priority thread of its own, not on one of
+/// the few threads that async code shares.
 public struct HeapTrim: Service {
     public let interval: Duration
     let pool: PixelBuffer.Pool

@@ -12,7 +12,6 @@ public final class PixelBuffer: @unchecked Sendable {
     // Sendable: the bytes are written only inside `init`, before the buffer is shared.
     private let block: Pool.Block
     private let pool: Pool?
-    private var storage: UnsafeMutableRawBufferPointer { block.memory }
     /// The bytes in use (the storage may be larger: a recycled block).
     public let count: Int
 
@@ -23,13 +22,10 @@ public final class PixelBuffer: @unchecked Sendable {
     ) rethrows {
         precondition(count >= 0, "a buffer of \(count) bytes")
         let block = pool?.take(atLeast: count) ?? Pool.Block(memory: Pool.allocate(count), generation: 0)
-        let storage = block.memory
         do {
-            try body(
-                UnsafeMutableBufferPointer(
-                    start: storage.baseAddress?.assumingMemoryBound(to: UInt8.self), count: count))
+            try body(block.bytes(count))
         } catch {
-            if let pool { pool.give(block) } else { storage.deallocate() }
+            Self.release(block, to: pool)
             throw error
         }
         self.block = block
@@ -45,11 +41,16 @@ public final class PixelBuffer: @unchecked Sendable {
     }
 
     deinit {
+        Self.release(block, to: pool)
+    }
+
+    /// Back to the pool it came from, or to the system.
+    private static func release(_ block: Pool.Block, to pool: Pool?) {
         if let pool { pool.give(block) } else { block.memory.deallocate() }
     }
 
     public func withUnsafeBufferPointer<R, E>(_ body: (UnsafeBufferPointer<UInt8>) throws(E) -> R) throws(E) -> R {
-        try body(UnsafeBufferPointer(start: storage.baseAddress?.assumingMemoryBound(to: UInt8.self), count: count))
+        try body(UnsafeBufferPointer(block.bytes(count)))
     }
 }
 
@@ -59,7 +60,7 @@ extension PixelBuffer: RandomAccessCollection {
 
     public subscript(position: Int) -> UInt8 {
         precondition(position >= 0 && position < count, "pixel byte \(position) of \(count)")
-        return storage.load(fromByteOffset: position, as: UInt8.self)
+        return block.memory.load(fromByteOffset: position, as: UInt8.self)
     }
 }
 
@@ -69,9 +70,8 @@ extension PixelBuffer {
     /// none and maps its own). A burst of frames in flight at once leaves more blocks than the frames after it
     /// need, so `trim` (every 30 s in a service, `HeapTrim`) lets go of those nobody took since the last
     /// `trim`: what is kept follows the recent need, not the most ever held. A kept block still holds the
-    /// pixels of the frame that used it last, so
-    /// `removeAll` lets every one go when an erasure is recorded (`ErasureWatch`), and blocks taken before it
-    /// are not kept when they come back.
+    /// pixels of the frame that used it last, so `removeAll` lets every one go when an erasure is recorded
+    /// (`ErasureWatch`), and blocks taken before it are not kept when they come back.
     public final class Pool: Sendable {
         /// The process's pool. 24 MiB: the few frames a service has between decode and detection at a time,
         /// a 1920×1080 PNG (6 MB) among them.
@@ -95,6 +95,11 @@ extension PixelBuffer {
             let generation: Int
             /// Whether it was given back since the last `trim`.
             var recent = true
+
+            /// Its first `count` bytes (memory bound to bytes when allocated).
+            func bytes(_ count: Int) -> UnsafeMutableBufferPointer<UInt8> {
+                UnsafeMutableBufferPointer(start: memory.baseAddress?.assumingMemoryBound(to: UInt8.self), count: count)
+            }
         }
 
         struct State {
@@ -109,13 +114,13 @@ extension PixelBuffer {
         }
 
         deinit {
-            state.withLock { state in for block in state.blocks { block.memory.deallocate() } }
+            state.withLock { state in _ = Self.free(state.blocks) }
         }
 
         public var current: Statistics {
             state.withLock { state in
                 var statistics = state.statistics
-                statistics.keptBytes = state.blocks.reduce(0) { $0 + $1.memory.count }
+                statistics.keptBytes = Self.bytes(of: state.blocks)
                 return statistics
             }
         }
@@ -139,7 +144,7 @@ extension PixelBuffer {
                 guard block.generation == state.generation else { return [block] }
                 let index = state.blocks.firstIndex { $0.memory.count >= block.memory.count } ?? state.blocks.endIndex
                 state.blocks.insert(Block(memory: block.memory, generation: state.generation), at: index)
-                var kept = state.blocks.reduce(0) { $0 + $1.memory.count }
+                var kept = Self.bytes(of: state.blocks)
                 var dropped: [Block] = []
                 while kept > limitBytes, let largest = state.blocks.popLast() {
                     kept -= largest.memory.count
@@ -147,23 +152,26 @@ extension PixelBuffer {
                 }
                 return dropped
             }
-            for block in dropped { block.memory.deallocate() }
+            Self.free(dropped)
         }
 
         /// Lets go of the kept blocks that no frame took and gave back since the last call; returns their bytes.
         @discardableResult
         public func trim() -> Int {
             let dropped = state.withLock { state -> [Block] in
-                let idle = state.blocks.filter { !$0.recent }
-                state.blocks = state.blocks.filter(\.recent).map { block in
-                    var block = block
-                    block.recent = false
-                    return block
+                var (kept, idle): ([Block], [Block]) = ([], [])
+                for var block in state.blocks {
+                    if block.recent {
+                        block.recent = false
+                        kept.append(block)
+                    } else {
+                        idle.append(block)
+                    }
                 }
+                state.blocks = kept
                 return idle
             }
-            for block in dropped { block.memory.deallocate() }
-            return dropped.reduce(0) { $0 + $1.memory.count }
+            return Self.free(dropped)
         }
 
         /// Lets every kept block go, and those in use when they come back; returns the bytes let go now.
@@ -174,8 +182,18 @@ extension PixelBuffer {
                 defer { state.blocks = [] }
                 return state.blocks
             }
-            for block in dropped { block.memory.deallocate() }
-            return dropped.reduce(0) { $0 + $1.memory.count }
+            return Self.free(dropped)
+        }
+
+        private static func bytes(of blocks: [Block]) -> Int {
+            blocks.reduce(0) { $0 + $1.memory.count }
+        }
+
+        /// Gives `blocks` back to the system (outside the lock); returns their bytes.
+        @discardableResult
+        private static func free(_ blocks: [Block]) -> Int {
+            for block in blocks { block.memory.deallocate() }
+            return bytes(of: blocks)
         }
 
         /// New memory, bound to bytes for good (a block only ever holds pixels or a decoder's rows).
