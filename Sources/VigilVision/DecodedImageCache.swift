@@ -9,8 +9,9 @@ import Synchronization
 /// them instead of decoding again.
 ///
 /// Only exact matches are used: the same content, decoded at the same scale with the same settings, so a
-/// detection is the same whether the pixels came from here or from the detector's own decode. Bounded by
-/// bytes, oldest first out; an entry is taken once. Nothing here is needed for correctness: a miss decodes.
+/// detection is the same whether the pixels came from here or from the detector's own decode. Bounded by the
+/// bytes the images hold (a small frame in a larger kept block counts as the block: `PixelBuffer.capacity`),
+/// oldest first out; an entry is taken once. Nothing here is needed for correctness: a miss decodes.
 public final class DecodedImageCache: Sendable {
     /// The process's cache, which the stages share.
     public static let shared = DecodedImageCache(byteLimit: 64 << 20)
@@ -20,6 +21,9 @@ public final class DecodedImageCache: Sendable {
         public var header: ImageHeader
         /// The DCT scale (N of N/8) the image was decoded at.
         public var scale: UInt32
+
+        /// The memory the entry keeps from being reused or freed.
+        var held: Int { image.pixels.capacity }
     }
 
     private struct State {
@@ -59,17 +63,17 @@ public final class DecodedImageCache: Sendable {
         _ image: RGBImage, header: ImageHeader, scale: UInt32, for key: String, generation: Int? = nil
     ) {
         let entry = Entry(image: image, header: header, scale: scale)
-        let size = entry.image.pixels.count
+        let size = entry.held
         guard size <= byteLimit else { return }
         state.withLock { state in
             if let generation, generation != state.generation { return }
             if let old = state.entries.removeValue(forKey: key) {
-                state.bytes -= old.image.pixels.count
+                state.bytes -= old.held
                 state.order.removeAll { $0 == key }
             }
             while state.bytes + size > byteLimit, !state.order.isEmpty {
                 let oldest = state.order.removeFirst()
-                if let dropped = state.entries.removeValue(forKey: oldest) { state.bytes -= dropped.image.pixels.count }
+                if let dropped = state.entries.removeValue(forKey: oldest) { state.bytes -= dropped.held }
             }
             state.entries[key] = entry
             state.order.append(key)
@@ -86,7 +90,7 @@ public final class DecodedImageCache: Sendable {
             }
             state.entries[key] = nil
             state.order.removeAll { $0 == key }
-            state.bytes -= entry.image.pixels.count
+            state.bytes -= entry.held
             state.hits += 1
             return entry
         }

@@ -49,6 +49,10 @@ public final class PixelBuffer: @unchecked Sendable {
         if let pool { pool.give(block) } else { block.memory.deallocate() }
     }
 
+    /// The memory the buffer holds: its block, which may be larger than `count` when the block was kept from a
+    /// larger frame. What a bound on memory (`DecodedImageCache`) counts.
+    public var capacity: Int { block.memory.count }
+
     public func withUnsafeBufferPointer<R, E>(_ body: (UnsafeBufferPointer<UInt8>) throws(E) -> R) throws(E) -> R {
         try body(UnsafeBufferPointer(block.bytes(count)))
     }

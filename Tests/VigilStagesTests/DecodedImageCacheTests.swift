@@ -39,6 +39,35 @@ struct DecodedImageCacheTests {
         #expect(cache.statistics.images == 2)
     }
 
+    /// A small frame decoded into a block kept from a larger one holds the whole block: the bound counts that.
+    @Test func theBoundCountsTheMemoryAnImageHoldsNotItsPixels() {
+        let pool = PixelBuffer.Pool(limitBytes: 4 << 20)
+        let block = 1 << 20
+        // Two 1 MiB blocks kept in the pool, then two 10×10 images decoded into them.
+        var large: [PixelBuffer]? = (0..<2).map { _ in
+            PixelBuffer(count: block, pool: pool) { $0.initialize(repeating: 0) }
+        }
+        #expect(large?.count == 2)
+        large = nil
+        #expect(pool.current.keptBytes == 2 * block)
+        let small = (0..<2).map { index in
+            RGBImage(
+                width: 10, height: 10,
+                pixels: PixelBuffer(count: 300, pool: pool) { $0.initialize(repeating: UInt8(index)) })
+        }
+        #expect(small.allSatisfy { $0.pixels.count == 300 && $0.pixels.capacity == block })
+
+        let cache = DecodedImageCache(byteLimit: block + block / 2)
+        cache.insert(small[0], header: Self.header, scale: 8, for: "first")
+        #expect(cache.statistics.bytes == block)
+        // 600 bytes of pixels, but two blocks would be 2 MiB: the first goes.
+        cache.insert(small[1], header: Self.header, scale: 8, for: "second")
+        #expect(cache.statistics.images == 1 && cache.statistics.bytes == block)
+        #expect(cache.take("first", scale: 8) == nil)
+        #expect(cache.take("second", scale: 8)?.image.pixels.first == 1)
+        #expect(cache.statistics.bytes == 0)
+    }
+
     @Test func boxReductionAveragesBlocksAndKeepsTheEdges() {
         // 5×3, factor 2: blocks 2×2, 2×2, 1×2 over the first two rows, then 2×1, 2×1, 1×1.
         let pixels = (0..<15).flatMap { index -> [UInt8] in [UInt8(index * 10), 0, 255] }
