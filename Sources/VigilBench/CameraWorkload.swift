@@ -113,31 +113,11 @@ struct DetectorAlone: Encodable {
     }
 
     /// The benchmark's model with `threads` intra-op threads, spinning or not.
-    private static func detector(threads: Int, spinning: Bool) throws -> Detector {
+    static func detector(threads: Int, spinning: Bool) throws -> Detector {
         var configuration = Detector.Configuration.defaultModel()
         configuration.intraOpThreads = threads
         configuration.allowSpinning = spinning
         return try Detector(configuration)
-    }
-
-    /// The detector alone on `frames`, each begun at its `offset` (seconds) from the start, as the frames
-    /// reached the service: the cores idle between frames as the service's do, which back to back they never
-    /// are. Decode + inference p50 and p99, ms, on a thread of its own.
-    static func paced(
-        _ frames: [(frame: VariedFrames.Frame, offset: Double)], threads: Int, spinning: Bool
-    ) async throws -> (p50: Double, p99: Double) {
-        guard let first = frames.first else { return (0, 0) }
-        let detector = try Self.detector(threads: threads, spinning: spinning)
-        let thread = WorkerThread(name: "detector-alone")
-        _ = try await thread.run { try detector.detect(first.frame.data) }
-        let start = ContinuousClock.now + .milliseconds(200)
-        var total: [Double] = []
-        for (frame, offset) in frames {
-            try await Task.sleep(until: start + .seconds(offset), clock: .continuous)
-            let result = try await thread.run { try detector.detect(frame.data) }
-            total.append(result.inferenceMilliseconds + result.decodeMilliseconds)
-        }
-        return (median(total), percentile(total, 99))
     }
 
     static func measure(
@@ -160,5 +140,32 @@ struct DetectorAlone: Encodable {
         return DetectorAlone(
             frames: frames.count, inferenceP50: median(inference), p50: median(total), p90: percentile(total, 90),
             p99: percentile(total, 99), stealPercent: steal.percent, shouldAlert: shouldAlert, milliseconds: total)
+    }
+}
+
+/// The detector alone as the service meets frames: each begun at its time, the cores idle between (back to back
+/// they never are), on a thread of its own.
+struct PacedDetector {
+    let detector: Detector
+    let thread: WorkerThread
+
+    /// Made, and warmed with one inference of `frame`.
+    static func make(threads: Int, spinning: Bool, warmingWith frame: VariedFrames.Frame) async throws -> Self {
+        let detector = try DetectorAlone.detector(threads: threads, spinning: spinning)
+        let thread = WorkerThread(name: "detector-alone")
+        _ = try await thread.run { try detector.detect(frame.data) }
+        return PacedDetector(detector: detector, thread: thread)
+    }
+
+    /// Decode + inference of each of `frames`, ms: the k-th begun k / `rate` seconds after the first.
+    func run(_ frames: [VariedFrames.Frame], rate: Double) async throws -> [Double] {
+        let start = ContinuousClock.now + .milliseconds(200)
+        var times: [Double] = []
+        for (index, frame) in frames.enumerated() {
+            try await Task.sleep(until: start + .seconds(Double(index) / rate), clock: .continuous)
+            let result = try await thread.run { [detector] in try detector.detect(frame.data) }
+            times.append(result.inferenceMilliseconds + result.decodeMilliseconds)
+        }
+        return times
     }
 }

@@ -50,9 +50,11 @@ struct ServeBenchmark: AsyncParsableCommand {
     @Flag(
         inversion: .prefixedNo,
         help:
-            "After each rate, run the detector alone on the frames that raised alerts, each at the time it was sent."
+            "Take turns with the detector alone: after each block of uploads, it runs the block's frames, each at the time it was sent."
     )
     var pacedBaseline = true
+    @Option(help: "Seconds of uploads per block, each followed by the detector alone on its frames (--paced-baseline).")
+    var pacedBlock = 10.0
     @Flag(
         inversion: .prefixedNo,
         help:
@@ -85,7 +87,8 @@ struct ServeBenchmark: AsyncParsableCommand {
         var detectorAloneP50: Double
         var detectorAloneP99: Double
         /// The same, with each frame begun at the time it was sent (`--paced-baseline`): the cores idle between
-        /// frames as they do in the service.
+        /// frames as they do in the service. Every frame of a block of uploads is run so, right after the block
+        /// (taking turns with the service); the figures are over the frames timed here.
         var pacedDetectorAloneP50: Double?
         var pacedDetectorAloneP99: Double?
         /// The process's CPU time (user + system) over the window, per upload: the whole system's work for one
@@ -113,6 +116,7 @@ struct ServeBenchmark: AsyncParsableCommand {
             throw ValidationError("--home \(home) exists; give a new folder")
         }
         guard cameras >= 1 else { throw ValidationError("--cameras must be at least 1") }
+        guard pacedBlock > 0 else { throw ValidationError("--paced-block must be more than 0 seconds") }
         let workload = try CameraWorkload(cameras: cameras)
         let breakdown = steps ? StepBreakdown.start() : nil
         // One frame per upload at every rate, and one for the warm-up.
@@ -254,47 +258,59 @@ struct ServeBenchmark: AsyncParsableCommand {
     }
 
     /// Uploads at `rate` for `seconds` (open loop: each request leaves at its time whatever the others do),
-    /// then waits for the alerts.
+    /// then waits for the alerts. With the paced baseline, the window is cut into blocks of `pacedBlock`
+    /// seconds, and after each block (once its alerts are in) the detector alone runs the block's frames at the
+    /// same offsets: the two take turns, so a slow spell of the machine falls on both alike.
     private func measure(
         rate: Double, upload: Uploader, sink: AlertSink, detector: DetectorAlone, breakdown: StepBreakdown?,
         first: inout Int
     ) async throws -> RateResult {
         let shouldAlert = detector.shouldAlert
         let count = Int(rate * seconds)
-        let sequences = first..<(first + count)
+        let sequences = Array(first..<(first + count))
         first += count
-        let expected = Set(sequences.filter { shouldAlert[upload.frameIndex(sequence: $0)] }.map(upload.name))
+        func expected(_ sequences: some Sequence<Int>) -> Set<String> {
+            Set(sequences.filter { shouldAlert[upload.frameIndex(sequence: $0)] }.map(upload.name))
+        }
         let before = Set(sink.received.map(\.alert.image.name))
-        let cpuBefore = Self.processCPUMilliseconds()
+        let paced =
+            pacedBaseline
+            ? try await PacedDetector.make(threads: threads, spinning: spinning, warmingWith: upload.frames[0]) : nil
+        let perBlock = paced == nil ? max(count, 1) : max(1, Int((rate * pacedBlock).rounded()))
+        var sent: [String: Date] = [:]
+        var pacedMilliseconds: [Int: Double] = [:]
+        var cpu = 0.0
         let steal = StealMeter()
-        let start = ContinuousClock.now
-        let sent = try await withThrowingTaskGroup(of: (String, Date).self) { group in
-            for (index, sequence) in sequences.enumerated() {
-                try await Task.sleep(until: start + .seconds(Double(index) / rate), clock: .continuous)
-                group.addTask { (upload.name(sequence: sequence), try await upload.send(sequence: sequence)) }
+        for blockStart in stride(from: 0, to: count, by: perBlock) {
+            let block = Array(sequences[blockStart..<min(count, blockStart + perBlock)])
+            let cpuBefore = Self.processCPUMilliseconds()
+            let start = ContinuousClock.now
+            let blockSent = try await withThrowingTaskGroup(of: (String, Date).self) { group in
+                for (index, sequence) in block.enumerated() {
+                    try await Task.sleep(until: start + .seconds(Double(index) / rate), clock: .continuous)
+                    group.addTask { (upload.name(sequence: sequence), try await upload.send(sequence: sequence)) }
+                }
+                var sent: [String: Date] = [:]
+                for try await (name, time) in group { sent[name] = time }
+                return sent
             }
-            var sent: [String: Date] = [:]
-            for try await (name, time) in group { sent[name] = time }
-            return sent
-        }
-        // Every expected alert, or none new for 5 s, at most a minute.
-        func arrived() -> [AlertSink.Received] { sink.received.filter { sent[$0.alert.image.name] != nil } }
-        var (seen, quietSince) = (0, ContinuousClock.now)
-        for _ in 0..<6_000 {
-            let now = arrived().count
-            if now >= expected.count && ContinuousClock.now - quietSince > .seconds(1) { break }
-            if now != seen {
-                (seen, quietSince) = (now, .now)
-            } else if ContinuousClock.now - quietSince > .seconds(5) {
-                break
+            sent.merge(blockSent) { first, _ in first }
+            try await Self.waitForAlerts(expected(block), of: blockSent, at: sink)
+            cpu += Self.processCPUMilliseconds() - cpuBefore
+            if let paced {
+                let times = try await paced.run(
+                    block.map { upload.frames[upload.frameIndex(sequence: $0)] }, rate: rate)
+                for (sequence, time) in zip(block, times) { pacedMilliseconds[sequence] = time }
             }
-            try await Task.sleep(for: .milliseconds(10))
         }
-        let cpu = (Self.processCPUMilliseconds() - cpuBefore) / Double(count)
+        cpu /= Double(max(count, 1))
         let stolen = steal.percent
         let shared = DecodedImageCache.shared.statistics
         let pooled = PixelBuffer.Pool.shared.current
-        let received = arrived().filter { !before.contains($0.alert.image.name) }
+        let expected = expected(sequences)
+        let received = sink.received.filter {
+            sent[$0.alert.image.name] != nil && !before.contains($0.alert.image.name)
+        }
         let alerted = Set(received.map(\.alert.image.name))
         let latencies = received.compactMap { received in
             sent[received.alert.image.name].map { received.receivedAt.timeIntervalSince($0) * 1000 }
@@ -309,10 +325,9 @@ struct ServeBenchmark: AsyncParsableCommand {
                     + "\(unexpected) unexpected: \(expected.symmetricDifference(alerted).sorted())")
         }
         let traced = breakdown?.steps(of: alerted)
-        // The timed frames, each with its send time's offset: both baselines below are taken on them.
-        let timed = sequences.enumerated().filter { alerted.contains(upload.name(sequence: $0.element)) }
-            .map { (frame: upload.frameIndex(sequence: $0.element), offset: Double($0.offset) / rate) }
-        let baseline = detector.over(frames: timed.map(\.frame))
+        // The timed frames: both baselines below are taken on them.
+        let timed = sequences.filter { alerted.contains(upload.name(sequence: $0)) }
+        let baseline = detector.over(frames: timed.map(upload.frameIndex))
         var result = RateResult(
             rate: rate, uploads: count, expectedAlerts: expected.count, alerts: alerted.count, missing: missing,
             unexpected: unexpected, latencyMilliseconds: latencies, p50: median(latencies),
@@ -331,15 +346,17 @@ struct ServeBenchmark: AsyncParsableCommand {
                 result.p99, result.max, result.p50 - detector.p50, result.p99 - detector.p99, baseline.p50,
                 baseline.p99, result.p50 - baseline.p50, result.p99 - baseline.p99, cpu, stealNote(stolen),
                 shared.hits, shared.misses, pooled.reused, pooled.reused + pooled.allocated))
-        if pacedBaseline {
-            let paced = try await DetectorAlone.paced(
-                timed.map { (upload.frames[$0.frame], $0.offset) }, threads: threads, spinning: spinning)
-            (result.pacedDetectorAloneP50, result.pacedDetectorAloneP99) = (paced.p50, paced.p99)
+        let pacedTimes = timed.compactMap { pacedMilliseconds[$0] }
+        if !pacedTimes.isEmpty {
+            (result.pacedDetectorAloneP50, result.pacedDetectorAloneP99) = (
+                median(pacedTimes), percentile(pacedTimes, 99)
+            )
             report(
                 String(
-                    format: "  the detector alone on these frames, each at the time it was sent: p50 %.1f ms, "
-                        + "p99 %.1f ms; upload → alert over it: p50 %+.1f ms, p99 %+.1f ms", paced.p50, paced.p99,
-                    result.p50 - paced.p50, result.p99 - paced.p99))
+                    format: "  the detector alone on these frames, each at the time it was sent, taking turns with "
+                        + "the service every %.0f s: p50 %.1f ms, p99 %.1f ms; upload → alert over it: p50 %+.1f ms, "
+                        + "p99 %+.1f ms", pacedBlock, median(pacedTimes), percentile(pacedTimes, 99),
+                    result.p50 - median(pacedTimes), result.p99 - percentile(pacedTimes, 99)))
         }
         if let traced {
             report(
@@ -347,6 +364,25 @@ struct ServeBenchmark: AsyncParsableCommand {
                     + StepBreakdown.table(traced.steps, slowest: traced.slowest))
         }
         return result
+    }
+
+    /// Returns once every alert in `expected` has arrived and a second passed with nothing new (the service is
+    /// done with the frames `sent`), or nothing new came for 5 s, or a minute passed.
+    private static func waitForAlerts(
+        _ expected: Set<String>, of sent: [String: Date], at sink: AlertSink
+    ) async throws {
+        func arrived() -> Int { sink.received.count { sent[$0.alert.image.name] != nil } }
+        var (seen, quietSince) = (0, ContinuousClock.now)
+        for _ in 0..<6_000 {
+            let now = arrived()
+            if now >= expected.count && ContinuousClock.now - quietSince > .seconds(1) { return }
+            if now != seen {
+                (seen, quietSince) = (now, .now)
+            } else if ContinuousClock.now - quietSince > .seconds(5) {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
     }
 
     static func processCPUMilliseconds() -> Double {
