@@ -92,19 +92,22 @@ struct ImageRoutes {
         // The frame's trace goes with it into the commit, for the stages that read it next.
         let trace = TraceHeaders.capture()
         let group = environment.uploads.group(repo: repo, store: environment.store)
+        // The detector is told the moment the commit is durable, not once this task runs again.
+        let key = hash.hex
+        let whenDurable: (@Sendable (CommitInfo) -> Void)? =
+            if let prefetch { { _ in prefetch.committed(name: text, hash: key) } } else { nil }
         let result: (CommitInfo, BlobWrite)
         do {
             result = try await withSpan("commit") { _ in
                 try await group.put(
                     "/\(text)", movingFile: spool.url, hash: hash, size: size,
-                    author: "\(principal.role.rawValue):\(principal.name)", trace: trace)
+                    author: "\(principal.role.rawValue):\(principal.name)", trace: trace, whenDurable: whenDurable)
             }
         } catch {
             prefetch?.withdraw(name: text, hash: hash.hex)
             throw error
         }
         let (commit, written) = result
-        prefetch?.committed(name: text, hash: hash.hex)
         let address = "\(repo)@\(commit.id):/\(text)"
         var response = try Uploaded(
             commit: commit.id, address: address, bytes: written.size, sha256: written.hash.hex

@@ -193,14 +193,18 @@ public actor CommitWriter {
 
     /// Publishes the staged changes as one commit on the branch and returns it.
     /// `author`, when given, replaces the one the commit was opened with: a commit that gathered several
-    /// senders' files names them all (`GroupCommit`).
+    /// senders' files names them all (`GroupCommit`). `whenDurable` is called with the commit as soon as its
+    /// head is durable, before anything else is done with it (the commit feed is told after), for work that
+    /// waits for exactly that.
     @discardableResult
     public func finish(
-        message: String = "", author: String? = nil, provenance: Provenance = Provenance()
+        message: String = "", author: String? = nil, provenance: Provenance = Provenance(),
+        whenDurable: (@Sendable (CommitInfo) -> Void)? = nil
     ) async throws -> CommitInfo {
         if let author { self.author = author }
         // Without a check, every moved head is rebased onto: the commit is always made.
-        return try await finish(message: message, provenance: provenance, rebasingOnto: nil)!
+        return try await finish(
+            message: message, provenance: provenance, rebasingOnto: nil, whenDurable: whenDurable)!
     }
 
     /// Publishes the staged changes like `finish`, except that when another writer moved the head first,
@@ -209,7 +213,8 @@ public actor CommitWriter {
     /// not built on again.
     public func finish(
         message: String = "", provenance: Provenance = Provenance(),
-        rebasingOnto rebase: (@Sendable (CommitInfo) async throws -> Bool)?
+        rebasingOnto rebase: (@Sendable (CommitInfo) async throws -> Bool)?,
+        whenDurable: (@Sendable (CommitInfo) -> Void)? = nil
     ) async throws -> CommitInfo? {
         try checkOpen()
         // A compaction started by a put still in flight holds changes outside `changes` until it is done.
@@ -217,7 +222,8 @@ public actor CommitWriter {
         closed = true
         do {
             // The lease is released with the commit, in its transaction.
-            let commit = try await publish(message: message, provenance: provenance, rebase: rebase)
+            let commit = try await publish(
+                message: message, provenance: provenance, rebase: rebase, whenDurable: whenDurable)
             if commit == nil { await releaseLease() }
             return commit
         } catch {
@@ -227,7 +233,8 @@ public actor CommitWriter {
     }
 
     private func publish(
-        message: String, provenance: Provenance, rebase: (@Sendable (CommitInfo) async throws -> Bool)?
+        message: String, provenance: Provenance, rebase: (@Sendable (CommitInfo) async throws -> Bool)?,
+        whenDurable: (@Sendable (CommitInfo) -> Void)?
     ) async throws -> CommitInfo? {
         // First try on the head the commit was opened on; a compare-and-swap that fails says where it is now.
         var head = baseHead
@@ -269,6 +276,9 @@ public actor CommitWriter {
             let releasing = store.sharedLeases.isShared(lease.id) ? nil : lease.id
             switch try await store.metadata.append(commit, expectedHead: head, releasingLease: releasing) {
             case .appended:
+                // First: what waits for the commit to be durable (a frame's detector) goes before the engine
+                // and the others the commit feed wakes next.
+                whenDurable?(commit)
                 if releasing == nil { await store.leaveSharedLease(lease.id) }
                 traceDurability(barrier: barrierStarted, head: headStarted, ended: Date())
                 store.remember(commit)

@@ -36,6 +36,8 @@ public actor GroupCommit {
         var paths: Set<String> = []
         var authors: [String] = []
         var names: [String] = []
+        /// What each put wants done as soon as the commit is durable.
+        var whenDurable: [@Sendable (CommitInfo) -> Void] = []
         /// Puts still storing their bytes.
         var storing = 0
         var result: Result<CommitInfo, any Error>?
@@ -45,25 +47,30 @@ public actor GroupCommit {
 
     /// Stores `file`'s bytes at `path` and returns once a commit holding them is published: the commit and what
     /// was stored. `author` is who sent the file; a commit of several authors names each once. `trace`, when
-    /// given, is the trace the file belongs to (`CommitWriter.trace`).
+    /// given, is the trace the file belongs to (`CommitWriter.trace`). `whenDurable` is called as soon as that
+    /// commit is durable, before this returns (`CommitWriter.finish`).
     public func put(
-        _ path: String, contentsOf file: URL, author: String, trace: TraceHeaders? = nil
+        _ path: String, contentsOf file: URL, author: String, trace: TraceHeaders? = nil,
+        whenDurable: (@Sendable (CommitInfo) -> Void)? = nil
     ) async throws -> (CommitInfo, BlobWrite) {
-        try await put(path, author: author, trace: trace) { try await $0.put(path, contentsOf: file) }
+        try await put(path, author: author, trace: trace, whenDurable: whenDurable) {
+            try await $0.put(path, contentsOf: file)
+        }
     }
 
     /// `put` of a spooled file (hashed as it was written), which the store takes as the blob itself
     /// (`BlobStore.put(movingFile:hash:size:)`).
     public func put(
-        _ path: String, movingFile file: URL, hash: BlobHash, size: Int64, author: String, trace: TraceHeaders? = nil
+        _ path: String, movingFile file: URL, hash: BlobHash, size: Int64, author: String, trace: TraceHeaders? = nil,
+        whenDurable: (@Sendable (CommitInfo) -> Void)? = nil
     ) async throws -> (CommitInfo, BlobWrite) {
-        try await put(path, author: author, trace: trace) {
+        try await put(path, author: author, trace: trace, whenDurable: whenDurable) {
             try await $0.put(path, movingFile: file, hash: hash, size: size)
         }
     }
 
     private func put(
-        _ path: String, author: String, trace: TraceHeaders?,
+        _ path: String, author: String, trace: TraceHeaders?, whenDurable: (@Sendable (CommitInfo) -> Void)?,
         storing: @Sendable (CommitWriter) async throws -> BlobWrite
     ) async throws -> (CommitInfo, BlobWrite) {
         let group = try await groupTaking(path, author: author)
@@ -85,6 +92,7 @@ public actor GroupCommit {
         group.storing -= 1
         group.names.append(path)
         group.authors.append(author)
+        if let whenDurable { group.whenDurable.append(whenDurable) }
         wake()
         while group.result == nil {
             if !committing {
@@ -134,8 +142,14 @@ public actor GroupCommit {
         // The leader's own file is stored, so the commit is never empty.
         while group.storing > 0 { await waitForChange() }
         do {
+            let hooks = group.whenDurable
+            let each: @Sendable (CommitInfo) -> Void = { commit in
+                for hook in hooks { hook(commit) }
+            }
+            let whenDurable = hooks.isEmpty ? nil : each
             group.result = .success(
-                try await group.writer.finish(message: Self.message(group.names), author: Self.author(group.authors)))
+                try await group.writer.finish(
+                    message: Self.message(group.names), author: Self.author(group.authors), whenDurable: whenDurable))
         } catch {
             group.result = .failure(error)
         }

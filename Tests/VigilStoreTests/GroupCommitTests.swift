@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import VigilStore
@@ -56,6 +57,49 @@ struct GroupCommitTests {
         }
         #expect(try await store.metadata.leases().isEmpty)
         #expect(try await store.check().isClean)
+    }
+
+    /// The commits each path's caller was told of.
+    final class Told: Sendable {
+        let ids = Mutex<[String: [String]]>([:])
+    }
+
+    /// The upload route starts a frame's detection from this, without waiting for its own task to run again.
+    @Test func eachCallerIsToldItsCommitOnceDurableBeforeItsPutReturnsAndAFailedPutIsNot() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let store = try makeMemoryStore()
+        try await store.createRepo("images")
+        let group = GroupCommit(store: store, repo: "images")
+        let told = Told()
+        let results = try await withThrowingTaskGroup(of: (String, CommitInfo?, Bool).self) { tasks in
+            for index in 0..<12 {
+                tasks.addTask {
+                    let path = "/cam0-\(index).jpg"
+                    // Every third caller's file is missing: its put fails.
+                    let file = folder.url.appendingPathComponent("upload-\(index)")
+                    if index % 3 != 2 { try Data("frame \(index)").write(to: file) }
+                    let put = try? await group.put(path, contentsOf: file, author: "device:cam0") { commit in
+                        told.ids.withLock { $0[path, default: []].append(commit.id) }
+                    }
+                    let toldBeforeReturning = told.ids.withLock { $0[path] != nil }
+                    return (path, put?.0, toldBeforeReturning)
+                }
+            }
+            return try await tasks.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.count == 12)
+        for (path, commit, toldBeforeReturning) in results {
+            if let commit {
+                #expect(told.ids.withLock { $0[path] } == [commit.id], "told once, of the commit it returns")
+                #expect(toldBeforeReturning)
+                let data = try await store.read(Address(repo: "images", ref: commit.id, path: path))
+                #expect(data.count > 0)
+            } else {
+                #expect(told.ids.withLock { $0[path] } == nil, "a failed put is not told of anyone's commit")
+            }
+        }
+        #expect(results.count { $0.1 == nil } == 4)
     }
 
     @Test func aPathPutTwiceAtOnceLandsInTwoCommitsEachHoldingItsOwnBytes() async throws {
