@@ -269,7 +269,8 @@ struct ServeBenchmark: AsyncParsableCommand {
         let count = Int(rate * seconds)
         let sequences = Array(first..<(first + count))
         first += count
-        func expected(_ sequences: some Sequence<Int>) -> Set<String> {
+        /// The names of the uploads among `sequences` whose frames should raise an alert.
+        func alerting(_ sequences: some Sequence<Int>) -> Set<String> {
             Set(sequences.filter { shouldAlert[upload.frameIndex(sequence: $0)] }.map(upload.name))
         }
         let before = Set(sink.received.map(\.alert.image.name))
@@ -295,7 +296,7 @@ struct ServeBenchmark: AsyncParsableCommand {
                 return sent
             }
             sent.merge(blockSent) { first, _ in first }
-            try await Self.waitForAlerts(expected(block), of: blockSent, at: sink)
+            try await Self.waitForAlerts(alerting(block), of: blockSent, at: sink)
             cpu += Self.processCPUMilliseconds() - cpuBefore
             if let paced {
                 let times = try await paced.run(
@@ -307,7 +308,7 @@ struct ServeBenchmark: AsyncParsableCommand {
         let stolen = steal.percent
         let shared = DecodedImageCache.shared.statistics
         let pooled = PixelBuffer.Pool.shared.current
-        let expected = expected(sequences)
+        let expected = alerting(sequences)
         let received = sink.received.filter {
             sent[$0.alert.image.name] != nil && !before.contains($0.alert.image.name)
         }

@@ -86,14 +86,14 @@ struct ImageRoutes {
         // Judged now, while it is committed (a large PNG's decode is the longest step before inference), and
         // detected once it is committed (inference on both cores would hold up the commit the camera waits
         // for); the stages' datums take the results.
-        prefetch?.offer(name: text, hash: hash.hex, data: copy, awaitingCommit: true)
+        let key = hash.hex
+        prefetch?.offer(name: text, hash: key, data: copy, awaitingCommit: true)
         let repo = environment.configuration.imagesRepo
         // Acknowledged once durable, in a commit shared with the uploads that arrived alongside.
         // The frame's trace goes with it into the commit, for the stages that read it next.
         let trace = TraceHeaders.capture()
         let group = environment.uploads.group(repo: repo, store: environment.store)
         // The detector is told the moment the commit is durable, not once this task runs again.
-        let key = hash.hex
         let whenDurable: (@Sendable (CommitInfo) -> Void)? =
             if let prefetch { { _ in prefetch.committed(name: text, hash: key) } } else { nil }
         let result: (CommitInfo, BlobWrite)
@@ -104,7 +104,7 @@ struct ImageRoutes {
                     author: "\(principal.role.rawValue):\(principal.name)", trace: trace, whenDurable: whenDurable)
             }
         } catch {
-            prefetch?.withdraw(name: text, hash: hash.hex)
+            prefetch?.withdraw(name: text, hash: key)
             throw error
         }
         let (commit, written) = result
