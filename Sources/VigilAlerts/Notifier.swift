@@ -64,6 +64,9 @@ public final class Notifier: Service, Sendable {
     struct Signals {
         /// The threats repo may have new commits, or another process changed alerts.
         var threats = true
+        /// The threats commit this process published last, as the commit feed told it: the head to ingest to
+        /// when it follows the cursor (no read of the branch).
+        var published: CommitInfo?
         /// Deliveries that finished (their keys).
         var finished: [String] = []
         /// The API answered after failures.
@@ -114,7 +117,10 @@ public final class Notifier: Service, Sendable {
             await withDiscardingTaskGroup { sources in
                 sources.addTask {
                     for await commit in feed where commit.repo == repo && commit.branch == branch {
-                        self.signal { $0.threats = true }
+                        self.signal {
+                            $0.threats = true
+                            $0.published = commit
+                        }
                     }
                 }
                 sources.addTask {
@@ -174,7 +180,7 @@ public final class Notifier: Service, Sendable {
                     let room = configuration.concurrency - inFlight.count
                     let closed = if case .closed = breaker.current { true } else { false }
                     let claim = DeliveryClaim(lease: configuration.claimLease, limit: closed ? room : 0)
-                    for (delivery, alert) in try await ingest(claiming: claim) {
+                    for (delivery, alert) in try await ingest(claiming: claim, published: news.published) {
                         start(delivery, of: alert, inFlight: &inFlight, deliveries: &deliveries)
                     }
                 }
@@ -266,20 +272,25 @@ public final class Notifier: Service, Sendable {
 
     /// Turns the threat records added since the cursor into alerts: the diff from the last ingested commit to
     /// the branch head, so the cost follows what is new, not the repo's size. Returns the new deliveries it
-    /// claimed (`claim`).
+    /// claimed (`claim`). `published`: the commit this process last published on the branch, as the commit feed
+    /// told it; the head when it follows the cursor (else the branch is read: other writers, or several commits
+    /// since the last pass).
     @discardableResult
-    func ingest(claiming claim: DeliveryClaim = .nothing) async throws -> [Claimed] {
+    func ingest(claiming claim: DeliveryClaim = .nothing, published: CommitInfo? = nil) async throws -> [Claimed] {
         let (repo, branch) = (configuration.repo, configuration.branch)
-        let head: CommitInfo?
-        do {
-            head = try await store.resolveCommit(repo, ref: branch)
-        } catch let error as VigilError where error.code == .repoNotFound || error.code == .branchNotFound {
-            logger.debug("no threats yet", metadata: ["repo": "\(repo)@\(branch)"])
-            return []
-        }
-        guard let head else { return [] }
         let cursor = try await database.cursor(of: repo)
-        guard cursor != head.id else { return [] }
+        let head: CommitInfo?
+        if let published, published.repo == repo, published.branch == branch, published.parent == cursor {
+            head = published
+        } else {
+            do {
+                head = try await store.resolveCommit(repo, ref: branch)
+            } catch let error as VigilError where error.code == .repoNotFound || error.code == .branchNotFound {
+                logger.debug("no threats yet", metadata: ["repo": "\(repo)@\(branch)"])
+                return []
+            }
+        }
+        guard let head, cursor != head.id else { return [] }
         // A cursor whose commit is gone (the repo was made anew) reads everything again: ids dedup.
         var base = TreeStore.emptyHash
         if let cursor, let commit = try await store.commit(id: cursor) { base = commit.tree.hash }

@@ -129,14 +129,15 @@ public final class SQLiteAlertStore: AlertStore {
             var added: [AlertInfo] = []
             var claimed: [(delivery: DeliveryInfo, alert: AlertInfo)] = []
             for (id, threat, body) in rows where !threat.record.contacts.isEmpty {
-                try db.execute(
-                    sql: """
-                        INSERT OR IGNORE INTO alerts(
-                            id, state, level, customer, device, time, threat, record, acknowledge_within, created,
-                            escalate_at, trace)
-                        SELECT ?, 'open', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?
-                        WHERE NOT EXISTS (SELECT 1 FROM forgotten_alerts WHERE id = ?)
-                        """,
+                try db.prepared(
+                    """
+                    INSERT OR IGNORE INTO alerts(
+                        id, state, level, customer, device, time, threat, record, acknowledge_within, created,
+                        escalate_at, trace)
+                    SELECT ?, 'open', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?
+                    WHERE NOT EXISTS (SELECT 1 FROM forgotten_alerts WHERE id = ?)
+                    """
+                ).execute(
                     arguments: [
                         id, threat.record.customer, threat.record.device, threat.record.time, threat.address,
                         String(decoding: body, as: UTF8.self), threat.record.acknowledgeWithin,
@@ -170,12 +171,13 @@ public final class SQLiteAlertStore: AlertStore {
     )
         throws
     {
-        try db.execute(
-            sql: """
-                INSERT OR IGNORE INTO deliveries(
-                    alert, level, contact, idempotency_key, state, attempts, next_attempt, created, claimed_until)
-                VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)
-                """,
+        try db.prepared(
+            """
+            INSERT OR IGNORE INTO deliveries(
+                alert, level, contact, idempotency_key, state, attempts, next_attempt, created, claimed_until)
+            VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)
+            """
+        ).execute(
             arguments: [
                 alert, level, record.contacts[level].name, AlertInfo.idempotencyKey(alert: alert, level: level),
                 now.timeIntervalSince1970, now.timeIntervalSince1970, claimedUntil?.timeIntervalSince1970,
