@@ -64,9 +64,16 @@ public final class Notifier: Service, Sendable {
     struct Signals {
         /// The threats repo may have new commits, or another process changed alerts.
         var threats = true
-        /// The threats commit this process published last, as the commit feed told it: the head to ingest to
-        /// when it follows the cursor (no read of the branch).
+        /// The threats commits this process published, as the commit feed told them: how many, and the last.
+        var announced = 0
         var published: CommitInfo?
+        /// Another process changed the threats repo or alerts (the change feed).
+        var changedElsewhere = false
+
+        /// The head to ingest to without reading the branch (when it follows the cursor): the one commit
+        /// announced, and nothing else heard of. With two, the feed may have told them out of order (their
+        /// writers publish after their commits, each on its own task), and the last told is not the newest.
+        var onlyAnnounced: CommitInfo? { announced == 1 && !changedElsewhere ? published : nil }
         /// Deliveries that finished (their keys).
         var finished: [String] = []
         /// The API answered after failures.
@@ -119,6 +126,7 @@ public final class Notifier: Service, Sendable {
                     for await commit in feed where commit.repo == repo && commit.branch == branch {
                         self.signal {
                             $0.threats = true
+                            $0.announced += 1
                             $0.published = commit
                         }
                     }
@@ -128,7 +136,11 @@ public final class Notifier: Service, Sendable {
                         switch change {
                         case .repo(let changed) where changed != repo: return
                         case .pipeline: return
-                        default: self.signal { $0.threats = true }
+                        default:
+                            self.signal {
+                                $0.threats = true
+                                $0.changedElsewhere = true
+                            }
                         }
                     }
                 }
@@ -180,7 +192,7 @@ public final class Notifier: Service, Sendable {
                     let room = configuration.concurrency - inFlight.count
                     let closed = if case .closed = breaker.current { true } else { false }
                     let claim = DeliveryClaim(lease: configuration.claimLease, limit: closed ? room : 0)
-                    for (delivery, alert) in try await ingest(claiming: claim, published: news.published) {
+                    for (delivery, alert) in try await ingest(claiming: claim, published: news.onlyAnnounced) {
                         start(delivery, of: alert, inFlight: &inFlight, deliveries: &deliveries)
                     }
                 }
@@ -272,9 +284,9 @@ public final class Notifier: Service, Sendable {
 
     /// Turns the threat records added since the cursor into alerts: the diff from the last ingested commit to
     /// the branch head, so the cost follows what is new, not the repo's size. Returns the new deliveries it
-    /// claimed (`claim`). `published`: the commit this process last published on the branch, as the commit feed
-    /// told it; the head when it follows the cursor (else the branch is read: other writers, or several commits
-    /// since the last pass).
+    /// claimed (`claim`). `published`: a commit this process published on the branch, the only news since the
+    /// last pass (`Signals.onlyAnnounced`); the head when it follows the cursor, else the branch is read (a
+    /// commit behind the cursor: the cursor never moves back).
     @discardableResult
     func ingest(claiming claim: DeliveryClaim = .nothing, published: CommitInfo? = nil) async throws -> [Claimed] {
         let (repo, branch) = (configuration.repo, configuration.branch)
