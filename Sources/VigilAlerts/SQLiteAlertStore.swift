@@ -274,23 +274,23 @@ public final class SQLiteAlertStore: AlertStore {
             let dead: (status: Int?, reason: String, cause: String)
             switch outcome {
             case .delivered(let status):
-                try db.execute(
-                    sql: """
-                        UPDATE deliveries SET state = 'delivered', attempts = ?, last_status = ?, last_error = NULL,
-                        delivered = ?, claimed_until = NULL WHERE idempotency_key = ?
-                        """,
-                    arguments: [attempts, status, stamp, key])
+                try db.prepared(
+                    """
+                    UPDATE deliveries SET state = 'delivered', attempts = ?, last_status = ?, last_error = NULL,
+                    delivered = ?, claimed_until = NULL WHERE idempotency_key = ?
+                    """
+                ).execute(arguments: [attempts, status, stamp, key])
                 return .delivered
             case .failed(let status, let reason, let retryAfter):
                 let age = stamp - (row["created"] as Double)
                 guard age >= retry.horizon else {
                     let delay = retry.delay(afterAttempt: attempts, retryAfter: retryAfter, random: random)
-                    try db.execute(
-                        sql: """
-                            UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, next_attempt = ?,
-                            claimed_until = NULL WHERE idempotency_key = ?
-                            """,
-                        arguments: [attempts, status, reason, stamp + delay, key])
+                    try db.prepared(
+                        """
+                        UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, next_attempt = ?,
+                        claimed_until = NULL WHERE idempotency_key = ?
+                        """
+                    ).execute(arguments: [attempts, status, reason, stamp + delay, key])
                     return .pending
                 }
                 dead = (status, AlertStoreRules.expiry(retry.horizon, attempts: attempts) + reason, "expired")
