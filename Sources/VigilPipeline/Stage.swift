@@ -16,6 +16,13 @@ public protocol Stage: Sendable {
     /// commit back (a detector, an external command).
     var joinsUpstreamCommit: Bool { get }
 
+    /// Whether `process` ends soon after its task is cancelled (an external command, which is then killed; a
+    /// sleep). The engine ends such a datum at its `datumTimeout` by cancelling it, which takes a timer task
+    /// beside each datum. A stage that runs to its end regardless (in-process work whose store reads have
+    /// time-outs of their own) says false: its datum is timed once it returns, and fails the same way, with no
+    /// timer task and no hop between tasks on the datum's way.
+    var endsWhenCancelled: Bool { get }
+
     /// Reads the datum's inputs through `datum` and writes its outputs there. Throwing fails this attempt;
     /// the engine retries up to the pipeline's `datumTries`.
     func process(_ datum: DatumContext) async throws
@@ -24,6 +31,7 @@ public protocol Stage: Sendable {
 extension Stage {
     public var identity: String? { nil }
     public var joinsUpstreamCommit: Bool { false }
+    public var endsWhenCancelled: Bool { true }
 }
 
 /// What a stage is made from: the pipeline's name, the spec's stage options and the engine's services.

@@ -50,6 +50,8 @@ public struct StageRegistry: Sendable {
 /// Does nothing (after its delay): a datum costs only what the engine spends on it.
 struct NoOpStage: Stage {
     var delay: Duration = .zero
+    /// Only its delay, a sleep, ends when cancelled.
+    var endsWhenCancelled: Bool { delay > .zero }
 
     func process(_ datum: DatumContext) async throws {
         if delay > .zero { try await Task.sleep(for: delay) }
@@ -59,6 +61,8 @@ struct NoOpStage: Stage {
 /// Every input file goes to the output at its own path, at no byte cost (after its delay).
 struct CopyStage: Stage {
     var delay: Duration = .zero
+    /// Only its delay, a sleep, ends when cancelled.
+    var endsWhenCancelled: Bool { delay > .zero }
 
     func process(_ datum: DatumContext) async throws {
         if delay > .zero { try await Task.sleep(for: delay) }

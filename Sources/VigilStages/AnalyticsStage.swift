@@ -8,6 +8,8 @@ import VigilStore
 public struct AnalyticsStage: Stage {
     public let threats: String
     public let validate: String
+    /// Counting in process, over store reads with time-outs of their own: cancelling would not end it sooner.
+    public var endsWhenCancelled: Bool { false }
 
     public init(threats: String = "threats", validate: String = "validate") {
         self.threats = threats

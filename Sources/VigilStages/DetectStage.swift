@@ -46,6 +46,9 @@ public final class DetectStage: Stage {
         DecodedImageCache.shared.expect(width: configuration.inputSize, height: configuration.inputSize)
     }
 
+    /// Inference on its thread cannot be interrupted: cancelling would not end a datum sooner.
+    public var endsWhenCancelled: Bool { false }
+
     public var identity: String? {
         let detector: Detector? =
             switch model {

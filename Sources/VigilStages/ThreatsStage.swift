@@ -13,6 +13,8 @@ public final class ThreatsStage: Stage {
     private let cache = RuleBookCache()
     /// A datum is a lookup in the rule book: the job runs inside detect's, its commit published with detect's.
     public var joinsUpstreamCommit: Bool { true }
+    /// Rule lookups and store reads (with time-outs of their own): cancelling would not end it sooner.
+    public var endsWhenCancelled: Bool { false }
 
     public init(detections: String = "detect", rules: String = "rules") {
         self.detections = detections

@@ -16,6 +16,8 @@ public struct ValidateStage: Stage {
     /// Where frames uploaded to this process are judged before this stage's job reaches them.
     private let prefetch: FramePrefetch?
     private let registration: FramePrefetch.Registration?
+    /// A decode on its thread cannot be interrupted: cancelling would not end a datum sooner.
+    public var endsWhenCancelled: Bool { false }
 
     /// `prefetch`: where this stage judges frames as their uploads arrive and takes the verdicts from
     /// (nil: every frame is judged in its datum).
