@@ -190,6 +190,10 @@ public final class SQLiteAlertStore: AlertStore {
     private static let due = """
         state = 'pending' AND next_attempt <= ? AND (claimed_until IS NULL OR claimed_until <= ?)
         """
+    // The notifier's every pass runs these: constant SQL (from the constants here), each prepared once per
+    // connection rather than compiled on every pass.
+    private static let anyDue = "SELECT EXISTS(SELECT 1 FROM deliveries WHERE \(due))"
+    private static let dueDeliveries = "SELECT * FROM deliveries WHERE \(due) ORDER BY next_attempt LIMIT ?"
 
     public func claimDue(
         at now: Date, lease: TimeInterval, excluding: Set<String>, limit: Int
@@ -197,15 +201,12 @@ public final class SQLiteAlertStore: AlertStore {
         let stamp = now.timeIntervalSince1970
         // Most passes find nothing due: a read says so without taking the write lock.
         let any = try read { db in
-            try Bool.fetchOne(
-                db, sql: "SELECT EXISTS(SELECT 1 FROM deliveries WHERE \(Self.due))", arguments: [stamp, stamp])
-                ?? false
+            try Bool.fetchOne(try db.cachedStatement(sql: Self.anyDue), arguments: [stamp, stamp]) ?? false
         }
         guard any else { return [] }
         return try await database.write { db in
             let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM deliveries WHERE \(Self.due) ORDER BY next_attempt LIMIT ?",
-                arguments: [stamp, stamp, limit + excluding.count])
+                try db.cachedStatement(sql: Self.dueDeliveries), arguments: [stamp, stamp, limit + excluding.count])
             var out: [(DeliveryInfo, AlertInfo)] = []
             for row in rows {
                 let delivery = Self.delivery(row)
@@ -224,20 +225,8 @@ public final class SQLiteAlertStore: AlertStore {
         try read { db in
             let stamp = now.timeIntervalSince1970
             let times = [
-                try Double.fetchOne(
-                    db,
-                    sql: """
-                        SELECT MIN(MAX(next_attempt, COALESCE(claimed_until, 0))) FROM deliveries
-                        WHERE state = 'pending' AND MAX(next_attempt, COALESCE(claimed_until, 0)) > ?
-                        """,
-                    arguments: [stamp]),
-                try Double.fetchOne(
-                    db,
-                    sql: """
-                        SELECT MIN(escalate_at) FROM \(Self.waiting)
-                        WHERE escalate_at IS NOT NULL AND escalate_at > ? AND state = 'open'
-                        """,
-                    arguments: [stamp]),
+                try Double.fetchOne(try db.cachedStatement(sql: Self.nextAttempt), arguments: [stamp]),
+                try Double.fetchOne(try db.cachedStatement(sql: Self.nextEscalation), arguments: [stamp]),
             ].compactMap { $0 }
             return times.min().map { Date(timeIntervalSince1970: $0) }
         }
@@ -310,6 +299,16 @@ public final class SQLiteAlertStore: AlertStore {
 
     /// The open alerts that wait for an acknowledgement, through their own index (see migration v4).
     private static let waiting = "alerts INDEXED BY alerts_escalation_due"
+    private static let escalationsDue =
+        "SELECT id FROM \(waiting) WHERE escalate_at IS NOT NULL AND escalate_at <= ? AND state = 'open'"
+    private static let anyEscalationDue = "SELECT EXISTS(\(escalationsDue))"
+    private static let nextAttempt = """
+        SELECT MIN(MAX(next_attempt, COALESCE(claimed_until, 0))) FROM deliveries
+        WHERE state = 'pending' AND MAX(next_attempt, COALESCE(claimed_until, 0)) > ?
+        """
+    private static let nextEscalation = """
+        SELECT MIN(escalate_at) FROM \(waiting) WHERE escalate_at IS NOT NULL AND escalate_at > ? AND state = 'open'
+        """
 
     /// A dead delivery puts its alert on the dead-letter list, also one that escalated to its last contact
     /// meanwhile (escalation runs from queueing, so `unacknowledged` may mean nobody was told).
@@ -373,15 +372,14 @@ public final class SQLiteAlertStore: AlertStore {
 
     @discardableResult
     public func escalate(at now: Date) async throws -> [AlertInfo] {
-        let sql =
-            "SELECT id FROM \(Self.waiting) WHERE escalate_at IS NOT NULL AND escalate_at <= ? AND state = 'open'"
         // Most passes have nothing to escalate: a read says so without taking the write lock.
+        let stamp = now.timeIntervalSince1970
         let due = try read { db in
-            try Bool.fetchOne(db, sql: "SELECT EXISTS(\(sql))", arguments: [now.timeIntervalSince1970]) ?? false
+            try Bool.fetchOne(try db.cachedStatement(sql: Self.anyEscalationDue), arguments: [stamp]) ?? false
         }
         guard due else { return [] }
         return try await database.write { db in
-            let ids = try String.fetchAll(db, sql: sql, arguments: [now.timeIntervalSince1970])
+            let ids = try String.fetchAll(try db.cachedStatement(sql: Self.escalationsDue), arguments: [stamp])
             var escalated: [AlertInfo] = []
             for id in ids {
                 guard var alert = try Self.alert(db, id: id) else { continue }

@@ -94,7 +94,8 @@ public final class SQLiteMetadataStore: MetadataStore {
         _ body: @escaping @Sendable (Database) throws -> T
     ) async throws -> T {
         try await database.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // Prepared once per connection: every commit's lease comes here.
+            try db.prepared("PRAGMA synchronous = NORMAL").execute()
             var value: T?
             let written = Result {
                 try db.inTransaction(.immediate) {
@@ -102,7 +103,7 @@ public final class SQLiteMetadataStore: MetadataStore {
                     return .commit
                 }
             }
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.prepared("PRAGMA synchronous = FULL").execute()
             try written.get()
             return value!
         }
@@ -267,12 +268,13 @@ public final class SQLiteMetadataStore: MetadataStore {
             }
             return .headMoved(branch.head)
         }
-        try db.execute(
-            sql: """
-                INSERT INTO commits(id, repo, branch, parent, tree, size, files, author, message, origin,
-                                    started, finished, meta, meta_size, meta_files, traces)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
+        try db.prepared(
+            """
+            INSERT INTO commits(id, repo, branch, parent, tree, size, files, author, message, origin,
+                                started, finished, meta, meta_size, meta_files, traces)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """
+        ).execute(
             arguments: [
                 commit.id, commit.repo, commit.branch, commit.parent, commit.tree.hash.hex, commit.tree.size,
                 commit.tree.files, commit.author, commit.message, commit.provenance.origin,
