@@ -190,6 +190,9 @@ public final class PostgresServer: Sendable {
                 "-p \(port)", "-c listen_addresses=\(host)",
                 "-c unix_socket_directories=\(Self.quote(directory.path))",
                 "-c max_connections=200", "-c shared_buffers=64MB",
+                // Dynamic shared memory as files in the data folder, which goes with the folder: POSIX segments
+                // in /dev/shm outlive a server killed with SIGKILL (the crash tests) and held the machine's memory.
+                "-c dynamic_shared_memory_type=mmap",
             ] + (durable ? [] : ["-c fsync=off"])
         let script = """
             \(Self.quote(Self.binDirectory + "/postgres")) -D \(Self.quote(data)) \(settings.joined(separator: " ")) \
