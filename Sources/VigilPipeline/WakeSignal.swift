@@ -34,7 +34,8 @@ final class WakeSignal: Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 // Cancelled (the wait ended first): no fire, which would wake the next wait for nothing.
-                if (try? await Task.sleep(for: .seconds(seconds))) != nil { self.fire() }
+                // Mostly cancelled early (a fire comes first): a sleep that frees its timer then.
+                if (try? await ReleasingSleep.sleep(seconds: seconds)) != nil { self.fire() }
             }
             await withTaskCancellationHandler {
                 await withCheckedContinuation { continuation in
