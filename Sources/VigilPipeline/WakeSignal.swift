@@ -1,4 +1,5 @@
 import Synchronization
+import VigilStore
 
 /// A wake-up for one waiting task: `fire()` ends the current `wait`, or the next one if none is waiting, so a
 /// wake-up that comes between two waits is not lost. Many fires before a wait count as one; a spurious wake

@@ -211,7 +211,12 @@ public final class PostgresDatabase: Service, Sendable {
                     while slot.heldSince == nil, ContinuousClock.now - start < connecting {
                         try await Task.sleep(for: min(.milliseconds(20), connecting))
                     }
-                    if let since = slot.heldSince { try await Task.sleep(until: since + timeout, clock: .continuous) }
+                    // Nearly always cancelled (the answer comes first): a sleep that frees its timer then.
+                    if let since = slot.heldSince {
+                        let left = since + timeout - ContinuousClock.now
+                        try await ReleasingSleep.sleep(
+                            seconds: Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18)
+                    }
                     return .expired
                 }
                 defer { group.cancelAll() }
