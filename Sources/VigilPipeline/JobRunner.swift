@@ -409,14 +409,14 @@ struct JobRunner {
             let started = ContinuousClock.now
             let outcome: Result<Void, any Error>
             do { outcome = .success(try await stage.process(context)) } catch { outcome = .failure(error) }
-            if ContinuousClock.now - started > .nanoseconds(Int64(timeout * 1e9)) { throw timedOut(timeout) }
+            if ContinuousClock.now - started > .seconds(timeout) { throw timedOut(timeout) }
             return try outcome.get()
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await stage.process(context) }
             group.addTask {
                 // Nearly always cancelled long before the deadline: a sleep that frees its timer then.
-                try await ReleasingSleep.sleep(seconds: timeout)
+                try await ReleasingSleep.sleep(for: .seconds(timeout))
                 throw timedOut(timeout)
             }
             defer { group.cancelAll() }

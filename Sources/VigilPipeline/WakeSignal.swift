@@ -34,9 +34,9 @@ final class WakeSignal: Sendable {
         }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                // Cancelled (the wait ended first): no fire, which would wake the next wait for nothing.
-                // Mostly cancelled early (a fire comes first): a sleep that frees its timer then.
-                if (try? await ReleasingSleep.sleep(seconds: seconds)) != nil { self.fire() }
+                // Cancelled (the wait ended first, as it mostly does; the sleep frees its timer then): no fire,
+                // which would wake the next wait for nothing.
+                if (try? await ReleasingSleep.sleep(for: .seconds(seconds))) != nil { self.fire() }
             }
             await withTaskCancellationHandler {
                 await withCheckedContinuation { continuation in

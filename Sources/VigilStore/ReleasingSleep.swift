@@ -23,9 +23,10 @@ public final class ReleasingSleep: Sendable {
 
     public init() {}
 
-    /// Returns after `seconds`; throws `CancellationError` as soon as the task is cancelled. One wait per
+    /// Returns after `duration`; throws `CancellationError` as soon as the task is cancelled. One wait per
     /// instance.
-    public func wait(seconds: Double) async throws {
+    public func wait(for duration: Duration) async throws {
+        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in start(continuation, seconds: seconds) }
         } onCancel: {
@@ -33,9 +34,9 @@ public final class ReleasingSleep: Sendable {
         }
     }
 
-    /// A sleep of `seconds` that lets go of its timer when cancelled.
-    public static func sleep(seconds: Double) async throws {
-        try await ReleasingSleep().wait(seconds: seconds)
+    /// Like `Task.sleep(for:)`, but lets go of its timer when cancelled.
+    public static func sleep(for duration: Duration) async throws {
+        try await ReleasingSleep().wait(for: duration)
     }
 
     private func start(_ continuation: CheckedContinuation<Void, any Error>, seconds: Double) {

@@ -14,7 +14,7 @@ struct ReleasingSleepTests {
 
     @Test func itReturnsAfterItsTime() async throws {
         let started = ContinuousClock.now
-        try await ReleasingSleep.sleep(seconds: 0.05)
+        try await ReleasingSleep.sleep(for: .milliseconds(50))
         #expect(ContinuousClock.now - started >= .milliseconds(50))
     }
 
@@ -25,7 +25,7 @@ struct ReleasingSleepTests {
             let sleeper = ReleasingSleep()
             watch.sleeper = sleeper
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await sleeper.wait(seconds: 600) }
+                group.addTask { try await sleeper.wait(for: .seconds(600)) }
                 try await Task.sleep(for: .milliseconds(50))
                 group.cancelAll()
                 await #expect(throws: CancellationError.self) { try await group.next() }
@@ -42,7 +42,7 @@ struct ReleasingSleepTests {
         let started = ContinuousClock.now
         await withThrowingTaskGroup(of: Void.self) { group in
             group.cancelAll()
-            group.addTask { try await ReleasingSleep.sleep(seconds: 600) }
+            group.addTask { try await ReleasingSleep.sleep(for: .seconds(600)) }
             await #expect(throws: CancellationError.self) { try await group.next() }
         }
         #expect(ContinuousClock.now - started < .seconds(60))
@@ -74,7 +74,7 @@ struct ReleasingSleepTests {
     @Test func cancelledSleepsKeepNoMemoryUntilTheirDeadline() async {
         await #expect(processExitsWith: .success) {
             let grown = await ReleasingSleepTests.growth(overCancelled: 30_000) {
-                try await ReleasingSleep.sleep(seconds: 600)
+                try await ReleasingSleep.sleep(for: .seconds(600))
             }
             if grown > 12 << 20 { exit(1) }
         }

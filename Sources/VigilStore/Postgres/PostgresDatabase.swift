@@ -212,11 +212,7 @@ public final class PostgresDatabase: Service, Sendable {
                         try await Task.sleep(for: min(.milliseconds(20), connecting))
                     }
                     // Nearly always cancelled (the answer comes first): a sleep that frees its timer then.
-                    if let since = slot.heldSince {
-                        let left = since + timeout - ContinuousClock.now
-                        try await ReleasingSleep.sleep(
-                            seconds: Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18)
-                    }
+                    if let since = slot.heldSince { try await ReleasingSleep.sleep(for: since + timeout - .now) }
                     return .expired
                 }
                 defer { group.cancelAll() }
