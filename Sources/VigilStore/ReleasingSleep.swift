@@ -26,9 +26,8 @@ public final class ReleasingSleep: Sendable {
     /// Returns after `duration`; throws `CancellationError` as soon as the task is cancelled. One wait per
     /// instance.
     public func wait(for duration: Duration) async throws {
-        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
         try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in start(continuation, seconds: seconds) }
+            try await withCheckedThrowingContinuation { start($0, seconds: duration.inSeconds) }
         } onCancel: {
             end(cancelled: true)
         }
