@@ -148,7 +148,7 @@ struct ConnectionsBenchmark: AsyncParsableCommand {
         guard response.status == .created else {
             throw ValidationError("upload \(name) answered \(response.status.code)")
         }
-        return Double(elapsed.components.seconds) * 1_000 + Double(elapsed.components.attoseconds) / 1e15
+        return milliseconds(elapsed)
     }
 }
 

@@ -67,7 +67,7 @@ struct S3Benchmark: AsyncParsableCommand {
             hashes[result.0] = result.1
             if result.1 == nil { failed += 1 }
         }
-        let putSeconds = (ContinuousClock.now - putStart).seconds
+        let putSeconds = seconds(ContinuousClock.now - putStart)
 
         var corrupted = 0
         let stored = hashes
@@ -86,7 +86,7 @@ struct S3Benchmark: AsyncParsableCommand {
             case true?: break
             }
         }
-        let getSeconds = (ContinuousClock.now - getStart).seconds
+        let getSeconds = seconds(ContinuousClock.now - getStart)
         let result = Result(
             count: count, size: size, concurrency: concurrency, putSeconds: putSeconds, getSeconds: getSeconds,
             failed: failed, corrupted: corrupted)
@@ -131,11 +131,5 @@ private struct SplitMix {
         value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
         value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
         return value ^ (value >> 31)
-    }
-}
-
-extension Duration {
-    fileprivate var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }
