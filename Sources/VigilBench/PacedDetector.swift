@@ -15,14 +15,24 @@ struct PacedDetector {
         return PacedDetector(detector: detector, thread: thread)
     }
 
-    /// Decode + inference of each of `frames`, ms: the k-th begun k / `rate` seconds after the first.
-    func run(_ frames: [VariedFrames.Frame], rate: Double) async throws -> [Double] {
+    /// One frame's time, ms.
+    struct Time {
+        /// Decode + inference.
+        var total: Double
+        var inference: Double
+    }
+
+    /// The times of each of `frames`: the k-th begun k / `rate` seconds after the first.
+    func run(_ frames: [VariedFrames.Frame], rate: Double) async throws -> [Time] {
         let start = ContinuousClock.now + .milliseconds(200)
-        var times: [Double] = []
+        var times: [Time] = []
         for (index, frame) in frames.enumerated() {
             try await Task.sleep(until: start + .seconds(Double(index) / rate), clock: .continuous)
             let result = try await thread.run { [detector] in try detector.detect(frame.data) }
-            times.append(result.inferenceMilliseconds + result.decodeMilliseconds)
+            times.append(
+                Time(
+                    total: result.inferenceMilliseconds + result.decodeMilliseconds,
+                    inference: result.inferenceMilliseconds))
         }
         return times
     }

@@ -91,6 +91,8 @@ struct ServeBenchmark: AsyncParsableCommand {
         /// (taking turns with the service); the figures are over the frames timed here.
         var pacedDetectorAloneP50: Double?
         var pacedDetectorAloneP99: Double?
+        /// Its inference alone (p50), to set beside the service's `inference` step.
+        var pacedDetectorAloneInferenceP50: Double?
         /// The process's CPU time (user + system) over the window, per upload: the whole system's work for one
         /// image, the uploading client and the sink included. Steadier than latency on a shared machine.
         var cpuMillisecondsPerImage: Double
@@ -279,7 +281,7 @@ struct ServeBenchmark: AsyncParsableCommand {
             ? try await PacedDetector.make(threads: threads, spinning: spinning, warmingWith: upload.frames[0]) : nil
         let perBlock = paced == nil ? max(count, 1) : max(1, Int((rate * pacedBlock).rounded()))
         var sent: [String: Date] = [:]
-        var pacedMilliseconds: [Int: Double] = [:]
+        var pacedMilliseconds: [Int: PacedDetector.Time] = [:]
         var cpu = 0.0
         let steal = StealMeter()
         for blockStart in stride(from: 0, to: count, by: perBlock) {
@@ -347,17 +349,20 @@ struct ServeBenchmark: AsyncParsableCommand {
                 result.p99, result.max, result.p50 - detector.p50, result.p99 - detector.p99, baseline.p50,
                 baseline.p99, result.p50 - baseline.p50, result.p99 - baseline.p99, cpu, stealNote(stolen),
                 shared.hits, shared.misses, pooled.reused, pooled.reused + pooled.allocated))
-        let pacedTimes = timed.compactMap { pacedMilliseconds[$0] }
+        let pacedTimes = timed.compactMap { pacedMilliseconds[$0]?.total }
         if !pacedTimes.isEmpty {
+            let inference = median(timed.compactMap { pacedMilliseconds[$0]?.inference })
             (result.pacedDetectorAloneP50, result.pacedDetectorAloneP99) = (
                 median(pacedTimes), percentile(pacedTimes, 99)
             )
+            result.pacedDetectorAloneInferenceP50 = inference
             report(
                 String(
                     format: "  the detector alone on these frames, each at the time it was sent, taking turns with "
-                        + "the service every %.0f s: p50 %.1f ms, p99 %.1f ms; upload → alert over it: p50 %+.1f ms, "
-                        + "p99 %+.1f ms", pacedBlock, median(pacedTimes), percentile(pacedTimes, 99),
-                    result.p50 - median(pacedTimes), result.p99 - percentile(pacedTimes, 99)))
+                        + "the service every %.0f s: p50 %.1f ms (inference %.1f), p99 %.1f ms; upload → alert over "
+                        + "it: p50 %+.1f ms, p99 %+.1f ms", pacedBlock, median(pacedTimes), inference,
+                    percentile(pacedTimes, 99), result.p50 - median(pacedTimes),
+                    result.p99 - percentile(pacedTimes, 99)))
         }
         if let traced {
             report(
