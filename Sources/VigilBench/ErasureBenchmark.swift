@@ -90,10 +90,10 @@ struct ErasureBenchmark: AsyncParsableCommand {
                           plan %.2f s (%d commits, %d file entries read; median of %d, commits diffed side by side;
                             one at a time: %.2f s, ×%.2f), then erase %.2f s (%.2f s in all), %d blobs deleted
                           written anew: %d blobs, %.1f KB, against %.1f MB in the blob store before (%.3f %%); steal %.1f %%
-                        """, made, devices, commits, seconds(build), plan.entries.count, seconds(planTime),
-                    plan.commits, plan.files, sideBySide.count, seconds(baselineTime),
-                    seconds(baselineTime) / max(1e-9, seconds(planTime)), seconds(eraseTime),
-                    seconds(planTime + eraseTime), report.blobsDeleted,
+                        """, made, devices, commits, build.inSeconds, plan.entries.count, planTime.inSeconds,
+                    plan.commits, plan.files, sideBySide.count, baselineTime.inSeconds,
+                    baselineTime.inSeconds / max(1e-9, planTime.inSeconds), eraseTime.inSeconds,
+                    (planTime + eraseTime).inSeconds, report.blobsDeleted,
                     written.count,
                     Double(writtenBytes) / 1e3, Double(storedBytes) / 1e6,
                     100 * Double(writtenBytes) / Double(max(1, storedBytes)), steal.percent ?? 0))

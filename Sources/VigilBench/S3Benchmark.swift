@@ -67,7 +67,7 @@ struct S3Benchmark: AsyncParsableCommand {
             hashes[result.0] = result.1
             if result.1 == nil { failed += 1 }
         }
-        let putSeconds = seconds(ContinuousClock.now - putStart)
+        let putSeconds = (ContinuousClock.now - putStart).inSeconds
 
         var corrupted = 0
         let stored = hashes
@@ -86,7 +86,7 @@ struct S3Benchmark: AsyncParsableCommand {
             case true?: break
             }
         }
-        let getSeconds = seconds(ContinuousClock.now - getStart)
+        let getSeconds = (ContinuousClock.now - getStart).inSeconds
         let result = Result(
             count: count, size: size, concurrency: concurrency, putSeconds: putSeconds, getSeconds: getSeconds,
             failed: failed, corrupted: corrupted)

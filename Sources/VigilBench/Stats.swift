@@ -6,11 +6,7 @@ import VigilPipeline
 import VigilStore
 
 func milliseconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
-}
-
-func seconds(_ duration: Duration) -> Double {
-    milliseconds(duration) / 1000
+    duration.inSeconds * 1000
 }
 
 func median(_ values: [Double]) -> Double {

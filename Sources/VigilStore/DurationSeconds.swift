@@ -1,4 +1,4 @@
 extension Duration {
     /// The duration in seconds, for what takes a `Double` (a dispatch timer's deadline, a message).
-    var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    public var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -55,7 +55,7 @@ public struct Readiness: Sendable, Codable, Equatable {
             return first
         }
         let elapsed = clock.now - start
-        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let milliseconds = elapsed.inSeconds * 1000
         return Check(name: name, ok: outcome == nil, milliseconds: (milliseconds * 10).rounded() / 10, error: outcome)
     }
 }
