@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -13,10 +14,7 @@ public enum LocalPorts {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { return false }
         defer { close(socket) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var address = loopback(port: port)
         return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
@@ -24,34 +22,66 @@ public enum LocalPorts {
         }
     }
 
-    /// Ports the kernel hands out as free right now (bound together, so they are distinct), below 55535 because
-    /// weed derives nothing from them but some tools add 10000.
+    /// `count` distinct ports free on 127.0.0.1 right now, none handed out before in this process.
+    ///
+    /// They are drawn from below the kernel's ephemeral range (`ip_local_port_range`): a port in that range can
+    /// be taken, between this check and the server's bind, as the local end of any outgoing connection (the
+    /// server's own, too: a SeaweedFS starting its master and volume connects out before it binds its admin
+    /// port). Below 55535 as well, because some tools add 10000 to a port.
     public static func free(_ count: Int) throws -> [Int] {
-        var sockets: [Int32] = []
-        defer { for socket in sockets { close(socket) } }
-        var ports: [Int] = []
-        while ports.count < count {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw LocalPortsError(message: "socket() failed") }
-            sockets.append(fd)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = 0
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-            guard bound == 0 else { throw LocalPortsError(message: "bind() failed") }
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(fd, $0, &length) }
-            }
-            let port = Int(UInt16(bigEndian: address.sin_port))
-            if port < 55535 { ports.append(port) }
+        let candidates = Self.candidates
+        guard candidates.count >= count * 4 else {
+            throw LocalPortsError(message: "too few ports below the ephemeral range: \(candidates)")
         }
-        return ports
+        return try handedOut.withLock { handedOut in
+            var ports: [Int] = []
+            var start = Int.random(in: candidates)
+            var tried = 0
+            while ports.count < count {
+                guard tried < candidates.count else {
+                    throw LocalPortsError(message: "no \(count) free ports in \(candidates) on 127.0.0.1")
+                }
+                let port = start
+                start = start + 1 == candidates.upperBound ? candidates.lowerBound : start + 1
+                tried += 1
+                guard !handedOut.contains(port), isFree(port) else { continue }
+                handedOut.insert(port)
+                ports.append(port)
+            }
+            return ports
+        }
+    }
+
+    /// Ports this process handed out: a server that has not bound its port yet must not get it twice.
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// 20000 up to the ephemeral range's start (32768 by default), or 20000–29999 where that range is unusual.
+    private static let candidates: Range<Int> = {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        let bounds = text.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        guard let low = bounds.first, low > 21000 else { return 20000..<30000 }
+        return 20000..<min(low, 55535)
+    }()
+
+    /// Whether a socket can bind 127.0.0.1:`port` now (no `SO_REUSEADDR`: a port still in TIME_WAIT is not free).
+    public static func isFree(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = loopback(port: port)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+
+    private static func loopback(port: Int) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return address
     }
 }
 
