@@ -351,18 +351,16 @@ struct ServeBenchmark: AsyncParsableCommand {
                 shared.hits, shared.misses, pooled.reused, pooled.reused + pooled.allocated))
         let pacedTimes = timed.compactMap { pacedMilliseconds[$0]?.total }
         if !pacedTimes.isEmpty {
+            let (p50, p99) = (median(pacedTimes), percentile(pacedTimes, 99))
             let inference = median(timed.compactMap { pacedMilliseconds[$0]?.inference })
-            (result.pacedDetectorAloneP50, result.pacedDetectorAloneP99) = (
-                median(pacedTimes), percentile(pacedTimes, 99)
-            )
+            (result.pacedDetectorAloneP50, result.pacedDetectorAloneP99) = (p50, p99)
             result.pacedDetectorAloneInferenceP50 = inference
             report(
                 String(
                     format: "  the detector alone on these frames, each at the time it was sent, taking turns with "
                         + "the service every %.0f s: p50 %.1f ms (inference %.1f), p99 %.1f ms; upload → alert over "
-                        + "it: p50 %+.1f ms, p99 %+.1f ms", pacedBlock, median(pacedTimes), inference,
-                    percentile(pacedTimes, 99), result.p50 - median(pacedTimes),
-                    result.p99 - percentile(pacedTimes, 99)))
+                        + "it: p50 %+.1f ms, p99 %+.1f ms", pacedBlock, p50, inference, p99, result.p50 - p50,
+                    result.p99 - p99))
         }
         if let traced {
             report(

@@ -14,12 +14,7 @@ public enum LocalPorts {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { return false }
         defer { close(socket) }
-        var address = loopback(port: port)
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
+        return withLoopback(port: port) { connect(socket, $0, $1) == 0 }
     }
 
     /// `count` distinct ports free on 127.0.0.1 right now, none handed out before in this process.
@@ -68,20 +63,22 @@ public enum LocalPorts {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
-        var address = loopback(port: port)
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
+        return withLoopback(port: port) { bind(fd, $0, $1) == 0 }
     }
 
-    private static func loopback(port: Int) -> sockaddr_in {
+    /// Calls `body` with 127.0.0.1:`port` as the socket calls take it (`connect`, `bind`).
+    public static func withLoopback<T>(
+        port: Int, _ body: (UnsafePointer<sockaddr>, socklen_t) throws -> T
+    ) rethrows -> T {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return address
+        return try withUnsafePointer(to: &address) {
+            try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                try body($0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
     }
 }
 
