@@ -21,6 +21,9 @@ public final class BatchedWriter<Item: Sendable>: Sendable {
         self.write = write
     }
 
+    /// The items waiting for the next write (for tests that need a batch to have formed).
+    var waitingCount: Int { state.withLock { $0.waiting.count } }
+
     /// Returns once a write holding `item` has ended; throws what that write threw.
     public func submit(_ item: Item) async throws {
         let leads = try await withCheckedThrowingContinuation { (caller: CheckedContinuation<Bool, any Error>) in

@@ -1,7 +1,8 @@
 import Foundation
 import Synchronization
 import Testing
-import VigilStore
+
+@testable import VigilStore
 
 @Suite("Batched writer")
 struct BatchedWriterTests {
@@ -54,26 +55,41 @@ struct BatchedWriterTests {
 
     @Test func aFailedWriteFailsEveryCallerInItAndTheNextWriteRunsAfresh() async throws {
         struct DiskGone: Error {}
-        let failing = Mutex(true)
-        let started = Mutex(0)
-        let writer = BatchedWriter<Int> { _ in
-            started.withLock { $0 += 1 }
-            try await Task.sleep(for: .milliseconds(30))
-            if failing.withLock({ $0 }) { throw DiskGone() }
+        final class Run: Sendable {
+            let failing = Mutex(true)
+            let started = Mutex(0)
+            /// How many items wait behind the running write; set once the writer exists.
+            let queued = Mutex<(@Sendable () -> Int)?>(nil)
         }
+        let run = Run()
+        let writer = BatchedWriter<Int> { _ in
+            let first = run.started.withLock {
+                $0 += 1
+                return $0 == 1
+            }
+            // The first write waits for the other five to be queued behind it.
+            if first, let count = run.queued.withLock({ $0 }) {
+                while count() < 5 { try await Task.sleep(for: .milliseconds(1)) }
+            }
+            if run.failing.withLock({ $0 }) { throw DiskGone() }
+        }
+        run.queued.withLock { $0 = { [weak writer] in writer?.waitingCount ?? 0 } }
         let outcomes = await withTaskGroup(of: Bool.self) { group in
             for item in 0..<6 {
                 group.addTask {
-                    // The first write runs alone; the other five join the second, which fails too.
-                    if item > 0 { try? await Task.sleep(for: .milliseconds(10)) }
+                    // The first write runs alone; the other five, sent once it has started, join the second,
+                    // which fails too.
+                    if item > 0 {
+                        while run.started.withLock({ $0 }) == 0 { try? await Task.sleep(for: .milliseconds(1)) }
+                    }
                     return (try? await writer.submit(item)) != nil
                 }
             }
             return await group.reduce(into: []) { $0.append($1) }
         }
         #expect(outcomes.allSatisfy { !$0 }, "every caller of a failed write is told")
-        #expect(started.withLock { $0 } == 2)
-        failing.withLock { $0 = false }
+        #expect(run.started.withLock { $0 } == 2)
+        run.failing.withLock { $0 = false }
         try await writer.submit(7)
     }
 }
