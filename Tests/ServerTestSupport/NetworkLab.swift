@@ -78,12 +78,32 @@ public final class NetworkLab: Sendable {
         _ = try? Self.shell(cleanup)
     }
 
+    /// Kills what runs in each namespace (the servers' own wrappers too, so they cannot clean up after them),
+    /// deletes the namespace, then removes the folders its servers listed (`removeWithNamespace`).
     private var cleanup: String {
         (0..<hosts).map { host in
             let name = namespace(host)
+            let folders = Self.quote(Self.folderList(name))
             return "for p in $(\(Self.ip) netns pids \(name) 2>/dev/null); do kill -9 $p 2>/dev/null; done; "
-                + "\(Self.ip) netns del \(name) 2>/dev/null"
+                + "\(Self.ip) netns del \(name) 2>/dev/null; "
+                + "if [ -f \(folders) ]; then xargs -d '\\n' rm -rf < \(folders); rm -f \(folders); fi"
         }.joined(separator: "; ")
+    }
+
+    /// Removes `directory` (a server's temporary folder) when namespace `namespace` goes, after what ran there.
+    public static func removeWithNamespace(_ directory: URL, namespace: String) throws {
+        let list = folderList(namespace)
+        if !FileManager.default.fileExists(atPath: list) {
+            FileManager.default.createFile(atPath: list, contents: nil)
+        }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: list))
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data((directory.path + "\n").utf8))
+    }
+
+    private static func folderList(_ namespace: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("vigil-netns-\(namespace).folders").path
     }
 
     /// Starts the wrapper that cleans up once this test process is gone.

@@ -51,6 +51,8 @@ public final class PostgresServer: Sendable {
         self.host = host
         port = try LocalPorts.free(1)[0]
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        // The lab's clean-up kills the wrapper that would remove it: the lab removes it instead.
+        if let namespace { try NetworkLab.removeWithNamespace(directory, namespace: namespace) }
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
         if Self.asRoot {
             try FileManager.default.setAttributes(
@@ -181,7 +183,8 @@ public final class PostgresServer: Sendable {
 
     private static let asRoot = geteuid() == 0
 
-    /// The server under a wrapper that stops it (and removes the folder) once the test process is gone.
+    /// The server under a wrapper that stops it once the test process is gone, and then removes the folder (also
+    /// when a test killed the server before that).
     private func launch(data: String) throws -> Process {
         let pidFile = directory.appendingPathComponent("server.pid").path
         let log = directory.appendingPathComponent("server.log").path
@@ -199,7 +202,7 @@ public final class PostgresServer: Sendable {
             >>\(Self.quote(log)) 2>&1 & w=$!; echo $w > \(Self.quote(pidFile))
             while [ -d /proc/\(getpid()) ] && kill -0 $w 2>/dev/null; do sleep 0.5; done
             kill -INT $w 2>/dev/null; wait $w 2>/dev/null
-            [ -d /proc/\(getpid()) ] || rm -rf \(Self.quote(directory.path))
+            while [ -d /proc/\(getpid()) ]; do sleep 0.5; done; rm -rf \(Self.quote(directory.path))
             """
         try? FileManager.default.removeItem(atPath: pidFile)
         let process = Process()

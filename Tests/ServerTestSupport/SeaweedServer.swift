@@ -64,6 +64,10 @@ public final class SeaweedServer: Sendable {
             removeDirectoryAtExit = true
         }
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
+        // The lab's clean-up kills the wrapper that would remove it: the lab removes it instead.
+        if let namespace, removeDirectoryAtExit {
+            try NetworkLab.removeWithNamespace(self.directory, namespace: namespace)
+        }
         ports = try LocalPorts.free(10)
     }
 
@@ -187,12 +191,13 @@ public final class SeaweedServer: Sendable {
         ]
         let pidFile = directory.appendingPathComponent("weed.pid").path
         let log = directory.appendingPathComponent("weed.log").path
-        // The wrapper: start weed, record its pid, stop it when the test process is gone.
+        // The wrapper: start weed, record its pid, stop it when the test process is gone; a temporary folder goes
+        // once the test process is gone, also when a test killed weed before that (a crash test).
         let script = """
             "$0" "$@" >>\(Self.quote(log)) 2>&1 & w=$!; echo $w > \(Self.quote(pidFile))
             while kill -0 \(getpid()) 2>/dev/null && kill -0 $w 2>/dev/null; do sleep 0.5; done
             kill $w 2>/dev/null; wait $w 2>/dev/null
-            \(removeDirectoryAtExit ? "kill -0 \(getpid()) 2>/dev/null || rm -rf \(Self.quote(directory.path))" : "")
+            \(removeDirectoryAtExit ? "while kill -0 \(getpid()) 2>/dev/null; do sleep 0.5; done; rm -rf \(Self.quote(directory.path))" : "")
             """
         let process = Process()
         let shell = ["/bin/sh", "-c", script, binary] + arguments
