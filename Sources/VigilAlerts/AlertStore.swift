@@ -22,7 +22,8 @@ public protocol AlertStore: Sendable {
     ///
     /// Up to `claim.limit` of the first deliveries it adds are claimed for the caller in the same transaction
     /// (as `claimDue` would, for `claim.lease` seconds): a new alert goes out without a second transaction to
-    /// claim it. Returns the alerts this call added and the deliveries it claimed, in the order given.
+    /// claim it. Returns the alerts this call added and the deliveries it claimed, in the order given, and
+    /// whether the cursor moved.
     func ingest(
         _ threats: [(record: ThreatRecord, address: String)], traces: [String: TraceHeaders], repo: String,
         from previous: String?, to commit: String, now: Date, claiming claim: DeliveryClaim
@@ -136,14 +137,19 @@ public struct DeliveryClaim: Sendable, Hashable {
     public static let nothing = DeliveryClaim(lease: 0, limit: 0)
 }
 
-/// What `AlertStore.ingest` did: the alerts it added and the deliveries of theirs it claimed for its caller.
+/// What `AlertStore.ingest` did: the alerts it added, the deliveries of theirs it claimed for its caller, and
+/// whether it moved the cursor (false: another notifier had moved it from where the caller read it).
 public struct Ingested: Sendable {
     public var added: [AlertInfo]
     public var claimed: [(delivery: DeliveryInfo, alert: AlertInfo)]
+    public var movedCursor: Bool
 
-    public init(added: [AlertInfo], claimed: [(delivery: DeliveryInfo, alert: AlertInfo)] = []) {
+    public init(
+        added: [AlertInfo], claimed: [(delivery: DeliveryInfo, alert: AlertInfo)] = [], movedCursor: Bool = true
+    ) {
         self.added = added
         self.claimed = claimed
+        self.movedCursor = movedCursor
     }
 }
 

@@ -34,6 +34,12 @@ public final class Notifier: Service, Sendable {
     /// What happened since the loop last looked, and the bell that tells it to look (see `Signals`).
     private let signals = Mutex(Signals())
     private let doorbell = Mutex<AsyncStream<Void>.Continuation?>(nil)
+    /// The cursor where this notifier's last ingest moved it, so that the next pass does not read it again; nil
+    /// when not known: before the first ingest, after one that did not move it (another notifier had), and
+    /// once another process may have (the change feed). Kept stale unheard of (another notifier on a store
+    /// without a change feed), it costs a larger diff, never an alert: ids dedup, and that ingest, failing to
+    /// move the cursor, forgets it.
+    private let keptCursor = Mutex<String?>(nil)
     private let delivered = Counter(label: "vigil_alert_deliveries_total", dimensions: [("outcome", "delivered")])
     private let failed = Counter(label: "vigil_alert_deliveries_total", dimensions: [("outcome", "failed")])
     private let dead = Counter(label: "vigil_alert_deliveries_total", dimensions: [("outcome", "dead")])
@@ -181,6 +187,7 @@ public final class Notifier: Service, Sendable {
                 return signals
             }
             if news.stop || stopping.load(ordering: .relaxed) { return }
+            if news.changedElsewhere { keptCursor.withLock { $0 = nil } }
             ingestPending = ingestPending || news.threats
             inFlight.subtract(news.finished)
             do {
@@ -290,7 +297,12 @@ public final class Notifier: Service, Sendable {
     @discardableResult
     func ingest(claiming claim: DeliveryClaim = .nothing, published: CommitInfo? = nil) async throws -> [Claimed] {
         let (repo, branch) = (configuration.repo, configuration.branch)
-        let cursor = try await database.cursor(of: repo)
+        let cursor: String?
+        if let kept = keptCursor.withLock({ $0 }) {
+            cursor = kept
+        } else {
+            cursor = try await database.cursor(of: repo)
+        }
         let head: CommitInfo?
         if let published, published.repo == repo, published.branch == branch, published.parent == cursor {
             head = published
@@ -321,9 +333,12 @@ public final class Notifier: Service, Sendable {
             }
         }
         let traces = await Self.traces(of: threats.map(\.address), from: head, back: cursor, store: store)
+        // Forgotten while the transaction runs: a failure may leave the cursor either way.
+        keptCursor.withLock { $0 = nil }
         let result = try await database.ingest(
             threats, traces: traces.mapValues(\.headers), repo: repo, from: cursor, to: head.id, now: clock.now(),
             claiming: claim)
+        if result.movedCursor { keptCursor.withLock { $0 = head.id } }
         let added = result.added
         for alert in added {
             guard let trace = traces[alert.threat] else { continue }

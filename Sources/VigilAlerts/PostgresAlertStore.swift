@@ -115,12 +115,15 @@ public final class PostgresAlertStore: AlertStore {
             ).map { try $0.decode((String, Bool).self) }
             let added = Set(inserted.map(\.0))
             let claimed = Set(inserted.filter(\.1).map(\.0))
-            try await connection.rows(
+            // A row comes back when the cursor was added or moved, none when another notifier had moved it.
+            let movedTo = try await connection.rows(
                 """
                 INSERT INTO alert_cursors(repo, commit_id) VALUES (\(repo), \(commit))
                 ON CONFLICT (repo) DO UPDATE SET commit_id = excluded.commit_id
                 WHERE alert_cursors.commit_id IS NOT DISTINCT FROM \(previous)
+                RETURNING commit_id
                 """)
+            let moved = !movedTo.isEmpty
             var seen: Set<String> = []
             let alerts = rows.compactMap { id, threat, _ -> AlertInfo? in
                 guard added.contains(id), seen.insert(id).inserted else { return nil }
@@ -132,7 +135,8 @@ public final class PostgresAlertStore: AlertStore {
             }
             return Ingested(
                 added: alerts,
-                claimed: alerts.filter { claimed.contains($0.id) }.map { (.queued(for: $0, level: 0, at: now), $0) })
+                claimed: alerts.filter { claimed.contains($0.id) }.map { (.queued(for: $0, level: 0, at: now), $0) },
+                movedCursor: moved)
         }
     }
 

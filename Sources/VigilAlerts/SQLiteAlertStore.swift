@@ -156,12 +156,13 @@ public final class SQLiteAlertStore: AlertStore {
                 added.append(alert)
                 if claiming { claimed.append((.queued(for: alert, level: 0, at: now), alert)) }
             }
-            if try Self.cursor(db, repo) == previous {
+            let moved = try Self.cursor(db, repo) == previous
+            if moved {
                 try db.prepared("INSERT OR REPLACE INTO cursors(repo, commit_id) VALUES (?, ?)").execute(arguments: [
                     repo, commit,
                 ])
             }
-            return Ingested(added: added, claimed: claimed)
+            return Ingested(added: added, claimed: claimed, movedCursor: moved)
         }
     }
 

@@ -98,10 +98,16 @@ struct AlertStoreConformanceTests {
             let again = try await store.ingest(try threats(3), repo: "threats", from: "c1", to: "c2", now: start)
             #expect(again.map(\.device) == ["cam2"])
             #expect(try await store.cursor(of: "threats") == "c2")
-            // A notifier that read the cursor before another moved it leaves the cursor where that one put it.
-            let stale = try await store.ingest(try threats(4), repo: "threats", from: "c1", to: "c3", now: start)
-            #expect(stale.map(\.device) == ["cam3"])
+            // A notifier that read the cursor before another moved it leaves the cursor where that one put it,
+            // and is told so.
+            let stale = try await store.ingest(
+                try threats(4), traces: [:], repo: "threats", from: "c1", to: "c3", now: start, claiming: .nothing)
+            #expect(stale.added.map(\.device) == ["cam3"] && !stale.movedCursor)
             #expect(try await store.cursor(of: "threats") == "c2")
+            let moved = try await store.ingest(
+                [], traces: [:], repo: "threats", from: "c2", to: "c3", now: start, claiming: .nothing)
+            #expect(moved.added.isEmpty && moved.movedCursor)
+            #expect(try await store.cursor(of: "threats") == "c3")
             #expect(try await store.cursor(of: "other") == nil)
             #expect(try await store.alerts().count == 4)
             #expect(try await store.pendingCount() == 4)
