@@ -61,6 +61,41 @@ struct DatumFolder {
         Self.removeTree(root.path)
     }
 
+    // MARK: Names and orphans
+
+    /// A datum folder's name: `d<host>.<pid>.<attempt's own part>`. The host and the process that made it are in
+    /// the name so that a later process can tell the folders of one killed mid-datum from those of one still
+    /// running (`removeOrphans`).
+    static func name(_ attempt: String, process: pid_t = getpid()) -> String { "\(hostPrefix)\(process).\(attempt)" }
+
+    /// `d` and a hash of the host's name (FNV-1a, the same in every process), then a dot.
+    static let hostPrefix: String = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        let host = gethostname(&buffer, buffer.count) == 0 ? String(cString: buffer) : ""
+        var hash: UInt32 = 2_166_136_261
+        for byte in host.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        return "d" + String(hash, radix: 16) + "."
+    }()
+
+    /// Removes the datum folders under `parent` that processes of this host left behind when they were killed
+    /// mid-datum (their `defer` never ran): copies of frames nothing reads again, which must not outlive the
+    /// frames' erasure either. Folders of running processes, of other hosts and of other names stay. Returns
+    /// how many it removed.
+    @discardableResult
+    static func removeOrphans(in parent: URL) -> Int {
+        var removed = 0
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? []
+        where name.hasPrefix(hostPrefix) {
+            let parts = name.dropFirst(hostPrefix.count).split(separator: ".", maxSplits: 1)
+            guard parts.count == 2, let pid = pid_t(parts[0]), pid > 0 else { continue }
+            // Gone only when the kernel says so: a process of another user answers EPERM, and is alive.
+            guard kill(pid, 0) != 0, errno == ESRCH else { continue }
+            removeTree(parent.path + "/" + name)
+            removed += 1
+        }
+        return removed
+    }
+
     private static func removeTree(_ path: String) {
         var info = stat()
         guard lstat(path, &info) == 0 else { return }

@@ -37,6 +37,12 @@ struct ExternalCommandStage: Stage {
         limits = spec.resourceLimits ?? ResourceLimits()
         user = geteuid() == 0 ? try SandboxUser.lookUp(transform.user ?? SandboxUser.defaultName) : nil
         scratch = try SandboxScratch.folder(preferring: environment.scratch, for: user)
+        let orphans = DatumFolder.removeOrphans(in: scratch)
+        if orphans > 0 {
+            environment.logger.info(
+                "removed datum folders left by processes killed mid-datum",
+                metadata: ["count": "\(orphans)", "folder": "\(scratch.path)"])
+        }
         engineEnvironment = environment.processEnvironment
         mountsPFS = PFSMount.available
     }
@@ -52,8 +58,8 @@ struct ExternalCommandStage: Stage {
     func process(_ datum: DatumContext) async throws {
         let folder = try DatumFolder(
             in: scratch,
-            name:
-                "\(datum.job.prefix(12))-\(datum.datum.id.prefix(16))-\(datum.attempt)-\(UUID().uuidString.prefix(8))",
+            name: DatumFolder.name(
+                "\(datum.job.prefix(12))-\(datum.datum.id.prefix(16))-\(datum.attempt)-\(UUID().uuidString.prefix(8))"),
             user: user)
         defer { folder.remove() }
 

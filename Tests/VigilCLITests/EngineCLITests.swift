@@ -93,6 +93,9 @@ extension ProcessTests {
             #expect(started, "the job never got 40 datums done")
             kill(engine.processIdentifier, SIGKILL)
             try await waitForExit(of: engine)
+            // The datum folders it was working in (copies of frames) are left behind by the kill.
+            let orphans = Self.datumFolders(of: engine.processIdentifier, home: vigil.home)
+            #expect(!orphans.isEmpty, "no datum folder of the killed engine was found")
             before = try await vigil.json([DatumRecord].self, ["datum", "list", try #require(job).id])
             #expect(before.count < 200, "the job finished before it was killed; nothing was tested")
             #expect(try await vigil.json([JobInfo].self, ["job", "list"]).first?.state == .running)
@@ -100,6 +103,9 @@ extension ProcessTests {
 
             let resumed = try await vigil.run(["engine", "--until-idle"])
             #expect(resumed.status == 0, "\(resumed.error)")
+            // The next engine removed them.
+            #expect(Self.datumFolders(of: engine.processIdentifier, home: vigil.home).isEmpty)
+            #expect(orphans.allSatisfy { !FileManager.default.fileExists(atPath: $0) })
             let jobs = try await vigil.json([JobInfo].self, ["job", "list"])
             let done = try #require(jobs.first)
             #expect(jobs.count == 1, "the killed job is resumed, not replaced")
@@ -124,6 +130,20 @@ extension ProcessTests {
             }
             #expect(Set(log).count == 200)
             #expect(try await vigil.run(["fsck"]).status == 0)
+        }
+
+        /// The datum folders made by process `pid` in the data folder's scratch or in the system's temporary
+        /// folder (where they go when the sandbox user cannot reach the data folder).
+        static func datumFolders(of pid: Int32, home: URL) -> [String] {
+            let places = [
+                home.appendingPathComponent("scratch").path,
+                FileManager.default.temporaryDirectory.appendingPathComponent("vigil-sandbox-\(geteuid())").path,
+            ]
+            return places.flatMap { place in
+                ((try? FileManager.default.contentsOfDirectory(atPath: place)) ?? [])
+                    .filter { $0.hasPrefix("d") && $0.contains(".\(pid).") }
+                    .map { place + "/" + $0 }
+            }
         }
 
         @Test func aPutFromAnotherProcessWakesARunningEngineWhichStopsCleanly() async throws {
