@@ -145,6 +145,11 @@ struct DatumFolder {
 /// Where datum folders go: the engine's scratch folder, or, when a sandbox user could not reach it (a data
 /// folder only its owner may enter), a folder of this engine's user under the system's temporary folder.
 enum SandboxScratch {
+    /// The folder of this engine's user under the system's temporary folder.
+    static var fallbackFolder: URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("vigil-sandbox-\(geteuid())")
+    }
+
     static func folder(preferring scratch: URL, for user: SandboxUser?) throws -> URL {
         try DatumFolder.makeFolder(scratch)
         guard user != nil else { return scratch }
@@ -154,7 +159,7 @@ enum SandboxScratch {
             chmod(scratch.path, 0o711)
             return scratch
         }
-        let fallback = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-sandbox-\(geteuid())")
+        let fallback = fallbackFolder
         if mkdir(fallback.path, 0o711) != 0, errno != EEXIST {
             throw PipelineError(
                 .io, "cannot create '\(fallback.path)': \(String(cString: strerror(errno)))", value: fallback.path)

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
-import VigilPipeline
 import VigilStore
+
+@testable import VigilPipeline
 
 #if canImport(Glibc)
     import Glibc
@@ -135,13 +136,10 @@ extension ProcessTests {
         /// The datum folders made by process `pid` in the data folder's scratch or in the system's temporary
         /// folder (where they go when the sandbox user cannot reach the data folder).
         static func datumFolders(of pid: Int32, home: URL) -> [String] {
-            let places = [
-                home.appendingPathComponent("scratch").path,
-                FileManager.default.temporaryDirectory.appendingPathComponent("vigil-sandbox-\(geteuid())").path,
-            ]
+            let places = [home.appendingPathComponent("scratch").path, SandboxScratch.fallbackFolder.path]
+            let prefix = DatumFolder.name("", process: pid)
             return places.flatMap { place in
-                ((try? FileManager.default.contentsOfDirectory(atPath: place)) ?? [])
-                    .filter { $0.hasPrefix("d") && $0.contains(".\(pid).") }
+                ((try? FileManager.default.contentsOfDirectory(atPath: place)) ?? []).filter { $0.hasPrefix(prefix) }
                     .map { place + "/" + $0 }
             }
         }
