@@ -102,6 +102,8 @@ struct ServeBenchmark: AsyncParsableCommand {
         /// Each step's p50/p99 from the frames' traces (with `--steps`).
         var steps: [StepBreakdown.Step]?
         var slowest: [StepBreakdown.SlowFrame]?
+        /// Upload → alert by kind of frame.
+        var kinds: [KindBreakdown]?
     }
 
     struct Result: Encodable {
@@ -367,6 +369,19 @@ struct ServeBenchmark: AsyncParsableCommand {
                 "  the alerted frames' traces, step by step:\n"
                     + StepBreakdown.table(traced.steps, slowest: traced.slowest))
         }
+        let sequenceOf = Dictionary(
+            timed.map { (upload.name(sequence: $0), $0) }, uniquingKeysWith: { first, _ in first })
+        let byName = Dictionary(
+            received.compactMap { received in
+                sent[received.alert.image.name].map {
+                    (received.alert.image.name, received.receivedAt.timeIntervalSince($0) * 1000)
+                }
+            }, uniquingKeysWith: { first, _ in first })
+        let kinds = KindBreakdown.make(
+            latencies: byName, frameOf: { sequenceOf[$0].map { upload.frames[upload.frameIndex(sequence: $0)] } },
+            paced: sequenceOf.compactMapValues { pacedMilliseconds[$0]?.total }, steps: traced?.perFrame ?? [:])
+        result.kinds = kinds
+        report("  upload → alert by kind of frame:\n" + KindBreakdown.table(kinds))
         return result
     }
 

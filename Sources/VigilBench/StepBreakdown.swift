@@ -46,9 +46,12 @@ struct StepBreakdown: Sendable {
         var steps: [String]
     }
 
-    /// Each step's durations over the traces of the uploads named in `frames`, and the `slowest` frames' own
-    /// steps; the spans recorded so far are taken out (the next window starts afresh).
-    func steps(of frames: Set<String>, slowest: Int = 3) -> (steps: [Step], slowest: [SlowFrame]) {
+    /// Each step's durations over the traces of the uploads named in `frames`, the `slowest` frames' own steps,
+    /// and each frame's step durations (frame → step → ms, a step met twice counted once: its first); the spans
+    /// recorded so far are taken out (the next window starts afresh).
+    func steps(
+        of frames: Set<String>, slowest: Int = 3
+    ) -> (steps: [Step], slowest: [SlowFrame], perFrame: [String: [String: Double]]) {
         let spans = tracer.popFinishedSpans()
         let byID = Dictionary(spans.map { ($0.spanID, $0) }, uniquingKeysWith: { first, _ in first })
         // A trace belongs to the frame its server span uploaded.
@@ -95,6 +98,13 @@ struct StepBreakdown: Sendable {
             }
             return SlowFrame(frame: traces[trace] ?? "", milliseconds: Double(last - first) / 1e6, steps: shown)
         }.sorted { $0.milliseconds > $1.milliseconds }.prefix(slowest)
+        var perFrame: [String: [String: Double]] = [:]
+        for (trace, steps) in byTrace {
+            guard let frame = traces[trace] else { continue }
+            for step in steps.sorted(by: { $0.start < $1.start }) where perFrame[frame]?[step.name] == nil {
+                perFrame[frame, default: [:]][step.name] = Double(step.end - step.start) / 1e6
+            }
+        }
         let known = Self.order.filter { durations[$0] != nil }
         // Steps named at run time (each commit's `barrier <repo>` and `head <repo>`) in the order a frame meets them.
         let others = durations.keys.filter { !Self.order.contains($0) }.sorted {
@@ -106,7 +116,7 @@ struct StepBreakdown: Sendable {
                 step: name, spans: values.count, p50: median(values), p99: percentile(values, 99),
                 startsAt: median(begins[name] ?? []), endsAt: median(ends[name] ?? []))
         }
-        return (table, Array(slow))
+        return (table, Array(slow), perFrame)
     }
 
     static func table(_ steps: [Step], slowest: [SlowFrame]) -> String {

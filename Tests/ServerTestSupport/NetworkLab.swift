@@ -94,7 +94,7 @@ public final class NetworkLab: Sendable {
     public static func removeWithNamespace(_ directory: URL, namespace: String) throws {
         let list = folderList(namespace)
         if !FileManager.default.fileExists(atPath: list) {
-            FileManager.default.createFile(atPath: list, contents: nil)
+            _ = FileManager.default.createFile(atPath: list, contents: nil)
         }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: list))
         defer { try? handle.close() }
