@@ -70,12 +70,8 @@ struct DatumFolder {
 
     /// `d` and a hash of the host's name (FNV-1a, the same in every process), then a dot.
     static let hostPrefix: String = {
-        var buffer = [CChar](repeating: 0, count: 256)
-        let host =
-            gethostname(&buffer, buffer.count) == 0
-            ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
         var hash: UInt32 = 2_166_136_261
-        for byte in host.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        for byte in EngineEnvironment.hostName.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
         return "d" + String(hash, radix: 16) + "."
     }()
 
