@@ -317,9 +317,13 @@ struct ServeBenchmark: AsyncParsableCommand {
             sent[$0.alert.image.name] != nil && !before.contains($0.alert.image.name)
         }
         let alerted = Set(received.map(\.alert.image.name))
-        let latencies = received.compactMap { received in
-            sent[received.alert.image.name].map { received.receivedAt.timeIntervalSince($0) * 1000 }
+        // Each alert's frame and its upload → alert time, in the order the alerts came.
+        let timedAlerts = received.compactMap { received in
+            sent[received.alert.image.name].map {
+                (received.alert.image.name, received.receivedAt.timeIntervalSince($0) * 1000)
+            }
         }
+        let latencies = timedAlerts.map(\.1)
         let missing = expected.subtracting(alerted).count
         let unexpected = alerted.subtracting(expected).count
         // A confidence right at a threshold can tip either way; more than that means the run measured
@@ -371,14 +375,9 @@ struct ServeBenchmark: AsyncParsableCommand {
         }
         let sequenceOf = Dictionary(
             timed.map { (upload.name(sequence: $0), $0) }, uniquingKeysWith: { first, _ in first })
-        let byName = Dictionary(
-            received.compactMap { received in
-                sent[received.alert.image.name].map {
-                    (received.alert.image.name, received.receivedAt.timeIntervalSince($0) * 1000)
-                }
-            }, uniquingKeysWith: { first, _ in first })
         let kinds = KindBreakdown.make(
-            latencies: byName, frameOf: { sequenceOf[$0].map { upload.frames[upload.frameIndex(sequence: $0)] } },
+            latencies: Dictionary(timedAlerts, uniquingKeysWith: { first, _ in first }),
+            frameOf: { sequenceOf[$0].map { upload.frames[upload.frameIndex(sequence: $0)] } },
             paced: sequenceOf.compactMapValues { pacedMilliseconds[$0]?.total }, steps: traced?.perFrame ?? [:])
         result.kinds = kinds
         report("  upload → alert by kind of frame:\n" + KindBreakdown.table(kinds))
