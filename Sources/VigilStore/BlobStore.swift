@@ -55,6 +55,15 @@ public protocol BlobStore: Sendable {
     /// Makes every blob put so far durable. Called once before a commit that references them is published,
     /// which gives the same guarantee as syncing each blob at a fraction of the cost.
     func flush() async throws
+    /// The bytes of every blob this store put that no barrier has made durable yet, for a commit to carry in
+    /// its head's transaction instead of waiting for `flush()` (`BlobJournal`); nil when only `flush()` will
+    /// do (a large blob among them, or a store that keeps no such list). Empty when everything is durable.
+    func unsyncedSmallBlobs() -> [JournaledBlob]?
+    /// A commit's transaction journaled these blobs (from `unsyncedSmallBlobs()`): they are durable now.
+    func journaled(_ hashes: [BlobHash])
+    /// Writes `data` again unless the store holds it whole: after a power cut, from a `BlobJournal`. Replaces a
+    /// file whose bytes are wrong (one a power cut left empty).
+    func restore(_ data: Data) async throws
     /// Removes the leftovers of writes that never finished (a writer killed mid-blob), older than `cutoff`.
     /// Returns how many were removed.
     func removeAbandonedWrites(olderThan cutoff: Date) async throws -> Int
@@ -69,6 +78,15 @@ public protocol BlobStore: Sendable {
 extension BlobStore {
     /// Default for stores whose writes cannot be left half done.
     public func removeAbandonedWrites(olderThan cutoff: Date) async throws -> Int { 0 }
+
+    /// Default: the store keeps no list; its `flush()` is the only way.
+    public func unsyncedSmallBlobs() -> [JournaledBlob]? { nil }
+
+    /// Default: nothing kept, nothing to drop.
+    public func journaled(_ hashes: [BlobHash]) {}
+
+    /// Default: a put, for stores whose blobs are whole or absent.
+    public func restore(_ data: Data) async throws { _ = try await put(data) }
 
     /// Default: blobs are not local files.
     public func localPath(of hash: BlobHash) -> String? { nil }

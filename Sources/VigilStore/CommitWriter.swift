@@ -264,9 +264,10 @@ public actor CommitWriter {
                 }
             }
             (root, meta) = try await applyStaged(to: root, meta: meta)
-            // One barrier makes every blob and node of this commit durable before the head points at them.
+            // One barrier makes every blob and node of this commit durable before the head points at them, or
+            // the head's transaction journals their bytes.
             let barrierStarted = Date()
-            try await store.blobs.flush()
+            let durability = try await store.makeBlobsDurable()
             let headStarted = Date()
             let commit = CommitInfo(
                 id: VersionedStore.newID(), repo: repo, branch: branch, parent: head, tree: root,
@@ -274,7 +275,15 @@ public actor CommitWriter {
                 finished: store.clock(), meta: meta, traces: traces.isEmpty ? nil : traces)
             // A lease of its own goes with the commit, in its transaction; a shared one when its last writer is done.
             let releasing = store.sharedLeases.isShared(lease.id) ? nil : lease.id
-            switch try await store.metadata.append(commit, expectedHead: head, releasingLease: releasing) {
+            let appended =
+                if durability.journaled != nil {
+                    try await store.append(
+                        together: [CommitAppendRequest(commit, expectedHead: head, releasingLease: releasing)],
+                        durability)
+                } else {
+                    try await store.metadata.append(commit, expectedHead: head, releasingLease: releasing)
+                }
+            switch appended {
             case .appended:
                 // First: what waits for the commit to be durable (a frame's detector) goes before the engine
                 // and the others the commit feed wakes next.
@@ -286,6 +295,7 @@ public actor CommitWriter {
                     "commit finished",
                     metadata: ["repo": "\(repo)", "commit": "\(commit.id)", "files": "\(root.files)"])
                 store.commits.publish(commit)
+                await store.forgetJournalCovered(by: durability)
                 return commit
             case .headMoved(let current):
                 // Another writer moved the head: replay our changes onto theirs, unless the caller says no.

@@ -16,6 +16,8 @@ import Foundation
 /// Instead of an fsync per blob, `flush()` syncs the filesystem once before a commit that references the
 /// blobs is published: measured here, per-file fsync capped ingest near 2,500 files/s, one barrier does not.
 /// Commits that flush at the same time share a sync, run off the cooperative threads (`SharedBarrier`).
+/// With `journaling`, it keeps the small blobs no barrier has covered yet, so that a commit can carry their bytes
+/// in its head's transaction instead (`BlobJournal`, `UnsyncedBlobs`).
 ///
 /// The other calls are plain POSIX on the calling task: for local files they take microseconds, less than a
 /// hop to a thread pool would cost.
@@ -26,13 +28,22 @@ public final class FileSystemBlobStore: BlobStore {
     /// Files up to this size are read whole and hashed before writing; larger ones stream through a temp file.
     private let wholeFileLimit = 8 << 20
     private let barrier: SharedBarrier
+    /// Small blobs written since the last barrier began, when commits may journal them (nil: they may not).
+    private let unsynced: UnsyncedBlobs?
 
-    /// Opens (creating if needed) a blob store in `root`.
-    public init(root: URL) throws {
+    /// Opens (creating if needed) a blob store in `root`. With `journaling`, the store keeps the small blobs
+    /// no barrier has covered yet, so that commits can journal them instead (`unsyncedSmallBlobs()`).
+    public init(root: URL, journaling: Bool = false) throws {
         self.root = root
         rootPath = root.path
         tempPath = rootPath + "/.tmp"
-        barrier = SharedBarrier(label: "vigil-blob-sync") { [rootPath] in try Self.syncFileSystem(of: rootPath) }
+        let unsynced = journaling ? UnsyncedBlobs() : nil
+        self.unsynced = unsynced
+        barrier = SharedBarrier(label: "vigil-blob-sync") { [rootPath] in
+            let mark = unsynced?.mark()
+            try Self.syncFileSystem(of: rootPath)
+            if let mark { unsynced?.synced(upTo: mark) }
+        }
         for path in [rootPath, tempPath] where mkdir(path, 0o700) != 0 && errno != EEXIST {
             throw VigilError.io("create folder", path, errno: errno)
         }
@@ -64,8 +75,30 @@ public final class FileSystemBlobStore: BlobStore {
     public func put(_ data: Data) async throws -> BlobWrite {
         let hash = BlobHash(of: data)
         let size = Int64(data.count)
-        let target = path(of: hash)
-        if freshen(target) { return BlobWrite(hash: hash, size: size, stored: false) }
+        // Found or written, the blob counts as unsynced: the file found may be another process's, not yet synced.
+        defer { unsynced?.wrote(hash, bytes: data) }
+        if freshen(path(of: hash)) { return BlobWrite(hash: hash, size: size, stored: false) }
+        try write(data, as: hash)
+        return BlobWrite(hash: hash, size: size, stored: true)
+    }
+
+    public func unsyncedSmallBlobs() -> [JournaledBlob]? {
+        unsynced?.journal()
+    }
+
+    public func journaled(_ hashes: [BlobHash]) {
+        unsynced?.journaled(hashes)
+    }
+
+    public func restore(_ data: Data) async throws {
+        let hash = BlobHash(of: data)
+        if (try? await get(hash)) != nil { return }
+        // Absent, or not these bytes: a new file renamed over whatever is there.
+        try write(data, as: hash)
+    }
+
+    /// Writes `data` to a temporary file and renames it to `hash`'s place, replacing any file there.
+    private func write(_ data: Data, as hash: BlobHash) throws {
         let temp = temporaryPath(for: hash)
         var fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o400)
         if fd < 0, errno == ENOENT {
@@ -83,7 +116,6 @@ public final class FileSystemBlobStore: BlobStore {
             throw error
         }
         try install(temp, as: hash)
-        return BlobWrite(hash: hash, size: size, stored: true)
     }
 
     public func put(contentsOf file: URL) async throws -> BlobWrite {
@@ -104,6 +136,7 @@ public final class FileSystemBlobStore: BlobStore {
     /// The file becomes the blob: made read-only (a `SpoolFile` already is, and its mode is left alone) and
     /// renamed into place, whole as it already is (one filesystem; from another it is copied like any file).
     public func put(movingFile file: URL, hash: BlobHash, size: Int64) async throws -> BlobWrite {
+        defer { unsynced?.wroteUnjournaled() }
         let target = path(of: hash)
         if freshen(target) {
             unlink(file.path)
@@ -124,6 +157,7 @@ public final class FileSystemBlobStore: BlobStore {
 
     /// Hashes and copies in one pass, then renames into place (or drops the copy if the blob already exists).
     private func streamLargeFile(_ source: Int32, path sourcePath: String) throws -> BlobWrite {
+        defer { unsynced?.wroteUnjournaled() }
         let temp = rootPath + "/.tmp/stream." + Hex.randomName()
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o400)
         guard fd >= 0 else { throw VigilError.io("create", temp, errno: errno) }

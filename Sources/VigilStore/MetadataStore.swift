@@ -51,9 +51,15 @@ public protocol MetadataStore: ErasureLog {
     /// (retention): for `holder`, at `now`, unless someone took `task`'s turn less than `every` seconds
     /// before. Whether this caller has the turn; of callers racing for one turn, one has it.
     func takeTurn(_ task: String, holder: String, every: Double, now: Date) async throws -> Bool
+
+    /// Where commits may keep their small blobs' bytes instead of waiting for the blob store's barrier.
+    var blobJournal: (any BlobJournal)? { get }
 }
 
 extension MetadataStore {
+    /// Default: no journal; commits wait for the blob store's barrier.
+    public var blobJournal: (any BlobJournal)? { nil }
+
     /// Whether `append` recorded `commit`.
     public func appendCommit(
         _ commit: CommitInfo, expectedHead: String?, releasingLease lease: String? = nil

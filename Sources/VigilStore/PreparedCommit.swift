@@ -11,12 +11,13 @@ public struct PreparedCommit: Sendable {
 
 extension VersionedStore {
     /// Publishes prepared commits of several writers as one: one barrier makes every blob and node of all of
-    /// them durable, then one transaction moves every branch, each only if its head is still the commit's
-    /// parent. Returns the commits, in order, as they are recorded; nil when a head had moved, and then
-    /// nothing is published and every writer is still open, to be finished or abandoned as usual.
+    /// them durable (or the transaction journals them, `makeBlobsDurable`), then one transaction moves every
+    /// branch, each only if its head is still the commit's parent. Returns the commits, in order, as they are
+    /// recorded; nil when a head had moved, and then nothing is published and every writer is still open, to be
+    /// finished or abandoned as usual.
     public func publish(together prepared: [PreparedCommit]) async throws -> [CommitInfo]? {
         let barrier = Date()
-        try await blobs.flush()
+        let durability = try await makeBlobsDurable()
         let head = Date()
         let finished = clock()
         let commits = prepared.map { prepared in
@@ -27,7 +28,7 @@ extension VersionedStore {
         let requests = zip(commits, prepared).map { commit, prepared in
             CommitAppendRequest(commit, expectedHead: commit.parent, releasingLease: prepared.releasingLease)
         }
-        guard try await metadata.append(together: requests) == .appended else { return nil }
+        guard try await append(together: requests, durability) == .appended else { return nil }
         let ended = Date()
         // Readers hear of the commits first; closing the writers (an actor hop each) can wait for that.
         for commit in commits {
@@ -39,6 +40,7 @@ extension VersionedStore {
             logger.debug(
                 "commit finished", metadata: ["repo": "\(commit.repo)", "commit": "\(commit.id)", "together": "true"])
         }
+        await forgetJournalCovered(by: durability)
         return commits
     }
 }

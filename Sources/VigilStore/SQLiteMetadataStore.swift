@@ -4,7 +4,7 @@ import GRDB
 /// `MetadataStore` on SQLite through GRDB: a WAL database file shared safely by several processes (the CLI and
 /// a server at once), or an in-memory database for tests.
 public final class SQLiteMetadataStore: MetadataStore {
-    private let database: any DatabaseWriter
+    let database: any DatabaseWriter
 
     /// Opens (creating and migrating if needed) the database at `path`.
     public init(path: String) throws {
@@ -76,13 +76,22 @@ public final class SQLiteMetadataStore: MetadataStore {
         migrator.registerMigration("v6-erasure-remainders") { db in
             try db.execute(sql: "ALTER TABLE erased_entries ADD COLUMN remainder BLOB")
         }
+        // AUTOINCREMENT: a position is never given again, even after the rows before it are gone (`BlobJournal`).
+        // No index on the hash: the table holds a few batches of rows, and only an erasure looks one up.
+        migrator.registerMigration("v7-blob-journal") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE blob_journal(
+                        position INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL, bytes BLOB NOT NULL);
+                    """)
+        }
         return migrator
     }
 
     /// Reads on the calling task. A WAL reader never waits for a writer, so this takes tens of microseconds;
     /// the async variant's hop to GRDB's queue and back cost about 100 µs more per read (measured here), and a
     /// pipeline stage makes some twenty reads. Writes stay async: they can wait on another process's lock.
-    private func read<T>(_ body: (Database) throws -> T) throws -> T {
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
         try database.read(body)
     }
 
@@ -90,7 +99,7 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     /// A write that need not survive a power cut, so it does not wait for the disk: a writer lease, whose holder
     /// a power cut ends too. The next commit's wait makes it durable anyway (the WAL is one file, synced in order).
-    private func writeWithoutWaitingForTheDisk<T: Sendable>(
+    func writeWithoutWaitingForTheDisk<T: Sendable>(
         _ body: @escaping @Sendable (Database) throws -> T
     ) async throws -> T {
         try await database.writeWithoutTransaction { db in
@@ -231,6 +240,13 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func append(together requests: [CommitAppendRequest]) async throws -> CommitAppend {
+        try await append(together: requests) { _ in }
+    }
+
+    /// `append(together:)`, running `alongside` in its transaction once every head has moved.
+    func append(
+        together requests: [CommitAppendRequest], alongside: @escaping @Sendable (Database) throws -> Void
+    ) async throws -> CommitAppend {
         /// Thrown inside the transaction so that GRDB rolls back what the commits before it recorded.
         struct HeadMoved: Error {
             let head: String?
@@ -242,6 +258,7 @@ public final class SQLiteMetadataStore: MetadataStore {
                         request.commit, expectedHead: request.expectedHead, releasingLease: request.releasingLease, db)
                     if case .headMoved(let head) = outcome { throw HeadMoved(head: head) }
                 }
+                try alongside(db)
             }
             return .appended
         } catch let moved as HeadMoved {

@@ -166,6 +166,8 @@ extension VersionedStore {
             }
         }
 
+        // A journaled copy of an erased blob would outlive it, and a store opened later would write it again.
+        try await metadata.blobJournal?.forgetJournaled(Array(plan.removed.keys))
         var (deleted, bytesDeleted) = (0, Int64(0))
         for (hash, size) in plan.removed.sorted(by: { $0.key.hex < $1.key.hex })
         where try await blobs.delete(hash, ifNotModifiedSince: .distantFuture) {

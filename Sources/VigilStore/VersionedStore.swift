@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// The versioned, content-addressed store: repos of commits over Merkle trees, blobs in a `BlobStore`,
 /// everything else in a `MetadataStore`. Knows nothing of images or pipelines.
@@ -15,6 +16,8 @@ public final class VersionedStore: Sendable {
     public let sharedLeases = SharedWriterLeases()
     let logger: Logger
     let clock: @Sendable () -> Date
+    /// Rows this process journaled since a barrier last dropped them (`makeBlobsDurable`).
+    let journalRowsKept = Mutex<Int>(0)
 
     public init(
         blobs: any BlobStore, metadata: any MetadataStore, defaultBranch: String = "master", logger: Logger,
@@ -45,6 +48,7 @@ public final class VersionedStore: Sendable {
         try DataFolder.create(home, logger: logger)
         let recorded = try StoreConfiguration.read(home: home)
         let configuration = recorded.merged(with: overrides)
+        let metadata = try shared ?? SQLiteMetadataStore(path: home.appendingPathComponent(metadataFile).path)
         let blobs: any BlobStore
         if let s3 = try configuration.s3Configuration(environment: environment) {
             let store = S3BlobStore(configuration: s3, logger: logger)
@@ -52,13 +56,14 @@ public final class VersionedStore: Sendable {
             blobs = store
             logger.info("blobs in S3", metadata: ["store": "\(s3.location)", "endpoint": "\(s3.endpoint)"])
         } else {
-            blobs = try FileSystemBlobStore(root: home.appendingPathComponent("blobs"))
+            blobs = try FileSystemBlobStore(
+                root: home.appendingPathComponent("blobs"), journaling: metadata.blobJournal != nil)
         }
         if create, configuration != recorded, configuration.store != nil || configuration.database != nil {
             try configuration.write(home: home)
         }
-        let metadata = try shared ?? SQLiteMetadataStore(path: home.appendingPathComponent(metadataFile).path)
         let store = VersionedStore(blobs: blobs, metadata: metadata, logger: logger)
+        try await store.recoverJournaledBlobs()
         // Writing the empty tree is idempotent (content-addressed); a process on a shared database may be the
         // first to use a new bucket.
         if create || shared != nil { try await store.trees.writeEmptyRoot() }
