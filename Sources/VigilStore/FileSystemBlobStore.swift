@@ -87,7 +87,10 @@ public final class FileSystemBlobStore: BlobStore {
     }
 
     public func journaled(_ hashes: [BlobHash]) {
-        unsynced?.journaled(hashes)
+        guard let unsynced else { return }
+        unsynced.journaled(hashes)
+        // The journaled files are synced once writing pauses, before the next upload's barrier would have to.
+        barrier.startWhenQuiet(after: 0.02) { unsynced.mark() }
     }
 
     public func restore(_ data: Data) async throws {

@@ -10,6 +10,10 @@ final class SharedBarrier: Sendable {
     private struct State {
         var running = false
         var waiting: [CheckedContinuation<Void, any Error>] = []
+        /// A barrier nobody waits for was asked for (`startWhenQuiet`).
+        var requested = false
+        /// A quiet-time check is pending.
+        var scheduled = false
     }
 
     private let state = Mutex(State())
@@ -33,16 +37,45 @@ final class SharedBarrier: Sendable {
         }
     }
 
-    /// Runs barriers while callers wait for one, each for the callers that were waiting when it started.
+    /// Runs a barrier nobody waits for once `progress` has not moved for `quiet` seconds: so that what was
+    /// written reaches the disk between bursts of work, not in the way of the next caller that needs a barrier,
+    /// nor beside the work of the burst itself. Its error, if any, goes to nobody: the next caller's barrier
+    /// answers for itself.
+    func startWhenQuiet(after quiet: Double, progress: @escaping @Sendable () -> UInt64) {
+        let schedule = state.withLock { state in
+            defer { state.scheduled = true }
+            return !state.scheduled
+        }
+        if schedule { check(after: quiet, seen: progress(), progress: progress) }
+    }
+
+    private func check(after quiet: Double, seen: UInt64, progress: @escaping @Sendable () -> UInt64) {
+        queue.asyncAfter(deadline: .now() + quiet) {
+            let now = progress()
+            if now != seen { return self.check(after: quiet, seen: now, progress: progress) }
+            let start = self.state.withLock { state in
+                state.scheduled = false
+                state.requested = true
+                defer { state.running = true }
+                return !state.running
+            }
+            if start { self.drain() }
+        }
+    }
+
+    /// Runs barriers while callers wait for one (or one was asked for), each for the callers that were waiting
+    /// when it started.
     private func drain() {
         while true {
-            let batch = state.withLock { state in
+            let (batch, requested) = state.withLock { state in
                 let batch = state.waiting
                 state.waiting.removeAll()
-                if batch.isEmpty { state.running = false }
-                return batch
+                let requested = state.requested
+                state.requested = false
+                if batch.isEmpty && !requested { state.running = false }
+                return (batch, requested)
             }
-            if batch.isEmpty { return }
+            if batch.isEmpty && !requested { return }
             let result = Result { try barrier() }
             for caller in batch { caller.resume(with: result) }
         }

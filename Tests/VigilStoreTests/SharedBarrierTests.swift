@@ -58,4 +58,33 @@ struct SharedBarrierTests {
         failing.withLock { $0 = false }
         try await barrier.wait()
     }
+
+    @Test func aBarrierAskedForWhenQuietRunsOnlyOnceWritingHasPaused() async throws {
+        let runs = Mutex(0)
+        // Progress that moves at each of the first five looks (writing goes on), then stays (writing paused).
+        let looks = Mutex(0)
+        let progress: @Sendable () -> UInt64 = {
+            looks.withLock { looks in
+                looks += 1
+                return UInt64(min(looks, 6))
+            }
+        }
+        let barrier = SharedBarrier(label: "test-barrier") {
+            runs.withLock { $0 += 1 }
+            // Not before writing paused: the look that found no progress came first.
+            #expect(looks.withLock { $0 } >= 7)
+        }
+        barrier.startWhenQuiet(after: 0.005, progress: progress)
+        // Asking again while a look is pending schedules nothing more.
+        barrier.startWhenQuiet(after: 0.005, progress: progress)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while runs.withLock({ $0 }) == 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(runs.withLock { $0 } == 1)
+        #expect(looks.withLock { $0 } == 7)
+        // A caller afterwards still gets a barrier of its own.
+        try await barrier.wait()
+        #expect(runs.withLock { $0 } == 2)
+    }
 }
