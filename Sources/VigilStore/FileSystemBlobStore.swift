@@ -88,9 +88,13 @@ public final class FileSystemBlobStore: BlobStore {
 
     public func journaled(_ hashes: [BlobHash]) {
         guard let unsynced else { return }
-        unsynced.journaled(hashes)
-        // The journaled files are synced once writing pauses, before the next upload's barrier would have to.
-        barrier.startWhenQuiet(after: 0.02) { unsynced.mark() }
+        // The journaled files are synced once writing pauses, before the next upload's barrier would have to;
+        // under a steady stream of commits, a batch at a time, so that no barrier has a backlog to write.
+        if unsynced.journaled(hashes) >= 64 {
+            barrier.start()
+        } else {
+            barrier.startWhenQuiet(after: 0.02) { unsynced.mark() }
+        }
     }
 
     public func restore(_ data: Data) async throws {

@@ -49,6 +49,16 @@ final class SharedBarrier: Sendable {
         if schedule { check(after: quiet, seen: progress(), progress: progress) }
     }
 
+    /// Starts a barrier nobody waits for now (or after the running one), without waiting for it.
+    func start() {
+        let start = state.withLock { state in
+            state.requested = true
+            defer { state.running = true }
+            return !state.running
+        }
+        if start { queue.async { self.drain() } }
+    }
+
     private func check(after quiet: Double, seen: UInt64, progress: @escaping @Sendable () -> UInt64) {
         queue.asyncAfter(deadline: .now() + quiet) {
             let now = progress()

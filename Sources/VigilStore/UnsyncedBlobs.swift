@@ -21,6 +21,8 @@ final class UnsyncedBlobs: Sendable {
         var lastUnjournaled: UInt64 = 0
         /// Every write up to this one is durable.
         var synced: UInt64 = 0
+        /// Blobs journaled since a barrier last ended: files left dirty for the next barrier to write.
+        var journaledSinceSync = 0
     }
 
     private let state = Mutex(State())
@@ -64,17 +66,21 @@ final class UnsyncedBlobs: Sendable {
         state.withLock { state in
             guard mark > state.synced else { return }
             state.synced = mark
+            state.journaledSinceSync = 0
             state.blobs = state.blobs.filter { $0.value.sequence > mark }
             state.bytes = state.blobs.values.reduce(0) { $0 + $1.bytes.count }
         }
     }
 
     /// A commit's transaction journaled these: they are durable, and later commits need not journal them again.
-    func journaled(_ hashes: [BlobHash]) {
+    /// Returns how many blobs were journaled since a barrier last ended.
+    func journaled(_ hashes: [BlobHash]) -> Int {
         state.withLock { state in
             for hash in hashes {
                 if let removed = state.blobs.removeValue(forKey: hash) { state.bytes -= removed.bytes.count }
             }
+            state.journaledSinceSync += hashes.count
+            return state.journaledSinceSync
         }
     }
 
