@@ -62,8 +62,9 @@ public protocol BlobStore: Sendable {
     /// A commit's transaction journaled these blobs (from `unsyncedSmallBlobs()`): they are durable now.
     func journaled(_ hashes: [BlobHash])
     /// Writes `data` again unless the store holds it whole: after a power cut, from a `BlobJournal`. Replaces a
-    /// file whose bytes are wrong (one a power cut left empty).
-    func restore(_ data: Data) async throws
+    /// file whose bytes are wrong (one a power cut left empty). Returns whether it wrote.
+    @discardableResult
+    func restore(_ data: Data) async throws -> Bool
     /// Removes the leftovers of writes that never finished (a writer killed mid-blob), older than `cutoff`.
     /// Returns how many were removed.
     func removeAbandonedWrites(olderThan cutoff: Date) async throws -> Int
@@ -86,7 +87,8 @@ extension BlobStore {
     public func journaled(_ hashes: [BlobHash]) {}
 
     /// Default: a put, for stores whose blobs are whole or absent.
-    public func restore(_ data: Data) async throws { _ = try await put(data) }
+    @discardableResult
+    public func restore(_ data: Data) async throws -> Bool { try await put(data).stored }
 
     /// Default: blobs are not local files.
     public func localPath(of hash: BlobHash) -> String? { nil }

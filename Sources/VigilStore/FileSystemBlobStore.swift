@@ -97,11 +97,13 @@ public final class FileSystemBlobStore: BlobStore {
         }
     }
 
-    public func restore(_ data: Data) async throws {
+    @discardableResult
+    public func restore(_ data: Data) async throws -> Bool {
         let hash = BlobHash(of: data)
-        if (try? await get(hash)) != nil { return }
+        if (try? await get(hash)) != nil { return false }
         // Absent, or not these bytes: a new file renamed over whatever is there.
         try write(data, as: hash)
+        return true
     }
 
     /// Writes `data` to a temporary file and renames it to `hash`'s place, replacing any file there.

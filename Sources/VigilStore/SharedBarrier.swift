@@ -63,13 +63,8 @@ final class SharedBarrier: Sendable {
         queue.asyncAfter(deadline: .now() + quiet) {
             let now = progress()
             if now != seen { return self.check(after: quiet, seen: now, progress: progress) }
-            let start = self.state.withLock { state in
-                state.scheduled = false
-                state.requested = true
-                defer { state.running = true }
-                return !state.running
-            }
-            if start { self.drain() }
+            self.state.withLock { $0.scheduled = false }
+            self.start()
         }
     }
 

@@ -78,10 +78,7 @@ extension VersionedStore {
                     "a journaled blob does not hash to its address; skipped", metadata: ["blob": "\(blob.hash)"])
                 continue
             }
-            if (try? await blobs.get(blob.hash)) == nil {
-                try await blobs.restore(blob.bytes)
-                restored += 1
-            }
+            if try await blobs.restore(blob.bytes) { restored += 1 }
         }
         try await blobs.flush()
         try await journal.forgetJournal(upTo: position)
