@@ -27,11 +27,14 @@ public struct JournaledBlob: Sendable, Hashable {
 /// writers must).
 public protocol BlobJournal: Sendable {
     /// `append(together:)`, with the bytes of `blobs` recorded in the same transaction (none when the heads had
-    /// moved).
+    /// moved). Nil, and nothing recorded, when an erasure has named one of `blobs`: its bytes must not be kept
+    /// again, so the caller makes the blobs durable with a barrier and appends without the journal. Checked in
+    /// the transaction, so an erasure that records its entries before it drops the journal's copies
+    /// (`forgetJournaled`) leaves none behind, whatever process journals.
     func append(
         together commits: [CommitAppendRequest], journaling blobs: [JournaledBlob]
     ) async throws
-        -> CommitAppend
+        -> CommitAppend?
     /// The last position recorded, 0 when the journal is empty.
     func journalPosition() async throws -> Int64
     /// Every blob journaled up to `position`, oldest first.

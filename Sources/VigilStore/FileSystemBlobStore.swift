@@ -76,9 +76,12 @@ public final class FileSystemBlobStore: BlobStore {
         let hash = BlobHash(of: data)
         let size = Int64(data.count)
         // Found or written, the blob counts as unsynced: the file found may be another process's, not yet synced.
-        defer { unsynced?.wrote(hash, bytes: data) }
-        if freshen(path(of: hash)) { return BlobWrite(hash: hash, size: size, stored: false) }
+        if freshen(path(of: hash)) {
+            unsynced?.wrote(hash, bytes: data)
+            return BlobWrite(hash: hash, size: size, stored: false)
+        }
         try write(data, as: hash)
+        unsynced?.wrote(hash, bytes: data)
         return BlobWrite(hash: hash, size: size, stored: true)
     }
 
@@ -90,7 +93,7 @@ public final class FileSystemBlobStore: BlobStore {
         guard let unsynced else { return }
         // The journaled files are synced once writing pauses, before the next upload's barrier would have to;
         // under a steady stream of commits, a batch at a time, so that no barrier has a backlog to write.
-        if unsynced.journaled(hashes) >= 64 {
+        if unsynced.journaled(hashes, batch: 64) {
             barrier.start()
         } else {
             barrier.startWhenQuiet(after: 0.02) { unsynced.mark() }

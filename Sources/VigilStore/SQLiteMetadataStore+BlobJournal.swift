@@ -6,10 +6,20 @@ extension SQLiteMetadataStore: BlobJournal {
 
     public func append(
         together requests: [CommitAppendRequest], journaling blobs: [JournaledBlob]
-    ) async throws -> CommitAppend {
-        try await append(together: requests) { db in
-            let insert = try db.prepared("INSERT INTO blob_journal(hash, bytes) VALUES (?, ?)")
-            for blob in blobs { try insert.execute(arguments: [blob.hash.hex, blob.bytes]) }
+    ) async throws -> CommitAppend? {
+        /// Thrown inside the transaction so that GRDB rolls back the commits it recorded.
+        struct Erased: Error {}
+        do {
+            return try await append(together: requests) { db in
+                let erased = try db.prepared("SELECT 1 FROM erased_entries WHERE hash = ? LIMIT 1")
+                let insert = try db.prepared("INSERT INTO blob_journal(hash, bytes) VALUES (?, ?)")
+                for blob in blobs {
+                    if try Int.fetchOne(erased, arguments: [blob.hash.hex]) != nil { throw Erased() }
+                    try insert.execute(arguments: [blob.hash.hex, blob.bytes])
+                }
+            }
+        } catch is Erased {
+            return nil
         }
     }
 
@@ -73,8 +83,9 @@ extension SQLiteMetadataStore: BlobJournal {
                     try body(db); return .commit
                 }
             }
-            try db.execute(sql: "PRAGMA secure_delete = OFF")
+            // Durable commits first: a failure below must not leave this writer skipping the log's sync.
             if !waitingForTheDisk { try db.prepared("PRAGMA synchronous = FULL").execute() }
+            try db.execute(sql: "PRAGMA secure_delete = OFF")
             try deleted.get()
         }
     }

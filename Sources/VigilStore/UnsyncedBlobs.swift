@@ -37,6 +37,8 @@ final class UnsyncedBlobs: Sendable {
     }
 
     /// A blob's bytes were written (or found already there, perhaps written by another process not yet synced).
+    /// Past `totalLimit` the bytes kept are dropped and commits wait for a barrier instead: what is kept stays
+    /// bounded however much a long job writes before it commits.
     func wrote(_ hash: BlobHash, bytes: Data) {
         guard bytes.count <= blobLimit else { return wroteUnjournaled() }
         state.withLock { state in
@@ -45,6 +47,11 @@ final class UnsyncedBlobs: Sendable {
                 state.bytes -= old.bytes.count
             }
             state.bytes += bytes.count
+            if state.bytes > totalLimit {
+                state.blobs.removeAll()
+                state.bytes = 0
+                state.lastUnjournaled = state.sequence
+            }
         }
     }
 
@@ -73,14 +80,17 @@ final class UnsyncedBlobs: Sendable {
     }
 
     /// A commit's transaction journaled these: they are durable, and later commits need not journal them again.
-    /// Returns how many blobs were journaled since a barrier last ended.
-    func journaled(_ hashes: [BlobHash]) -> Int {
+    /// Returns true once `batch` blobs were journaled since a barrier last ended (and counts afresh), so that one
+    /// barrier is started per batch, not one per commit until it ends.
+    func journaled(_ hashes: [BlobHash], batch: Int) -> Bool {
         state.withLock { state in
             for hash in hashes {
                 if let removed = state.blobs.removeValue(forKey: hash) { state.bytes -= removed.bytes.count }
             }
             state.journaledSinceSync += hashes.count
-            return state.journaledSinceSync
+            guard state.journaledSinceSync >= batch else { return false }
+            state.journaledSinceSync = 0
+            return true
         }
     }
 

@@ -37,12 +37,15 @@ extension VersionedStore {
     /// `metadata.append(together:)`, journaling what `durability` says.
     func append(together requests: [CommitAppendRequest], _ durability: BlobDurability) async throws -> CommitAppend {
         if let journaled = durability.journaled, let journal = metadata.blobJournal {
-            let appended = try await journal.append(together: requests, journaling: journaled)
-            if appended == .appended {
-                blobs.journaled(journaled.map(\.hash))
-                journalRowsKept.withLock { $0 += journaled.count }
+            if let appended = try await journal.append(together: requests, journaling: journaled) {
+                if appended == .appended {
+                    blobs.journaled(journaled.map(\.hash))
+                    journalRowsKept.withLock { $0 += journaled.count }
+                }
+                return appended
             }
-            return appended
+            // An erasure named one of them: a barrier instead, which also drops the erased bytes kept in memory.
+            try await blobs.flush()
         }
         return try await metadata.append(together: requests)
     }
@@ -78,6 +81,8 @@ extension VersionedStore {
                     "a journaled blob does not hash to its address; skipped", metadata: ["blob": "\(blob.hash)"])
                 continue
             }
+            // An erasure that ran while this process read the journal: its bytes are not written back.
+            if try await metadata.isErased(blob.hash) { continue }
             if try await blobs.restore(blob.bytes) { restored += 1 }
         }
         try await blobs.flush()

@@ -67,6 +67,18 @@ struct BlobJournalTests {
             // An erasure's hashes go wherever they are.
             try await journal.forgetJournaled([BlobHash(of: Data("record two"))])
             #expect(try await journal.journaledBlobs(upTo: .max) == [JournaledBlob(Data("record three"))])
+
+            // Once an erasure has named a blob, no commit journals its bytes again: refused whole, heads unmoved.
+            let erased = Data("record four, erased")
+            try await store.recordErasure(
+                ErasureInfo(id: "e1", time: Date(), requester: "test", reason: "test", selection: "cam9"),
+                entries: [ErasedEntry(repo: "detect", path: "cam9/1.json", hash: BlobHash(of: erased), size: 19)])
+            let refused = try await journal.append(
+                together: [CommitAppendRequest(Self.commit("c4", parent: "c3"), expectedHead: "c3")],
+                journaling: [JournaledBlob(Data("record five")), JournaledBlob(erased)])
+            #expect(refused == nil)
+            #expect(try await store.branch("master", in: "detect")?.head == "c3")
+            #expect(try await journal.journaledBlobs(upTo: .max) == [JournaledBlob(Data("record three"))])
         }
     }
 
@@ -83,8 +95,12 @@ struct BlobJournalTests {
         #expect(unsynced.journal() == [JournaledBlob(two)])
 
         // Once a commit's transaction journaled it, a blob is durable: the next commit does not carry it again.
-        #expect(unsynced.journaled([BlobHash(of: two)]) == 1)
+        #expect(unsynced.journaled([BlobHash(of: two)], batch: 2) == false)
         #expect(unsynced.journal() == [])
+        // One background barrier per batch journaled: the second blob completes a batch of two, then counting
+        // starts afresh.
+        #expect(unsynced.journaled([BlobHash(of: one)], batch: 2) == true)
+        #expect(unsynced.journaled([BlobHash(of: one)], batch: 2) == false)
 
         // A blob over the limit, or any file only a barrier makes durable, stops journaling until a barrier
         // that began after it has ended.
