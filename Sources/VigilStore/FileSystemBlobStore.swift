@@ -96,9 +96,14 @@ public final class FileSystemBlobStore: BlobStore {
         if unsynced.journaled(hashes, batch: 64) {
             barrier.start()
         } else {
-            barrier.startWhenQuiet(after: 0.02) { unsynced.mark() }
+            barrier.startWhenQuiet(after: Self.quietBeforeBackgroundBarrier) { unsynced.mark() }
         }
     }
+
+    /// Longer than a frame's inference, during which a camera's frame writes nothing: a barrier then would
+    /// run beside the detector, whose time the kernel's writeback takes about one for one (measured with 20 ms:
+    /// no gain; docs/benchmarks.md, session 47). Between frames the cores are idle.
+    static let quietBeforeBackgroundBarrier = 0.06
 
     @discardableResult
     public func restore(_ data: Data) async throws -> Bool {
