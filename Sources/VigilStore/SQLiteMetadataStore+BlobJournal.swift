@@ -11,10 +11,9 @@ extension SQLiteMetadataStore: BlobJournal {
         struct Erased: Error {}
         do {
             return try await append(together: requests) { db in
-                let erased = try db.prepared("SELECT 1 FROM erased_entries WHERE hash = ? LIMIT 1")
                 let insert = try db.prepared("INSERT INTO blob_journal(hash, bytes) VALUES (?, ?)")
                 for blob in blobs {
-                    if try Int.fetchOne(erased, arguments: [blob.hash.hex]) != nil { throw Erased() }
+                    if try Self.isErased(blob.hash, db) { throw Erased() }
                     try insert.execute(arguments: [blob.hash.hex, blob.bytes])
                 }
             }

@@ -439,10 +439,13 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func isErased(_ hash: BlobHash) async throws -> Bool {
-        try read { db in
-            try Bool.fetchOne(
-                try db.prepared("SELECT 1 FROM erased_entries WHERE hash = ? LIMIT 1"), arguments: [hash.hex]) != nil
-        }
+        try read { db in try Self.isErased(hash, db) }
+    }
+
+    /// Whether an erasure took `hash`, read in `db`'s transaction (the blob journal checks it in a commit's).
+    static func isErased(_ hash: BlobHash, _ db: Database) throws -> Bool {
+        try Bool.fetchOne(
+            try db.prepared("SELECT 1 FROM erased_entries WHERE hash = ? LIMIT 1"), arguments: [hash.hex]) != nil
     }
 
     public func erasures() async throws -> [(erasure: ErasureInfo, entries: Int)] {
