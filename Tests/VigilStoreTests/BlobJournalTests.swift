@@ -128,12 +128,20 @@ struct BlobJournalTests {
         try await VersionedStore.open(home: folder.url, create: create, logger: .test)
     }
 
+    /// Creates the embedded store in `folder` with one repo, and hands back its journal too.
+    private static func create(
+        _ folder: TemporaryFolder, repo: String
+    ) async throws -> (VersionedStore, any BlobJournal) {
+        let store = try await open(folder, create: true)
+        let journal = try #require(store.metadata.blobJournal)
+        try await store.createRepo(repo)
+        return (store, journal)
+    }
+
     @Test func aCommitOfSmallBlobsJournalsThemAndAStoreOpenedAfterAPowerCutWritesBackWhatWasLost() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
-        let store = try await Self.open(folder, create: true)
-        let journal = try #require(store.metadata.blobJournal)
-        try await store.createRepo("detect")
+        let (store, journal) = try await Self.create(folder, repo: "detect")
         // Whatever creating the repo wrote is made durable by a barrier first, so the journal holds this commit's.
         try await store.blobs.flush()
         let records = (0..<5).map { Data("{\"frame\": \($0), \"boxes\": []}") }
@@ -173,9 +181,7 @@ struct BlobJournalTests {
     @Test func aCommitWithALargeBlobWaitsForTheBarrierAndJournalsNothing() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
-        let store = try await Self.open(folder, create: true)
-        let journal = try #require(store.metadata.blobJournal)
-        try await store.createRepo("images")
+        let (store, journal) = try await Self.create(folder, repo: "images")
         try await store.blobs.flush()
         var generator = SeededGenerator(seed: 7)
         let writer = try await store.openCommit(repo: "images")
@@ -196,9 +202,7 @@ struct BlobJournalTests {
     @Test func aProcessWhoseCommitsAreAllSmallStillDropsItsJournalNowAndThen() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
-        let store = try await Self.open(folder, create: true)
-        let journal = try #require(store.metadata.blobJournal)
-        try await store.createRepo("detect")
+        let (store, journal) = try await Self.create(folder, repo: "detect")
         var rows: [Int64] = []
         for index in 0..<200 {
             let writer = try await store.openCommit(repo: "detect")
