@@ -66,6 +66,11 @@ struct ServeBenchmark: AsyncParsableCommand {
             "Keep every core busy with a loop at the lowest priority for the whole run (a diagnostic: leaves out what idle cores cost inference on this machine; not how Vigil runs)."
     )
     var keepCoresAwake = false
+    @Flag(
+        help:
+            "Sample every thread's state every 5 ms while uploads run and print which were found waiting in the kernel (uninterruptible sleep: mostly the disk) and where (a diagnostic: the sampling thread keeps a core from idling)."
+    )
+    var watchThreads = false
 
     struct RateResult: Encodable {
         var rate: Double
@@ -104,6 +109,8 @@ struct ServeBenchmark: AsyncParsableCommand {
         var slowest: [StepBreakdown.SlowFrame]?
         /// Upload → alert by kind of frame.
         var kinds: [KindBreakdown]?
+        /// What the threads waited for in the kernel while uploads ran (`--watch-threads`).
+        var threadStates: ThreadStateSampler.Report?
     }
 
     struct Result: Encodable {
@@ -286,7 +293,9 @@ struct ServeBenchmark: AsyncParsableCommand {
         var pacedMilliseconds: [Int: PacedDetector.Time] = [:]
         var cpu = 0.0
         let steal = StealMeter()
+        let watcher = watchThreads ? ThreadStateSampler() : nil
         for blockStart in stride(from: 0, to: count, by: perBlock) {
+            watcher?.resume()
             let block = Array(sequences[blockStart..<min(count, blockStart + perBlock)])
             let cpuBefore = Self.processCPUMilliseconds()
             let start = ContinuousClock.now
@@ -302,6 +311,8 @@ struct ServeBenchmark: AsyncParsableCommand {
             sent.merge(blockSent) { first, _ in first }
             try await Self.waitForAlerts(alerting(block), of: blockSent, at: sink)
             cpu += Self.processCPUMilliseconds() - cpuBefore
+            // The detector alone is not watched: only the service's own waits are.
+            watcher?.pause()
             if let paced {
                 let times = try await paced.run(
                     block.map { upload.frames[upload.frameIndex(sequence: $0)] }, rate: rate)
@@ -309,6 +320,8 @@ struct ServeBenchmark: AsyncParsableCommand {
             }
         }
         cpu /= Double(max(count, 1))
+        let threadStates = watcher?.take()
+        await watcher?.stop()
         let stolen = steal.percent
         let shared = DecodedImageCache.shared.statistics
         let pooled = PixelBuffer.Pool.shared.current
@@ -381,6 +394,10 @@ struct ServeBenchmark: AsyncParsableCommand {
             paced: sequenceOf.compactMapValues { pacedMilliseconds[$0]?.total }, steps: traced?.perFrame ?? [:])
         result.kinds = kinds
         report("  upload → alert by kind of frame:\n" + KindBreakdown.table(kinds))
+        if let threadStates {
+            result.threadStates = threadStates
+            report(ThreadStateSampler.line(threadStates))
+        }
         return result
     }
 
