@@ -275,15 +275,8 @@ public actor CommitWriter {
                 finished: store.clock(), meta: meta, traces: traces.isEmpty ? nil : traces)
             // A lease of its own goes with the commit, in its transaction; a shared one when its last writer is done.
             let releasing = store.sharedLeases.isShared(lease.id) ? nil : lease.id
-            let appended =
-                if durability.journaled != nil {
-                    try await store.append(
-                        together: [CommitAppendRequest(commit, expectedHead: head, releasingLease: releasing)],
-                        durability)
-                } else {
-                    try await store.metadata.append(commit, expectedHead: head, releasingLease: releasing)
-                }
-            switch appended {
+            let request = CommitAppendRequest(commit, expectedHead: head, releasingLease: releasing)
+            switch try await store.append(together: [request], durability) {
             case .appended:
                 // First: what waits for the commit to be durable (a frame's detector) goes before the engine
                 // and the others the commit feed wakes next.

@@ -74,18 +74,16 @@ extension SQLiteMetadataStore: BlobJournal {
     private func deleteJournalRows(
         waitingForTheDisk: Bool, _ body: @escaping @Sendable (Database) throws -> Void
     ) async throws {
-        try await database.writeWithoutTransaction { db in
+        let securely: @Sendable (Database) throws -> Void = { db in
             try db.execute(sql: "PRAGMA secure_delete = ON")
-            if !waitingForTheDisk { try db.prepared("PRAGMA synchronous = NORMAL").execute() }
-            let deleted = Result {
-                try db.inTransaction(.immediate) {
-                    try body(db); return .commit
-                }
-            }
-            // Durable commits first: a failure below must not leave this writer skipping the log's sync.
-            if !waitingForTheDisk { try db.prepared("PRAGMA synchronous = FULL").execute() }
+            let deleted = Result { try body(db) }
             try db.execute(sql: "PRAGMA secure_delete = OFF")
             try deleted.get()
+        }
+        if waitingForTheDisk {
+            try await database.write(securely)
+        } else {
+            try await writeWithoutWaitingForTheDisk(securely)
         }
     }
 }

@@ -34,7 +34,8 @@ extension VersionedStore {
         return BlobDurability(covered: covered)
     }
 
-    /// `metadata.append(together:)`, journaling what `durability` says.
+    /// `metadata.append(together:)`, journaling what `durability` says; one commit not journaled goes through
+    /// `metadata.append`, the store's statement for a single commit.
     func append(together requests: [CommitAppendRequest], _ durability: BlobDurability) async throws -> CommitAppend {
         if let journaled = durability.journaled, let journal = metadata.blobJournal {
             if let appended = try await journal.append(together: requests, journaling: journaled) {
@@ -46,6 +47,10 @@ extension VersionedStore {
             }
             // An erasure named one of them: a barrier instead, which also drops the erased bytes kept in memory.
             try await blobs.flush()
+        }
+        if requests.count == 1, let only = requests.first {
+            return try await metadata.append(
+                only.commit, expectedHead: only.expectedHead, releasingLease: only.releasingLease)
         }
         return try await metadata.append(together: requests)
     }
