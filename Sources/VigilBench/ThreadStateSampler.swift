@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import VigilVision
 
 #if canImport(Glibc)
     import Glibc
@@ -53,13 +54,13 @@ final class ThreadStateSampler: Sendable {
     let interval: Duration
     private let tally = Mutex(Tally())
     private let stopped = Atomic<Bool>(false)
-    private let finished = Mutex<CheckedContinuation<Void, Never>?>(nil)
-    private let done = Atomic<Bool>(false)
+    /// Where the sampling loop runs, never on a thread that async code shares.
+    private let thread = WorkerThread(name: "vigil-threads")
 
     /// Starts sampling at once, every `interval`.
     init(interval: Duration = .milliseconds(5)) {
         self.interval = interval
-        let thread = Thread { [self] in
+        thread.submit { [self] in
             let pause = timespec(
                 tv_sec: Int(interval.components.seconds),
                 tv_nsec: Int(interval.components.attoseconds / 1_000_000_000))
@@ -68,11 +69,7 @@ final class ThreadStateSampler: Sendable {
                 var rest = pause
                 nanosleep(&rest, nil)
             }
-            done.store(true, ordering: .releasing)
-            finished.withLock { $0?.resume() }
         }
-        thread.name = "vigil-threads"
-        thread.start()
     }
 
     /// Sampling pauses (while something not to be watched runs) and resumes.
@@ -104,17 +101,10 @@ final class ThreadStateSampler: Sendable {
         return Report(intervalMilliseconds: milliseconds, samples: taken.samples, kinds: kinds)
     }
 
-    /// Ends the sampling thread and waits for it.
+    /// Ends the sampling loop and waits for it (the thread runs its work in order).
     func stop() async {
         stopped.store(true, ordering: .relaxed)
-        await withCheckedContinuation { continuation in
-            let ended = finished.withLock { waiting -> Bool in
-                if done.load(ordering: .acquiring) { return true }
-                waiting = continuation
-                return false
-            }
-            if ended { continuation.resume() }
-        }
+        _ = try? await thread.run {}
     }
 
     /// One look at every thread of the process.
