@@ -188,6 +188,10 @@ public final class SeaweedServer: Sendable {
             "-master.port=\(p[0])", "-master.port.grpc=\(p[1])", "-volume.port=\(p[2])", "-volume.port.grpc=\(p[3])",
             "-filer.port=\(p[4])", "-filer.port.grpc=\(p[5])", "-s3.port=\(p[6])", "-s3.port.grpc=\(p[7])",
             "-admin.port=\(p[8])", "-admin.port.grpc=\(p[9])",
+            // Each bucket (a collection) takes a volume of its own, and weed allows as many volumes as the free
+            // disk holds at this size: at its 1 GiB a disk with 28 GiB free ran out after 28 of the suite's
+            // buckets, and every PUT to the next answered 500 ("no free volumes left").
+            "-master.volumeSizeLimitMB=64",
         ]
         let pidFile = directory.appendingPathComponent("weed.pid").path
         let log = directory.appendingPathComponent("weed.log").path
