@@ -20,7 +20,8 @@ public final class SpoolFile {
     /// still writes): a blob's mode, so a store taking it need not change the mode, which would be one more
     /// metadata write for the filesystem's journal per upload.
     public init(in folder: URL, name: String) throws {
-        url = folder.appendingPathComponent(name)
+        // Said to be a file: otherwise Foundation asks the file system whether the name is a folder.
+        url = folder.appendingPathComponent(name, isDirectory: false)
         descriptor = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o400)
         guard descriptor >= 0 else { throw VigilError.io("create", url.path, errno: errno) }
     }
