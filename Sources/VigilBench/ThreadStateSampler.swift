@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import VigilStore
 import VigilVision
 
 #if canImport(Glibc)
@@ -28,8 +29,11 @@ final class ThreadStateSampler: Sendable {
         var longestTogetherMilliseconds: Double
 
         /// The waits, most frequent first.
-        var waitsInOrder: [(function: String, samples: Int)] {
-            waits.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { ($0.key, $0.value) }
+        var waitsInOrder: [(function: String, samples: Int)] { Self.mostFrequentFirst(waits) }
+
+        /// Counts by function, most frequent first (ties by name).
+        static func mostFrequentFirst(_ counts: [String: Int]) -> [(function: String, samples: Int)] {
+            counts.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { ($0.key, $0.value) }
         }
     }
 
@@ -61,13 +65,9 @@ final class ThreadStateSampler: Sendable {
     init(interval: Duration = .milliseconds(5)) {
         self.interval = interval
         thread.submit { [self] in
-            let pause = timespec(
-                tv_sec: Int(interval.components.seconds),
-                tv_nsec: Int(interval.components.attoseconds / 1_000_000_000))
             while !stopped.load(ordering: .relaxed) {
                 if tally.withLock({ $0.sampling }) { sample() }
-                var rest = pause
-                nanosleep(&rest, nil)
+                Thread.sleep(forTimeInterval: interval.inSeconds)
             }
         }
     }
@@ -86,14 +86,12 @@ final class ThreadStateSampler: Sendable {
             }
             return tally
         }
-        let milliseconds =
-            Double(interval.components.seconds) * 1000
-            + Double(interval.components.attoseconds) / 1e15
+        let milliseconds = interval.inSeconds * 1000
         let kinds = taken.blocked.map { name, samples in
-            let waits = (taken.waits[name] ?? [:]).sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(5)
+            let waits = Kind.mostFrequentFirst(taken.waits[name] ?? [:]).prefix(5)
             return Kind(
                 name: name, threads: taken.threads[name]?.count ?? 0, blockedSamples: samples,
-                waits: Dictionary(uniqueKeysWithValues: waits.map { ($0.key, $0.value) }),
+                waits: Dictionary(uniqueKeysWithValues: waits.map { ($0.function, $0.samples) }),
                 togetherSamples: taken.together[name] ?? 0,
                 longestTogetherMilliseconds: Double(taken.longestStreaks[name] ?? 0) * milliseconds)
         }
