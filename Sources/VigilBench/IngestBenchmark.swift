@@ -79,6 +79,13 @@ struct IngestBenchmark: AsyncParsableCommand {
                     try await WriterLeaseKeeper(store: store, logger: logger).run()
                     return nil
                 }
+                // As `vigil serve` runs it: its writes find files made ahead.
+                for service in store.blobFilesMadeAhead {
+                    group.addTask {
+                        try await service.run()
+                        return nil
+                    }
+                }
                 var iterator = ports.makeAsyncIterator()
                 guard let port = await iterator.next() else { throw CancellationError() }
                 let base = "http://127.0.0.1:\(port)"

@@ -225,6 +225,9 @@ struct ServeBenchmark: AsyncParsableCommand {
                         group.addTask { try await notifier.run() }
                         group.addTask { try await app.run() }
                         group.addTask { try await HeapTrim(logger: logger).run() }
+                        for service in store.blobFilesMadeAhead {
+                            group.addTask { try await service.run() }
+                        }
                         group.addTask { try await WriterLeaseKeeper(store: store, logger: logger).run() }
                         var iterator = ports.makeAsyncIterator()
                         guard let port = await iterator.next() else { throw CancellationError() }

@@ -30,6 +30,8 @@ public final class FileSystemBlobStore: BlobStore {
     private let barrier: SharedBarrier
     /// Small blobs written since the last barrier began, when commits may journal them (nil: they may not).
     private let unsynced: UnsyncedBlobs?
+    /// Files made ahead for the writers while a long-lived process runs it as a service.
+    public let precreated: PrecreatedFiles
 
     /// Opens (creating if needed) a blob store in `root`. With `journaling`, the store keeps the small blobs
     /// no barrier has covered yet, so that commits can journal them instead (`unsyncedSmallBlobs()`).
@@ -44,16 +46,16 @@ public final class FileSystemBlobStore: BlobStore {
             try Self.syncFileSystem(of: rootPath)
             if let mark { unsynced?.synced(upTo: mark) }
         }
+        let folders = (0..<256).map { [rootPath = root.path] in rootPath + "/" + String($0, radix: 16).leftPadded(to: 2)
+        }
+        precreated = PrecreatedFiles(folders: folders)
         for path in [rootPath, tempPath] where mkdir(path, 0o700) != 0 && errno != EEXIST {
             throw VigilError.io("create folder", path, errno: errno)
         }
         // The fan-out folders, once, so writers never have to create them (the last one marks completion).
         if access(rootPath + "/ff", F_OK) != 0 {
-            for index in 0..<256 {
-                let folder = rootPath + "/" + String(index, radix: 16).leftPadded(to: 2)
-                if mkdir(folder, 0o700) != 0 && errno != EEXIST {
-                    throw VigilError.io("create folder", folder, errno: errno)
-                }
+            for folder in folders where mkdir(folder, 0o700) != 0 && errno != EEXIST {
+                throw VigilError.io("create folder", folder, errno: errno)
             }
         }
     }
@@ -114,8 +116,21 @@ public final class FileSystemBlobStore: BlobStore {
         return true
     }
 
-    /// Writes `data` to a temporary file and renames it to `hash`'s place, replacing any file there.
+    /// Writes `data` to a temporary file and renames it to `hash`'s place, replacing any file there: a file
+    /// made ahead when one is ready (`PrecreatedFiles`), else one created here.
     private func write(_ data: Data, as hash: BlobHash) throws {
+        if let made = precreated.take(folder: Int(hash.hex.prefix(2), radix: 16) ?? 0) {
+            let fd = open(made, O_WRONLY | O_CLOEXEC)
+            if fd >= 0 {
+                let written: Bool = data.withUnsafeBytes { (try? writeAll(fd, $0, path: made)) != nil }
+                // A blob's mode; the file was made writable so that this descriptor could be opened.
+                let readOnly = written && fchmod(fd, 0o400) == 0
+                close(fd)
+                // Removed meanwhile (a gc run with no grace) or not written: made again the usual way below.
+                if readOnly, moveIntoPlace(made, as: hash) == nil { return }
+                unlink(made)
+            }
+        }
         let temp = temporaryPath(for: hash)
         var fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o400)
         if fd < 0, errno == ENOENT {

@@ -78,6 +78,7 @@ struct EngineCommand: AsyncParsableCommand {
                 WriterLeaseKeeper(store: engine.environment.store, logger: logger), engine, erasures,
                 HeapTrim(logger: logger),
             ]
+            + engine.environment.store.blobFilesMadeAhead
             + (notifier.map { [$0] } ?? [])
         let group = ServiceGroup(
             configuration: .init(

@@ -134,6 +134,7 @@ struct ServeCommand: AsyncParsableCommand {
                         WriterLeaseKeeper(store: server.store, logger: logger), engine, retention, dataRetention,
                         erasures, app, HeapTrim(logger: logger),
                     ]
+                    + server.store.blobFilesMadeAhead
                     + (notifier.map { [$0] } ?? [])
                 var lifecycle = ServiceGroupConfiguration(
                     services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],

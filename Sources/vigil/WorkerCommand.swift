@@ -69,6 +69,7 @@ struct WorkerCommand: AsyncParsableCommand {
                         WriterLeaseKeeper(store: environment.store, logger: environment.logger), service,
                         HeapTrim(logger: environment.logger),
                     ]
+                    + environment.store.blobFilesMadeAhead
                     + health.services(store: backends.store, logger: environment.logger)
                 let group = ServiceGroup(
                     configuration: .init(
