@@ -53,6 +53,9 @@ public struct BlobHash: Hashable, Sendable, Comparable, CustomStringConvertible 
         }
     }
 
+    /// The first byte: which of a store's 256 fan-out folders holds the blob (the first two hex digits).
+    var fanOutIndex: Int { Int(w0 >> 56) }
+
     /// The 64 lowercase hex digits.
     public var hex: String {
         let digits = Array("0123456789abcdef".utf8)

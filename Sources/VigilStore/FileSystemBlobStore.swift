@@ -30,6 +30,8 @@ public final class FileSystemBlobStore: BlobStore {
     private let barrier: SharedBarrier
     /// Small blobs written since the last barrier began, when commits may journal them (nil: they may not).
     private let unsynced: UnsyncedBlobs?
+    /// `<root>/00` to `<root>/ff`, by `BlobHash.fanOutIndex`.
+    private let fanOutFolders: [String]
     /// Files made ahead for the writers while a long-lived process runs it as a service.
     public let precreated: PrecreatedFiles
 
@@ -46,8 +48,8 @@ public final class FileSystemBlobStore: BlobStore {
             try Self.syncFileSystem(of: rootPath)
             if let mark { unsynced?.synced(upTo: mark) }
         }
-        let folders = (0..<256).map { [rootPath = root.path] in rootPath + "/" + String($0, radix: 16).leftPadded(to: 2)
-        }
+        let folders = (0..<256).map { [rootPath] in rootPath + "/" + String($0, radix: 16).leftPadded(to: 2) }
+        fanOutFolders = folders
         precreated = PrecreatedFiles(folders: folders)
         for path in [rootPath, tempPath] where mkdir(path, 0o700) != 0 && errno != EEXIST {
             throw VigilError.io("create folder", path, errno: errno)
@@ -61,7 +63,7 @@ public final class FileSystemBlobStore: BlobStore {
     }
 
     private func directory(of hash: BlobHash) -> String {
-        rootPath + "/" + hash.hex.prefix(2)
+        fanOutFolders[hash.fanOutIndex]
     }
 
     public func localPath(of hash: BlobHash) -> String? { path(of: hash) }
@@ -119,7 +121,7 @@ public final class FileSystemBlobStore: BlobStore {
     /// Writes `data` to a temporary file and renames it to `hash`'s place, replacing any file there: a file
     /// made ahead when one is ready (`PrecreatedFiles`), else one created here.
     private func write(_ data: Data, as hash: BlobHash) throws {
-        if let made = precreated.take(folder: Int(hash.hex.prefix(2), radix: 16) ?? 0) {
+        if let made = precreated.take(folder: hash.fanOutIndex) {
             let fd = open(made, O_WRONLY | O_CLOEXEC)
             if fd >= 0 {
                 let written: Bool = data.withUnsafeBytes { (try? writeAll(fd, $0, path: made)) != nil }
@@ -285,8 +287,7 @@ public final class FileSystemBlobStore: BlobStore {
     /// Removes temporary files left by writers that died, once they are older than `cutoff`.
     public func removeAbandonedWrites(olderThan cutoff: Date) async throws -> Int {
         var removed = 0
-        let folders = [tempPath] + (0..<256).map { rootPath + "/" + String($0, radix: 16).leftPadded(to: 2) }
-        for folder in folders {
+        for folder in [tempPath] + fanOutFolders {
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { continue }
             for name in names where folder == tempPath || name.hasPrefix(".") {
                 var info = stat()

@@ -67,15 +67,26 @@ struct PrecreatedFilesTests {
             #expect(write.stored)
             let path = store.path(of: write.hash)
             #expect(try await store.get(write.hash) == data)
-            // The blob is one of the files made ahead, renamed into place, and read-only like every blob.
+            // The blob is one of the files made ahead in its own folder, renamed into place, and read-only like
+            // every blob.
             let inode = try #require(try Self.inode(of: path))
-            #expect(Set(made.values).contains(inode))
+            let source = try #require(made.first { $0.value == inode }?.key)
+            #expect(
+                URL(fileURLWithPath: source).deletingLastPathComponent().path
+                    == URL(fileURLWithPath: path).deletingLastPathComponent().path)
             let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber
             #expect(mode?.intValue == 0o400)
             #expect(files.ready == 256 * files.perFolder - 1)
         }
         // Stopped: the blobs stay.
         #expect(try await store.get(before.hash) == Data("written before".utf8))
+    }
+
+    @Test func aHashsFanOutFolderIsItsFirstTwoHexDigits() {
+        for index in 0..<1_000 {
+            let hash = BlobHash(of: Data("blob \(index)".utf8))
+            #expect(String(hash.fanOutIndex, radix: 16).leftPadded(to: 2) == hash.hex.prefix(2))
+        }
     }
 
     @Test func aFileAGcRemovedIsReplacedByOneTheWriterMakes() async throws {
